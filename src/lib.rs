@@ -1,0 +1,64 @@
+//! # qbsync
+//!
+//! qbsync turns the ready rows of a Google Sheet tab (`inv_tbl`) into QuickBooks Online
+//! documents — an **Invoice** for money coming in, a **Bill** for money going out — and
+//! writes the QuickBooks id, link, status, time and error back onto the same row.
+//!
+//! The architecture is described in `README.md` (section *Architecture*); this page mirrors
+//! it so that `cargo doc` readers see the same map.
+//!
+//! ## Bird's-eye view
+//!
+//! ```text
+//!            ┌──────────── sheets ────────────┐          ┌──────────── qbo ─────────────┐
+//!  Google ◄──┤ SheetsClient (google-sheets4)  │          │ QboClient (reqwest)          ├──► Intuit
+//!            └──────────────┬─────────────────┘          └──────────────┬───────────────┘
+//!                           │ Snapshot / anchors                        │ CreatedDoc / QboError
+//!                      ┌────▼───────────────────────────────────────────▼────┐
+//!                      │ sync::engine   read → plan (pure) → apply            │
+//!                      └────┬──────────────────────────────────────────┬─────┘
+//!                           │ intents, outcomes, audit                 │
+//!                      ┌────▼─────┐                              ┌─────▼──────┐
+//!                      │ store    │ SQLite (WAL)                 │ auth       │ encrypted tokens
+//!                      └──────────┘                              └────────────┘
+//! ```
+//!
+//! ## Code map
+//!
+//! - [`domain`]: values that parse on construction — money, dates, `DocNumber`, sheet cells,
+//!   parsed rows. No I/O.
+//! - [`settings`], [`directions`]: layered configuration and the `qb_directions.json` routing map.
+//! - [`sheets`]: the only module that knows the Sheets wire format.
+//! - [`qbo`]: the only module that knows the QuickBooks wire format (entities, faults, queries).
+//! - [`auth`]: Intuit OAuth 2.0, the encrypted token store, Google credentials.
+//! - [`store`]: the only module that knows SQL. Intents, outcomes, audit tables, caches.
+//! - [`sync`]: the engine. `plan` is pure (rows + store memory → actions); `apply` is the one
+//!   place that performs them.
+//! - [`ops`]: logging, systemd notify, status page, metrics, alerts.
+//! - [`sandbox`]: emulators of the four remote services, for tests, the demo and the benchmark.
+//! - [`commands`]: one file per CLI subcommand; `main.rs` is a thin shell over them.
+//!
+//! ## Invariants
+//!
+//! 1. At most one QuickBooks document per ready row (or group): an intent with a deterministic
+//!    `requestid` is committed to SQLite before any create is sent, and an uncertain outcome is
+//!    resolved by looking the document up before anything is sent again.
+//! 2. qbsync writes only the cells of the columns it owns, and only on the row that carries the
+//!    row's anchor (developer metadata), after checking the row's own cells.
+//! 3. The store is the source of truth for what qbsync-owned cells should say; the sheet is a
+//!    projection of it, repaired whenever it drifts.
+//! 4. Money is `rust_decimal::Decimal` end to end; no value passes through `f64` arithmetic.
+//! 5. Secrets live in `secrecy` types and never reach logs, the sheet or the audit tables.
+//! 6. The planner does no I/O.
+
+pub mod auth;
+pub mod commands;
+pub mod directions;
+pub mod domain;
+pub mod ops;
+pub mod qbo;
+pub mod sandbox;
+pub mod settings;
+pub mod sheets;
+pub mod store;
+pub mod sync;

@@ -1,0 +1,1 @@
+//! Running it for real: logging, systemd notify, status page, metrics, alerts.

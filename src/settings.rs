@@ -1,0 +1,1 @@
+//! Layered configuration: `config/default.toml` → `--config FILE` → `.env` → the environment.

@@ -1,0 +1,1 @@
+//! The Google Sheets side: the only module that knows the Sheets wire format.

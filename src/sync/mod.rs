@@ -1,0 +1,1 @@
+//! The sync engine: read, plan (pure), apply.
