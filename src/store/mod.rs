@@ -1,1 +1,670 @@
 //! The SQLite store: the only module that knows SQL.
+//!
+//! It is qbsync's memory between passes and across crashes:
+//!
+//! - **documents**: one record per QuickBooks document qbsync means to create, written *before*
+//!   the create is sent (the intent), with the `requestid` every retry reuses and the hash of
+//!   the payload. Its state moves `pending` → `created` (or `failed`), never back.
+//! - **rows**: what qbsync last decided for each anchored sheet row (by row key), so a failed row
+//!   is retried only when its content or the configuration changed, and so the qbsync-owned cells
+//!   can be re-projected onto the sheet whenever they drift (an interrupted write-back, a sort).
+//! - **qb_invoice_audit / qb_bill_audit**: append-only history of every attempt and outcome, for
+//!   people to query (README documents the schema and example queries).
+//! - **name_cache**: QuickBooks customer and vendor ids by display name.
+//!
+//! The database runs in WAL mode with `synchronous=FULL`: a committed intent survives `kill -9`
+//! and power loss, which is what the exactly-once guarantee rests on.
+
+mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+pub use schema::SCHEMA_VERSION;
+
+/// Failures of the store. Every one is fatal for the pass (the store is local; if it fails,
+/// nothing can be done safely).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the state database {path} cannot be opened: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error(
+        "the state database {path} was written by a newer qbsync (schema {found}, this build knows {known}): upgrade qbsync"
+    )]
+    TooNew { path: String, found: i64, known: i64 },
+    #[error("state database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Which QuickBooks document type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Invoice,
+    Bill,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Invoice => "invoice",
+            Kind::Bill => "bill",
+        }
+    }
+
+    fn parse(s: &str) -> Kind {
+        if s == "bill" { Kind::Bill } else { Kind::Invoice }
+    }
+
+    fn audit_table(self) -> &'static str {
+        match self {
+            Kind::Invoice => "qb_invoice_audit",
+            Kind::Bill => "qb_bill_audit",
+        }
+    }
+}
+
+/// Where a document stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocState {
+    /// The intent is recorded; the document may or may not exist in QuickBooks yet.
+    Pending,
+    /// QuickBooks holds it; `qbo_id` is set.
+    Created,
+    /// QuickBooks refused it for a reason about its data; it does not exist there.
+    Failed,
+}
+
+impl DocState {
+    fn as_str(self) -> &'static str {
+        match self {
+            DocState::Pending => "pending",
+            DocState::Created => "created",
+            DocState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> DocState {
+        match s {
+            "created" => DocState::Created,
+            "failed" => DocState::Failed,
+            _ => DocState::Pending,
+        }
+    }
+}
+
+/// A document qbsync intends to create, or has created.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DocRecord {
+    pub doc_key: String,
+    pub kind: Kind,
+    pub doc_number: Option<String>,
+    pub request_id: String,
+    pub payload_hash: String,
+    /// The JSON body sent to QuickBooks (contains no secrets).
+    pub payload: String,
+    pub party_id: String,
+    pub total: String,
+    pub state: DocState,
+    pub qbo_id: Option<String>,
+    pub qbo_url: Option<String>,
+    pub error: Option<String>,
+    /// How many times the create was sent (a replay with the same requestid counts).
+    pub attempts: i64,
+    /// The row keys whose write-back this document drives, in sheet order.
+    pub row_keys: Vec<String>,
+}
+
+/// The intent to create one document, recorded before the first send.
+#[derive(Clone, Debug)]
+pub struct NewIntent<'a> {
+    pub doc_key: &'a str,
+    pub kind: Kind,
+    pub doc_number: Option<&'a str>,
+    pub request_id: &'a str,
+    pub payload_hash: &'a str,
+    pub payload: &'a str,
+    pub party_id: &'a str,
+    pub total: &'a str,
+    pub row_keys: &'a [String],
+}
+
+/// What qbsync last decided for one anchored row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RowRecord {
+    pub row_key: String,
+    pub kind: Kind,
+    pub doc_key: Option<String>,
+    pub doc_number: Option<String>,
+    /// `synced`, `failed`, `skipped` or `pending`.
+    pub status: String,
+    pub error: Option<String>,
+    pub content_fp: String,
+    pub config_fp: String,
+    /// 1-based sheet row where qbsync last saw it (for people; never used to address a write).
+    pub sheet_row: Option<i64>,
+    pub synced_at: Option<String>,
+}
+
+/// One line of the audit.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub kind: Kind,
+    pub at: String,
+    pub event: String,
+    pub row_key: Option<String>,
+    pub sheet_row: Option<i64>,
+    pub doc_number: Option<String>,
+    pub qbo_id: Option<String>,
+    pub qbo_url: Option<String>,
+    pub status: String,
+    pub request_id: Option<String>,
+    pub request_json: Option<String>,
+    pub response_json: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A new audit line. `at` is set by the store.
+#[derive(Clone, Debug, Default)]
+pub struct NewAudit<'a> {
+    pub event: &'a str,
+    pub row_key: Option<&'a str>,
+    pub sheet_row: Option<i64>,
+    pub doc_number: Option<&'a str>,
+    pub qbo_id: Option<&'a str>,
+    pub qbo_url: Option<&'a str>,
+    pub status: &'a str,
+    pub request_id: Option<&'a str>,
+    pub request_json: Option<&'a str>,
+    pub response_json: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// Filters for [`Store::audit`]; all given ones must hold.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub kind: Option<Kind>,
+    pub sheet_row: Option<i64>,
+    pub row_key: Option<String>,
+    pub doc_number: Option<String>,
+    pub qbo_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub failed_only: bool,
+    pub limit: Option<u32>,
+}
+
+/// Counts per status, for `qbsync status` and the status page.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub synced: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub pending: u64,
+}
+
+/// One finished pass.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PassRecord {
+    pub started_at: String,
+    pub finished_at: String,
+    pub ok: bool,
+    pub created: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub error: Option<String>,
+}
+
+/// The state database.
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+impl Store {
+    /// Opens (creating if needed) `state_dir/qbsync.sqlite3` and brings its schema up to date.
+    pub fn open_in(state_dir: &Path) -> Result<Store, StoreError> {
+        Store::open(&state_dir.join("qbsync.sqlite3"))
+    }
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let display = path.display().to_string();
+        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: display.clone(), source })?;
+        Store::init(conn, display)
+    }
+
+    /// An in-memory store, for dry runs and unit tests.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Store::init(Connection::open_in_memory()?, ":memory:".into())
+    }
+
+    fn init(conn: Connection, path: String) -> Result<Store, StoreError> {
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Store { conn, path };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Creates or upgrades the schema; running it twice changes nothing.
+    pub fn migrate(&mut self) -> Result<(), StoreError> {
+        let found = schema::version(&self.conn)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path: self.path.clone(), found, known: SCHEMA_VERSION });
+        }
+        schema::upgrade(&mut self.conn, found)?;
+        Ok(())
+    }
+
+    /// The schema version now in the file.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(schema::version(&self.conn)?)
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    // ----- documents -------------------------------------------------------------------------
+
+    /// Records the intent to create a document, atomically with its rows' `pending` state.
+    /// Returns the existing record instead when an intent for `doc_key` is already there.
+    pub fn record_intent(&mut self, intent: &NewIntent<'_>) -> Result<DocRecord, StoreError> {
+        if let Some(existing) = self.document(intent.doc_key)? {
+            return Ok(existing);
+        }
+        let now = now();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO documents (doc_key, kind, doc_number, request_id, payload_hash, payload, party_id, total, state, attempts, row_keys, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?9, ?10, ?10)",
+            params![
+                intent.doc_key,
+                intent.kind.as_str(),
+                intent.doc_number,
+                intent.request_id,
+                intent.payload_hash,
+                intent.payload,
+                intent.party_id,
+                intent.total,
+                serde_json::to_string(intent.row_keys).unwrap_or_else(|_| "[]".into()),
+                now,
+            ],
+        )?;
+        tx.commit()?;
+        self.document(intent.doc_key)?.ok_or(StoreError::Sql(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    /// Counts one more send of a pending document (before it is sent).
+    pub fn count_attempt(&self, doc_key: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE documents SET attempts = attempts + 1, updated_at = ?2 WHERE doc_key = ?1",
+            params![doc_key, now()],
+        )?;
+        Ok(())
+    }
+
+    /// QuickBooks holds the document. Idempotent.
+    pub fn mark_created(&self, doc_key: &str, qbo_id: &str, qbo_url: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE documents SET state = 'created', qbo_id = ?2, qbo_url = ?3, error = NULL, updated_at = ?4 WHERE doc_key = ?1",
+            params![doc_key, qbo_id, qbo_url, now()],
+        )?;
+        Ok(())
+    }
+
+    /// QuickBooks refused the document for a reason about its data; it does not exist there.
+    pub fn mark_failed(&self, doc_key: &str, error: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE documents SET state = 'failed', error = ?2, updated_at = ?3 WHERE doc_key = ?1 AND state = 'pending'",
+            params![doc_key, error, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a failed document so a corrected row can be tried again under a new requestid.
+    pub fn retire_failed(&self, doc_key: &str) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM documents WHERE doc_key = ?1 AND state = 'failed'", params![doc_key])?;
+        Ok(())
+    }
+
+    pub fn document(&self, doc_key: &str) -> Result<Option<DocRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {DOC_COLUMNS} FROM documents WHERE doc_key = ?1"),
+                params![doc_key],
+                doc_from_row,
+            )
+            .optional()?)
+    }
+
+    /// The document QuickBooks knows under `qbo_id`, if qbsync created or adopted it.
+    pub fn document_by_qbo_id(&self, kind: Kind, qbo_id: &str) -> Result<Option<DocRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {DOC_COLUMNS} FROM documents WHERE kind = ?1 AND qbo_id = ?2"),
+                params![kind.as_str(), qbo_id],
+                doc_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Every document still pending (intent recorded, outcome unknown).
+    pub fn pending_documents(&self) -> Result<Vec<DocRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE state = 'pending' ORDER BY created_at"))?;
+        let docs = stmt.query_map([], doc_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(docs)
+    }
+
+    /// Every document, for consistency checks and the torture tests.
+    pub fn all_documents(&self) -> Result<Vec<DocRecord>, StoreError> {
+        let mut stmt =
+            self.conn.prepare(&format!("SELECT {DOC_COLUMNS} FROM documents ORDER BY created_at, doc_key"))?;
+        let docs = stmt.query_map([], doc_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(docs)
+    }
+
+    // ----- rows ------------------------------------------------------------------------------
+
+    /// Saves what qbsync decided for a row (insert or replace).
+    pub fn put_row(&self, row: &RowRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO rows (row_key, kind, doc_key, doc_number, status, error, content_fp, config_fp, sheet_row, synced_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT(row_key) DO UPDATE SET kind = excluded.kind, doc_key = excluded.doc_key, doc_number = excluded.doc_number,
+               status = excluded.status, error = excluded.error, content_fp = excluded.content_fp, config_fp = excluded.config_fp,
+               sheet_row = excluded.sheet_row, synced_at = excluded.synced_at, updated_at = excluded.updated_at",
+            params![
+                row.row_key,
+                row.kind.as_str(),
+                row.doc_key,
+                row.doc_number,
+                row.status,
+                row.error,
+                row.content_fp,
+                row.config_fp,
+                row.sheet_row,
+                row.synced_at,
+                now(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn row(&self, row_key: &str) -> Result<Option<RowRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT {ROW_COLUMNS} FROM rows WHERE row_key = ?1"), params![row_key], row_from_row)
+            .optional()?)
+    }
+
+    /// Every row record, keyed by row key (the planner's view of the store).
+    pub fn all_rows(&self) -> Result<Vec<RowRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!("SELECT {ROW_COLUMNS} FROM rows"))?;
+        let rows = stmt.query_map([], row_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Remembers where a row was last seen (for people reading the audit).
+    pub fn set_sheet_row(&self, row_key: &str, sheet_row: i64) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE rows SET sheet_row = ?2 WHERE row_key = ?1", params![row_key, sheet_row])?;
+        Ok(())
+    }
+
+    // ----- audit -----------------------------------------------------------------------------
+
+    /// Appends one audit line.
+    pub fn audit_append(&self, kind: Kind, entry: &NewAudit<'_>) -> Result<(), StoreError> {
+        self.conn.execute(
+            &format!(
+                "INSERT INTO {} (at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                kind.audit_table()
+            ),
+            params![
+                now(),
+                entry.event,
+                entry.row_key,
+                entry.sheet_row,
+                entry.doc_number,
+                entry.qbo_id,
+                entry.qbo_url,
+                entry.status,
+                entry.request_id,
+                entry.request_json,
+                entry.response_json,
+                entry.error,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Audit lines matching `query`, oldest first.
+    pub fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let kinds: Vec<Kind> = match query.kind {
+            Some(kind) => vec![kind],
+            None => vec![Kind::Invoice, Kind::Bill],
+        };
+        let mut entries = Vec::new();
+        for kind in kinds {
+            let mut sql = format!(
+                "SELECT id, at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error FROM {} WHERE 1 = 1",
+                kind.audit_table()
+            );
+            let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+            if let Some(row) = query.sheet_row {
+                args.push(Box::new(row));
+                sql += &format!(" AND sheet_row = ?{}", args.len());
+            }
+            if let Some(key) = &query.row_key {
+                args.push(Box::new(key.clone()));
+                sql += &format!(" AND row_key = ?{}", args.len());
+            }
+            if let Some(doc) = &query.doc_number {
+                args.push(Box::new(doc.clone()));
+                sql += &format!(" AND doc_number = ?{}", args.len());
+            }
+            if let Some(id) = &query.qbo_id {
+                args.push(Box::new(id.clone()));
+                sql += &format!(" AND qbo_id = ?{}", args.len());
+            }
+            if let Some(since) = query.since {
+                args.push(Box::new(since.to_rfc3339_opts(SecondsFormat::Secs, true)));
+                sql += &format!(" AND at >= ?{}", args.len());
+            }
+            if query.failed_only {
+                sql += " AND status = 'failed'";
+            }
+            sql += " ORDER BY id";
+            let mut stmt = self.conn.prepare(&sql)?;
+            let found = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())), |r| {
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    kind,
+                    at: r.get(1)?,
+                    event: r.get(2)?,
+                    row_key: r.get(3)?,
+                    sheet_row: r.get(4)?,
+                    doc_number: r.get(5)?,
+                    qbo_id: r.get(6)?,
+                    qbo_url: r.get(7)?,
+                    status: r.get(8)?,
+                    request_id: r.get(9)?,
+                    request_json: r.get(10)?,
+                    response_json: r.get(11)?,
+                    error: r.get(12)?,
+                })
+            })?;
+            for entry in found {
+                entries.push(entry?);
+            }
+        }
+        entries.sort_by(|a, b| a.at.cmp(&b.at).then(a.kind.cmp(&b.kind)).then(a.id.cmp(&b.id)));
+        if let Some(limit) = query.limit {
+            let skip = entries.len().saturating_sub(limit as usize);
+            entries.drain(..skip);
+        }
+        Ok(entries)
+    }
+
+    // ----- names -----------------------------------------------------------------------------
+
+    /// A cached QuickBooks id for a display name (normalised by the caller).
+    pub fn cached_name(&self, kind: &str, name_norm: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT qbo_id, display_name FROM name_cache WHERE kind = ?1 AND name_norm = ?2 AND active = 1",
+                params![kind, name_norm],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    pub fn cache_name(
+        &self,
+        kind: &str,
+        name_norm: &str,
+        qbo_id: &str,
+        display_name: &str,
+        active: bool,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO name_cache (kind, name_norm, qbo_id, display_name, active, fetched_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(kind, name_norm) DO UPDATE SET qbo_id = excluded.qbo_id, display_name = excluded.display_name,
+               active = excluded.active, fetched_at = excluded.fetched_at",
+            params![kind, name_norm, qbo_id, display_name, active, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Drops cached names (when QuickBooks says a cached id is inactive or gone).
+    pub fn forget_name(&self, kind: &str, name_norm: &str) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM name_cache WHERE kind = ?1 AND name_norm = ?2", params![kind, name_norm])?;
+        Ok(())
+    }
+
+    // ----- passes and status -----------------------------------------------------------------
+
+    pub fn record_pass(&self, pass: &PassRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO passes (started_at, finished_at, ok, created, failed, skipped, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                pass.started_at,
+                pass.finished_at,
+                pass.ok,
+                pass.created as i64,
+                pass.failed as i64,
+                pass.skipped as i64,
+                pass.error
+            ],
+        )?;
+        // Only recent history is useful; keep the table small.
+        self.conn.execute("DELETE FROM passes WHERE id <= (SELECT MAX(id) FROM passes) - 10000", [])?;
+        Ok(())
+    }
+
+    /// The finish time of the last pass that succeeded.
+    pub fn last_success(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.conn.query_row("SELECT MAX(finished_at) FROM passes WHERE ok = 1", [], |r| r.get(0))?)
+    }
+
+    pub fn last_pass(&self) -> Result<Option<PassRecord>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT started_at, finished_at, ok, created, failed, skipped, error FROM passes ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(PassRecord {
+                        started_at: r.get(0)?,
+                        finished_at: r.get(1)?,
+                        ok: r.get(2)?,
+                        created: r.get::<_, i64>(3)? as u64,
+                        failed: r.get::<_, i64>(4)? as u64,
+                        skipped: r.get::<_, i64>(5)? as u64,
+                        error: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Rows per status for one document kind.
+    pub fn counts(&self, kind: Kind) -> Result<StatusCounts, StoreError> {
+        let mut counts = StatusCounts::default();
+        let mut stmt = self.conn.prepare("SELECT status, COUNT(*) FROM rows WHERE kind = ?1 GROUP BY status")?;
+        let found = stmt.query_map(params![kind.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for pair in found {
+            let (status, n) = pair?;
+            let n = n as u64;
+            match status.as_str() {
+                "synced" => counts.synced += n,
+                "failed" => counts.failed += n,
+                "skipped" => counts.skipped += n,
+                _ => counts.pending += n,
+            }
+        }
+        Ok(counts)
+    }
+}
+
+const DOC_COLUMNS: &str = "doc_key, kind, doc_number, request_id, payload_hash, payload, party_id, total, state, qbo_id, qbo_url, error, attempts, row_keys";
+
+fn doc_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRecord> {
+    let row_keys: String = r.get(13)?;
+    Ok(DocRecord {
+        doc_key: r.get(0)?,
+        kind: Kind::parse(&r.get::<_, String>(1)?),
+        doc_number: r.get(2)?,
+        request_id: r.get(3)?,
+        payload_hash: r.get(4)?,
+        payload: r.get(5)?,
+        party_id: r.get(6)?,
+        total: r.get(7)?,
+        state: DocState::parse(&r.get::<_, String>(8)?),
+        qbo_id: r.get(9)?,
+        qbo_url: r.get(10)?,
+        error: r.get(11)?,
+        attempts: r.get(12)?,
+        row_keys: serde_json::from_str(&row_keys).unwrap_or_default(),
+    })
+}
+
+const ROW_COLUMNS: &str =
+    "row_key, kind, doc_key, doc_number, status, error, content_fp, config_fp, sheet_row, synced_at";
+
+fn row_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowRecord> {
+    Ok(RowRecord {
+        row_key: r.get(0)?,
+        kind: Kind::parse(&r.get::<_, String>(1)?),
+        doc_key: r.get(2)?,
+        doc_number: r.get(3)?,
+        status: r.get(4)?,
+        error: r.get(5)?,
+        content_fp: r.get(6)?,
+        config_fp: r.get(7)?,
+        sheet_row: r.get(8)?,
+        synced_at: r.get(9)?,
+    })
+}
+
+/// RFC 3339 UTC with milliseconds: sorts as text.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests;

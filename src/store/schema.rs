@@ -1,0 +1,124 @@
+//! The schema and its upgrades. Each version is one transaction; `PRAGMA user_version` says
+//! which have run, so `qbsync migrate` can run any number of times.
+
+use rusqlite::Connection;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const V1: &str = "
+CREATE TABLE documents (
+    doc_key      TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL CHECK (kind IN ('invoice', 'bill')),
+    doc_number   TEXT,
+    request_id   TEXT NOT NULL UNIQUE,
+    payload_hash TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    party_id     TEXT NOT NULL,
+    total        TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'created', 'failed')),
+    qbo_id       TEXT,
+    qbo_url      TEXT,
+    error        TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    row_keys     TEXT NOT NULL DEFAULT '[]',
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE UNIQUE INDEX documents_by_qbo_id ON documents (kind, qbo_id) WHERE qbo_id IS NOT NULL;
+
+CREATE TABLE rows (
+    row_key    TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('invoice', 'bill')),
+    doc_key    TEXT,
+    doc_number TEXT,
+    status     TEXT NOT NULL,
+    error      TEXT,
+    content_fp TEXT NOT NULL,
+    config_fp  TEXT NOT NULL,
+    sheet_row  INTEGER,
+    synced_at  TEXT,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE qb_invoice_audit (
+    id            INTEGER PRIMARY KEY,
+    at            TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    row_key       TEXT,
+    sheet_row     INTEGER,
+    doc_number    TEXT,
+    qbo_id        TEXT,
+    qbo_url       TEXT,
+    status        TEXT NOT NULL,
+    request_id    TEXT,
+    request_json  TEXT,
+    response_json TEXT,
+    error         TEXT
+);
+CREATE INDEX qb_invoice_audit_by_row ON qb_invoice_audit (row_key);
+CREATE INDEX qb_invoice_audit_by_doc ON qb_invoice_audit (doc_number);
+CREATE INDEX qb_invoice_audit_by_at ON qb_invoice_audit (at);
+
+CREATE TABLE qb_bill_audit (
+    id            INTEGER PRIMARY KEY,
+    at            TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    row_key       TEXT,
+    sheet_row     INTEGER,
+    doc_number    TEXT,
+    qbo_id        TEXT,
+    qbo_url       TEXT,
+    status        TEXT NOT NULL,
+    request_id    TEXT,
+    request_json  TEXT,
+    response_json TEXT,
+    error         TEXT
+);
+CREATE INDEX qb_bill_audit_by_row ON qb_bill_audit (row_key);
+CREATE INDEX qb_bill_audit_by_doc ON qb_bill_audit (doc_number);
+CREATE INDEX qb_bill_audit_by_at ON qb_bill_audit (at);
+
+CREATE TABLE name_cache (
+    kind         TEXT NOT NULL,
+    name_norm    TEXT NOT NULL,
+    qbo_id       TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    active       INTEGER NOT NULL,
+    fetched_at   TEXT NOT NULL,
+    PRIMARY KEY (kind, name_norm)
+);
+
+CREATE TABLE passes (
+    id          INTEGER PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    ok          INTEGER NOT NULL,
+    created     INTEGER NOT NULL,
+    failed      INTEGER NOT NULL,
+    skipped     INTEGER NOT NULL,
+    error       TEXT
+);
+";
+
+const UPGRADES: &[&str] = &[V1];
+
+/// The version recorded in the file (0 for a new file).
+pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Runs every upgrade after `from`, each in its own transaction.
+pub fn upgrade(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
+    for (index, sql) in UPGRADES.iter().enumerate() {
+        let target = index as i64 + 1;
+        if target <= from {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", target)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+use super::*;
+
+fn intent<'a>(doc_key: &'a str, request_id: &'a str, rows: &'a [String]) -> NewIntent<'a> {
+    NewIntent {
+        doc_key,
+        kind: Kind::Invoice,
+        doc_number: Some("ACD-1"),
+        request_id,
+        payload_hash: "h",
+        payload: "{}",
+        party_id: "58",
+        total: "10.00",
+        row_keys: rows,
+    }
+}
+
+#[test]
+fn migrate_twice_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    store.migrate().unwrap();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    drop(Store::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    drop(conn);
+    assert!(matches!(Store::open(&path), Err(StoreError::TooNew { .. })));
+}
+
+#[test]
+fn intent_is_recorded_once_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    let rows = vec!["k1".to_string()];
+    {
+        let mut store = Store::open(&path).unwrap();
+        let first = store.record_intent(&intent("k1", "k1-0", &rows)).unwrap();
+        assert_eq!(first.state, DocState::Pending);
+        let again = store.record_intent(&intent("k1", "other", &rows)).unwrap();
+        assert_eq!(again.request_id, "k1-0", "a second intent must not replace the first");
+        store.count_attempt("k1").unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let pending = store.pending_documents().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].attempts, 1);
+    assert_eq!(pending[0].row_keys, rows);
+    store.mark_created("k1", "130", "https://x/app/invoice?txnId=130").unwrap();
+    assert!(store.pending_documents().unwrap().is_empty());
+    let by_id = store.document_by_qbo_id(Kind::Invoice, "130").unwrap().unwrap();
+    assert_eq!(by_id.doc_key, "k1");
+    // Created is final: a late failure report does not undo it.
+    store.mark_failed("k1", "late").unwrap();
+    assert_eq!(store.document("k1").unwrap().unwrap().state, DocState::Created);
+}
+
+#[test]
+fn failed_documents_can_be_retired_but_created_ones_cannot() {
+    let mut store = Store::in_memory().unwrap();
+    let rows = vec!["a".to_string()];
+    store.record_intent(&intent("a", "a-0", &rows)).unwrap();
+    store.mark_failed("a", "bad customer").unwrap();
+    store.retire_failed("a").unwrap();
+    assert!(store.document("a").unwrap().is_none());
+    store.record_intent(&intent("b", "b-0", &rows)).unwrap();
+    store.mark_created("b", "1", "u").unwrap();
+    store.retire_failed("b").unwrap();
+    assert!(store.document("b").unwrap().is_some());
+}
+
+#[test]
+fn audit_filters_by_row_doc_id_and_failure() {
+    let store = Store::in_memory().unwrap();
+    let ok = NewAudit {
+        event: "created",
+        row_key: Some("r1"),
+        sheet_row: Some(2),
+        doc_number: Some("ACD-1"),
+        qbo_id: Some("130"),
+        status: "synced",
+        ..Default::default()
+    };
+    store.audit_append(Kind::Invoice, &ok).unwrap();
+    let bad = NewAudit {
+        event: "rejected",
+        row_key: Some("r2"),
+        sheet_row: Some(3),
+        doc_number: Some("ACD-2"),
+        status: "failed",
+        error: Some("no such customer"),
+        ..Default::default()
+    };
+    store.audit_append(Kind::Bill, &bad).unwrap();
+    assert_eq!(store.audit(&AuditQuery::default()).unwrap().len(), 2);
+    let failed = store.audit(&AuditQuery { failed_only: true, ..Default::default() }).unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].kind, Kind::Bill);
+    assert_eq!(
+        store.audit(&AuditQuery { sheet_row: Some(2), ..Default::default() }).unwrap()[0].qbo_id.as_deref(),
+        Some("130")
+    );
+    assert_eq!(store.audit(&AuditQuery { doc_number: Some("ACD-2".into()), ..Default::default() }).unwrap().len(), 1);
+    assert_eq!(store.audit(&AuditQuery { qbo_id: Some("130".into()), ..Default::default() }).unwrap().len(), 1);
+}
+
+#[test]
+fn counts_follow_row_status() {
+    let store = Store::in_memory().unwrap();
+    for (key, status) in [("a", "synced"), ("b", "synced"), ("c", "failed"), ("d", "pending")] {
+        store
+            .put_row(&RowRecord {
+                row_key: key.into(),
+                kind: Kind::Invoice,
+                doc_key: None,
+                doc_number: None,
+                status: status.into(),
+                error: None,
+                content_fp: "f".into(),
+                config_fp: "c".into(),
+                sheet_row: None,
+                synced_at: None,
+            })
+            .unwrap();
+    }
+    assert_eq!(store.counts(Kind::Invoice).unwrap(), StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 1 });
+    assert_eq!(store.counts(Kind::Bill).unwrap(), StatusCounts::default());
+}
