@@ -417,6 +417,12 @@ impl Store {
         Ok(rows)
     }
 
+    /// Forgets a row record (an anchor claimed for it landed elsewhere and was dropped).
+    pub fn forget_row(&self, row_key: &str) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM rows WHERE row_key = ?1", params![row_key])?;
+        Ok(())
+    }
+
     /// Remembers where a row was last seen (for people reading the audit).
     pub fn set_sheet_row(&self, row_key: &str, sheet_row: i64) -> Result<(), StoreError> {
         self.conn.execute("UPDATE rows SET sheet_row = ?2 WHERE row_key = ?1", params![row_key, sheet_row])?;

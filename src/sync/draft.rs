@@ -1,0 +1,298 @@
+//! From sheet rows to draft documents: every check that needs no network.
+//!
+//! A draft names its customer or vendor by display name; turning names into QuickBooks ids
+//! needs a lookup and happens in [`super::engine`]. Everything else — amount, dates, document
+//! number, routing, mode, grouping — is decided here, and every refusal is a sentence a
+//! bookkeeper can act on: what is wrong, in which cell, how to fix it.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::directions::Direction;
+use crate::domain::Cell;
+use crate::domain::date::parse_date;
+use crate::domain::doc_number::{DocNumber, DocNumberError};
+use crate::domain::layout::{Field, Layout};
+use crate::domain::money::{AmountError, parse_amount};
+use crate::store::Kind;
+
+use super::policy::{Mode, Policy};
+
+/// QuickBooks limits `PrivateNote` and `Line.Description` to 4000 characters.
+const QBO_TEXT_LIMIT: usize = 4000;
+
+/// One document line, before ids are known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DraftLine {
+    pub amount: Decimal,
+    pub description: Option<String>,
+}
+
+/// A row of the sheet taking part in a draft.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DraftRow {
+    pub key: String,
+    /// 0-based grid row at read time (for messages and the audit, never to address a write).
+    pub index: u32,
+    pub content_fp: String,
+}
+
+/// A document qbsync means to create, named but not yet resolved to QuickBooks ids.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocDraft {
+    pub doc_key: String,
+    pub kind: Kind,
+    pub doc_number: String,
+    /// The QuickBooks DisplayName of the customer (invoices) or vendor (bills), after aliases.
+    pub party: String,
+    pub txn_date: NaiveDate,
+    pub due_date: Option<NaiveDate>,
+    pub private_note: Option<String>,
+    pub lines: Vec<DraftLine>,
+    pub rows: Vec<DraftRow>,
+}
+
+impl DocDraft {
+    pub fn total(&self) -> Decimal {
+        self.lines.iter().map(|l| l.amount).sum()
+    }
+}
+
+/// What one ready row becomes before any lookup.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowVerdict {
+    /// Part of a document to create.
+    Document { kind: Kind, doc_number: String, party: String, line: DraftLine, txn_date: NaiveDate, due_date: Option<NaiveDate>, note: Option<String> },
+    /// Not for QuickBooks under the current configuration (the reason is written to the row).
+    Skip { kind: Kind, reason: String },
+    /// The row's data is wrong; nothing is sent.
+    Fail { kind: Kind, reason: String },
+}
+
+/// The direction a row routes to, if `inv_from` is in the map.
+pub fn route(row: &[Cell], layout: &Layout, policy: &Policy) -> Option<(Direction, String)> {
+    let inv_from = layout.cell(row, Field::InvFrom).trimmed().into_owned();
+    policy.directions.route(&inv_from).map(|r| (r.direction, r.canonical))
+}
+
+/// The document kind a row would become (money out is a bill even in invoice-only mode, where
+/// it is skipped).
+pub fn kind_of(row: &[Cell], layout: &Layout, policy: &Policy) -> Kind {
+    match route(row, layout, policy) {
+        Some((Direction::MoneyOut, _)) => Kind::Bill,
+        _ => Kind::Invoice,
+    }
+}
+
+/// Judges one ready row.
+pub fn judge(row: &[Cell], index: u32, layout: &Layout, policy: &Policy) -> RowVerdict {
+    let at = |field: Field| CellRef::new(layout, field, index);
+    let inv_from = layout.cell(row, Field::InvFrom).trimmed().into_owned();
+    let Some((direction, canonical)) = route(row, layout, policy) else {
+        let reason = if inv_from.is_empty() {
+            format!("{} is blank: enter who the invoice is from (a name listed in qb_directions.json)", at(Field::InvFrom))
+        } else {
+            format!(
+                "{}: \"{inv_from}\" is in neither money_in nor money_out of qb_directions.json: add it to one of them (or to \"aliases\") in the config directory",
+                at(Field::InvFrom)
+            )
+        };
+        return RowVerdict::Fail { kind: Kind::Invoice, reason };
+    };
+    let kind = match direction {
+        Direction::MoneyIn => Kind::Invoice,
+        Direction::MoneyOut => Kind::Bill,
+    };
+    if kind == Kind::Bill && policy.mode == Mode::InvoiceOnly {
+        return RowVerdict::Skip {
+            kind,
+            reason: "money-out row: bills are off (QB_SYNC_MODE=invoice_only; QuickBooks Simple Start has no Bills). On QuickBooks Essentials or higher, set QB_SYNC_MODE=dual and QB_ENABLE_BILLS=true to create it as a Bill".into(),
+        };
+    }
+    let fail = |reason: String| RowVerdict::Fail { kind, reason };
+
+    let doc_number = match DocNumber::parse(&layout.cell(row, Field::Invoice).trimmed(), &policy.doc_number_prefix) {
+        Ok(number) => number.as_str().to_owned(),
+        Err(DocNumberError::Blank) => {
+            return fail(format!(
+                "{} is blank: every row needs an invoice number (it becomes the QuickBooks document number and keeps qbsync from creating it twice)",
+                at(Field::Invoice)
+            ));
+        }
+        Err(error) => return fail(format!("{}: {error}", at(Field::Invoice))),
+    };
+
+    let party = match kind {
+        Kind::Invoice => {
+            let to_client = layout.cell(row, Field::ToClient).trimmed().into_owned();
+            let end_client = layout.cell(row, Field::EndClient).trimmed().into_owned();
+            let name = if to_client.is_empty() { end_client } else { to_client };
+            if name.is_empty() {
+                return fail(format!(
+                    "{} and {} are both blank: enter the customer to invoice",
+                    at(Field::ToClient),
+                    at(Field::EndClient)
+                ));
+            }
+            policy.customer_aliases.resolve(&name)
+        }
+        Kind::Bill => policy.vendor_aliases.resolve(&canonical),
+    };
+
+    let amount = match parse_amount(layout.cell(row, Field::InvDollars), &policy.amount_format) {
+        Ok(money) if money.is_zero() => {
+            return fail(format!("{} is zero: QuickBooks documents need an amount; enter it or change the status", at(Field::InvDollars)));
+        }
+        Ok(money) => money.amount(),
+        Err(AmountError::Negative { text }) => {
+            return fail(format!(
+                "{}: {text} is negative; qbsync does not create credit memos — enter it in QuickBooks by hand, or correct the amount",
+                at(Field::InvDollars)
+            ));
+        }
+        Err(error) => return fail(format!("{}: {error}", at(Field::InvDollars))),
+    };
+
+    let txn_date = match parse_date(layout.cell(row, Field::SubmittedDate), policy.date_order) {
+        Ok(Some(date)) => date,
+        Ok(None) => policy.today,
+        Err(error) => return fail(format!("{}: {error}", at(Field::SubmittedDate))),
+    };
+    let due_date = match parse_date(layout.cell(row, Field::InvPaidDate), policy.date_order) {
+        Ok(Some(date)) if date >= txn_date => Some(date),
+        // A due date before the transaction date is not a due date (often a payment date
+        // typed early); QuickBooks would refuse it, so it is left to QuickBooks' terms.
+        Ok(_) => None,
+        Err(error) => return fail(format!("{}: {error}", at(Field::InvPaidDate))),
+    };
+
+    RowVerdict::Document {
+        kind,
+        doc_number,
+        party,
+        line: DraftLine { amount, description: description(row, layout) },
+        txn_date,
+        due_date,
+        note: private_note(row, layout),
+    }
+}
+
+fn description(row: &[Cell], layout: &Layout) -> Option<String> {
+    let parts: Vec<String> = [Field::JobName, Field::TaskDescr]
+        .into_iter()
+        .map(|f| layout.cell(row, f).trimmed().into_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| clip(&parts.join(" — ")))
+}
+
+fn private_note(row: &[Cell], layout: &Layout) -> Option<String> {
+    let labelled = [
+        (Field::Notes, ""),
+        (Field::Thread, "thread: "),
+        (Field::InvFrom, "from: "),
+        (Field::Owed2Acd, "owed2ACD: "),
+        (Field::Owed2Workers, "owed2workers: "),
+    ];
+    let parts: Vec<String> = labelled
+        .into_iter()
+        .filter_map(|(field, label)| {
+            let text = layout.cell(row, field).trimmed().into_owned();
+            (!text.is_empty()).then(|| format!("{label}{text}"))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// Appends qbsync's marker to a note, keeping within QuickBooks' limit. The marker lets an
+/// uncertain create be recognised as ours when it is found by document number later.
+pub fn note_with_marker(note: Option<&str>, doc_key: &str) -> String {
+    let marker = format!("[qbsync {doc_key}]");
+    match note {
+        Some(note) if !note.is_empty() => {
+            let room = QBO_TEXT_LIMIT.saturating_sub(marker.chars().count() + 1);
+            format!("{} {marker}", clip_to(note, room))
+        }
+        _ => marker,
+    }
+}
+
+/// Whether a QuickBooks note carries the marker of `doc_key`.
+pub fn note_has_marker(note: &str, doc_key: &str) -> bool {
+    note.contains(&format!("[qbsync {doc_key}]"))
+}
+
+fn clip(text: &str) -> String {
+    clip_to(text, QBO_TEXT_LIMIT)
+}
+
+fn clip_to(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let mut clipped: String = text.chars().take(limit.saturating_sub(1)).collect();
+    clipped.push('…');
+    clipped
+}
+
+/// "inv_dollars (cell H12)": how messages point at a cell.
+struct CellRef {
+    header: String,
+    a1: Option<String>,
+}
+
+impl CellRef {
+    fn new(layout: &Layout, field: Field, index: u32) -> CellRef {
+        CellRef {
+            header: layout.header_name(field),
+            a1: layout.column(field).map(|col| format!("{}{}", column_letters(col), index + 1)),
+        }
+    }
+}
+
+impl std::fmt::Display for CellRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.a1 {
+            Some(a1) => write!(f, "{} (cell {a1})", self.header),
+            None => write!(f, "{} (no such column)", self.header),
+        }
+    }
+}
+
+/// Column letters of a 0-based index: 0 → A, 25 → Z, 26 → AA.
+pub fn column_letters(mut index: usize) -> String {
+    let mut letters = Vec::new();
+    loop {
+        letters.push(b'A' + (index % 26) as u8);
+        if index < 26 {
+            break;
+        }
+        index = index / 26 - 1;
+    }
+    letters.reverse();
+    String::from_utf8(letters).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_letters_follow_sheets() {
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
+        assert_eq!(column_letters(701), "ZZ");
+        assert_eq!(column_letters(702), "AAA");
+    }
+
+    #[test]
+    fn marker_survives_a_long_note_and_is_found() {
+        let long = "x".repeat(5000);
+        let note = note_with_marker(Some(&long), "k123");
+        assert!(note.chars().count() <= QBO_TEXT_LIMIT);
+        assert!(note_has_marker(&note, "k123"));
+        assert!(!note_has_marker(&note, "k12"));
+        assert_eq!(note_with_marker(None, "k1"), "[qbsync k1]");
+    }
+}

@@ -1,0 +1,776 @@
+//! One pass, with side effects: the only place in the sync that performs I/O.
+//!
+//! The order of steps is the exactly-once argument:
+//!
+//! 1. A row is written to only after an anchor has been claimed for it *and verified* (the
+//!    claim's record, with the row's content fingerprint, is in the store before the anchor is
+//!    created, so an anchor that lands on the wrong row is recognised and dropped).
+//! 2. The intent — row keys, payload, payload hash and a `requestid` — is committed before the
+//!    first send, and every later send of that document reuses the `requestid`.
+//! 3. A send whose outcome is unknown leaves the intent pending. Before anything is sent for a
+//!    pending intent again, QuickBooks is searched by document number and a document carrying
+//!    the intent's marker (or the same party and total) is adopted.
+//! 4. The sheet is written last, as a projection of the store; a crash before it only delays it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::domain::Cell;
+use crate::domain::layout::{Layout, LayoutError};
+use crate::qbo::{Doc, DocKind, ExpenseLine, NewBill, NewDoc, NewInvoice, PartyKind, QboClient, QboError, RequestId, SalesLine};
+use crate::sheets::{CellRun, NewAnchor, SheetsClient, SheetsError};
+use crate::store::{DocRecord, DocState, Kind, NewAudit, NewIntent, RowRecord, Store, StoreError};
+
+use super::draft::{DocDraft, note_has_marker, note_with_marker};
+use super::plan::{self, Anchor, Plan, StoreView};
+use super::policy::Policy;
+use super::project::{self, CellWrite};
+
+/// Most documents per QuickBooks batch request (Intuit's limit).
+const BATCH_SIZE: usize = 30;
+
+/// Why a pass stopped early. No row is ever marked failed for any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error("Google Sheets: {0}")]
+    Sheets(#[from] SheetsError),
+    #[error("QuickBooks: {0}")]
+    Qbo(QboError),
+    #[error("QuickBooks needs to be re-connected: run `qbsync auth` ({0})")]
+    NeedsReconnect(String),
+    #[error("the header row of the tab does not fit the configuration: {0}")]
+    Layout(#[from] LayoutError),
+    #[error("the tab is empty: it needs a header row (see README, 'The sheet')")]
+    EmptySheet,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl PassError {
+    /// True when trying again later may help without a person doing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, PassError::Sheets(SheetsError::Unavailable { .. }) | PassError::Qbo(QboError::Transient { .. } | QboError::Uncertain { .. }))
+    }
+}
+
+fn qbo_error(error: QboError) -> PassError {
+    match error {
+        QboError::NeedsReconnect { reason } => PassError::NeedsReconnect(reason),
+        other => PassError::Qbo(other),
+    }
+}
+
+/// Options of one pass.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PassOptions {
+    /// Plan and print; change nothing anywhere.
+    pub dry_run: bool,
+}
+
+/// One created (or adopted) document, for the report and the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreatedDoc {
+    pub kind: Kind,
+    pub doc_number: String,
+    pub qbo_id: String,
+    pub url: String,
+    pub sheet_rows: Vec<u32>,
+    pub adopted: bool,
+}
+
+/// What a dry run would send and write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DryRunDoc {
+    pub kind: Kind,
+    pub doc_number: String,
+    pub sheet_rows: Vec<u32>,
+    pub payload: Option<serde_json::Value>,
+    pub problem: Option<String>,
+}
+
+/// What a pass did.
+#[derive(Clone, Debug, Default)]
+pub struct PassReport {
+    /// Nothing was ready: the pass cost one read.
+    pub idle: bool,
+    pub created: Vec<CreatedDoc>,
+    pub failed: usize,
+    pub skipped: usize,
+    pub copies: usize,
+    /// Documents whose outcome is still unknown (they are settled next pass).
+    pub uncertain: usize,
+    pub cells_written: usize,
+    pub mismatches: usize,
+    pub deferred_by_limit: usize,
+    pub dry_run: Vec<DryRunDoc>,
+    pub dry_run_writes: Vec<(u32, String)>,
+}
+
+/// The sync engine: the clients, the store and a source of row keys.
+pub struct Engine {
+    pub sheets: SheetsClient,
+    pub qbo: QboClient,
+    pub store: Store,
+    /// Batches creates (issue 6); off sends one create per document.
+    pub batching: bool,
+}
+
+impl Engine {
+    pub fn new(sheets: SheetsClient, qbo: QboClient, store: Store) -> Engine {
+        Engine { sheets, qbo, store, batching: true }
+    }
+
+    /// Runs one pass.
+    pub async fn pass(&mut self, policy: &Policy, options: PassOptions) -> Result<PassReport, PassError> {
+        let mut report = PassReport::default();
+        let mut values = self.sheets.read_values().await?;
+        let header = values.first().ok_or(PassError::EmptySheet)?;
+        let mut layout = Layout::from_header(header, &policy.columns)?;
+        let mut view = self.view()?;
+        if !plan::needs_attention(&values, &layout, &view, policy) {
+            report.idle = true;
+            return Ok(report);
+        }
+        let mut anchors = self.anchors().await?;
+        let mut plan = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key);
+        if options.dry_run {
+            return self.dry_run(plan, &values, &layout, &view, policy, report).await;
+        }
+
+        if !plan.claims.is_empty() || !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
+            self.settle_anchors(&plan).await?;
+            values = self.sheets.read_values().await?;
+            let header = values.first().ok_or(PassError::EmptySheet)?;
+            layout = Layout::from_header(header, &policy.columns)?;
+            anchors = self.anchors().await?;
+            view = self.view()?;
+            plan = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key);
+            // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere)
+            // wait for the next pass; drops are safe to do now.
+            if !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
+                let drops = Plan { drop_anchors: plan.drop_anchors.clone(), forget_rows: plan.forget_rows.clone(), ..Plan::default() };
+                self.settle_anchors(&drops).await?;
+            }
+        }
+
+        report.skipped = plan.stats.skipped;
+        report.copies = plan.stats.copies;
+        report.deferred_by_limit = plan.stats.deferred_by_limit;
+        for decision in &plan.decisions {
+            self.remember_decision(decision)?;
+            if decision.status == "failed" {
+                report.failed += 1;
+            }
+        }
+
+        for doc_key in &plan.reconcile {
+            self.reconcile(doc_key, &mut report).await?;
+        }
+
+        let ready = self.resolve_parties(&plan.creates, policy, &mut report).await?;
+        self.create_all(ready, policy, &mut report).await?;
+
+        self.write_back(policy, &mut report).await?;
+        Ok(report)
+    }
+
+    fn view(&self) -> Result<StoreView, StoreError> {
+        Ok(StoreView::new(self.store.all_rows()?, self.store.all_documents()?))
+    }
+
+    async fn anchors(&self) -> Result<Vec<Anchor>, SheetsError> {
+        Ok(self
+            .sheets
+            .anchors()
+            .await?
+            .into_iter()
+            .map(|a| Anchor { metadata_id: a.metadata_id, key: a.key, row: a.row })
+            .collect())
+    }
+
+    /// Claims and drops anchors. Claim records go to the store first, so an anchor never exists
+    /// without the record that verifies it.
+    async fn settle_anchors(&mut self, plan: &Plan) -> Result<(), PassError> {
+        for claim in &plan.claims {
+            self.store.put_row(&claim.record)?;
+        }
+        for key in &plan.forget_rows {
+            self.store.forget_row(key)?;
+        }
+        let create: Vec<NewAnchor> = plan.claims.iter().map(|c| NewAnchor { row: c.row, key: c.key.clone() }).collect();
+        self.sheets.update_anchors(&create, &plan.drop_anchors).await?;
+        Ok(())
+    }
+
+    fn remember_decision(&self, decision: &RowRecord) -> Result<(), StoreError> {
+        let mut record = decision.clone();
+        record.synced_at = Some(now_seconds());
+        self.store.put_row(&record)?;
+        self.store.audit_append(
+            record.kind,
+            &NewAudit {
+                event: &record.status,
+                row_key: Some(&record.row_key),
+                sheet_row: record.sheet_row,
+                status: &record.status,
+                error: record.error.as_deref(),
+                ..Default::default()
+            },
+        )?;
+        match record.status.as_str() {
+            "failed" => tracing::warn!(row_key = %record.row_key, sheet_row = ?record.sheet_row, error = ?record.error, "row failed"),
+            status => tracing::info!(row_key = %record.row_key, sheet_row = ?record.sheet_row, %status, reason = ?record.error, "row not sent"),
+        }
+        Ok(())
+    }
+
+    /// Settles a pending intent: adopt what QuickBooks already has, or send it (again) with the
+    /// same `requestid`.
+    async fn reconcile(&mut self, doc_key: &str, report: &mut PassReport) -> Result<(), PassError> {
+        let Some(doc) = self.store.document(doc_key)? else { return Ok(()) };
+        if doc.state != DocState::Pending {
+            return Ok(());
+        }
+        let kind = doc_kind(doc.kind);
+        if doc.attempts > 0 {
+            if let Some(number) = &doc.doc_number {
+                let found = self.qbo.find_by_doc_number(kind, number).await.map_err(qbo_error)?;
+                if let Some(existing) = found.iter().find(|d| is_ours(d, &doc)) {
+                    return self.adopt(&doc, existing, true, report);
+                }
+                if let Some(other) = found.first() {
+                    let message = format!(
+                        "invoice number {number} already exists in QuickBooks ({} {}) for a different {} or amount: give this row its own number",
+                        kind.entity(),
+                        other.id,
+                        if doc.kind == Kind::Invoice { "customer" } else { "vendor" }
+                    );
+                    return self.fail_document(&doc, &message, None, report);
+                }
+            }
+        }
+        self.send_one(&doc, report).await
+    }
+
+    /// Finds (or creates, when allowed) the customer or vendor of every draft. Drafts whose
+    /// party cannot be had fail their rows; the rest come back with the party's id.
+    async fn resolve_parties(
+        &mut self,
+        drafts: &[DocDraft],
+        policy: &Policy,
+        report: &mut PassReport,
+    ) -> Result<Vec<(DocDraft, String)>, PassError> {
+        let mut ids: HashMap<(Kind, String), Result<String, String>> = HashMap::new();
+        for kind in [Kind::Invoice, Kind::Bill] {
+            let names: Vec<String> = {
+                let mut names: Vec<String> = drafts.iter().filter(|d| d.kind == kind).map(|d| d.party.clone()).collect();
+                names.sort();
+                names.dedup();
+                names
+            };
+            if names.is_empty() {
+                continue;
+            }
+            let resolved = super::names::resolve(&self.qbo, &self.store, party_kind(kind), &names, policy.create_missing_names).await.map_err(qbo_error)?;
+            for (name, outcome) in resolved {
+                ids.insert((kind, name), outcome);
+            }
+        }
+        let mut ready = Vec::new();
+        for draft in drafts {
+            match ids.get(&(draft.kind, draft.party.clone())) {
+                Some(Ok(id)) => ready.push((draft.clone(), id.clone())),
+                Some(Err(reason)) => self.fail_rows(draft, reason, policy, report)?,
+                None => self.fail_rows(draft, "qbsync could not look this name up in QuickBooks; it will try again", policy, report)?,
+            }
+        }
+        Ok(ready)
+    }
+
+    /// Records intents, then sends them (in batches when there are several).
+    async fn create_all(&mut self, ready: Vec<(DocDraft, String)>, policy: &Policy, report: &mut PassReport) -> Result<(), PassError> {
+        let mut pending: Vec<DocRecord> = Vec::new();
+        for (draft, party_id) in ready {
+            let payload = build(&draft, &party_id, policy);
+            let doc = self.record_intent(&draft, &payload, &party_id, policy)?;
+            if doc.state == DocState::Pending {
+                pending.push(doc);
+            }
+        }
+        if !self.batching || pending.len() < 2 {
+            for doc in &pending {
+                self.send_one(doc, report).await?;
+            }
+            return Ok(());
+        }
+        for chunk in pending.chunks(BATCH_SIZE) {
+            self.send_batch(chunk, report).await?;
+        }
+        Ok(())
+    }
+
+    fn record_intent(&mut self, draft: &DocDraft, payload: &NewDoc, party_id: &str, policy: &Policy) -> Result<DocRecord, StoreError> {
+        // A failed earlier attempt for the same rows is retired: the corrected document is a new
+        // intent with a new requestid (a replayed requestid would replay the old refusal).
+        if let Some(old) = self.store.document(&draft.doc_key)? {
+            if old.state == DocState::Failed {
+                self.store.retire_failed(&draft.doc_key)?;
+            }
+        }
+        let json = payload.to_json();
+        let body = json.to_string();
+        let hash = hex::encode(Sha256::digest(body.as_bytes()));
+        let request_id = format!("{}-{}", draft.doc_key, &hash[..8]);
+        let row_keys: Vec<String> = draft.rows.iter().map(|r| r.key.clone()).collect();
+        let total = draft.total().to_string();
+        let doc = self.store.record_intent(&NewIntent {
+            doc_key: &draft.doc_key,
+            kind: draft.kind,
+            doc_number: Some(&draft.doc_number),
+            request_id: &request_id,
+            payload_hash: &hash,
+            payload: &body,
+            party_id,
+            total: &total,
+            row_keys: &row_keys,
+        })?;
+        for row in &draft.rows {
+            self.store.put_row(&RowRecord {
+                row_key: row.key.clone(),
+                kind: draft.kind,
+                doc_key: Some(draft.doc_key.clone()),
+                doc_number: Some(draft.doc_number.clone()),
+                status: "pending".into(),
+                error: None,
+                content_fp: row.content_fp.clone(),
+                config_fp: policy.config_fp.clone(),
+                sheet_row: Some(row.index as i64 + 1),
+                synced_at: None,
+            })?;
+        }
+        self.store.audit_append(
+            draft.kind,
+            &NewAudit {
+                event: "intent",
+                row_key: Some(&draft.doc_key),
+                sheet_row: Some(draft.rows[0].index as i64 + 1),
+                doc_number: Some(&draft.doc_number),
+                status: "pending",
+                request_id: Some(&doc.request_id),
+                request_json: Some(&body),
+                ..Default::default()
+            },
+        )?;
+        Ok(doc)
+    }
+
+    /// Sends a pending document: always the exact body recorded with the intent, always its
+    /// `requestid`, so a resend is byte-for-byte the first send.
+    async fn send_one(&mut self, doc: &DocRecord, report: &mut PassReport) -> Result<(), PassError> {
+        let request_id = RequestId::parse(&doc.request_id).map_err(|e| PassError::Qbo(QboError::Protocol { reason: e.to_string() }))?;
+        let body = stored_body(doc)?;
+        self.store.count_attempt(&doc.doc_key)?;
+        let outcome = self.qbo.create_json(doc_kind(doc.kind), &body, &request_id).await;
+        self.settle_outcome(doc, outcome, report).await
+    }
+
+    async fn send_batch(&mut self, chunk: &[DocRecord], report: &mut PassReport) -> Result<(), PassError> {
+        let mut items: Vec<(String, DocKind, serde_json::Value)> = Vec::new();
+        for (i, doc) in chunk.iter().enumerate() {
+            items.push((format!("b{i}"), doc_kind(doc.kind), stored_body(doc)?));
+        }
+        let batch_hash = hex::encode(Sha256::digest(chunk.iter().map(|d| d.request_id.as_str()).collect::<Vec<_>>().join(",").as_bytes()));
+        let batch_id = RequestId::parse(&format!("batch-{}", &batch_hash[..24]))
+            .map_err(|e| PassError::Qbo(QboError::Protocol { reason: e.to_string() }))?;
+        for doc in chunk {
+            self.store.count_attempt(&doc.doc_key)?;
+        }
+        let answers = match self.qbo.create_batch_json(&items, &batch_id).await {
+            Ok(answers) => answers,
+            Err(error) => {
+                // The whole batch's fate is unknown or refused as a whole: every document stays
+                // pending and is reconciled one by one next pass.
+                for doc in chunk {
+                    self.audit_attempt(doc, "uncertain", None, Some(&error.to_string()))?;
+                }
+                report.uncertain += chunk.len();
+                return match error {
+                    QboError::Uncertain { .. } | QboError::Transient { .. } | QboError::Protocol { .. } => Ok(()),
+                    other => Err(qbo_error(other)),
+                };
+            }
+        };
+        let mut by_bid: BTreeMap<String, Result<Doc, QboError>> = answers.into_iter().collect();
+        for (i, doc) in chunk.iter().enumerate() {
+            let outcome = by_bid
+                .remove(&format!("b{i}"))
+                .unwrap_or_else(|| Err(QboError::Uncertain { reason: "the batch answer did not mention this document".into() }));
+            self.settle_outcome(doc, outcome, report).await?;
+        }
+        Ok(())
+    }
+
+    async fn settle_outcome(&mut self, doc: &DocRecord, outcome: Result<Doc, QboError>, report: &mut PassReport) -> Result<(), PassError> {
+        match outcome {
+            Ok(created) => self.adopt(doc, &created, false, report),
+            Err(QboError::DuplicateDocNumber { txn_id, txn_type, .. }) => {
+                let existing = if txn_type.eq_ignore_ascii_case(doc_kind(doc.kind).entity()) {
+                    self.qbo.read(doc_kind(doc.kind), &txn_id, false).await.ok()
+                } else {
+                    None
+                };
+                match existing {
+                    Some(existing) if is_ours(&existing, doc) && self.store.document_by_qbo_id(doc.kind, &existing.id)?.is_none() => {
+                        self.adopt(doc, &existing, true, report)
+                    }
+                    _ => {
+                        let message = format!(
+                            "invoice number {} is already used in QuickBooks by {txn_type} {txn_id}, which is not this row's document: give this row its own number",
+                            doc.doc_number.as_deref().unwrap_or_default()
+                        );
+                        self.fail_document(doc, &message, None, report)
+                    }
+                }
+            }
+            Err(QboError::Rejected { faults }) => {
+                let error = QboError::Rejected { faults };
+                let message = error.for_bookkeeper();
+                let response = format!("{error:?}");
+                self.fail_document(doc, &message, Some(&response), report)
+            }
+            Err(error @ (QboError::Uncertain { .. } | QboError::Protocol { .. })) => {
+                report.uncertain += 1;
+                tracing::warn!(doc_number = ?doc.doc_number, request_id = %doc.request_id, %error, "create outcome unknown; will look it up before sending again");
+                self.audit_attempt(doc, "uncertain", None, Some(&error.to_string()))?;
+                Ok(())
+            }
+            Err(error @ QboError::Transient { .. }) => {
+                report.uncertain += 1;
+                self.audit_attempt(doc, "retry-later", None, Some(&error.to_string()))?;
+                Err(PassError::Qbo(error))
+            }
+            Err(other) => Err(qbo_error(other)),
+        }
+    }
+
+    fn audit_attempt(&self, doc: &DocRecord, event: &str, response: Option<&str>, error: Option<&str>) -> Result<(), StoreError> {
+        self.store.audit_append(
+            doc.kind,
+            &NewAudit {
+                event,
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                status: "pending",
+                request_id: Some(&doc.request_id),
+                response_json: response,
+                error,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn adopt(&self, doc: &DocRecord, created: &Doc, adopted: bool, report: &mut PassReport) -> Result<(), PassError> {
+        let url = self.qbo.doc_url(doc_kind(doc.kind), &created.id);
+        self.store.mark_created(&doc.doc_key, &created.id, &url)?;
+        let at = now_seconds();
+        let mut rows = Vec::new();
+        for key in &doc.row_keys {
+            let previous = self.store.row(key)?;
+            let sheet_row = previous.as_ref().and_then(|r| r.sheet_row);
+            if let Some(row) = sheet_row {
+                rows.push(row as u32);
+            }
+            self.store.put_row(&RowRecord {
+                row_key: key.clone(),
+                kind: doc.kind,
+                doc_key: Some(doc.doc_key.clone()),
+                doc_number: doc.doc_number.clone(),
+                status: "synced".into(),
+                error: None,
+                content_fp: previous.as_ref().map(|r| r.content_fp.clone()).unwrap_or_default(),
+                config_fp: previous.as_ref().map(|r| r.config_fp.clone()).unwrap_or_default(),
+                sheet_row,
+                synced_at: Some(at.clone()),
+            })?;
+        }
+        let response = created.raw.to_string();
+        self.store.audit_append(
+            doc.kind,
+            &NewAudit {
+                event: if adopted { "adopted" } else { "created" },
+                row_key: Some(&doc.doc_key),
+                sheet_row: rows.first().map(|r| *r as i64),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: Some(&created.id),
+                qbo_url: Some(&url),
+                status: "synced",
+                request_id: Some(&doc.request_id),
+                request_json: Some(&doc.payload),
+                response_json: Some(&response),
+                error: None,
+            },
+        )?;
+        tracing::info!(
+            row_key = %doc.doc_key,
+            doc_number = ?doc.doc_number,
+            qbo_id = %created.id,
+            kind = doc.kind.as_str(),
+            adopted,
+            "{} {}",
+            if adopted { "adopted existing" } else { "created" },
+            doc.kind.as_str()
+        );
+        report.created.push(CreatedDoc {
+            kind: doc.kind,
+            doc_number: doc.doc_number.clone().unwrap_or_default(),
+            qbo_id: created.id.clone(),
+            url,
+            sheet_rows: rows,
+            adopted,
+        });
+        Ok(())
+    }
+
+    fn fail_document(&self, doc: &DocRecord, message: &str, response: Option<&str>, report: &mut PassReport) -> Result<(), PassError> {
+        self.store.mark_failed(&doc.doc_key, message)?;
+        let at = now_seconds();
+        for key in &doc.row_keys {
+            let previous = self.store.row(key)?;
+            self.store.put_row(&RowRecord {
+                row_key: key.clone(),
+                kind: doc.kind,
+                doc_key: Some(doc.doc_key.clone()),
+                doc_number: None,
+                status: "failed".into(),
+                error: Some(message.to_owned()),
+                content_fp: previous.as_ref().map(|r| r.content_fp.clone()).unwrap_or_default(),
+                config_fp: previous.as_ref().map(|r| r.config_fp.clone()).unwrap_or_default(),
+                sheet_row: previous.as_ref().and_then(|r| r.sheet_row),
+                synced_at: Some(at.clone()),
+            })?;
+            report.failed += 1;
+        }
+        self.store.audit_append(
+            doc.kind,
+            &NewAudit {
+                event: "rejected",
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                status: "failed",
+                request_id: Some(&doc.request_id),
+                request_json: Some(&doc.payload),
+                response_json: response,
+                error: Some(message),
+                ..Default::default()
+            },
+        )?;
+        tracing::warn!(row_key = %doc.doc_key, doc_number = ?doc.doc_number, error = %message, "document refused");
+        Ok(())
+    }
+
+    fn fail_rows(&self, draft: &DocDraft, reason: &str, policy: &Policy, report: &mut PassReport) -> Result<(), StoreError> {
+        for row in &draft.rows {
+            let record = RowRecord {
+                row_key: row.key.clone(),
+                kind: draft.kind,
+                doc_key: None,
+                doc_number: None,
+                status: "failed".into(),
+                error: Some(reason.to_owned()),
+                content_fp: row.content_fp.clone(),
+                config_fp: policy.config_fp.clone(),
+                sheet_row: Some(row.index as i64 + 1),
+                synced_at: None,
+            };
+            self.remember_decision(&record)?;
+            report.failed += 1;
+        }
+        Ok(())
+    }
+
+    /// Projects the store onto the owned cells of anchored rows and writes the difference in
+    /// one batch. Rows are located by a fresh read of the anchors, never by a remembered number.
+    async fn write_back(&mut self, policy: &Policy, report: &mut PassReport) -> Result<(), PassError> {
+        let values = self.sheets.read_values().await?;
+        let Some(header) = values.first() else { return Ok(()) };
+        let layout = Layout::from_header(header, &policy.columns)?;
+        let anchors = self.anchors().await?;
+        let view = self.view()?;
+        let located = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key).located;
+        for (key, row) in &located {
+            if view.rows.get(key).is_some_and(|r| r.sheet_row != Some(*row as i64 + 1)) {
+                self.store.set_sheet_row(key, *row as i64 + 1)?;
+            }
+        }
+        let (writes, mismatches) = project::project(&values, &layout, &located, &view, policy);
+        for mismatch in &mismatches {
+            tracing::warn!(
+                row_key = %mismatch.key,
+                sheet_row = mismatch.row + 1,
+                expected = %mismatch.expected_doc_number,
+                "the anchored row no longer shows its invoice number; not writing to it"
+            );
+        }
+        report.mismatches = mismatches.len();
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let runs: Vec<CellRun> = writes.iter().map(|w| CellRun { row: w.row, col: w.col, values: w.values.clone() }).collect();
+        report.cells_written = runs.iter().map(|r| r.values.len()).sum();
+        self.sheets.write_cells(&runs).await?;
+        self.verify_landing(&writes).await
+    }
+
+    /// Re-reads the anchors after a write-back: a row that moved in the instant between locating
+    /// and writing is reported (and re-projected next pass).
+    async fn verify_landing(&mut self, writes: &[CellWrite]) -> Result<(), PassError> {
+        let anchors = self.anchors().await?;
+        let now: HashMap<&str, u32> = anchors.iter().map(|a| (a.key.as_str(), a.row)).collect();
+        for write in writes {
+            if now.get(write.key.as_str()) != Some(&write.row) {
+                tracing::warn!(row_key = %write.key, written_row = write.row + 1, "a row moved while qbsync wrote to it; it is checked again next pass");
+            }
+        }
+        Ok(())
+    }
+
+    async fn dry_run(
+        &mut self,
+        plan: Plan,
+        values: &[Vec<Cell>],
+        layout: &Layout,
+        view: &StoreView,
+        policy: &Policy,
+        mut report: PassReport,
+    ) -> Result<PassReport, PassError> {
+        report.failed = plan.decisions.iter().filter(|d| d.status == "failed").count();
+        report.skipped = plan.stats.skipped;
+        report.copies = plan.stats.copies;
+        // Rows without anchors would be claimed first; judge them as if they had been.
+        let mut drafts = plan.creates.clone();
+        let mut decisions = plan.decisions.clone();
+        if !plan.claims.is_empty() {
+            let mut virtual_view = view.clone();
+            let mut anchors: Vec<Anchor> = Vec::new();
+            for (i, claim) in plan.claims.iter().enumerate() {
+                virtual_view.rows.insert(claim.key.clone(), claim.record.clone());
+                anchors.push(Anchor { metadata_id: -(i as i32) - 1, key: claim.key.clone(), row: claim.row });
+            }
+            let mut counter = 0;
+            let mut next = || {
+                counter += 1;
+                format!("dry{counter}")
+            };
+            let replanned = plan::plan(values, layout, &anchors, &virtual_view, policy, &mut next);
+            drafts.extend(replanned.creates);
+            decisions.extend(replanned.decisions);
+        }
+        for decision in &decisions {
+            report.dry_run_writes.push((decision.sheet_row.unwrap_or_default() as u32, format!("{}: {}", decision.status, decision.error.clone().unwrap_or_default())));
+        }
+        for draft in drafts {
+            let kind = party_kind(draft.kind);
+            let found = self.qbo.find_parties(kind, std::slice::from_ref(&draft.party)).await.map_err(qbo_error)?;
+            let sheet_rows = draft.rows.iter().map(|r| r.index + 1).collect();
+            match found.iter().find(|p| p.active) {
+                Some(party) => report.dry_run.push(DryRunDoc {
+                    kind: draft.kind,
+                    doc_number: draft.doc_number.clone(),
+                    sheet_rows,
+                    payload: Some(build(&draft, &party.id, policy).to_json()),
+                    problem: None,
+                }),
+                None => report.dry_run.push(DryRunDoc {
+                    kind: draft.kind,
+                    doc_number: draft.doc_number.clone(),
+                    sheet_rows,
+                    payload: None,
+                    problem: Some(format!("\"{}\" is not an active {} in QuickBooks", draft.party, if draft.kind == Kind::Invoice { "customer" } else { "vendor" })),
+                }),
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The request body recorded with an intent.
+fn stored_body(doc: &DocRecord) -> Result<serde_json::Value, PassError> {
+    serde_json::from_str(&doc.payload).map_err(|e| {
+        PassError::Qbo(QboError::Protocol { reason: format!("the saved request of {} cannot be read: {e}", doc.doc_key) })
+    })
+}
+
+/// The QuickBooks payload of a draft.
+pub fn build(draft: &DocDraft, party_id: &str, policy: &Policy) -> NewDoc {
+    let note = Some(note_with_marker(draft.private_note.as_deref(), &draft.doc_key));
+    match draft.kind {
+        Kind::Invoice => NewDoc::Invoice(NewInvoice {
+            doc_number: Some(draft.doc_number.clone()),
+            txn_date: draft.txn_date,
+            due_date: draft.due_date,
+            customer_id: party_id.to_owned(),
+            private_note: note,
+            lines: draft
+                .lines
+                .iter()
+                .map(|l| SalesLine {
+                    amount: l.amount,
+                    description: l.description.clone(),
+                    item_id: policy.default_item_id.clone(),
+                    qty: rust_decimal::Decimal::ONE,
+                    unit_price: l.amount,
+                })
+                .collect(),
+        }),
+        Kind::Bill => NewDoc::Bill(NewBill {
+            doc_number: Some(draft.doc_number.clone()),
+            txn_date: draft.txn_date,
+            due_date: draft.due_date,
+            vendor_id: party_id.to_owned(),
+            ap_account_id: policy.ap_account_id.clone(),
+            private_note: note,
+            lines: draft
+                .lines
+                .iter()
+                .map(|l| ExpenseLine { amount: l.amount, description: l.description.clone(), account_id: policy.expense_account_id.clone() })
+                .collect(),
+        }),
+    }
+}
+
+/// Whether a document found in QuickBooks is the one a pending intent meant to create: it
+/// carries the intent's marker, or (for documents whose note was edited in QuickBooks) the same
+/// party and total.
+fn is_ours(found: &Doc, doc: &DocRecord) -> bool {
+    let note = found.raw.get("PrivateNote").and_then(|n| n.as_str()).unwrap_or_default();
+    let same_party = found.party_id == doc.party_id;
+    let same_total = doc.total.parse::<rust_decimal::Decimal>().is_ok_and(|t| t == found.total);
+    note_has_marker(note, &doc.doc_key) || (same_party && same_total)
+}
+
+fn doc_kind(kind: Kind) -> DocKind {
+    match kind {
+        Kind::Invoice => DocKind::Invoice,
+        Kind::Bill => DocKind::Bill,
+    }
+}
+
+fn party_kind(kind: Kind) -> PartyKind {
+    match kind {
+        Kind::Invoice => PartyKind::Customer,
+        Kind::Bill => PartyKind::Vendor,
+    }
+}
+
+/// A new row key: 20 lowercase hex characters (80 random bits), short enough that
+/// `key-hash8` fits QuickBooks' 36-character requestid.
+pub fn new_key() -> String {
+    let bytes: [u8; 10] = rand::thread_rng().r#gen();
+    hex::encode(bytes)
+}
+
+fn now_seconds() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

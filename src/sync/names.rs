@@ -1,0 +1,165 @@
+//! Customer and vendor names → QuickBooks ids.
+//!
+//! Names are matched by `DisplayName` after the alias files, cached in the store, and looked
+//! up in one `IN (…)` query per pass for the rest. A name QuickBooks does not know fails its
+//! rows with the closest existing names as suggestions — unless creating missing names is on.
+//! QuickBooks shares one namespace across customers, vendors and employees (fault 6240), so a
+//! vendor name that exists as a customer gets a message that says exactly that.
+
+use sha2::{Digest, Sha256};
+
+use crate::qbo::{Party, PartyKind, QboClient, QboError, RequestId};
+use crate::store::Store;
+
+/// How many "did you mean" names a message offers.
+const SUGGESTIONS: usize = 3;
+
+/// Resolves `names` of one kind. Each name maps to its id, or to the sentence its rows fail with.
+pub async fn resolve(
+    qbo: &QboClient,
+    store: &Store,
+    kind: PartyKind,
+    names: &[String],
+    create_missing: bool,
+) -> Result<Vec<(String, Result<String, String>)>, QboError> {
+    let kind_key = kind_label(kind);
+    let mut outcomes = Vec::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        match store.cached_name(kind_key, &normalise(name)) {
+            Ok(Some((id, _))) => outcomes.push((name.clone(), Ok(id))),
+            _ => unknown.push(name.clone()),
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(outcomes);
+    }
+    let found = qbo.find_parties(kind, &unknown).await?;
+    let mut everyone: Option<Vec<Party>> = None;
+    for name in unknown {
+        let matched = found.iter().find(|p| normalise(&p.display_name) == normalise(&name));
+        let outcome = match matched {
+            Some(party) if party.active => {
+                // A failed cache write only costs a lookup next pass.
+                let _ = store.cache_name(kind_key, &normalise(&name), &party.id, &party.display_name, true);
+                Ok(party.id.clone())
+            }
+            Some(party) => Err(format!(
+                "{} \"{}\" is inactive in QuickBooks: make it active again in QuickBooks, or change the row",
+                kind_label(kind),
+                party.display_name
+            )),
+            None => match clash(qbo, kind, &name).await? {
+                Some(message) => Err(message),
+                None if create_missing => create(qbo, store, kind, &name).await?,
+                None => {
+                    let all = match &everyone {
+                        Some(all) => all,
+                        None => everyone.insert(qbo.all_parties(kind).await?),
+                    };
+                    Err(not_found(kind, &name, all))
+                }
+            },
+        };
+        outcomes.push((name, outcome));
+    }
+    Ok(outcomes)
+}
+
+/// The message when a name exists with the other role (customer vs vendor).
+async fn clash(qbo: &QboClient, kind: PartyKind, name: &str) -> Result<Option<String>, QboError> {
+    let other = match kind {
+        PartyKind::Customer => PartyKind::Vendor,
+        PartyKind::Vendor => PartyKind::Customer,
+    };
+    let found = qbo.find_parties(other, &[name.to_owned()]).await?;
+    Ok(found.first().map(|p| clash_message(kind, &p.display_name)))
+}
+
+fn clash_message(wanted: PartyKind, name: &str) -> String {
+    let (wanted, has) = match wanted {
+        PartyKind::Customer => ("customer", "vendor"),
+        PartyKind::Vendor => ("vendor", "customer"),
+    };
+    format!(
+        "\"{name}\" exists in QuickBooks as a {has}, and this row needs it as a {wanted}. QuickBooks shares names between customers, vendors and employees, so create the {wanted} under a slightly different name (e.g. \"{name} (V)\") and map the sheet name to it in config/qb_{wanted}s.json"
+    )
+}
+
+async fn create(qbo: &QboClient, store: &Store, kind: PartyKind, name: &str) -> Result<Result<String, String>, QboError> {
+    let digest = hex::encode(Sha256::digest(format!("{}:{}", kind_label(kind), normalise(name)).as_bytes()));
+    let request_id = RequestId::parse(&format!("name-{}", &digest[..24])).map_err(|e| QboError::Protocol { reason: e.to_string() })?;
+    match qbo.create_party(kind, name, &request_id).await {
+        Ok(party) => {
+            let _ = store.cache_name(kind_label(kind), &normalise(name), &party.id, &party.display_name, true);
+            tracing::info!(kind = kind_label(kind), name, qbo_id = %party.id, "created missing name in QuickBooks");
+            Ok(Ok(party.id))
+        }
+        Err(QboError::Rejected { faults }) if faults.iter().any(|f| f.code == "6240") => Ok(Err(clash_message(kind, name))),
+        Err(QboError::Rejected { faults }) => Ok(Err(QboError::Rejected { faults }.for_bookkeeper())),
+        Err(other) => Err(other),
+    }
+}
+
+fn not_found(kind: PartyKind, name: &str, all: &[Party]) -> String {
+    let wanted = normalise(name);
+    let mut scored: Vec<(f64, &str)> = all
+        .iter()
+        .filter(|p| p.active)
+        .map(|p| (strsim::jaro_winkler(&wanted, &normalise(&p.display_name)), p.display_name.as_str()))
+        .filter(|(score, _)| *score >= 0.7)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let label = kind_label(kind);
+    let mut message = format!("{label} \"{name}\" is not in QuickBooks.");
+    if !scored.is_empty() {
+        let names: Vec<String> = scored.iter().take(SUGGESTIONS).map(|(_, n)| format!("\"{n}\"")).collect();
+        message += &format!(" Closest: {}.", names.join(", "));
+    }
+    message += &format!(
+        " Fix the name in the sheet, map it to the QuickBooks name in config/qb_{label}s.json, or set QBSYNC_CREATE_MISSING_NAMES=true to have qbsync create it"
+    );
+    message
+}
+
+fn kind_label(kind: PartyKind) -> &'static str {
+    match kind {
+        PartyKind::Customer => "customer",
+        PartyKind::Vendor => "vendor",
+    }
+}
+
+/// Case- and space-insensitive form of a name.
+pub fn normalise(name: &str) -> String {
+    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn party(name: &str) -> Party {
+        Party { id: "1".into(), display_name: name.into(), active: true }
+    }
+
+    #[test]
+    fn suggestions_name_the_closest_customers() {
+        let all = [party("Globex Corporation"), party("Initech LLC"), party("Acme Training Co")];
+        let message = not_found(PartyKind::Customer, "Globex Corp", &all);
+        assert!(message.contains("\"Globex Corporation\""), "{message}");
+        assert!(!message.contains("Initech"), "{message}");
+        assert!(message.contains("qb_customers.json"));
+    }
+
+    #[test]
+    fn normalise_ignores_case_and_spacing() {
+        assert_eq!(normalise("  O'Brien   &  Sons "), "o'brien & sons");
+    }
+
+    #[test]
+    fn clash_explains_the_shared_namespace() {
+        let message = clash_message(PartyKind::Vendor, "Acme Training Co");
+        assert!(message.contains("as a customer"));
+        assert!(message.contains("qb_vendors.json"));
+    }
+}

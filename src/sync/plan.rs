@@ -1,0 +1,542 @@
+//! The planner: what to do with every row, decided without I/O.
+//!
+//! Input: the rows as read, the row anchors as read, what the store remembers, the policy.
+//! Output: a [`Plan`] — anchors to claim or drop, documents to create, uncertain documents to
+//! reconcile, and decisions to remember for rows that go no further (failed, skipped, copies).
+//!
+//! The planner never addresses a row by a remembered number: a row is known by its anchor key,
+//! and a row without one gets one claimed first (the engine plans again once it is verified).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::domain::Cell;
+use crate::domain::fingerprint::content_fingerprint;
+use crate::domain::layout::{Field, Layout};
+use crate::store::{DocRecord, DocState, Kind, RowRecord};
+
+use super::draft::{DocDraft, DraftRow, RowVerdict, judge, kind_of};
+use super::policy::{Mode, Policy};
+
+/// Row status recorded for an anchor that was just claimed and not yet verified.
+pub const CLAIMED: &str = "claimed";
+/// Row status for a pasted copy of a synced row.
+pub const COPY: &str = "copy";
+
+/// A row anchor as read from the sheet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    pub metadata_id: i32,
+    pub key: String,
+    pub row: u32,
+}
+
+/// What the planner needs from the store.
+#[derive(Clone, Debug, Default)]
+pub struct StoreView {
+    pub rows: HashMap<String, RowRecord>,
+    pub docs: HashMap<String, DocRecord>,
+}
+
+impl StoreView {
+    pub fn new(rows: Vec<RowRecord>, docs: Vec<DocRecord>) -> StoreView {
+        StoreView {
+            rows: rows.into_iter().map(|r| (r.row_key.clone(), r)).collect(),
+            docs: docs.into_iter().map(|d| (d.doc_key.clone(), d)).collect(),
+        }
+    }
+
+    fn doc_by_qbo_id(&self, kind: Kind, id: &str) -> Option<&DocRecord> {
+        self.docs.values().find(|d| d.kind == kind && d.qbo_id.as_deref() == Some(id))
+    }
+
+    /// A document (created or still pending) already using this number.
+    fn doc_by_number(&self, kind: Kind, number: &str) -> Option<&DocRecord> {
+        self.docs
+            .values()
+            .filter(|d| d.kind == kind && d.state != DocState::Failed && d.doc_number.as_deref() == Some(number))
+            .min_by(|a, b| a.doc_key.cmp(&b.doc_key))
+    }
+}
+
+/// An anchor to create on a row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claim {
+    pub row: u32,
+    pub key: String,
+    /// The record saved before the anchor is written; its fingerprint verifies where it landed.
+    pub record: RowRecord,
+}
+
+/// Counts for the pass report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanStats {
+    pub ready: usize,
+    pub to_create: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub copies: usize,
+    pub deferred_by_limit: usize,
+}
+
+/// Everything one pass should do.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub claims: Vec<Claim>,
+    pub drop_anchors: Vec<i32>,
+    /// Row records to forget (anchors that landed on the wrong row).
+    pub forget_rows: Vec<String>,
+    /// Pending documents whose outcome must be settled before anything else is sent for them.
+    pub reconcile: Vec<String>,
+    pub creates: Vec<DocDraft>,
+    /// Decisions to remember for rows that go no further this pass.
+    pub decisions: Vec<RowRecord>,
+    /// Where each anchored row is now (key → 0-based grid row).
+    pub located: HashMap<String, u32>,
+    pub stats: PlanStats,
+}
+
+impl Plan {
+    /// True when the pass has nothing to do beyond projecting the store onto the sheet.
+    pub fn is_quiet(&self) -> bool {
+        self.claims.is_empty()
+            && self.drop_anchors.is_empty()
+            && self.reconcile.is_empty()
+            && self.creates.is_empty()
+            && self.decisions.is_empty()
+    }
+}
+
+/// The QuickBooks id column a row of this kind is tracked in.
+pub fn id_field(kind: Kind) -> Field {
+    match kind {
+        Kind::Invoice => Field::QbInvoiceId,
+        Kind::Bill => Field::QbBillId,
+    }
+}
+
+/// True when no input cell of the row holds anything.
+fn is_blank_row(row: &[Cell], layout: &Layout) -> bool {
+    INPUT_FIELDS.iter().all(|f| layout.cell(row, *f).is_blank())
+}
+
+const INPUT_FIELDS: [Field; 14] = [
+    Field::Invoice,
+    Field::Status,
+    Field::InvFrom,
+    Field::ToClient,
+    Field::EndClient,
+    Field::TaskDescr,
+    Field::JobName,
+    Field::InvDollars,
+    Field::SubmittedDate,
+    Field::InvPaidDate,
+    Field::Owed2Acd,
+    Field::Owed2Workers,
+    Field::Notes,
+    Field::Thread,
+];
+
+/// A cheap test, before anchors are read, of whether a pass could have anything to do: a
+/// row that looks ready, a QuickBooks id that appears on two rows (a copy), or an intent whose
+/// outcome is unknown. When it says no, the pass ends after one read.
+pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, policy: &Policy) -> bool {
+    if store.docs.values().any(|d| d.state == DocState::Pending) {
+        return true;
+    }
+    let mut seen_ids: HashSet<(Kind, String)> = HashSet::new();
+    for (index, row) in rows.iter().enumerate().skip(1) {
+        if is_blank_row(row, layout) {
+            continue;
+        }
+        let kind = kind_of(row, layout, policy);
+        let id = layout.cell(row, id_field(kind)).trimmed().into_owned();
+        if !id.is_empty() {
+            if !seen_ids.insert((kind, id)) {
+                return true;
+            }
+            continue;
+        }
+        if looks_ready(row, index as u32, kind, layout, policy) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Ready by the sheet alone: eligible status, and not visibly settled in a way that still holds.
+fn looks_ready(row: &[Cell], index: u32, kind: Kind, layout: &Layout, policy: &Policy) -> bool {
+    let status = layout.cell(row, Field::Status).trimmed().into_owned();
+    if !policy.backfill && !policy.eligible.contains(&status) {
+        return false;
+    }
+    let shown = shown_status(row, kind, layout, policy);
+    match shown.as_str() {
+        // Settled rows are re-judged only when the judgement could change: a failed row when
+        // its content or the configuration changed (the store knows), a skipped row when the
+        // mode no longer skips it.
+        "failed" => true,
+        "skipped" => !matches!(judge(row, index, layout, policy), RowVerdict::Skip { .. }),
+        _ => true,
+    }
+}
+
+/// The status qbsync last wrote for this row's kind.
+fn shown_status(row: &[Cell], kind: Kind, layout: &Layout, policy: &Policy) -> String {
+    let field = match (kind, policy.mode) {
+        (Kind::Bill, Mode::Dual) => Field::QbBillStatus,
+        _ => Field::QbSyncStatus,
+    };
+    layout.cell(row, field).trimmed().to_lowercase()
+}
+
+/// Plans one pass. `new_key` mints row keys (random in production, sequential in tests).
+pub fn plan(
+    rows: &[Vec<Cell>],
+    layout: &Layout,
+    anchors: &[Anchor],
+    store: &StoreView,
+    policy: &Policy,
+    new_key: &mut dyn FnMut() -> String,
+) -> Plan {
+    let mut plan = Plan::default();
+    let fingerprints: Vec<String> = rows.iter().map(|row| content_fingerprint(row, layout)).collect();
+    let key_of_row = settle_anchors(rows, layout, anchors, store, &fingerprints, &mut plan);
+
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut pending_docs: Vec<String> = Vec::new();
+
+    for (index, row) in rows.iter().enumerate().skip(1) {
+        let index = index as u32;
+        if is_blank_row(row, layout) {
+            continue;
+        }
+        let fp = &fingerprints[index as usize];
+        let kind = kind_of(row, layout, policy);
+        let key = key_of_row.get(&index);
+        let record = key.and_then(|k| store.rows.get(k));
+        let id = layout.cell(row, id_field(kind)).trimmed().into_owned();
+
+        if !id.is_empty() {
+            if let Some(copy) = detect_copy(kind, &id, index, key, record, store, &plan.located, fp, policy) {
+                plan.stats.copies += 1;
+                match key {
+                    Some(_) => push_decision(&mut plan, record, copy),
+                    None => {
+                        let key = new_key();
+                        plan.claims.push(Claim { row: index, key: key.clone(), record: RowRecord { row_key: key, ..copy } });
+                    }
+                }
+            }
+            continue;
+        }
+
+        let status = layout.cell(row, Field::Status).trimmed().into_owned();
+        if !policy.backfill && !policy.eligible.contains(&status) {
+            continue;
+        }
+
+        if let Some(record) = record {
+            if let Some(doc) = record.doc_key.as_ref().and_then(|d| store.docs.get(d)) {
+                match doc.state {
+                    DocState::Created => continue, // projection writes it back
+                    DocState::Pending => {
+                        if !pending_docs.contains(&doc.doc_key) {
+                            pending_docs.push(doc.doc_key.clone());
+                        }
+                        continue;
+                    }
+                    DocState::Failed => {}
+                }
+            }
+            let unchanged = record.content_fp == *fp && record.config_fp == policy.config_fp;
+            if unchanged && matches!(record.status.as_str(), "failed" | "skipped") && !policy.include_failed {
+                continue;
+            }
+        }
+
+        plan.stats.ready += 1;
+        let Some(key) = key else {
+            let key = new_key();
+            let record = row_record(key.clone(), kind, None, CLAIMED, None, fp, policy, index);
+            plan.claims.push(Claim { row: index, key, record });
+            continue;
+        };
+        match judge(row, index, layout, policy) {
+            RowVerdict::Skip { kind, reason } => {
+                plan.stats.skipped += 1;
+                let decision = row_record(key.clone(), kind, None, "skipped", Some(reason), fp, policy, index);
+                push_decision(&mut plan, record, decision);
+            }
+            RowVerdict::Fail { kind, reason } => {
+                plan.stats.failed += 1;
+                let decision = row_record(key.clone(), kind, None, "failed", Some(reason), fp, policy, index);
+                push_decision(&mut plan, record, decision);
+            }
+            RowVerdict::Document { kind, doc_number, party, line, txn_date, due_date, note } => {
+                candidates.push(Candidate {
+                    key: key.clone(),
+                    index,
+                    fp: fp.clone(),
+                    kind,
+                    doc_number,
+                    party,
+                    line,
+                    txn_date,
+                    due_date,
+                    note,
+                });
+            }
+        }
+    }
+
+    // Every pending intent is settled, whether or not its row is still on the sheet: a
+    // document created for a row that has since been deleted must still reach the audit.
+    for doc in store.docs.values().filter(|d| d.state == DocState::Pending) {
+        if !pending_docs.contains(&doc.doc_key) {
+            pending_docs.push(doc.doc_key.clone());
+        }
+    }
+    pending_docs.sort();
+    plan.reconcile = pending_docs;
+
+    group_candidates(candidates, store, policy, &mut plan);
+    plan
+}
+
+struct Candidate {
+    key: String,
+    index: u32,
+    fp: String,
+    kind: Kind,
+    doc_number: String,
+    party: String,
+    line: super::draft::DraftLine,
+    txn_date: chrono::NaiveDate,
+    due_date: Option<chrono::NaiveDate>,
+    note: Option<String>,
+}
+
+/// Turns ready rows into drafts: one per row, or one per document number when grouping; rows
+/// that clash (two rows, one number) fail naming each other.
+fn group_candidates(candidates: Vec<Candidate>, store: &StoreView, policy: &Policy, plan: &mut Plan) {
+    let mut groups: BTreeMap<(Kind, String), Vec<Candidate>> = BTreeMap::new();
+    for c in candidates {
+        groups.entry((c.kind, c.doc_number.clone())).or_default().push(c);
+    }
+    let mut drafts: Vec<DocDraft> = Vec::new();
+    for ((kind, number), mut members) in groups {
+        members.sort_by_key(|m| m.index);
+        let sheet_rows = |members: &[Candidate]| -> String {
+            members.iter().map(|m| (m.index + 1).to_string()).collect::<Vec<_>>().join(", ")
+        };
+
+        if let Some(existing) = store.doc_by_number(kind, &number) {
+            if !members.iter().any(|m| existing.row_keys.contains(&m.key)) {
+                let what = match (&existing.qbo_id, existing.state) {
+                    (Some(id), _) => format!("QuickBooks {} {id}", kind.as_str()),
+                    (None, _) => format!("a {} qbsync is creating", kind.as_str()),
+                };
+                for m in &members {
+                    let reason = format!(
+                        "invoice number {number} is already used by {what} (from another row): give this row its own number if it is a different document, or delete it if it is a copy"
+                    );
+                    fail_candidate(plan, store, policy, m, reason);
+                }
+                continue;
+            }
+        }
+
+        if members.len() > 1 && !policy.group_by_invoice {
+            let all = sheet_rows(&members);
+            for m in &members {
+                let reason = format!(
+                    "rows {all} share invoice number {number}: give each its own number, or set QBSYNC_GROUP_BY_INVOICE=true to make them one document with one line per row"
+                );
+                fail_candidate(plan, store, policy, m, reason);
+            }
+            continue;
+        }
+        if members.iter().any(|m| m.party != members[0].party) {
+            let all = sheet_rows(&members);
+            for m in &members {
+                let reason = format!(
+                    "rows {all} share invoice number {number} but name different {}s: make them agree, or give them different numbers",
+                    if kind == Kind::Invoice { "customer" } else { "vendor" }
+                );
+                fail_candidate(plan, store, policy, m, reason);
+            }
+            continue;
+        }
+
+        let first = &members[0];
+        let notes: Vec<String> = members.iter().filter_map(|m| m.note.clone()).collect();
+        drafts.push(DocDraft {
+            doc_key: first.key.clone(),
+            kind,
+            doc_number: number.clone(),
+            party: first.party.clone(),
+            txn_date: first.txn_date,
+            due_date: first.due_date,
+            private_note: (!notes.is_empty()).then(|| notes.join(" | ")),
+            lines: members.iter().map(|m| m.line.clone()).collect(),
+            rows: members.iter().map(|m| DraftRow { key: m.key.clone(), index: m.index, content_fp: m.fp.clone() }).collect(),
+        });
+    }
+    drafts.sort_by_key(|d| d.rows[0].index);
+    if let Some(limit) = policy.limit {
+        plan.stats.deferred_by_limit = drafts.len().saturating_sub(limit);
+        drafts.truncate(limit);
+    }
+    plan.stats.to_create = drafts.len();
+    plan.creates = drafts;
+}
+
+fn fail_candidate(plan: &mut Plan, store: &StoreView, policy: &Policy, m: &Candidate, reason: String) {
+    plan.stats.failed += 1;
+    let decision = row_record(m.key.clone(), m.kind, None, "failed", Some(reason), &m.fp, policy, m.index);
+    push_decision(plan, store.rows.get(&m.key), decision);
+}
+
+/// Records a decision unless the store already says exactly that.
+fn push_decision(plan: &mut Plan, previous: Option<&RowRecord>, decision: RowRecord) {
+    let same = previous.is_some_and(|p| {
+        p.status == decision.status
+            && p.error == decision.error
+            && p.content_fp == decision.content_fp
+            && p.config_fp == decision.config_fp
+    });
+    if !same {
+        plan.decisions.push(decision);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row_record(
+    key: String,
+    kind: Kind,
+    doc_key: Option<String>,
+    status: &str,
+    error: Option<String>,
+    fp: &str,
+    policy: &Policy,
+    index: u32,
+) -> RowRecord {
+    RowRecord {
+        row_key: key,
+        kind,
+        doc_key,
+        doc_number: None,
+        status: status.to_owned(),
+        error,
+        content_fp: fp.to_owned(),
+        config_fp: policy.config_fp.clone(),
+        sheet_row: Some(index as i64 + 1),
+        synced_at: None,
+    }
+}
+
+/// A row carrying a QuickBooks id that belongs to another row is a pasted copy.
+#[allow(clippy::too_many_arguments)]
+fn detect_copy(
+    kind: Kind,
+    id: &str,
+    index: u32,
+    key: Option<&String>,
+    record: Option<&RowRecord>,
+    store: &StoreView,
+    located: &HashMap<String, u32>,
+    fp: &str,
+    policy: &Policy,
+) -> Option<RowRecord> {
+    let doc = store.doc_by_qbo_id(kind, id)?;
+    if key.is_some_and(|k| doc.row_keys.contains(k)) {
+        return None; // the row's own document
+    }
+    if record.is_some_and(|r| r.status == COPY && r.content_fp == fp) {
+        return None; // already flagged, unchanged
+    }
+    let original = doc
+        .row_keys
+        .iter()
+        .find_map(|k| located.get(k))
+        .map(|row| format!("sheet row {}", row + 1))
+        .unwrap_or_else(|| "a row no longer on the sheet".to_owned());
+    let number = doc.doc_number.clone().unwrap_or_default();
+    let reason = format!(
+        "this row looks like a copy of {original} (invoice {number}, QuickBooks {} {id}); qbsync did not create anything for it. To make it a new document, clear its QuickBooks id and status cells and give it its own invoice number; otherwise delete it",
+        kind.as_str()
+    );
+    Some(row_record(key.cloned().unwrap_or_default(), kind, None, COPY, Some(reason), fp, policy, index))
+}
+
+/// Reconciles the anchors as read with the store: one anchor per row and one row per key.
+/// Returns row → key for the anchors kept; records drops in `plan`.
+fn settle_anchors(
+    rows: &[Vec<Cell>],
+    layout: &Layout,
+    anchors: &[Anchor],
+    store: &StoreView,
+    fingerprints: &[String],
+    plan: &mut Plan,
+) -> HashMap<u32, String> {
+    let mut by_key: BTreeMap<&str, Vec<&Anchor>> = BTreeMap::new();
+    for anchor in anchors {
+        if anchor.row == 0 {
+            // The header row is never a data row: an anchor there was misplaced.
+            plan.drop_anchors.push(anchor.metadata_id);
+            continue;
+        }
+        by_key.entry(anchor.key.as_str()).or_default().push(anchor);
+    }
+
+    let mut key_of_row: HashMap<u32, String> = HashMap::new();
+    for (key, mut found) in by_key {
+        let record = store.rows.get(key);
+        // A freshly claimed anchor must sit on the row it was claimed for.
+        let fits = |a: &&Anchor| match record {
+            Some(r) if r.status == CLAIMED => fingerprints.get(a.row as usize) == Some(&r.content_fp),
+            Some(r) => r.doc_number.as_deref().is_none_or(|n| {
+                rows.get(a.row as usize).is_some_and(|row| {
+                    let cell = layout.cell(row, Field::Invoice).trimmed().into_owned();
+                    !cell.is_empty() && n.ends_with(&cell)
+                })
+            }),
+            None => true,
+        };
+        found.sort_by_key(|a| (!fits(a), a.metadata_id));
+        let keep = found[0];
+        for extra in &found[1..] {
+            plan.drop_anchors.push(extra.metadata_id);
+        }
+        if record.is_some_and(|r| r.status == CLAIMED) && !fits(&keep) {
+            plan.drop_anchors.push(keep.metadata_id);
+            plan.forget_rows.push(key.to_owned());
+            continue;
+        }
+        match key_of_row.get(&keep.row) {
+            // Two keys on one row: keep the one the store knows better (a settled record beats
+            // a fresh claim; otherwise the older anchor).
+            Some(other) => {
+                let other_settled = store.rows.get(other).is_some_and(|r| r.status != CLAIMED);
+                let this_settled = record.is_some_and(|r| r.status != CLAIMED);
+                if this_settled && !other_settled {
+                    if let Some(old) = anchors.iter().find(|a| &a.key == other && a.row == keep.row) {
+                        plan.drop_anchors.push(old.metadata_id);
+                    }
+                    plan.located.remove(other);
+                    key_of_row.insert(keep.row, key.to_owned());
+                    plan.located.insert(key.to_owned(), keep.row);
+                } else {
+                    plan.drop_anchors.push(keep.metadata_id);
+                }
+            }
+            None => {
+                key_of_row.insert(keep.row, key.to_owned());
+                plan.located.insert(key.to_owned(), keep.row);
+            }
+        }
+    }
+    plan.drop_anchors.sort_unstable();
+    plan.drop_anchors.dedup();
+    key_of_row
+}

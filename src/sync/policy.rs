@@ -1,0 +1,48 @@
+//! Everything that decides what a row becomes, distilled from the settings once per pass.
+
+use chrono::NaiveDate;
+
+use crate::directions::{Directions, NameAliases};
+use crate::domain::date::DateOrder;
+use crate::domain::layout::ColumnNames;
+use crate::domain::money::AmountFormat;
+use crate::domain::status::EligibleStatuses;
+
+/// `QB_SYNC_MODE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Money-out rows are skipped (QuickBooks Simple Start has no Bills).
+    InvoiceOnly,
+    /// Money-out rows become Bills.
+    Dual,
+}
+
+/// The rules of one pass.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub mode: Mode,
+    pub eligible: EligibleStatuses,
+    pub group_by_invoice: bool,
+    pub doc_number_prefix: String,
+    pub amount_format: AmountFormat,
+    pub date_order: DateOrder,
+    pub columns: ColumnNames,
+    pub default_item_id: String,
+    pub expense_account_id: String,
+    pub ap_account_id: Option<String>,
+    /// `QBSYNC_CREATE_MISSING_NAMES`: create customers and vendors QuickBooks does not know.
+    pub create_missing_names: bool,
+    pub directions: Directions,
+    pub customer_aliases: NameAliases,
+    pub vendor_aliases: NameAliases,
+    /// Changes whenever a setting a row's outcome depends on changes: a failed row is retried then.
+    pub config_fp: String,
+    /// The date used when `submitted_date` is blank.
+    pub today: NaiveDate,
+    /// `--include-failed`: retry failed rows even when nothing changed.
+    pub include_failed: bool,
+    /// `--backfill`: take rows without a QuickBooks id whatever their status.
+    pub backfill: bool,
+    /// `--limit N`: create at most N documents this pass.
+    pub limit: Option<usize>,
+}
