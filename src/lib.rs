@@ -36,6 +36,7 @@
 //!   place that performs them.
 //! - [`ops`]: logging, systemd notify, status page, metrics, alerts.
 //! - [`sandbox`]: emulators of the four remote services, for tests, the demo and the benchmark.
+//! - [`daemon`]: the long-running loop; takes its shutdown signal as an argument.
 //! - [`commands`]: one file per CLI subcommand; `main.rs` is a thin shell over them.
 //!
 //! ## Invariants
@@ -53,6 +54,7 @@
 
 pub mod auth;
 pub mod commands;
+pub mod daemon;
 pub mod directions;
 pub mod domain;
 pub mod ops;

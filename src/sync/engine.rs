@@ -46,6 +46,8 @@ pub enum PassError {
     EmptySheet,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 impl PassError {

@@ -1,0 +1,174 @@
+//! From settings to running parts: the one place that builds clients, the store, the token
+//! manager and the per-pass policy, so every command wires them the same way.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+
+use crate::auth::TokenSource;
+use crate::auth::intuit::{IntuitOAuthSettings, IntuitTokens};
+use crate::auth::token_store::{TokenKey, TokenStore};
+use crate::directions::{Directions, NameAliases};
+use crate::qbo::{QboClient, QboSettings};
+use crate::settings::{LoadOptions, Settings};
+use crate::sheets::{GoogleCredentials, SheetsClient, SheetsSettings};
+use crate::store::Store;
+use crate::sync::{Engine, Mode, Policy};
+
+/// Flags of `run-once` that shape the policy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunFlags {
+    pub include_failed: bool,
+    pub backfill: bool,
+    pub limit: Option<usize>,
+}
+
+pub fn load_options(config_file: Option<PathBuf>, env_file: Option<PathBuf>) -> LoadOptions {
+    LoadOptions { config_file, env_file, environment: std::env::vars().collect() }
+}
+
+/// Loads and validates settings; a mistake stops here with one message naming the setting.
+pub fn load_settings(options: &LoadOptions) -> anyhow::Result<Settings> {
+    Ok(Settings::load(options)?)
+}
+
+/// The Sheets client for these settings.
+pub async fn sheets(settings: &Settings) -> anyhow::Result<SheetsClient> {
+    settings.require_sheet()?;
+    let google = &settings.google;
+    let credentials = match &google.service_account_json {
+        Some(source) => GoogleCredentials::service_account(source)?,
+        None => anyhow::bail!(
+            "no Google credentials: set GOOGLE_SERVICE_ACCOUNT_JSON (or GOOGLE_APPLICATION_CREDENTIALS) to the service-account key file"
+        ),
+    };
+    let client = SheetsClient::connect(
+        SheetsSettings {
+            spreadsheet_id: google.spreadsheet_id.clone().unwrap_or_default(),
+            tab: google.tab.clone(),
+            sheets_api_url: google.sheets_api_url.clone(),
+            drive_api_url: google.drive_api_url.clone(),
+            ..SheetsSettings::default()
+        },
+        credentials,
+    )
+    .await?;
+    Ok(client)
+}
+
+/// The QuickBooks token manager for these settings.
+pub fn tokens(settings: &Settings) -> anyhow::Result<Arc<IntuitTokens>> {
+    let store = token_store(settings)?;
+    let tokens = IntuitTokens::new(oauth_settings(settings)?, store, &settings.paths.state_dir)?;
+    Ok(Arc::new(tokens))
+}
+
+pub fn token_store(settings: &Settings) -> anyhow::Result<TokenStore> {
+    let key = TokenKey::resolve(settings.token_key.as_ref(), settings.paths.credentials_dir.as_deref(), &settings.paths.state_dir)?;
+    Ok(TokenStore::open(&settings.paths.state_dir, key)?)
+}
+
+pub fn oauth_settings(settings: &Settings) -> anyhow::Result<IntuitOAuthSettings> {
+    let qb = &settings.quickbooks;
+    Ok(IntuitOAuthSettings {
+        client_id: qb.client_id.clone().context("QB_CLIENT_ID is not set: copy it from your Intuit developer app's Keys page")?,
+        client_secret: qb
+            .client_secret
+            .clone()
+            .context("QB_CLIENT_SECRET is not set: copy it from your Intuit developer app's Keys page")?,
+        redirect_uri: qb.redirect_uri.clone(),
+        auth_url: qb.auth_url.clone(),
+        token_url: qb.token_url.clone(),
+        revoke_url: qb.revoke_url.clone(),
+        environment: qb.environment,
+        realm_id: qb.realm_id.clone(),
+    })
+}
+
+/// The QuickBooks client for these settings.
+pub fn qbo(settings: &Settings, tokens: Arc<dyn TokenSource>) -> anyhow::Result<QboClient> {
+    settings.require_quickbooks()?;
+    let qb = &settings.quickbooks;
+    Ok(QboClient::new(
+        QboSettings {
+            api_url: qb.api_url.clone(),
+            realm_id: qb.realm_id.clone().unwrap_or_default(),
+            minor_version: qb.minor_version,
+            app_url: qb.app_url.clone(),
+            ..QboSettings::default()
+        },
+        tokens,
+    )?)
+}
+
+/// The engine over a fresh store.
+pub async fn engine(settings: &Settings, tokens: Arc<dyn TokenSource>) -> anyhow::Result<Engine> {
+    let sheets = sheets(settings).await?;
+    let qbo = qbo(settings, tokens)?;
+    let store = open_store(settings)?;
+    Ok(Engine::new(sheets, qbo, store))
+}
+
+pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&settings.paths.state_dir)
+        .with_context(|| format!("cannot create the state directory {}", settings.paths.state_dir.display()))?;
+    Ok(Store::open_in(&settings.paths.state_dir)?)
+}
+
+/// The rules of one pass, read afresh (direction map and alias files included) so an edit to
+/// them takes effect at the next pass without a restart.
+pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
+    let config_dir = &settings.paths.config_dir;
+    let directions = Directions::load(&config_dir.join("qb_directions.json"))?;
+    let customer_aliases = NameAliases::load_optional(&config_dir.join("qb_customers.json"))?;
+    let vendor_aliases = NameAliases::load_optional(&config_dir.join("qb_vendors.json"))?;
+    let sync = &settings.sync;
+    let mode = if sync.dual { Mode::Dual } else { Mode::InvoiceOnly };
+    Ok(Policy {
+        mode,
+        eligible: sync.eligible_statuses.clone(),
+        group_by_invoice: sync.group_by_invoice,
+        doc_number_prefix: sync.doc_number_prefix.clone(),
+        amount_format: sync.amount_format.clone(),
+        date_order: sync.date_order,
+        columns: settings.columns.clone(),
+        default_item_id: settings.quickbooks.default_item_id.clone().unwrap_or_default(),
+        expense_account_id: settings.quickbooks.default_expense_account.clone().unwrap_or_default(),
+        ap_account_id: settings.quickbooks.default_vendor_account.clone(),
+        create_missing_names: sync.create_missing_names,
+        config_fp: format!("{}:{}", settings.config_fingerprint(), directions.fingerprint()),
+        directions,
+        customer_aliases,
+        vendor_aliases,
+        today: chrono::Utc::now().date_naive(),
+        include_failed: flags.include_failed,
+        backfill: flags.backfill,
+        limit: flags.limit,
+    })
+}
+
+/// The poll interval.
+pub fn interval(settings: &Settings, override_secs: Option<u64>) -> Duration {
+    Duration::from_secs(override_secs.unwrap_or(settings.daemon.interval_secs).max(1))
+}
+
+/// A secret for a child process's environment (the demo hands settings to nothing else).
+pub fn expose(secret: &secrecy::SecretString) -> String {
+    secret.expose_secret().to_owned()
+}
+
+/// Starts logging to stdout and (for commands that change things) the daily log file.
+pub fn init_logging(settings: &Settings, to_file: bool) -> anyhow::Result<crate::ops::logging::LogGuard> {
+    let logging = &settings.logging;
+    crate::ops::logging::init(&crate::ops::logging::LogOptions {
+        dir: settings.paths.log_dir.clone(),
+        file_prefix: logging.file_prefix.clone(),
+        keep_files: logging.keep_files,
+        json: logging.json,
+        level: logging.level.clone(),
+        to_file,
+    })
+}

@@ -1,0 +1,104 @@
+//! `qbsync daemon`: the service systemd runs.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::context::{self, RunFlags};
+use super::lock::InstanceLock;
+use crate::auth::{AuthError, TokenSource};
+use crate::settings::{LoadOptions, Settings};
+use crate::sync::engine::{PassError, PassReport};
+use crate::sync::Policy;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Seconds between passes (default QBSYNC_POLL_INTERVAL, else 60).
+    #[arg(long, value_name = "SECS")]
+    pub interval: Option<u64>,
+}
+
+pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
+    let settings = context::load_settings(load)?;
+    let _logs = context::init_logging(&settings, true)?;
+    let _lock = InstanceLock::acquire(&settings.paths.state_dir)?;
+    // Configuration errors stop here, before systemd is told we are ready.
+    context::policy(&settings, RunFlags::default())?;
+    let tokens = context::tokens(&settings)?;
+    let mut engine = context::engine(&settings, tokens.clone()).await?;
+    let interval = context::interval(&settings, args.interval);
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = first_token(tokens.as_ref()) => {}
+        _ = &mut shutdown => return Ok(ExitCode::SUCCESS),
+    }
+    crate::ops::notify::ready();
+    tracing::info!(interval_secs = interval.as_secs(), "qbsync daemon started");
+    let mut hooks = DaemonHooks { settings };
+    crate::daemon::run(&mut engine, &mut hooks, interval, shutdown).await;
+    crate::ops::notify::stopping();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits until QuickBooks hands out a token. Re-connecting is a person's job: say so, wait,
+/// and try again without hammering the token endpoint.
+async fn first_token(tokens: &dyn TokenSource) {
+    let mut delay = Duration::from_secs(5);
+    loop {
+        match tokens.access_token().await {
+            Ok(_) => return,
+            Err(error @ AuthError::NeedsReconnect { .. }) => {
+                tracing::error!("{error}");
+                crate::ops::notify::status("waiting for QuickBooks to be re-connected (run `qbsync auth`)");
+            }
+            Err(error) => tracing::warn!("{error}; retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(300));
+    }
+}
+
+struct DaemonHooks {
+    settings: Settings,
+}
+
+impl crate::daemon::Hooks for DaemonHooks {
+    fn policy(&mut self) -> anyhow::Result<Policy> {
+        context::policy(&self.settings, RunFlags::default())
+    }
+
+    fn pass_finished(&mut self, outcome: &Result<PassReport, PassError>, _took: Duration) {
+        let text = match outcome {
+            Ok(report) if report.idle => "idle".to_owned(),
+            Ok(report) => format!("{} created, {} failed", report.created.len(), report.failed),
+            Err(error) => format!("pass stopped: {error}"),
+        };
+        crate::ops::notify::status(&text);
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+#[allow(dead_code)]
+fn assert_token_source_is_object_safe(tokens: Arc<dyn TokenSource>) -> Arc<dyn TokenSource> {
+    tokens
+}

@@ -1,0 +1,96 @@
+//! `qbsync run-once`: one pass, for cron, for trying things, and for `--dry-run`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::context::{self, RunFlags};
+use super::lock::InstanceLock;
+use crate::settings::LoadOptions;
+use crate::store::Store;
+use crate::sync::engine::PassReport;
+use crate::sync::{Engine, PassOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the exact payloads and write-backs; change nothing in the sheet, QuickBooks or the audit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Create at most N documents.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Retry failed rows even if nothing changed since they failed.
+    #[arg(long)]
+    pub include_failed: bool,
+    /// Also take historical rows without a QuickBooks id, whatever their status.
+    #[arg(long)]
+    pub backfill: bool,
+}
+
+pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
+    let settings = context::load_settings(load)?;
+    let _logs = context::init_logging(&settings, !args.dry_run)?;
+    let flags = RunFlags { include_failed: args.include_failed, backfill: args.backfill, limit: args.limit };
+    let policy = context::policy(&settings, flags)?;
+    let tokens = context::tokens(&settings)?;
+    let (_lock, store) = if args.dry_run {
+        // A dry run must not even create the database: use the existing one, or none.
+        let path = settings.paths.state_dir.join("qbsync.sqlite3");
+        let store = if path.exists() { Store::open(&path)? } else { Store::in_memory()? };
+        (None, store)
+    } else {
+        (Some(InstanceLock::acquire(&settings.paths.state_dir)?), context::open_store(&settings)?)
+    };
+    let sheets = context::sheets(&settings).await?;
+    let qbo = context::qbo(&settings, tokens)?;
+    let mut engine = Engine::new(sheets, qbo, store);
+    let report = engine.pass(&policy, PassOptions { dry_run: args.dry_run }).await.context("the pass stopped")?;
+    print_report(&report, args.dry_run);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human summary of a pass.
+pub fn print_report(report: &PassReport, dry_run: bool) {
+    if report.idle {
+        println!("Nothing to do: no row is ready.");
+        return;
+    }
+    if dry_run {
+        println!("DRY RUN — nothing was sent to QuickBooks and nothing was written to the sheet.\n");
+        for doc in &report.dry_run {
+            let rows: Vec<String> = doc.sheet_rows.iter().map(|r| r.to_string()).collect();
+            println!("Would create {} {} (sheet row {}):", doc.kind.as_str(), doc.doc_number, rows.join(", "));
+            match (&doc.payload, &doc.problem) {
+                (Some(payload), _) => println!("{}\n", serde_json::to_string_pretty(payload).unwrap_or_default()),
+                (None, Some(problem)) => println!("  would fail: {problem}\n"),
+                (None, None) => println!(),
+            }
+        }
+        for (row, text) in &report.dry_run_writes {
+            println!("Would write to sheet row {row}: {text}");
+        }
+        return;
+    }
+    for doc in &report.created {
+        let rows: Vec<String> = doc.sheet_rows.iter().map(|r| r.to_string()).collect();
+        println!(
+            "{} {} {} → QuickBooks id {} ({}) [sheet row {}]",
+            if doc.adopted { "Adopted" } else { "Created" },
+            doc.kind.as_str(),
+            doc.doc_number,
+            doc.qbo_id,
+            doc.url,
+            rows.join(", ")
+        );
+    }
+    println!(
+        "{} created, {} failed, {} skipped, {} copies flagged, {} still uncertain, {} cells written{}",
+        report.created.len(),
+        report.failed,
+        report.skipped,
+        report.copies,
+        report.uncertain,
+        report.cells_written,
+        if report.deferred_by_limit > 0 { format!(", {} left for the next run (--limit)", report.deferred_by_limit) } else { String::new() }
+    );
+}
