@@ -78,7 +78,7 @@ pub(crate) fn parse_search(response: SearchDeveloperMetadataResponse, sheet_id: 
         })
         .filter(|anchor| seen.insert(anchor.metadata_id))
         .collect();
-    anchors.sort_by(|a, b| (a.row, a.metadata_id).cmp(&(b.row, b.metadata_id)));
+    anchors.sort_by_key(|anchor| (anchor.row, anchor.metadata_id));
     anchors
 }
 

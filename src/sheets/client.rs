@@ -19,24 +19,29 @@ use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use google_sheets4::api::{
-    AppendDimensionRequest, BatchUpdateSpreadsheetRequest, BatchUpdateValuesRequest, Request, Scope, Spreadsheet,
-    ValueRange,
+    AppendDimensionRequest, BatchUpdateSpreadsheetRequest, BatchUpdateValuesRequest, Request, Spreadsheet, ValueRange,
 };
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
 
 use super::anchors::{self, NewAnchor, RowAnchor};
-use super::error::{Context, Failure, SheetsError, classify_google_error, classify_hub_error, classify_status_only};
-use super::hub::{self, DRIVE_METADATA_SCOPE, Hub, TokenProvider};
+use super::error::{
+    Context, Failure, SheetsError, TokenFailure, classify_google_error, classify_hub_error, classify_status_only,
+};
+use super::hub::{self, DRIVE_METADATA_SCOPE, Hub, SPREADSHEETS_SCOPE, TokenProvider};
 use super::pacing::Pacer;
 use super::retry::RetryPolicy;
 use super::stats::{Counters, SheetsStats};
 use super::{CellRun, GoogleCredentials, SheetsSettings, TabInfo, a1};
 use crate::domain::Cell;
 
+/// What a google-sheets4 call returns.
+type HubResult<T> = google_sheets4::Result<(google_sheets4::common::Response, T)>;
+
 /// The fields `tab_info` needs; the full answer carries every tab's formatting and theme.
-const TAB_FIELDS: &str = "properties(title,timeZone),sheets(properties(sheetId,title,index,gridProperties(rowCount,columnCount)))";
+const TAB_FIELDS: &str =
+    "properties(title,timeZone),sheets(properties(sheetId,title,index,gridProperties(rowCount,columnCount)))";
 
 /// A connection to one tab of one spreadsheet.
 pub struct SheetsClient {
@@ -67,7 +72,10 @@ impl fmt::Debug for SheetsClient {
 impl SheetsClient {
     /// Checks the settings and credentials and builds the client. Makes no request: the first
     /// call fetches a token and finds out whether the sheet is reachable.
-    pub async fn connect(settings: SheetsSettings, credentials: GoogleCredentials) -> Result<SheetsClient, SheetsError> {
+    pub async fn connect(
+        settings: SheetsSettings,
+        credentials: GoogleCredentials,
+    ) -> Result<SheetsClient, SheetsError> {
         let invalid = |reason: String| SheetsError::InvalidSettings { reason };
         if settings.spreadsheet_id.trim().is_empty() {
             return Err(invalid("the spreadsheet id is empty".into()));
@@ -84,7 +92,10 @@ impl SheetsClient {
         let mut drive_file_url = drive_root
             .join(&format!("drive/v3/files/{spreadsheet_path}"))
             .map_err(|e| invalid(format!("the Drive API URL cannot be extended: {e}")))?;
-        drive_file_url.query_pairs_mut().append_pair("fields", "version,modifiedTime").append_pair("supportsAllDrives", "true");
+        drive_file_url
+            .query_pairs_mut()
+            .append_pair("fields", "version,modifiedTime")
+            .append_pair("supportsAllDrives", "true");
 
         let connector = hub::connector(settings.timeout)?;
         let tokens = TokenProvider::new(&credentials, connector.clone(), settings.timeout).await?;
@@ -115,14 +126,14 @@ impl SheetsClient {
     pub async fn tab_info(&self) -> Result<TabInfo, SheetsError> {
         let spreadsheet: Spreadsheet = self
             .retry
-            .run("spreadsheets.get", &self.counters, &self.tokens, move |_| {
+            .run("spreadsheets.get", SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
                 let call = self
                     .hub
                     .spreadsheets()
                     .get(&self.spreadsheet_path)
                     .include_grid_data(false)
                     .param("fields", TAB_FIELDS)
-                    .add_scope(Scope::Spreadsheet)
+                    .add_scope(SPREADSHEETS_SCOPE)
                     .doit();
                 self.read(call)
             })
@@ -140,7 +151,7 @@ impl SheetsClient {
         let range = range.as_str();
         let result = self
             .retry
-            .run("values.get", &self.counters, &self.tokens, move |_| {
+            .run("values.get", SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
                 let call = self
                     .hub
                     .spreadsheets()
@@ -148,7 +159,7 @@ impl SheetsClient {
                     .value_render_option("UNFORMATTED_VALUE")
                     .date_time_render_option("SERIAL_NUMBER")
                     .major_dimension("ROWS")
-                    .add_scope(Scope::Spreadsheet)
+                    .add_scope(SPREADSHEETS_SCOPE)
                     .doit();
                 self.read(call)
             })
@@ -187,12 +198,12 @@ impl SheetsClient {
         let request = &request;
         let result = self
             .retry
-            .run("values:batchUpdate", &self.counters, &self.tokens, move |_| {
+            .run("values:batchUpdate", SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
                 let call = self
                     .hub
                     .spreadsheets()
                     .values_batch_update(request.clone(), &self.spreadsheet_path)
-                    .add_scope(Scope::Spreadsheet)
+                    .add_scope(SPREADSHEETS_SCOPE)
                     .doit();
                 self.write(call)
             })
@@ -209,12 +220,12 @@ impl SheetsClient {
         let request = &anchors::search_request();
         let response = self
             .retry
-            .run("developerMetadata:search", &self.counters, &self.tokens, move |_| {
+            .run("developerMetadata:search", SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
                 let call = self
                     .hub
                     .spreadsheets()
                     .developer_metadata_search(request.clone(), &self.spreadsheet_path)
-                    .add_scope(Scope::Spreadsheet)
+                    .add_scope(SPREADSHEETS_SCOPE)
                     .doit();
                 self.read(call)
             })
@@ -233,25 +244,31 @@ impl SheetsClient {
         let first = anchors::update_request(sheet_id, create, delete)?;
         let first = &first;
         self.retry
-            .run("spreadsheets:batchUpdate (anchors)", &self.counters, &self.tokens, move |attempt| async move {
-                let request = if attempt == 1 {
-                    first.clone()
-                } else {
-                    let current = self.anchors().await.map_err(Failure::Fatal)?;
-                    let (create, delete) = anchors::still_to_do(create, delete, &current);
-                    if create.is_empty() && delete.is_empty() {
-                        return Ok(());
-                    }
-                    anchors::update_request(sheet_id, &create, &delete).map_err(Failure::Fatal)?
-                };
-                let call = self
-                    .hub
-                    .spreadsheets()
-                    .batch_update(request, &self.spreadsheet_path)
-                    .add_scope(Scope::Spreadsheet)
-                    .doit();
-                self.write(call).await.map(drop)
-            })
+            .run(
+                "spreadsheets:batchUpdate (anchors)",
+                SPREADSHEETS_SCOPE,
+                &self.counters,
+                &self.tokens,
+                move |attempt| async move {
+                    let request = if attempt == 1 {
+                        first.clone()
+                    } else {
+                        let current = self.anchors().await.map_err(Failure::Fatal)?;
+                        let (create, delete) = anchors::still_to_do(create, delete, &current);
+                        if create.is_empty() && delete.is_empty() {
+                            return Ok(());
+                        }
+                        anchors::update_request(sheet_id, &create, &delete).map_err(Failure::Fatal)?
+                    };
+                    let call = self
+                        .hub
+                        .spreadsheets()
+                        .batch_update(request, &self.spreadsheet_path)
+                        .add_scope(SPREADSHEETS_SCOPE)
+                        .doit();
+                    self.write(call).await.map(drop)
+                },
+            )
             .await
     }
 
@@ -260,33 +277,41 @@ impl SheetsClient {
     /// attempt: appending is not idempotent.
     pub async fn ensure_columns(&self, width: u32) -> Result<(), SheetsError> {
         self.retry
-            .run("spreadsheets:batchUpdate (appendDimension)", &self.counters, &self.tokens, move |_| async move {
-                let info = self.tab_info().await.map_err(Failure::Fatal)?;
-                if info.column_count >= width {
-                    return Ok(());
-                }
-                let length = i32::try_from(width - info.column_count).map_err(|_| {
-                    Failure::Fatal(SheetsError::Rejected { message: format!("{width} columns are beyond any sheet") })
-                })?;
-                let request = BatchUpdateSpreadsheetRequest {
-                    requests: Some(vec![Request {
-                        append_dimension: Some(AppendDimensionRequest {
-                            sheet_id: Some(info.sheet_id),
-                            dimension: Some("COLUMNS".to_owned()),
-                            length: Some(length),
-                        }),
+            .run(
+                "spreadsheets:batchUpdate (appendDimension)",
+                SPREADSHEETS_SCOPE,
+                &self.counters,
+                &self.tokens,
+                move |_| async move {
+                    let info = self.tab_info().await.map_err(Failure::Fatal)?;
+                    if info.column_count >= width {
+                        return Ok(());
+                    }
+                    let length = i32::try_from(width - info.column_count).map_err(|_| {
+                        Failure::Fatal(SheetsError::Rejected {
+                            message: format!("{width} columns are beyond any sheet"),
+                        })
+                    })?;
+                    let request = BatchUpdateSpreadsheetRequest {
+                        requests: Some(vec![Request {
+                            append_dimension: Some(AppendDimensionRequest {
+                                sheet_id: Some(info.sheet_id),
+                                dimension: Some("COLUMNS".to_owned()),
+                                length: Some(length),
+                            }),
+                            ..Default::default()
+                        }]),
                         ..Default::default()
-                    }]),
-                    ..Default::default()
-                };
-                let call = self
-                    .hub
-                    .spreadsheets()
-                    .batch_update(request, &self.spreadsheet_path)
-                    .add_scope(Scope::Spreadsheet)
-                    .doit();
-                self.write(call).await.map(drop)
-            })
+                    };
+                    let call = self
+                        .hub
+                        .spreadsheets()
+                        .batch_update(request, &self.spreadsheet_path)
+                        .add_scope(SPREADSHEETS_SCOPE)
+                        .doit();
+                    self.write(call).await.map(drop)
+                },
+            )
             .await
     }
 
@@ -295,10 +320,10 @@ impl SheetsClient {
     /// not Sheets quota, so an idle poll can skip the Sheets read while it is unchanged.
     pub async fn drive_version(&self) -> Result<String, SheetsError> {
         self.retry
-            .run("drive files.get", &self.counters, &self.tokens, move |_| {
+            .run("drive files.get", DRIVE_METADATA_SCOPE, &self.counters, &self.tokens, move |_| {
                 self.bounded(async move {
+                    let token = self.tokens.token(&[DRIVE_METADATA_SCOPE]).await.map_err(TokenFailure::into_failure)?;
                     self.counters.drive_read();
-                    let token = self.tokens.token(&[DRIVE_METADATA_SCOPE]).await.map_err(|e| e.into_failure())?;
                     let response = self
                         .drive
                         .get(self.drive_file_url.clone())
@@ -342,25 +367,30 @@ impl SheetsClient {
     }
 
     /// One read attempt: waits for a read slot, then sends.
-    async fn read<T>(&self, call: impl Future<Output = google_sheets4::Result<(google_sheets4::common::Response, T)>>) -> Result<T, Failure> {
+    async fn read<T>(&self, call: impl Future<Output = HubResult<T>>) -> Result<T, Failure> {
         self.pacer.read().await;
-        self.counters.read();
-        self.finish(call).await
+        self.send(Counters::read, call).await
     }
 
     /// One write attempt: waits for a write slot, then sends.
-    async fn write<T>(&self, call: impl Future<Output = google_sheets4::Result<(google_sheets4::common::Response, T)>>) -> Result<T, Failure> {
+    async fn write<T>(&self, call: impl Future<Output = HubResult<T>>) -> Result<T, Failure> {
         self.pacer.write().await;
-        self.counters.write();
-        self.finish(call).await
+        self.send(Counters::write, call).await
     }
 
-    /// Bounds a hub call by the timeout (google-sheets4 has none, trap 5) and classifies its error.
-    async fn finish<T>(&self, call: impl Future<Output = google_sheets4::Result<(google_sheets4::common::Response, T)>>) -> Result<T, Failure> {
-        match self.bounded(async { call.await.map_err(|e| classify_hub_error(e, self.context())) }).await {
-            Ok((_, body)) => Ok(body),
-            Err(failure) => Err(failure),
-        }
+    /// Sends a hub call within the timeout (google-sheets4 has none, trap 5) and classifies its
+    /// error. The token is fetched first, so that a call that never left (no token) is not
+    /// counted; the hub then finds it in yup-oauth2's cache.
+    async fn send<T>(&self, count: fn(&Counters), call: impl Future<Output = HubResult<T>>) -> Result<T, Failure> {
+        self.bounded(async {
+            self.tokens.token(&[SPREADSHEETS_SCOPE]).await.map_err(TokenFailure::into_failure)?;
+            count(&self.counters);
+            match call.await {
+                Ok((_, body)) => Ok(body),
+                Err(error) => Err(classify_hub_error(error, self.context())),
+            }
+        })
+        .await
     }
 
     /// Bounds one attempt by the timeout.
@@ -412,7 +442,8 @@ fn api_root(raw: &str, name: &str) -> Result<Url, SheetsError> {
 
 fn tab_info_from(spreadsheet: Spreadsheet, tab: &str) -> Result<TabInfo, SheetsError> {
     let properties = spreadsheet.properties.unwrap_or_default();
-    let tabs: Vec<_> = spreadsheet.sheets.unwrap_or_default().into_iter().filter_map(|sheet| sheet.properties).collect();
+    let tabs: Vec<_> =
+        spreadsheet.sheets.unwrap_or_default().into_iter().filter_map(|sheet| sheet.properties).collect();
     let Some(found) = tabs.iter().find(|p| p.title.as_deref() == Some(tab)) else {
         return Err(SheetsError::TabNotFound {
             tab: tab.to_owned(),
@@ -473,9 +504,15 @@ mod tests {
 
     #[test]
     fn api_roots_get_a_trailing_slash_and_bad_ones_are_refused() {
-        assert_eq!(api_root("https://sheets.googleapis.com", "Sheets").expect("ok").as_str(), "https://sheets.googleapis.com/");
+        assert_eq!(
+            api_root("https://sheets.googleapis.com", "Sheets").expect("ok").as_str(),
+            "https://sheets.googleapis.com/"
+        );
         assert_eq!(api_root("http://127.0.0.1:8080/", "Sheets").expect("ok").as_str(), "http://127.0.0.1:8080/");
-        assert_eq!(api_root("http://127.0.0.1:8080/prefix", "Sheets").expect("ok").as_str(), "http://127.0.0.1:8080/prefix/");
+        assert_eq!(
+            api_root("http://127.0.0.1:8080/prefix", "Sheets").expect("ok").as_str(),
+            "http://127.0.0.1:8080/prefix/"
+        );
         for bad in ["sheets.googleapis.com", "ftp://x/", "https://x/?a=b", ""] {
             assert!(matches!(api_root(bad, "Sheets"), Err(SheetsError::InvalidSettings { .. })), "{bad}");
         }
@@ -510,7 +547,10 @@ mod tests {
     fn drive_versions_are_read_as_text() {
         assert_eq!(drive_version_from(&json!({"version": "1234", "modifiedTime": "t"})).as_deref(), Some("1234"));
         assert_eq!(drive_version_from(&json!({"version": 77})).as_deref(), Some("77"));
-        assert_eq!(drive_version_from(&json!({"modifiedTime": "2023-09-06T21:30:02.174Z"})).as_deref(), Some("2023-09-06T21:30:02.174Z"));
+        assert_eq!(
+            drive_version_from(&json!({"modifiedTime": "2023-09-06T21:30:02.174Z"})).as_deref(),
+            Some("2023-09-06T21:30:02.174Z")
+        );
         assert_eq!(drive_version_from(&json!({"id": "x"})), None);
     }
 

@@ -37,7 +37,7 @@ struct KeyFields {
 
 impl GoogleCredentials {
     /// Reads and checks a service-account key file (`GOOGLE_SERVICE_ACCOUNT_JSON`,
-    /// `GOOGLE_APPLICATION_CREDENTIALS`).
+    /// `GOOGLE_APPLICATION_CREDENTIALS`). Blocking: meant for start-up.
     pub fn service_account_from_file(path: &Path) -> Result<Self, SheetsError> {
         let text = std::fs::read_to_string(path).map_err(|e| SheetsError::Credentials {
             reason: format!("cannot read the service-account key file {}: {e}", path.display()),
@@ -46,6 +46,15 @@ impl GoogleCredentials {
             reason: format!("{} is not a usable service-account key: {reason}", path.display()),
         })?;
         Ok(GoogleCredentials::ServiceAccountKey(SecretString::from(text)))
+    }
+
+    /// Checks the text of a service-account key held elsewhere (an environment variable, a
+    /// systemd credential).
+    pub fn service_account_from_json(text: SecretString) -> Result<Self, SheetsError> {
+        check_service_account_key(text.expose_secret()).map_err(|reason| SheetsError::Credentials {
+            reason: format!("the service-account key is not usable: {reason}"),
+        })?;
+        Ok(GoogleCredentials::ServiceAccountKey(text))
     }
 
     /// The service account's e-mail address (the address the sheet must be shared with), when
@@ -124,6 +133,19 @@ mod tests {
             panic!("an unreadable file is a credentials error")
         };
         assert!(reason.contains("cannot read the service-account key file"), "{reason}");
+    }
+
+    #[test]
+    fn key_text_is_checked_too() {
+        let credentials = GoogleCredentials::service_account_from_json(SecretString::from(KEY)).expect("valid");
+        assert!(matches!(credentials, GoogleCredentials::ServiceAccountKey(_)));
+        let error = GoogleCredentials::service_account_from_json(SecretString::from("{}")).unwrap_err();
+        assert_eq!(
+            error,
+            SheetsError::Credentials {
+                reason: "the service-account key is not usable: it has no client_email, private_key, token_uri".into()
+            }
+        );
     }
 
     #[test]

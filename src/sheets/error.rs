@@ -53,8 +53,10 @@ fn not_shared_message(account: Option<&str>) -> String {
         Some(account) => format!(
             "the spreadsheet is not shared with {account}: open it in Google Sheets, click Share and add {account} as an Editor"
         ),
-        None => "the spreadsheet is not shared with the Google account qbsync uses: share it with that account as an Editor"
-            .to_owned(),
+        None => {
+            "the spreadsheet is not shared with the Google account qbsync uses: share it with that account as an Editor"
+                .to_owned()
+        }
     }
 }
 
@@ -222,7 +224,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const CX: Context<'static> = Context { spreadsheet_id: "SHEET_ID", account: Some("qbsync@demo.iam.gserviceaccount.com") };
+    const CX: Context<'static> =
+        Context { spreadsheet_id: "SHEET_ID", account: Some("qbsync@demo.iam.gserviceaccount.com") };
 
     /// The API body of interaction `index` of a gspread cassette (a JSON string inside JSON).
     fn cassette_body(cassette: &str, index: usize) -> Value {
@@ -237,16 +240,18 @@ mod tests {
 
     #[test]
     fn recorded_429_resource_exhausted_is_throttled() {
-        let body: Value =
-            serde_json::from_str(include_str!("../../tests/it/data/sheets/error_429_resource_exhausted_read_quota.json"))
-                .expect("fixture is JSON");
+        let body: Value = serde_json::from_str(include_str!(
+            "../../tests/it/data/sheets/error_429_resource_exhausted_read_quota.json"
+        ))
+        .expect("fixture is JSON");
         let Failure::Throttled(reason) = classify(&body) else { panic!("429 must be throttled") };
         assert!(reason.starts_with("HTTP 429 RESOURCE_EXHAUSTED: Quota exceeded"), "{reason}");
     }
 
     #[test]
     fn recorded_403_permission_denied_names_the_service_account() {
-        let body = cassette_body(include_str!("../../tests/it/data/sheets/cassette_error_403_permission_denied.json"), 3);
+        let body =
+            cassette_body(include_str!("../../tests/it/data/sheets/cassette_error_403_permission_denied.json"), 3);
         assert_eq!(body["error"]["status"], "PERMISSION_DENIED");
         let failure = classify(&body);
         assert_eq!(

@@ -7,12 +7,12 @@
 //!   handed a custom client (trap 5), so [`TokenProvider`] puts a deadline on every token fetch.
 //! - [`TokenProvider`] is the hub's `GetToken`: it reports failures as a typed
 //!   [`TokenFailure`] (so a refused key and a token endpoint that is down are told apart) and
-//!   can force a fresh token after Google answers 401.
+//!   can force a fresh token for a scope after Google answers 401 to it.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use google_sheets4::Sheets;
@@ -33,6 +33,10 @@ pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// The google-sheets4 hub over [`Connector`].
 pub(crate) type Hub = Sheets<Connector>;
+
+/// The scope of every Sheets call. Always given (trap 3): without it the crate asks for
+/// `drive.readonly` on reads and full `drive` on writes. One scope also means one cached token.
+pub(crate) const SPREADSHEETS_SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets";
 
 /// The scope of the Drive `files.get` change check: file metadata, read only.
 pub(crate) const DRIVE_METADATA_SCOPE: &str = "https://www.googleapis.com/auth/drive.metadata.readonly";
@@ -65,8 +69,8 @@ pub(crate) fn hub(connector: Connector, api_root: &str, tokens: TokenProvider) -
 pub(crate) struct TokenProvider {
     source: Source,
     timeout: Duration,
-    /// Set after a 401: the next fetch bypasses yup-oauth2's cache.
-    force_refresh: Arc<AtomicBool>,
+    /// Scope sets whose next fetch must bypass yup-oauth2's cache (their token drew a 401).
+    stale: Arc<Mutex<HashSet<String>>>,
 }
 
 #[derive(Clone)]
@@ -93,24 +97,25 @@ impl TokenProvider {
                 let key = yup_oauth2::parse_service_account_key(text.expose_secret().as_bytes())
                     .map_err(|e| invalid(e.to_string()))?;
                 let client = Client::builder(TokioExecutor::new()).build::<_, String>(connector);
-                let authenticator = ServiceAccountAuthenticator::with_client(key, CustomHyperClientBuilder::from(client))
-                    .build()
-                    .await
-                    // "Error reading key from PEM" and the like; never the key itself.
-                    .map_err(|e| invalid(e.to_string()))?;
+                let authenticator =
+                    ServiceAccountAuthenticator::with_client(key, CustomHyperClientBuilder::from(client))
+                        .build()
+                        .await
+                        // "Error reading key from PEM" and the like; never the key itself.
+                        .map_err(|e| invalid(e.to_string()))?;
                 Source::ServiceAccount(authenticator)
             }
         };
-        Ok(TokenProvider { source, timeout, force_refresh: Arc::new(AtomicBool::new(false)) })
+        Ok(TokenProvider { source, timeout, stale: Arc::default() })
     }
 
-    /// Makes the next token fetch skip the cache. Returns false when the token cannot be
-    /// refreshed (a fixed token), so a 401 is final.
-    pub(crate) fn force_refresh(&self) -> bool {
+    /// Marks the token for `scope` as refused, so its next fetch skips the cache. Returns false
+    /// when the token cannot be refreshed (a fixed token): the 401 is final.
+    pub(crate) fn force_refresh(&self, scope: &str) -> bool {
         match self.source {
             Source::Fixed(_) => false,
             Source::ServiceAccount(_) => {
-                self.force_refresh.store(true, Ordering::SeqCst);
+                self.stale_scopes().insert(scope.to_owned());
                 true
             }
         }
@@ -122,31 +127,32 @@ impl TokenProvider {
             Source::Fixed(token) => return Ok(token.clone()),
             Source::ServiceAccount(authenticator) => authenticator,
         };
-        let forced = self.force_refresh.swap(false, Ordering::SeqCst);
+        let key = scopes.join(" ");
+        let forced = self.stale_scopes().remove(&key);
         let fetch = async {
             if forced { authenticator.force_refreshed_token(scopes).await } else { authenticator.token(scopes).await }
         };
-        match tokio::time::timeout(self.timeout, fetch).await {
-            Err(_) => {
-                if forced {
-                    self.force_refresh.store(true, Ordering::SeqCst);
-                }
-                Err(TokenFailure {
-                    transient: true,
-                    reason: format!("Google's token endpoint did not answer within {:?}", self.timeout),
-                })
-            }
-            Ok(Err(e)) => {
-                if forced {
-                    self.force_refresh.store(true, Ordering::SeqCst);
-                }
-                Err(token_failure(e))
-            }
+        let outcome = match tokio::time::timeout(self.timeout, fetch).await {
+            Err(_) => Err(TokenFailure {
+                transient: true,
+                reason: format!("Google's token endpoint did not answer within {:?}", self.timeout),
+            }),
+            Ok(Err(e)) => Err(token_failure(e)),
             Ok(Ok(token)) => match token.token() {
                 Some(token) => Ok(SecretString::from(token)),
                 None => Err(TokenFailure { transient: true, reason: "the token endpoint sent no access token".into() }),
             },
+        };
+        if forced && outcome.is_err() {
+            // The refused token is still cached: the next attempt must not fall back to it.
+            self.stale_scopes().insert(key);
         }
+        outcome
+    }
+
+    fn stale_scopes(&self) -> MutexGuard<'_, HashSet<String>> {
+        // The set stays consistent whatever a panicking holder was doing: one insert or remove.
+        self.stale.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -201,7 +207,11 @@ impl GetToken for TokenProvider {
 mod tests {
     use super::*;
 
-    const SPREADSHEETS_SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets";
+    #[test]
+    fn the_spreadsheets_scope_is_the_crates_own() {
+        // The token prefetch and the hub must ask for the same scope set, or the cache misses.
+        assert_eq!(SPREADSHEETS_SCOPE, google_sheets4::api::Scope::Spreadsheet.as_ref());
+    }
 
     #[tokio::test]
     async fn a_fixed_token_is_returned_as_is_and_cannot_be_refreshed() {
@@ -214,7 +224,7 @@ mod tests {
         .await
         .expect("provider");
         assert_eq!(provider.token(&[SPREADSHEETS_SCOPE]).await.expect("token").expose_secret(), "ya29.fixed");
-        assert!(!provider.force_refresh());
+        assert!(!provider.force_refresh(SPREADSHEETS_SCOPE));
         let token = provider.get_token(&[SPREADSHEETS_SCOPE]).await.expect("GetToken");
         assert_eq!(token.as_deref(), Some("ya29.fixed"));
     }

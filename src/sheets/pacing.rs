@@ -84,7 +84,11 @@ mod tests {
 
     fn busiest_minute(times: &[Duration]) -> usize {
         // Closed windows [t, t + 60 s]: the strictest reading of "per minute".
-        times.iter().map(|&start| times.iter().filter(|&&t| t >= start && t <= start + MINUTE).count()).max().unwrap_or(0)
+        times
+            .iter()
+            .map(|&start| times.iter().filter(|&&t| t >= start && t <= start + MINUTE).count())
+            .max()
+            .unwrap_or(0)
     }
 
     #[test]

@@ -52,10 +52,11 @@ impl RetryPolicy {
     }
 
     /// Runs `op` (given the 1-based attempt number) until it succeeds, fails for good, or the
-    /// attempts run out.
+    /// attempts run out. `scope` is the OAuth scope `op` uses, refreshed after a 401.
     pub async fn run<T, F, Fut>(
         &self,
         what: &str,
+        scope: &str,
         counters: &Counters,
         tokens: &TokenProvider,
         mut op: F,
@@ -78,8 +79,10 @@ impl RetryPolicy {
             }
             if let Failure::Unauthenticated(reason) = &failure {
                 // One forced refresh; a second 401, or a token that cannot be refreshed, is final.
-                if refreshed || !tokens.force_refresh() {
-                    return Err(SheetsError::Credentials { reason: format!("Google refused the access token ({reason})") });
+                if refreshed || !tokens.force_refresh(scope) {
+                    return Err(SheetsError::Credentials {
+                        reason: format!("Google refused the access token ({reason})"),
+                    });
                 }
                 refreshed = true;
             }
@@ -142,7 +145,10 @@ mod tests {
     #[test]
     fn exhausted_transient_trouble_is_unavailable_and_says_how_often() {
         let error = exhausted("values.get", 3, Failure::Transient("HTTP 503 UNAVAILABLE".into()));
-        assert_eq!(error, SheetsError::Unavailable { reason: "values.get failed 3 time(s), last: HTTP 503 UNAVAILABLE".into() });
+        assert_eq!(
+            error,
+            SheetsError::Unavailable { reason: "values.get failed 3 time(s), last: HTTP 503 UNAVAILABLE".into() }
+        );
         assert!(matches!(exhausted("x", 1, Failure::Unauthenticated("401".into())), SheetsError::Credentials { .. }));
     }
 }

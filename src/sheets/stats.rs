@@ -1,6 +1,7 @@
 //! Call counts, for the status page, the metrics and the benchmark's "Sheets calls per document".
 //!
-//! Every HTTP request is counted, retries included, because that is what Google's quota counts.
+//! Every HTTP request sent is counted, retries included, because that is what Google's quota
+//! counts. An attempt that never left (no access token could be had) is not.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
