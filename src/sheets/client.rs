@@ -125,8 +125,7 @@ impl SheetsClient {
     /// The spreadsheet's and the tab's properties; also remembers the tab's sheet id.
     pub async fn tab_info(&self) -> Result<TabInfo, SheetsError> {
         let spreadsheet: Spreadsheet = self
-            .retry
-            .run("spreadsheets.get", SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
+            .sheets_call("spreadsheets.get", move |_| {
                 let call = self
                     .hub
                     .spreadsheets()
@@ -150,8 +149,7 @@ impl SheetsClient {
         let range = a1::encode_path_segment(&a1::whole_sheet(&self.settings.tab));
         let range = range.as_str();
         let result = self
-            .retry
-            .run("values.get", SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
+            .sheets_call("values.get", move |_| {
                 let call = self
                     .hub
                     .spreadsheets()
@@ -197,8 +195,7 @@ impl SheetsClient {
         };
         let request = &request;
         let result = self
-            .retry
-            .run("values:batchUpdate", SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
+            .sheets_call("values:batchUpdate", move |_| {
                 let call = self
                     .hub
                     .spreadsheets()
@@ -219,8 +216,7 @@ impl SheetsClient {
         let sheet_id = self.sheet_id().await?;
         let request = &anchors::search_request();
         let response = self
-            .retry
-            .run("developerMetadata:search", SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
+            .sheets_call("developerMetadata:search", move |_| {
                 let call = self
                     .hub
                     .spreadsheets()
@@ -243,76 +239,60 @@ impl SheetsClient {
         let sheet_id = self.sheet_id().await?;
         let first = anchors::update_request(sheet_id, create, delete)?;
         let first = &first;
-        self.retry
-            .run(
-                "spreadsheets:batchUpdate (anchors)",
-                SPREADSHEETS_SCOPE,
-                &self.counters,
-                &self.tokens,
-                move |attempt| async move {
-                    let request = if attempt == 1 {
-                        first.clone()
-                    } else {
-                        let current = self.anchors().await.map_err(Failure::Fatal)?;
-                        let (create, delete) = anchors::still_to_do(create, delete, &current);
-                        if create.is_empty() && delete.is_empty() {
-                            return Ok(());
-                        }
-                        anchors::update_request(sheet_id, &create, &delete).map_err(Failure::Fatal)?
-                    };
-                    let call = self
-                        .hub
-                        .spreadsheets()
-                        .batch_update(request, &self.spreadsheet_path)
-                        .add_scope(SPREADSHEETS_SCOPE)
-                        .doit();
-                    self.write(call).await.map(drop)
-                },
-            )
-            .await
+        self.sheets_call("spreadsheets:batchUpdate (anchors)", move |attempt| async move {
+            let request = if attempt == 1 {
+                first.clone()
+            } else {
+                let current = self.anchors().await.map_err(Failure::Fatal)?;
+                let (create, delete) = anchors::still_to_do(create, delete, &current);
+                if create.is_empty() && delete.is_empty() {
+                    return Ok(());
+                }
+                anchors::update_request(sheet_id, &create, &delete).map_err(Failure::Fatal)?
+            };
+            let call = self
+                .hub
+                .spreadsheets()
+                .batch_update(request, &self.spreadsheet_path)
+                .add_scope(SPREADSHEETS_SCOPE)
+                .doit();
+            self.write(call).await.map(drop)
+        })
+        .await
     }
 
     /// Makes the grid at least `width` columns wide (appending columns at the right), so that
     /// `qbsync migrate` can add header cells beyond the last column. The grid is read on every
     /// attempt: appending is not idempotent.
     pub async fn ensure_columns(&self, width: u32) -> Result<(), SheetsError> {
-        self.retry
-            .run(
-                "spreadsheets:batchUpdate (appendDimension)",
-                SPREADSHEETS_SCOPE,
-                &self.counters,
-                &self.tokens,
-                move |_| async move {
-                    let info = self.tab_info().await.map_err(Failure::Fatal)?;
-                    if info.column_count >= width {
-                        return Ok(());
-                    }
-                    let length = i32::try_from(width - info.column_count).map_err(|_| {
-                        Failure::Fatal(SheetsError::Rejected {
-                            message: format!("{width} columns are beyond any sheet"),
-                        })
-                    })?;
-                    let request = BatchUpdateSpreadsheetRequest {
-                        requests: Some(vec![Request {
-                            append_dimension: Some(AppendDimensionRequest {
-                                sheet_id: Some(info.sheet_id),
-                                dimension: Some("COLUMNS".to_owned()),
-                                length: Some(length),
-                            }),
-                            ..Default::default()
-                        }]),
-                        ..Default::default()
-                    };
-                    let call = self
-                        .hub
-                        .spreadsheets()
-                        .batch_update(request, &self.spreadsheet_path)
-                        .add_scope(SPREADSHEETS_SCOPE)
-                        .doit();
-                    self.write(call).await.map(drop)
-                },
-            )
-            .await
+        self.sheets_call("spreadsheets:batchUpdate (appendDimension)", move |_| async move {
+            let info = self.tab_info().await.map_err(Failure::Fatal)?;
+            if info.column_count >= width {
+                return Ok(());
+            }
+            let length = i32::try_from(width - info.column_count).map_err(|_| {
+                Failure::Fatal(SheetsError::Rejected { message: format!("{width} columns are beyond any sheet") })
+            })?;
+            let request = BatchUpdateSpreadsheetRequest {
+                requests: Some(vec![Request {
+                    append_dimension: Some(AppendDimensionRequest {
+                        sheet_id: Some(info.sheet_id),
+                        dimension: Some("COLUMNS".to_owned()),
+                        length: Some(length),
+                    }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            };
+            let call = self
+                .hub
+                .spreadsheets()
+                .batch_update(request, &self.spreadsheet_path)
+                .add_scope(SPREADSHEETS_SCOPE)
+                .doit();
+            self.write(call).await.map(drop)
+        })
+        .await
     }
 
     /// The spreadsheet file's Drive `version` (a number that grows with every change, qbsync's
@@ -356,6 +336,15 @@ impl SheetsClient {
     /// What has been sent so far.
     pub fn stats(&self) -> SheetsStats {
         self.counters.snapshot()
+    }
+
+    /// Runs a Sheets call under the retry policy.
+    async fn sheets_call<T, F, Fut>(&self, what: &str, op: F) -> Result<T, SheetsError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        self.retry.run(what, SPREADSHEETS_SCOPE, &self.counters, &self.tokens, op).await
     }
 
     /// The tab's sheet id, from the last `tab_info` or a fresh one.
@@ -501,6 +490,21 @@ impl SheetIdCache {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Compile-time: the client can be shared between tasks and its futures spawned.
+    #[allow(dead_code)]
+    fn client_and_futures_are_send(client: &SheetsClient) {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: T) {}
+        send_sync(client);
+        send(client.tab_info());
+        send(client.read_values());
+        send(client.write_cells(&[]));
+        send(client.anchors());
+        send(client.update_anchors(&[], &[]));
+        send(client.ensure_columns(1));
+        send(client.drive_version());
+    }
 
     #[test]
     fn api_roots_get_a_trailing_slash_and_bad_ones_are_refused() {
