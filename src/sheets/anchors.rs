@@ -1,0 +1,248 @@
+//! Row anchors: developer metadata that gives a sheet row an identity which moves with it.
+//!
+//! A row number read a minute ago is not where that row is now: editors insert, delete and
+//! sort. Developer metadata on a ROWS dimension range follows the row when rows are inserted
+//! above it and disappears when the row is deleted (reference §5), so qbsync tags each row it
+//! handles with `qbsync.row = <key>` and finds it again by searching for the key.
+//! (Behaviour under sort is undocumented: the caller re-checks the row's own cells.)
+//!
+//! This file only builds the request bodies and reads the answers; the client sends them.
+
+use std::collections::HashSet;
+
+use google_sheets4::api::{
+    BatchUpdateSpreadsheetRequest, CreateDeveloperMetadataRequest, DataFilter, DeleteDeveloperMetadataRequest,
+    DeveloperMetadata, DeveloperMetadataLocation, DeveloperMetadataLookup, DimensionRange, Request,
+    SearchDeveloperMetadataRequest, SearchDeveloperMetadataResponse,
+};
+
+use super::error::SheetsError;
+
+/// The developer-metadata key of row anchors.
+pub const ANCHOR_KEY: &str = "qbsync.row";
+
+/// An anchor found on the sheet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RowAnchor {
+    /// Google's id of the metadata entry (what [`update_anchors`](super::SheetsClient::update_anchors) deletes by).
+    pub metadata_id: i32,
+    /// The metadata value: the row's stable key.
+    pub key: String,
+    /// The row the anchor is on now, 0-based (0 is the header row).
+    pub row: u32,
+}
+
+/// An anchor to create.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NewAnchor {
+    /// The 0-based row to tag.
+    pub row: u32,
+    /// The row's stable key, stored as the metadata value.
+    pub key: String,
+}
+
+/// `developerMetadata:search` for every anchor in the spreadsheet. Narrowing to this tab and to
+/// rows happens on the answer, so the search depends only on the key lookup.
+pub(crate) fn search_request() -> SearchDeveloperMetadataRequest {
+    SearchDeveloperMetadataRequest {
+        data_filters: Some(vec![DataFilter {
+            developer_metadata_lookup: Some(DeveloperMetadataLookup {
+                metadata_key: Some(ANCHOR_KEY.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+    }
+}
+
+/// The anchors of tab `sheet_id` in a search answer, sorted by row. Entries of other tabs, on
+/// columns, with another key, or missing an id, value or row are not anchors of this tab.
+pub(crate) fn parse_search(response: SearchDeveloperMetadataResponse, sheet_id: i32) -> Vec<RowAnchor> {
+    let mut seen = HashSet::new();
+    let mut anchors: Vec<RowAnchor> = response
+        .matched_developer_metadata
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|matched| {
+            let metadata = matched.developer_metadata?;
+            if metadata.metadata_key.as_deref() != Some(ANCHOR_KEY) {
+                return None;
+            }
+            let range = metadata.location?.dimension_range?;
+            // Protobuf JSON omits zero values: an absent sheetId is sheet 0, an absent startIndex row 0.
+            if range.sheet_id.unwrap_or(0) != sheet_id || range.dimension.as_deref() != Some("ROWS") {
+                return None;
+            }
+            let row = u32::try_from(range.start_index.unwrap_or(0)).ok()?;
+            Some(RowAnchor { metadata_id: metadata.metadata_id?, key: metadata.metadata_value?, row })
+        })
+        .filter(|anchor| seen.insert(anchor.metadata_id))
+        .collect();
+    anchors.sort_by_key(|anchor| (anchor.row, anchor.metadata_id));
+    anchors
+}
+
+/// One `spreadsheets:batchUpdate` body: deletes by id, then one-row DOCUMENT anchors on `sheet_id`.
+pub(crate) fn update_request(
+    sheet_id: i32,
+    create: &[NewAnchor],
+    delete: &[i32],
+) -> Result<BatchUpdateSpreadsheetRequest, SheetsError> {
+    let deletes = delete.iter().map(|&id| Request {
+        delete_developer_metadata: Some(DeleteDeveloperMetadataRequest {
+            data_filter: Some(DataFilter {
+                developer_metadata_lookup: Some(DeveloperMetadataLookup {
+                    metadata_id: Some(id),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        }),
+        ..Default::default()
+    });
+    let creates = create.iter().map(|anchor| {
+        let start = i32::try_from(anchor.row)
+            .ok()
+            .filter(|row| *row < i32::MAX)
+            .ok_or_else(|| SheetsError::Rejected { message: format!("row {} is beyond any sheet", anchor.row) })?;
+        Ok(Request {
+            create_developer_metadata: Some(CreateDeveloperMetadataRequest {
+                developer_metadata: Some(DeveloperMetadata {
+                    metadata_key: Some(ANCHOR_KEY.to_owned()),
+                    metadata_value: Some(anchor.key.clone()),
+                    // DOCUMENT, not PROJECT: a key rotated to another Cloud project still sees them.
+                    visibility: Some("DOCUMENT".to_owned()),
+                    location: Some(DeveloperMetadataLocation {
+                        dimension_range: Some(DimensionRange {
+                            sheet_id: Some(sheet_id),
+                            dimension: Some("ROWS".to_owned()),
+                            start_index: Some(start),
+                            end_index: Some(start + 1),
+                        }),
+                        ..Default::default()
+                    }),
+                    metadata_id: None,
+                }),
+            }),
+            ..Default::default()
+        })
+    });
+    let requests = deletes.map(Ok).chain(creates).collect::<Result<Vec<_>, SheetsError>>()?;
+    Ok(BatchUpdateSpreadsheetRequest { requests: Some(requests), ..Default::default() })
+}
+
+/// What is still to do after an attempt whose outcome is unknown (a timeout, a lost answer, a
+/// 5xx), given the anchors on the sheet now. Deletes whose anchor is gone are done. A create is
+/// done when its key is anchored by something this update does not delete: if the lost attempt
+/// did apply, sending the create again would anchor the key twice.
+pub(crate) fn still_to_do(create: &[NewAnchor], delete: &[i32], current: &[RowAnchor]) -> (Vec<NewAnchor>, Vec<i32>) {
+    let deleting: HashSet<i32> = delete.iter().copied().collect();
+    let present: HashSet<i32> = current.iter().map(|a| a.metadata_id).collect();
+    let anchored: HashSet<&str> =
+        current.iter().filter(|a| !deleting.contains(&a.metadata_id)).map(|a| a.key.as_str()).collect();
+    let create = create.iter().filter(|a| !anchored.contains(a.key.as_str())).cloned().collect();
+    let delete = delete.iter().copied().filter(|id| present.contains(id)).collect();
+    (create, delete)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The JSON google-sheets4 sends for `body`: it serializes `None` as `null`, then strips nulls.
+    fn wire(body: impl serde::Serialize) -> serde_json::Value {
+        let mut value = serde_json::to_value(body).expect("serializes");
+        google_sheets4::common::remove_json_null_values(&mut value);
+        value
+    }
+
+    fn anchor(metadata_id: i32, key: &str, row: u32) -> RowAnchor {
+        RowAnchor { metadata_id, key: key.into(), row }
+    }
+
+    #[test]
+    fn search_asks_for_the_anchor_key_only() {
+        assert_eq!(
+            wire(search_request()),
+            json!({"dataFilters": [{"developerMetadataLookup": {"metadataKey": "qbsync.row"}}]})
+        );
+    }
+
+    #[test]
+    fn parsing_keeps_row_anchors_of_this_tab_only() {
+        let response: SearchDeveloperMetadataResponse = serde_json::from_value(json!({"matchedDeveloperMetadata": [
+            {"developerMetadata": {"metadataId": 7, "metadataKey": "qbsync.row", "metadataValue": "k-7", "visibility": "DOCUMENT",
+                "location": {"locationType": "ROW", "dimensionRange": {"sheetId": 5, "dimension": "ROWS", "startIndex": 16, "endIndex": 17}}},
+             "dataFilters": [{"developerMetadataLookup": {"metadataKey": "qbsync.row"}}]},
+            {"developerMetadata": {"metadataId": 3, "metadataKey": "qbsync.row", "metadataValue": "k-3", "visibility": "DOCUMENT",
+                "location": {"locationType": "ROW", "dimensionRange": {"sheetId": 5, "dimension": "ROWS", "startIndex": 2, "endIndex": 3}}}},
+            // another tab
+            {"developerMetadata": {"metadataId": 4, "metadataKey": "qbsync.row", "metadataValue": "k-4",
+                "location": {"locationType": "ROW", "dimensionRange": {"sheetId": 6, "dimension": "ROWS", "startIndex": 2, "endIndex": 3}}}},
+            // a column
+            {"developerMetadata": {"metadataId": 5, "metadataKey": "qbsync.row", "metadataValue": "k-5",
+                "location": {"locationType": "COLUMN", "dimensionRange": {"sheetId": 5, "dimension": "COLUMNS", "startIndex": 2, "endIndex": 3}}}},
+            // a whole-sheet entry
+            {"developerMetadata": {"metadataId": 6, "metadataKey": "qbsync.row", "metadataValue": "k-6",
+                "location": {"locationType": "SHEET", "sheetId": 5}}},
+            // another key
+            {"developerMetadata": {"metadataId": 8, "metadataKey": "other", "metadataValue": "x",
+                "location": {"locationType": "ROW", "dimensionRange": {"sheetId": 5, "dimension": "ROWS", "startIndex": 9, "endIndex": 10}}}},
+            // the same entry matched twice
+            {"developerMetadata": {"metadataId": 3, "metadataKey": "qbsync.row", "metadataValue": "k-3", "visibility": "DOCUMENT",
+                "location": {"locationType": "ROW", "dimensionRange": {"sheetId": 5, "dimension": "ROWS", "startIndex": 2, "endIndex": 3}}}}
+        ]}))
+        .expect("a search answer");
+        assert_eq!(parse_search(response, 5), vec![anchor(3, "k-3", 2), anchor(7, "k-7", 16)]);
+    }
+
+    #[test]
+    fn omitted_zero_values_mean_sheet_zero_and_row_zero() {
+        let response: SearchDeveloperMetadataResponse = serde_json::from_value(json!({"matchedDeveloperMetadata": [
+            {"developerMetadata": {"metadataId": 1, "metadataKey": "qbsync.row", "metadataValue": "k",
+                "location": {"locationType": "ROW", "dimensionRange": {"dimension": "ROWS", "endIndex": 1}}}}
+        ]}))
+        .expect("a search answer");
+        assert_eq!(parse_search(response, 0), vec![anchor(1, "k", 0)]);
+    }
+
+    #[test]
+    fn an_empty_answer_has_no_anchors() {
+        let response: SearchDeveloperMetadataResponse = serde_json::from_value(json!({})).expect("empty answer");
+        assert!(parse_search(response, 0).is_empty());
+    }
+
+    #[test]
+    fn the_update_body_deletes_by_id_and_creates_one_row_document_anchors() {
+        let body = update_request(5, &[NewAnchor { row: 16, key: "k-new".into() }], &[3, 4]).expect("body");
+        assert_eq!(
+            wire(body),
+            json!({"requests": [
+                {"deleteDeveloperMetadata": {"dataFilter": {"developerMetadataLookup": {"metadataId": 3}}}},
+                {"deleteDeveloperMetadata": {"dataFilter": {"developerMetadataLookup": {"metadataId": 4}}}},
+                {"createDeveloperMetadata": {"developerMetadata": {"metadataKey": "qbsync.row", "metadataValue": "k-new",
+                    "visibility": "DOCUMENT", "location": {"dimensionRange":
+                        {"sheetId": 5, "dimension": "ROWS", "startIndex": 16, "endIndex": 17}}}}}
+            ]})
+        );
+    }
+
+    #[test]
+    fn rows_beyond_any_sheet_are_refused() {
+        let result = update_request(0, &[NewAnchor { row: u32::MAX, key: "k".into() }], &[]);
+        assert!(matches!(result, Err(SheetsError::Rejected { .. })));
+    }
+
+    #[test]
+    fn after_a_lost_answer_only_the_unapplied_part_is_sent_again() {
+        let create = vec![NewAnchor { row: 4, key: "a".into() }, NewAnchor { row: 9, key: "b".into() }];
+        // The lost attempt applied: both keys anchored, the deleted anchor gone.
+        let applied = [anchor(20, "a", 4), anchor(21, "b", 9)];
+        assert_eq!(still_to_do(&create, &[11], &applied), (vec![], vec![]));
+        // It did not apply: everything is still to do, including re-anchoring a key whose old
+        // anchor is being deleted in the same update (a move).
+        let untouched = [anchor(11, "b", 7)];
+        assert_eq!(still_to_do(&create, &[11], &untouched), (create.clone(), vec![11]));
+    }
+}
