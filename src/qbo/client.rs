@@ -518,7 +518,9 @@ impl QboClient {
     fn created<T>(&self, read: Option<T>, why: impl FnOnce() -> String) -> Result<T, QboError> {
         read.ok_or_else(|| {
             self.inner.counters.uncertain();
-            QboError::Uncertain { reason: why() }
+            let error = QboError::Uncertain { reason: why() };
+            warn!(target: "qbsync::qbo", error = %error, "QuickBooks call failed");
+            error
         })
     }
 
@@ -640,6 +642,10 @@ impl QboClient {
                 let wait =
                     if attempt < inner.retry.max_attempts { inner.retry.delay(attempt, retry_after) } else { None };
                 if let Some(wait) = wait {
+                    if throttled {
+                        // QuickBooks' wait applies to the whole company, so to every call of ours.
+                        inner.pacer.pause_for(wait);
+                    }
                     debug!(target: "qbsync::qbo", call = call.label, intuit_tid = tid, attempt, ?wait, reason, "retrying");
                     tokio::time::sleep(wait).await;
                     inner.counters.retry();

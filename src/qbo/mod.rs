@@ -15,7 +15,7 @@
 //!   the write rules that keep "never a duplicate" true (a write whose answer is lost is
 //!   *Uncertain* and is never resent blindly).
 //! - [`pacing`]: staying under QuickBooks' published limits, and the call counters.
-//! - [`retry`]: back-off and `Retry-After`.
+//! - `retry`: back-off and `Retry-After`.
 //! - [`request_id`]: [`RequestId`], the idempotency key sent with every write.
 //! - [`money`]: `Decimal` ⇄ JSON number text, never through `f64` arithmetic.
 //! - [`links`]: the back-office URL of a document.
@@ -29,7 +29,7 @@ pub mod money;
 pub mod pacing;
 pub mod query;
 pub mod request_id;
-pub mod retry;
+mod retry;
 
 pub use client::{PRODUCTION_API_URL, PRODUCTION_APP_URL, QboClient, QboSettings, SANDBOX_API_URL, SANDBOX_APP_URL};
 pub use error::{NameHolder, QboError};

@@ -1,7 +1,7 @@
 //! The wire model: the exact bodies qbsync sends, and lenient readers of what comes back.
 //!
 //! Outgoing bodies are typed structs serialized in a fixed key order, optionals omitted (never
-//! `null`), money as exact JSON number text ([`Number`]). What is sent is what
+//! `null`), money as exact JSON number text (see [`super::money`]). What is sent is what
 //! [`NewDoc::to_body`] returns, byte for byte, so dry-run output and the audit show the request
 //! as it went out.
 //!

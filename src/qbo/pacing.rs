@@ -5,17 +5,22 @@
 //! rather than relying on 429s: a GCRA rate limiter (`governor`) per limit and a semaphore for
 //! concurrency. The pacing is per [`super::QboClient`]; share one client per company.
 //!
+//! When QuickBooks throttles anyway (another app shares the company's quota), the wait it asks
+//! for applies to every call of the client, not just the one that was refused: sending more
+//! during the wait would only be refused too.
+//!
 //! A plain `Quota::per_minute(n)` would let `n` requests through at once and then `n` more over
 //! the next minute — twice the limit inside one minute. The quotas here allow a small burst `b`
 //! and replenish at `n - b` a minute, so no 60-second window ever holds more than `n`.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 /// Which limits a request counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub(crate) struct Pacer {
     requests: DefaultDirectRateLimiter,
     batches: DefaultDirectRateLimiter,
     slots: Arc<Semaphore>,
+    /// No request leaves before this instant (set after a throttle).
+    paused_until: Mutex<Option<Instant>>,
 }
 
 impl Pacer {
@@ -43,12 +50,34 @@ impl Pacer {
             requests: RateLimiter::direct(quota(rpm)),
             batches: RateLimiter::direct(quota(bpm)),
             slots: Arc::new(Semaphore::new(max_concurrent.min(Semaphore::MAX_PERMITS))),
+            paused_until: Mutex::new(None),
         })
+    }
+
+    /// Holds every request of this client back for `wait` (extending, never shortening, a pause).
+    pub fn pause_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        if let Ok(mut paused) = self.paused_until.lock()
+            && paused.is_none_or(|current| current < until)
+        {
+            *paused = Some(until);
+        }
+    }
+
+    async fn wait_out_pause(&self) {
+        loop {
+            let until = self.paused_until.lock().ok().and_then(|paused| *paused);
+            match until {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                _ => return,
+            }
+        }
     }
 
     /// Waits for a concurrency slot, then for the rate limits; the slot is held until the
     /// returned permit is dropped (after the answer's body is read).
     pub async fn admit(&self, lane: Lane) -> Option<OwnedSemaphorePermit> {
+        self.wait_out_pause().await;
         // The semaphore is never closed, so this is always `Some`.
         let permit = self.slots.clone().acquire_owned().await.ok();
         if lane == Lane::Batch {
@@ -180,6 +209,17 @@ mod tests {
         drop(a);
         assert_eq!(pacer.slots.available_permits(), 1);
         assert!(pacer.admit(Lane::Single).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_pause_holds_back_every_request() {
+        let pacer = Pacer::new(10_000, 10_000, 10).unwrap();
+        let start = Instant::now();
+        pacer.pause_for(Duration::from_millis(60));
+        pacer.pause_for(Duration::from_millis(1)); // a shorter pause does not cut the longer one
+        let (a, b) = tokio::join!(pacer.admit(Lane::Single), pacer.admit(Lane::Batch));
+        assert!(a.is_some() && b.is_some());
+        assert!(start.elapsed() >= Duration::from_millis(60), "{:?}", start.elapsed());
     }
 
     #[test]
