@@ -432,7 +432,17 @@ mod tests {
         ] {
             assert_eq!(Fault::parse(body), None, "{body}");
         }
-        for name in ["query_response_item_list.json", "read_response_bill.json", "create_response_sales_receipt.json"] {
+        for name in [
+            "query_response_item_list.json",
+            "read_response_bill.json",
+            "read_response_vendor.json",
+            "read_response_account_ar.json",
+            "create_response_sales_receipt.json",
+            "batch_request_create_delete_update_query.json",
+            "oauth_token_response.json",
+            "oauth_refresh_response.json",
+            "oauth_token_response_dotnet_sdk.json",
+        ] {
             assert_eq!(Fault::parse(&fixture(name)), None, "{name}");
         }
     }
