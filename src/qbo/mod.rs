@@ -1,1 +1,42 @@
 //! The QuickBooks Online side: the only module that knows the QBO wire format.
+//!
+//! Everything QuickBooks-specific lives here so that the sync engine can speak in terms of
+//! documents, parties and decisions ([`QboError`] has one variant per thing a caller does
+//! differently), never in terms of JSON keys, fault codes or HTTP statuses.
+//!
+//! - [`model`]: the request bodies we send (exact JSON, money as exact number text) and the
+//!   lenient readers of what comes back.
+//! - [`fault`]: every shape an error arrives in (JSON in two casings, XML, faults inside a 200,
+//!   batch item faults, token-endpoint errors), parsed into one [`Fault`].
+//! - [`error`]: [`QboError`], the classification of a fault or transport failure into a decision,
+//!   and the one-sentence explanation a bookkeeper reads.
+//! - [`query`]: the query language: literals, escaping, `IN (…)` chunking, paging.
+//! - [`client`]: [`QboClient`], which sends requests with timeouts, retries, token refresh and
+//!   the write rules that keep "never a duplicate" true (a write whose answer is lost is
+//!   *Uncertain* and is never resent blindly).
+//! - [`pacing`]: staying under QuickBooks' published limits, and the call counters.
+//! - `retry`: back-off and `Retry-After`.
+//! - [`request_id`]: [`RequestId`], the idempotency key sent with every write.
+//! - [`money`]: `Decimal` ⇄ JSON number text, never through `f64` arithmetic.
+//! - [`links`]: the back-office URL of a document.
+
+pub mod client;
+pub mod error;
+pub mod fault;
+pub mod links;
+pub mod model;
+pub mod money;
+pub mod pacing;
+pub mod query;
+pub mod request_id;
+mod retry;
+
+pub use client::{PRODUCTION_API_URL, PRODUCTION_APP_URL, QboClient, QboSettings, SANDBOX_API_URL, SANDBOX_APP_URL};
+pub use error::{NameHolder, QboError};
+pub use fault::{Fault, FaultDetail};
+pub use model::{
+    Account, CompanyInfo, Doc, DocKind, ExpenseLine, Item, NewBill, NewDoc, NewInvoice, Party, PartyKind, Preferences,
+    SalesLine,
+};
+pub use pacing::CallStats;
+pub use request_id::{InvalidRequestId, RequestId};

@@ -2,3 +2,4 @@
 //! Every test drives the real clients over real HTTP against the in-process sandbox.
 
 mod sheets_client;
+mod qbo_client;
