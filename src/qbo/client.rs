@@ -33,7 +33,7 @@ use super::error::{Classified, NameHolder, Op, QboError, classify_fault, classif
 use super::fault::Fault;
 use super::links;
 use super::model::{
-    Account, CompanyInfo, Doc, DocKind, Item, NewDoc, Party, PartyKind, Preferences, WireBill, WireDoc, WireInvoice,
+    Account, CompanyInfo, Doc, DocKind, Item, NewDoc, Party, PartyKind, Preferences,
     query_entities,
 };
 use super::pacing::{CallStats, Counters, Lane, Pacer};
@@ -151,15 +151,16 @@ struct BatchRequest<'a> {
     items: Vec<BatchItem<'a>>,
 }
 
+/// One batch item; the document is the exact body text that a single create would send.
 #[derive(Serialize)]
 struct BatchItem<'a> {
     #[serde(rename = "bId")]
     b_id: &'a str,
     operation: &'static str,
     #[serde(rename = "Invoice", skip_serializing_if = "Option::is_none")]
-    invoice: Option<WireInvoice<'a>>,
+    invoice: Option<&'a serde_json::value::RawValue>,
     #[serde(rename = "Bill", skip_serializing_if = "Option::is_none")]
-    bill: Option<WireBill<'a>>,
+    bill: Option<&'a serde_json::value::RawValue>,
 }
 
 impl QboClient {
@@ -205,13 +206,18 @@ impl QboClient {
 
     /// Creates one invoice or bill. `request_id` must be the same on every call for this document.
     pub async fn create(&self, doc: &NewDoc, request_id: &RequestId) -> Result<Doc, QboError> {
-        let kind = doc.kind();
         let body = doc.to_body().map_err(|e| QboError::InvalidRequest { reason: e.to_string() })?;
+        self.create_body(doc.kind(), &body, request_id).await
+    }
+
+    /// Creates a document from the exact body text recorded with its intent, so a resend is
+    /// byte-for-byte the first send (`body` is what [`NewDoc::to_body`] produced).
+    pub async fn create_body(&self, kind: DocKind, body: &str, request_id: &RequestId) -> Result<Doc, QboError> {
         let call = Call {
             label: "create",
             method: Method::POST,
             url: self.url(&[kind.resource()], &[("requestid", request_id.as_str())]),
-            body: Some(("application/json", body)),
+            body: Some(("application/json", body.to_owned())),
             op: Op::Write,
             lane: Lane::Single,
         };
@@ -230,6 +236,20 @@ impl QboClient {
         items: &[(String, NewDoc)],
         batch_id: &RequestId,
     ) -> Result<Vec<(String, Result<Doc, QboError>)>, QboError> {
+        let mut bodies = Vec::with_capacity(items.len());
+        for (b_id, doc) in items {
+            let body = doc.to_body().map_err(|e| QboError::InvalidRequest { reason: e.to_string() })?;
+            bodies.push((b_id.clone(), doc.kind(), body));
+        }
+        self.create_batch_bodies(&bodies, batch_id).await
+    }
+
+    /// [`QboClient::create_batch`] from the exact body texts recorded with the intents.
+    pub async fn create_batch_bodies(
+        &self,
+        items: &[(String, DocKind, String)],
+        batch_id: &RequestId,
+    ) -> Result<Vec<(String, Result<Doc, QboError>)>, QboError> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -239,20 +259,27 @@ impl QboClient {
             });
         }
         let mut seen = HashSet::new();
-        for (b_id, _) in items {
+        for (b_id, _, _) in items {
             check_batch_item_id(b_id)
                 .map_err(|e| QboError::InvalidRequest { reason: format!("batch item id {b_id:?}: {e}") })?;
             if !seen.insert(b_id.as_str()) {
                 return Err(QboError::InvalidRequest { reason: format!("batch item id {b_id:?} is used twice") });
             }
         }
+        let mut raw = Vec::with_capacity(items.len());
+        for (b_id, _, body) in items {
+            let value = serde_json::value::RawValue::from_string(body.clone())
+                .map_err(|e| QboError::InvalidRequest { reason: format!("batch item {b_id} is not JSON: {e}") })?;
+            raw.push(value);
+        }
         let request = BatchRequest {
             items: items
                 .iter()
-                .map(|(b_id, doc)| {
-                    let (invoice, bill) = match doc.wire() {
-                        WireDoc::Invoice(i) => (Some(i), None),
-                        WireDoc::Bill(b) => (None, Some(b)),
+                .zip(&raw)
+                .map(|((b_id, kind, _), body)| {
+                    let (invoice, bill) = match kind {
+                        DocKind::Invoice => (Some(body.as_ref()), None),
+                        DocKind::Bill => (None, Some(body.as_ref())),
                     };
                     BatchItem { b_id, operation: "create", invoice, bill }
                 })
@@ -285,10 +312,10 @@ impl QboClient {
         }
         let results = items
             .iter()
-            .map(|(b_id, doc)| {
+            .map(|(b_id, kind, _)| {
                 let result = match by_id.get(b_id.as_str()) {
                     None => Err(QboError::Uncertain { reason: format!("the batch answer has no item {b_id}") }),
-                    Some(item) => self.batch_item(doc.kind(), b_id, item),
+                    Some(item) => self.batch_item(*kind, b_id, item),
                 };
                 if matches!(result, Err(QboError::Uncertain { .. })) {
                     self.inner.counters.uncertain();

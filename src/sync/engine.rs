@@ -321,8 +321,7 @@ impl Engine {
                 self.store.retire_failed(&draft.doc_key)?;
             }
         }
-        let json = payload.to_json();
-        let body = json.to_string();
+        let body = payload.to_body().map_err(|e| StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
         let hash = hex::encode(Sha256::digest(body.as_bytes()));
         let request_id = format!("{}-{}", draft.doc_key, &hash[..8]);
         let row_keys: Vec<String> = draft.rows.iter().map(|r| r.key.clone()).collect();
@@ -372,24 +371,21 @@ impl Engine {
     /// `requestid`, so a resend is byte-for-byte the first send.
     async fn send_one(&mut self, doc: &DocRecord, report: &mut PassReport) -> Result<(), PassError> {
         let request_id = RequestId::parse(&doc.request_id).map_err(|e| PassError::Qbo(QboError::Protocol { reason: e.to_string() }))?;
-        let body = stored_body(doc)?;
         self.store.count_attempt(&doc.doc_key)?;
-        let outcome = self.qbo.create_json(doc_kind(doc.kind), &body, &request_id).await;
+        let outcome = self.qbo.create_body(doc_kind(doc.kind), &doc.payload, &request_id).await;
         self.settle_outcome(doc, outcome, report).await
     }
 
     async fn send_batch(&mut self, chunk: &[DocRecord], report: &mut PassReport) -> Result<(), PassError> {
-        let mut items: Vec<(String, DocKind, serde_json::Value)> = Vec::new();
-        for (i, doc) in chunk.iter().enumerate() {
-            items.push((format!("b{i}"), doc_kind(doc.kind), stored_body(doc)?));
-        }
+        let items: Vec<(String, DocKind, String)> =
+            chunk.iter().enumerate().map(|(i, doc)| (format!("b{i}"), doc_kind(doc.kind), doc.payload.clone())).collect();
         let batch_hash = hex::encode(Sha256::digest(chunk.iter().map(|d| d.request_id.as_str()).collect::<Vec<_>>().join(",").as_bytes()));
         let batch_id = RequestId::parse(&format!("batch-{}", &batch_hash[..24]))
             .map_err(|e| PassError::Qbo(QboError::Protocol { reason: e.to_string() }))?;
         for doc in chunk {
             self.store.count_attempt(&doc.doc_key)?;
         }
-        let answers = match self.qbo.create_batch_json(&items, &batch_id).await {
+        let answers = match self.qbo.create_batch_bodies(&items, &batch_id).await {
             Ok(answers) => answers,
             Err(error) => {
                 // The whole batch's fate is unknown or refused as a whole: every document stays
@@ -695,13 +691,6 @@ impl Engine {
         }
         Ok(report)
     }
-}
-
-/// The request body recorded with an intent.
-fn stored_body(doc: &DocRecord) -> Result<serde_json::Value, PassError> {
-    serde_json::from_str(&doc.payload).map_err(|e| {
-        PassError::Qbo(QboError::Protocol { reason: format!("the saved request of {} cannot be read: {e}", doc.doc_key) })
-    })
 }
 
 /// The QuickBooks payload of a draft.
