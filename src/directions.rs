@@ -62,23 +62,33 @@ pub struct Route {
 /// A map file that cannot be used. Each message names the file and says how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectionsError {
-    #[error("cannot read {}: {source}. {}", .path.display(), missing_hint(.source, .kind))]
+    #[error("cannot read {}: {}. {}", .path.display(), io_reason(.source), missing_hint(.source, .kind))]
     Unreadable { path: PathBuf, kind: MapKind, source: io::Error },
     #[error("{origin} is not valid JSON: {message} at line {line}, column {column}. Fix the JSON (a trailing comma or a missing quote is the usual cause); the file must look like {}", .kind.example())]
     Syntax { origin: String, kind: MapKind, line: usize, column: usize, message: String },
     #[error("{origin}, line {line}, column {column}: {message}. The file must look like {}", .kind.example())]
     Shape { origin: String, kind: MapKind, line: usize, column: usize, message: String },
-    #[error("{origin}: \"{value}\" is listed in both money_in and money_out: remove it from the list where it does not belong")]
+    #[error(
+        "{origin}: \"{value}\" is listed in both money_in and money_out: remove it from the list where it does not belong"
+    )]
     InBothLists { origin: String, value: String },
-    #[error("{origin}: the alias \"{alias}\" points to \"{target}\", which is in neither money_in nor money_out: point it at a listed name, or add \"{target}\" to a list")]
+    #[error(
+        "{origin}: the alias \"{alias}\" points to \"{target}\", which is in neither money_in nor money_out: point it at a listed name, or add \"{target}\" to a list"
+    )]
     AliasTargetUnknown { origin: String, alias: String, target: String },
-    #[error("{origin}: the alias \"{alias}\" is itself the listed name \"{listed}\" but points to \"{target}\": remove the alias or the listed name")]
+    #[error(
+        "{origin}: the alias \"{alias}\" is itself the listed name \"{listed}\" but points to \"{target}\": remove the alias or the listed name"
+    )]
     AliasShadowsName { origin: String, alias: String, listed: String, target: String },
-    #[error("{origin}: \"{alias}\" is given twice, pointing to \"{first}\" and to \"{second}\" (names are compared ignoring case and spaces): keep one")]
+    #[error(
+        "{origin}: \"{alias}\" is given twice, pointing to \"{first}\" and to \"{second}\" (names are compared ignoring case and spaces): keep one"
+    )]
     ConflictingAliases { origin: String, alias: String, first: String, second: String },
     #[error("{origin}: {place} contains a blank name: remove it")]
     BlankName { origin: String, place: &'static str },
-    #[error("{origin}: money_in and money_out are both empty, so no row can be routed: list your firm's names under money_in and those you pay under money_out")]
+    #[error(
+        "{origin}: money_in and money_out are both empty, so no row can be routed: list your firm's names under money_in and those you pay under money_out"
+    )]
     NoNames { origin: String },
 }
 
@@ -97,6 +107,14 @@ impl MapKind {
             }
             MapKind::NameAliases => r#"{"aliases": {"name on the sheet": "QuickBooks DisplayName"}}"#,
         }
+    }
+}
+
+fn io_reason(source: &io::Error) -> String {
+    match source.kind() {
+        io::ErrorKind::NotFound => "the file does not exist".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => source.to_string(),
     }
 }
 
@@ -156,7 +174,10 @@ impl Directions {
                 }
                 match names.get(&key) {
                     Some((other, _)) if *other != direction => {
-                        return Err(DirectionsError::InBothLists { origin: origin.to_owned(), value: written.trim().to_owned() });
+                        return Err(DirectionsError::InBothLists {
+                            origin: origin.to_owned(),
+                            value: written.trim().to_owned(),
+                        });
                     }
                     Some(_) => {}
                     None => {
@@ -412,7 +433,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_wrong_shapes_are_refused() {
-        let err = Directions::from_json(r#"{"money_in": [], "money_out": [], "moneyIn": ["ACD"]}"#, "m.json").unwrap_err();
+        let err =
+            Directions::from_json(r#"{"money_in": [], "money_out": [], "moneyIn": ["ACD"]}"#, "m.json").unwrap_err();
         assert!(matches!(&err, DirectionsError::Shape { line: 1, .. }), "{err:?}");
         assert!(err.to_string().contains("unknown field `moneyIn`"), "{err}");
 
@@ -431,7 +453,8 @@ mod tests {
 
     #[test]
     fn aliases_must_point_at_listed_names_and_not_shadow_them() {
-        let err = Directions::from_json(r#"{"money_in": ["ACD"], "money_out": [], "aliases": {"x": "Y"}}"#, "m").unwrap_err();
+        let err =
+            Directions::from_json(r#"{"money_in": ["ACD"], "money_out": [], "aliases": {"x": "Y"}}"#, "m").unwrap_err();
         assert!(matches!(err, DirectionsError::AliasTargetUnknown { .. }), "{err:?}");
 
         let text = r#"{"money_in": ["ACD"], "money_out": ["Bob"], "aliases": {"acd": "Bob"}}"#;
@@ -463,7 +486,8 @@ mod tests {
             "aliases": {"ACD  LLC": "acd", "accelebrate inc": "Accelebrate"}
         }"#;
         assert_eq!(demo().fingerprint(), Directions::from_json(same, "other").unwrap().fingerprint());
-        let moved = DEMO.replace(r#""ACD Training"], "money_out": ["#, r#""ACD Training"], "money_out": ["ACD Consulting", "#);
+        let moved =
+            DEMO.replace(r#""ACD Training"], "money_out": ["#, r#""ACD Training"], "money_out": ["ACD Consulting", "#);
         assert_ne!(demo().fingerprint(), Directions::from_json(&moved, "m").unwrap().fingerprint());
         let respelled = DEMO.replace(r#"["Jane Smith Consulting""#, r#"["Jane Smith consulting""#);
         assert_ne!(demo().fingerprint(), Directions::from_json(&respelled, "m").unwrap().fingerprint());

@@ -141,7 +141,8 @@ fn parse_text(text: &str, order: DateOrder) -> Result<NaiveDate, DateError> {
     let (Some(month), Some(day), Some(year)) = (month, day, full_year(year)) else {
         return Err(not_a_date());
     };
-    let date = NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| impossible(text, year, month, day, order_used))?;
+    let date =
+        NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| impossible(text, year, month, day, order_used))?;
     if in_range(&date) { Ok(date) } else { Err(DateError::OutOfRange { text: text.to_owned() }) }
 }
 
@@ -189,7 +190,10 @@ fn month_number(word: &str) -> Option<u32> {
     if word == "sept" {
         return Some(9);
     }
-    MONTHS.iter().position(|m| *m == word || (word.len() == 3 && m.starts_with(&word))).and_then(|i| u32::try_from(i + 1).ok())
+    MONTHS
+        .iter()
+        .position(|m| *m == word || (word.len() == 3 && m.starts_with(&word)))
+        .and_then(|i| u32::try_from(i + 1).ok())
 }
 
 fn number(digits: &str) -> Option<u32> {

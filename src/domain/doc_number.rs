@@ -25,9 +25,13 @@ pub struct DocNumber(String);
 pub enum DocNumberError {
     #[error("the invoice number is blank: enter the invoice or bill number")]
     Blank,
-    #[error("the document number \"{value}\" is {len} characters long, and QuickBooks keeps at most 21 (a configured prefix counts too): shorten it")]
+    #[error(
+        "the document number \"{value}\" is {len} characters long, and QuickBooks keeps at most 21 (a configured prefix counts too): shorten it"
+    )]
     TooLong { value: String, len: usize },
-    #[error("the document number {value:?} contains a line break, tab or other control character: retype it on one line")]
+    #[error(
+        "the document number {value:?} contains a line break, tab or other control character: retype it on one line"
+    )]
     InvalidCharacters { value: String },
 }
 
@@ -54,7 +58,8 @@ impl DocNumber {
     pub fn from_cell(cell: &Cell, prefix: &str) -> Result<DocNumber, DocNumberError> {
         match cell {
             Cell::Number(text) => {
-                let digits = Decimal::from_str(text).map(|d| d.normalize().to_string()).unwrap_or_else(|_| text.clone());
+                let digits =
+                    Decimal::from_str(text).map(|d| d.normalize().to_string()).unwrap_or_else(|_| text.clone());
                 DocNumber::parse(&digits, prefix)
             }
             other => DocNumber::parse(&other.as_text(), prefix),

@@ -8,8 +8,8 @@
 
 use sha2::{Digest, Sha256};
 
-use super::layout::{Field, Layout};
 use super::Cell;
+use super::layout::{Field, Layout};
 
 /// Hex characters kept (64 bits: collisions are irrelevant for change detection).
 const LEN: usize = 16;

@@ -353,7 +353,10 @@ mod tests {
             ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"]
         );
         assert_eq!(layout.missing_tracking_columns(true).len(), 9);
-        assert_eq!(layout.missing_tracking_columns(true)[5..], ["qb_bill_id", "qb_bill_url", "qb_bill_status", "qb_bill_error"]);
+        assert_eq!(
+            layout.missing_tracking_columns(true)[5..],
+            ["qb_bill_id", "qb_bill_url", "qb_bill_status", "qb_bill_error"]
+        );
         assert!(layout.missing_optional_columns().is_empty());
     }
 
@@ -379,7 +382,10 @@ mod tests {
         assert_eq!(layout.column(Field::Invoice), Some(6));
         assert_eq!(layout.column(Field::EndClient), None);
         assert_eq!(layout.width(), 10);
-        assert_eq!(layout.missing_tracking_columns(false), ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at"]);
+        assert_eq!(
+            layout.missing_tracking_columns(false),
+            ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at"]
+        );
         assert_eq!(
             layout.missing_optional_columns(),
             ["end_client", "task_descr", "job_name", "owed2ACD", "owed2workers", "notes", "thread"]
@@ -400,9 +406,15 @@ mod tests {
     fn missing_required_columns_are_all_named() {
         let cells = header(&["status", "to_client", "submitted_date", "notes"]);
         let err = Layout::from_header(&cells, &ColumnNames::default()).unwrap_err();
-        assert_eq!(err, LayoutError::MissingInputColumns(vec!["invoice".into(), "inv_from".into(), "inv_dollars".into()]));
+        assert_eq!(
+            err,
+            LayoutError::MissingInputColumns(vec!["invoice".into(), "inv_from".into(), "inv_dollars".into()])
+        );
         let message = err.to_string();
-        assert!(message.contains("\"invoice\", \"inv_from\", \"inv_dollars\"") && message.contains("[columns]"), "{message}");
+        assert!(
+            message.contains("\"invoice\", \"inv_from\", \"inv_dollars\"") && message.contains("[columns]"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -453,7 +465,9 @@ mod tests {
 
     #[test]
     fn column_letters() {
-        for (i, want) in [(0, "A"), (1, "B"), (25, "Z"), (26, "AA"), (27, "AB"), (51, "AZ"), (52, "BA"), (701, "ZZ"), (702, "AAA")] {
+        for (i, want) in
+            [(0, "A"), (1, "B"), (25, "Z"), (26, "AA"), (27, "AB"), (51, "AZ"), (52, "BA"), (701, "ZZ"), (702, "AAA")]
+        {
             assert_eq!(column_letter(i), want);
         }
     }

@@ -119,11 +119,17 @@ pub enum AmountError {
     Blank,
     #[error("\"{text}\" is not an amount: write a number such as 1234.50 or $1,234.50")]
     NotANumber { text: String },
-    #[error("\"{text}\" is written with a decimal comma: write it as 1234.50, or set QBSYNC_AMOUNT_DECIMAL_COMMA=true if this sheet writes all amounts like 1 234,50")]
+    #[error(
+        "\"{text}\" is written with a decimal comma: write it as 1234.50, or set QBSYNC_AMOUNT_DECIMAL_COMMA=true if this sheet writes all amounts like 1 234,50"
+    )]
     DecimalCommaNotEnabled { text: String },
-    #[error("{text} has more than two decimals, and QuickBooks books whole cents: round it to cents (in a formula, wrap it in =ROUND(…, 2))")]
+    #[error(
+        "{text} has more than two decimals, and QuickBooks books whole cents: round it to cents (in a formula, wrap it in =ROUND(…, 2))"
+    )]
     TooManyDecimals { text: String },
-    #[error("{text} is negative, and qbsync does not create credit memos: enter the amount as a positive number, or record the credit in QuickBooks yourself")]
+    #[error(
+        "{text} is negative, and qbsync does not create credit memos: enter the amount as a positive number, or record the credit in QuickBooks yourself"
+    )]
     Negative { text: String },
     #[error("{text} is too large: QuickBooks accepts at most 10 digits before the decimal point")]
     TooLarge { text: String },
@@ -272,7 +278,8 @@ fn split_digits<'a>(body: &'a str, group_separators: &[char], decimal_mark: char
     let mut integer = String::with_capacity(integer_part.len());
     for (index, group) in integer_part.split(group_separators).enumerate() {
         let digits_ok = group.chars().all(|c| c.is_ascii_digit());
-        let size_ok = if index == 0 { integer_part == group || (1..=3).contains(&group.len()) } else { group.len() == 3 };
+        let size_ok =
+            if index == 0 { integer_part == group || (1..=3).contains(&group.len()) } else { group.len() == 3 };
         if !digits_ok || !size_ok || (index == 0 && group.is_empty() && integer_part != group) {
             return None;
         }
@@ -447,7 +454,7 @@ mod tests {
             format!("${grouped}.{frac:02}"),
             format!("USD {grouped}.{frac:02}"),
             format!("{grouped}.{frac:02} USD"),
-            if frac % 10 == 0 { format!("{units}.{}", frac / 10) } else { format!("{units}.{frac:02}") },
+            if frac.is_multiple_of(10) { format!("{units}.{}", frac / 10) } else { format!("{units}.{frac:02}") },
         ]
     }
 
