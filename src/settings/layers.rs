@@ -69,6 +69,9 @@ pub(super) struct Layers {
     /// toml key → the environment variable that set it.
     env_for_key: BTreeMap<String, String>,
     keys: Vec<Key>,
+    /// The configuration directory, decided before `default.toml` is read from it (a
+    /// `config_dir` inside that `default.toml` cannot move it).
+    pub config_dir: PathBuf,
 }
 
 /// The shipped defaults, compiled in so that the binary works from any directory.
@@ -94,12 +97,12 @@ impl Layers {
         let upper = build(None, config_file.as_ref(), &env, &env_for_key)?;
         let config_dir = text_at(&upper.cache, "paths.config_dir")
             .or_else(|| ambient(&env, "CONFIGURATION_DIRECTORY"))
-            .unwrap_or_else(|| "config".to_owned());
+            .unwrap_or_else(|| super::defaults::CONFIG_DIR.to_owned());
         let on_disk_defaults = Path::new(&config_dir).join("default.toml");
         let on_disk_defaults = on_disk_defaults.is_file().then(|| TomlFile::read(&on_disk_defaults)).transpose()?;
 
         let config = build(on_disk_defaults.as_ref(), config_file.as_ref(), &env, &env_for_key)?;
-        let layers = Layers { config, env, env_for_key, keys };
+        let layers = Layers { config, env, env_for_key, keys, config_dir: PathBuf::from(config_dir) };
         layers.reject_unknown_keys()?;
         Ok(layers)
     }

@@ -502,7 +502,7 @@ fn read_paths(layers: &Layers) -> Result<Paths, SettingsError> {
     Ok(Paths {
         state_dir: dir("paths.state_dir", "STATE_DIRECTORY", defaults::STATE_DIR)?,
         log_dir: dir("paths.log_dir", "LOGS_DIRECTORY", defaults::LOG_DIR)?,
-        config_dir: dir("paths.config_dir", "CONFIGURATION_DIRECTORY", defaults::CONFIG_DIR)?,
+        config_dir: layers.config_dir.clone(),
     })
 }
 
