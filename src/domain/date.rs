@@ -11,6 +11,8 @@
 //! | numeric | `11/5/2025`, `11-05-2025`, `5.11.2025` | month first, or day first per [`DateOrder`] |
 //! | month name | `Nov 5, 2025`, `November 5th 2025`, `5 Nov 2025`, `05-Nov-2025` | English names and three-letter abbreviations |
 //!
+//! A time of day after the date (`11/5/2025 10:30 AM`) is ignored.
+//!
 //! **Two-digit years** (`11/5/25`) follow the spreadsheet convention (Excel, Google Sheets):
 //! `00`–`29` are 2000–2029 and `30`–`99` are 1930–1999, so a text cell means what the same text
 //! would have meant typed into a date cell.
@@ -125,7 +127,7 @@ fn parse_text(text: &str, order: DateOrder) -> Result<NaiveDate, DateError> {
     if text.chars().all(|c| c.is_ascii_digit() || c == '.') && text.chars().filter(|c| *c == '.').count() <= 1 {
         return from_serial(text);
     }
-    let date_part = iso_date_part(text).unwrap_or(text);
+    let date_part = iso_date_part(text).unwrap_or_else(|| without_time(text));
     let tokens = tokenize(date_part).ok_or_else(not_a_date)?;
     let (year, month, day, order_used) = match tokens.as_slice() {
         [Token::Number(y), Token::Number(m), Token::Number(d)] if y.len() == 4 => (*y, number(m), number(d), None),
@@ -151,6 +153,20 @@ fn iso_date_part(text: &str) -> Option<&str> {
     let (date, rest) = (text.get(..10)?, text.get(10..)?);
     let shaped = date.char_indices().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
     (shaped && (rest.starts_with('T') || rest.starts_with(' '))).then_some(date)
+}
+
+/// `11/5/2025 10:30 AM` → `11/5/2025`: a time of day typed after the date is ignored, like the
+/// fraction of a serial number.
+fn without_time(text: &str) -> &str {
+    let mut end = text.len();
+    for piece in text.split_whitespace().rev() {
+        let is_time = piece.contains(':') || piece.eq_ignore_ascii_case("am") || piece.eq_ignore_ascii_case("pm");
+        if !is_time {
+            break;
+        }
+        end = text[..end].trim_end().len() - piece.len();
+    }
+    text[..end].trim_end()
 }
 
 /// Splits on `/ - . ,` and white space; a word must be a month name, and a number may carry an
@@ -278,6 +294,8 @@ mod tests {
             (text("11/5/29"), MonthFirst, ymd(2029, 11, 5)),
             (text("11/5/30"), MonthFirst, ymd(1930, 11, 5)),
             (text("2/29/2024"), MonthFirst, ymd(2024, 2, 29)),
+            (text("11/5/2025 10:30"), MonthFirst, ymd(2025, 11, 5)),
+            (text("Nov 5, 2025 10:30:00 PM"), MonthFirst, ymd(2025, 11, 5)),
         ];
         for (cell, order, want) in table {
             assert_eq!(parse_date(cell, *order), Ok(Some(*want)), "{cell:?} {order:?}");
@@ -299,6 +317,7 @@ mod tests {
             (text("soon"), MonthFirst, not_a_date("soon")),
             (text("Nov 2025"), MonthFirst, not_a_date("Nov 2025")),
             (text("11/5"), MonthFirst, not_a_date("11/5")),
+            (text("10:30"), MonthFirst, not_a_date("10:30")),
             (text("11/5/225"), MonthFirst, not_a_date("11/5/225")),
             (text("Foo 5, 2025"), MonthFirst, not_a_date("Foo 5, 2025")),
             (text("5xx/11/2025"), MonthFirst, not_a_date("5xx/11/2025")),

@@ -425,3 +425,31 @@ fn sync_mode_parses_for_the_cli_too() {
         "\"duel\" is not a sync mode: use invoice_only or dual"
     );
 }
+
+#[test]
+fn built_in_constants_equal_default_toml() {
+    // Blank every key default.toml sets: the constants in `defaults` then apply, and must give
+    // the same settings as default.toml itself.
+    let blanked: String = layers::EMBEDDED_DEFAULTS
+        .lines()
+        .filter_map(|line| {
+            if line.starts_with('[') {
+                Some(line.to_owned())
+            } else {
+                line.split_once(" = ").filter(|_| !line.starts_with('#')).map(|(key, _)| format!("{key} = \"\""))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blank.toml");
+    std::fs::write(&file, &blanked).unwrap();
+    let environment = vec![("QBSYNC_CONFIG_DIR".to_owned(), dir.path().display().to_string())];
+    let from_constants = Settings::load(&LoadOptions { config_file: Some(file), env_file: None, environment }).unwrap();
+    assert!(blanked.matches("= \"\"").count() > 40, "{blanked}");
+    let from_toml = load(&[]).unwrap();
+    let without_paths = |s: &Settings| {
+        format!("{:?}", (&s.google, &s.quickbooks, &s.sync, &s.daemon, &s.status, &s.alerts, &s.logging))
+    };
+    assert_eq!(without_paths(&from_constants), without_paths(&from_toml));
+}
