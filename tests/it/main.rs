@@ -3,3 +3,4 @@
 
 mod sheets_client;
 mod qbo_client;
+mod settings;

@@ -1,0 +1,474 @@
+//! Where each column is: the header row read once per pass, turned into column indexes.
+//!
+//! Bookkeepers reorder, insert and rename columns, so qbsync never assumes positions. Row 1 is
+//! matched against the header names of [`ColumnNames`] (case-insensitive, surrounding white
+//! space ignored); every other column is left alone.
+//!
+//! **Required** input columns are those whose absence would silently produce wrong documents:
+//! `invoice` (DocNumber), `status` (readiness), `inv_from` (routing and vendor), `to_client`
+//! (customer), `inv_dollars` (amount) and `submitted_date` (TxnDate; a missing column would date
+//! everything today). The others are **optional** and read as blank when absent: `end_client`
+//! (customer fallback), `task_descr`, `job_name` (description), `Inv_paid_date` (DueDate),
+//! `owed2ACD`, `owed2workers`, `notes`, `thread` (private note). The tracking columns `qb_*` are
+//! added by `qbsync migrate`; [`Layout::missing_tracking_columns`] says which.
+
+use std::fmt;
+
+use super::Cell;
+
+/// Every column qbsync knows, input and tracking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    Invoice,
+    Status,
+    InvFrom,
+    ToClient,
+    EndClient,
+    TaskDescr,
+    JobName,
+    InvDollars,
+    SubmittedDate,
+    InvPaidDate,
+    Owed2Acd,
+    Owed2Workers,
+    Notes,
+    Thread,
+    QbInvoiceId,
+    QbInvoiceUrl,
+    QbSyncStatus,
+    QbSyncedAt,
+    QbError,
+    QbBillId,
+    QbBillUrl,
+    QbBillStatus,
+    QbBillError,
+}
+
+impl Field {
+    /// Every field, inputs first, then tracking columns in the order `migrate` adds them.
+    pub const ALL: [Field; 23] = [
+        Field::Invoice,
+        Field::Status,
+        Field::InvFrom,
+        Field::ToClient,
+        Field::EndClient,
+        Field::TaskDescr,
+        Field::JobName,
+        Field::InvDollars,
+        Field::SubmittedDate,
+        Field::InvPaidDate,
+        Field::Owed2Acd,
+        Field::Owed2Workers,
+        Field::Notes,
+        Field::Thread,
+        Field::QbInvoiceId,
+        Field::QbInvoiceUrl,
+        Field::QbSyncStatus,
+        Field::QbSyncedAt,
+        Field::QbError,
+        Field::QbBillId,
+        Field::QbBillUrl,
+        Field::QbBillStatus,
+        Field::QbBillError,
+    ];
+
+    /// The columns qbsync reads and never writes.
+    pub const INPUTS: [Field; 14] = [
+        Field::Invoice,
+        Field::Status,
+        Field::InvFrom,
+        Field::ToClient,
+        Field::EndClient,
+        Field::TaskDescr,
+        Field::JobName,
+        Field::InvDollars,
+        Field::SubmittedDate,
+        Field::InvPaidDate,
+        Field::Owed2Acd,
+        Field::Owed2Workers,
+        Field::Notes,
+        Field::Thread,
+    ];
+
+    /// Inputs without which the sheet cannot be read correctly (see the module docs).
+    pub const REQUIRED: [Field; 6] =
+        [Field::Invoice, Field::Status, Field::InvFrom, Field::ToClient, Field::InvDollars, Field::SubmittedDate];
+
+    /// qbsync's columns in every mode, in the order `migrate` adds them.
+    pub const TRACKING_INVOICE: [Field; 5] =
+        [Field::QbInvoiceId, Field::QbInvoiceUrl, Field::QbSyncStatus, Field::QbSyncedAt, Field::QbError];
+
+    /// qbsync's extra columns in dual mode, in the order `migrate` adds them.
+    pub const TRACKING_BILL: [Field; 4] = [Field::QbBillId, Field::QbBillUrl, Field::QbBillStatus, Field::QbBillError];
+
+    /// The settings key (`[columns] inv_dollars`, `QBSYNC_COLUMN_INV_DOLLARS`).
+    pub const fn key(self) -> &'static str {
+        match self {
+            Field::Invoice => "invoice",
+            Field::Status => "status",
+            Field::InvFrom => "inv_from",
+            Field::ToClient => "to_client",
+            Field::EndClient => "end_client",
+            Field::TaskDescr => "task_descr",
+            Field::JobName => "job_name",
+            Field::InvDollars => "inv_dollars",
+            Field::SubmittedDate => "submitted_date",
+            Field::InvPaidDate => "inv_paid_date",
+            Field::Owed2Acd => "owed2acd",
+            Field::Owed2Workers => "owed2workers",
+            Field::Notes => "notes",
+            Field::Thread => "thread",
+            Field::QbInvoiceId => "qb_invoice_id",
+            Field::QbInvoiceUrl => "qb_invoice_url",
+            Field::QbSyncStatus => "qb_sync_status",
+            Field::QbSyncedAt => "qb_synced_at",
+            Field::QbError => "qb_error",
+            Field::QbBillId => "qb_bill_id",
+            Field::QbBillUrl => "qb_bill_url",
+            Field::QbBillStatus => "qb_bill_status",
+            Field::QbBillError => "qb_bill_error",
+        }
+    }
+
+    /// The header text of the shipped sheet.
+    pub const fn default_header(self) -> &'static str {
+        match self {
+            Field::InvPaidDate => "Inv_paid_date",
+            Field::Owed2Acd => "owed2ACD",
+            other => other.key(),
+        }
+    }
+
+    /// The field whose settings key is `key` (case-insensitive).
+    pub fn from_key(key: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.key().eq_ignore_ascii_case(key.trim()))
+    }
+
+    /// True for the columns qbsync writes.
+    pub fn is_tracking(self) -> bool {
+        !Field::INPUTS.contains(&self)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// The header text of each field on this sheet: the shipped names unless configured otherwise.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ColumnNames([String; 23]);
+
+/// A column-name configuration that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ColumnNameError {
+    #[error("the header name for {field} is blank")]
+    Blank { field: Field },
+    #[error("{first} and {second} are both configured as the header \"{name}\": give each its own column")]
+    SameName { first: Field, second: Field, name: String },
+}
+
+impl Default for ColumnNames {
+    fn default() -> Self {
+        ColumnNames(Field::ALL.map(|f| f.default_header().to_owned()))
+    }
+}
+
+impl ColumnNames {
+    /// The header text of `field`.
+    pub fn name(&self, field: Field) -> &str {
+        &self.0[field.index()]
+    }
+
+    /// Renames one field's column (surrounding white space is dropped).
+    pub fn set(&mut self, field: Field, name: &str) -> Result<(), ColumnNameError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(ColumnNameError::Blank { field });
+        }
+        self.0[field.index()] = name.to_owned();
+        Ok(())
+    }
+
+    /// Checks that no two fields share a header name.
+    pub fn validate(&self) -> Result<(), ColumnNameError> {
+        for (i, first) in Field::ALL.into_iter().enumerate() {
+            for second in Field::ALL.into_iter().skip(i + 1) {
+                if header_key(self.name(first)) == header_key(self.name(second)) {
+                    let name = self.name(second).to_owned();
+                    return Err(ColumnNameError::SameName { first, second, name });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `(field, header)` pairs in [`Field::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (Field, &str)> {
+        Field::ALL.into_iter().map(|f| (f, self.name(f)))
+    }
+}
+
+/// Why the header row cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    /// Header names (as configured) of required input columns not found in row 1.
+    #[error("the header row (row 1) has no column named {}: add the column, or if it has another name, set it under [columns] in the configuration (e.g. QBSYNC_COLUMN_INV_DOLLARS=Amount)", quoted(.0))]
+    MissingInputColumns(Vec<String>),
+    /// Two columns of row 1 carry the header of the same field, so it is unclear which to read or write.
+    #[error("the header row (row 1) has two columns named \"{name}\" (columns {} and {}): rename or remove one, so that qbsync knows which to use", column_letter(*.first), column_letter(*.second))]
+    DuplicateColumn { name: String, first: usize, second: usize },
+}
+
+fn quoted(names: &[String]) -> String {
+    names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+}
+
+/// Column indexes (0-based) of the fields found in the header row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    columns: [Option<usize>; 23],
+    names: ColumnNames,
+    width: usize,
+}
+
+static EMPTY: Cell = Cell::Empty;
+
+impl Layout {
+    /// Finds every known column in row 1. Unknown headers are ignored; a known header appearing
+    /// twice, or a missing required input, is an error.
+    pub fn from_header(header: &[Cell], names: &ColumnNames) -> Result<Layout, LayoutError> {
+        let mut columns = [None; 23];
+        for (index, cell) in header.iter().enumerate() {
+            let key = header_key(&cell.as_text());
+            if key.is_empty() {
+                continue;
+            }
+            let Some(field) = Field::ALL.into_iter().find(|f| header_key(names.name(*f)) == key) else {
+                continue;
+            };
+            if let Some(first) = columns[field.index()] {
+                let name = cell.trimmed().into_owned();
+                return Err(LayoutError::DuplicateColumn { name, first, second: index });
+            }
+            columns[field.index()] = Some(index);
+        }
+        let missing: Vec<String> = Field::REQUIRED
+            .into_iter()
+            .filter(|f| columns[f.index()].is_none())
+            .map(|f| names.name(f).to_owned())
+            .collect();
+        if !missing.is_empty() {
+            return Err(LayoutError::MissingInputColumns(missing));
+        }
+        Ok(Layout { columns, names: names.clone(), width: header.len() })
+    }
+
+    /// The 0-based column of `field`, if row 1 has it.
+    pub fn column(&self, field: Field) -> Option<usize> {
+        self.columns[field.index()]
+    }
+
+    /// The header names of the tracking columns row 1 lacks, in the order `migrate` appends
+    /// them (the bill columns only when `dual`).
+    pub fn missing_tracking_columns(&self, dual: bool) -> Vec<&str> {
+        let bill: &[Field] = if dual { &Field::TRACKING_BILL } else { &[] };
+        Field::TRACKING_INVOICE
+            .iter()
+            .chain(bill)
+            .filter(|f| self.column(**f).is_none())
+            .map(|f| self.names.name(*f))
+            .collect()
+    }
+
+    /// The header names of optional input columns row 1 lacks (read as blank; `doctor` lists them).
+    pub fn missing_optional_columns(&self) -> Vec<&str> {
+        Field::INPUTS
+            .into_iter()
+            .filter(|f| !Field::REQUIRED.contains(f) && self.column(*f).is_none())
+            .map(|f| self.names.name(f))
+            .collect()
+    }
+
+    /// The number of cells in row 1 as read (the API leaves out trailing empty cells): the
+    /// first free column for `migrate`.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The cell of `field` in `row`, or an empty cell when the column is absent or the row is
+    /// shorter (the API leaves out a row's trailing empty cells).
+    pub fn cell<'a>(&self, row: &'a [Cell], field: Field) -> &'a Cell {
+        self.column(field).and_then(|i| row.get(i)).unwrap_or(&EMPTY)
+    }
+
+    /// The header names this layout was built with.
+    pub fn names(&self) -> &ColumnNames {
+        &self.names
+    }
+}
+
+/// How headers are compared: trimmed, lowercase.
+fn header_key(text: &str) -> String {
+    text.trim().to_lowercase()
+}
+
+/// The A1 letter of a 0-based column: 0 → `A`, 25 → `Z`, 26 → `AA`.
+pub fn column_letter(index: usize) -> String {
+    let mut n = index + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(char::from(b'A' + rem as u8));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(names: &[&str]) -> Vec<Cell> {
+        names.iter().map(|n| Cell::text(*n)).collect()
+    }
+
+    const DEMO: &str = "invoice,status,inv_from,to_client,end_client,task_descr,job_name,inv_dollars,submitted_date,Inv_paid_date,owed2ACD,owed2workers,notes,thread";
+
+    #[test]
+    fn the_demo_header_is_read_in_order() {
+        let names: Vec<&str> = DEMO.split(',').collect();
+        let layout = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap();
+        for (i, field) in Field::INPUTS.into_iter().enumerate() {
+            assert_eq!(layout.column(field), Some(i), "{field}");
+        }
+        assert_eq!(layout.width(), 14);
+        assert_eq!(
+            layout.missing_tracking_columns(false),
+            ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"]
+        );
+        assert_eq!(layout.missing_tracking_columns(true).len(), 9);
+        assert_eq!(
+            layout.missing_tracking_columns(true)[5..],
+            ["qb_bill_id", "qb_bill_url", "qb_bill_status", "qb_bill_error"]
+        );
+        assert!(layout.missing_optional_columns().is_empty());
+    }
+
+    #[test]
+    fn any_order_any_case_surrounding_spaces_and_foreign_columns() {
+        let cells = header(&[
+            " INV_DOLLARS ",
+            "My own column",
+            "",
+            "Status",
+            "qb_error",
+            "inv_paid_date",
+            "Invoice",
+            "INV_FROM",
+            "to_client",
+            "Submitted_Date",
+        ]);
+        let layout = Layout::from_header(&cells, &ColumnNames::default()).unwrap();
+        assert_eq!(layout.column(Field::InvDollars), Some(0));
+        assert_eq!(layout.column(Field::Status), Some(3));
+        assert_eq!(layout.column(Field::QbError), Some(4));
+        assert_eq!(layout.column(Field::InvPaidDate), Some(5));
+        assert_eq!(layout.column(Field::Invoice), Some(6));
+        assert_eq!(layout.column(Field::EndClient), None);
+        assert_eq!(layout.width(), 10);
+        assert_eq!(
+            layout.missing_tracking_columns(false),
+            ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at"]
+        );
+        assert_eq!(
+            layout.missing_optional_columns(),
+            ["end_client", "task_descr", "job_name", "owed2ACD", "owed2workers", "notes", "thread"]
+        );
+    }
+
+    #[test]
+    fn configured_names_replace_the_defaults() {
+        let mut names = ColumnNames::default();
+        names.set(Field::InvDollars, " Amount ").unwrap();
+        let cells = header(&["invoice", "status", "inv_from", "to_client", "amount", "submitted_date", "inv_dollars"]);
+        let layout = Layout::from_header(&cells, &names).unwrap();
+        assert_eq!(layout.column(Field::InvDollars), Some(4));
+        assert_eq!(layout.names().name(Field::InvDollars), "Amount");
+    }
+
+    #[test]
+    fn missing_required_columns_are_all_named() {
+        let cells = header(&["status", "to_client", "submitted_date", "notes"]);
+        let err = Layout::from_header(&cells, &ColumnNames::default()).unwrap_err();
+        assert_eq!(
+            err,
+            LayoutError::MissingInputColumns(vec!["invoice".into(), "inv_from".into(), "inv_dollars".into()])
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("\"invoice\", \"inv_from\", \"inv_dollars\"") && message.contains("[columns]"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_known_header_twice_is_an_error_naming_both_columns() {
+        let mut names: Vec<&str> = DEMO.split(',').collect();
+        names.push(" Status");
+        let err = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap_err();
+        assert_eq!(err, LayoutError::DuplicateColumn { name: "Status".into(), first: 1, second: 14 });
+        assert!(err.to_string().contains("columns B and O"), "{err}");
+        // An unknown header twice is none of qbsync's business.
+        names.pop();
+        names.extend(["extra", "extra"]);
+        assert!(Layout::from_header(&header(&names), &ColumnNames::default()).is_ok());
+    }
+
+    #[test]
+    fn ragged_rows_read_as_empty() {
+        let names: Vec<&str> = DEMO.split(',').collect();
+        let layout = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap();
+        let row = vec![Cell::text("1042"), Cell::text("submitted")];
+        assert_eq!(layout.cell(&row, Field::Invoice), &Cell::text("1042"));
+        assert_eq!(layout.cell(&row, Field::InvDollars), &Cell::Empty);
+        assert_eq!(layout.cell(&row, Field::QbInvoiceId), &Cell::Empty);
+        assert_eq!(layout.cell(&[], Field::Invoice), &Cell::Empty);
+    }
+
+    #[test]
+    fn column_names_refuse_blank_and_shared_headers() {
+        let mut names = ColumnNames::default();
+        assert_eq!(names.set(Field::Notes, "  "), Err(ColumnNameError::Blank { field: Field::Notes }));
+        names.set(Field::Notes, "THREAD").unwrap();
+        assert_eq!(
+            names.validate(),
+            Err(ColumnNameError::SameName { first: Field::Notes, second: Field::Thread, name: "thread".into() })
+        );
+        assert_eq!(ColumnNames::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn field_keys_round_trip() {
+        for field in Field::ALL {
+            assert_eq!(Field::from_key(field.key()), Some(field));
+            assert_eq!(Field::from_key(&field.key().to_uppercase()), Some(field));
+        }
+        assert_eq!(Field::from_key("nope"), None);
+        assert!(Field::QbBillError.is_tracking() && !Field::Thread.is_tracking());
+    }
+
+    #[test]
+    fn column_letters() {
+        for (i, want) in
+            [(0, "A"), (1, "B"), (25, "Z"), (26, "AA"), (27, "AB"), (51, "AZ"), (52, "BA"), (701, "ZZ"), (702, "AAA")]
+        {
+            assert_eq!(column_letter(i), want);
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! Layered configuration: `config/default.toml` → `--config FILE` → `.env` → the environment.
