@@ -13,7 +13,7 @@ use crate::auth::intuit::{IntuitOAuthSettings, IntuitTokens};
 use crate::auth::token_store::{TokenKey, TokenStore};
 use crate::directions::{Directions, NameAliases};
 use crate::qbo::{QboClient, QboSettings};
-use crate::settings::{LoadOptions, Settings};
+use crate::settings::{LoadOptions, ServiceAccountKey, Settings};
 use crate::sheets::{GoogleCredentials, SheetsClient, SheetsSettings};
 use crate::store::Store;
 use crate::sync::{Engine, Mode, Policy};
@@ -39,23 +39,17 @@ pub fn load_settings(options: &LoadOptions) -> anyhow::Result<Settings> {
 pub async fn sheets(settings: &Settings) -> anyhow::Result<SheetsClient> {
     settings.require_sheet()?;
     let google = &settings.google;
-    let credentials = match &google.service_account_json {
-        Some(source) => GoogleCredentials::service_account(source)?,
+    let credentials = match &google.service_account {
+        Some(ServiceAccountKey::File(path)) => GoogleCredentials::service_account_from_file(path)?,
+        Some(ServiceAccountKey::Inline(json)) => GoogleCredentials::service_account_from_json(json.clone())?,
         None => anyhow::bail!(
             "no Google credentials: set GOOGLE_SERVICE_ACCOUNT_JSON (or GOOGLE_APPLICATION_CREDENTIALS) to the service-account key file"
         ),
     };
-    let client = SheetsClient::connect(
-        SheetsSettings {
-            spreadsheet_id: google.spreadsheet_id.clone().unwrap_or_default(),
-            tab: google.tab.clone(),
-            sheets_api_url: google.sheets_api_url.clone(),
-            drive_api_url: google.drive_api_url.clone(),
-            ..SheetsSettings::default()
-        },
-        credentials,
-    )
-    .await?;
+    let mut sheets = SheetsSettings::new(google.spreadsheet_id.clone().unwrap_or_default(), google.sheet_tab.clone());
+    sheets.sheets_api_url = google.sheets_api_url.to_string();
+    sheets.drive_api_url = google.drive_api_url.to_string();
+    let client = SheetsClient::connect(sheets, credentials).await?;
     Ok(client)
 }
 
@@ -67,7 +61,7 @@ pub fn tokens(settings: &Settings) -> anyhow::Result<Arc<IntuitTokens>> {
 }
 
 pub fn token_store(settings: &Settings) -> anyhow::Result<TokenStore> {
-    let key = TokenKey::resolve(settings.token_key.as_ref(), settings.paths.credentials_dir.as_deref(), &settings.paths.state_dir)?;
+    let key = TokenKey::resolve(settings.auth.token_key.as_ref(), settings.auth.credentials_dir.as_deref(), &settings.paths.state_dir)?;
     Ok(TokenStore::open(&settings.paths.state_dir, key)?)
 }
 
@@ -79,10 +73,10 @@ pub fn oauth_settings(settings: &Settings) -> anyhow::Result<IntuitOAuthSettings
             .client_secret
             .clone()
             .context("QB_CLIENT_SECRET is not set: copy it from your Intuit developer app's Keys page")?,
-        redirect_uri: qb.redirect_uri.clone(),
-        auth_url: qb.auth_url.clone(),
-        token_url: qb.token_url.clone(),
-        revoke_url: qb.revoke_url.clone(),
+        redirect_uri: qb.redirect_uri.to_string(),
+        auth_url: qb.auth_url.to_string(),
+        token_url: qb.token_url.to_string(),
+        revoke_url: qb.revoke_url.to_string(),
         environment: qb.environment,
         realm_id: qb.realm_id.clone(),
     })
@@ -92,16 +86,9 @@ pub fn oauth_settings(settings: &Settings) -> anyhow::Result<IntuitOAuthSettings
 pub fn qbo(settings: &Settings, tokens: Arc<dyn TokenSource>) -> anyhow::Result<QboClient> {
     settings.require_quickbooks()?;
     let qb = &settings.quickbooks;
-    Ok(QboClient::new(
-        QboSettings {
-            api_url: qb.api_url.clone(),
-            realm_id: qb.realm_id.clone().unwrap_or_default(),
-            minor_version: qb.minor_version,
-            app_url: qb.app_url.clone(),
-            ..QboSettings::default()
-        },
-        tokens,
-    )?)
+    let mut client = QboSettings::new(qb.api_url.to_string(), qb.realm_id.clone().unwrap_or_default(), qb.app_url.to_string());
+    client.minor_version = qb.minor_version;
+    Ok(QboClient::new(client, tokens)?)
 }
 
 /// The engine over a fresh store.
@@ -121,12 +108,12 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 /// The rules of one pass, read afresh (direction map and alias files included) so an edit to
 /// them takes effect at the next pass without a restart.
 pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
-    let config_dir = &settings.paths.config_dir;
-    let directions = Directions::load(&config_dir.join("qb_directions.json"))?;
-    let customer_aliases = NameAliases::load_optional(&config_dir.join("qb_customers.json"))?;
-    let vendor_aliases = NameAliases::load_optional(&config_dir.join("qb_vendors.json"))?;
+    let paths = &settings.paths;
+    let directions = Directions::load(&paths.directions_file())?;
+    let customer_aliases = NameAliases::load_optional(&paths.customers_file())?;
+    let vendor_aliases = NameAliases::load_optional(&paths.vendors_file())?;
     let sync = &settings.sync;
-    let mode = if sync.dual { Mode::Dual } else { Mode::InvoiceOnly };
+    let mode = if sync.creates_bills() { Mode::Dual } else { Mode::InvoiceOnly };
     Ok(Policy {
         mode,
         eligible: sync.eligible_statuses.clone(),
@@ -134,7 +121,7 @@ pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
         doc_number_prefix: sync.doc_number_prefix.clone(),
         amount_format: sync.amount_format.clone(),
         date_order: sync.date_order,
-        columns: settings.columns.clone(),
+        columns: sync.columns.clone(),
         default_item_id: settings.quickbooks.default_item_id.clone().unwrap_or_default(),
         expense_account_id: settings.quickbooks.default_expense_account.clone().unwrap_or_default(),
         ap_account_id: settings.quickbooks.default_vendor_account.clone(),
@@ -152,7 +139,7 @@ pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
 
 /// The poll interval.
 pub fn interval(settings: &Settings, override_secs: Option<u64>) -> Duration {
-    Duration::from_secs(override_secs.unwrap_or(settings.daemon.interval_secs).max(1))
+    override_secs.map_or(settings.daemon.poll_interval, Duration::from_secs).max(Duration::from_secs(1))
 }
 
 /// A secret for a child process's environment (the demo hands settings to nothing else).

@@ -22,10 +22,10 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     println!("State database {} is at schema version {}.", store.path(), store.schema_version()?);
     let dual = match args.mode.as_deref() {
         Some(mode) => mode == "dual",
-        None => settings.sync.dual,
+        None => settings.sync.creates_bills(),
     };
     let sheets = context::sheets(&settings).await?;
-    let added = add_tracking_columns(&sheets, &settings.columns, dual).await?;
+    let added = add_tracking_columns(&sheets, &settings.sync.columns, dual).await?;
     if added.is_empty() {
         println!("The header row already has every tracking column.");
     } else {

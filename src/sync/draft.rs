@@ -244,7 +244,7 @@ struct CellRef {
 impl CellRef {
     fn new(layout: &Layout, field: Field, index: u32) -> CellRef {
         CellRef {
-            header: layout.header_name(field),
+            header: layout.names().name(field).to_owned(),
             a1: layout.column(field).map(|col| format!("{}{}", column_letters(col), index + 1)),
         }
     }

@@ -540,3 +540,6 @@ fn settle_anchors(
     plan.drop_anchors.dedup();
     key_of_row
 }
+
+#[cfg(test)]
+mod tests;
