@@ -243,7 +243,7 @@ impl TokenBody {
             token_type: "bearer",
             expires_in: issued.expires_in.as_secs(),
             x_refresh_token_expires_in: issued.refresh_expires_in.as_secs(),
-            x_refresh_token_hard_expires_in: include_hard.then(|| issued.hard_expires_in.as_secs()),
+            x_refresh_token_hard_expires_in: include_hard.then_some(issued.hard_expires_in.as_secs()),
             id_token: issued.id_token,
         }
     }
