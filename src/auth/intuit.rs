@@ -44,7 +44,7 @@ const RECHECK_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const EXPIRY_WARNING: TimeDelta = TimeDelta::days(14);
 /// Attempts per refresh when the token endpoint cannot be reached or answers 5xx/429.
 const REFRESH_ATTEMPTS: u32 = 3;
-const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 const NOT_CONNECTED: &str = "no QuickBooks connection is stored";
 
@@ -210,8 +210,12 @@ impl IntuitTokens {
         Ok(view.grant.as_ref().and_then(|grant| self.usable(grant, rejected)))
     }
 
-    /// The grant's access token, unless it is about to expire or is the one QuickBooks rejected.
+    /// The grant's access token, unless it is about to expire, is the one QuickBooks rejected,
+    /// the grant was refused, or it belongs to another environment or company.
     fn usable(&self, grant: &StoredGrant, rejected: Option<&SecretString>) -> Option<SecretString> {
+        if grant.reconnect.is_some() || self.settings.check_grant(grant.environment, &grant.realm_id).is_err() {
+            return None;
+        }
         let token = grant.access_token.as_ref()?;
         let margin = TimeDelta::from_std(self.refresh_margin).unwrap_or(TimeDelta::MAX);
         let fresh = grant.access_expires_at.is_some_and(|at| at - Utc::now() > margin);
@@ -238,7 +242,8 @@ impl IntuitTokens {
                 return Err(self.block(Some(grant), version, error, left));
             }
             // Due for a re-check: only a refresh Intuit accepts clears the mark.
-        } else if let Some(token) = self.usable(&grant, rejected) {
+        }
+        if let Some(token) = self.usable(&grant, rejected) {
             // Another task or process refreshed while this one waited.
             self.remember(grant, version);
             return Ok(token);

@@ -241,12 +241,18 @@ impl TokenBody {
             access_token: issued.access_token,
             refresh_token: issued.refresh_token,
             token_type: "bearer",
-            expires_in: issued.expires_in.as_secs(),
-            x_refresh_token_expires_in: issued.refresh_expires_in.as_secs(),
-            x_refresh_token_hard_expires_in: include_hard.then_some(issued.hard_expires_in.as_secs()),
+            expires_in: whole_secs(issued.expires_in),
+            x_refresh_token_expires_in: whole_secs(issued.refresh_expires_in),
+            x_refresh_token_hard_expires_in: include_hard.then_some(whole_secs(issued.hard_expires_in)),
             id_token: issued.id_token,
         }
     }
+}
+
+/// Remaining lifetimes are measured a few microseconds after minting; Intuit answers the
+/// round number (`8726400`), so round rather than truncate.
+fn whole_secs(duration: std::time::Duration) -> u64 {
+    duration.as_secs_f64().round() as u64
 }
 
 /// The error body, fields in the order of `oauth_invalid_grant_error_wrapped_by_jsclient.json`.
