@@ -137,7 +137,8 @@ impl RedirectAnswer {
 /// the consent URL, so a busy port is reported before anyone clicks anything.
 #[derive(Debug)]
 pub struct RedirectListener {
-    listener: TcpListener,
+    /// `localhost` is served on both loopback addresses: browsers differ in which they try.
+    listeners: Vec<TcpListener>,
     redirect: Url,
 }
 
@@ -153,20 +154,27 @@ impl RedirectListener {
         if redirect.scheme() != "http" {
             return Err(cannot("only http://localhost addresses can be received here"));
         }
-        let ip = match redirect.host() {
-            Some(url::Host::Domain("localhost")) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => IpAddr::V4(ip),
-            Some(url::Host::Ipv6(ip)) if ip == Ipv6Addr::LOCALHOST => IpAddr::V6(ip),
+        let (ip, also_v6) = match redirect.host() {
+            Some(url::Host::Domain("localhost")) => (IpAddr::V4(Ipv4Addr::LOCALHOST), true),
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => (IpAddr::V4(ip), false),
+            Some(url::Host::Ipv6(ip)) if ip == Ipv6Addr::LOCALHOST => (IpAddr::V6(ip), false),
             _ => return Err(cannot("it is not an address of this machine")),
         };
         let port = redirect.port_or_known_default().unwrap_or(80);
-        let listener =
-            TcpListener::bind(SocketAddr::new(ip, port)).await.map_err(|error| cannot(&error.to_string()))?;
-        Ok(RedirectListener { listener, redirect })
+        let mut listeners =
+            vec![TcpListener::bind(SocketAddr::new(ip, port)).await.map_err(|error| cannot(&error.to_string()))?];
+        if also_v6 {
+            // Best effort: a host without IPv6 still has the IPv4 listener.
+            if let Ok(v6) = TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)).await {
+                listeners.push(v6);
+            }
+        }
+        Ok(RedirectListener { listeners, redirect })
     }
 
+    /// The address the redirect is expected on (the first one bound).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listeners[0].local_addr()
     }
 
     /// Serves the redirect URI's path until an answer carrying `expected_state` arrives, and
@@ -200,18 +208,23 @@ impl RedirectListener {
                 )
             }
         };
-        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
-        let stopped = stop.clone();
-        let server = axum::serve(self.listener, Router::new().fallback(handler))
-            .with_graceful_shutdown(async move { stopped.notified().await });
-        tokio::spawn(async move {
-            if let Err(error) = server.await {
-                tracing::warn!(%error, "the redirect listener failed");
-            }
-        });
+        let (stop, _) = tokio::sync::watch::channel(());
+        let app = Router::new().fallback(handler);
+        for listener in self.listeners {
+            let mut stopped = stop.subscribe();
+            let server = axum::serve(listener, app.clone()).with_graceful_shutdown(async move {
+                // Ends when `stop` is dropped.
+                let _ = stopped.changed().await;
+            });
+            tokio::spawn(async move {
+                if let Err(error) = server.await {
+                    tracing::warn!(%error, "the redirect listener failed");
+                }
+            });
+        }
         let outcome = tokio::time::timeout(timeout, received.recv()).await;
-        // The page for the browser is already on its way; the server winds down on its own.
-        stop.notify_one();
+        // The page for the browser is already on its way; the servers wind down on their own.
+        drop(stop);
         match outcome {
             Ok(Some(url)) => Ok(url),
             Ok(None) => Err(AuthError::ConnectFailed { reason: "the redirect listener stopped".into() }),

@@ -9,6 +9,17 @@
 //!
 //! The rest of qbsync sees QuickBooks credentials only through [`TokenSource`], so the QBO
 //! client can be tested with a fixed token and the token manager without a QBO client.
+//!
+//! | file | concern |
+//! |---|---|
+//! | `settings.rs` | the Intuit app, its endpoint URLs, sandbox vs production |
+//! | `connect.rs` | `qbsync auth`: consent URL, redirect listener, code exchange, import, revoke |
+//! | `intuit.rs` | [`IntuitTokens`]: single-flight refresh, save-before-use, back-off after refusal |
+//! | `oauth.rs` | the token and revoke endpoints on the wire (`oauth2` crate + reqwest) |
+//! | `token_store.rs` | the encrypted grant file |
+//! | `key.rs` | where the store's key comes from |
+//! | `lock.rs` | the cross-process refresh lock |
+//! | `private_fs.rs` | 0600/0700 files, atomic replace |
 
 mod connect;
 mod intuit;

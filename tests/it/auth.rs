@@ -746,3 +746,43 @@ async fn a_superseded_refresh_token_answers_invalid_grant_once_its_successor_is_
         serde_json::json!({"error_description":"Token invalid","error":"invalid_grant"})
     );
 }
+
+#[tokio::test]
+async fn the_control_api_drives_the_emulator_over_http() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let control = |path: &str| format!("{}_sandbox/intuit/{path}", sandbox.base_url());
+
+    let seeded: Value = http.post(control("grants")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(seeded["realm_id"], sandbox.options.realm_id.as_str());
+    let access = SecretString::from(seeded["access_token"].as_str().unwrap());
+    assert_live(&sandbox, &access);
+
+    // Expired access tokens: QuickBooks would answer 401, qbsync refreshes once.
+    assert_eq!(http.post(control("expire-access-tokens")).send().await.unwrap().status(), 204);
+    assert!(sandbox.shared.access_tokens.check(Some(access.expose_secret())).is_err());
+    let realm = sandbox.options.realm_id.clone();
+    let refresh = SecretString::from(seeded["refresh_token"].as_str().unwrap());
+    import_refresh_token(&settings(&sandbox), &store(dir.path()), refresh, &realm).await.unwrap();
+    assert_live(&sandbox, &tokens(&sandbox, dir.path()).access_token().await.unwrap());
+
+    let lifetimes: Value = http.get(control("lifetimes")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(lifetimes["refresh_token"], 8_726_400.0);
+    let shorter = serde_json::json!({"access_token": 60, "refresh_token": 600, "hard": 6000, "code": 30});
+    assert_eq!(http.put(control("lifetimes")).json(&shorter).send().await.unwrap().status(), 204);
+    assert_eq!(sandbox.intuit.lifetimes().access_token, Duration::from_secs(60));
+
+    let redirect = serde_json::json!({"redirect_uri": "http://127.0.0.1:9/cb"});
+    assert_eq!(http.post(control("redirect-uris")).json(&redirect).send().await.unwrap().status(), 204);
+    let deny = serde_json::json!({"deny": true});
+    assert_eq!(http.put(control("consent")).json(&deny).send().await.unwrap().status(), 204);
+    let settings = IntuitOAuthSettings { redirect_uri: "http://127.0.0.1:9/cb".into(), ..settings(&sandbox) };
+    let (url, _) = authorize_url(&settings).unwrap();
+    assert!(consent(&url).await.starts_with("http://127.0.0.1:9/cb?error=access_denied"));
+
+    assert_eq!(http.post(control("revoke-all")).send().await.unwrap().status(), 204);
+    let stats: Value = http.get(control("stats")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats["revocations"], 1, "one grant, seeded then imported");
+    assert_eq!(stats["rotations"], 1);
+}

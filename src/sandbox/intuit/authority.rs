@@ -439,6 +439,14 @@ mod tests {
     }
 
     #[test]
+    fn codes_expire() {
+        let mut a = authority();
+        a.set_lifetimes(IntuitLifetimes { code: Duration::ZERO, ..a.lifetimes() });
+        let code = a.authorize("client", "http://cb", ACCOUNTING_SCOPE).unwrap();
+        assert_eq!(a.exchange_code("client", &code, "http://cb"), Err(GrantRefused::Expired));
+    }
+
+    #[test]
     fn expired_refresh_tokens_are_refused() {
         let mut a = authority();
         a.set_lifetimes(IntuitLifetimes { refresh_token: Duration::ZERO, ..a.lifetimes() });

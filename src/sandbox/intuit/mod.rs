@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::Router;
 
 pub use authority::{ACCOUNTING_SCOPE, IntuitLifetimes, IntuitStats};
+pub use http::REVOKE_ENDPOINT;
 
 use super::{SandboxOptions, Shared};
 use authority::Authority;
