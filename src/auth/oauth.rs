@@ -1,9 +1,10 @@
-//! The only module that speaks Intuit's OAuth 2.0 wire protocol.
+//! The only module that speaks OAuth 2.0 on the wire: Intuit's token and revoke endpoints,
+//! and (through the same [`OAuthEndpoints`]) Google's for a person's own account.
 //!
 //! The authorization-code and refresh grants go through the `oauth2` crate. Intuit needs one
 //! thing the crate's request builders cannot express, a request header
 //! (`x-include-refresh-token-hard-expires-in: true`, which makes Intuit return the grant's
-//! hard expiry), so the crate is handed [`IntuitHttp`], a reqwest client that adds the header
+//! hard expiry), so the crate is handed [`TokenHttp`], a reqwest client that adds the header
 //! and also turns 5xx/429 answers into transport errors before the crate sees them (the crate
 //! would otherwise try to parse an nginx error page as an OAuth error and lose the status).
 //!
@@ -21,8 +22,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use oauth2::basic::{BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenType};
 use oauth2::{
     AsyncHttpClient, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    ExtraTokenFields, HttpRequest, HttpResponse, RedirectUrl, RefreshToken, RequestTokenError, Scope,
-    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+    ExtraTokenFields, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -48,11 +49,12 @@ pub struct IntuitTokenFields {
 
 impl ExtraTokenFields for IntuitTokenFields {}
 
-pub type IntuitTokenResponse = StandardTokenResponse<IntuitTokenFields, BasicTokenType>;
+/// A token answer: RFC 6749 plus Intuit's extra fields (absent in other servers' answers).
+pub type TokenAnswer = StandardTokenResponse<IntuitTokenFields, BasicTokenType>;
 
 type OAuthClient = oauth2::Client<
     BasicErrorResponse,
-    IntuitTokenResponse,
+    TokenAnswer,
     oauth2::basic::BasicTokenIntrospectionResponse,
     StandardRevocableToken,
     BasicRevocationErrorResponse,
@@ -111,13 +113,13 @@ impl FreshTokens {
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
     /// The code or refresh token is not (or no longer) valid.
-    #[error("Intuit refused the grant (invalid_grant{})", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error("the token endpoint refused the grant (invalid_grant{})", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     InvalidGrant { description: Option<String> },
     /// The app's client id or secret was refused.
-    #[error("Intuit refused the app's client id or secret (invalid_client): check QB_CLIENT_ID and QB_CLIENT_SECRET")]
+    #[error("the token endpoint refused the app's client id or secret (invalid_client)")]
     InvalidClient,
     /// Another OAuth error code (a request qbsync should not have sent).
-    #[error("Intuit refused the request ({error})")]
+    #[error("the token endpoint refused the request ({error})")]
     Refused { error: String },
     /// No usable answer: transport failure, timeout, 5xx, 429, or an answer that does not parse.
     #[error("{reason}")]
@@ -125,11 +127,14 @@ pub enum EndpointError {
 }
 
 impl EndpointError {
-    /// The `AuthError` for a failure that is not `invalid_grant` (which each caller words).
+    /// The `AuthError` for an Intuit failure; `invalid_grant` is usually worded by the caller.
     pub fn into_auth_error(self) -> AuthError {
         match self {
             EndpointError::InvalidGrant { .. } => AuthError::NeedsReconnect { reason: self.to_string() },
-            EndpointError::InvalidClient => AuthError::Config { reason: self.to_string() },
+            EndpointError::InvalidClient => AuthError::Config {
+                reason: "Intuit refused the app's client id or secret (invalid_client): check QB_CLIENT_ID and QB_CLIENT_SECRET"
+                    .into(),
+            },
             EndpointError::Refused { .. } | EndpointError::Unavailable { .. } => {
                 AuthError::Transient { reason: self.to_string() }
             }
@@ -137,62 +142,72 @@ impl EndpointError {
     }
 }
 
-/// Intuit's OAuth endpoints for one app.
-pub struct IntuitOAuth {
+/// One app at one authorization server: consent URL, code exchange, refresh.
+pub struct OAuthEndpoints {
     client: OAuthClient,
-    http: IntuitHttp,
-    client_id: String,
-    client_secret: SecretString,
-    revoke_url: reqwest::Url,
+    http: TokenHttp,
 }
 
-impl IntuitOAuth {
-    pub fn new(settings: &IntuitOAuthSettings) -> Result<IntuitOAuth, AuthError> {
+/// What [`OAuthEndpoints::new`] needs.
+pub struct EndpointConfig<'a> {
+    pub client_id: &'a str,
+    pub client_secret: &'a SecretString,
+    pub auth_url: &'a str,
+    pub token_url: &'a str,
+    pub redirect_uri: &'a str,
+    pub http: reqwest::Client,
+    /// Send Intuit's `x-include-refresh-token-hard-expires-in: true` on token requests.
+    pub ask_hard_expiry: bool,
+}
+
+impl OAuthEndpoints {
+    pub fn new(config: EndpointConfig<'_>) -> Result<OAuthEndpoints, AuthError> {
         let invalid =
             |what: &str, value: &str| AuthError::Config { reason: format!("{what} {value:?} is not a valid URL") };
-        let client = oauth2::Client::new(ClientId::new(settings.client_id.clone()))
-            .set_client_secret(ClientSecret::new(settings.client_secret.expose_secret().to_owned()))
-            .set_auth_uri(AuthUrl::new(settings.auth_url.clone()).map_err(|_| invalid("auth_url", &settings.auth_url))?)
+        let client = oauth2::Client::new(ClientId::new(config.client_id.to_owned()))
+            .set_client_secret(ClientSecret::new(config.client_secret.expose_secret().to_owned()))
+            .set_auth_uri(AuthUrl::new(config.auth_url.to_owned()).map_err(|_| invalid("auth_url", config.auth_url))?)
             .set_token_uri(
-                TokenUrl::new(settings.token_url.clone()).map_err(|_| invalid("token_url", &settings.token_url))?,
+                TokenUrl::new(config.token_url.to_owned()).map_err(|_| invalid("token_url", config.token_url))?,
             )
             .set_redirect_uri(
-                RedirectUrl::new(settings.redirect_uri.clone())
-                    .map_err(|_| invalid("redirect_uri", &settings.redirect_uri))?,
+                RedirectUrl::new(config.redirect_uri.to_owned())
+                    .map_err(|_| invalid("redirect_uri", config.redirect_uri))?,
             );
-        let revoke_url =
-            reqwest::Url::parse(&settings.revoke_url).map_err(|_| invalid("revoke_url", &settings.revoke_url))?;
-        let http = reqwest::Client::builder()
-            // No redirects: a token endpoint that redirects is misconfigured or hostile (SSRF).
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(settings.http_timeout)
-            .build()
-            .map_err(|error| AuthError::Config { reason: format!("cannot build the HTTP client: {error}") })?;
-        Ok(IntuitOAuth {
-            client,
-            http: IntuitHttp(http),
-            client_id: settings.client_id.clone(),
-            client_secret: settings.client_secret.clone(),
-            revoke_url,
-        })
+        Ok(OAuthEndpoints { client, http: TokenHttp { client: config.http, ask_hard_expiry: config.ask_hard_expiry } })
     }
 
-    /// The consent URL for `state`.
-    pub fn authorize_url(&self, state: &SecretString) -> String {
+    /// The consent URL for `state` and `scope`, with any extra parameters and PKCE challenge.
+    pub fn authorize_url(
+        &self,
+        state: &SecretString,
+        scope: &str,
+        extra: &[(&str, &str)],
+        pkce: Option<PkceCodeChallenge>,
+    ) -> String {
         let state = state.expose_secret().to_owned();
-        let (url, _) = self
-            .client
-            .authorize_url(move || CsrfToken::new(state))
-            .add_scope(Scope::new(ACCOUNTING_SCOPE.into()))
-            .url();
-        url.into()
+        let mut request = self.client.authorize_url(move || CsrfToken::new(state)).add_scope(Scope::new(scope.into()));
+        for (name, value) in extra {
+            request = request.add_extra_param(*name, *value);
+        }
+        if let Some(challenge) = pkce {
+            request = request.set_pkce_challenge(challenge);
+        }
+        request.url().0.into()
     }
 
     /// The `authorization_code` grant.
-    pub async fn exchange_code(&self, code: &str) -> Result<FreshTokens, EndpointError> {
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        pkce: Option<PkceCodeVerifier>,
+    ) -> Result<FreshTokens, EndpointError> {
         let requested_at = Utc::now();
-        let answer = self.client.exchange_code(AuthorizationCode::new(code.to_owned())).request_async(&self.http).await;
-        fresh_tokens(answer, requested_at)
+        let mut request = self.client.exchange_code(AuthorizationCode::new(code.to_owned()));
+        if let Some(verifier) = pkce {
+            request = request.set_pkce_verifier(verifier);
+        }
+        fresh_tokens(request.request_async(&self.http).await, requested_at)
     }
 
     /// The `refresh_token` grant.
@@ -202,12 +217,70 @@ impl IntuitOAuth {
         let answer = self.client.exchange_refresh_token(&token).request_async(&self.http).await;
         fresh_tokens(answer, requested_at)
     }
+}
+
+/// A reqwest client for token endpoints: no redirects (a token endpoint that redirects is
+/// misconfigured or hostile, SSRF) and a deadline per request.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, AuthError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .build()
+        .map_err(|error| AuthError::Config { reason: format!("cannot build the HTTP client: {error}") })
+}
+
+/// Intuit's OAuth endpoints for one app.
+pub struct IntuitOAuth {
+    endpoints: OAuthEndpoints,
+    http: reqwest::Client,
+    client_id: String,
+    client_secret: SecretString,
+    revoke_url: reqwest::Url,
+}
+
+impl IntuitOAuth {
+    pub fn new(settings: &IntuitOAuthSettings) -> Result<IntuitOAuth, AuthError> {
+        let revoke_url = reqwest::Url::parse(&settings.revoke_url).map_err(|_| AuthError::Config {
+            reason: format!("revoke_url {:?} is not a valid URL", settings.revoke_url),
+        })?;
+        let http = http_client(settings.http_timeout)?;
+        let endpoints = OAuthEndpoints::new(EndpointConfig {
+            client_id: &settings.client_id,
+            client_secret: &settings.client_secret,
+            auth_url: &settings.auth_url,
+            token_url: &settings.token_url,
+            redirect_uri: &settings.redirect_uri,
+            http: http.clone(),
+            ask_hard_expiry: true,
+        })?;
+        Ok(IntuitOAuth {
+            endpoints,
+            http,
+            client_id: settings.client_id.clone(),
+            client_secret: settings.client_secret.clone(),
+            revoke_url,
+        })
+    }
+
+    /// The consent URL for `state`.
+    pub fn authorize_url(&self, state: &SecretString) -> String {
+        self.endpoints.authorize_url(state, ACCOUNTING_SCOPE, &[], None)
+    }
+
+    /// The `authorization_code` grant.
+    pub async fn exchange_code(&self, code: &str) -> Result<FreshTokens, EndpointError> {
+        self.endpoints.exchange_code(code, None).await
+    }
+
+    /// The `refresh_token` grant.
+    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<FreshTokens, EndpointError> {
+        self.endpoints.refresh(refresh_token).await
+    }
 
     /// Revokes the grant `refresh_token` belongs to (Intuit revokes the whole grant).
     pub async fn revoke(&self, refresh_token: &SecretString) -> Result<(), EndpointError> {
         let response = self
             .http
-            .0
             .post(self.revoke_url.clone())
             .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
             .header(reqwest::header::ACCEPT, "application/json")
@@ -233,7 +306,7 @@ impl IntuitOAuth {
 }
 
 fn fresh_tokens(
-    answer: Result<IntuitTokenResponse, RequestTokenError<HttpFailure, BasicErrorResponse>>,
+    answer: Result<TokenAnswer, RequestTokenError<HttpFailure, BasicErrorResponse>>,
     requested_at: DateTime<Utc>,
 ) -> Result<FreshTokens, EndpointError> {
     let answer = answer.map_err(|error| match error {
@@ -270,7 +343,10 @@ fn oauth_error(error: &BasicErrorResponse) -> EndpointError {
 }
 
 /// reqwest as `oauth2`'s HTTP client, plus Intuit's hard-expiry header and status triage.
-struct IntuitHttp(reqwest::Client);
+struct TokenHttp {
+    client: reqwest::Client,
+    ask_hard_expiry: bool,
+}
 
 /// Why the HTTP exchange itself failed.
 #[derive(Debug, thiserror::Error)]
@@ -294,21 +370,23 @@ impl From<HttpFailure> for EndpointError {
     }
 }
 
-impl<'c> AsyncHttpClient<'c> for IntuitHttp {
+impl<'c> AsyncHttpClient<'c> for TokenHttp {
     type Error = HttpFailure;
     type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpFailure>> + Send + 'c>>;
 
     fn call(&'c self, mut request: HttpRequest) -> Self::Future {
-        request.headers_mut().insert(HARD_EXPIRY_HEADER, HeaderValue::from_static("true"));
+        if self.ask_hard_expiry {
+            request.headers_mut().insert(HARD_EXPIRY_HEADER, HeaderValue::from_static("true"));
+        }
         Box::pin(async move {
             let request = reqwest::Request::try_from(request).map_err(|error| HttpFailure::Build(error.to_string()))?;
-            let response = self.0.execute(request).await.map_err(|error| {
+            let response = self.client.execute(request).await.map_err(|error| {
                 let retryable = !error.is_timeout();
                 HttpFailure::Transport(describe_transport(&error), retryable)
             })?;
             let status = response.status();
             let tid = intuit_tid(response.headers());
-            tracing::debug!(status = status.as_u16(), intuit_tid = tid.as_deref(), "Intuit token endpoint answered");
+            tracing::debug!(status = status.as_u16(), intuit_tid = tid.as_deref(), "token endpoint answered");
             if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
                 return Err(HttpFailure::Status { status: status.as_u16(), intuit_tid: tid });
             }
@@ -364,7 +442,7 @@ mod tests {
     #[test]
     fn recorded_token_answers_parse() {
         for (body, refresh_secs) in [(TOKEN, 8_726_400), (REFRESH, 8_726_400), (DOTNET, 15_552_000)] {
-            let answer: IntuitTokenResponse = serde_json::from_str(body).unwrap();
+            let answer: TokenAnswer = serde_json::from_str(body).unwrap();
             let fresh = fresh_tokens(Ok(answer), Utc::now()).unwrap();
             assert_eq!(fresh.expires_in, Duration::from_secs(3600));
             assert_eq!(fresh.refresh_expires_in, Some(Duration::from_secs(refresh_secs)));
@@ -376,7 +454,7 @@ mod tests {
     #[test]
     fn the_hard_expiry_field_parses() {
         let body = r#"{"access_token":"a","refresh_token":"r","token_type":"bearer","expires_in":3600,"x_refresh_token_expires_in":8726400,"x_refresh_token_hard_expires_in":156032154}"#;
-        let answer: IntuitTokenResponse = serde_json::from_str(body).unwrap();
+        let answer: TokenAnswer = serde_json::from_str(body).unwrap();
         let fresh = fresh_tokens(Ok(answer), Utc::now()).unwrap();
         assert_eq!(fresh.hard_expires_in, Some(Duration::from_secs(156_032_154)));
     }

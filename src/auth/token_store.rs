@@ -6,8 +6,10 @@
 //! and a wrong key is reported as such instead of being mistaken for "not connected".
 //!
 //! File layout (version 1): `b"QBSYNCTK"`, a version byte, the 8-byte key id, a random 24-byte
-//! nonce, then the ciphertext of the grant as JSON. The first 17 bytes are authenticated as
-//! associated data, so neither the version nor the key id can be altered unnoticed.
+//! nonce, then the ciphertext of the grant as JSON. The first 17 bytes and the file's name are
+//! authenticated as associated data, so neither the version nor the key id can be altered, nor
+//! one sealed file renamed into another, unnoticed. The Google user grant
+//! (`google-tokens.enc`, see `google.rs`) is sealed the same way with the same key.
 
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
@@ -19,6 +21,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Utc};
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::key::TokenKey;
@@ -89,32 +92,47 @@ impl TokenStore {
 
     /// The grant, or `None` when nothing is stored (never connected, or deleted).
     pub fn load(&self) -> Result<Option<StoredGrant>, AuthError> {
-        let bytes = match std::fs::read(self.path()) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(store_error(format!("cannot read {}: {error}", self.path().display()))),
-        };
-        let plaintext = self.decrypt(&bytes)?;
-        let record: RecordIn = serde_json::from_slice(&plaintext).map_err(|_| {
-            store_error(format!("{} is damaged: delete it and run `qbsync auth`", self.path().display()))
-        })?;
-        Ok(Some(record.into_grant()))
+        Ok(self.read_sealed::<RecordIn>(Self::FILE)?.map(RecordIn::into_grant))
     }
 
     /// Replaces the stored grant atomically and durably (temp file, fsync, rename, fsync dir).
     pub fn save(&self, grant: &StoredGrant) -> Result<(), AuthError> {
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(4096));
-        serde_json::to_writer(&mut *plaintext, &RecordOut::of(grant))
-            .map_err(|error| store_error(format!("cannot encode the grant: {error}")))?;
-        let bytes = self.encrypt(&plaintext)?;
-        private_fs::replace_file(&self.dir, Self::FILE, &bytes)
-            .map_err(|error| store_error(format!("cannot write {}: {error}", self.path().display())))
+        self.write_sealed(Self::FILE, &RecordOut::of(grant))
     }
 
     /// Forgets the grant (after revoking it, or to start over).
     pub fn delete(&self) -> Result<(), AuthError> {
-        private_fs::remove_file(&self.dir, Self::FILE)
-            .map_err(|error| store_error(format!("cannot delete {}: {error}", self.path().display())))
+        self.remove_sealed(Self::FILE)
+    }
+
+    /// Decrypts and parses `dir/name`; `None` when the file does not exist.
+    pub(crate) fn read_sealed<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, AuthError> {
+        let path = self.dir.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(store_error(format!("cannot read {}: {error}", path.display()))),
+        };
+        let plaintext = self.decrypt(name, &bytes)?;
+        let value = serde_json::from_slice(&plaintext)
+            .map_err(|_| store_error(format!("{} is damaged: delete it and connect again", path.display())))?;
+        Ok(Some(value))
+    }
+
+    /// Encrypts `value` as JSON into `dir/name`, replacing it atomically and durably.
+    pub(crate) fn write_sealed(&self, name: &str, value: &impl Serialize) -> Result<(), AuthError> {
+        let path = self.dir.join(name);
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(4096));
+        serde_json::to_writer(&mut *plaintext, value)
+            .map_err(|error| store_error(format!("cannot encode {}: {error}", path.display())))?;
+        let bytes = self.encrypt(name, &plaintext)?;
+        private_fs::replace_file(&self.dir, name, &bytes)
+            .map_err(|error| store_error(format!("cannot write {}: {error}", path.display())))
+    }
+
+    pub(crate) fn remove_sealed(&self, name: &str) -> Result<(), AuthError> {
+        private_fs::remove_file(&self.dir, name)
+            .map_err(|error| store_error(format!("cannot delete {}: {error}", self.dir.join(name).display())))
     }
 
     /// [`TokenStore::load`] off the async threads.
@@ -153,6 +171,14 @@ impl TokenStore {
         })
     }
 
+    /// Authenticated with the ciphertext: the header, and the file's name, so one sealed file
+    /// cannot be passed off as another.
+    fn associated_data(&self, name: &str) -> Vec<u8> {
+        let mut aad = self.header().to_vec();
+        aad.extend_from_slice(name.as_bytes());
+        aad
+    }
+
     fn header(&self) -> [u8; HEADER_LEN] {
         let mut header = [0u8; HEADER_LEN];
         header[..MAGIC.len()].copy_from_slice(MAGIC);
@@ -165,25 +191,25 @@ impl TokenStore {
         XChaCha20Poly1305::new(self.key.bytes().into())
     }
 
-    fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, AuthError> {
-        let header = self.header();
+    fn encrypt(&self, name: &str, plaintext: &[u8]) -> Result<Vec<u8>, AuthError> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher()
-            .encrypt(&nonce, Payload { msg: plaintext, aad: &header })
+            .encrypt(&nonce, Payload { msg: plaintext, aad: &self.associated_data(name) })
             .map_err(|_| store_error("encryption failed".into()))?;
         let mut bytes = Vec::with_capacity(HEADER_LEN + NONCE_LEN + ciphertext.len());
-        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&self.header());
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&ciphertext);
         Ok(bytes)
     }
 
-    fn decrypt(&self, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, AuthError> {
+    fn decrypt(&self, name: &str, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, AuthError> {
+        let path = self.dir.join(name);
         let damaged = || {
             store_error(format!(
-                "{} is damaged or not a qbsync token store: delete it and run `qbsync auth`",
-                self.path().display()
+                "{} is damaged or not a qbsync token store: delete it and connect again",
+                path.display()
             ))
         };
         if bytes.len() < HEADER_LEN + NONCE_LEN || &bytes[..MAGIC.len()] != MAGIC {
@@ -193,7 +219,7 @@ impl TokenStore {
         if header[MAGIC.len()] != VERSION {
             return Err(store_error(format!(
                 "{} was written by another version of qbsync (format {}); this one reads format {VERSION}",
-                self.path().display(),
+                path.display(),
                 header[MAGIC.len()]
             )));
         }
@@ -202,7 +228,7 @@ impl TokenStore {
         }
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         self.cipher()
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: header })
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &self.associated_data(name) })
             .map(Zeroizing::new)
             .map_err(|_| damaged())
     }
