@@ -50,6 +50,11 @@ impl AccessTokenRegistry {
         }
     }
 
+    /// Forgets one token (its grant was revoked).
+    pub fn remove(&self, token: &str) {
+        self.lock().remove(token);
+    }
+
     /// Forgets every token (revocation).
     pub fn revoke_all(&self) {
         self.lock().clear();

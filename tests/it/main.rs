@@ -4,3 +4,4 @@
 mod sheets_client;
 mod qbo_client;
 mod settings;
+mod auth;
