@@ -355,9 +355,14 @@ fn move_dimension(ss: &mut Spreadsheet, params: &Value) -> Result<Value, String>
     Ok(json!({}))
 }
 
-/// Field masks: `*`, or comma-separated paths (`gridProperties/rowCount`, `gridProperties`, `title`).
+/// Field masks: `*`, or comma-separated paths (`gridProperties.rowCount`, `gridProperties`, `title`).
+/// Google accepts both separators (gspread sends `gridProperties/rowCount`).
 fn mask_has(fields: &str, path: &str) -> bool {
-    fields == "*" || fields.split(',').map(str::trim).any(|f| f == path || path.starts_with(&format!("{f}/")))
+    fields == "*"
+        || fields
+            .split(',')
+            .map(|f| f.trim().replace('.', "/"))
+            .any(|f| f == path || path.starts_with(&format!("{f}/")))
 }
 
 fn update_sheet_properties(ss: &mut Spreadsheet, params: &Value) -> Result<Value, String> {

@@ -473,9 +473,17 @@ impl GoogleEmulator {
     /// `false` makes the starting spreadsheet "not shared" with the service account: Sheets
     /// answers 403 PERMISSION_DENIED and Drive 404.
     pub fn set_shared(&self, shared: bool) {
-        if let Some(ss) = self.lock().spreadsheets.get_mut(&self.spreadsheet_id) {
-            ss.shared = shared;
-        }
+        let id = self.spreadsheet_id.clone();
+        // The starting spreadsheet always exists.
+        let _ = self.set_shared_for(&id, shared);
+    }
+
+    /// [`GoogleEmulator::set_shared`] for any spreadsheet.
+    pub fn set_shared_for(&self, id: &str, shared: bool) -> Result<(), ControlError> {
+        let mut state = self.lock();
+        let ss = state.spreadsheets.get_mut(id).ok_or_else(|| ControlError::NoSuchSpreadsheet(id.to_owned()))?;
+        ss.shared = shared;
+        Ok(())
     }
 
     /// Drive's `version` of the starting spreadsheet.
