@@ -887,6 +887,48 @@ async fn metadata_ids_are_unique_get_returns_the_entry_and_copies_do_not_carry_i
 }
 
 #[tokio::test]
+async fn metadata_is_found_by_location_updated_and_deleted_by_lookup() {
+    let sandbox = start().await;
+    let api = Api::new(&sandbox);
+    for (value, row) in [("row-a", 2), ("row-b", 3), ("row-c", 9)] {
+        structural_http(&api, &sandbox, row_metadata(value, row, None)).await;
+    }
+    let search = sheets_path(&sandbox, "/developerMetadata:search");
+    let by_range = api.post(&search, json!({"dataFilters": [{"a1Range": "inv_tbl!C3:D4"}]})).await;
+    let values: Vec<&str> = by_range.body["matchedDeveloperMetadata"]
+        .as_array()
+        .expect("matches")
+        .iter()
+        .map(|m| m["developerMetadata"]["metadataValue"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(values, vec!["row-a", "row-b"], "rows 3 and 4 intersect C3:D4");
+    assert_eq!(by_range.body["matchedDeveloperMetadata"][0]["dataFilters"], json!([{"a1Range": "inv_tbl!C3:D4"}]));
+
+    let update = json!({"updateDeveloperMetadata": {
+        "dataFilters": [{"developerMetadataLookup": {"metadataValue": "row-c"}}],
+        "developerMetadata": {"metadataValue": "row-c2", "location": {"dimensionRange": {"sheetId": 0, "dimension": "ROWS", "startIndex": 12, "endIndex": 13}}},
+        "fields": "metadataValue,location"}});
+    let updated = api.post(&sheets_path(&sandbox, ":batchUpdate"), json!({"requests": [update]})).await;
+    let moved = &updated.body["replies"][0]["updateDeveloperMetadata"]["developerMetadata"][0];
+    assert_eq!(
+        (moved["metadataValue"].as_str(), moved["location"]["dimensionRange"]["startIndex"].as_u64()),
+        (Some("row-c2"), Some(12))
+    );
+
+    let delete = json!({"deleteDeveloperMetadata": {"dataFilter": {"developerMetadataLookup": {"metadataKey": "qbsync_row", "metadataValue": "row-a"}}}});
+    let deleted = api.post(&sheets_path(&sandbox, ":batchUpdate"), json!({"requests": [delete]})).await;
+    let gone = &deleted.body["replies"][0]["deleteDeveloperMetadata"]["deletedDeveloperMetadata"];
+    assert_eq!(gone.as_array().map(Vec::len), Some(1));
+    assert_eq!(gone[0]["metadataValue"], "row-a");
+    let remaining: Vec<Option<String>> = sandbox.google.developer_metadata().into_iter().map(|v| v.value).collect();
+    assert_eq!(remaining.len(), 2);
+    assert!(!remaining.contains(&Some("row-a".into())));
+    let none =
+        api.post(&search, json!({"dataFilters": [{"developerMetadataLookup": {"metadataValue": "row-a"}}]})).await;
+    assert_eq!(none.body, json!({}), "no matches: an empty response");
+}
+
+#[tokio::test]
 async fn data_filters_read_and_write_the_row_behind_the_metadata() {
     let sandbox = start().await;
     let google = &sandbox.google;
@@ -1174,6 +1216,9 @@ async fn the_control_api_loads_edits_lists_and_dumps_over_http() {
     let dump = control.get("_sandbox/sheets").await.body;
     assert_eq!(dump["spreadsheets"][0]["sheets"][0]["formulas"]["C5"], "=1+1");
     assert_eq!(dump["spreadsheets"][0]["developerMetadata"][0]["metadataId"], 9);
+    let url = api.get(&sheets_path(&sandbox, "")).await.body["spreadsheetUrl"].as_str().expect("url").to_owned();
+    let page = control.client.get(&url).send().await.expect("view").text().await.expect("html");
+    assert!(page.contains("<td>A-2</td>") && page.contains("class=anchored"), "the spreadsheetUrl shows the sheet");
     let key = control.get("_sandbox/sheets/service_account.json").await.body;
     assert_eq!(key["token_uri"].as_str(), Some(sandbox.google.token_uri().as_str()));
     assert_eq!(key["type"], "service_account");

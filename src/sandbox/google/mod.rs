@@ -13,6 +13,7 @@
 //! | `/v4/spreadsheets/{id}…` | Sheets v4 ([`http`] dispatches to [`values`], [`batch_update`], [`metadata`]) |
 //! | `GET /drive/v3/files/{id}` | Drive `files.get` ([`drive`]) |
 //! | `/_sandbox/sheets/…` | control: load CSV, dump, live edits, sharing, quotas ([`control`]) |
+//! | `GET /spreadsheets/d/{id}/edit` | the `spreadsheetUrl`: a read-only HTML view for people |
 //!
 //! Row and column numbers in the control API are 0-based grid indexes: row 0 is the header row,
 //! column 0 is column A.
@@ -32,7 +33,9 @@
 //!   is more elaborate.
 //! - Drive quota is not enforced; a throttle fault on Drive answers 403 `userRateLimitExceeded`
 //!   as the Drive family does.
-//! - `spreadsheetUrl` points at this sandbox, not at docs.google.com.
+//! - `spreadsheetUrl` points at this sandbox (a read-only HTML view), not at docs.google.com.
+//! - `spreadsheets.get` ignores `includeGridData`, `ranges` and `fields`; no method honours
+//!   `fields` (partial responses).
 
 mod a1;
 pub mod batch_update;
@@ -49,6 +52,7 @@ pub mod quota;
 pub mod spreadsheet;
 pub mod token;
 pub mod values;
+mod view;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -117,6 +121,7 @@ impl GoogleEmulator {
             .route("/google/token", post(http::token_endpoint))
             .route("/v4/spreadsheets/{*rest}", any(http::sheets))
             .route("/drive/v3/files/{id}", get(drive::files_get))
+            .route("/spreadsheets/d/{id}/edit", get(view::page))
             .merge(control::router())
             .with_state(self.clone())
     }
