@@ -5,3 +5,4 @@ mod sheets_client;
 mod qbo_client;
 mod settings;
 mod auth;
+mod sandbox_google;

@@ -1,19 +1,204 @@
-//! Placeholder: replaced by the emulator's implementation.
+//! The Google side of the sandbox: the OAuth token endpoint for service accounts, Sheets API v4
+//! and Drive v3 `files.get`, over one in-memory store of spreadsheets.
+//!
+//! qbsync's sheet bridge is only as good as what it was tested against, so this emulator
+//! reproduces the behaviours the bridge depends on and the traps it must survive: ragged rows
+//! and the missing `values` key, every render and input option (RAW keeps `=…` as text,
+//! USER_ENTERED makes it a formula), atomic `batchUpdate`, developer metadata that follows its
+//! row, per-user quotas with Google's real 429 body, and the real 401/403/404/400 envelopes.
+//!
+//! | path | what |
+//! |---|---|
+//! | `POST /google/token` | JWT-bearer grant ([`token`]) |
+//! | `/v4/spreadsheets/{id}…` | Sheets v4 ([`http`] dispatches to [`values`], [`batch_update`], [`metadata`]) |
+//! | `GET /drive/v3/files/{id}` | Drive `files.get` ([`drive`]) |
+//! | `/_sandbox/sheets/…` | control: load CSV, dump, live edits, sharing, quotas ([`control`]) |
+//! | `GET /spreadsheets/d/{id}/edit` | the `spreadsheetUrl`: a read-only HTML view for people |
+//!
+//! Row and column numbers in the control API are 0-based grid indexes: row 0 is the header row,
+//! column 0 is column A.
+//!
+//! ## Known differences from the real service
+//! - The token endpoint does not verify JWT signatures (it trusts any key) and requires the
+//!   `spreadsheets` scope; a missing bearer is answered 401 (Google answers some missing
+//!   credentials with 403 "missing a valid API key").
+//! - Formulas: a small evaluator (arithmetic, same-sheet references, a few functions); other
+//!   functions are `#NAME?`. References do not shift when rows move.
+//! - Number formats are inferred from what was typed (`$1,234.50`, `11/5/2025`, `12%`); there is
+//!   no `repeatCell`/`updateCells` to set them. `(100.00)` stays text.
+//! - `PROJECT` and `DOCUMENT` metadata are visible to every caller.
+//! - When `sortRange` covers every column, whole rows move and their metadata follows; a
+//!   narrower sort moves only cell values (Google documents neither).
+//! - `values:append` finds the table as the first block of non-empty rows; Google's detection
+//!   is more elaborate.
+//! - Drive quota is not enforced; a throttle fault on Drive answers 403 `userRateLimitExceeded`
+//!   as the Drive family does.
+//! - `spreadsheetUrl` points at this sandbox (a read-only HTML view), not at docs.google.com.
+//! - `spreadsheets.get` ignores `includeGridData`, `ranges` and `fields`; no method honours
+//!   `fields` (partial responses).
 
-use std::sync::Arc;
+mod a1;
+pub mod batch_update;
+pub mod control;
+pub mod csv;
+pub mod drive;
+pub mod entry;
+pub mod error;
+mod fault;
+pub mod formula;
+pub mod http;
+pub mod metadata;
+pub mod quota;
+pub mod spreadsheet;
+pub mod token;
+pub mod values;
+mod view;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use axum::Router;
+use axum::routing::{any, get, post};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 use super::{SandboxOptions, Shared};
+pub use control::{ControlError, LiveEdit, MetadataView};
+pub use error::ApiError;
+pub use quota::QuotaConfig;
+pub use spreadsheet::SortOrder;
+use spreadsheet::{DEFAULT_COLUMNS, DEFAULT_ROWS, Spreadsheet};
 
-pub struct GoogleEmulator;
+/// The bundled demo `inv_tbl`.
+pub const DEMO_SHEET_CSV: &str = include_str!("../data/inv_tbl.csv");
+/// The bundled throw-away service-account key (its `token_uri` is a placeholder).
+const SERVICE_ACCOUNT_JSON: &str = include_str!("../data/sandbox_service_account.json");
+/// Title of the spreadsheet the sandbox starts with.
+pub const DEMO_TITLE: &str = "qbsync sandbox";
+
+/// The emulated Google services. Built by `Sandbox::start`; tests reach it as `sandbox.google`.
+pub struct GoogleEmulator {
+    shared: Shared,
+    token_lifetime: Duration,
+    spreadsheet_id: String,
+    tab: String,
+    state: Mutex<State>,
+    tokens: token::TokenRegistry,
+    quotas: quota::Quotas,
+}
+
+/// Everything behind the one lock: the spreadsheets and the seeded random source.
+struct State {
+    spreadsheets: BTreeMap<String, Spreadsheet>,
+    rng: StdRng,
+}
 
 impl GoogleEmulator {
-    pub fn new(_options: &SandboxOptions, _shared: &Shared) -> anyhow::Result<Arc<GoogleEmulator>> {
-        Ok(Arc::new(GoogleEmulator))
+    /// Starts with one spreadsheet (`options.spreadsheet_id`) holding one tab (`options.tab`)
+    /// loaded from `options.sheet_csv`, or the bundled demo sheet.
+    pub fn new(options: &SandboxOptions, shared: &Shared) -> anyhow::Result<Arc<GoogleEmulator>> {
+        let mut spreadsheet = Spreadsheet::new(&options.spreadsheet_id, DEMO_TITLE);
+        spreadsheet.add_sheet(&options.tab, Some(0), DEFAULT_ROWS, DEFAULT_COLUMNS);
+        let csv = options.sheet_csv.as_deref().unwrap_or(DEMO_SHEET_CSV);
+        control::load_rows(&mut spreadsheet, 0, csv::parse(csv)?);
+        let mut spreadsheets = BTreeMap::new();
+        spreadsheets.insert(options.spreadsheet_id.clone(), spreadsheet);
+        Ok(Arc::new(GoogleEmulator {
+            shared: shared.clone(),
+            token_lifetime: options.google_token_lifetime,
+            spreadsheet_id: options.spreadsheet_id.clone(),
+            tab: options.tab.clone(),
+            state: Mutex::new(State { spreadsheets, rng: StdRng::seed_from_u64(options.seed ^ 0x600_61e) }),
+            tokens: token::TokenRegistry::default(),
+            quotas: quota::Quotas::new(options.enforce_limits),
+        }))
     }
 
+    /// Every route this emulator serves.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
+            .route("/google/token", post(http::token_endpoint))
+            .route("/v4/spreadsheets/{*rest}", any(http::sheets))
+            .route("/drive/v3/files/{id}", get(drive::files_get))
+            .route("/spreadsheets/d/{id}/edit", get(view::page))
+            .merge(control::router())
+            .with_state(self.clone())
+    }
+
+    /// The id of the spreadsheet the sandbox started with.
+    pub fn spreadsheet_id(&self) -> &str {
+        &self.spreadsheet_id
+    }
+
+    /// The tab the sandbox started with (`inv_tbl` unless configured otherwise).
+    pub fn tab(&self) -> &str {
+        &self.tab
+    }
+
+    /// `{base_url}google/token`: what a service-account key's `token_uri` must be.
+    pub fn token_uri(&self) -> String {
+        format!("{}google/token", self.shared.base_url)
+    }
+
+    /// The bundled throw-away service-account key JSON with `token_uri` pointing at this sandbox,
+    /// ready for `yup_oauth2::parse_service_account_key`.
+    pub fn service_account_json(&self) -> String {
+        match serde_json::from_str::<serde_json::Value>(SERVICE_ACCOUNT_JSON) {
+            Ok(mut key) => {
+                key["token_uri"] = serde_json::Value::String(self.token_uri());
+                key["auth_uri"] = serde_json::Value::String(format!("{}google/auth", self.shared.base_url));
+                serde_json::to_string_pretty(&key).unwrap_or_default()
+            }
+            Err(_) => SERVICE_ACCOUNT_JSON.replace("http://sandbox.invalid/google/token", &self.token_uri()),
+        }
+    }
+
+    /// The service account the bundled key belongs to.
+    pub fn service_account_email(&self) -> String {
+        serde_json::from_str::<serde_json::Value>(SERVICE_ACCOUNT_JSON)
+            .ok()
+            .and_then(|k| k["client_email"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// A bearer token for the bundled service account, as the token endpoint would issue it.
+    pub fn issue_token(&self) -> String {
+        self.issue_token_for(&self.service_account_email())
+    }
+
+    /// A bearer token for any principal (quota tests use several users).
+    pub fn issue_token_for(&self, principal: &str) -> String {
+        let mut state = self.lock();
+        self.tokens.issue(principal, self.token_lifetime, &mut state.rng)
+    }
+
+    /// Makes every issued token expire now (the next Sheets call answers 401).
+    pub fn expire_tokens(&self) {
+        self.tokens.expire_all();
+    }
+
+    /// Switches quota enforcement on or off (starts as `options.enforce_limits`).
+    pub fn set_enforce_limits(&self, enforce: bool) {
+        self.quotas.set_enabled(enforce);
+    }
+
+    /// Replaces the quota limits and window (tests shorten the window).
+    pub fn set_quota(&self, config: QuotaConfig) {
+        self.quotas.set_config(config);
+    }
+
+    pub fn quota(&self) -> QuotaConfig {
+        self.quotas.config()
+    }
+
+    /// Forgets every request counted against the quotas.
+    pub fn reset_quota(&self) {
+        self.quotas.reset();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
