@@ -15,9 +15,12 @@ use super::AuthError;
 
 /// A QuickBooks Online environment. A grant belongs to one; its tokens are never used with the
 /// other (Intuit answers 3100 when a sandbox token reaches the production host).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum QboEnvironment {
+    /// Intuit's developer sandbox (`QB_ENV=Sandbox` or `Development`). The default, so that a
+    /// half-configured qbsync never writes to a real company.
+    #[default]
     Sandbox,
     Production,
 }
@@ -28,6 +31,14 @@ impl QboEnvironment {
         match self {
             QboEnvironment::Sandbox => "https://sandbox-quickbooks.api.intuit.com/",
             QboEnvironment::Production => "https://quickbooks.api.intuit.com/",
+        }
+    }
+
+    /// The QuickBooks web app host documents are linked to, with the trailing slash.
+    pub fn app_base_url(self) -> &'static str {
+        match self {
+            QboEnvironment::Sandbox => "https://app.sandbox.qbo.intuit.com/",
+            QboEnvironment::Production => "https://app.qbo.intuit.com/",
         }
     }
 
@@ -55,8 +66,8 @@ impl FromStr for QboEnvironment {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "sandbox" | "development" => Ok(QboEnvironment::Sandbox),
-            "production" => Ok(QboEnvironment::Production),
+            "sandbox" | "development" | "dev" => Ok(QboEnvironment::Sandbox),
+            "production" | "prod" => Ok(QboEnvironment::Production),
             _ => Err(UnknownEnvironment(s.to_owned())),
         }
     }

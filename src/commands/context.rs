@@ -6,11 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::TokenSource;
-use crate::auth::intuit::{IntuitOAuthSettings, IntuitTokens};
-use crate::auth::token_store::{TokenKey, TokenStore};
+use crate::auth::{IntuitOAuthSettings, IntuitTokens, TokenKey, TokenSource, TokenStore};
 use crate::directions::{Directions, NameAliases};
 use crate::qbo::{QboClient, QboSettings};
 use crate::settings::{LoadOptions, ServiceAccountKey, Settings};
@@ -56,37 +54,41 @@ pub async fn sheets(settings: &Settings) -> anyhow::Result<SheetsClient> {
 /// The QuickBooks token manager for these settings.
 pub fn tokens(settings: &Settings) -> anyhow::Result<Arc<IntuitTokens>> {
     let store = token_store(settings)?;
-    let tokens = IntuitTokens::new(oauth_settings(settings)?, store, &settings.paths.state_dir)?;
+    let tokens = IntuitTokens::new(oauth_settings(settings)?, store)?;
     Ok(Arc::new(tokens))
 }
 
 pub fn token_store(settings: &Settings) -> anyhow::Result<TokenStore> {
-    let key = TokenKey::resolve(settings.auth.token_key.as_ref(), settings.auth.credentials_dir.as_deref(), &settings.paths.state_dir)?;
+    let key = TokenKey::resolve(
+        settings.auth.token_key.as_ref(),
+        settings.auth.credentials_dir.as_deref(),
+        &settings.paths.state_dir,
+    )?;
     Ok(TokenStore::open(&settings.paths.state_dir, key)?)
 }
 
 pub fn oauth_settings(settings: &Settings) -> anyhow::Result<IntuitOAuthSettings> {
     let qb = &settings.quickbooks;
-    Ok(IntuitOAuthSettings {
-        client_id: qb.client_id.clone().context("QB_CLIENT_ID is not set: copy it from your Intuit developer app's Keys page")?,
-        client_secret: qb
-            .client_secret
-            .clone()
-            .context("QB_CLIENT_SECRET is not set: copy it from your Intuit developer app's Keys page")?,
-        redirect_uri: qb.redirect_uri.to_string(),
-        auth_url: qb.auth_url.to_string(),
-        token_url: qb.token_url.to_string(),
-        revoke_url: qb.revoke_url.to_string(),
-        environment: qb.environment,
-        realm_id: qb.realm_id.clone(),
-    })
+    settings.require_quickbooks_app()?;
+    let mut oauth = IntuitOAuthSettings::new(
+        qb.environment,
+        qb.client_id.clone().unwrap_or_default(),
+        qb.client_secret.clone().unwrap_or_else(|| SecretString::from(String::new())),
+        qb.redirect_uri.to_string(),
+    );
+    oauth.auth_url = qb.auth_url.to_string();
+    oauth.token_url = qb.token_url.to_string();
+    oauth.revoke_url = qb.revoke_url.to_string();
+    oauth.realm_id = qb.realm_id.clone();
+    Ok(oauth)
 }
 
 /// The QuickBooks client for these settings.
 pub fn qbo(settings: &Settings, tokens: Arc<dyn TokenSource>) -> anyhow::Result<QboClient> {
     settings.require_quickbooks()?;
     let qb = &settings.quickbooks;
-    let mut client = QboSettings::new(qb.api_url.to_string(), qb.realm_id.clone().unwrap_or_default(), qb.app_url.to_string());
+    let mut client =
+        QboSettings::new(qb.api_url.to_string(), qb.realm_id.clone().unwrap_or_default(), qb.app_url.to_string());
     client.minor_version = qb.minor_version;
     Ok(QboClient::new(client, tokens)?)
 }
@@ -147,15 +149,12 @@ pub fn expose(secret: &secrecy::SecretString) -> String {
     secret.expose_secret().to_owned()
 }
 
-/// Starts logging to stdout and (for commands that change things) the daily log file.
-pub fn init_logging(settings: &Settings, to_file: bool) -> anyhow::Result<crate::ops::logging::LogGuard> {
-    let logging = &settings.logging;
-    crate::ops::logging::init(&crate::ops::logging::LogOptions {
-        dir: settings.paths.log_dir.clone(),
-        file_prefix: logging.file_prefix.clone(),
-        keep_files: logging.keep_files,
-        json: logging.json,
-        level: logging.level.clone(),
-        to_file,
-    })
+/// Starts logging to stdout (the file appender arrives with the ops module).
+pub fn init_logging(settings: &Settings, _to_file: bool) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.logging.level).unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
 }

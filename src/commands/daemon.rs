@@ -8,8 +8,8 @@ use super::context::{self, RunFlags};
 use super::lock::InstanceLock;
 use crate::auth::{AuthError, TokenSource};
 use crate::settings::{LoadOptions, Settings};
-use crate::sync::engine::{PassError, PassReport};
 use crate::sync::Policy;
+use crate::sync::engine::{PassError, PassReport};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,11 +34,11 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
         _ = first_token(tokens.as_ref()) => {}
         _ = &mut shutdown => return Ok(ExitCode::SUCCESS),
     }
-    crate::ops::notify::ready();
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(interval_secs = interval.as_secs(), "qbsync daemon started");
     let mut hooks = DaemonHooks { settings };
     crate::daemon::run(&mut engine, &mut hooks, interval, shutdown).await;
-    crate::ops::notify::stopping();
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -51,7 +51,9 @@ async fn first_token(tokens: &dyn TokenSource) {
             Ok(_) => return,
             Err(error @ AuthError::NeedsReconnect { .. }) => {
                 tracing::error!("{error}");
-                crate::ops::notify::status("waiting for QuickBooks to be re-connected (run `qbsync auth`)");
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(
+                    "waiting for QuickBooks to be re-connected (run `qbsync auth`)",
+                )]);
             }
             Err(error) => tracing::warn!("{error}; retrying"),
         }
@@ -75,7 +77,7 @@ impl crate::daemon::Hooks for DaemonHooks {
             Ok(report) => format!("{} created, {} failed", report.created.len(), report.failed),
             Err(error) => format!("pass stopped: {error}"),
         };
-        crate::ops::notify::status(&text);
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&text)]);
     }
 }
 

@@ -17,7 +17,8 @@ pub struct InstanceLock {
 
 impl InstanceLock {
     pub fn acquire(state_dir: &Path) -> anyhow::Result<InstanceLock> {
-        std::fs::create_dir_all(state_dir).with_context(|| format!("cannot create the state directory {}", state_dir.display()))?;
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("cannot create the state directory {}", state_dir.display()))?;
         let path = state_dir.join("qbsync.lock");
         let mut file = OpenOptions::new()
             .create(true)

@@ -50,7 +50,11 @@ pub async fn add_tracking_columns(
     let used = header.iter().rposition(|c| !c.is_blank()).map_or(0, |i| i + 1);
     sheets.ensure_columns((used + missing.len()) as u32).await?;
     sheets
-        .write_cells(&[CellRun { row: 0, col: used as u32, values: missing.iter().map(|m| Cell::text(m.clone())).collect() }])
+        .write_cells(&[CellRun {
+            row: 0,
+            col: used as u32,
+            values: missing.iter().map(|m| Cell::text(m.clone())).collect(),
+        }])
         .await?;
     Ok(missing)
 }

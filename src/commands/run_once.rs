@@ -91,6 +91,10 @@ pub fn print_report(report: &PassReport, dry_run: bool) {
         report.copies,
         report.uncertain,
         report.cells_written,
-        if report.deferred_by_limit > 0 { format!(", {} left for the next run (--limit)", report.deferred_by_limit) } else { String::new() }
+        if report.deferred_by_limit > 0 {
+            format!(", {} left for the next run (--limit)", report.deferred_by_limit)
+        } else {
+            String::new()
+        }
     );
 }

@@ -32,10 +32,7 @@ use tracing::{debug, warn};
 use super::error::{Classified, NameHolder, Op, QboError, classify_fault, classify_status};
 use super::fault::Fault;
 use super::links;
-use super::model::{
-    Account, CompanyInfo, Doc, DocKind, Item, NewDoc, Party, PartyKind, Preferences,
-    query_entities,
-};
+use super::model::{Account, CompanyInfo, Doc, DocKind, Item, NewDoc, Party, PartyKind, Preferences, query_entities};
 use super::pacing::{CallStats, Counters, Lane, Pacer};
 use super::query::{self, MAX_RESULTS, Search, Select};
 use super::request_id::{RequestId, check_batch_item_id};
@@ -823,9 +820,8 @@ fn auth_error(e: AuthError) -> QboError {
         AuthError::Transient { reason } => {
             QboError::Transient { reason: format!("the token endpoint is unavailable: {reason}"), retry_after: None }
         }
-        AuthError::Store { reason } => {
-            QboError::NeedsReconnect { reason: format!("the token store cannot be read: {reason}") }
-        }
+        // Everything else needs a person: a damaged store, the wrong company or environment, bad app settings.
+        other => QboError::NeedsReconnect { reason: other.to_string() },
     }
 }
 

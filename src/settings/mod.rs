@@ -92,45 +92,10 @@ pub enum ServiceAccountKey {
     Inline(SecretString),
 }
 
-/// Which QuickBooks world: each has its own API host, app host and companies.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum QboEnvironment {
-    /// Intuit's developer sandbox (`QB_ENV=Sandbox` or `Development`). The default, so that a
-    /// half-configured qbsync never writes to a real company.
-    #[default]
-    Sandbox,
-    Production,
-}
+pub use crate::auth::QboEnvironment;
 
-impl QboEnvironment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QboEnvironment::Sandbox => "sandbox",
-            QboEnvironment::Production => "production",
-        }
-    }
-
-    fn parse(value: &str) -> Result<QboEnvironment, Problem> {
-        match value.to_ascii_lowercase().as_str() {
-            "sandbox" | "development" | "dev" => Ok(QboEnvironment::Sandbox),
-            "production" | "prod" => Ok(QboEnvironment::Production),
-            _ => Err(problem("is not a QuickBooks environment", "use Sandbox (or Development) or Production")),
-        }
-    }
-
-    fn default_api_url(self) -> &'static str {
-        match self {
-            QboEnvironment::Sandbox => "https://sandbox-quickbooks.api.intuit.com/",
-            QboEnvironment::Production => "https://quickbooks.api.intuit.com/",
-        }
-    }
-
-    fn default_app_url(self) -> &'static str {
-        match self {
-            QboEnvironment::Sandbox => "https://app.sandbox.qbo.intuit.com/",
-            QboEnvironment::Production => "https://app.qbo.intuit.com/",
-        }
-    }
+fn parse_environment(value: &str) -> Result<QboEnvironment, Problem> {
+    value.parse().map_err(|_| problem("is not a QuickBooks environment", "use Sandbox (or Development) or Production"))
 }
 
 /// `[quickbooks]`: the Intuit app, the company, and the Ids documents are built with.
@@ -552,8 +517,7 @@ fn service_account_key(raw: Raw) -> Result<ServiceAccountKey, SettingsError> {
 }
 
 fn read_quickbooks(layers: &Layers, warnings: &mut Vec<String>) -> Result<QuickBooksSettings, SettingsError> {
-    let environment =
-        or_default(layers.get("quickbooks.environment")?, QboEnvironment::default(), QboEnvironment::parse)?;
+    let environment = or_default(layers.get("quickbooks.environment")?, QboEnvironment::default(), parse_environment)?;
     let url = |key: &str, default: &str, parser: fn(&str) -> Result<Url, Problem>| -> Result<Url, SettingsError> {
         match layers.get(key)? {
             Some(raw) => raw.parse(parser),
@@ -592,11 +556,11 @@ fn read_quickbooks(layers: &Layers, warnings: &mut Vec<String>) -> Result<QuickB
             layers.get("quickbooks.default_expense_account")?,
             values::qbo_id("account", ""),
         )?,
-        api_url: url("quickbooks.api_url", environment.default_api_url(), values::base_url)?,
+        api_url: url("quickbooks.api_url", environment.api_base_url(), values::base_url)?,
         token_url: url("quickbooks.token_url", defaults::QBO_TOKEN_URL, values::service_url)?,
         auth_url: url("quickbooks.auth_url", defaults::QBO_AUTH_URL, values::service_url)?,
         revoke_url: url("quickbooks.revoke_url", defaults::QBO_REVOKE_URL, values::service_url)?,
-        app_url: url("quickbooks.app_url", environment.default_app_url(), values::base_url)?,
+        app_url: url("quickbooks.app_url", environment.app_base_url(), values::base_url)?,
     })
 }
 

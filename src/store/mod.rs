@@ -81,7 +81,7 @@ pub enum DocState {
 }
 
 impl DocState {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             DocState::Pending => "pending",
             DocState::Created => "created",

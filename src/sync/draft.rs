@@ -62,7 +62,15 @@ impl DocDraft {
 #[derive(Clone, Debug, PartialEq)]
 pub enum RowVerdict {
     /// Part of a document to create.
-    Document { kind: Kind, doc_number: String, party: String, line: DraftLine, txn_date: NaiveDate, due_date: Option<NaiveDate>, note: Option<String> },
+    Document {
+        kind: Kind,
+        doc_number: String,
+        party: String,
+        line: DraftLine,
+        txn_date: NaiveDate,
+        due_date: Option<NaiveDate>,
+        note: Option<String>,
+    },
     /// Not for QuickBooks under the current configuration (the reason is written to the row).
     Skip { kind: Kind, reason: String },
     /// The row's data is wrong; nothing is sent.
@@ -90,7 +98,10 @@ pub fn judge(row: &[Cell], index: u32, layout: &Layout, policy: &Policy) -> RowV
     let inv_from = layout.cell(row, Field::InvFrom).trimmed().into_owned();
     let Some((direction, canonical)) = route(row, layout, policy) else {
         let reason = if inv_from.is_empty() {
-            format!("{} is blank: enter who the invoice is from (a name listed in qb_directions.json)", at(Field::InvFrom))
+            format!(
+                "{} is blank: enter who the invoice is from (a name listed in qb_directions.json)",
+                at(Field::InvFrom)
+            )
         } else {
             format!(
                 "{}: \"{inv_from}\" is in neither money_in nor money_out of qb_directions.json: add it to one of them (or to \"aliases\") in the config directory",
@@ -141,7 +152,10 @@ pub fn judge(row: &[Cell], index: u32, layout: &Layout, policy: &Policy) -> RowV
 
     let amount = match parse_amount(layout.cell(row, Field::InvDollars), &policy.amount_format) {
         Ok(money) if money.is_zero() => {
-            return fail(format!("{} is zero: QuickBooks documents need an amount; enter it or change the status", at(Field::InvDollars)));
+            return fail(format!(
+                "{} is zero: QuickBooks documents need an amount; enter it or change the status",
+                at(Field::InvDollars)
+            ));
         }
         Ok(money) => money.amount(),
         Err(AmountError::Negative { text }) => {

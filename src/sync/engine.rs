@@ -19,7 +19,9 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::Cell;
 use crate::domain::layout::{Layout, LayoutError};
-use crate::qbo::{Doc, DocKind, ExpenseLine, NewBill, NewDoc, NewInvoice, PartyKind, QboClient, QboError, RequestId, SalesLine};
+use crate::qbo::{
+    Doc, DocKind, ExpenseLine, NewBill, NewDoc, NewInvoice, PartyKind, QboClient, QboError, RequestId, SalesLine,
+};
 use crate::sheets::{CellRun, NewAnchor, SheetsClient, SheetsError};
 use crate::store::{DocRecord, DocState, Kind, NewAudit, NewIntent, RowRecord, Store, StoreError};
 
@@ -53,7 +55,11 @@ pub enum PassError {
 impl PassError {
     /// True when trying again later may help without a person doing anything.
     pub fn is_transient(&self) -> bool {
-        matches!(self, PassError::Sheets(SheetsError::Unavailable { .. }) | PassError::Qbo(QboError::Transient { .. } | QboError::Uncertain { .. }))
+        matches!(
+            self,
+            PassError::Sheets(SheetsError::Unavailable { .. })
+                | PassError::Qbo(QboError::Transient { .. } | QboError::Uncertain { .. })
+        )
     }
 }
 
@@ -152,7 +158,11 @@ impl Engine {
             // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere)
             // wait for the next pass; drops are safe to do now.
             if !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
-                let drops = Plan { drop_anchors: plan.drop_anchors.clone(), forget_rows: plan.forget_rows.clone(), ..Plan::default() };
+                let drops = Plan {
+                    drop_anchors: plan.drop_anchors.clone(),
+                    forget_rows: plan.forget_rows.clone(),
+                    ..Plan::default()
+                };
                 self.settle_anchors(&drops).await?;
             }
         }
@@ -222,8 +232,12 @@ impl Engine {
             },
         )?;
         match record.status.as_str() {
-            "failed" => tracing::warn!(row_key = %record.row_key, sheet_row = ?record.sheet_row, error = ?record.error, "row failed"),
-            status => tracing::info!(row_key = %record.row_key, sheet_row = ?record.sheet_row, %status, reason = ?record.error, "row not sent"),
+            "failed" => {
+                tracing::warn!(row_key = %record.row_key, sheet_row = ?record.sheet_row, error = ?record.error, "row failed")
+            }
+            status => {
+                tracing::info!(row_key = %record.row_key, sheet_row = ?record.sheet_row, %status, reason = ?record.error, "row not sent")
+            }
         }
         Ok(())
     }
@@ -267,7 +281,8 @@ impl Engine {
         let mut ids: HashMap<(Kind, String), Result<String, String>> = HashMap::new();
         for kind in [Kind::Invoice, Kind::Bill] {
             let names: Vec<String> = {
-                let mut names: Vec<String> = drafts.iter().filter(|d| d.kind == kind).map(|d| d.party.clone()).collect();
+                let mut names: Vec<String> =
+                    drafts.iter().filter(|d| d.kind == kind).map(|d| d.party.clone()).collect();
                 names.sort();
                 names.dedup();
                 names
@@ -275,7 +290,10 @@ impl Engine {
             if names.is_empty() {
                 continue;
             }
-            let resolved = super::names::resolve(&self.qbo, &self.store, party_kind(kind), &names, policy.create_missing_names).await.map_err(qbo_error)?;
+            let resolved =
+                super::names::resolve(&self.qbo, &self.store, party_kind(kind), &names, policy.create_missing_names)
+                    .await
+                    .map_err(qbo_error)?;
             for (name, outcome) in resolved {
                 ids.insert((kind, name), outcome);
             }
@@ -285,14 +303,24 @@ impl Engine {
             match ids.get(&(draft.kind, draft.party.clone())) {
                 Some(Ok(id)) => ready.push((draft.clone(), id.clone())),
                 Some(Err(reason)) => self.fail_rows(draft, reason, policy, report)?,
-                None => self.fail_rows(draft, "qbsync could not look this name up in QuickBooks; it will try again", policy, report)?,
+                None => self.fail_rows(
+                    draft,
+                    "qbsync could not look this name up in QuickBooks; it will try again",
+                    policy,
+                    report,
+                )?,
             }
         }
         Ok(ready)
     }
 
     /// Records intents, then sends them (in batches when there are several).
-    async fn create_all(&mut self, ready: Vec<(DocDraft, String)>, policy: &Policy, report: &mut PassReport) -> Result<(), PassError> {
+    async fn create_all(
+        &mut self,
+        ready: Vec<(DocDraft, String)>,
+        policy: &Policy,
+        report: &mut PassReport,
+    ) -> Result<(), PassError> {
         let mut pending: Vec<DocRecord> = Vec::new();
         for (draft, party_id) in ready {
             let payload = build(&draft, &party_id, policy);
@@ -313,7 +341,13 @@ impl Engine {
         Ok(())
     }
 
-    fn record_intent(&mut self, draft: &DocDraft, payload: &NewDoc, party_id: &str, policy: &Policy) -> Result<DocRecord, StoreError> {
+    fn record_intent(
+        &mut self,
+        draft: &DocDraft,
+        payload: &NewDoc,
+        party_id: &str,
+        policy: &Policy,
+    ) -> Result<DocRecord, StoreError> {
         // A failed earlier attempt for the same rows is retired: the corrected document is a new
         // intent with a new requestid (a replayed requestid would replay the old refusal).
         if let Some(old) = self.store.document(&draft.doc_key)? {
@@ -321,7 +355,8 @@ impl Engine {
                 self.store.retire_failed(&draft.doc_key)?;
             }
         }
-        let body = payload.to_body().map_err(|e| StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        let body =
+            payload.to_body().map_err(|e| StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
         let hash = hex::encode(Sha256::digest(body.as_bytes()));
         let request_id = format!("{}-{}", draft.doc_key, &hash[..8]);
         let row_keys: Vec<String> = draft.rows.iter().map(|r| r.key.clone()).collect();
@@ -370,16 +405,22 @@ impl Engine {
     /// Sends a pending document: always the exact body recorded with the intent, always its
     /// `requestid`, so a resend is byte-for-byte the first send.
     async fn send_one(&mut self, doc: &DocRecord, report: &mut PassReport) -> Result<(), PassError> {
-        let request_id = RequestId::parse(&doc.request_id).map_err(|e| PassError::Qbo(QboError::Protocol { reason: e.to_string() }))?;
+        let request_id = RequestId::parse(&doc.request_id)
+            .map_err(|e| PassError::Qbo(QboError::Protocol { reason: e.to_string() }))?;
         self.store.count_attempt(&doc.doc_key)?;
         let outcome = self.qbo.create_body(doc_kind(doc.kind), &doc.payload, &request_id).await;
         self.settle_outcome(doc, outcome, report).await
     }
 
     async fn send_batch(&mut self, chunk: &[DocRecord], report: &mut PassReport) -> Result<(), PassError> {
-        let items: Vec<(String, DocKind, String)> =
-            chunk.iter().enumerate().map(|(i, doc)| (format!("b{i}"), doc_kind(doc.kind), doc.payload.clone())).collect();
-        let batch_hash = hex::encode(Sha256::digest(chunk.iter().map(|d| d.request_id.as_str()).collect::<Vec<_>>().join(",").as_bytes()));
+        let items: Vec<(String, DocKind, String)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, doc)| (format!("b{i}"), doc_kind(doc.kind), doc.payload.clone()))
+            .collect();
+        let batch_hash = hex::encode(Sha256::digest(
+            chunk.iter().map(|d| d.request_id.as_str()).collect::<Vec<_>>().join(",").as_bytes(),
+        ));
         let batch_id = RequestId::parse(&format!("batch-{}", &batch_hash[..24]))
             .map_err(|e| PassError::Qbo(QboError::Protocol { reason: e.to_string() }))?;
         for doc in chunk {
@@ -402,15 +443,20 @@ impl Engine {
         };
         let mut by_bid: BTreeMap<String, Result<Doc, QboError>> = answers.into_iter().collect();
         for (i, doc) in chunk.iter().enumerate() {
-            let outcome = by_bid
-                .remove(&format!("b{i}"))
-                .unwrap_or_else(|| Err(QboError::Uncertain { reason: "the batch answer did not mention this document".into() }));
+            let outcome = by_bid.remove(&format!("b{i}")).unwrap_or_else(|| {
+                Err(QboError::Uncertain { reason: "the batch answer did not mention this document".into() })
+            });
             self.settle_outcome(doc, outcome, report).await?;
         }
         Ok(())
     }
 
-    async fn settle_outcome(&mut self, doc: &DocRecord, outcome: Result<Doc, QboError>, report: &mut PassReport) -> Result<(), PassError> {
+    async fn settle_outcome(
+        &mut self,
+        doc: &DocRecord,
+        outcome: Result<Doc, QboError>,
+        report: &mut PassReport,
+    ) -> Result<(), PassError> {
         match outcome {
             Ok(created) => self.adopt(doc, &created, false, report),
             Err(QboError::DuplicateDocNumber { txn_id, txn_type, .. }) => {
@@ -420,7 +466,10 @@ impl Engine {
                     None
                 };
                 match existing {
-                    Some(existing) if is_ours(&existing, doc) && self.store.document_by_qbo_id(doc.kind, &existing.id)?.is_none() => {
+                    Some(existing)
+                        if is_ours(&existing, doc)
+                            && self.store.document_by_qbo_id(doc.kind, &existing.id)?.is_none() =>
+                    {
                         self.adopt(doc, &existing, true, report)
                     }
                     _ => {
@@ -453,7 +502,13 @@ impl Engine {
         }
     }
 
-    fn audit_attempt(&self, doc: &DocRecord, event: &str, response: Option<&str>, error: Option<&str>) -> Result<(), StoreError> {
+    fn audit_attempt(
+        &self,
+        doc: &DocRecord,
+        event: &str,
+        response: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.store.audit_append(
             doc.kind,
             &NewAudit {
@@ -531,7 +586,13 @@ impl Engine {
         Ok(())
     }
 
-    fn fail_document(&self, doc: &DocRecord, message: &str, response: Option<&str>, report: &mut PassReport) -> Result<(), PassError> {
+    fn fail_document(
+        &self,
+        doc: &DocRecord,
+        message: &str,
+        response: Option<&str>,
+        report: &mut PassReport,
+    ) -> Result<(), PassError> {
         self.store.mark_failed(&doc.doc_key, message)?;
         let at = now_seconds();
         for key in &doc.row_keys {
@@ -568,7 +629,13 @@ impl Engine {
         Ok(())
     }
 
-    fn fail_rows(&self, draft: &DocDraft, reason: &str, policy: &Policy, report: &mut PassReport) -> Result<(), StoreError> {
+    fn fail_rows(
+        &self,
+        draft: &DocDraft,
+        reason: &str,
+        policy: &Policy,
+        report: &mut PassReport,
+    ) -> Result<(), StoreError> {
         for row in &draft.rows {
             let record = RowRecord {
                 row_key: row.key.clone(),
@@ -615,7 +682,8 @@ impl Engine {
         if writes.is_empty() {
             return Ok(());
         }
-        let runs: Vec<CellRun> = writes.iter().map(|w| CellRun { row: w.row, col: w.col, values: w.values.clone() }).collect();
+        let runs: Vec<CellRun> =
+            writes.iter().map(|w| CellRun { row: w.row, col: w.col, values: w.values.clone() }).collect();
         report.cells_written = runs.iter().map(|r| r.values.len()).sum();
         self.sheets.write_cells(&runs).await?;
         self.verify_landing(&writes).await
@@ -666,7 +734,10 @@ impl Engine {
             decisions.extend(replanned.decisions);
         }
         for decision in &decisions {
-            report.dry_run_writes.push((decision.sheet_row.unwrap_or_default() as u32, format!("{}: {}", decision.status, decision.error.clone().unwrap_or_default())));
+            report.dry_run_writes.push((
+                decision.sheet_row.unwrap_or_default() as u32,
+                format!("{}: {}", decision.status, decision.error.clone().unwrap_or_default()),
+            ));
         }
         for draft in drafts {
             let kind = party_kind(draft.kind);
@@ -685,7 +756,11 @@ impl Engine {
                     doc_number: draft.doc_number.clone(),
                     sheet_rows,
                     payload: None,
-                    problem: Some(format!("\"{}\" is not an active {} in QuickBooks", draft.party, if draft.kind == Kind::Invoice { "customer" } else { "vendor" })),
+                    problem: Some(format!(
+                        "\"{}\" is not an active {} in QuickBooks",
+                        draft.party,
+                        if draft.kind == Kind::Invoice { "customer" } else { "vendor" }
+                    )),
                 }),
             }
         }
@@ -725,7 +800,11 @@ pub fn build(draft: &DocDraft, party_id: &str, policy: &Policy) -> NewDoc {
             lines: draft
                 .lines
                 .iter()
-                .map(|l| ExpenseLine { amount: l.amount, description: l.description.clone(), account_id: policy.expense_account_id.clone() })
+                .map(|l| ExpenseLine {
+                    amount: l.amount,
+                    description: l.description.clone(),
+                    account_id: policy.expense_account_id.clone(),
+                })
                 .collect(),
         }),
     }

@@ -86,16 +86,24 @@ fn clash_message(wanted: PartyKind, name: &str) -> String {
     )
 }
 
-async fn create(qbo: &QboClient, store: &Store, kind: PartyKind, name: &str) -> Result<Result<String, String>, QboError> {
+async fn create(
+    qbo: &QboClient,
+    store: &Store,
+    kind: PartyKind,
+    name: &str,
+) -> Result<Result<String, String>, QboError> {
     let digest = hex::encode(Sha256::digest(format!("{}:{}", kind_label(kind), normalise(name)).as_bytes()));
-    let request_id = RequestId::parse(&format!("name-{}", &digest[..24])).map_err(|e| QboError::Protocol { reason: e.to_string() })?;
+    let request_id = RequestId::parse(&format!("name-{}", &digest[..24]))
+        .map_err(|e| QboError::Protocol { reason: e.to_string() })?;
     match qbo.create_party(kind, name, &request_id).await {
         Ok(party) => {
             let _ = store.cache_name(kind_label(kind), &normalise(name), &party.id, &party.display_name, true);
             tracing::info!(kind = kind_label(kind), name, qbo_id = %party.id, "created missing name in QuickBooks");
             Ok(Ok(party.id))
         }
-        Err(QboError::Rejected { faults }) if faults.iter().any(|f| f.code == "6240") => Ok(Err(clash_message(kind, name))),
+        Err(QboError::Rejected { faults }) if faults.iter().any(|f| f.code == "6240") => {
+            Ok(Err(clash_message(kind, name)))
+        }
         Err(QboError::Rejected { faults }) => Ok(Err(QboError::Rejected { faults }.for_bookkeeper())),
         Err(other) => Err(other),
     }

@@ -223,7 +223,11 @@ pub fn plan(
                     Some(_) => push_decision(&mut plan, record, copy),
                     None => {
                         let key = new_key();
-                        plan.claims.push(Claim { row: index, key: key.clone(), record: RowRecord { row_key: key, ..copy } });
+                        plan.claims.push(Claim {
+                            row: index,
+                            key: key.clone(),
+                            record: RowRecord { row_key: key, ..copy },
+                        });
                     }
                 }
             }
@@ -379,7 +383,10 @@ fn group_candidates(candidates: Vec<Candidate>, store: &StoreView, policy: &Poli
             due_date: first.due_date,
             private_note: (!notes.is_empty()).then(|| notes.join(" | ")),
             lines: members.iter().map(|m| m.line.clone()).collect(),
-            rows: members.iter().map(|m| DraftRow { key: m.key.clone(), index: m.index, content_fp: m.fp.clone() }).collect(),
+            rows: members
+                .iter()
+                .map(|m| DraftRow { key: m.key.clone(), index: m.index, content_fp: m.fp.clone() })
+                .collect(),
         });
     }
     drafts.sort_by_key(|d| d.rows[0].index);

@@ -62,7 +62,9 @@ pub fn desired_cells(record: &RowRecord, doc: Option<&DocRecord>, policy: &Polic
         ],
         // A copy keeps the id it was pasted with: clearing it would make the row ready.
         COPY => vec![(status, Cell::text(COPY)), (error, text(record.error.as_deref()))],
-        "skipped" => vec![(status, Cell::text("skipped")), (Field::QbSyncedAt, at), (error, text(record.error.as_deref()))],
+        "skipped" => {
+            vec![(status, Cell::text("skipped")), (Field::QbSyncedAt, at), (error, text(record.error.as_deref()))]
+        }
         // Claimed and pending rows show nothing yet: the outcome is not known.
         CLAIMED | _ => Vec::new(),
     }

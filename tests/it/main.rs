@@ -1,8 +1,8 @@
 //! Integration tests: one binary (linking is the slow part), one module per concern.
 //! Every test drives the real clients over real HTTP against the in-process sandbox.
 
-mod sheets_client;
-mod qbo_client;
-mod settings;
 mod auth;
+mod qbo_client;
 mod sandbox_google;
+mod settings;
+mod sheets_client;

@@ -11,9 +11,25 @@ use crate::sync::policy::{Mode, Policy};
 use crate::sync::project::project;
 
 const HEADER: [&str; 19] = [
-    "invoice", "status", "inv_from", "to_client", "end_client", "task_descr", "job_name", "inv_dollars",
-    "submitted_date", "Inv_paid_date", "owed2ACD", "owed2workers", "notes", "thread", "qb_invoice_id",
-    "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error",
+    "invoice",
+    "status",
+    "inv_from",
+    "to_client",
+    "end_client",
+    "task_descr",
+    "job_name",
+    "inv_dollars",
+    "submitted_date",
+    "Inv_paid_date",
+    "owed2ACD",
+    "owed2workers",
+    "notes",
+    "thread",
+    "qb_invoice_id",
+    "qb_invoice_url",
+    "qb_sync_status",
+    "qb_synced_at",
+    "qb_error",
 ];
 
 fn policy() -> Policy {
@@ -151,7 +167,11 @@ fn a_claim_that_landed_on_another_row_is_dropped_and_forgotten() {
     let (view, _) = claimed(&first);
     // Someone inserted a row above between the read and the claim: the anchor sits on row 2,
     // which holds different content.
-    let moved = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100"), row("X-9", "draft", "ACD", "Initech LLC", "5")];
+    let moved = vec![
+        header(),
+        row("ACD-1", "submitted", "ACD", "Globex Corporation", "100"),
+        row("X-9", "draft", "ACD", "Initech LLC", "5"),
+    ];
     let anchors = vec![anchor(7, &first.claims[0].key, 2)];
     let second = plan(&moved, &layout(&moved), &anchors, &view, &policy(), &mut keys());
     assert_eq!(second.drop_anchors, vec![7]);
@@ -243,7 +263,8 @@ fn a_failed_row_is_retried_only_when_it_or_the_configuration_changed() {
     let forced = plan(&rows, &layout, &anchors, &view, &Policy { include_failed: true, ..policy() }, &mut keys());
     assert_eq!(forced.stats.ready, 1);
 
-    let reconfigured = plan(&rows, &layout, &anchors, &view, &Policy { config_fp: "other".into(), ..policy() }, &mut keys());
+    let reconfigured =
+        plan(&rows, &layout, &anchors, &view, &Policy { config_fp: "other".into(), ..policy() }, &mut keys());
     assert_eq!(reconfigured.stats.ready, 1);
 
     let edited = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
@@ -255,7 +276,11 @@ fn a_failed_row_is_retried_only_when_it_or_the_configuration_changed() {
 fn a_pending_intent_is_reconciled_not_recreated() {
     let rows = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
     let view = StoreView::new(
-        vec![RowRecord { doc_key: Some("k1".into()), doc_number: Some("ACD-1".into()), ..record("k1", "pending", "fp") }],
+        vec![RowRecord {
+            doc_key: Some("k1".into()),
+            doc_number: Some("ACD-1".into()),
+            ..record("k1", "pending", "fp")
+        }],
         vec![doc("k1", "ACD-1", DocState::Pending, None)],
     );
     let plan = plan(&rows, &layout(&rows), &[anchor(1, "k1", 1)], &view, &policy(), &mut keys());
@@ -278,7 +303,11 @@ fn a_pasted_copy_of_a_synced_row_is_flagged_not_synced_and_not_recreated() {
     let copy = original.clone();
     let rows = vec![header(), original, copy];
     let view = StoreView::new(
-        vec![RowRecord { doc_key: Some("k1".into()), doc_number: Some("ACD-1".into()), ..record("k1", "synced", "fp") }],
+        vec![RowRecord {
+            doc_key: Some("k1".into()),
+            doc_number: Some("ACD-1".into()),
+            ..record("k1", "synced", "fp")
+        }],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
     let layout = layout(&rows);
@@ -326,7 +355,11 @@ fn idle_sheets_need_no_second_read() {
 
 #[test]
 fn duplicate_anchors_are_reduced_to_one_per_key_and_one_per_row() {
-    let rows = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100"), row("ACD-2", "submitted", "ACD", "Globex Corporation", "5")];
+    let rows = vec![
+        header(),
+        row("ACD-1", "submitted", "ACD", "Globex Corporation", "100"),
+        row("ACD-2", "submitted", "ACD", "Globex Corporation", "5"),
+    ];
     let view = StoreView::new(
         vec![
             RowRecord { doc_number: Some("ACD-1".into()), ..record("k1", "failed", "fp") },
@@ -376,7 +409,10 @@ fn projection_writes_only_owned_cells_that_differ_in_contiguous_runs() {
     assert!(mismatches.is_empty());
     assert_eq!(writes.len(), 2, "{writes:?}");
     assert_eq!((writes[0].row, writes[0].col), (1, 14));
-    assert_eq!(writes[0].values, vec![Cell::text("130"), Cell::text("https://app.sandbox.qbo.intuit.com/app/invoice?txnId=130")]);
+    assert_eq!(
+        writes[0].values,
+        vec![Cell::text("130"), Cell::text("https://app.sandbox.qbo.intuit.com/app/invoice?txnId=130")]
+    );
     assert_eq!((writes[1].col, writes[1].values.clone()), (17, vec![Cell::text("2025-11-21T10:00:00Z")]));
     assert!(writes.iter().all(|w| w.col >= 14), "input columns are never written");
 }
@@ -385,7 +421,11 @@ fn projection_writes_only_owned_cells_that_differ_in_contiguous_runs() {
 fn projection_refuses_a_row_whose_invoice_number_changed() {
     let rows = vec![header(), row("ACD-99", "submitted", "ACD", "Globex Corporation", "100")];
     let view = StoreView::new(
-        vec![RowRecord { doc_key: Some("k1".into()), doc_number: Some("ACD-1".into()), ..record("k1", "synced", "fp") }],
+        vec![RowRecord {
+            doc_key: Some("k1".into()),
+            doc_number: Some("ACD-1".into()),
+            ..record("k1", "synced", "fp")
+        }],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
     let located = HashMap::from([("k1".to_string(), 1u32)]);
