@@ -25,7 +25,8 @@
 //! - Formulas: a small evaluator (arithmetic, same-sheet references, a few functions); other
 //!   functions are `#NAME?`. References do not shift when rows move.
 //! - Number formats are inferred from what was typed (`$1,234.50`, `11/5/2025`, `12%`); there is
-//!   no `repeatCell`/`updateCells` to set them. `(100.00)` stays text.
+//!   no `repeatCell`/`updateCells` to set them. `(100.00)` and a date without a year (`1/2`) stay
+//!   text. The "Automatic" display rounds to ten decimals.
 //! - `PROJECT` and `DOCUMENT` metadata are visible to every caller.
 //! - When `sortRange` covers every column, whole rows move and their metadata follows; a
 //!   narrower sort moves only cell values (Google documents neither).
@@ -33,6 +34,13 @@
 //!   is more elaborate.
 //! - Drive quota is not enforced; a throttle fault on Drive answers 403 `userRateLimitExceeded`
 //!   as the Drive family does.
+//! - Validation messages of `batchUpdate` follow Google's `Invalid requests[i].kind: …` form but
+//!   their wording after the colon is ours; likewise for metadata ids and data-filter writes.
+//!   A read whose explicit bounds pass the grid is refused (400 "exceeds grid limits"), as writes are.
+//! - `values:batchUpdateByDataFilter` with a filter that matches nothing writes nothing and
+//!   still answers 200 (unverified against Google).
+//! - Token-endpoint 5xx/429 bodies (`internal_failure`, `rate_limit_exceeded`) are plausible,
+//!   not recorded.
 //! - `spreadsheetUrl` points at this sandbox (a read-only HTML view), not at docs.google.com.
 //! - `spreadsheets.get` ignores `includeGridData`, `ranges` and `fields`; no method honours
 //!   `fields` (partial responses).
