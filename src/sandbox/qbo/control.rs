@@ -60,10 +60,14 @@ fn control_error(error: &ControlError) -> Response {
     refused(status, error.to_string())
 }
 
-fn kind_of(segment: &str) -> Result<EntityKind, Response> {
-    // Accept both `customer` and `customers`.
+/// The entity a path segment names, `customer` or `customers`.
+fn kind_of(segment: &str) -> Option<EntityKind> {
     let singular = segment.strip_suffix('s').filter(|s| EntityKind::from_path(s).is_some()).unwrap_or(segment);
-    EntityKind::from_path(singular).ok_or_else(|| refused(StatusCode::NOT_FOUND, format!("unknown entity {segment}")))
+    EntityKind::from_path(singular)
+}
+
+fn unknown_entity(segment: &str) -> Response {
+    refused(StatusCode::NOT_FOUND, format!("unknown entity {segment}"))
 }
 
 async fn dump(State(emulator): Emulator) -> Json<CompanySeed> {
@@ -118,10 +122,7 @@ async fn set_active(
     Path((entity, id)): Path<(String, String)>,
     Json(body): Json<ActiveBody>,
 ) -> Response {
-    let kind = match kind_of(&entity) {
-        Ok(kind) => kind,
-        Err(response) => return response,
-    };
+    let Some(kind) = kind_of(&entity) else { return unknown_entity(&entity) };
     match emulator.set_active(kind, &id, body.active) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => control_error(&error),
@@ -140,10 +141,7 @@ async fn pay(
     Path((entity, id)): Path<(String, String)>,
     Json(body): Json<PaymentBody>,
 ) -> Response {
-    let kind = match kind_of(&entity) {
-        Ok(kind) => kind,
-        Err(response) => return response,
-    };
+    let Some(kind) = kind_of(&entity) else { return unknown_entity(&entity) };
     let Ok(amount) = Decimal::from_str(body.amount.trim()) else {
         return refused(StatusCode::BAD_REQUEST, format!("amount {} is not a decimal", body.amount));
     };

@@ -475,7 +475,7 @@ fn summarize(kind: EntityKind, record: &Record) -> TxnSummary {
     let party = body.get(if kind == EntityKind::Invoice { "CustomerRef" } else { "VendorRef" });
     let party_field =
         |field: &str| party.and_then(|p| p.get(field)).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let decimal = |value: Option<&Value>| value.and_then(amount::parse);
+    let decimal = |value: Option<&Value>| value.and_then(amount::parse).map(|d| d.normalize());
     let lines = body
         .get("Line")
         .and_then(Value::as_array)
