@@ -6,3 +6,4 @@ mod qbo_client;
 mod sandbox_google;
 mod settings;
 mod sheets_client;
+mod sandbox_qbo;

@@ -1,19 +1,528 @@
-//! Placeholder: replaced by the emulator's implementation.
+//! The QuickBooks Online Accounting API v3 emulator, under `/v3/company/{realmId}/`.
+//!
+//! qbsync's promise, one QBO document per ready row, is only as good as what it was tested
+//! against. This emulator behaves like QBO wherever qbsync depends on it: the shapes of the
+//! recorded fixtures, the computed fields (`TotalAmt`, `Balance`, `Id`, `SyncToken`,
+//! `MetaData`), the validation faults and their codes, the query language, batches, CDC,
+//! `requestid` replay, the quotas, and the gateway's 401/403/429 bodies. Tests and people steer
+//! it through the Rust methods below or the `/_sandbox/qbo/…` control routes.
+//!
+//! Layout: [`company`] holds the state; [`names`] and [`transactions`] build entities with the
+//! help of [`validate`] and [`build`]; [`operations`] applies one create/update/delete/read/query,
+//! shared by the single endpoints and [`batch`]; [`query`] is the query language; [`cdc`],
+//! [`limits`], [`fault`], [`seed`] and [`clock`] do what their names say; [`api`] is the HTTP
+//! surface and [`control`] the sandbox's own routes.
 
-use std::sync::Arc;
+mod amount;
+mod api;
+mod batch;
+mod build;
+mod cdc;
+mod clock;
+mod company;
+mod control;
+mod entities;
+mod fault;
+mod limits;
+mod names;
+mod operations;
+mod query;
+mod reply;
+mod seed;
+mod transactions;
+mod validate;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use entities::EntityKind;
+pub use fault::ThrottleFormat;
+pub use limits::QboLimits;
+pub use seed::{CompanySeed, DEMO_COMPANY, SeedError};
 
 use super::{SandboxOptions, Shared};
+use company::{Company, Record};
+use operations::{Operation, WriteContext};
+use transactions::TxnOptions;
 
-pub struct QboEmulator;
+/// The minor version every request is served as (lower ones are no longer honoured).
+pub const SERVED_MINOR_VERSION: u32 = 75;
+
+/// One line of an invoice or bill, for test assertions (subtotal lines left out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LineSummary {
+    pub detail_type: String,
+    pub amount: Decimal,
+    pub description: Option<String>,
+    /// The item (sales and item-based lines) or account (account-based lines) the line uses.
+    pub ref_id: Option<String>,
+    pub qty: Option<Decimal>,
+    pub unit_price: Option<Decimal>,
+}
+
+/// An invoice or bill as stored, for test assertions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TxnSummary {
+    pub id: String,
+    pub sync_token: String,
+    pub doc_number: Option<String>,
+    /// The customer (invoices) or vendor (bills).
+    pub party_id: String,
+    pub party_name: String,
+    pub total: Decimal,
+    pub balance: Decimal,
+    pub txn_date: Option<NaiveDate>,
+    pub due_date: Option<NaiveDate>,
+    pub private_note: Option<String>,
+    pub lines: Vec<LineSummary>,
+    /// The `requestid`s of the writes that created or changed it.
+    pub request_ids: Vec<String>,
+    pub invoice_link: Option<String>,
+}
+
+/// Requests received, by kind, plus how some of them ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    pub create: u64,
+    pub update: u64,
+    pub delete: u64,
+    pub read: u64,
+    pub query: u64,
+    pub batch: u64,
+    pub cdc: u64,
+    /// Answered 401.
+    pub unauthorized: u64,
+    /// Answered 403.
+    pub forbidden: u64,
+    /// Answered 429 by the quotas.
+    pub throttled: u64,
+    /// Writes answered from the `requestid` memory instead of being applied.
+    pub replayed: u64,
+    /// Requests failed by the fault plan (5xx, 429, hang).
+    pub injected_faults: u64,
+}
+
+/// The kinds of request counted in [`RequestCounts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RequestKind {
+    Create,
+    Update,
+    Delete,
+    Read,
+    Query,
+    Batch,
+    Cdc,
+}
+
+#[derive(Default)]
+struct Stats {
+    counts: RequestCounts,
+    minor_versions: Vec<Option<String>>,
+}
+
+/// The emulator's switches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QboSettings {
+    /// Replay the answer of a write repeated with the same `requestid`.
+    pub honour_request_id: bool,
+    /// `Preferences.SalesFormsPrefs.CustomTxnNumbers`.
+    pub custom_txn_numbers: bool,
+    /// Whether the plan includes Bills (Simple Start does not).
+    pub plan_has_bills: bool,
+    /// Enforce the quotas in [`QboSettings::limits`].
+    pub enforce_limits: bool,
+    pub throttle_format: ThrottleFormat,
+    pub limits: QboLimits,
+}
+
+/// A partial change to [`QboSettings`]; absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub honour_request_id: Option<bool>,
+    pub custom_txn_numbers: Option<bool>,
+    pub plan_has_bills: Option<bool>,
+    pub enforce_limits: Option<bool>,
+    pub throttle_format: Option<ThrottleFormat>,
+    pub limits: Option<QboLimits>,
+}
+
+/// Why a control action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("the company has no {} with id {id}", kind.wire_name())]
+    NotFound { kind: EntityKind, id: String },
+    #[error("{action} does not apply to a {}", kind.wire_name())]
+    WrongKind { kind: EntityKind, action: &'static str },
+    #[error("QBO would refuse this with fault {code}: {detail}")]
+    Refused { code: &'static str, detail: String },
+    #[error("a payment of {amount} does not fit the open balance of {balance}")]
+    BadPayment { amount: Decimal, balance: Decimal },
+}
+
+impl From<fault::Fault> for ControlError {
+    fn from(fault: fault::Fault) -> Self {
+        ControlError::Refused { code: fault.code, detail: fault.detail }
+    }
+}
+
+pub struct QboEmulator {
+    realm_id: String,
+    shared: Shared,
+    /// The seed the company started from, for [`QboEmulator::reset_company`].
+    initial_seed: CompanySeed,
+    company: Mutex<Company>,
+    limiter: limits::RateLimiter,
+    enforce_limits: AtomicBool,
+    honour_request_id: AtomicBool,
+    throttle_format: Mutex<ThrottleFormat>,
+    stats: Mutex<Stats>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock leaves plain data behind; keep serving.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 impl QboEmulator {
-    pub fn new(_options: &SandboxOptions, _shared: &Shared) -> anyhow::Result<Arc<QboEmulator>> {
-        Ok(Arc::new(QboEmulator))
+    /// Builds the emulator for `options.realm_id`, loading `options.company_seed` (or the
+    /// bundled demo company).
+    pub fn new(options: &SandboxOptions, shared: &Shared) -> anyhow::Result<Arc<QboEmulator>> {
+        let initial_seed = CompanySeed::parse(options.company_seed.as_deref().unwrap_or(DEMO_COMPANY))?;
+        let company = seed::load(&initial_seed, &shared.base_url, &clock::now())?;
+        Ok(Arc::new(QboEmulator {
+            realm_id: options.realm_id.clone(),
+            shared: shared.clone(),
+            initial_seed,
+            company: Mutex::new(company),
+            limiter: limits::RateLimiter::new(QboLimits::default()),
+            enforce_limits: AtomicBool::new(options.enforce_limits),
+            honour_request_id: AtomicBool::new(options.honour_request_id),
+            throttle_format: Mutex::new(ThrottleFormat::default()),
+            stats: Mutex::default(),
+        }))
     }
 
+    /// `/v3/company/{realmId}/…` and `/_sandbox/qbo/…`; every answer carries an `intuit_tid`.
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
+        api::routes(self.clone())
+            .merge(control::routes(self.clone()))
+            .layer(axum::middleware::map_response(api::add_intuit_tid))
+    }
+
+    /// The company id the emulator serves.
+    pub fn realm_id(&self) -> &str {
+        &self.realm_id
+    }
+
+    fn company(&self) -> MutexGuard<'_, Company> {
+        lock(&self.company)
+    }
+
+    /// Replaces the company with one built from `seed`.
+    pub fn load_company(&self, seed: &CompanySeed) -> Result<(), SeedError> {
+        let company = seed::load(seed, &self.shared.base_url, &clock::now())?;
+        *self.company() = company;
+        Ok(())
+    }
+
+    /// Replaces the company with one built from seed JSON.
+    pub fn load_company_json(&self, json: &str) -> Result<(), SeedError> {
+        self.load_company(&CompanySeed::parse(json)?)
+    }
+
+    /// Goes back to the company the emulator started with.
+    pub fn reset_company(&self) -> Result<(), SeedError> {
+        self.load_company(&self.initial_seed.clone())
+    }
+
+    /// The company as seed JSON (loadable with [`QboEmulator::load_company`]).
+    pub fn dump_company(&self) -> CompanySeed {
+        seed::dump(&self.company())
+    }
+
+    /// The invoices, oldest first (deleted ones left out).
+    pub fn invoices(&self) -> Vec<TxnSummary> {
+        self.summaries(EntityKind::Invoice)
+    }
+
+    /// The bills, oldest first (deleted ones left out).
+    pub fn bills(&self) -> Vec<TxnSummary> {
+        self.summaries(EntityKind::Bill)
+    }
+
+    fn summaries(&self, kind: EntityKind) -> Vec<TxnSummary> {
+        self.company().live(kind).map(|record| summarize(kind, record)).collect()
+    }
+
+    /// Reads one entity as the API would answer it (without `time`).
+    pub fn entity(&self, kind: EntityKind, id: &str) -> Option<Value> {
+        self.company().find(kind, id).filter(|r| !r.deleted).map(|r| operations::render(r, true))
+    }
+
+    /// Makes a customer, vendor, employee, item or account active or inactive, as a user would
+    /// in QBO (the name gains or loses its ` (deleted)` suffix; SyncToken moves on).
+    pub fn set_active(&self, kind: EntityKind, id: &str, active: bool) -> Result<(), ControlError> {
+        if !kind.is_name_list() {
+            return Err(ControlError::WrongKind { kind, action: "making inactive" });
+        }
+        let mut company = self.company();
+        let existing = company.find(kind, id).cloned().ok_or_else(|| ControlError::NotFound { kind, id: id.into() })?;
+        let mut input = existing.body.clone();
+        input.insert("Active".into(), Value::Bool(active));
+        let body = names::build(&mut company, kind, &input, build::Mode::Update(&existing), &clock::now())?;
+        company.replace(kind, Record { body, ..existing });
+        Ok(())
+    }
+
+    /// Adds a customer, vendor, employee, item or account from its QBO JSON (validated as QBO
+    /// would, 6240 included) and answers it as stored.
+    pub fn add_entity(&self, kind: EntityKind, body: &Value) -> Result<Value, ControlError> {
+        if !kind.is_name_list() {
+            return Err(ControlError::WrongKind { kind, action: "adding directly" });
+        }
+        let input = body.as_object().cloned().unwrap_or_default();
+        let mut company = self.company();
+        let built = names::build(&mut company, kind, &input, build::Mode::Create, &clock::now())?;
+        let record = Record::new(built);
+        let answer = operations::render(&record, false);
+        company.insert(kind, record);
+        Ok(answer)
+    }
+
+    /// Adds a customer with this DisplayName; answers its id.
+    pub fn add_customer(&self, display_name: &str) -> Result<String, ControlError> {
+        self.add_named(EntityKind::Customer, display_name)
+    }
+
+    /// Adds a vendor with this DisplayName; answers its id.
+    pub fn add_vendor(&self, display_name: &str) -> Result<String, ControlError> {
+        self.add_named(EntityKind::Vendor, display_name)
+    }
+
+    fn add_named(&self, kind: EntityKind, display_name: &str) -> Result<String, ControlError> {
+        let added = self.add_entity(kind, &json!({ "DisplayName": display_name }))?;
+        Ok(added["Id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Records a payment against an invoice (a `Payment`) or bill (a `BillPaymentCheck`): the
+    /// balance drops, `LinkedTxn` names the payment, SyncToken moves on. Answers the payment id.
+    pub fn record_payment(&self, kind: EntityKind, id: &str, amount: Decimal) -> Result<String, ControlError> {
+        let payment_type = match kind {
+            EntityKind::Invoice => "Payment",
+            EntityKind::Bill => "BillPaymentCheck",
+            _ => return Err(ControlError::WrongKind { kind, action: "recording a payment" }),
+        };
+        let mut company = self.company();
+        let not_found = || ControlError::NotFound { kind, id: id.into() };
+        let record = company.find(kind, id).filter(|r| !r.deleted).ok_or_else(not_found)?;
+        let balance = record.body.get("Balance").and_then(amount::parse).unwrap_or_default();
+        if amount <= Decimal::ZERO || amount > balance {
+            return Err(ControlError::BadPayment { amount, balance });
+        }
+        let payment_id = company.next_id(kind);
+        let now = clock::now();
+        let record = company.find_mut(kind, id).ok_or_else(not_found)?;
+        let token = record.sync_token().parse::<u64>().map_or(1, |t| t + 1);
+        let body = &mut record.body;
+        body.insert("Balance".into(), amount::money(balance - amount));
+        body.insert("SyncToken".into(), Value::String(token.to_string()));
+        let linked = body.entry("LinkedTxn").or_insert_with(|| json!([]));
+        if let Some(list) = linked.as_array_mut() {
+            list.push(json!({ "TxnId": payment_id, "TxnType": payment_type }));
+        }
+        if let Some(Value::Object(meta)) = body.get_mut("MetaData") {
+            meta.insert("LastUpdatedTime".into(), Value::String(clock::meta_time(&now)));
+        }
+        Ok(payment_id)
+    }
+
+    /// The switches in force.
+    pub fn settings(&self) -> QboSettings {
+        let company = self.company();
+        QboSettings {
+            honour_request_id: self.honour_request_id.load(Ordering::SeqCst),
+            custom_txn_numbers: company.custom_txn_numbers(),
+            plan_has_bills: company.plan_has_bills(),
+            enforce_limits: self.enforce_limits.load(Ordering::SeqCst),
+            throttle_format: *lock(&self.throttle_format),
+            limits: self.limiter.limits(),
+        }
+    }
+
+    /// Changes the switches named in `patch`.
+    pub fn update_settings(&self, patch: &SettingsPatch) {
+        if let Some(on) = patch.honour_request_id {
+            self.set_honour_request_id(on);
+        }
+        if let Some(on) = patch.custom_txn_numbers {
+            self.set_custom_txn_numbers(on);
+        }
+        if let Some(on) = patch.plan_has_bills {
+            self.set_plan_has_bills(on);
+        }
+        if let Some(on) = patch.enforce_limits {
+            self.set_enforce_limits(on);
+        }
+        if let Some(format) = patch.throttle_format {
+            self.set_throttle_format(format);
+        }
+        if let Some(limits) = patch.limits {
+            self.set_limits(limits);
+        }
+    }
+
+    /// Off: a repeated `requestid` is executed again (reports say QBO does not always honour it).
+    pub fn set_honour_request_id(&self, on: bool) {
+        self.honour_request_id.store(on, Ordering::SeqCst);
+    }
+
+    pub fn set_custom_txn_numbers(&self, on: bool) {
+        self.company().set_custom_txn_numbers(on);
+    }
+
+    /// Off: the company is on Simple Start, and Bill writes fail with 5020.
+    pub fn set_plan_has_bills(&self, on: bool) {
+        self.company().set_plan_has_bills(on);
+    }
+
+    pub fn set_enforce_limits(&self, on: bool) {
+        self.enforce_limits.store(on, Ordering::SeqCst);
+    }
+
+    /// Replaces the quotas (a short window lets a test prove them quickly) and resets the counts.
+    pub fn set_limits(&self, limits: QboLimits) {
+        self.limiter.set_limits(limits);
+    }
+
+    pub fn set_throttle_format(&self, format: ThrottleFormat) {
+        *lock(&self.throttle_format) = format;
+    }
+
+    /// Requests received since start (or the last [`QboEmulator::reset_stats`]).
+    pub fn request_counts(&self) -> RequestCounts {
+        lock(&self.stats).counts.clone()
+    }
+
+    /// The `minorversion` of every API request, in order (`None` when absent). Every request is
+    /// served as [`SERVED_MINOR_VERSION`] whatever it asks for.
+    pub fn minor_versions(&self) -> Vec<Option<String>> {
+        lock(&self.stats).minor_versions.clone()
+    }
+
+    pub fn reset_stats(&self) {
+        *lock(&self.stats) = Stats::default();
+    }
+
+    fn count(&self, bump: impl FnOnce(&mut RequestCounts)) {
+        bump(&mut lock(&self.stats).counts);
+    }
+
+    fn record_request(&self, kind: RequestKind, minor_version: Option<&str>) {
+        let mut stats = lock(&self.stats);
+        stats.minor_versions.push(minor_version.map(str::to_owned));
+        let counts = &mut stats.counts;
+        match kind {
+            RequestKind::Create => counts.create += 1,
+            RequestKind::Update => counts.update += 1,
+            RequestKind::Delete => counts.delete += 1,
+            RequestKind::Read => counts.read += 1,
+            RequestKind::Query => counts.query += 1,
+            RequestKind::Batch => counts.batch += 1,
+            RequestKind::Cdc => counts.cdc += 1,
+        }
+    }
+
+    /// Applies a write once per `requestid`: a repeat gets the stored answer and changes
+    /// nothing (unless that is switched off). Answers the reply and whether a write was applied.
+    fn write_once(
+        &self,
+        request_id: Option<&str>,
+        apply: impl FnOnce(&mut Company, &WriteContext<'_>) -> (reply::Reply, bool),
+        include_invoice_link: bool,
+        options: TxnOptions,
+    ) -> (reply::Reply, bool) {
+        let mut company = self.company();
+        if let Some(id) = request_id
+            && self.honour_request_id.load(Ordering::SeqCst)
+            && let Some(stored) = company.replies.get(id)
+        {
+            let stored = stored.clone();
+            drop(company);
+            self.count(|c| c.replayed += 1);
+            return (stored, false);
+        }
+        let now = clock::now();
+        let context =
+            WriteContext { now: &now, request_id, include_invoice_link, options, base_url: &self.shared.base_url };
+        let (reply, applied) = apply(&mut company, &context);
+        if let Some(id) = request_id {
+            company.replies.entry(id.to_owned()).or_insert_with(|| reply.clone());
+        }
+        (reply, applied)
+    }
+}
+
+fn summarize(kind: EntityKind, record: &Record) -> TxnSummary {
+    let body = &record.body;
+    let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
+    let party = body.get(if kind == EntityKind::Invoice { "CustomerRef" } else { "VendorRef" });
+    let party_field =
+        |field: &str| party.and_then(|p| p.get(field)).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let decimal = |value: Option<&Value>| value.and_then(amount::parse).map(|d| d.normalize());
+    let lines = body
+        .get("Line")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|line| line.get("DetailType").and_then(Value::as_str) != Some("SubTotalLineDetail"))
+        .map(|line| {
+            let detail_type = line.get("DetailType").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let detail = line.get(&detail_type);
+            let reference = detail
+                .and_then(|d| d.get("ItemRef").or_else(|| d.get("AccountRef")))
+                .and_then(|r| r.get("value"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            LineSummary {
+                amount: decimal(line.get("Amount")).unwrap_or_default(),
+                description: line.get("Description").and_then(Value::as_str).map(str::to_owned),
+                ref_id: reference,
+                qty: decimal(detail.and_then(|d| d.get("Qty"))),
+                unit_price: decimal(detail.and_then(|d| d.get("UnitPrice"))),
+                detail_type,
+            }
+        })
+        .collect();
+    TxnSummary {
+        id: record.id().to_owned(),
+        sync_token: record.sync_token().to_owned(),
+        doc_number: text("DocNumber"),
+        party_id: party_field("value"),
+        party_name: party_field("name"),
+        total: decimal(body.get("TotalAmt")).unwrap_or_default(),
+        balance: decimal(body.get("Balance")).unwrap_or_default(),
+        txn_date: text("TxnDate").as_deref().and_then(clock::parse_date),
+        due_date: text("DueDate").as_deref().and_then(clock::parse_date),
+        private_note: text("PrivateNote"),
+        lines,
+        request_ids: record.request_ids.clone(),
+        invoice_link: record.invoice_link.clone(),
+    }
+}
+
+/// The operation a single-entity write asks for, for counting.
+fn request_kind(operation: Result<Operation, &fault::Fault>) -> RequestKind {
+    match operation {
+        Ok(Operation::Update) => RequestKind::Update,
+        Ok(Operation::Delete) => RequestKind::Delete,
+        Ok(Operation::Create) | Err(_) => RequestKind::Create,
     }
 }
