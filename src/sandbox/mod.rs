@@ -24,6 +24,9 @@ pub mod intuit;
 pub mod qbo;
 pub mod requests;
 pub mod tokens;
+mod wiring;
+
+pub use wiring::{SANDBOX_TOKEN_KEY, SandboxDirs};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
