@@ -368,6 +368,15 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_file_cannot_pass_for_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::open(dir.path(), TokenKey::generate()).unwrap();
+        store.write_sealed("other.enc", &serde_json::json!({"refresh_token": "x"})).unwrap();
+        std::fs::rename(dir.path().join("other.enc"), store.path()).unwrap();
+        assert!(store.load().unwrap_err().to_string().contains("damaged"));
+    }
+
+    #[test]
     fn a_newer_format_is_reported_as_such() {
         let dir = tempfile::tempdir().unwrap();
         let store = TokenStore::open(dir.path(), TokenKey::generate()).unwrap();
