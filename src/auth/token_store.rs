@@ -301,7 +301,7 @@ impl RecordIn {
     }
 }
 
-fn store_error(reason: String) -> AuthError {
+pub(super) fn store_error(reason: String) -> AuthError {
     AuthError::Store { reason }
 }
 
