@@ -297,7 +297,7 @@ async fn hundreds_of_rotations_with_concurrent_callers_refresh_once_each() {
             let (manager, rejected) = (manager.clone(), current.clone());
             tokio::spawn(async move { manager.refresh_after_rejection(&rejected).await })
         });
-        let answers: Vec<_> = futures_join(callers).await;
+        let answers: Vec<_> = join_all(callers).await;
         let fresh = answers[0].clone();
         assert!(answers.iter().all(|a| a.expose_secret() == fresh.expose_secret()), "round {round}: one new token");
         assert_ne!(fresh.expose_secret(), current.expose_secret());
@@ -311,7 +311,8 @@ async fn hundreds_of_rotations_with_concurrent_callers_refresh_once_each() {
     assert_eq!(stored.access_token.unwrap().expose_secret(), current.expose_secret());
 }
 
-async fn futures_join<T: Send + 'static>(
+/// Waits for every spawned caller (they run concurrently; only the collecting is in order).
+async fn join_all<T: Send + 'static>(
     tasks: impl Iterator<Item = tokio::task::JoinHandle<Result<T, AuthError>>>,
 ) -> Vec<T> {
     let mut out = Vec::new();
@@ -341,7 +342,7 @@ async fn tokens_are_refreshed_ahead_of_expiry_once_per_expiry() {
             Ok(seen)
         })
     });
-    let mut distinct: Vec<String> = futures_join(callers).await.into_iter().flatten().collect();
+    let mut distinct: Vec<String> = join_all(callers).await.into_iter().flatten().collect();
     distinct.push(first.access_token.unwrap().expose_secret().to_owned());
     distinct.sort();
     distinct.dedup();
