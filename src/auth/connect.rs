@@ -38,6 +38,10 @@ impl CsrfState {
         CsrfState(SecretString::from(CsrfToken::new_random().secret().as_str()))
     }
 
+    pub(crate) fn secret(&self) -> &SecretString {
+        &self.0
+    }
+
     /// Compared through SHA-256, so the comparison's timing says nothing about the value.
     fn matches(&self, received: &str) -> bool {
         digest(self.0.expose_secret()) == digest(received)
@@ -58,7 +62,7 @@ fn digest(value: &str) -> [u8; 32] {
 pub fn authorize_url(settings: &IntuitOAuthSettings) -> Result<(String, CsrfState), AuthError> {
     let oauth = IntuitOAuth::new(settings)?;
     let state = CsrfState::new_random();
-    Ok((oauth.authorize_url(&state.0), state))
+    Ok((oauth.authorize_url(state.secret()), state))
 }
 
 /// Finishes the flow from the address Intuit redirected the browser to (received by
@@ -69,21 +73,11 @@ pub async fn complete_authorization(
     redirected_url: &str,
     expected_state: &CsrfState,
 ) -> Result<StoredGrant, AuthError> {
-    let answer = RedirectAnswer::parse(redirected_url)?;
-    if !answer.state.as_deref().is_some_and(|state| expected_state.matches(state)) {
-        return Err(AuthError::StateMismatch);
-    }
-    if let Some(error) = answer.error {
-        let reason = match error.as_str() {
-            "access_denied" => "the person at the consent page declined to connect qbsync".to_owned(),
-            other => format!("Intuit answered `{other}` instead of a code"),
-        };
-        return Err(AuthError::ConnectFailed { reason });
-    }
-    let missing =
-        |what: &str| AuthError::ConnectFailed { reason: format!("the address Intuit redirected to has no `{what}`") };
-    let code = answer.code.ok_or_else(|| missing("code"))?;
-    let realm_id = answer.realm_id.ok_or_else(|| missing("realmId"))?;
+    let answer = RedirectAnswer::accept(redirected_url, expected_state)?;
+    let realm_id = answer.realm_id.ok_or_else(|| AuthError::ConnectFailed {
+        reason: "the address Intuit redirected to has no `realmId`".into(),
+    })?;
+    let code = answer.code;
     settings.check_grant(settings.environment, &realm_id)?;
 
     let oauth = IntuitOAuth::new(settings)?;
@@ -104,32 +98,40 @@ pub async fn complete_authorization(
     Ok(grant)
 }
 
-/// The query of the redirect: `code`, `state`, `realmId`, or `error`.
-struct RedirectAnswer {
-    code: Option<SecretString>,
-    state: Option<String>,
-    realm_id: Option<String>,
-    error: Option<String>,
+/// What a redirect back from a consent page carries, once accepted.
+pub(crate) struct RedirectAnswer {
+    pub code: SecretString,
+    /// Intuit's `realmId` (absent from other servers' redirects).
+    pub realm_id: Option<String>,
 }
 
 impl RedirectAnswer {
-    fn parse(redirected_url: &str) -> Result<RedirectAnswer, AuthError> {
+    /// Parses the redirected address, refuses a foreign `state` before looking at anything
+    /// else, and turns an `error` answer into a message for a person.
+    pub(crate) fn accept(redirected_url: &str, expected_state: &CsrfState) -> Result<RedirectAnswer, AuthError> {
         let url = Url::parse(redirected_url.trim()).map_err(|_| AuthError::ConnectFailed {
             reason:
                 "that is not an address: paste the whole address from the browser's address bar, starting with http"
                     .into(),
         })?;
-        let mut answer = RedirectAnswer { code: None, state: None, realm_id: None, error: None };
-        for (name, value) in url.query_pairs() {
-            match name.as_ref() {
-                "code" => answer.code = Some(SecretString::from(value.as_ref())),
-                "state" => answer.state = Some(value.into_owned()),
-                "realmId" => answer.realm_id = Some(value.into_owned()),
-                "error" => answer.error = Some(value.into_owned()),
-                _ => {}
-            }
+        let param = |wanted: &str| url.query_pairs().find(|(name, _)| name == wanted).map(|(_, value)| value);
+        if !param("state").is_some_and(|state| expected_state.matches(&state)) {
+            return Err(AuthError::StateMismatch);
         }
-        Ok(answer)
+        if let Some(error) = param("error") {
+            let reason = match error.as_ref() {
+                "access_denied" => "the person at the consent page declined to connect qbsync".to_owned(),
+                other => format!("the consent page answered `{other}` instead of a code"),
+            };
+            return Err(AuthError::ConnectFailed { reason });
+        }
+        let code = param("code").ok_or_else(|| AuthError::ConnectFailed {
+            reason: "the address the consent page redirected to has no `code`".into(),
+        })?;
+        Ok(RedirectAnswer {
+            code: SecretString::from(code.as_ref()),
+            realm_id: param("realmId").map(|r| r.into_owned()),
+        })
     }
 }
 
@@ -143,14 +145,19 @@ pub struct RedirectListener {
 }
 
 impl RedirectListener {
+    /// Listens on the port of the Intuit app's redirect URI.
     pub async fn bind(settings: &IntuitOAuthSettings) -> Result<RedirectListener, AuthError> {
+        RedirectListener::bind_uri(&settings.redirect_uri).await
+    }
+
+    /// Listens on the port of `redirect_uri`, which must be an `http://` loopback address.
+    pub async fn bind_uri(redirect_uri: &str) -> Result<RedirectListener, AuthError> {
         let cannot = |why: &str| AuthError::ConnectFailed {
             reason: format!(
-                "cannot receive the redirect to {} ({why}): paste the redirected address instead",
-                settings.redirect_uri
+                "cannot receive the redirect to {redirect_uri} ({why}): paste the redirected address instead"
             ),
         };
-        let redirect = Url::parse(&settings.redirect_uri).map_err(|_| cannot("not a valid URL"))?;
+        let redirect = Url::parse(redirect_uri).map_err(|_| cannot("not a valid URL"))?;
         if redirect.scheme() != "http" {
             return Err(cannot("only http://localhost addresses can be received here"));
         }
@@ -182,7 +189,7 @@ impl RedirectListener {
     /// error page and ignored, so a stray or forged request cannot end the wait.
     pub async fn wait(self, expected_state: &CsrfState, timeout: Duration) -> Result<String, AuthError> {
         let (sender, mut received) = tokio::sync::mpsc::channel::<String>(1);
-        let expected = digest(expected_state.0.expose_secret());
+        let expected = digest(expected_state.secret().expose_secret());
         let redirect = self.redirect;
         let handler = move |uri: Uri| {
             let (sender, mut url) = (sender.clone(), redirect.clone());

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::AuthError;
 use super::private_fs;
+use super::token_store::store_error;
 
 const KEY_LEN: usize = 32;
 
@@ -178,10 +179,6 @@ impl fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenKey").field("source", &self.source).field("key", &"[REDACTED]").finish()
     }
-}
-
-fn store_error(reason: String) -> AuthError {
-    AuthError::Store { reason }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! |---|---|
 //! | `settings.rs` | the Intuit app, its endpoint URLs, sandbox vs production |
 //! | `connect.rs` | `qbsync auth`: consent URL, redirect listener, code exchange, import, revoke |
+//! | `google.rs` | `qbsync auth google`: a person's own Google account, for google-sheets4 |
 //! | `intuit.rs` | [`IntuitTokens`]: single-flight refresh, save-before-use, back-off after refusal |
 //! | `oauth.rs` | the token and revoke endpoints on the wire (`oauth2` crate + reqwest) |
 //! | `token_store.rs` | the encrypted grant file |
@@ -22,6 +23,7 @@
 //! | `private_fs.rs` | 0600/0700 files, atomic replace |
 
 mod connect;
+mod google;
 mod intuit;
 mod key;
 mod lock;
@@ -36,6 +38,10 @@ use secrecy::SecretString;
 pub use connect::{
     CsrfState, RedirectListener, authorize_url, complete_authorization, import_refresh_token, listen_for_redirect,
     revoke,
+};
+pub use google::{
+    GoogleConsent, GoogleGrant, GoogleUserSettings, GoogleUserTokens, complete_google_authorization,
+    google_authorize_url,
 };
 pub use intuit::{ConnectionStatus, IntuitTokens};
 pub use key::{KeySource, TokenKey};
@@ -77,6 +83,10 @@ pub enum AuthError {
     /// The connect flow did not complete (consent denied, code refused, nothing received).
     #[error("connecting to QuickBooks failed: {reason}")]
     ConnectFailed { reason: String },
+    /// The person's own Google account no longer lets qbsync at the sheet (consent withdrawn,
+    /// refresh token expired) or was never connected.
+    #[error("Google needs to be re-connected: run `qbsync auth google` ({reason})")]
+    GoogleNeedsConsent { reason: String },
     /// The configuration is unusable (a malformed URL or key, or Intuit rejected the app's
     /// client id and secret). Retrying will not help until it is fixed.
     #[error("the QuickBooks connection settings are wrong: {reason}")]

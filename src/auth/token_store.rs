@@ -301,7 +301,7 @@ impl RecordIn {
     }
 }
 
-fn store_error(reason: String) -> AuthError {
+pub(super) fn store_error(reason: String) -> AuthError {
     AuthError::Store { reason }
 }
 
@@ -365,6 +365,15 @@ mod tests {
         let other = TokenStore::open(dir.path(), TokenKey::generate()).unwrap();
         let wrong = other.load().unwrap_err().to_string();
         assert!(wrong.contains("different key"), "{wrong}");
+    }
+
+    #[test]
+    fn a_sealed_file_cannot_pass_for_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::open(dir.path(), TokenKey::generate()).unwrap();
+        store.write_sealed("other.enc", &serde_json::json!({"refresh_token": "x"})).unwrap();
+        std::fs::rename(dir.path().join("other.enc"), store.path()).unwrap();
+        assert!(store.load().unwrap_err().to_string().contains("damaged"));
     }
 
     #[test]

@@ -297,7 +297,7 @@ async fn hundreds_of_rotations_with_concurrent_callers_refresh_once_each() {
             let (manager, rejected) = (manager.clone(), current.clone());
             tokio::spawn(async move { manager.refresh_after_rejection(&rejected).await })
         });
-        let answers: Vec<_> = futures_join(callers).await;
+        let answers: Vec<_> = join_all(callers).await;
         let fresh = answers[0].clone();
         assert!(answers.iter().all(|a| a.expose_secret() == fresh.expose_secret()), "round {round}: one new token");
         assert_ne!(fresh.expose_secret(), current.expose_secret());
@@ -311,7 +311,8 @@ async fn hundreds_of_rotations_with_concurrent_callers_refresh_once_each() {
     assert_eq!(stored.access_token.unwrap().expose_secret(), current.expose_secret());
 }
 
-async fn futures_join<T: Send + 'static>(
+/// Waits for every spawned caller (they run concurrently; only the collecting is in order).
+async fn join_all<T: Send + 'static>(
     tasks: impl Iterator<Item = tokio::task::JoinHandle<Result<T, AuthError>>>,
 ) -> Vec<T> {
     let mut out = Vec::new();
@@ -341,7 +342,7 @@ async fn tokens_are_refreshed_ahead_of_expiry_once_per_expiry() {
             Ok(seen)
         })
     });
-    let mut distinct: Vec<String> = futures_join(callers).await.into_iter().flatten().collect();
+    let mut distinct: Vec<String> = join_all(callers).await.into_iter().flatten().collect();
     distinct.push(first.access_token.unwrap().expose_secret().to_owned());
     distinct.sort();
     distinct.dedup();
@@ -785,4 +786,129 @@ async fn the_control_api_drives_the_emulator_over_http() {
     let stats: Value = http.get(control("stats")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["revocations"], 1, "one grant, seeded then imported");
     assert_eq!(stats["rotations"], 1);
+}
+
+// ---- a person's own Google account (`qbsync auth google`) -----------------------------------
+// Google's token endpoint for user grants is not part of the sandbox; wiremock answers in
+// Google's documented shape (RFC 6749 fields, `token_type: "Bearer"`, no refresh token on refresh).
+
+mod google {
+    use google_sheets4::common::GetToken;
+    use qbsync::auth::{
+        AuthError, GoogleGrant, GoogleUserSettings, GoogleUserTokens, complete_google_authorization,
+        google_authorize_url,
+    };
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+    use wiremock::matchers::{body_string_contains, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::{mode, store};
+
+    const SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets";
+    const REFRESH: &str = "1//0gGoogleRefreshToken";
+
+    fn settings(google: &MockServer) -> GoogleUserSettings {
+        GoogleUserSettings {
+            auth_url: format!("{}/o/oauth2/v2/auth", google.uri()),
+            token_url: format!("{}/token", google.uri()),
+            ..GoogleUserSettings::new(
+                "123-desktop.apps.googleusercontent.com",
+                "GOCSPX-secret".into(),
+                "http://127.0.0.1:8766/",
+            )
+        }
+    }
+
+    fn refresh_answers(access_token: &str) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": access_token, "expires_in": 3599, "scope": SCOPE, "token_type": "Bearer"}),
+        )
+    }
+
+    #[tokio::test]
+    async fn consent_stores_an_encrypted_refresh_token_that_serves_the_sheets_hub() {
+        let google = MockServer::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(&google);
+
+        let (url, consent) = google_authorize_url(&settings).unwrap();
+        let url = url::Url::parse(&url).unwrap();
+        let query: std::collections::BTreeMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(query["scope"], SCOPE);
+        assert_eq!((query["access_type"].as_str(), query["prompt"].as_str()), ("offline", "consent"));
+        assert_eq!(query["code_challenge_method"], "S256");
+        let redirected = format!("http://127.0.0.1:8766/?state={}&code=4/0AXcode&scope={SCOPE}", query["state"]);
+
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(body_string_contains("grant_type=authorization_code"))
+            .and(body_string_contains("code_verifier="))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "ya29.first", "expires_in": 3599, "refresh_token": REFRESH,
+                "scope": SCOPE, "token_type": "Bearer"
+            })))
+            .expect(1)
+            .mount(&google)
+            .await;
+        let grant = complete_google_authorization(&settings, &store(dir.path()), &redirected, consent).await.unwrap();
+        assert_eq!(grant.refresh_token.expose_secret(), REFRESH);
+
+        let file = dir.path().join(GoogleGrant::FILE);
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(!bytes.windows(REFRESH.len()).any(|w| w == REFRESH.as_bytes()));
+        assert_eq!(mode(&file), 0o600);
+
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(body_string_contains("grant_type=refresh_token"))
+            .respond_with(refresh_answers("ya29.second"))
+            .expect(1)
+            .mount(&google)
+            .await;
+        let tokens = GoogleUserTokens::new(&settings, store(dir.path())).unwrap();
+        let hub_auth: Box<dyn GetToken> = Box::new(tokens.clone());
+        for _ in 0..3 {
+            assert_eq!(hub_auth.get_token(&[SCOPE]).await.unwrap().as_deref(), Some("ya29.second"));
+        }
+        let shown = format!("{tokens:?} {grant:?} {settings:?}");
+        assert!(!shown.contains(REFRESH) && !shown.contains("GOCSPX-secret"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_foreign_state_is_refused_before_the_code_is_sent() {
+        let google = MockServer::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(&google);
+        Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&google).await;
+        let (_, consent) = google_authorize_url(&settings).unwrap();
+        let forged = "http://127.0.0.1:8766/?state=forged&code=4/0AXcode";
+        let error = complete_google_authorization(&settings, &store(dir.path()), forged, consent).await.unwrap_err();
+        assert!(matches!(error, AuthError::StateMismatch), "{error:?}");
+        assert!(GoogleGrant::load(&store(dir.path())).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_withdrawn_consent_asks_for_a_new_one_without_hammering() {
+        let google = MockServer::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(&google);
+        let missing = GoogleUserTokens::new(&settings, store(dir.path())).unwrap_err();
+        assert!(matches!(missing, AuthError::GoogleNeedsConsent { .. }), "{missing:?}");
+
+        GoogleGrant { refresh_token: REFRESH.into(), updated_at: chrono::Utc::now() }.save(&store(dir.path())).unwrap();
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(
+                json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
+            ))
+            .expect(1)
+            .mount(&google)
+            .await;
+        let tokens = GoogleUserTokens::new(&settings, store(dir.path())).unwrap();
+        for _ in 0..5 {
+            let error = tokens.access_token().await.unwrap_err();
+            assert!(error.to_string().contains("run `qbsync auth google`"), "{error}");
+        }
+    }
 }
