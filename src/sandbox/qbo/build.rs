@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::clock;
 use super::company::{Company, Object, Record};
 use super::entities::EntityKind;
+use super::validate::Inactive;
 
 /// Why an entity is being built.
 #[derive(Clone, Copy, Debug)]
@@ -25,6 +26,14 @@ pub enum Mode<'a> {
 }
 
 impl Mode<'_> {
+    /// Whether references to inactive records are accepted.
+    pub fn inactive(&self) -> Inactive {
+        match self {
+            Mode::Seed => Inactive::Allowed,
+            Mode::Create | Mode::Update(_) => Inactive::Refused,
+        }
+    }
+
     pub fn existing(&self) -> Option<&Record> {
         match self {
             Mode::Update(record) => Some(record),

@@ -273,11 +273,8 @@ impl QboEmulator {
             return Err(ControlError::WrongKind { kind, action: "making inactive" });
         }
         let mut company = self.company();
-        let existing = company.find(kind, id).cloned().ok_or_else(|| ControlError::NotFound { kind, id: id.into() })?;
-        let mut input = existing.body.clone();
-        input.insert("Active".into(), Value::Bool(active));
-        let body = names::build(&mut company, kind, &input, build::Mode::Update(&existing), &clock::now())?;
-        company.replace(kind, Record { body, ..existing });
+        let record = company.find_mut(kind, id).ok_or_else(|| ControlError::NotFound { kind, id: id.into() })?;
+        names::set_active(kind, &mut record.body, active, &clock::now());
         Ok(())
     }
 

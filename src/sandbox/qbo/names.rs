@@ -11,10 +11,11 @@ use serde_json::{Value, json};
 
 use super::amount;
 use super::build::{self, Mode};
+use super::clock;
 use super::company::{Company, DELETED_SUFFIX, Object, base_name};
 use super::entities::EntityKind;
 use super::fault::Fault;
-use super::validate;
+use super::validate::{self, Inactive};
 
 /// Longest DisplayName QBO accepts.
 const MAX_DISPLAY_NAME: usize = 500;
@@ -42,7 +43,7 @@ pub fn build(
         EntityKind::Customer | EntityKind::Vendor | EntityKind::Employee => {
             person(company, kind, input, &mut out, active, except, &mode)?;
         }
-        EntityKind::Item => item(company, input, &mut out, active, except)?,
+        EntityKind::Item => item(company, input, &mut out, active, except, mode.inactive())?,
         EntityKind::Account => account(company, input, &mut out, active, except)?,
         EntityKind::Invoice | EntityKind::Bill => {
             return Err(Fault::unsupported_operation(format!("{} is not a name-list entity", kind.wire_name())));
@@ -50,6 +51,29 @@ pub fn build(
     }
     build::stamp(company, kind, input, &mut out, mode, now);
     Ok(out)
+}
+
+/// Makes a stored record active or inactive the way QBO does when a user does it: the name
+/// gains or loses its ` (deleted)` suffix, the SyncToken and `LastUpdatedTime` move on.
+/// Nothing else is re-validated: the record was valid, and flipping `Active` cannot clash.
+pub fn set_active(kind: EntityKind, body: &mut Object, active: bool, now: &DateTime<Tz>) {
+    let name_fields: &[&str] = match kind {
+        EntityKind::Customer => &["DisplayName", "FullyQualifiedName"],
+        EntityKind::Vendor | EntityKind::Employee => &["DisplayName"],
+        EntityKind::Item | EntityKind::Account => &["Name", "FullyQualifiedName"],
+        EntityKind::Invoice | EntityKind::Bill => &[],
+    };
+    for field in name_fields {
+        if let Some(Value::String(name)) = body.get_mut(*field) {
+            *name = stored_name(base_name(name), active);
+        }
+    }
+    body.insert("Active".into(), Value::Bool(active));
+    let token = body.get("SyncToken").and_then(Value::as_str).and_then(|t| t.parse::<u64>().ok()).map_or(1, |t| t + 1);
+    body.insert("SyncToken".into(), Value::String(token.to_string()));
+    if let Some(Value::Object(meta)) = body.get_mut("MetaData") {
+        meta.insert("LastUpdatedTime".into(), Value::String(clock::meta_time(now)));
+    }
 }
 
 /// The name as stored: with the ` (deleted)` suffix exactly when inactive.
@@ -176,6 +200,7 @@ fn item(
     out: &mut Object,
     active: bool,
     except: Option<(EntityKind, &str)>,
+    inactive: Inactive,
 ) -> Result<(), Fault> {
     let name = list_name(company, EntityKind::Item, input, except, "product or service")?;
     let name = stored_name(&name, active);
@@ -190,7 +215,7 @@ fn item(
         out.insert(field.into(), amount::plain(value));
     }
     for field in ["IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef"] {
-        if let Some(resolved) = validate::reference(company, EntityKind::Account, input.get(field), field)? {
+        if let Some(resolved) = validate::reference(company, EntityKind::Account, input.get(field), field, inactive)? {
             out.insert(field.into(), json!({ "value": resolved.id, "name": resolved.name }));
         }
     }

@@ -171,6 +171,25 @@ mod tests {
     }
 
     #[test]
+    fn a_dump_with_documents_of_inactive_records_loads() {
+        let mut seed = CompanySeed::parse(DEMO_COMPANY).unwrap();
+        let invoice = json!({
+            "CustomerRef": { "value": "1" },
+            "Line": [{ "DetailType": "SalesItemLineDetail", "Amount": 10, "SalesItemLineDetail": {} }]
+        });
+        seed.invoices.push(invoice.as_object().cloned().unwrap());
+        let mut company = load(&seed, "http://sandbox/", &clock::now()).unwrap();
+        for (kind, id) in [(EntityKind::Customer, "1"), (EntityKind::Item, "1"), (EntityKind::Account, "79")] {
+            let record = company.find_mut(kind, id).unwrap();
+            super::super::names::set_active(kind, &mut record.body, false, &clock::now());
+        }
+        let again = load(&dump(&company), "http://sandbox/", &clock::now()).unwrap();
+        let invoice = again.live(EntityKind::Invoice).next().unwrap();
+        assert_eq!(invoice.body["CustomerRef"]["name"], "Acme Training Co (deleted)");
+        assert_eq!(invoice.body["TotalAmt"], json!(10.0));
+    }
+
+    #[test]
     fn a_bad_record_names_itself() {
         let seed = CompanySeed::parse(r#"{"customers": [{"DisplayName": "A"}, {"DisplayName": "a"}]}"#).unwrap();
         let error = load(&seed, "http://sandbox/", &clock::now()).err().unwrap();

@@ -17,7 +17,7 @@ use super::build::{self, Mode};
 use super::company::{Company, Object};
 use super::entities::EntityKind;
 use super::fault::Fault;
-use super::validate::{self, Resolved};
+use super::validate::{self, Inactive, Resolved};
 
 const MAX_DOC_NUMBER: usize = 21;
 const MAX_NOTE: usize = 4000;
@@ -186,11 +186,11 @@ fn default_item(company: &Company) -> Option<Resolved> {
         .map(|item| Resolved::of(EntityKind::Item, item))
 }
 
-fn sales_line(company: &Company, line: &Object) -> Result<(Object, Decimal), Fault> {
+fn sales_line(company: &Company, line: &Object, inactive: Inactive) -> Result<(Object, Decimal), Fault> {
     const ELEMENT: &str = "Line.SalesItemLineDetail.ItemRef";
     let amount = line_amount(line)?;
     let detail = line.get("SalesItemLineDetail").and_then(Value::as_object).cloned().unwrap_or_default();
-    let item = match validate::reference(company, EntityKind::Item, detail.get("ItemRef"), ELEMENT)? {
+    let item = match validate::reference(company, EntityKind::Item, detail.get("ItemRef"), ELEMENT, inactive)? {
         Some(item) => item,
         None => default_item(company).ok_or_else(|| Fault::required(ELEMENT))?,
     };
@@ -291,15 +291,20 @@ fn invoice(
     options: TxnOptions,
 ) -> Result<Object, Fault> {
     validate::known_fields(EntityKind::Invoice, input)?;
-    let customer =
-        validate::required_reference(company, EntityKind::Customer, input.get("CustomerRef"), "CustomerRef")?;
+    let customer = validate::required_reference(
+        company,
+        EntityKind::Customer,
+        input.get("CustomerRef"),
+        "CustomerRef",
+        mode.inactive(),
+    )?;
     let mut lines = Vec::new();
     let mut used_ids = Vec::new();
     let mut total = Decimal::ZERO;
     for (index, line) in input_lines(input)?.into_iter().enumerate() {
         let mut out = match detail_type(line)? {
             "SalesItemLineDetail" => {
-                let (out, amount) = sales_line(company, line)?;
+                let (out, amount) = sales_line(company, line, mode.inactive())?;
                 total += amount;
                 out
             }
@@ -429,7 +434,7 @@ pub fn qualifies_for_invoice_link(company: &Company, invoice: &Object) -> bool {
         && email.contains('@')
 }
 
-fn expense_line(company: &Company, line: &Object) -> Result<(Object, Decimal), Fault> {
+fn expense_line(company: &Company, line: &Object, inactive: Inactive) -> Result<(Object, Decimal), Fault> {
     let kind = detail_type(line)?;
     let amount = line_amount(line)?;
     let detail = line.get(kind).and_then(Value::as_object).cloned().unwrap_or_default();
@@ -437,13 +442,19 @@ fn expense_line(company: &Company, line: &Object) -> Result<(Object, Decimal), F
     match kind {
         "AccountBasedExpenseLineDetail" => {
             let element = "Line.AccountBasedExpenseLineDetail.AccountRef";
-            let account =
-                validate::required_reference(company, EntityKind::Account, detail.get("AccountRef"), element)?;
+            let account = validate::required_reference(
+                company,
+                EntityKind::Account,
+                detail.get("AccountRef"),
+                element,
+                inactive,
+            )?;
             out_detail.insert("AccountRef".into(), account.to_ref());
         }
         "ItemBasedExpenseLineDetail" => {
             let element = "Line.ItemBasedExpenseLineDetail.ItemRef";
-            let item = validate::required_reference(company, EntityKind::Item, detail.get("ItemRef"), element)?;
+            let item =
+                validate::required_reference(company, EntityKind::Item, detail.get("ItemRef"), element, inactive)?;
             out_detail.insert("ItemRef".into(), item.to_ref());
             for field in ["Qty", "UnitPrice"] {
                 if let Some(value) = validate::decimal(&format!("Line.{kind}.{field}"), detail.get(field))? {
@@ -454,7 +465,8 @@ fn expense_line(company: &Company, line: &Object) -> Result<(Object, Decimal), F
         other => return Err(unmodelled_or_invalid(other, &[])),
     }
     let customer_element = format!("Line.{kind}.CustomerRef");
-    let customer = validate::reference(company, EntityKind::Customer, detail.get("CustomerRef"), &customer_element)?;
+    let customer =
+        validate::reference(company, EntityKind::Customer, detail.get("CustomerRef"), &customer_element, inactive)?;
     let billable = detail.get("BillableStatus").and_then(Value::as_str).map(str::to_owned);
     let billable = match (billable, &customer) {
         (Some(status), _) => status,
@@ -491,18 +503,29 @@ fn bill(
         return Err(Fault::not_entitled("Bill"));
     }
     validate::known_fields(EntityKind::Bill, input)?;
-    let vendor = validate::required_reference(company, EntityKind::Vendor, input.get("VendorRef"), "VendorRef")?;
+    let vendor = validate::required_reference(
+        company,
+        EntityKind::Vendor,
+        input.get("VendorRef"),
+        "VendorRef",
+        mode.inactive(),
+    )?;
     let mut lines = Vec::new();
     let mut used_ids = Vec::new();
     let mut total = Decimal::ZERO;
     for (index, line) in input_lines(input)?.into_iter().enumerate() {
-        let (mut out, amount) = expense_line(company, line)?;
+        let (mut out, amount) = expense_line(company, line, mode.inactive())?;
         total += amount;
         out.insert("Id".into(), Value::String(line_id(line, index, &mut used_ids)));
         lines.push(Value::Object(out));
     }
-    let ap_account = match validate::reference(company, EntityKind::Account, input.get("APAccountRef"), "APAccountRef")?
-    {
+    let ap_account = match validate::reference(
+        company,
+        EntityKind::Account,
+        input.get("APAccountRef"),
+        "APAccountRef",
+        mode.inactive(),
+    )? {
         Some(account) => account,
         None => default_ap_account(company)
             .ok_or_else(|| Fault::business("An Accounts Payable account is required for a bill."))?,

@@ -49,17 +49,28 @@ fn reference_id(value: &Value) -> Option<String> {
     }
 }
 
+/// Whether a reference may point at an inactive record: never in a client's write, always when
+/// loading a seed (a dump holds invoices of customers made inactive since).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inactive {
+    Refused,
+    Allowed,
+}
+
 /// Resolves an optional reference: 2500 when nothing has that id, 610 when it is inactive.
 pub fn reference(
     company: &Company,
     kind: EntityKind,
     value: Option<&Value>,
     element: &str,
+    inactive: Inactive,
 ) -> Result<Option<Resolved>, Fault> {
     let Some(value) = value.filter(|v| !v.is_null()) else { return Ok(None) };
     let id = reference_id(value).ok_or_else(|| Fault::invalid_reference(element))?;
     match company.find(kind, &id) {
-        Some(record) if !record.deleted && record.active() => Ok(Some(Resolved::of(kind, record))),
+        Some(record) if !record.deleted && (record.active() || inactive == Inactive::Allowed) => {
+            Ok(Some(Resolved::of(kind, record)))
+        }
         Some(record) if !record.deleted => Err(Fault::object_not_found()),
         _ => Err(Fault::invalid_reference(element)),
     }
@@ -71,8 +82,9 @@ pub fn required_reference(
     kind: EntityKind,
     value: Option<&Value>,
     element: &str,
+    inactive: Inactive,
 ) -> Result<Resolved, Fault> {
-    reference(company, kind, value, element)?.ok_or_else(|| Fault::required(element))
+    reference(company, kind, value, element, inactive)?.ok_or_else(|| Fault::required(element))
 }
 
 /// A string field, if present; 2050 when longer than `max` characters.
@@ -149,13 +161,15 @@ mod tests {
     #[test]
     fn references_resolve_or_fault_like_qbo() {
         let company = company();
-        let found = reference(&company, EntityKind::Customer, Some(&json!({"value": "1"})), "CustomerRef").unwrap();
+        let lookup = |id: &str, inactive| {
+            reference(&company, EntityKind::Customer, Some(&json!({ "value": id })), "CustomerRef", inactive)
+        };
+        let found = lookup("1", Inactive::Refused).unwrap();
         assert_eq!(found, Some(Resolved { id: "1".into(), name: "Acme".into() }));
-        let missing = reference(&company, EntityKind::Customer, Some(&json!({"value": "9"})), "CustomerRef");
-        assert_eq!(missing.unwrap_err().code, "2500");
-        let inactive = reference(&company, EntityKind::Customer, Some(&json!({"value": "2"})), "CustomerRef");
-        assert_eq!(inactive.unwrap_err().code, "610");
-        let absent = required_reference(&company, EntityKind::Customer, None, "CustomerRef");
+        assert_eq!(lookup("9", Inactive::Refused).unwrap_err().code, "2500");
+        assert_eq!(lookup("2", Inactive::Refused).unwrap_err().code, "610");
+        assert_eq!(lookup("2", Inactive::Allowed).unwrap().map(|r| r.name), Some("Gone".to_owned()));
+        let absent = required_reference(&company, EntityKind::Customer, None, "CustomerRef", Inactive::Refused);
         assert_eq!(absent.unwrap_err().element.as_deref(), Some("CustomerRef"));
     }
 
