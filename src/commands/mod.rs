@@ -3,17 +3,17 @@
 //! Commands parse arguments, load settings, build what they need through [`context`], and hand
 //! over to the library; `anyhow` with context lives here at the top, typed errors below.
 
-mod audit;
-mod auth;
+pub mod audit;
+pub mod auth;
 pub mod context;
-mod daemon;
-mod demo;
-mod doctor;
-mod lock;
-mod migrate;
-mod run_once;
-mod sandbox;
-mod status;
+pub mod daemon;
+pub mod demo;
+pub mod doctor;
+pub mod lock;
+pub mod migrate;
+pub mod run_once;
+pub mod sandbox;
+pub mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

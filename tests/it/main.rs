@@ -4,6 +4,8 @@
 mod auth;
 mod qbo_client;
 mod sandbox_google;
+mod sandbox_qbo;
 mod settings;
 mod sheets_client;
-mod sandbox_qbo;
+mod support;
+mod sync;

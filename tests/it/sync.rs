@@ -1,0 +1,265 @@
+//! The sync end to end (issue 3): the demo sheet through the real clients, over real HTTP,
+//! into the emulated QuickBooks company and back onto the sheet.
+
+use qbsync::commands::context::RunFlags;
+use qbsync::store::{AuditQuery, Kind};
+use qbsync::sync::PassOptions;
+use rust_decimal::Decimal;
+
+use crate::support::World;
+
+const SYNCED: [(&str, &str, &str); 13] = [
+    ("ACD-2025-0101", "Acme Training Co", "1234.50"),
+    ("ACD-2025-0102", "O'Brien & Sons", "1234.50"),
+    ("ACD-2025-0103", "Globex Corporation", "2400.00"),
+    ("ACD-2025-0104", "Initech LLC", "980.25"),
+    ("ACD-2025-0105", "Umbrella Academy", "3150.00"),
+    ("ACD-2025-0112", "Stark Industries", "0.30"),
+    ("ACD-2025-0113", "O'Brien & Sons", "1500.00"),
+    ("ACD-2025-0114", "Acme Training Co", "2750.75"),
+    ("ACD-2025-0115", "Globex Corporation", "4100.00"),
+    ("ACD-2025-0119", "O'Brien & Sons", "1320.00"),
+    ("ACD-2025-0120", "Globex Corporation", "2999.99"),
+    ("ACD-2025-0121", "Initech LLC", "1500.00"),
+    ("ACD-2025-0122", "Acme Training Co", "250.00"),
+];
+
+const FAILED: [(&str, &str); 6] = [
+    ("ACD-2025-0108", "\"Wayne Enterprises\" is not in QuickBooks"),
+    ("ACD-2025-0109", "negative"),
+    ("ACD-2025-0110", "is zero"),
+    ("ACD-2025-0111", "negative"),
+    ("ACD-2025-0116", "qb_directions.json"),
+    ("ACD-2025-0117-REVISED-FINAL-V2", "21"),
+];
+
+const SKIPPED: [&str; 9] = [
+    "JS-2025-041",
+    "JS-2025-042",
+    "BBJ-7781",
+    "NW-55012",
+    "ACC-2025-9001",
+    "ACC-2025-9002",
+    "ACC-2025-9003",
+    "JS-2025-043",
+    "BBJ-7802",
+];
+
+const UNTOUCHED: [&str; 4] = ["ACD-2025-0106", "ACD-2025-0107", "BBJ-7790", "NW-55013"];
+
+#[tokio::test]
+async fn the_demo_sheet_in_invoice_only_mode() {
+    let world = World::demo().await;
+    world.migrate(false).await;
+    let mut engine = world.engine().await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+
+    let invoices = world.sandbox.qbo.invoices();
+    assert_eq!(invoices.len(), SYNCED.len(), "one invoice per ready money-in row: {invoices:#?}");
+    assert!(world.sandbox.qbo.bills().is_empty(), "no bills in invoice-only mode");
+    for (number, customer, amount) in SYNCED {
+        let matching: Vec<_> = invoices.iter().filter(|i| i.doc_number.as_deref() == Some(number)).collect();
+        assert_eq!(matching.len(), 1, "{number}");
+        let invoice = matching[0];
+        assert_eq!(invoice.party_name, customer, "{number}");
+        assert_eq!(invoice.total, amount.parse::<Decimal>().unwrap(), "{number}");
+        assert_eq!(world.cell(number, "qb_invoice_id"), invoice.id, "{number}: id written back on its own row");
+        assert_eq!(
+            world.cell(number, "qb_invoice_url"),
+            format!("https://app.sandbox.qbo.intuit.com/app/invoice?txnId={}", invoice.id)
+        );
+        assert_eq!(world.cell(number, "qb_sync_status"), "synced");
+        assert_eq!(world.cell(number, "qb_error"), "");
+        let at = world.cell(number, "qb_synced_at");
+        assert!(chrono::DateTime::parse_from_rfc3339(&at).is_ok(), "{number}: synced_at {at:?} is RFC 3339");
+        assert!(at.ends_with('Z'), "UTC");
+    }
+    for (number, fragment) in FAILED {
+        assert_eq!(world.cell(number, "qb_sync_status"), "failed", "{number}");
+        let error = world.cell(number, "qb_error");
+        assert!(error.contains(fragment), "{number}: {error:?} should contain {fragment:?}");
+        assert!(!error.contains('{'), "{number}: never a raw JSON dump: {error}");
+        assert_eq!(world.cell(number, "qb_invoice_id"), "");
+    }
+    // The row with a blank invoice number.
+    let sheet = world.sheet();
+    let blank = sheet.iter().find(|r| r[world.col("thread")].as_text() == "T-0118").unwrap();
+    assert_eq!(blank[world.col("qb_sync_status")].as_text(), "failed");
+    assert!(blank[world.col("qb_error")].as_text().contains("is blank"));
+    for number in SKIPPED {
+        assert_eq!(world.cell(number, "qb_sync_status"), "skipped", "{number}");
+        assert!(world.cell(number, "qb_error").contains("QB_SYNC_MODE=dual"), "{number}");
+    }
+    for number in UNTOUCHED {
+        for header in ["qb_invoice_id", "qb_sync_status", "qb_error", "qb_synced_at"] {
+            assert_eq!(world.cell(number, header), "", "{number}.{header} untouched");
+        }
+    }
+    // The blank row in the middle stays blank.
+    assert!(sheet[14].iter().all(|c| c.is_blank()), "{:?}", sheet[14]);
+
+    // A second pass creates nothing and writes nothing.
+    let creates_before = world.sandbox.requests().matching("POST", "/invoice").len()
+        + world.sandbox.requests().matching("POST", "/batch").len();
+    let again = engine.pass(&world.policy(RunFlags::default()), PassOptions::default()).await.unwrap();
+    assert!(again.created.is_empty());
+    assert_eq!(again.cells_written, 0);
+    let creates_after = world.sandbox.requests().matching("POST", "/invoice").len()
+        + world.sandbox.requests().matching("POST", "/batch").len();
+    assert_eq!(creates_before, creates_after);
+    assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len());
+
+    // The audit answers "was this row sent, and what came back".
+    let audit =
+        engine.store.audit(&AuditQuery { doc_number: Some("ACD-2025-0101".into()), ..Default::default() }).unwrap();
+    let created = audit.iter().find(|e| e.event == "created").expect("a created record");
+    assert_eq!(created.kind, Kind::Invoice);
+    assert_eq!(created.status, "synced");
+    assert!(created.request_json.as_deref().unwrap().contains("\"DocNumber\":\"ACD-2025-0101\""));
+    assert!(created.response_json.as_deref().unwrap().contains("\"TotalAmt\""));
+    assert_eq!(created.qbo_id.as_deref(), Some(world.cell("ACD-2025-0101", "qb_invoice_id").as_str()));
+    let failures = engine.store.audit(&AuditQuery { failed_only: true, ..Default::default() }).unwrap();
+    assert!(failures.len() >= FAILED.len(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn dual_mode_creates_bills_and_reports_them_in_the_bill_columns() {
+    let world = World::start(Default::default(), &[("QB_SYNC_MODE", "dual"), ("QB_ENABLE_BILLS", "true")]).await;
+    world.migrate(true).await;
+    let mut engine = world.engine().await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+
+    let bills = world.sandbox.qbo.bills();
+    let expected = [
+        ("JS-2025-041", "Jane Smith Consulting", "900.00"),
+        ("JS-2025-042", "Jane Smith Consulting", "1200.00"),
+        ("BBJ-7781", "Bob's Burger Joint", "312.40"),
+        ("NW-55012", "Northwind Traders", "1050.00"),
+        ("ACC-2025-9001", "Accelebrate", "2600.00"),
+        ("ACC-2025-9002", "Accelebrate", "1980.50"),
+        ("ACC-2025-9003", "Accelebrate", "450.00"),
+        ("JS-2025-043", "Jane Smith Consulting", "1000.00"),
+    ];
+    assert_eq!(bills.len(), expected.len(), "{bills:#?}");
+    for (number, vendor, amount) in expected {
+        let bill = bills.iter().find(|b| b.doc_number.as_deref() == Some(number)).expect(number);
+        assert_eq!(bill.party_name, vendor);
+        assert_eq!(bill.total, amount.parse::<Decimal>().unwrap());
+        assert_eq!(world.cell(number, "qb_bill_id"), bill.id);
+        assert_eq!(
+            world.cell(number, "qb_bill_url"),
+            format!("https://app.sandbox.qbo.intuit.com/app/bill?txnId={}", bill.id)
+        );
+        assert_eq!(world.cell(number, "qb_bill_status"), "synced");
+        assert_eq!(world.cell(number, "qb_sync_status"), "", "bills report in their own columns");
+    }
+    assert_eq!(world.cell("BBJ-7802", "qb_bill_status"), "failed");
+    assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len());
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing_anywhere() {
+    let world = World::demo().await;
+    world.migrate(false).await;
+    let before = world.sheet();
+    world.sandbox.requests().clear();
+    let mut engine = world.engine().await;
+    let report = engine.pass(&world.policy(RunFlags::default()), PassOptions { dry_run: true }).await.unwrap();
+    assert_eq!(report.dry_run.iter().filter(|d| d.payload.is_some()).count(), SYNCED.len());
+    let acme = report.dry_run.iter().find(|d| d.doc_number == "ACD-2025-0101").unwrap();
+    let payload = acme.payload.as_ref().unwrap();
+    assert_eq!(payload["DocNumber"], "ACD-2025-0101");
+    assert_eq!(world.sheet(), before, "the sheet is unchanged");
+    assert!(world.sandbox.qbo.invoices().is_empty());
+    for request in world.sandbox.requests().all() {
+        let write = request.method != "GET"
+            && !request.path.ends_with("/query")
+            && !request.path.ends_with("developerMetadata:search")
+            && !request.path.contains("/google/token")
+            && !request.path.contains("/oauth2/");
+        assert!(!write, "a dry run sent a write: {} {}", request.method, request.path);
+    }
+    assert!(engine.store.all_documents().unwrap().is_empty(), "no intent recorded");
+}
+
+#[tokio::test]
+async fn the_exact_payloads_sent_for_a_typical_invoice_and_bill() {
+    let csv = "invoice,status,inv_from,to_client,end_client,task_descr,job_name,inv_dollars,submitted_date,Inv_paid_date,owed2ACD,owed2workers,notes,thread\n\
+        ACD-1,submitted,ACD,O'Brien & Sons,,Kubernetes for operators,OBS-K8S,\"$1,234.50\",2025-11-05,2025-12-05,1234.5,0,Net 30,T-1\n\
+        JS-1,submitted,Jane Smith Consulting,ACD,Acme Training Co,Instructor fee,ACME-RUST,900,11/6/2025,,,900,,T-2\n";
+    let options = qbsync::sandbox::SandboxOptions { sheet_csv: Some(csv.into()), ..Default::default() };
+    let world = World::start(options, &[("QB_SYNC_MODE", "dual"), ("QB_ENABLE_BILLS", "true")]).await;
+    world.migrate(true).await;
+    let mut engine = world.engine().await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 3).await;
+
+    let sent: Vec<serde_json::Value> = world
+        .sandbox
+        .requests()
+        .all()
+        .into_iter()
+        .filter(|r| {
+            r.method == "POST"
+                && (r.path.ends_with("/invoice") || r.path.ends_with("/bill") || r.path.ends_with("/batch"))
+        })
+        .filter_map(|r| r.json())
+        .collect();
+    let bodies: Vec<serde_json::Value> = sent
+        .iter()
+        .flat_map(|b| match b.get("BatchItemRequest") {
+            Some(items) => {
+                items.as_array().unwrap().iter().map(|i| i.get("Invoice").or(i.get("Bill")).unwrap().clone()).collect()
+            }
+            None => vec![b.clone()],
+        })
+        .collect();
+    let invoice = bodies.iter().find(|b| b["DocNumber"] == "ACD-1").unwrap();
+    let invoice_key = engine
+        .store
+        .all_documents()
+        .unwrap()
+        .into_iter()
+        .find(|d| d.doc_number.as_deref() == Some("ACD-1"))
+        .unwrap()
+        .doc_key;
+    let customer = world.sandbox.qbo.invoices()[0].party_id.clone();
+    assert_eq!(
+        invoice,
+        &serde_json::json!({
+            "DocNumber": "ACD-1",
+            "TxnDate": "2025-11-05",
+            "DueDate": "2025-12-05",
+            "CustomerRef": {"value": customer},
+            "PrivateNote": format!("Net 30; thread: T-1; from: ACD; owed2ACD: 1234.5; owed2workers: 0 [qbsync {invoice_key}]"),
+            "Line": [{
+                "DetailType": "SalesItemLineDetail",
+                "Amount": 1234.5,
+                "Description": "OBS-K8S — Kubernetes for operators",
+                "SalesItemLineDetail": {"ItemRef": {"value": "1"}, "Qty": 1, "UnitPrice": 1234.5}
+            }]
+        })
+    );
+    let bill = bodies.iter().find(|b| b["DocNumber"] == "JS-1").unwrap();
+    let vendor = world.sandbox.qbo.bills()[0].party_id.clone();
+    assert_eq!(bill["VendorRef"]["value"], vendor);
+    assert_eq!(bill["APAccountRef"]["value"], "33");
+    assert_eq!(bill["TxnDate"], "2025-11-06");
+    assert_eq!(bill["Line"][0]["DetailType"], "AccountBasedExpenseLineDetail");
+    assert_eq!(bill["Line"][0]["AccountBasedExpenseLineDetail"]["AccountRef"]["value"], "7");
+    // Money goes out as exact decimal text, never through a float.
+    let raw: Vec<String> =
+        world.sandbox.requests().all().into_iter().map(|r| r.body).filter(|b| b.contains("\"JS-1\"")).collect();
+    assert!(raw.iter().any(|b| b.contains("\"Amount\":900.00")), "{raw:?}");
+    assert!(world.sandbox.requests().all().iter().any(|r| r.body.contains("\"Amount\":1234.50")));
+    // Every QuickBooks call carried minorversion=75, every write a requestid.
+    for request in world.sandbox.requests().all().iter().filter(|r| r.path.starts_with("/v3/")) {
+        assert_eq!(request.query_param("minorversion").as_deref(), Some("75"), "{}", request.path);
+        if request.method == "POST" && !request.path.ends_with("/query") {
+            assert!(request.query_param("requestid").is_some(), "{}", request.path);
+        }
+    }
+    // Sheets writes are RAW.
+    for request in world.sandbox.requests().matching("POST", "values:batchUpdate") {
+        assert_eq!(request.json().unwrap()["valueInputOption"], "RAW");
+    }
+}
