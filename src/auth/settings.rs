@@ -149,7 +149,9 @@ mod tests {
     fn environments_parse_from_qb_env() {
         assert_eq!("Sandbox".parse(), Ok(QboEnvironment::Sandbox));
         assert_eq!(" production ".parse(), Ok(QboEnvironment::Production));
-        assert_eq!("prod".parse::<QboEnvironment>(), Err(UnknownEnvironment("prod".into())));
+        assert_eq!("prod".parse(), Ok(QboEnvironment::Production));
+        assert_eq!("Development".parse(), Ok(QboEnvironment::Sandbox));
+        assert_eq!("staging".parse::<QboEnvironment>(), Err(UnknownEnvironment("staging".into())));
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub async fn sheets(settings: &Settings) -> anyhow::Result<SheetsClient> {
     let mut sheets = SheetsSettings::new(google.spreadsheet_id.clone().unwrap_or_default(), google.sheet_tab.clone());
     sheets.sheets_api_url = google.sheets_api_url.to_string();
     sheets.drive_api_url = google.drive_api_url.to_string();
+    let tuning = &settings.tuning;
+    sheets.timeout = tuning.sheets_timeout;
+    sheets.max_attempts = tuning.sheets_max_attempts;
+    sheets.backoff_base = tuning.sheets_backoff_base;
+    sheets.reads_per_minute = tuning.sheets_reads_per_minute;
+    sheets.writes_per_minute = tuning.sheets_writes_per_minute;
     let client = SheetsClient::connect(sheets, credentials).await?;
     Ok(client)
 }
@@ -90,6 +96,14 @@ pub fn qbo(settings: &Settings, tokens: Arc<dyn TokenSource>) -> anyhow::Result<
     let mut client =
         QboSettings::new(qb.api_url.to_string(), qb.realm_id.clone().unwrap_or_default(), qb.app_url.to_string());
     client.minor_version = qb.minor_version;
+    let tuning = &settings.tuning;
+    client.timeout = tuning.qbo_timeout;
+    client.max_attempts = tuning.qbo_max_attempts;
+    client.retry_base_delay = tuning.qbo_retry_base;
+    client.throttle_delay = tuning.qbo_throttle_wait;
+    client.requests_per_minute = tuning.qbo_requests_per_minute;
+    client.batches_per_minute = tuning.qbo_batches_per_minute;
+    client.max_concurrent = tuning.qbo_max_concurrent;
     Ok(QboClient::new(client, tokens)?)
 }
 

@@ -57,6 +57,18 @@ const TABLE: &[(&str, &[&str], bool)] = &[
     ("logging.keep_files", &["QBSYNC_LOG_KEEP_FILES"], false),
     ("logging.file_prefix", &["QBSYNC_LOG_FILE_PREFIX"], false),
     ("auth.token_key", &["QBSYNC_TOKEN_KEY"], true),
+    ("tuning.qbo_timeout_ms", &["QBSYNC_QBO_TIMEOUT_MS"], false),
+    ("tuning.qbo_max_attempts", &["QBSYNC_QBO_MAX_ATTEMPTS"], false),
+    ("tuning.qbo_retry_base_ms", &["QBSYNC_QBO_RETRY_BASE_MS"], false),
+    ("tuning.qbo_throttle_wait_ms", &["QBSYNC_QBO_THROTTLE_WAIT_MS"], false),
+    ("tuning.qbo_requests_per_minute", &["QBSYNC_QBO_REQUESTS_PER_MINUTE"], false),
+    ("tuning.qbo_batches_per_minute", &["QBSYNC_QBO_BATCHES_PER_MINUTE"], false),
+    ("tuning.qbo_max_concurrent", &["QBSYNC_QBO_MAX_CONCURRENT"], false),
+    ("tuning.sheets_timeout_ms", &["QBSYNC_SHEETS_TIMEOUT_MS"], false),
+    ("tuning.sheets_max_attempts", &["QBSYNC_SHEETS_MAX_ATTEMPTS"], false),
+    ("tuning.sheets_backoff_base_ms", &["QBSYNC_SHEETS_BACKOFF_BASE_MS"], false),
+    ("tuning.sheets_reads_per_minute", &["QBSYNC_SHEETS_READS_PER_MINUTE"], false),
+    ("tuning.sheets_writes_per_minute", &["QBSYNC_SHEETS_WRITES_PER_MINUTE"], false),
 ];
 
 /// One setting.

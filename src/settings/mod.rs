@@ -53,6 +53,7 @@ pub struct Settings {
     pub alerts: AlertSettings,
     pub logging: LogSettings,
     pub auth: AuthSettings,
+    pub tuning: TuningSettings,
     /// Things worth a log line at start-up that are not mistakes (an unknown `QB_*` variable,
     /// a setting without effect). Never contain secret values.
     pub warnings: Vec<String>,
@@ -255,6 +256,26 @@ pub struct DaemonSettings {
     pub poll_interval: Duration,
 }
 
+/// `[tuning]`: how hard qbsync leans on the two services. The defaults are the published limits
+/// and patient retries; tests and the benchmark shorten the waits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TuningSettings {
+    pub qbo_timeout: Duration,
+    pub qbo_max_attempts: u32,
+    pub qbo_retry_base: Duration,
+    /// How long every QuickBooks call pauses after a 429 without `Retry-After` (Intuit: 60 s).
+    pub qbo_throttle_wait: Duration,
+    pub qbo_requests_per_minute: u32,
+    pub qbo_batches_per_minute: u32,
+    pub qbo_max_concurrent: usize,
+    pub sheets_timeout: Duration,
+    pub sheets_max_attempts: u32,
+    pub sheets_backoff_base: Duration,
+    /// Google's per-user quotas (60 each unless Google raised them for your project).
+    pub sheets_reads_per_minute: u32,
+    pub sheets_writes_per_minute: u32,
+}
+
 /// `[status]`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusSettings {
@@ -346,7 +367,8 @@ impl Settings {
             token_key: optional(layers.get("auth.token_key")?, secret)?,
             credentials_dir: layers.ambient("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         };
-        Ok(Settings { google, quickbooks, sync, paths, daemon, status, alerts, logging, auth, warnings })
+        let tuning = read_tuning(&layers)?;
+        Ok(Settings { google, quickbooks, sync, paths, daemon, status, alerts, logging, auth, tuning, warnings })
     }
 
     /// What every command that reads or writes the sheet needs: which spreadsheet.
@@ -707,3 +729,26 @@ fn builtin_error(toml_key: &str, default: &str, (problem, fix): Problem) -> Sett
 
 #[cfg(test)]
 mod tests;
+
+fn read_tuning(layers: &Layers) -> Result<TuningSettings, SettingsError> {
+    let ms = |key: &str, default: u64, min: u64| -> Result<Duration, SettingsError> {
+        or_default(layers.get(key)?, Duration::from_millis(default), values::millis(min))
+    };
+    let n = |key: &str, default: usize| -> Result<usize, SettingsError> {
+        or_default(layers.get(key)?, default, values::count(1))
+    };
+    Ok(TuningSettings {
+        qbo_timeout: ms("tuning.qbo_timeout_ms", 60_000, 100)?,
+        qbo_max_attempts: n("tuning.qbo_max_attempts", 5)? as u32,
+        qbo_retry_base: ms("tuning.qbo_retry_base_ms", 1_000, 1)?,
+        qbo_throttle_wait: ms("tuning.qbo_throttle_wait_ms", 60_000, 1)?,
+        qbo_requests_per_minute: n("tuning.qbo_requests_per_minute", 500)? as u32,
+        qbo_batches_per_minute: n("tuning.qbo_batches_per_minute", 40)? as u32,
+        qbo_max_concurrent: n("tuning.qbo_max_concurrent", 10)?,
+        sheets_timeout: ms("tuning.sheets_timeout_ms", 30_000, 100)?,
+        sheets_max_attempts: n("tuning.sheets_max_attempts", 5)? as u32,
+        sheets_backoff_base: ms("tuning.sheets_backoff_base_ms", 1_000, 1)?,
+        sheets_reads_per_minute: n("tuning.sheets_reads_per_minute", 60)? as u32,
+        sheets_writes_per_minute: n("tuning.sheets_writes_per_minute", 60)? as u32,
+    })
+}

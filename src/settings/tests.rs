@@ -449,7 +449,7 @@ fn built_in_constants_equal_default_toml() {
     assert!(blanked.matches("= \"\"").count() > 40, "{blanked}");
     let from_toml = load(&[]).unwrap();
     let without_paths = |s: &Settings| {
-        format!("{:?}", (&s.google, &s.quickbooks, &s.sync, &s.daemon, &s.status, &s.alerts, &s.logging))
+        format!("{:?}", (&s.google, &s.quickbooks, &s.sync, &s.daemon, &s.status, &s.alerts, &s.logging, &s.tuning))
     };
     assert_eq!(without_paths(&from_constants), without_paths(&from_toml));
 }

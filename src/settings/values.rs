@@ -91,6 +91,19 @@ pub(super) fn seconds(min: u64) -> impl FnOnce(&str) -> Result<Duration, Problem
     }
 }
 
+/// A whole number of milliseconds, at least `min`.
+pub(super) fn millis(min: u64) -> impl FnOnce(&str) -> Result<Duration, Problem> {
+    move |value| {
+        let ms = value.strip_suffix("ms").unwrap_or(value).trim().parse::<u64>().map_err(|_| {
+            problem("is not a number of milliseconds", "write a whole number of milliseconds, e.g. 1000")
+        })?;
+        if ms < min {
+            return Err(problem(format!("is less than {min} ms"), format!("use {min} or more")));
+        }
+        Ok(Duration::from_millis(ms))
+    }
+}
+
 /// A whole number at least `min`.
 pub(super) fn count(min: usize) -> impl FnOnce(&str) -> Result<usize, Problem> {
     move |value| {
