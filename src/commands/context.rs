@@ -135,7 +135,7 @@ pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
         eligible: sync.eligible_statuses.clone(),
         group_by_invoice: sync.group_by_invoice,
         doc_number_prefix: sync.doc_number_prefix.clone(),
-        amount_format: sync.amount_format.clone(),
+        amount_format: sync.amount_format,
         date_order: sync.date_order,
         columns: sync.columns.clone(),
         default_item_id: settings.quickbooks.default_item_id.clone().unwrap_or_default(),

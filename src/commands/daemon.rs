@@ -20,7 +20,7 @@ pub struct Args {
 
 pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     let settings = context::load_settings(load)?;
-    let _logs = context::init_logging(&settings, true)?;
+    context::init_logging(&settings, true)?;
     let _lock = InstanceLock::acquire(&settings.paths.state_dir)?;
     // Configuration errors stop here, before systemd is told we are ready.
     context::policy(&settings, RunFlags::default())?;

@@ -250,21 +250,20 @@ impl Engine {
             return Ok(());
         }
         let kind = doc_kind(doc.kind);
-        if doc.attempts > 0 {
-            if let Some(number) = &doc.doc_number {
-                let found = self.qbo.find_by_doc_number(kind, number).await.map_err(qbo_error)?;
-                if let Some(existing) = found.iter().find(|d| is_ours(d, &doc)) {
-                    return self.adopt(&doc, existing, true, report);
-                }
-                if let Some(other) = found.first() {
-                    let message = format!(
-                        "invoice number {number} already exists in QuickBooks ({} {}) for a different {} or amount: give this row its own number",
-                        kind.entity(),
-                        other.id,
-                        if doc.kind == Kind::Invoice { "customer" } else { "vendor" }
-                    );
-                    return self.fail_document(&doc, &message, None, report);
-                }
+        // Sent before, outcome unknown: whatever QuickBooks holds under this number decides.
+        if let (true, Some(number)) = (doc.attempts > 0, &doc.doc_number) {
+            let found = self.qbo.find_by_doc_number(kind, number).await.map_err(qbo_error)?;
+            if let Some(existing) = found.iter().find(|d| is_ours(d, &doc)) {
+                return self.adopt(&doc, existing, true, report);
+            }
+            if let Some(other) = found.first() {
+                let message = format!(
+                    "invoice number {number} already exists in QuickBooks ({} {}) for a different {} or amount: give this row its own number",
+                    kind.entity(),
+                    other.id,
+                    if doc.kind == Kind::Invoice { "customer" } else { "vendor" }
+                );
+                return self.fail_document(&doc, &message, None, report);
             }
         }
         self.send_one(&doc, report).await
@@ -350,10 +349,8 @@ impl Engine {
     ) -> Result<DocRecord, StoreError> {
         // A failed earlier attempt for the same rows is retired: the corrected document is a new
         // intent with a new requestid (a replayed requestid would replay the old refusal).
-        if let Some(old) = self.store.document(&draft.doc_key)? {
-            if old.state == DocState::Failed {
-                self.store.retire_failed(&draft.doc_key)?;
-            }
+        if self.store.document(&draft.doc_key)?.is_some_and(|old| old.state == DocState::Failed) {
+            self.store.retire_failed(&draft.doc_key)?;
         }
         let body =
             payload.to_body().map_err(|e| StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;

@@ -334,20 +334,19 @@ fn group_candidates(candidates: Vec<Candidate>, store: &StoreView, policy: &Poli
             members.iter().map(|m| (m.index + 1).to_string()).collect::<Vec<_>>().join(", ")
         };
 
-        if let Some(existing) = store.doc_by_number(kind, &number) {
-            if !members.iter().any(|m| existing.row_keys.contains(&m.key)) {
-                let what = match (&existing.qbo_id, existing.state) {
-                    (Some(id), _) => format!("QuickBooks {} {id}", kind.as_str()),
-                    (None, _) => format!("a {} qbsync is creating", kind.as_str()),
-                };
-                for m in &members {
-                    let reason = format!(
-                        "invoice number {number} is already used by {what} (from another row): give this row its own number if it is a different document, or delete it if it is a copy"
-                    );
-                    fail_candidate(plan, store, policy, m, reason);
-                }
-                continue;
+        let taken = store.doc_by_number(kind, &number).filter(|d| !members.iter().any(|m| d.row_keys.contains(&m.key)));
+        if let Some(existing) = taken {
+            let what = match &existing.qbo_id {
+                Some(id) => format!("QuickBooks {} {id}", kind.as_str()),
+                None => format!("a {} qbsync is creating", kind.as_str()),
+            };
+            for m in &members {
+                let reason = format!(
+                    "invoice number {number} is already used by {what} (from another row): give this row its own number if it is a different document, or delete it if it is a copy"
+                );
+                fail_candidate(plan, store, policy, m, reason);
             }
+            continue;
         }
 
         if members.len() > 1 && !policy.group_by_invoice {

@@ -11,7 +11,7 @@ use crate::domain::Cell;
 use crate::domain::layout::{Field, Layout};
 use crate::store::{DocRecord, DocState, Kind, RowRecord};
 
-use super::plan::{CLAIMED, COPY, StoreView};
+use super::plan::{COPY, StoreView};
 use super::policy::{Mode, Policy};
 
 /// Contiguous cells to write on one row (0-based grid row and column).
@@ -66,7 +66,7 @@ pub fn desired_cells(record: &RowRecord, doc: Option<&DocRecord>, policy: &Polic
             vec![(status, Cell::text("skipped")), (Field::QbSyncedAt, at), (error, text(record.error.as_deref()))]
         }
         // Claimed and pending rows show nothing yet: the outcome is not known.
-        CLAIMED | _ => Vec::new(),
+        _ => Vec::new(),
     }
 }
 
