@@ -125,7 +125,9 @@ fn resolved_text(key: &str) -> &'static str {
 /// logged and retried.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
-    #[error("the SMTP URL is not valid: {0} (expected smtp://host:port, smtp://user:pass@host:587?tls=required or smtps://user:pass@host:465)")]
+    #[error(
+        "the SMTP URL is not valid: {0} (expected smtp://host:port, smtp://user:pass@host:587?tls=required or smtps://user:pass@host:465)"
+    )]
     SmtpUrl(String),
     #[error(
         "the SMTP URL sends a password without encryption to {host}: use smtps://…, add ?tls=required, or a relay on this host"
@@ -321,11 +323,7 @@ impl Alerter {
             .await
             // The URL is the webhook's secret: keep it out of the error.
             .map_err(|e| format!("webhook: {}", e.without_url()))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("webhook answered {}", response.status()))
-        }
+        if response.status().is_success() { Ok(()) } else { Err(format!("webhook answered {}", response.status())) }
     }
 
     async fn send_email(&self, subject: &str, body: &str) -> Result<(), String> {
@@ -356,10 +354,14 @@ fn mailer(url: &SecretString, from: Option<&str>, to: Option<&str>) -> Result<Ma
         .map_err(|e| AlertError::SmtpUrl(e.to_string()))?
         .timeout(Some(Duration::from_secs(30)))
         .build();
-    let from: Mailbox =
-        from.parse().map_err(|e: lettre::address::AddressError| AlertError::Address { address: from.into(), reason: e.to_string() })?;
-    let to: Mailboxes =
-        to.parse().map_err(|e: lettre::address::AddressError| AlertError::Address { address: to.into(), reason: e.to_string() })?;
+    let from: Mailbox = from.parse().map_err(|e: lettre::address::AddressError| AlertError::Address {
+        address: from.into(),
+        reason: e.to_string(),
+    })?;
+    let to: Mailboxes = to.parse().map_err(|e: lettre::address::AddressError| AlertError::Address {
+        address: to.into(),
+        reason: e.to_string(),
+    })?;
     Ok(Mailer { transport, from, to })
 }
 
@@ -431,7 +433,11 @@ mod tests {
         assert!(matches!(error, AlertError::PlainTextPassword { .. }));
         assert!(!error.to_string().contains("hunter2"));
 
-        for ok in ["smtps://me:hunter2@mail.example.com", "smtp://me:hunter2@mail.example.com:587?tls=required", "smtp://127.0.0.1:25"] {
+        for ok in [
+            "smtps://me:hunter2@mail.example.com",
+            "smtp://me:hunter2@mail.example.com:587?tls=required",
+            "smtp://127.0.0.1:25",
+        ] {
             let settings = AlertSettings { smtp_url: secret(ok), ..settings.clone() };
             assert!(Alerter::new(settings, dir.path()).is_ok(), "{ok}");
         }

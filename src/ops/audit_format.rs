@@ -132,7 +132,11 @@ pub fn write_csv(entries: &[AuditEntry], out: &mut dyn Write) -> Result<(), csv:
 
 /// Prefixes text a spreadsheet would evaluate with `'`.
 pub fn neutralise(text: &str) -> Cow<'_, str> {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { Cow::Owned(format!("'{text}")) } else { Cow::Borrowed(text) }
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 fn one_line(text: &str) -> String {
@@ -170,7 +174,8 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3, "{table}");
         assert!(lines[0].starts_with("AT (UTC)"));
-        let status_column = |line: &str| line.find("synced").or_else(|| line.find("failed")).or_else(|| line.find("STATUS"));
+        let status_column =
+            |line: &str| line.find("synced").or_else(|| line.find("failed")).or_else(|| line.find("STATUS"));
         assert_eq!(status_column(lines[0]), status_column(lines[1]), "{table}");
         assert_eq!(status_column(lines[1]), status_column(lines[2]), "{table}");
         assert!(lines[2].ends_with("Customer \"Acme\" not found"), "{table}");

@@ -59,7 +59,7 @@ th { text-align: left; font-weight: 600; color: var(--muted); font-size: 12px; t
 td { padding: 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 tr:last-child td { border-bottom: 0; }
 td.error { color: #7a1a12; word-break: break-word; }
-td.when, td.row { white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.when, td.row, td.doc { white-space: nowrap; font-variant-numeric: tabular-nums; }
 .tag { font-size: 12px; padding: 1px 7px; border-radius: 999px; background: #e3f4ea; color: var(--ok); }
 .none { color: var(--muted); margin: 0; }
 footer { padding: 12px 24px; font-size: 12px; color: var(--muted); background: #fafbfc; border-top: 1px solid var(--line); }
@@ -96,34 +96,30 @@ pub fn render_html(report: &StatusReport, now: DateTime<Utc>) -> String {
     );
 
     if let Some(reason) = &report.quickbooks.needs_reconnect {
-        let _ = write!(
+        let _ = writeln!(
             html,
-            r#"<div class="banner bad" id="reconnect-banner" role="alert"><strong>QuickBooks must be re-connected.</strong>No documents are created until someone runs <code>qbsync auth</code> on the server. Rows wait; none is marked failed for this. <span class="reason">({})</span></div>
-"#,
+            r#"<div class="banner bad" id="reconnect-banner" role="alert"><strong>QuickBooks must be re-connected.</strong>No documents are created until someone runs <code>qbsync auth</code> on the server. Rows wait; none is marked failed for this. <span class="reason">({})</span></div>"#,
             escape(reason)
         );
     } else if report.quickbooks.warn_expiry_soon {
         let at = report.quickbooks.refresh_token_expires_at.as_deref().map(human_time).unwrap_or_default();
-        let _ = write!(
+        let _ = writeln!(
             html,
-            r#"<div class="banner warn" id="expiry-banner" role="alert"><strong>The QuickBooks authorization expires {}.</strong>Run <code>qbsync auth</code> on the server before then to keep syncing.</div>
-"#,
+            r#"<div class="banner warn" id="expiry-banner" role="alert"><strong>The QuickBooks authorization expires {}.</strong>Run <code>qbsync auth</code> on the server before then to keep syncing.</div>"#,
             escape(&at)
         );
     }
     if let Some(error) = &report.google.error {
-        let _ = write!(
+        let _ = writeln!(
             html,
-            r#"<div class="banner bad" id="google-banner" role="alert"><strong>Google Sheets cannot be read.</strong>{}</div>
-"#,
+            r#"<div class="banner bad" id="google-banner" role="alert"><strong>Google Sheets cannot be read.</strong>{}</div>"#,
             escape(error)
         );
     }
     if let Some(pass) = report.last_pass.as_ref().filter(|pass| !pass.ok) {
-        let _ = write!(
+        let _ = writeln!(
             html,
-            r#"<div class="banner warn" id="pass-banner"><strong>The last pass stopped early; it will be retried.</strong>{}</div>
-"#,
+            r#"<div class="banner warn" id="pass-banner"><strong>The last pass stopped early; it will be retried.</strong>{}</div>"#,
             escape(pass.error.as_deref().unwrap_or("no details"))
         );
     }
@@ -164,7 +160,13 @@ pub fn render_html(report: &StatusReport, now: DateTime<Utc>) -> String {
         },
     };
     let _ = write!(html, r#"<dt>QuickBooks</dt><dd id="quickbooks">{quickbooks}</dd>"#);
-    let google = if report.google.ok { "ok" } else if report.google.error.is_some() { "error" } else { "unknown" };
+    let google = if report.google.ok {
+        "ok"
+    } else if report.google.error.is_some() {
+        "error"
+    } else {
+        "unknown"
+    };
     let _ = write!(html, r#"<dt>Google Sheets</dt><dd>{google}</dd></dl></section>"#);
     html.push('\n');
 
@@ -173,7 +175,7 @@ pub fn render_html(report: &StatusReport, now: DateTime<Utc>) -> String {
         html.push_str(r#"<p class="none" id="no-failures">None. Every ready row went through.</p>"#);
     } else {
         html.push_str(
-            r#"<table id="failures"><thead><tr><th>When</th><th>Type</th><th>Sheet row</th><th>Number</th><th>Error</th></tr></thead><tbody>"#,
+            r#"<table id="failures"><thead><tr><th>When</th><th>Type</th><th>Row</th><th>Number</th><th>Error</th></tr></thead><tbody>"#,
         );
         for failure in &report.recent_failures {
             let row = failure.sheet_row.map(|r| r.to_string()).unwrap_or_else(|| "?".into());
@@ -184,7 +186,7 @@ pub fn render_html(report: &StatusReport, now: DateTime<Utc>) -> String {
             };
             let _ = write!(
                 html,
-                r#"<tr><td class="when">{}</td><td>{}</td><td class="row">{}</td><td>{}</td><td class="error">{}{}</td></tr>"#,
+                r#"<tr><td class="when">{}</td><td>{}</td><td class="row">{}</td><td class="doc">{}</td><td class="error">{}{}</td></tr>"#,
                 escape(&human_time(&failure.at)),
                 failure.kind.as_str(),
                 escape(&row),
@@ -223,13 +225,13 @@ fn overall(report: &StatusReport) -> (&'static str, &'static str) {
 }
 
 fn direction(html: &mut String, id: &str, title: &str, subtitle: &str, counts: &StatusCounts) {
-    let _ = write!(html, r#"<div class="direction" id="{id}"><h3>{title} <span>{subtitle}</span></h3><div class="counts">"#);
-    for (status, n) in [
-        ("synced", counts.synced),
-        ("failed", counts.failed),
-        ("skipped", counts.skipped),
-        ("pending", counts.pending),
-    ] {
+    let _ = write!(
+        html,
+        r#"<div class="direction" id="{id}"><h3>{title} <span>{subtitle}</span></h3><div class="counts">"#
+    );
+    for (status, n) in
+        [("synced", counts.synced), ("failed", counts.failed), ("skipped", counts.skipped), ("pending", counts.pending)]
+    {
         let zero = if n == 0 { " zero" } else { "" };
         let _ = write!(
             html,

@@ -130,7 +130,9 @@ impl Metrics {
             self.documents_created.get_or_create(&KindLabels { kind: kind.as_str() }).inc_by(n);
         }
         for &(kind, reason, n) in failures {
-            self.row_failures.get_or_create(&FailureLabels { kind: kind.as_str(), reason: reason.to_owned() }).inc_by(n);
+            self.row_failures
+                .get_or_create(&FailureLabels { kind: kind.as_str(), reason: reason.to_owned() })
+                .inc_by(n);
         }
         if ok {
             self.set_last_success(Utc::now());

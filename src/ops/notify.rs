@@ -203,11 +203,8 @@ mod tests {
         }
         let interval = watchdog_interval().expect("WATCHDOG_USEC is set");
         assert_eq!(interval, Duration::from_millis(200));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_time()
-            .build()
-            .expect("runtime");
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_time().build().expect("runtime");
         runtime.block_on(async {
             status("starting\nup");
             ready();

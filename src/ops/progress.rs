@@ -61,9 +61,9 @@ impl Progress {
     pub fn new(total: u64, is_terminal: bool) -> Progress {
         let display = if is_terminal {
             let bar = ProgressBar::new(total);
-            if let Ok(style) = ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} · ETA {eta} · {msg}",
-            ) {
+            if let Ok(style) =
+                ProgressStyle::with_template("{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} · ETA {eta} · {msg}")
+            {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(Counts::default().summary());
@@ -194,7 +194,10 @@ mod tests {
         assert_eq!(steps.len(), 10, "{log}");
         assert!(steps[0].contains("progress 10%: 20/200 rows (16 created · 2 failed · 2 skipped)"), "{log}");
         assert!(steps[9].contains("progress 100%: 200/200 rows"), "{log}");
-        assert!(lines.last().is_some_and(|l| l.contains("finished 200/200 rows (160 created · 20 failed · 20 skipped)")), "{log}");
+        assert!(
+            lines.last().is_some_and(|l| l.contains("finished 200/200 rows (160 created · 20 failed · 20 skipped)")),
+            "{log}"
+        );
     }
 
     #[test]

@@ -70,8 +70,7 @@ impl QuickBooksStatus {
             connected: true,
             refresh_token_expires_at: refresh_token_expires_at.map(rfc3339),
             needs_reconnect: None,
-            warn_expiry_soon: refresh_token_expires_at
-                .is_some_and(|at| at - now < Duration::days(EXPIRY_WARNING_DAYS)),
+            warn_expiry_soon: refresh_token_expires_at.is_some_and(|at| at - now < Duration::days(EXPIRY_WARNING_DAYS)),
         }
     }
 
@@ -203,11 +202,9 @@ pub fn render_text(report: &StatusReport) -> String {
             pass.failed,
             pass.skipped
         ),
-        Some(pass) => format!(
-            "{} — STOPPED: {}",
-            human_time(&pass.finished_at),
-            pass.error.as_deref().unwrap_or("unknown error")
-        ),
+        Some(pass) => {
+            format!("{} — STOPPED: {}", human_time(&pass.finished_at), pass.error.as_deref().unwrap_or("unknown error"))
+        }
         None => "none yet".to_owned(),
     };
     let or_never = |at: &Option<String>, none: &str| at.as_deref().map(human_time).unwrap_or_else(|| none.to_owned());
@@ -350,7 +347,11 @@ mod tests {
         assert!(text.contains("customer \"Acme\" not found"), "{text}");
         assert!(text.contains("EXPIRES"), "{text}");
         assert!(text.contains("[fixed since]"), "{text}");
-        assert!(text.lines().any(|l| l.starts_with("Invoices") && l.split_whitespace().eq(["Invoices", "2", "1", "0", "0"])), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("Invoices") && l.split_whitespace().eq(["Invoices", "2", "1", "0", "0"])),
+            "{text}"
+        );
     }
 
     #[test]

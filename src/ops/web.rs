@@ -104,8 +104,7 @@ pub async fn serve(
     policy: HealthPolicy,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listener =
-        TcpListener::bind(addr).await.with_context(|| format!("the status page cannot listen on {addr}"))?;
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("the status page cannot listen on {addr}"))?;
     serve_on(listener, source, metrics, policy, shutdown).await
 }
 
