@@ -8,6 +8,9 @@
 //! repeats an alert nor forgets to resolve it. A delivery that fails is retried at the next
 //! [`Alerter::observe`] — i.e. the next pass — for that channel only.
 //!
+//! After each pass the daemon builds the status report and calls
+//! `alerter.observe(&alerts::problems(&report))`; [`problems`] reads the problems off the report.
+//!
 //! Problems are identified by their kind: while rows are failing, more failing rows do not
 //! alert again (the status page lists them). The webhook URL and the SMTP URL carry secrets and
 //! are held as [`SecretString`]s; no message or error includes them.
@@ -24,6 +27,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
+
+use super::status::StatusReport;
 
 /// Where and when to alert. Every channel is optional; with none, alerts only reach the log.
 #[derive(Clone, Debug)]
@@ -109,6 +114,51 @@ impl Problem {
             }
         }
     }
+}
+
+/// The problems a status report shows, ready for [`Alerter::observe`]: failed rows (with up to
+/// five still-failing ones as a sample), QuickBooks needing re-connection, an authorization
+/// expiring soon, and passes failing since the last success (or, if none ever succeeded, since
+/// the failing pass started).
+pub fn problems(report: &StatusReport) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let failed = report.invoices.failed + report.bills.failed;
+    if failed > 0 {
+        let sample = report
+            .recent_failures
+            .iter()
+            .filter(|f| f.current_status.as_deref() == Some("failed"))
+            .take(5)
+            .map(|f| {
+                format!(
+                    "row {} {}: {}",
+                    f.sheet_row.map(|r| r.to_string()).unwrap_or_else(|| "?".into()),
+                    f.doc_number.as_deref().unwrap_or("-"),
+                    f.error.as_deref().unwrap_or("(no message)")
+                )
+            })
+            .collect();
+        problems.push(Problem::RowsFailed { count: failed as usize, sample });
+    }
+    if let Some(reason) = &report.quickbooks.needs_reconnect {
+        problems.push(Problem::NeedsReconnect { reason: reason.clone() });
+    } else if report.quickbooks.warn_expiry_soon
+        && let Some(at) = report.quickbooks.refresh_token_expires_at.as_deref().and_then(parse_time)
+    {
+        problems.push(Problem::RefreshTokenExpiring { at });
+    }
+    if let Some(pass) = report.last_pass.as_ref().filter(|pass| !pass.ok) {
+        let since = report.last_success.as_deref().or(Some(pass.started_at.as_str())).and_then(parse_time);
+        if let Some(since) = since {
+            let error = pass.error.clone().unwrap_or_else(|| "unknown error".into());
+            problems.push(Problem::PassesFailing { since, error });
+        }
+    }
+    problems
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|at| at.with_timezone(&Utc))
 }
 
 fn resolved_text(key: &str) -> &'static str {
@@ -452,6 +502,49 @@ mod tests {
         assert!(matches!(Alerter::new(bad, dir.path()), Err(AlertError::Address { .. })));
         let webhook = AlertSettings { webhook_url: secret("ftp://x"), ..AlertSettings::default() };
         assert!(matches!(Alerter::new(webhook, dir.path()), Err(AlertError::WebhookUrl)));
+    }
+
+    #[test]
+    fn problems_are_read_off_the_status_report() {
+        use crate::ops::status::{FailureLine, QuickBooksStatus};
+        use crate::store::{Kind, PassRecord};
+
+        assert!(problems(&StatusReport::default()).is_empty());
+        let failure = |row: i64, status: &str| FailureLine {
+            at: "2026-11-21T09:00:00Z".into(),
+            kind: Kind::Invoice,
+            row_key: None,
+            sheet_row: Some(row),
+            doc_number: Some(format!("INV-{row}")),
+            error: Some("Customer not found".into()),
+            current_status: Some(status.into()),
+        };
+        let now = Utc::now();
+        let mut report = StatusReport {
+            recent_failures: vec![failure(4, "failed"), failure(5, "synced")],
+            quickbooks: QuickBooksStatus::connected(Some(now + chrono::Duration::days(3)), now),
+            last_success: Some("2026-11-21T08:00:00Z".into()),
+            last_pass: Some(PassRecord {
+                ok: false,
+                error: Some("Google answered 503".into()),
+                ..PassRecord::default()
+            }),
+            ..StatusReport::default()
+        };
+        report.invoices.failed = 1;
+        report.bills.failed = 1;
+        let found = problems(&report);
+        assert_eq!(found[0], Problem::RowsFailed { count: 2, sample: vec!["row 4 INV-4: Customer not found".into()] });
+        assert!(matches!(found[1], Problem::RefreshTokenExpiring { .. }));
+        assert_eq!(
+            found[2],
+            Problem::PassesFailing {
+                since: "2026-11-21T08:00:00Z".parse().expect("time"),
+                error: "Google answered 503".into()
+            }
+        );
+        report.quickbooks = QuickBooksStatus::needs_reconnect("invalid_grant");
+        assert!(problems(&report).contains(&Problem::NeedsReconnect { reason: "invalid_grant".into() }));
     }
 
     #[test]
