@@ -10,3 +10,4 @@ mod settings;
 mod sheets_client;
 mod support;
 mod sync;
+mod ops;
