@@ -47,7 +47,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The tables are the demo's output; the log keeps to warnings (the log file has it all).
     env.push(("QBSYNC_LOG_LEVEL".into(), "warn".into()));
     let settings = Settings::load(&LoadOptions { config_file: None, env_file: None, environment: env })?;
-    context::init_logging(&settings, true)?;
+    let _logs = context::init_logging(&settings, true)?;
 
     let tab = sandbox.options.tab.clone();
     println!("\n== The sheet before ({} tab, sandbox at {}) ==\n", tab, sandbox.base_url());
@@ -135,12 +135,18 @@ struct DemoHooks {
     passes: usize,
 }
 
+#[async_trait::async_trait(?Send)]
 impl crate::daemon::Hooks for DemoHooks {
     fn policy(&mut self) -> anyhow::Result<Policy> {
         context::policy(&self.settings, RunFlags::default())
     }
 
-    fn pass_finished(&mut self, outcome: &Result<PassReport, PassError>, _took: Duration) {
+    async fn pass_finished(
+        &mut self,
+        _engine: &crate::sync::Engine,
+        outcome: &Result<PassReport, PassError>,
+        _took: Duration,
+    ) {
         self.passes += 1;
         let settled = match outcome {
             Ok(report) => {

@@ -29,7 +29,7 @@ pub struct Args {
 
 pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     let settings = context::load_settings(load)?;
-    context::init_logging(&settings, !args.dry_run)?;
+    let _logs = context::init_logging(&settings, !args.dry_run)?;
     let flags = RunFlags { include_failed: args.include_failed, backfill: args.backfill, limit: args.limit };
     let policy = context::policy(&settings, flags)?;
     let tokens = context::tokens(&settings)?;

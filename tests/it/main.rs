@@ -2,7 +2,9 @@
 //! Every test drives the real clients over real HTTP against the in-process sandbox.
 
 mod auth;
+mod daemon;
 mod demo;
+mod ops;
 mod qbo_client;
 mod sandbox_google;
 mod sandbox_qbo;
@@ -10,4 +12,3 @@ mod settings;
 mod sheets_client;
 mod support;
 mod sync;
-mod ops;
