@@ -42,7 +42,7 @@ async fn the_daemon_notifies_systemd_serves_its_status_and_stops_cleanly_on_sigt
         .unwrap();
 
     let mut messages = String::new();
-    let mut read = |messages: &mut String| {
+    let read = |messages: &mut String| {
         let mut buf = [0u8; 4096];
         if let Ok(n) = socket.recv(&mut buf) {
             messages.push_str(&String::from_utf8_lossy(&buf[..n]));
