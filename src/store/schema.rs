@@ -6,7 +6,9 @@ use rusqlite::Connection;
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = 1;
 
-const V1: &str = "
+/// Version 1. The two audit tables share one definition (`audit_table`).
+fn v1() -> String {
+    let core = "
 CREATE TABLE documents (
     doc_key      TEXT PRIMARY KEY,
     kind         TEXT NOT NULL CHECK (kind IN ('invoice', 'bill')),
@@ -41,44 +43,8 @@ CREATE TABLE rows (
     updated_at TEXT NOT NULL
 );
 
-CREATE TABLE qb_invoice_audit (
-    id            INTEGER PRIMARY KEY,
-    at            TEXT NOT NULL,
-    event         TEXT NOT NULL,
-    row_key       TEXT,
-    sheet_row     INTEGER,
-    doc_number    TEXT,
-    qbo_id        TEXT,
-    qbo_url       TEXT,
-    status        TEXT NOT NULL,
-    request_id    TEXT,
-    request_json  TEXT,
-    response_json TEXT,
-    error         TEXT
-);
-CREATE INDEX qb_invoice_audit_by_row ON qb_invoice_audit (row_key);
-CREATE INDEX qb_invoice_audit_by_doc ON qb_invoice_audit (doc_number);
-CREATE INDEX qb_invoice_audit_by_at ON qb_invoice_audit (at);
-
-CREATE TABLE qb_bill_audit (
-    id            INTEGER PRIMARY KEY,
-    at            TEXT NOT NULL,
-    event         TEXT NOT NULL,
-    row_key       TEXT,
-    sheet_row     INTEGER,
-    doc_number    TEXT,
-    qbo_id        TEXT,
-    qbo_url       TEXT,
-    status        TEXT NOT NULL,
-    request_id    TEXT,
-    request_json  TEXT,
-    response_json TEXT,
-    error         TEXT
-);
-CREATE INDEX qb_bill_audit_by_row ON qb_bill_audit (row_key);
-CREATE INDEX qb_bill_audit_by_doc ON qb_bill_audit (doc_number);
-CREATE INDEX qb_bill_audit_by_at ON qb_bill_audit (at);
-
+";
+    let tail = "
 CREATE TABLE name_cache (
     kind         TEXT NOT NULL,
     name_norm    TEXT NOT NULL,
@@ -100,8 +66,39 @@ CREATE TABLE passes (
     error       TEXT
 );
 ";
+    format!("{core}{}{}{tail}", audit_table("qb_invoice_audit"), audit_table("qb_bill_audit"))
+}
 
-const UPGRADES: &[&str] = &[V1];
+/// One audit table: one record per attempt and outcome (README, "The audit").
+fn audit_table(name: &str) -> String {
+    format!(
+        "
+CREATE TABLE {name} (
+    id            INTEGER PRIMARY KEY,
+    at            TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    row_key       TEXT,
+    sheet_row     INTEGER,
+    doc_number    TEXT,
+    qbo_id        TEXT,
+    qbo_url       TEXT,
+    status        TEXT NOT NULL,
+    request_id    TEXT,
+    request_json  TEXT,
+    response_json TEXT,
+    error         TEXT
+);
+CREATE INDEX {name}_by_row ON {name} (row_key);
+CREATE INDEX {name}_by_doc ON {name} (doc_number);
+CREATE INDEX {name}_by_at ON {name} (at);
+"
+    )
+}
+
+/// Every upgrade in order; index + 1 is the version it brings the file to.
+fn upgrades() -> Vec<String> {
+    vec![v1()]
+}
 
 /// The version recorded in the file (0 for a new file).
 pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
@@ -110,7 +107,7 @@ pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
 
 /// Runs every upgrade after `from`, each in its own transaction.
 pub fn upgrade(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
-    for (index, sql) in UPGRADES.iter().enumerate() {
+    for (index, sql) in upgrades().iter().enumerate() {
         let target = index as i64 + 1;
         if target <= from {
             continue;

@@ -116,25 +116,8 @@ pub fn id_field(kind: Kind) -> Field {
 
 /// True when no input cell of the row holds anything.
 fn is_blank_row(row: &[Cell], layout: &Layout) -> bool {
-    INPUT_FIELDS.iter().all(|f| layout.cell(row, *f).is_blank())
+    Field::INPUTS.iter().all(|f| layout.cell(row, *f).is_blank())
 }
-
-const INPUT_FIELDS: [Field; 14] = [
-    Field::Invoice,
-    Field::Status,
-    Field::InvFrom,
-    Field::ToClient,
-    Field::EndClient,
-    Field::TaskDescr,
-    Field::JobName,
-    Field::InvDollars,
-    Field::SubmittedDate,
-    Field::InvPaidDate,
-    Field::Owed2Acd,
-    Field::Owed2Workers,
-    Field::Notes,
-    Field::Thread,
-];
 
 /// A cheap test, before anchors are read, of whether a pass could have anything to do: a
 /// row that looks ready, a QuickBooks id that appears on two rows (a copy), or an intent whose
