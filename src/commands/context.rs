@@ -130,9 +130,14 @@ pub fn oauth_settings(settings: &Settings) -> anyhow::Result<IntuitOAuthSettings
 /// The QuickBooks client for these settings.
 pub fn qbo(settings: &Settings, tokens: Arc<dyn TokenSource>) -> anyhow::Result<QboClient> {
     settings.require_quickbooks()?;
+    qbo_for_company(settings, settings.quickbooks.realm_id.as_deref().unwrap_or_default(), tokens)
+}
+
+/// A QuickBooks client for company `realm_id` that only reads: `auth`, `doctor` and `status`
+/// use it before the document settings are complete (or `QB_REALM_ID` is set).
+pub fn qbo_for_company(settings: &Settings, realm_id: &str, tokens: Arc<dyn TokenSource>) -> anyhow::Result<QboClient> {
     let qb = &settings.quickbooks;
-    let mut client =
-        QboSettings::new(qb.api_url.to_string(), qb.realm_id.clone().unwrap_or_default(), qb.app_url.to_string());
+    let mut client = QboSettings::new(qb.api_url.to_string(), realm_id, qb.app_url.to_string());
     client.minor_version = qb.minor_version;
     let tuning = &settings.tuning;
     client.timeout = tuning.qbo_timeout;
