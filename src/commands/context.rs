@@ -196,6 +196,22 @@ pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
     })
 }
 
+/// The same settings with short patience, for commands a person waits on (`doctor`,
+/// `status`): a service that does not answer within a couple of quick attempts is itself the
+/// finding.
+pub fn impatient(settings: &Settings) -> Settings {
+    let mut settings = settings.clone();
+    let tuning = &mut settings.tuning;
+    tuning.qbo_max_attempts = tuning.qbo_max_attempts.min(2);
+    tuning.sheets_max_attempts = tuning.sheets_max_attempts.min(2);
+    tuning.qbo_timeout = tuning.qbo_timeout.min(Duration::from_secs(20));
+    tuning.sheets_timeout = tuning.sheets_timeout.min(Duration::from_secs(20));
+    tuning.qbo_retry_base = tuning.qbo_retry_base.min(Duration::from_secs(1));
+    tuning.qbo_throttle_wait = tuning.qbo_throttle_wait.min(Duration::from_secs(5));
+    tuning.sheets_backoff_base = tuning.sheets_backoff_base.min(Duration::from_millis(500));
+    settings
+}
+
 /// The poll interval.
 pub fn interval(settings: &Settings, override_secs: Option<u64>) -> Duration {
     override_secs.map_or(settings.daemon.poll_interval, Duration::from_secs).max(Duration::from_secs(1))

@@ -44,7 +44,13 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     let sheets = context::sheets(&settings).await?;
     let qbo = context::qbo(&settings, tokens)?;
     let mut engine = Engine::new(sheets, qbo, store);
-    let report = engine.pass(&policy, PassOptions { dry_run: args.dry_run }).await.context("the pass stopped")?;
+    let started_at = crate::store::now();
+    let outcome = engine.pass(&policy, PassOptions { dry_run: args.dry_run }).await;
+    if !args.dry_run {
+        // For `qbsync status`: the last pass, the last success.
+        context::open_store(&settings)?.record_pass(&super::status::pass_record(started_at, &outcome))?;
+    }
+    let report = outcome.context("the pass stopped")?;
     print_report(&report, args.dry_run);
     Ok(ExitCode::SUCCESS)
 }

@@ -20,10 +20,8 @@ mod config;
 mod google;
 mod quickbooks;
 
-use std::fmt::Write as _;
-use std::time::Duration;
-
 use serde::Serialize;
+use std::fmt::Write as _;
 
 use crate::settings::{LoadOptions, Settings, SettingsError};
 
@@ -165,7 +163,7 @@ pub async fn diagnose(load: &LoadOptions, options: Options) -> Report {
 pub async fn diagnose_settings(settings: &Settings, options: Options) -> Report {
     let mut checks = config::checks(settings, options);
     if !options.offline {
-        let settings = impatient(settings);
+        let settings = crate::commands::context::impatient(settings);
         checks.extend(google::checks(&settings).await);
         checks.extend(quickbooks::checks(&settings).await);
     }
@@ -186,21 +184,6 @@ pub(crate) fn split_settings_error(error: &SettingsError) -> (String, String) {
         ),
         other => (other.to_string(), "correct the setting named above and run `qbsync doctor` again".to_owned()),
     }
-}
-
-/// The same settings with short patience: a person is waiting, and a service that does not
-/// answer within a couple of attempts is itself the finding.
-fn impatient(settings: &Settings) -> Settings {
-    let mut settings = settings.clone();
-    let tuning = &mut settings.tuning;
-    tuning.qbo_max_attempts = tuning.qbo_max_attempts.min(2);
-    tuning.sheets_max_attempts = tuning.sheets_max_attempts.min(2);
-    tuning.qbo_timeout = tuning.qbo_timeout.min(Duration::from_secs(20));
-    tuning.sheets_timeout = tuning.sheets_timeout.min(Duration::from_secs(20));
-    tuning.qbo_retry_base = tuning.qbo_retry_base.min(Duration::from_secs(1));
-    tuning.qbo_throttle_wait = tuning.qbo_throttle_wait.min(Duration::from_secs(5));
-    tuning.sheets_backoff_base = tuning.sheets_backoff_base.min(Duration::from_millis(500));
-    settings
 }
 
 /// `a, b and c`.
