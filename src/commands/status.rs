@@ -367,9 +367,9 @@ pub fn render_text(status: &Status) -> String {
         out.push_str(&format!("\nFailures in the last 7 days ({}):\n", open.len()));
         for failure in open {
             out.push_str(&format!(
-                "  {} {}, sheet row {}, {}{}: {}\n",
+                "  {}{}, sheet row {}, {}{}: {}\n",
                 failure.kind.as_str(),
-                failure.doc_number.as_deref().unwrap_or("(no number)"),
+                failure.doc_number.as_deref().map(|n| format!(" {n}")).unwrap_or_default(),
                 failure.sheet_row.map_or_else(|| "?".to_owned(), |r| r.to_string()),
                 time(&failure.at),
                 if failure.resolved { " (since resolved)" } else { "" },

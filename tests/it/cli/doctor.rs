@@ -95,7 +95,12 @@ async fn every_check_passes_on_a_ready_sandbox_and_the_binary_exits_0() {
     assert_passes(
         &report,
         QUICKBOOKS,
-        &["\"Sandbox Company_US_1\"", "company 9341453100000000, sandbox", "QuickBooks Online Plus", "refresh token valid until"],
+        &[
+            "\"Sandbox Company_US_1\"",
+            "company 9341453100000000, sandbox",
+            "QuickBooks Online Plus",
+            "refresh token valid until",
+        ],
     );
     assert_passes(&report, ITEM, &["1 \"Services\" (Service)"]);
     assert_passes(&report, EXPENSE_ACCOUNT, &["7 \"Contract Labor\" (Expense)"]);
@@ -211,7 +216,8 @@ async fn each_google_check_fails_with_its_message() {
     let report = diagnose(&with(env, &[("QBSYNC_SHEET_TAB", "Invoices")])).await;
     assert_fails(&report, SHEET, &["no tab named \"Invoices\"; its tabs are: \"inv_tbl\"", "QBSYNC_SHEET_TAB"]);
 
-    let elsewhere = format!("{}spreadsheets/d/1NoSuchSheet000000000000000000000000000000/edit", world.sandbox.base_url());
+    let elsewhere =
+        format!("{}spreadsheets/d/1NoSuchSheet000000000000000000000000000000/edit", world.sandbox.base_url());
     let report = diagnose(&with(env, &[("GOOGLE_SHEET_URL", elsewhere.as_str())])).await;
     assert_fails(&report, SHEET, &["no such spreadsheet: 1NoSuchSheet", "GOOGLE_SHEET_URL"]);
 
@@ -235,9 +241,8 @@ async fn each_quickbooks_check_fails_with_its_message_and_the_ids_to_use() {
     let report = diagnose(&with(env, &[("QB_DEFAULT_ITEM_ID", "999")])).await;
     assert_fails(&report, ITEM, &["no item with Id 999", "items you can use: 1 \"Services\" (Service)"]);
 
-    let consulting = qbo
-        .add_entity(EntityKind::Item, &serde_json::json!({"Name": "Consulting", "Type": "Service"}))
-        .unwrap();
+    let consulting =
+        qbo.add_entity(EntityKind::Item, &serde_json::json!({"Name": "Consulting", "Type": "Service"})).unwrap();
     let consulting_id = consulting["Id"].as_str().unwrap().to_owned();
     let training =
         qbo.add_entity(EntityKind::Item, &serde_json::json!({"Name": "Training", "Type": "Category"})).unwrap();
@@ -307,5 +312,9 @@ async fn in_dual_mode_the_plan_must_have_bills() {
     // Dual mode needs the expense account, and lists the ones to choose from.
     let report = diagnose(&without(&world.env, &["QB_DEFAULT_EXPENSE_ACCOUNT"])).await;
     assert_fails(&report, QUICKBOOKS_IDS, &["QB_DEFAULT_EXPENSE_ACCOUNT not set"]);
-    assert_fails(&report, EXPENSE_ACCOUNT, &["QB_DEFAULT_EXPENSE_ACCOUNT is not set", "7 \"Contract Labor\" (Expense)"]);
+    assert_fails(
+        &report,
+        EXPENSE_ACCOUNT,
+        &["QB_DEFAULT_EXPENSE_ACCOUNT is not set", "7 \"Contract Labor\" (Expense)"],
+    );
 }
