@@ -14,12 +14,15 @@ use crate::sync::engine::PassError;
 use crate::sync::{Engine, PassOptions, PassReport, Policy};
 
 /// What the loop needs besides the engine: a fresh policy per pass and somewhere to report.
-pub trait Hooks: Send {
+/// The loop runs on the caller's task (never spawned), so its futures need not be `Send`.
+#[async_trait::async_trait(?Send)]
+pub trait Hooks {
     /// The policy for the next pass (re-read each time so edits to the direction map apply
     /// without a restart). An error skips the pass and is reported.
     fn policy(&mut self) -> anyhow::Result<Policy>;
-    /// Called after every pass with its outcome and duration.
-    fn pass_finished(&mut self, outcome: &Result<PassReport, PassError>, took: Duration);
+    /// Called after every pass with its outcome and duration; the engine is there to read the
+    /// store and the clients' call counts.
+    async fn pass_finished(&mut self, engine: &Engine, outcome: &Result<PassReport, PassError>, took: Duration);
     /// Called when the loop is about to wait; `next` is when the next pass starts.
     fn idle_until(&mut self, _next: chrono::DateTime<chrono::Utc>) {}
 }
@@ -70,7 +73,7 @@ pub async fn run(engine: &mut Engine, hooks: &mut dyn Hooks, interval: Duration,
                 }
             }
         }
-        hooks.pass_finished(&outcome, took);
+        hooks.pass_finished(engine, &outcome, took).await;
         let wait = match &outcome {
             Err(_) => retry_delay(failures, interval),
             // More work than one pass could take (--limit, a deferred batch): go again soon.

@@ -222,12 +222,20 @@ pub fn expose(secret: &secrecy::SecretString) -> String {
     secret.expose_secret().to_owned()
 }
 
-/// Starts logging to stdout (the file appender arrives with the ops module).
-pub fn init_logging(settings: &Settings, _to_file: bool) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.logging.level).unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+/// Starts logging: stdout (plain for the journal, JSON with `QBSYNC_LOG_JSON`) and, for commands
+/// that change things, the daily file under the log directory. Keep the guard alive.
+pub fn init_logging(settings: &Settings, to_file: bool) -> anyhow::Result<crate::ops::logging::LogGuard> {
+    let logging = &settings.logging;
+    let guard = crate::ops::logging::init(&crate::ops::logging::LogOptions {
+        dir: settings.paths.log_dir.clone(),
+        file_prefix: logging.file_prefix.clone(),
+        keep_files: logging.keep_files,
+        json: logging.json,
+        level: logging.level.clone(),
+        to_file,
+    })?;
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    Ok(())
+    Ok(guard)
 }

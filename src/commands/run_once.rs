@@ -29,7 +29,7 @@ pub struct Args {
 
 pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     let settings = context::load_settings(load)?;
-    context::init_logging(&settings, !args.dry_run)?;
+    let _logs = context::init_logging(&settings, !args.dry_run)?;
     let flags = RunFlags { include_failed: args.include_failed, backfill: args.backfill, limit: args.limit };
     let policy = context::policy(&settings, flags)?;
     let tokens = context::tokens(&settings)?;
@@ -44,13 +44,7 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     let sheets = context::sheets(&settings).await?;
     let qbo = context::qbo(&settings, tokens)?;
     let mut engine = Engine::new(sheets, qbo, store);
-    let started_at = crate::store::now();
-    let outcome = engine.pass(&policy, PassOptions { dry_run: args.dry_run }).await;
-    if !args.dry_run {
-        // For `qbsync status`: the last pass, the last success.
-        context::open_store(&settings)?.record_pass(&super::status::pass_record(started_at, &outcome))?;
-    }
-    let report = outcome.context("the pass stopped")?;
+    let report = engine.pass(&policy, PassOptions { dry_run: args.dry_run }).await.context("the pass stopped")?;
     print_report(&report, args.dry_run);
     Ok(ExitCode::SUCCESS)
 }

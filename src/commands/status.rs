@@ -20,7 +20,6 @@ use super::context;
 use crate::auth::{AuthError, QboEnvironment, TokenSource};
 use crate::settings::{LoadOptions, Settings};
 use crate::store::{AuditQuery, Kind, PassRecord, StatusCounts, Store};
-use crate::sync::engine::{PassError, PassReport};
 
 /// Failures younger than this are listed.
 const RECENT: TimeDelta = TimeDelta::days(7);
@@ -430,23 +429,4 @@ fn time(text: &str) -> String {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|_| text.to_owned())
-}
-
-/// What `run-once` and the daemon record after each pass, for `last_success` and `next_pass_at`.
-pub fn pass_record(started_at: String, outcome: &Result<PassReport, PassError>) -> PassRecord {
-    let finished_at = crate::store::now();
-    match outcome {
-        Ok(report) => PassRecord {
-            started_at,
-            finished_at,
-            ok: true,
-            created: report.created.len() as u64,
-            failed: report.failed as u64,
-            skipped: report.skipped as u64,
-            error: None,
-        },
-        Err(error) => {
-            PassRecord { started_at, finished_at, ok: false, error: Some(error.to_string()), ..PassRecord::default() }
-        }
-    }
 }

@@ -525,7 +525,7 @@ mod tests {
     #[test]
     fn tab_info_comes_from_the_recorded_spreadsheet() {
         let cassette: Value =
-            serde_json::from_str(include_str!("../../tests/it/data/sheets/cassette_values_get_render_options.json"))
+            serde_json::from_str(include_str!("../../tests/fixtures/sheets/cassette_values_get_render_options.json"))
                 .expect("cassette");
         let text = cassette["interactions"][1]["response"]["body"]["string"].as_str().expect("body");
         let spreadsheet: Spreadsheet = serde_json::from_str(text).expect("a Spreadsheet");

@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn recorded_429_resource_exhausted_is_throttled() {
         let body: Value = serde_json::from_str(include_str!(
-            "../../tests/it/data/sheets/error_429_resource_exhausted_read_quota.json"
+            "../../tests/fixtures/sheets/error_429_resource_exhausted_read_quota.json"
         ))
         .expect("fixture is JSON");
         let Failure::Throttled(reason) = classify(&body) else { panic!("429 must be throttled") };
@@ -251,7 +251,7 @@ mod tests {
     #[test]
     fn recorded_403_permission_denied_names_the_service_account() {
         let body =
-            cassette_body(include_str!("../../tests/it/data/sheets/cassette_error_403_permission_denied.json"), 3);
+            cassette_body(include_str!("../../tests/fixtures/sheets/cassette_error_403_permission_denied.json"), 3);
         assert_eq!(body["error"]["status"], "PERMISSION_DENIED");
         let failure = classify(&body);
         assert_eq!(
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn recorded_404_not_found_is_no_such_spreadsheet() {
-        let body = cassette_body(include_str!("../../tests/it/data/sheets/cassette_error_404_not_found.json"), 3);
+        let body = cassette_body(include_str!("../../tests/fixtures/sheets/cassette_error_404_not_found.json"), 3);
         assert_eq!(body["error"]["code"], 404);
         assert_eq!(classify(&body), Failure::Fatal(SheetsError::SpreadsheetNotFound { id: "SHEET_ID".into() }));
     }

@@ -130,8 +130,28 @@ impl Engine {
         Engine { sheets, qbo, store, batching: true }
     }
 
-    /// Runs one pass.
+    /// Runs one pass and records it (not a dry run's) in the store.
     pub async fn pass(&mut self, policy: &Policy, options: PassOptions) -> Result<PassReport, PassError> {
+        let started_at = crate::store::now();
+        let outcome = self.pass_inner(policy, options).await;
+        if !options.dry_run {
+            let record = crate::store::PassRecord {
+                started_at,
+                finished_at: crate::store::now(),
+                ok: outcome.is_ok(),
+                created: outcome.as_ref().map_or(0, |r| r.created.len() as u64),
+                failed: outcome.as_ref().map_or(0, |r| r.failed as u64),
+                skipped: outcome.as_ref().map_or(0, |r| r.skipped as u64),
+                error: outcome.as_ref().err().map(|e| e.to_string()),
+            };
+            if let Err(error) = self.store.record_pass(&record) {
+                tracing::warn!(%error, "the pass could not be recorded");
+            }
+        }
+        outcome
+    }
+
+    async fn pass_inner(&mut self, policy: &Policy, options: PassOptions) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
         let mut values = self.sheets.read_values().await?;
         let header = values.first().ok_or(PassError::EmptySheet)?;

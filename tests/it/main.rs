@@ -3,6 +3,9 @@
 
 mod auth;
 mod cli;
+mod daemon;
+mod demo;
+mod ops;
 mod qbo_client;
 mod sandbox_google;
 mod sandbox_qbo;

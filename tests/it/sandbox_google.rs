@@ -167,16 +167,9 @@ fn assert_same_shape(actual: &Value, expected: &Value) {
     }
 }
 
-/// A recorded fixture from `../shared/fixtures/sheets/`, relative to the crate (or, in a git
-/// worktree nested one level deeper, to its parent).
+/// A recorded fixture (a copy of `shared/fixtures/sheets/`, see `tests/fixtures/README.md`).
 fn fixture(name: &str) -> Value {
-    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = crate_dir
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared/fixtures/sheets").join(name))
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("no shared/fixtures/sheets/{name} above {}", crate_dir.display()));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sheets").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("fixture is JSON")
 }

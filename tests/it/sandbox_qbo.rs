@@ -139,12 +139,8 @@ fn bill(vendor: &str, doc_number: Option<&str>, amount: Value) -> Value {
 }
 
 fn fixture(name: &str) -> Value {
-    // The fixtures live in `shared/` beside the checkout (`/work/shared` for `/work/main`, and
-    // one level further up for a worktree in `/work/wt/<name>`).
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [manifest.join("../shared/fixtures/qbo"), manifest.join("../../shared/fixtures/qbo")];
-    let path = candidates.iter().map(|dir| dir.join(name)).find(|path| path.exists());
-    let path = path.unwrap_or_else(|| panic!("fixture {name} not found under {candidates:?}"));
+    // A copy of `shared/fixtures/qbo/` (see `tests/fixtures/README.md`).
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qbo").join(name);
     let text = std::fs::read_to_string(&path).expect("fixture is readable");
     serde_json::from_str(&text).expect("fixture is JSON")
 }

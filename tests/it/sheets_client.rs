@@ -1,7 +1,7 @@
 //! The Sheets client against recorded Google answers, over real HTTP.
 //!
 //! wiremock serves the bodies of the gspread cassettes and the r-lib/gargle 429 under
-//! `tests/it/data/sheets/` (provenance in its `SOURCES.md`), and checks what the real
+//! `tests/fixtures/sheets/` (provenance in its `SOURCES.md`), and checks what the real
 //! google-sheets4 / yup-oauth2 / reqwest stack sends: paths, encoded ranges and exact JSON bodies.
 //! The service-account tests sign real JWTs with a throw-away RSA key made by `openssl` at test time.
 
@@ -27,7 +27,7 @@ const SPREADSHEETS_SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets";
 // ---------------------------------------------------------------------------------------------
 
 fn data_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/data/sheets").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sheets").join(name)
 }
 
 fn fixture_text(name: &str) -> String {

@@ -263,3 +263,50 @@ async fn the_exact_payloads_sent_for_a_typical_invoice_and_bill() {
         assert_eq!(request.json().unwrap()["valueInputOption"], "RAW");
     }
 }
+
+const GROUPED_CSV: &str = "invoice,status,inv_from,to_client,end_client,task_descr,job_name,inv_dollars,submitted_date,Inv_paid_date,owed2ACD,owed2workers,notes,thread\n\
+    ACD-9,submitted,ACD,Initech LLC,,Day 1,INITECH-K8S,1000,2025-11-03,,,,,T-1\n\
+    ACD-10,submitted,ACD,Initech LLC,,Other work,INITECH-X,50,2025-11-03,,,,,T-2\n\
+    ACD-9,submitted,ACD,Initech LLC,,Day 2,INITECH-K8S,1000.10,2025-11-04,,,,,T-3\n\
+    ACD-9,pending,ACD,Initech LLC,,Materials,INITECH-K8S,=0.1+0.2,2025-11-04,,,,,T-4\n";
+
+#[tokio::test]
+async fn grouping_makes_one_document_with_a_line_per_row() {
+    let options = qbsync::sandbox::SandboxOptions { sheet_csv: Some(GROUPED_CSV.into()), ..Default::default() };
+    let world = World::start(options, &[("QBSYNC_GROUP_BY_INVOICE", "true")]).await;
+    world.migrate(false).await;
+    let mut engine = world.engine().await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+
+    let invoices = world.sandbox.qbo.invoices();
+    assert_eq!(invoices.len(), 2, "{invoices:#?}");
+    let grouped = invoices.iter().find(|i| i.doc_number.as_deref() == Some("ACD-9")).unwrap();
+    let amounts: Vec<String> = grouped.lines.iter().map(|l| l.amount.to_string()).collect();
+    assert_eq!(amounts.len(), 3, "{grouped:#?}");
+    assert_eq!(grouped.total, "2000.40".parse::<Decimal>().unwrap(), "penny-perfect: 1000 + 1000.10 + 0.30");
+    let sheet = world.sheet();
+    let ids: Vec<String> = sheet
+        .iter()
+        .filter(|r| r[world.col("invoice")].as_text() == "ACD-9")
+        .map(|r| r[world.col("qb_invoice_id")].as_text().into_owned())
+        .collect();
+    assert_eq!(ids, vec![grouped.id.clone(); 3], "every row of the group gets the same id");
+}
+
+#[tokio::test]
+async fn without_grouping_rows_sharing_a_number_fail_naming_each_other() {
+    let options = qbsync::sandbox::SandboxOptions { sheet_csv: Some(GROUPED_CSV.into()), ..Default::default() };
+    let world = World::start(options, &[]).await;
+    world.migrate(false).await;
+    let mut engine = world.engine().await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+
+    let invoices = world.sandbox.qbo.invoices();
+    assert_eq!(invoices.len(), 1, "only ACD-10 is created");
+    let sheet = world.sheet();
+    for row in sheet.iter().filter(|r| r[world.col("invoice")].as_text() == "ACD-9") {
+        assert_eq!(row[world.col("qb_sync_status")].as_text(), "failed");
+        let error = row[world.col("qb_error")].as_text();
+        assert!(error.contains("rows 2, 4, 5 share invoice number ACD-9"), "{error}");
+    }
+}
