@@ -1,15 +1,21 @@
 //! `qbsync status [--json] [--offline]`: is it connected, is it working, what failed lately.
 //!
 //! The person responsible for qbsync looks at it rarely: when a bookkeeper asks whether an
-//! invoice went through, or when something seems wrong. One command answers from the state
-//! database (counts per status, the last pass, the failures of the last seven days) and from
-//! two cheap requests (QuickBooks' company info, the tab's properties). When a service does not
-//! answer, or with `--offline`, the connection is described from the token store alone and
-//! everything else is still shown.
+//! invoice went through, or when something seems wrong. The report is the daemon's
+//! ([`crate::ops::status::StatusReport`], the same as its `/status.json` and status page), built
+//! from the state database; this command adds what only asking tells: whether QuickBooks and
+//! the sheet answer right now (two cheap requests: the company's info, the tab's properties).
+//! When a service does not answer, or with `--offline`, the connection is described from the
+//! token store alone and everything else is still shown.
 //!
-//! The JSON (`--json`) is documented on [`Status`]; scripts may rely on its field names.
+//! `--json` prints the report's fields plus `live`, what this run found out by asking:
+//!
+//! ```text
+//! "live": {"quickbooks": {"checked": "live"|"unreachable"|"offline", "company_name", "realm_id",
+//!                         "environment", "refresh_token_hard_expires_at", "error"},
+//!          "google": {"checked": …, "spreadsheet_title", "tab", "error"}}
+//! ```
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -17,12 +23,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use super::context;
-use crate::auth::{AuthError, QboEnvironment, TokenSource};
+use crate::auth::{ConnectionStatus, QboEnvironment, TokenSource};
+use crate::ops::status::{self, GoogleStatus, QuickBooksStatus, StatusReport};
 use crate::settings::{LoadOptions, Settings};
-use crate::store::{AuditQuery, Kind, PassRecord, StatusCounts, Store};
-
-/// Failures younger than this are listed.
-const RECENT: TimeDelta = TimeDelta::days(7);
+use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,26 +38,19 @@ pub struct Args {
     pub offline: bool,
 }
 
-/// What `qbsync status --json` prints.
+/// What `qbsync status --json` prints: the daemon's report and what asking found out.
 #[derive(Clone, Debug, Serialize)]
 pub struct Status {
-    /// When this report was made (RFC 3339, UTC).
-    pub generated_at: DateTime<Utc>,
-    /// Sheet rows that become invoices, by where they stand.
-    pub invoices: StatusCounts,
-    /// Sheet rows that become bills, by where they stand.
-    pub bills: StatusCounts,
-    /// When the last pass that completed finished (RFC 3339), or `null` before the first.
-    pub last_success: Option<String>,
-    /// The last pass, successful or not.
-    pub last_pass: Option<PassRecord>,
-    /// When the daemon starts its next pass: the last pass's end plus the poll interval.
-    pub next_pass_at: Option<DateTime<Utc>>,
-    pub poll_interval_secs: u64,
-    pub quickbooks: QuickBooksStatus,
-    pub google: GoogleStatus,
-    /// The latest failure of each row that failed in the last 7 days, newest first.
-    pub recent_failures: Vec<RecentFailure>,
+    #[serde(flatten)]
+    pub report: StatusReport,
+    pub live: Live,
+}
+
+/// What this run learnt by asking the two services.
+#[derive(Clone, Debug, Serialize)]
+pub struct Live {
+    pub quickbooks: LiveQuickBooks,
+    pub google: LiveGoogle,
 }
 
 /// How a connection's state was found out.
@@ -62,56 +59,31 @@ pub struct Status {
 pub enum Checked {
     /// The service answered just now.
     Live,
-    /// The service did not answer; the state is what qbsync last knew.
+    /// The service did not answer; the report shows what qbsync last knew.
     Unreachable,
-    /// Not asked (`--offline`); the state is what qbsync last knew.
+    /// Not asked (`--offline`, or a connection already known to be refused).
     Offline,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct QuickBooksStatus {
-    /// QuickBooks answered with this connection (live), or a connection is stored and nothing
-    /// is known to be wrong with it (unreachable, offline).
-    pub connected: bool,
+pub struct LiveQuickBooks {
     pub checked: Checked,
-    pub environment: Option<QboEnvironment>,
-    pub realm_id: Option<String>,
-    /// Asked of QuickBooks; `null` unless checked live.
+    /// Asked of QuickBooks; `null` unless it answered.
     pub company_name: Option<String>,
-    /// The rolling expiry of the refresh token (renewed by every refresh).
-    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    pub realm_id: Option<String>,
+    pub environment: Option<QboEnvironment>,
     /// The date by which a person must reconnect whatever happens.
     pub refresh_token_hard_expires_at: Option<DateTime<Utc>>,
-    /// Set within 14 days of an expiry.
-    pub expiry_warning: Option<String>,
-    /// Why a person must run `qbsync auth`, when they must.
-    pub needs_reconnect: Option<String>,
-    /// Why QuickBooks could not be asked, when it could not.
+    /// Why QuickBooks could not be asked or refused, when it could not or did.
     pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct GoogleStatus {
-    /// The tab could be read just now; `null` when not asked.
-    pub connected: Option<bool>,
+pub struct LiveGoogle {
     pub checked: Checked,
-    pub spreadsheet_id: Option<String>,
-    pub tab: String,
     pub spreadsheet_title: Option<String>,
-    /// Why the sheet could not be read (not shared, no such tab, unreachable…).
+    pub tab: String,
     pub error: Option<String>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct RecentFailure {
-    pub kind: Kind,
-    pub at: String,
-    pub sheet_row: Option<i64>,
-    pub doc_number: Option<String>,
-    pub row_key: Option<String>,
-    pub error: Option<String>,
-    /// The row has since been synced or skipped.
-    pub resolved: bool,
 }
 
 pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
@@ -127,306 +99,196 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
 
 /// Everything `status` shows. Only a state database that cannot be read is an error.
 pub async fn gather(settings: &Settings, offline: bool) -> anyhow::Result<Status> {
-    let now = Utc::now();
-    let interval = context::interval(settings, None);
-    let local = Local::read(&settings.paths.state_dir, now)?;
     let settings = context::impatient(settings);
-    let (quickbooks, google) = if offline {
-        (quickbooks_stored(&settings, Checked::Offline, None), google_unasked(&settings, Checked::Offline))
+    let ((quickbooks, live_quickbooks), (google, live_google)) = if offline {
+        (quickbooks_stored(&settings, Checked::Offline, None), google_unasked(&settings))
     } else {
         tokio::join!(quickbooks_live(&settings), google_live(&settings))
     };
-    let next_pass_at = local
-        .last_pass
-        .as_ref()
-        .and_then(|pass| DateTime::parse_from_rfc3339(&pass.finished_at).ok())
-        .and_then(|at| TimeDelta::from_std(interval).ok().map(|step| at.with_timezone(&Utc) + step));
-    Ok(Status {
-        generated_at: now,
-        invoices: local.invoices,
-        bills: local.bills,
-        last_success: local.last_success,
-        last_pass: local.last_pass,
-        next_pass_at,
-        poll_interval_secs: interval.as_secs(),
-        quickbooks,
-        google,
-        recent_failures: local.failures,
-    })
+    // Read without creating: before the first pass there is an empty picture, not a new file.
+    let path = settings.paths.state_dir.join("qbsync.sqlite3");
+    let store = if path.exists() { Store::open(&path)? } else { Store::in_memory()? };
+    let interval = context::interval(&settings, None);
+    let next_pass = next_pass(store.last_pass()?.map(|p| p.finished_at).as_deref(), interval, Utc::now());
+    let report = status::build_report(&store, quickbooks, google, next_pass)?;
+    Ok(Status { report, live: Live { quickbooks: live_quickbooks, google: live_google } })
 }
 
-/// What the state database says.
-#[derive(Default)]
-struct Local {
-    invoices: StatusCounts,
-    bills: StatusCounts,
-    last_success: Option<String>,
-    last_pass: Option<PassRecord>,
-    failures: Vec<RecentFailure>,
-}
-
-impl Local {
-    /// Reads the database without creating it: before the first pass there is nothing to say.
-    fn read(state_dir: &Path, now: DateTime<Utc>) -> anyhow::Result<Local> {
-        let path = state_dir.join("qbsync.sqlite3");
-        if !path.exists() {
-            return Ok(Local::default());
-        }
-        let store = Store::open(&path)?;
-        Ok(Local {
-            invoices: store.counts(Kind::Invoice)?,
-            bills: store.counts(Kind::Bill)?,
-            last_success: store.last_success()?,
-            last_pass: store.last_pass()?,
-            failures: recent_failures(&store, now - RECENT)?,
-        })
-    }
-}
-
-/// The latest failure of each row since `since`, newest first.
-fn recent_failures(store: &Store, since: DateTime<Utc>) -> anyhow::Result<Vec<RecentFailure>> {
-    let entries = store.audit(&AuditQuery { since: Some(since), failed_only: true, ..AuditQuery::default() })?;
-    let mut latest: Vec<RecentFailure> = Vec::new();
-    // Oldest first, so a later failure of the same row replaces the earlier one.
-    for entry in entries {
-        let same =
-            |f: &RecentFailure| f.kind == entry.kind && f.row_key == entry.row_key && f.doc_number == entry.doc_number;
-        latest.retain(|f| !same(f));
-        let resolved = match &entry.row_key {
-            Some(key) => store.row(key)?.is_some_and(|row| row.status != "failed"),
-            None => false,
-        };
-        latest.push(RecentFailure {
-            kind: entry.kind,
-            at: entry.at,
-            sheet_row: entry.sheet_row,
-            doc_number: entry.doc_number,
-            row_key: entry.row_key,
-            error: entry.error,
-            resolved,
-        });
-    }
-    latest.reverse();
-    Ok(latest)
+/// When the daemon starts its next pass: the last pass's end plus the interval. `None` when
+/// passes have stopped (more than two intervals late): then no daemon is running them.
+fn next_pass(last_finished: Option<&str>, interval: std::time::Duration, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let finished = DateTime::parse_from_rfc3339(last_finished?).ok()?.with_timezone(&Utc);
+    let step = TimeDelta::from_std(interval).ok()?;
+    let next = finished + step;
+    (now - next < step * 2 + TimeDelta::seconds(60)).then_some(next)
 }
 
 /// Asks QuickBooks for the company's name; falls back to the token store when it cannot.
-async fn quickbooks_live(settings: &Settings) -> QuickBooksStatus {
+async fn quickbooks_live(settings: &Settings) -> (QuickBooksStatus, LiveQuickBooks) {
     let tokens = match context::tokens(settings) {
         Ok(tokens) => tokens,
-        Err(error) => return quickbooks_stored(settings, Checked::Unreachable, Some(format!("{error:#}"))),
+        Err(error) => return quickbooks_stored(settings, Checked::Offline, Some(format!("{error:#}"))),
     };
     let stored = tokens.status();
-    let Some(realm_id) = settings.quickbooks.realm_id.clone().or_else(|| stored.realm_id.clone()) else {
+    let realm_id = settings.quickbooks.realm_id.clone().or_else(|| stored.realm_id.clone());
+    let (Some(realm_id), None) = (realm_id, &stored.needs_reconnect) else {
+        // Never connected, or known refused: asking again would only hammer Intuit.
         return quickbooks_stored(settings, Checked::Offline, None);
     };
-    if stored.needs_reconnect.is_some() {
-        // Known refused: asking again would only hammer Intuit.
-        return quickbooks_stored(settings, Checked::Offline, None);
-    }
     let source: Arc<dyn TokenSource> = tokens.clone();
     let answer = match context::qbo_for_company(settings, &realm_id, source) {
         Ok(qbo) => qbo.company_info().await.map_err(|e| (e.is_transient(), e.to_string())),
         Err(error) => Err((false, format!("{error:#}"))),
     };
-    let mut status = quickbooks_stored(settings, Checked::Live, None);
     let after = tokens.status();
-    status.needs_reconnect = after.needs_reconnect.clone();
+    let (report, mut live) = describe(settings, &after, Checked::Live, None);
     match answer {
         Ok(company) => {
-            status.connected = after.connected;
-            status.company_name = Some(company.name);
+            live.company_name = Some(company.name);
+            (report, live)
         }
         Err((true, error)) => {
-            status.checked = Checked::Unreachable;
-            status.error = Some(error);
+            live.checked = Checked::Unreachable;
+            live.error = Some(error);
+            (report, live)
         }
         Err((false, error)) => {
-            status.connected = false;
-            status.error = Some(error);
+            live.error = Some(error.clone());
+            let reason = after.needs_reconnect.clone().unwrap_or(error);
+            (QuickBooksStatus::needs_reconnect(reason), live)
         }
     }
-    status
 }
 
 /// The connection as the token store describes it.
-fn quickbooks_stored(settings: &Settings, checked: Checked, error: Option<String>) -> QuickBooksStatus {
-    let described = context::tokens(settings).map(|tokens| tokens.status());
-    match described {
-        Ok(stored) => QuickBooksStatus {
-            connected: stored.connected,
-            checked,
-            environment: stored.environment,
-            realm_id: stored.realm_id.clone(),
-            company_name: None,
-            refresh_token_expires_at: stored.refresh_expires_at,
-            refresh_token_hard_expires_at: stored.hard_expires_at,
-            expiry_warning: stored.expiry_warning(),
-            needs_reconnect: stored.needs_reconnect.clone(),
-            error,
-        },
-        Err(problem) => QuickBooksStatus {
-            connected: false,
-            checked,
-            environment: Some(settings.quickbooks.environment),
-            realm_id: settings.quickbooks.realm_id.clone(),
-            company_name: None,
-            refresh_token_expires_at: None,
-            refresh_token_hard_expires_at: None,
-            expiry_warning: None,
-            needs_reconnect: Some(AuthError::NeedsReconnect { reason: format!("{problem:#}") }.to_string()),
-            error,
-        },
+fn quickbooks_stored(
+    settings: &Settings,
+    checked: Checked,
+    error: Option<String>,
+) -> (QuickBooksStatus, LiveQuickBooks) {
+    match context::tokens(settings) {
+        Ok(tokens) => describe(settings, &tokens.status(), checked, error),
+        Err(problem) => {
+            let problem = format!("{problem:#}");
+            let live = LiveQuickBooks {
+                checked,
+                company_name: None,
+                realm_id: settings.quickbooks.realm_id.clone(),
+                environment: Some(settings.quickbooks.environment),
+                refresh_token_hard_expires_at: None,
+                error: Some(error.unwrap_or_else(|| problem.clone())),
+            };
+            (QuickBooksStatus::needs_reconnect(problem), live)
+        }
     }
 }
 
-async fn google_live(settings: &Settings) -> GoogleStatus {
-    let mut status = google_unasked(settings, Checked::Live);
+fn describe(
+    settings: &Settings,
+    connection: &ConnectionStatus,
+    checked: Checked,
+    error: Option<String>,
+) -> (QuickBooksStatus, LiveQuickBooks) {
+    let report = match &connection.needs_reconnect {
+        Some(reason) => QuickBooksStatus::needs_reconnect(reason.clone()),
+        // The first of the two expiries is the one a person must act on.
+        None => QuickBooksStatus::connected(
+            [connection.refresh_expires_at, connection.hard_expires_at].into_iter().flatten().min(),
+            Utc::now(),
+        ),
+    };
+    let live = LiveQuickBooks {
+        checked,
+        company_name: None,
+        realm_id: connection.realm_id.clone().or_else(|| settings.quickbooks.realm_id.clone()),
+        environment: connection.environment.or(Some(settings.quickbooks.environment)),
+        refresh_token_hard_expires_at: connection.hard_expires_at,
+        error,
+    };
+    (report, live)
+}
+
+async fn google_live(settings: &Settings) -> (GoogleStatus, LiveGoogle) {
+    let (_, mut live) = google_unasked(settings);
+    live.checked = Checked::Live;
     let outcome = match context::sheets(settings).await {
         Ok(sheets) => sheets.tab_info().await.map_err(|e| (e.is_unavailable(), e.to_string())),
         Err(error) => Err((false, format!("{error:#}"))),
     };
     match outcome {
         Ok(info) => {
-            status.connected = Some(true);
-            status.spreadsheet_title = Some(info.spreadsheet_title);
+            live.spreadsheet_title = Some(info.spreadsheet_title);
+            (GoogleStatus::ok(), live)
         }
         Err((unreachable, error)) => {
-            status.checked = if unreachable { Checked::Unreachable } else { Checked::Live };
-            status.connected = if unreachable { None } else { Some(false) };
-            status.error = Some(error);
+            if unreachable {
+                live.checked = Checked::Unreachable;
+            }
+            live.error = Some(error.clone());
+            let shown = if unreachable { format!("Google did not answer: {error}") } else { error };
+            (GoogleStatus::failing(shown), live)
         }
     }
-    status
 }
 
-fn google_unasked(settings: &Settings, checked: Checked) -> GoogleStatus {
-    GoogleStatus {
-        connected: None,
-        checked,
-        spreadsheet_id: settings.google.spreadsheet_id.clone(),
-        tab: settings.google.sheet_tab.clone(),
+fn google_unasked(settings: &Settings) -> (GoogleStatus, LiveGoogle) {
+    let live = LiveGoogle {
+        checked: Checked::Offline,
         spreadsheet_title: None,
+        tab: settings.google.sheet_tab.clone(),
         error: None,
-    }
+    };
+    (GoogleStatus { ok: false, error: None }, live)
 }
 
-/// The text for a person.
+/// The daemon's report as text, and what asking found out.
 pub fn render_text(status: &Status) -> String {
-    let mut out = String::new();
-    let mut line = |label: &str, text: String| out.push_str(&format!("{label:<14}{text}\n"));
-    line("QuickBooks", quickbooks_line(&status.quickbooks));
-    line("Google Sheet", google_line(&status.google));
-    match &status.last_pass {
-        Some(pass) => line(
-            "Last pass",
-            format!(
-                "{}: {}, {} created, {} failed, {} skipped",
-                time(&pass.finished_at),
-                if pass.ok {
-                    "completed".to_owned()
-                } else {
-                    format!("stopped ({})", pass.error.as_deref().unwrap_or(""))
-                },
-                pass.created,
-                pass.failed,
-                pass.skipped
-            ),
-        ),
-        None => line("Last pass", "none yet".to_owned()),
-    }
-    line("Last success", status.last_success.as_deref().map_or_else(|| "none yet".to_owned(), time));
-    if let Some(next) = status.next_pass_at {
-        let late = status.generated_at - next > TimeDelta::seconds(2 * status.poll_interval_secs as i64 + 60);
-        let text = if late {
-            format!(
-                "overdue since {}: no pass has run for a while — is the daemon running? (`systemctl status qbsync`)",
-                next.format("%Y-%m-%d %H:%M:%S UTC")
-            )
-        } else {
-            format!(
-                "about {} (every {} s, while the daemon runs)",
-                next.format("%Y-%m-%d %H:%M:%S UTC"),
-                status.poll_interval_secs
-            )
-        };
-        line("Next pass", text);
-    }
-    out.push_str(&format!("\n{:<14}{:>8}{:>8}{:>8}{:>8}\n", "", "synced", "failed", "skipped", "pending"));
-    for (label, counts) in [("Invoices", &status.invoices), ("Bills", &status.bills)] {
-        out.push_str(&format!(
-            "{label:<14}{:>8}{:>8}{:>8}{:>8}\n",
-            counts.synced, counts.failed, counts.skipped, counts.pending
-        ));
-    }
-    let open: Vec<&RecentFailure> = status.recent_failures.iter().collect();
-    if open.is_empty() {
-        out.push_str("\nNo failures in the last 7 days.\n");
-    } else {
-        out.push_str(&format!("\nFailures in the last 7 days ({}):\n", open.len()));
-        for failure in open {
-            out.push_str(&format!(
-                "  {}{}, sheet row {}, {}{}: {}\n",
-                failure.kind.as_str(),
-                failure.doc_number.as_deref().map(|n| format!(" {n}")).unwrap_or_default(),
-                failure.sheet_row.map_or_else(|| "?".to_owned(), |r| r.to_string()),
-                time(&failure.at),
-                if failure.resolved { " (since resolved)" } else { "" },
-                failure.error.as_deref().unwrap_or("(no message)")
-            ));
+    let mut out = status::render_text(&status.report);
+    let qb = &status.live.quickbooks;
+    let company = {
+        let parts: Vec<String> = qb
+            .realm_id
+            .iter()
+            .map(|realm| format!("company {realm}"))
+            .chain(qb.environment.map(|e| e.to_string()))
+            .collect();
+        match &qb.company_name {
+            Some(name) => format!("\"{name}\" ({})", parts.join(", ")),
+            None => parts.join(", "),
         }
-    }
+    };
+    let quickbooks = match qb.checked {
+        Checked::Live if qb.company_name.is_some() => format!("QuickBooks answered for {company}"),
+        Checked::Live => format!("QuickBooks refused {company}: {}", qb.error.as_deref().unwrap_or_default()),
+        Checked::Unreachable => format!(
+            "QuickBooks did not answer ({}); shown as last known",
+            qb.error.as_deref().unwrap_or("no reason given")
+        ),
+        Checked::Offline => format!("QuickBooks not asked; {company} as last known"),
+    };
+    let google = &status.live.google;
+    let sheet = match (google.checked, &google.spreadsheet_title) {
+        (Checked::Live, Some(title)) => format!("the sheet \"{title}\" (tab \"{}\") answered", google.tab),
+        (Checked::Live, None) => "the sheet cannot be read (see Google above)".to_owned(),
+        (Checked::Unreachable, _) => "Google did not answer".to_owned(),
+        (Checked::Offline, _) => "Google not asked".to_owned(),
+    };
+    out.push_str(&format!("\n{:<13}{quickbooks}\n{:<13}{sheet}\n", "Checked now", ""));
     out
 }
 
-fn quickbooks_line(qb: &QuickBooksStatus) -> String {
-    let parts: Vec<String> = qb
-        .realm_id
-        .iter()
-        .map(|realm| format!("company {realm}"))
-        .chain(qb.environment.map(|e| e.to_string()))
-        .collect();
-    let company = match &qb.company_name {
-        Some(name) => format!("\"{name}\" ({})", parts.join(", ")),
-        None => parts.join(", "),
-    };
-    let expiry = qb
-        .refresh_token_expires_at
-        .map(|at| format!("; refresh token valid until {}", at.format("%Y-%m-%d")))
-        .unwrap_or_default();
-    let mut text = match (&qb.needs_reconnect, qb.connected, qb.checked) {
-        (Some(why), _, _) => return format!("NOT CONNECTED: {why}"),
-        (None, true, Checked::Live) => format!("connected: {company}{expiry}"),
-        (None, true, _) => format!("connection stored: {company}{expiry}"),
-        (None, false, _) => format!("not connected: {}", qb.error.as_deref().unwrap_or("run `qbsync auth`")),
-    };
-    match qb.checked {
-        Checked::Unreachable => text
-            .push_str(&format!(" [QuickBooks did not answer: {}]", qb.error.as_deref().unwrap_or("no reason given"))),
-        Checked::Offline => text.push_str(" [not asked]"),
-        Checked::Live => {}
-    }
-    if let Some(warning) = &qb.expiry_warning {
-        text.push_str(&format!("\n{:<14}WARNING: {warning}", ""));
-    }
-    text
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn google_line(google: &GoogleStatus) -> String {
-    let tab = format!("tab \"{}\"", google.tab);
-    match (google.connected, google.checked) {
-        (Some(true), _) => format!("reachable: \"{}\", {tab}", google.spreadsheet_title.as_deref().unwrap_or_default()),
-        (Some(false), _) => format!("NOT READABLE: {}", google.error.as_deref().unwrap_or_default()),
-        (None, Checked::Unreachable) => {
-            format!("Google did not answer: {}", google.error.as_deref().unwrap_or_default())
-        }
-        (None, _) => format!("{tab} [not asked]"),
+    #[test]
+    fn the_next_pass_follows_the_last_until_passes_stop() {
+        let minute = std::time::Duration::from_secs(60);
+        let finished = "2026-11-21T09:00:00.000Z";
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+        assert_eq!(next_pass(Some(finished), minute, at("2026-11-21T09:00:30Z")), Some(at("2026-11-21T09:01:00Z")));
+        assert_eq!(next_pass(Some(finished), minute, at("2026-11-21T09:03:30Z")), Some(at("2026-11-21T09:01:00Z")));
+        assert_eq!(next_pass(Some(finished), minute, at("2026-11-21T09:05:00Z")), None, "no daemon is running them");
+        assert_eq!(next_pass(None, minute, at("2026-11-21T09:00:30Z")), None);
     }
-}
-
-/// An RFC 3339 time as `YYYY-MM-DD HH:MM:SS UTC`, or as given when it does not parse.
-fn time(text: &str) -> String {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|_| text.to_owned())
 }
