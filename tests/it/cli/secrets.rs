@@ -122,7 +122,10 @@ async fn a_whole_session_leaks_no_secret_anywhere() {
         places.push((format!("stderr of `qbsync {args}`"), output.stderr.clone()));
     }
     let log_dir = PathBuf::from(var(&env, "QBSYNC_LOG_DIR"));
-    for file in files(&log_dir) {
+    let log_files = files(&log_dir);
+    let logged: u64 = log_files.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum();
+    assert!(logged > 10_000, "run-once logged at trace level to {}: {log_files:?}", log_dir.display());
+    for file in log_files {
         places.push((format!("log file {}", file.display()), std::fs::read(&file).unwrap()));
     }
     places.push(("the spreadsheet (values, metadata)".into(), world.sandbox.google.dump().to_string().into_bytes()));
