@@ -27,8 +27,13 @@ pub struct RunFlags {
     pub limit: Option<usize>,
 }
 
+/// The process environment, `--config`, and `--env-file` or else `./.env` when present.
 pub fn load_options(config_file: Option<PathBuf>, env_file: Option<PathBuf>) -> LoadOptions {
-    LoadOptions { config_file, env_file, environment: std::env::vars().collect() }
+    let mut options = LoadOptions::from_process(config_file);
+    if env_file.is_some() {
+        options.env_file = env_file;
+    }
+    options
 }
 
 /// Loads and validates settings; a mistake stops here with one message naming the setting.

@@ -8,7 +8,7 @@ mod doctor;
 mod secrets;
 mod status;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -21,12 +21,19 @@ pub async fn qbsync(env: &[(String, String)], args: &[&str]) -> Output {
 
 /// [`qbsync`] with `stdin` as standard input.
 pub async fn qbsync_with_stdin(env: &[(String, String)], args: &[&str], stdin: &str) -> Output {
+    // An empty working directory: no `.env` or `config/` is picked up by accident.
+    let cwd = tempfile::tempdir().expect("temp dir");
+    qbsync_in(cwd.path(), env, args, stdin).await
+}
+
+/// [`qbsync_with_stdin`] in the working directory `cwd`.
+pub async fn qbsync_in(cwd: &Path, env: &[(String, String)], args: &[&str], stdin: &str) -> Output {
     let mut command = assert_cmd::Command::new(env!("CARGO_BIN_EXE_qbsync"));
     command
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .args(args)
-        .current_dir(std::env::temp_dir())
+        .current_dir(cwd)
         .write_stdin(stdin.to_owned())
         .timeout(Duration::from_secs(120));
     tokio::task::spawn_blocking(move || command.output()).await.expect("join").expect("qbsync runs")

@@ -8,7 +8,7 @@ use qbsync::sandbox::intuit::IntuitLifetimes;
 use qbsync::sandbox::qbo::EntityKind;
 use std::time::Duration;
 
-use super::{assert_exit, load, qbsync, stdout, with, without};
+use super::{assert_exit, load, qbsync, qbsync_in, stdout, with, without};
 use crate::support::World;
 
 async fn diagnose(env: &[(String, String)]) -> Report {
@@ -317,4 +317,29 @@ async fn in_dual_mode_the_plan_must_have_bills() {
         EXPENSE_ACCOUNT,
         &["QB_DEFAULT_EXPENSE_ACCOUNT is not set", "7 \"Contract Labor\" (Expense)"],
     );
+}
+
+#[tokio::test]
+async fn settings_come_from_the_dot_env_of_the_working_directory() {
+    let world = World::demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dot_env: String = world.env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(dir.path().join(".env"), dot_env).unwrap();
+
+    let output = qbsync_in(dir.path(), &[], &["doctor", "--offline"], "").await;
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).contains("✓ QuickBooks connection stored: company 9341453100000000"),
+        "{}",
+        stdout(&output)
+    );
+
+    // `--env-file` names another file instead.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = dir.path().join(".env");
+    let output =
+        qbsync_in(elsewhere.path(), &[], &["--env-file", file.to_str().unwrap(), "doctor", "--offline"], "").await;
+    assert_exit(&output, 0);
+    let output = qbsync_in(elsewhere.path(), &[], &["doctor", "--offline"], "").await;
+    assert_exit(&output, 1);
 }
