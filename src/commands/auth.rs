@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 
 use super::context;
 use crate::auth::{
-    self as oauth, CsrfState, GoogleGrant, RedirectListener, StoredGrant, TokenSource, TokenStore,
+    self as oauth, AuthError, CsrfState, GoogleGrant, RedirectListener, StoredGrant, TokenSource, TokenStore,
     complete_google_authorization, google_authorize_url,
 };
 use crate::settings::{LoadOptions, Settings};
@@ -131,10 +131,11 @@ async fn consent(
     } else {
         match RedirectListener::bind_uri(redirect_uri).await {
             Ok(listener) => Some(listener),
-            Err(error) => {
-                println!("{error}");
+            Err(AuthError::ConnectFailed { reason }) => {
+                println!("(Not listening: {reason}.)");
                 None
             }
+            Err(error) => return Err(error.into()),
         }
     };
     wait_for_answer(url, state, listener, redirect_uri, what, args).await

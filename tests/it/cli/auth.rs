@@ -147,6 +147,19 @@ async fn auth_takes_a_pasted_answer_and_refuses_a_foreign_one() {
     assert!(out.contains("Connected to QuickBooks company \"Sandbox Company_US_1\"."), "{out}");
     assert!(out.contains(&format!("Add QB_REALM_ID={REALM} to your .env")), "{out}");
 
+    // A redirect URI on another host (a headless server behind a web site): nothing to listen
+    // on, so the pasted address is asked for without `--paste`.
+    let remote = "https://qbsync.example.com/callback";
+    world.sandbox.intuit.register_redirect_uri(remote);
+    let mut session = Session::start(&with(&env, &[("QB_REDIRECT_URI", remote)]), &["auth"]);
+    session.line_with("Not listening").await;
+    let url = session.line_with("/connect/oauth2").await;
+    let back = consent(&url).await;
+    assert!(back.starts_with(remote), "{back}");
+    session.type_line(&back).await;
+    let (code, out, err) = session.finish().await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+
     // An answer that belongs to another attempt (or was forged) is refused, not warned about.
     let mut session = Session::start(&env, &["auth", "--paste"]);
     let url = session.line_with("/connect/oauth2").await;
