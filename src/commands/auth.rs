@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
 
 use super::context;
 use crate::auth::{
-    self as oauth, AuthError, CsrfState, GoogleGrant, RedirectListener, StoredGrant, TokenSource, TokenStore,
-    complete_google_authorization, google_authorize_url,
+    self as oauth, AuthError, CsrfState, GoogleGrant, IntuitOAuthSettings, RedirectListener, StoredGrant, TokenSource,
+    TokenStore, complete_google_authorization, google_authorize_url,
 };
 use crate::settings::{LoadOptions, Settings};
 
@@ -89,32 +89,48 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     }
     let oauth_settings = context::oauth_settings(&settings)?;
     let store = context::token_store(&settings)?;
-    let grant = if args.revoke {
-        let connected = store.load()?.map(|grant| grant.realm_id);
-        oauth::revoke(&oauth_settings, &store).await?;
-        match connected {
-            Some(realm) => println!(
-                "Disconnected QuickBooks company {realm}: Intuit revoked the connection and the local tokens are deleted."
-            ),
-            None => println!("No QuickBooks company was connected; nothing to do."),
+    if args.revoke {
+        return disconnect(&oauth_settings, &store).await;
+    }
+    let grant = match (args.refresh_token, args.realm_id) {
+        (Some(token), Some(realm_id)) => {
+            let token = if token.expose_secret() == "-" { read_secret_line()? } else { token };
+            oauth::import_refresh_token(&oauth_settings, &store, token, realm_id.trim()).await?
         }
-        return Ok(ExitCode::SUCCESS);
-    } else if let (Some(token), Some(realm_id)) = (args.refresh_token, args.realm_id.as_deref()) {
-        let token = if secrecy::ExposeSecret::expose_secret(&token) == "-" { read_secret_line()? } else { token };
-        oauth::import_refresh_token(&oauth_settings, &store, token, realm_id.trim()).await?
-    } else {
-        let (url, state) = oauth::authorize_url(&oauth_settings)?;
-        let redirected = consent(
-            &url,
-            &state,
-            &oauth_settings.redirect_uri,
-            "sign in to QuickBooks and choose the company to connect",
-            &args.browser,
-        )
-        .await?;
-        oauth::complete_authorization(&oauth_settings, &store, &redirected, &state).await?
+        _ => connect(&oauth_settings, &store, &args.browser).await?,
     };
     describe_connection(&settings, &store, &grant).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The browser flow: consent page, the answer, the code exchanged and stored.
+async fn connect(
+    oauth_settings: &IntuitOAuthSettings,
+    store: &TokenStore,
+    browser: &BrowserArgs,
+) -> anyhow::Result<StoredGrant> {
+    let (url, state) = oauth::authorize_url(oauth_settings)?;
+    let redirected = consent(
+        &url,
+        &state,
+        &oauth_settings.redirect_uri,
+        "sign in to QuickBooks and choose the company to connect",
+        browser,
+    )
+    .await?;
+    Ok(oauth::complete_authorization(oauth_settings, store, &redirected, &state).await?)
+}
+
+/// Revokes at Intuit and deletes the local tokens.
+async fn disconnect(oauth_settings: &IntuitOAuthSettings, store: &TokenStore) -> anyhow::Result<ExitCode> {
+    let connected = store.load()?.map(|grant| grant.realm_id);
+    oauth::revoke(oauth_settings, store).await?;
+    match connected {
+        Some(realm) => println!(
+            "Disconnected QuickBooks company {realm}: Intuit revoked the connection and the local tokens are deleted."
+        ),
+        None => println!("No QuickBooks company was connected; nothing to do."),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
