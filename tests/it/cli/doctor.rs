@@ -238,6 +238,10 @@ async fn each_quickbooks_check_fails_with_its_message_and_the_ids_to_use() {
     let env = &world.env;
     let qbo = &world.sandbox.qbo;
 
+    // A first-time user leaves the id out and copies one from the list.
+    let report = diagnose(&without(env, &["QB_DEFAULT_ITEM_ID"])).await;
+    assert_fails(&report, ITEM, &["QB_DEFAULT_ITEM_ID is not set", "items you can use: 1 \"Services\" (Service)"]);
+
     let report = diagnose(&with(env, &[("QB_DEFAULT_ITEM_ID", "999")])).await;
     assert_fails(&report, ITEM, &["no item with Id 999", "items you can use: 1 \"Services\" (Service)"]);
 
