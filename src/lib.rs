@@ -38,6 +38,7 @@
 //! - [`sandbox`]: emulators of the four remote services, for tests, the demo and the benchmark.
 //! - [`daemon`]: the long-running loop; takes its shutdown signal as an argument.
 //! - [`commands`]: one file per CLI subcommand; `main.rs` is a thin shell over them.
+//! - [`doctor`]: the checks of `qbsync doctor`, as data (one [`doctor::Check`] per question).
 //!
 //! ## Invariants
 //!
@@ -56,6 +57,7 @@ pub mod auth;
 pub mod commands;
 pub mod daemon;
 pub mod directions;
+pub mod doctor;
 pub mod domain;
 pub mod ops;
 pub mod qbo;

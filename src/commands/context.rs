@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::{IntuitOAuthSettings, IntuitTokens, TokenKey, TokenSource, TokenStore};
+use crate::auth::{
+    GoogleGrant, GoogleUserSettings, GoogleUserTokens, IntuitOAuthSettings, IntuitTokens, TokenKey, TokenSource,
+    TokenStore,
+};
 use crate::directions::{Directions, NameAliases};
 use crate::qbo::{QboClient, QboSettings};
 use crate::settings::{LoadOptions, ServiceAccountKey, Settings};
@@ -24,8 +27,13 @@ pub struct RunFlags {
     pub limit: Option<usize>,
 }
 
+/// The process environment, `--config`, and `--env-file` or else `./.env` when present.
 pub fn load_options(config_file: Option<PathBuf>, env_file: Option<PathBuf>) -> LoadOptions {
-    LoadOptions { config_file, env_file, environment: std::env::vars().collect() }
+    let mut options = LoadOptions::from_process(config_file);
+    if env_file.is_some() {
+        options.env_file = env_file;
+    }
+    options
 }
 
 /// Loads and validates settings; a mistake stops here with one message naming the setting.
@@ -37,13 +45,7 @@ pub fn load_settings(options: &LoadOptions) -> anyhow::Result<Settings> {
 pub async fn sheets(settings: &Settings) -> anyhow::Result<SheetsClient> {
     settings.require_sheet()?;
     let google = &settings.google;
-    let credentials = match &google.service_account {
-        Some(ServiceAccountKey::File(path)) => GoogleCredentials::service_account_from_file(path)?,
-        Some(ServiceAccountKey::Inline(json)) => GoogleCredentials::service_account_from_json(json.clone())?,
-        None => anyhow::bail!(
-            "no Google credentials: set GOOGLE_SERVICE_ACCOUNT_JSON (or GOOGLE_APPLICATION_CREDENTIALS) to the service-account key file"
-        ),
-    };
+    let credentials = google_credentials(settings)?;
     let mut sheets = SheetsSettings::new(google.spreadsheet_id.clone().unwrap_or_default(), google.sheet_tab.clone());
     sheets.sheets_api_url = google.sheets_api_url.to_string();
     sheets.drive_api_url = google.drive_api_url.to_string();
@@ -55,6 +57,47 @@ pub async fn sheets(settings: &Settings) -> anyhow::Result<SheetsClient> {
     sheets.writes_per_minute = tuning.sheets_writes_per_minute;
     let client = SheetsClient::connect(sheets, credentials).await?;
     Ok(client)
+}
+
+/// How qbsync signs in to Google: the service-account key when one is configured, else the
+/// person's own account connected with `qbsync auth google`.
+pub fn google_credentials(settings: &Settings) -> anyhow::Result<GoogleCredentials> {
+    match &settings.google.service_account {
+        Some(ServiceAccountKey::File(path)) => Ok(GoogleCredentials::service_account_from_file(path)?),
+        Some(ServiceAccountKey::Inline(json)) => Ok(GoogleCredentials::service_account_from_json(json.clone())?),
+        None => {
+            let store = token_store(settings)?;
+            if GoogleGrant::load(&store)?.is_none() {
+                anyhow::bail!(
+                    "no Google credentials: set GOOGLE_SERVICE_ACCOUNT_JSON (or GOOGLE_APPLICATION_CREDENTIALS) to the service-account key file, or connect your own Google account with `qbsync auth google`"
+                );
+            }
+            let user = google_user_settings(settings, GOOGLE_REFRESH_ONLY_REDIRECT).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "a Google account is connected (`qbsync auth google`) but QBSYNC_GOOGLE_CLIENT_ID and QBSYNC_GOOGLE_CLIENT_SECRET are not set: set them to the OAuth client it was connected with"
+                )
+            })?;
+            Ok(GoogleCredentials::User(GoogleUserTokens::new(&user, store)?))
+        }
+    }
+}
+
+/// Refreshing a Google user token sends no redirect URI; this one is never visited.
+const GOOGLE_REFRESH_ONLY_REDIRECT: &str = "http://127.0.0.1/";
+
+/// The OAuth client for a person's own Google account, when `QBSYNC_GOOGLE_CLIENT_ID` and
+/// `QBSYNC_GOOGLE_CLIENT_SECRET` are set.
+pub fn google_user_settings(settings: &Settings, redirect_uri: &str) -> Option<GoogleUserSettings> {
+    let google = &settings.google;
+    let mut user = GoogleUserSettings::new(
+        google.oauth_client_id.clone()?,
+        google.oauth_client_secret.clone()?,
+        redirect_uri.to_owned(),
+    );
+    user.auth_url = google.oauth_auth_url.to_string();
+    user.token_url = google.oauth_token_url.to_string();
+    user.http_timeout = settings.tuning.sheets_timeout;
+    Some(user)
 }
 
 /// The QuickBooks token manager for these settings.
@@ -92,9 +135,14 @@ pub fn oauth_settings(settings: &Settings) -> anyhow::Result<IntuitOAuthSettings
 /// The QuickBooks client for these settings.
 pub fn qbo(settings: &Settings, tokens: Arc<dyn TokenSource>) -> anyhow::Result<QboClient> {
     settings.require_quickbooks()?;
+    qbo_for_company(settings, settings.quickbooks.realm_id.as_deref().unwrap_or_default(), tokens)
+}
+
+/// A QuickBooks client for company `realm_id` that only reads: `auth`, `doctor` and `status`
+/// use it before the document settings are complete (or `QB_REALM_ID` is set).
+pub fn qbo_for_company(settings: &Settings, realm_id: &str, tokens: Arc<dyn TokenSource>) -> anyhow::Result<QboClient> {
     let qb = &settings.quickbooks;
-    let mut client =
-        QboSettings::new(qb.api_url.to_string(), qb.realm_id.clone().unwrap_or_default(), qb.app_url.to_string());
+    let mut client = QboSettings::new(qb.api_url.to_string(), realm_id, qb.app_url.to_string());
     client.minor_version = qb.minor_version;
     let tuning = &settings.tuning;
     client.timeout = tuning.qbo_timeout;
@@ -151,6 +199,22 @@ pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
         backfill: flags.backfill,
         limit: flags.limit,
     })
+}
+
+/// The same settings with short patience, for commands a person waits on (`doctor`,
+/// `status`): a service that does not answer within a couple of quick attempts is itself the
+/// finding.
+pub fn impatient(settings: &Settings) -> Settings {
+    let mut settings = settings.clone();
+    let tuning = &mut settings.tuning;
+    tuning.qbo_max_attempts = tuning.qbo_max_attempts.min(2);
+    tuning.sheets_max_attempts = tuning.sheets_max_attempts.min(2);
+    tuning.qbo_timeout = tuning.qbo_timeout.min(Duration::from_secs(20));
+    tuning.sheets_timeout = tuning.sheets_timeout.min(Duration::from_secs(20));
+    tuning.qbo_retry_base = tuning.qbo_retry_base.min(Duration::from_secs(1));
+    tuning.qbo_throttle_wait = tuning.qbo_throttle_wait.min(Duration::from_secs(5));
+    tuning.sheets_backoff_base = tuning.sheets_backoff_base.min(Duration::from_millis(500));
+    settings
 }
 
 /// The poll interval.

@@ -508,6 +508,18 @@ impl QboClient {
             .map_err(protocol)
     }
 
+    /// Every active item (for `qbsync doctor` to list the candidates for `QB_DEFAULT_ITEM_ID`).
+    pub async fn items(&self) -> Result<Vec<Item>, QboError> {
+        let entities = self.query_all(&Select::from("Item"), "Item").await?;
+        entities.iter().map(|e| Item::from_entity(e).map_err(protocol)).collect()
+    }
+
+    /// Every active account (for `qbsync doctor` to list the candidates for the account ids).
+    pub async fn accounts(&self) -> Result<Vec<Account>, QboError> {
+        let entities = self.query_all(&Select::from("Account"), "Account").await?;
+        entities.iter().map(|e| Account::from_entity(e).map_err(protocol)).collect()
+    }
+
     /// The connected company's name, country and plan hints.
     pub async fn company_info(&self) -> Result<CompanyInfo, QboError> {
         let realm = self.inner.settings.realm_id.trim().to_owned();

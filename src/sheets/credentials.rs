@@ -3,7 +3,9 @@
 //! A daemon signs in as a **service account**: a key file the user downloads from the Google
 //! Cloud console, whose `client_email` they share the sheet with. The key's own `token_uri` is
 //! honoured, which is also how tests point the real yup-oauth2 flow at a local token endpoint.
-//! A fixed access token is accepted too (tests, and a future user-OAuth flow).
+//! A person's own Google account (`qbsync auth google`, for users who cannot create a service
+//! account) is the third way: its refresh token lives in the encrypted token store. A fixed
+//! access token is accepted too (tests).
 //!
 //! The key JSON holds an RSA private key: it stays in a [`SecretString`] and no error message
 //! here quotes it.
@@ -14,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::error::SheetsError;
+use crate::auth::GoogleUserTokens;
 
 /// The credentials the Sheets client signs its calls with.
 #[derive(Debug, Clone)]
@@ -22,6 +25,8 @@ pub enum GoogleCredentials {
     ServiceAccountKey(SecretString),
     /// A ready access token, sent as is. It cannot be refreshed.
     AccessToken(SecretString),
+    /// A person's own Google account, connected with `qbsync auth google`.
+    User(GoogleUserTokens),
 }
 
 /// The fields of a key file qbsync relies on. Parsed once to fail early with a clear message;
@@ -64,7 +69,7 @@ impl GoogleCredentials {
             GoogleCredentials::ServiceAccountKey(text) => {
                 serde_json::from_str::<KeyFields>(text.expose_secret()).ok()?.client_email
             }
-            GoogleCredentials::AccessToken(_) => None,
+            GoogleCredentials::AccessToken(_) | GoogleCredentials::User(_) => None,
         }
     }
 }

@@ -27,6 +27,7 @@ use yup_oauth2::{CustomHyperClientBuilder, ServiceAccountAuthenticator};
 
 use super::credentials::{GoogleCredentials, check_service_account_key};
 use super::error::{SheetsError, TokenFailure};
+use crate::auth::{AuthError, GoogleUserTokens};
 
 /// The one connector type: https (webpki roots, ring) or plain http.
 pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -77,6 +78,8 @@ pub(crate) struct TokenProvider {
 enum Source {
     Fixed(SecretString),
     ServiceAccount(Authenticator<Connector>),
+    /// Refreshes itself from the token store; a 401 with its fresh token is final.
+    User(GoogleUserTokens),
 }
 
 impl TokenProvider {
@@ -89,6 +92,7 @@ impl TokenProvider {
     ) -> Result<TokenProvider, SheetsError> {
         let source = match credentials {
             GoogleCredentials::AccessToken(token) => Source::Fixed(token.clone()),
+            GoogleCredentials::User(tokens) => Source::User(tokens.clone()),
             GoogleCredentials::ServiceAccountKey(text) => {
                 let invalid = |reason: String| SheetsError::Credentials {
                     reason: format!("the service-account key is not usable: {reason}"),
@@ -113,7 +117,7 @@ impl TokenProvider {
     /// when the token cannot be refreshed (a fixed token): the 401 is final.
     pub(crate) fn force_refresh(&self, scope: &str) -> bool {
         match self.source {
-            Source::Fixed(_) => false,
+            Source::Fixed(_) | Source::User(_) => false,
             Source::ServiceAccount(_) => {
                 self.stale_scopes().insert(scope.to_owned());
                 true
@@ -125,6 +129,7 @@ impl TokenProvider {
     pub(crate) async fn token(&self, scopes: &[&str]) -> Result<SecretString, TokenFailure> {
         let authenticator = match &self.source {
             Source::Fixed(token) => return Ok(token.clone()),
+            Source::User(user) => return self.user_token(user).await,
             Source::ServiceAccount(authenticator) => authenticator,
         };
         let key = scopes.join(" ");
@@ -148,6 +153,20 @@ impl TokenProvider {
             self.stale_scopes().insert(key);
         }
         outcome
+    }
+
+    /// A token of a person's own Google account, within the configured deadline.
+    async fn user_token(&self, user: &GoogleUserTokens) -> Result<SecretString, TokenFailure> {
+        match tokio::time::timeout(self.timeout, user.access_token()).await {
+            Err(_) => Err(TokenFailure {
+                transient: true,
+                reason: format!("Google's token endpoint did not answer within {:?}", self.timeout),
+            }),
+            Ok(Ok(token)) => Ok(token),
+            Ok(Err(error)) => {
+                Err(TokenFailure { transient: matches!(error, AuthError::Transient { .. }), reason: error.to_string() })
+            }
+        }
     }
 
     fn stale_scopes(&self) -> MutexGuard<'_, HashSet<String>> {

@@ -153,6 +153,9 @@ pub struct Authority {
     by_access: HashMap<String, usize>,
     stats: IntuitStats,
     rng: StdRng,
+    /// Every code, refresh token and access token ever minted, for tests that prove none of
+    /// them leaked into an output.
+    issued: Vec<String>,
 }
 
 impl Authority {
@@ -166,6 +169,7 @@ impl Authority {
             by_access: HashMap::new(),
             stats: IntuitStats::default(),
             rng: StdRng::seed_from_u64(seed),
+            issued: Vec::new(),
         }
     }
 
@@ -185,6 +189,11 @@ impl Authority {
         self.stats
     }
 
+    /// Every code, refresh token and access token minted so far, superseded ones included.
+    pub fn issued(&self) -> Vec<String> {
+        self.issued.clone()
+    }
+
     pub fn count_invalid_client(&mut self) {
         self.stats.invalid_clients += 1;
     }
@@ -197,6 +206,7 @@ impl Authority {
         }
         // Intuit's codes look like `AB11…`; length well under the documented 512.
         let code = format!("AB11{}", self.random_token(36));
+        self.issued.push(code.clone());
         let expires_at = Instant::now() + self.lifetimes.code;
         self.codes.insert(
             code.clone(),
@@ -329,6 +339,7 @@ impl Authority {
     fn answer(&mut self, index: usize) -> Issued {
         // Intuit's access tokens are long JWEs; the prefix keeps the look, the rest is random.
         let access_token = format!("eyJlbmMiOiJBMTI4Q0JDLUhTMjU2IiwiYWxnIjoiZGlyIn0..{}", self.random_token(64));
+        self.issued.push(access_token.clone());
         let id_token = self.random_token(48);
         let now = Instant::now();
         let grant = &mut self.grants[index];
@@ -347,7 +358,9 @@ impl Authority {
 
     fn new_refresh_token(&mut self) -> String {
         // Intuit refresh tokens: `AB11` + digits + letters, 50 characters.
-        format!("AB11{}", self.random_token(46))
+        let token = format!("AB11{}", self.random_token(46));
+        self.issued.push(token.clone());
+        token
     }
 
     fn random_token(&mut self, len: usize) -> String {

@@ -92,6 +92,12 @@ impl IntuitEmulator {
         self.authority().stats()
     }
 
+    /// Every authorization code, refresh token and access token issued so far (superseded and
+    /// revoked ones included), for tests that grep qbsync's outputs for leaked secrets.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.authority().issued()
+    }
+
     pub fn lifetimes(&self) -> IntuitLifetimes {
         self.authority().lifetimes()
     }
