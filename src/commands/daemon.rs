@@ -111,17 +111,7 @@ async fn first_token(tokens: &dyn TokenSource, watchdog: Option<&Watchdog>) {
 }
 
 fn quickbooks_status(tokens: &IntuitTokens) -> QuickBooksStatus {
-    let connection = tokens.status();
-    match connection.needs_reconnect {
-        Some(reason) => QuickBooksStatus::needs_reconnect(reason),
-        None => {
-            let expires = match (connection.refresh_expires_at, connection.hard_expires_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            QuickBooksStatus::connected(expires, chrono::Utc::now())
-        }
-    }
+    QuickBooksStatus::from_connection(&tokens.status(), chrono::Utc::now())
 }
 
 struct DaemonHooks {

@@ -189,14 +189,7 @@ fn describe(
     checked: Checked,
     error: Option<String>,
 ) -> (QuickBooksStatus, LiveQuickBooks) {
-    let report = match &connection.needs_reconnect {
-        Some(reason) => QuickBooksStatus::needs_reconnect(reason.clone()),
-        // The first of the two expiries is the one a person must act on.
-        None => QuickBooksStatus::connected(
-            [connection.refresh_expires_at, connection.hard_expires_at].into_iter().flatten().min(),
-            Utc::now(),
-        ),
-    };
+    let report = QuickBooksStatus::from_connection(connection, Utc::now());
     let live = LiveQuickBooks {
         checked,
         company_name: None,

@@ -74,9 +74,28 @@ impl QuickBooksStatus {
         }
     }
 
-    /// A person must re-connect QuickBooks (`qbsync auth`).
+    /// A person must re-connect QuickBooks (`qbsync auth`). `reason` is the cause; a whole
+    /// "QuickBooks needs to be re-connected: run `qbsync auth` (cause)" sentence is reduced to its
+    /// cause, since every place that shows the reason already says what to run.
     pub fn needs_reconnect(reason: impl Into<String>) -> QuickBooksStatus {
-        QuickBooksStatus { connected: false, needs_reconnect: Some(reason.into()), ..QuickBooksStatus::default() }
+        let reason = reason.into();
+        let cause = reason
+            .strip_prefix("QuickBooks needs to be re-connected: run `qbsync auth` (")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .map_or(reason.clone(), str::to_owned);
+        QuickBooksStatus { connected: false, needs_reconnect: Some(cause), ..QuickBooksStatus::default() }
+    }
+
+    /// What the token manager knows, as of `now`: the earlier of the rolling and the hard expiry
+    /// is the one a person must act on.
+    pub fn from_connection(connection: &crate::auth::ConnectionStatus, now: DateTime<Utc>) -> QuickBooksStatus {
+        match &connection.needs_reconnect {
+            Some(reason) => QuickBooksStatus::needs_reconnect(reason.clone()),
+            None => QuickBooksStatus::connected(
+                [connection.refresh_expires_at, connection.hard_expires_at].into_iter().flatten().min(),
+                now,
+            ),
+        }
     }
 }
 
@@ -389,5 +408,15 @@ mod tests {
     fn human_time_is_short_and_tolerant() {
         assert_eq!(human_time("2026-11-21T09:30:12.345Z"), "2026-11-21 09:30 UTC");
         assert_eq!(human_time("yesterday"), "yesterday");
+    }
+
+    #[test]
+    fn a_full_reconnect_sentence_is_reduced_to_its_cause() {
+        let status =
+            QuickBooksStatus::needs_reconnect("QuickBooks needs to be re-connected: run `qbsync auth` (invalid_grant)");
+        assert_eq!(status.needs_reconnect.as_deref(), Some("invalid_grant"));
+        let report = StatusReport { quickbooks: status, ..StatusReport::default() };
+        let text = render_text(&report);
+        assert_eq!(text.matches("qbsync auth").count(), 1, "{text}");
     }
 }

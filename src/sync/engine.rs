@@ -191,7 +191,7 @@ impl Engine {
         report.copies = plan.stats.copies;
         report.deferred_by_limit = plan.stats.deferred_by_limit;
         for decision in &plan.decisions {
-            self.remember_decision(decision)?;
+            self.remember_decision(decision, None)?;
             if decision.status == "failed" {
                 report.failed += 1;
             }
@@ -236,7 +236,8 @@ impl Engine {
         Ok(())
     }
 
-    fn remember_decision(&self, decision: &RowRecord) -> Result<(), StoreError> {
+    /// Saves a row decision and audits it (with the document number when the caller knows it).
+    fn remember_decision(&self, decision: &RowRecord, doc_number: Option<&str>) -> Result<(), StoreError> {
         let mut record = decision.clone();
         record.synced_at = Some(now_seconds());
         self.store.put_row(&record)?;
@@ -246,6 +247,7 @@ impl Engine {
                 event: &record.status,
                 row_key: Some(&record.row_key),
                 sheet_row: record.sheet_row,
+                doc_number,
                 status: &record.status,
                 error: record.error.as_deref(),
                 ..Default::default()
@@ -666,7 +668,7 @@ impl Engine {
                 sheet_row: Some(row.index as i64 + 1),
                 synced_at: None,
             };
-            self.remember_decision(&record)?;
+            self.remember_decision(&record, Some(&draft.doc_number))?;
             report.failed += 1;
         }
         Ok(())
