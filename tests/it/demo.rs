@@ -21,3 +21,40 @@ fn the_demo_turns_the_demo_sheet_into_invoices_and_bills() {
     // The run left its database and log behind in --dir.
     assert!(dir.path().join("state/qbsync.sqlite3").is_file());
 }
+
+#[tokio::test]
+async fn the_sandbox_command_serves_and_prints_ready_made_settings() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command as Std, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Std::new(env!("CARGO_BIN_EXE_qbsync"))
+        .args(["sandbox", "--port", "0", "--dir"])
+        .arg(dir.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("Press Ctrl-C");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = seen.join("\n");
+    let base = seen[0].split("listening on ").nth(1).expect("the first line names the URL").trim().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{text}");
+    assert!(text.contains("QuickBooks API v3"), "{text}");
+    // The settings file points qbsync at the running sandbox, and the emulators answer.
+    let env = std::fs::read_to_string(dir.path().join("sandbox.env")).unwrap();
+    assert!(env.contains(&format!("QBSYNC_QBO_API_URL={base}")), "{env}");
+    let dump = reqwest::get(format!("{base}_sandbox/sheets")).await.unwrap();
+    assert!(dump.status().is_success());
+    let _ = child.kill();
+    let _ = child.wait();
+}
