@@ -53,6 +53,7 @@
 //! 6. The planner does no I/O.
 
 pub mod auth;
+pub mod bench;
 pub mod commands;
 pub mod daemon;
 pub mod directions;
