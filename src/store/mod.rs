@@ -417,6 +417,13 @@ impl Store {
         Ok(rows)
     }
 
+    /// The row records with one status (an idle poll needs only the failed ones).
+    pub fn rows_with_status(&self, status: &str) -> Result<Vec<RowRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!("SELECT {ROW_COLUMNS} FROM rows WHERE status = ?1"))?;
+        let rows = stmt.query_map(params![status], row_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Forgets a row record (an anchor claimed for it landed elsewhere and was dropped).
     pub fn forget_row(&self, row_key: &str) -> Result<(), StoreError> {
         self.conn.execute("DELETE FROM rows WHERE row_key = ?1", params![row_key])?;

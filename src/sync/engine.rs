@@ -141,8 +141,12 @@ pub struct Engine {
     pub write_back_every: Duration,
 }
 
+/// QuickBooks' answer to a batch: each item's outcome by `bId`, or the request's own failure.
+type BatchOutcome = Result<Vec<(String, Result<Doc, QboError>)>, QboError>;
 /// What a batch task hands back: the documents it carried and QuickBooks' answer.
-type BatchAnswer = (Vec<DocRecord>, Result<Vec<(String, Result<Doc, QboError>)>, QboError>);
+type BatchAnswer = (Vec<DocRecord>, BatchOutcome);
+/// A batch ready to send: its items (`bId`, kind, body) and its `requestid`.
+type BatchRequest = (Vec<(String, DocKind, String)>, RequestId);
 
 impl Engine {
     pub fn new(sheets: SheetsClient, qbo: QboClient, store: Store) -> Engine {
@@ -156,9 +160,9 @@ impl Engine {
         let header = values.first().ok_or(PassError::EmptySheet)?;
         let mut layout = Layout::from_header(header, &policy.columns)?;
         // An idle poll stays cheap however long the history: it needs only the pending intents
-        // from the store, not every row and document qbsync ever handled.
-        let pending = StoreView::new(Vec::new(), self.store.pending_documents()?);
-        if !plan::needs_attention(&values, &layout, &pending, policy) {
+        // and the failed rows from the store, not every row and document qbsync ever handled.
+        let unsettled = StoreView::new(self.store.rows_with_status("failed")?, self.store.pending_documents()?);
+        if !plan::needs_attention(&values, &layout, &unsettled, policy) {
             report.idle = true;
             return Ok(report);
         }
@@ -520,7 +524,7 @@ impl Engine {
     async fn settle_batch(
         &mut self,
         chunk: &[DocRecord],
-        answer: Result<Vec<(String, Result<Doc, QboError>)>, QboError>,
+        answer: BatchOutcome,
         report: &mut PassReport,
     ) -> Result<(), PassError> {
         let answers = match answer {
@@ -867,7 +871,7 @@ impl Engine {
 
 /// The items of a batch (`bId` = `b` + position) and its `requestid`, derived from the
 /// documents' own requestids so that a resend of the same documents is the same batch.
-fn batch_request(chunk: &[DocRecord]) -> Result<(Vec<(String, DocKind, String)>, RequestId), PassError> {
+fn batch_request(chunk: &[DocRecord]) -> Result<BatchRequest, PassError> {
     let items =
         chunk.iter().enumerate().map(|(i, doc)| (format!("b{i}"), doc_kind(doc.kind), doc.payload.clone())).collect();
     let batch_hash = hex::encode(Sha256::digest(

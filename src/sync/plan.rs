@@ -166,10 +166,21 @@ const INPUT_FIELDS: [Field; 14] = [
 /// A cheap test, before anchors are read, of whether a pass could have anything to do: a
 /// row that looks ready, a QuickBooks id that appears on two rows (a copy), or an intent whose
 /// outcome is unknown. When it says no, the pass ends after one read.
+///
+/// `store` needs only the pending documents and the failed rows (the whole store works too).
 pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, policy: &Policy) -> bool {
     if store.docs.values().any(|d| d.state == DocState::Pending) {
         return true;
     }
+    // A row that failed is judged again only when its content or the configuration changed,
+    // which is the planner's own rule: the fingerprints of the failures the store remembers
+    // tell a row nobody touched from one somebody fixed.
+    let failures: HashSet<&str> = store
+        .rows
+        .values()
+        .filter(|r| r.status == "failed" && r.config_fp == policy.config_fp)
+        .map(|r| r.content_fp.as_str())
+        .collect();
     // Ids are borrowed from the rows: on a sheet of settled history this set is the only thing
     // the check builds, and it should not copy every id it sees.
     let mut seen_ids: HashSet<(Kind, Cow<'_, str>)> = HashSet::new();
@@ -185,7 +196,7 @@ pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, p
             }
             continue;
         }
-        if looks_ready(row, index as u32, kind, layout, policy) {
+        if looks_ready(row, index as u32, kind, layout, policy, &failures) {
             return true;
         }
     }
@@ -193,7 +204,14 @@ pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, p
 }
 
 /// Ready by the sheet alone: eligible status, and not visibly settled in a way that still holds.
-fn looks_ready(row: &[Cell], index: u32, kind: Kind, layout: &Layout, policy: &Policy) -> bool {
+fn looks_ready(
+    row: &[Cell],
+    index: u32,
+    kind: Kind,
+    layout: &Layout,
+    policy: &Policy,
+    failures: &HashSet<&str>,
+) -> bool {
     let status = layout.cell(row, Field::Status).trimmed().into_owned();
     if !policy.backfill && !policy.eligible.contains(&status) {
         return false;
@@ -203,7 +221,7 @@ fn looks_ready(row: &[Cell], index: u32, kind: Kind, layout: &Layout, policy: &P
         // Settled rows are re-judged only when the judgement could change: a failed row when
         // its content or the configuration changed (the store knows), a skipped row when the
         // mode no longer skips it.
-        "failed" => true,
+        "failed" => policy.include_failed || !failures.contains(content_fingerprint(row, layout).as_str()),
         "skipped" => !matches!(judge(row, index, layout, policy), RowVerdict::Skip { .. }),
         _ => true,
     }
