@@ -4,7 +4,7 @@
 //! | method | request | quota |
 //! |---|---|---|
 //! | [`tab_info`](SheetsClient::tab_info) | `spreadsheets.get` (few fields) | read |
-//! | [`read_values`](SheetsClient::read_values) | `values.get` of the whole tab | read |
+//! | [`read_values`](SheetsClient::read_values), [`read_values_body`](SheetsClient::read_values_body) | `values.get` of the whole tab | read |
 //! | [`write_cells`](SheetsClient::write_cells) | one `values:batchUpdate`, RAW | write |
 //! | [`anchors`](SheetsClient::anchors) | `developerMetadata:search` | read |
 //! | [`update_anchors`](SheetsClient::update_anchors) | one `spreadsheets:batchUpdate` | write |
@@ -33,6 +33,7 @@ use super::hub::{self, DRIVE_METADATA_SCOPE, Hub, SPREADSHEETS_SCOPE, TokenProvi
 use super::pacing::Pacer;
 use super::retry::RetryPolicy;
 use super::stats::{Counters, SheetsStats};
+use super::values::ValuesBody;
 use super::{CellRun, GoogleCredentials, SheetsSettings, TabInfo, a1};
 use crate::domain::Cell;
 
@@ -51,8 +52,11 @@ pub struct SheetsClient {
     account: Option<String>,
     hub: Hub,
     tokens: TokenProvider,
+    /// Plain HTTP for the calls made without the hub: Drive, and the whole-tab read.
     drive: reqwest::Client,
     drive_file_url: Url,
+    /// `values.get` of the whole tab, with its render options.
+    values_url: Url,
     pacer: Pacer,
     counters: Counters,
     retry: RetryPolicy,
@@ -96,6 +100,15 @@ impl SheetsClient {
             .query_pairs_mut()
             .append_pair("fields", "version,modifiedTime")
             .append_pair("supportsAllDrives", "true");
+        let range = a1::encode_path_segment(&a1::whole_sheet(&settings.tab));
+        let mut values_url = sheets_root
+            .join(&format!("v4/spreadsheets/{spreadsheet_path}/values/{range}"))
+            .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
+        values_url
+            .query_pairs_mut()
+            .append_pair("valueRenderOption", "UNFORMATTED_VALUE")
+            .append_pair("dateTimeRenderOption", "SERIAL_NUMBER")
+            .append_pair("majorDimension", "ROWS");
 
         let connector = hub::connector(settings.timeout)?;
         let tokens = TokenProvider::new(&credentials, connector.clone(), settings.timeout).await?;
@@ -114,6 +127,7 @@ impl SheetsClient {
             tokens,
             drive,
             drive_file_url,
+            values_url,
             pacer: Pacer::new(settings.reads_per_minute, settings.writes_per_minute),
             counters: Counters::default(),
             retry: RetryPolicy { max_attempts: settings.max_attempts, base: settings.backoff_base },
@@ -146,24 +160,43 @@ impl SheetsClient {
     /// is the header row. Rows are as ragged as Google sends them (trailing empty cells and
     /// trailing empty rows are left out, a blank row in the middle is empty): the caller pads.
     pub async fn read_values(&self) -> Result<Vec<Vec<Cell>>, SheetsError> {
-        let range = a1::encode_path_segment(&a1::whole_sheet(&self.settings.tab));
-        let range = range.as_str();
+        self.read_values_body().await?.into_rows()
+    }
+
+    /// The same read as [`read_values`](Self::read_values), handed back as the answer's body to
+    /// be walked row by row ([`ValuesBody`]), so a long tab is never held as cells unless the
+    /// caller wants them. Sent as plain HTTP rather than through the hub, which would copy the
+    /// body and build a JSON tree of the whole tab first.
+    pub async fn read_values_body(&self) -> Result<ValuesBody, SheetsError> {
         let result = self
-            .sheets_call("values.get", move |_| {
-                let call = self
-                    .hub
-                    .spreadsheets()
-                    .values_get(&self.spreadsheet_path, range)
-                    .value_render_option("UNFORMATTED_VALUE")
-                    .date_time_render_option("SERIAL_NUMBER")
-                    .major_dimension("ROWS")
-                    .add_scope(SPREADSHEETS_SCOPE)
-                    .doit();
-                self.read(call)
+            .retry
+            .run("values.get", SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
+                self.bounded(async move {
+                    self.pacer.read().await;
+                    let token = self.tokens.token(&[SPREADSHEETS_SCOPE]).await.map_err(TokenFailure::into_failure)?;
+                    self.counters.read();
+                    let response = self
+                        .drive
+                        .get(self.values_url.clone())
+                        .bearer_auth(token.expose_secret())
+                        .send()
+                        .await
+                        .map_err(|e| self.transport_failure(&e, "connection failed"))?;
+                    let status = response.status().as_u16();
+                    let body =
+                        response.bytes().await.map_err(|e| self.transport_failure(&e, "reading the answer failed"))?;
+                    if !(200..300).contains(&status) {
+                        return Err(match serde_json::from_slice::<Value>(&body) {
+                            Ok(json) => classify_google_error(Some(status), &json, self.context()),
+                            Err(_) => classify_status_only(status, self.context()),
+                        });
+                    }
+                    Ok(ValuesBody::new(body))
+                })
             })
             .await;
         match result {
-            Ok(values) => Ok(cells(values)),
+            Ok(body) => Ok(body),
             Err(error) => Err(self.explain_rejection(error).await),
         }
     }
@@ -382,6 +415,16 @@ impl SheetsClient {
         .await
     }
 
+    /// A transport error of a plain-HTTP call, worded as the hub's are (reqwest's own timeout
+    /// fires with [`bounded`](Self::bounded)'s, and says the same).
+    fn transport_failure(&self, error: &reqwest::Error, what: &str) -> Failure {
+        if error.is_timeout() {
+            Failure::Transient(format!("no answer within {:?}", self.settings.timeout))
+        } else {
+            Failure::Transient(format!("{what}: {error}"))
+        }
+    }
+
     /// Bounds one attempt by the timeout.
     async fn bounded<T>(&self, attempt: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
         match tokio::time::timeout(self.settings.timeout, attempt).await {
@@ -450,11 +493,6 @@ fn tab_info_from(spreadsheet: Spreadsheet, tab: &str) -> Result<TabInfo, SheetsE
         time_zone: properties.time_zone.unwrap_or_default(),
         spreadsheet_title: properties.title.unwrap_or_default(),
     })
-}
-
-fn cells(range: ValueRange) -> Vec<Vec<Cell>> {
-    // A range with no data has no `values` key at all.
-    range.values.unwrap_or_default().iter().map(|row| row.iter().map(Cell::from_json).collect()).collect()
 }
 
 /// Drive sends `version` as a JSON string (an int64); a number is accepted too.

@@ -13,6 +13,7 @@
 //! 4. The sheet is written last, as a projection of the store; a crash before it only delays it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use rand::Rng;
@@ -156,16 +157,23 @@ impl Engine {
     /// Runs one pass.
     pub async fn pass(&mut self, policy: &Policy, options: PassOptions) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        let mut values = self.sheets.read_values().await?;
-        let header = values.first().ok_or(PassError::EmptySheet)?;
-        let mut layout = Layout::from_header(header, &policy.columns)?;
-        // An idle poll stays cheap however long the history: it needs only the pending intents
-        // and the failed rows from the store, not every row and document qbsync ever handled.
+        // An idle poll stays cheap however long the history: the rows are looked at as they are
+        // read and let go, and the store is asked only for pending intents and failed rows.
+        let body = self.sheets.read_values_body().await?;
+        let header = body.header()?.ok_or(PassError::EmptySheet)?;
+        let mut layout = Layout::from_header(&header, &policy.columns)?;
         let unsettled = StoreView::new(self.store.rows_with_status("failed")?, self.store.pending_documents()?);
-        if !plan::needs_attention(&values, &layout, &unsettled, policy) {
+        let mut check = plan::AttentionCheck::new(&layout, &unsettled, policy);
+        if !check.needed() {
+            body.for_each_row(|index, row| {
+                if index > 0 && check.row(index, row) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            })?;
+        }
+        if !check.needed() {
             report.idle = true;
             return Ok(report);
         }
+        let mut values = body.into_rows()?;
         let mut view = self.view()?;
         let mut anchors = self.anchors().await?;
         let mut plan = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key);

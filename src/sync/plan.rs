@@ -7,7 +7,6 @@
 //! The planner never addresses a row by a remembered number: a row is known by its anchor key,
 //! and a row without one gets one claimed first (the engine plans again once it is verified).
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::domain::Cell;
@@ -169,38 +168,56 @@ const INPUT_FIELDS: [Field; 14] = [
 ///
 /// `store` needs only the pending documents and the failed rows (the whole store works too).
 pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, policy: &Policy) -> bool {
-    if store.docs.values().any(|d| d.state == DocState::Pending) {
-        return true;
+    let mut check = AttentionCheck::new(layout, store, policy);
+    check.needed() || rows.iter().enumerate().skip(1).any(|(index, row)| check.row(index, row))
+}
+
+/// [`needs_attention`] one row at a time, for rows looked at as they are read and then let
+/// go: all it keeps is the ids seen so far.
+pub struct AttentionCheck<'a> {
+    layout: &'a Layout,
+    policy: &'a Policy,
+    /// Fingerprints of the failed rows the store remembers under the current configuration.
+    failures: HashSet<&'a str>,
+    seen_ids: HashSet<(Kind, String)>,
+    needed: bool,
+}
+
+impl<'a> AttentionCheck<'a> {
+    pub fn new(layout: &'a Layout, store: &'a StoreView, policy: &'a Policy) -> AttentionCheck<'a> {
+        // A row that failed is judged again only when its content or the configuration
+        // changed, which is the planner's own rule: the fingerprints of the failures the store
+        // remembers tell a row nobody touched from one somebody fixed.
+        let failures = store
+            .rows
+            .values()
+            .filter(|r| r.status == "failed" && r.config_fp == policy.config_fp)
+            .map(|r| r.content_fp.as_str())
+            .collect();
+        let needed = store.docs.values().any(|d| d.state == DocState::Pending);
+        AttentionCheck { layout, policy, failures, seen_ids: HashSet::new(), needed }
     }
-    // A row that failed is judged again only when its content or the configuration changed,
-    // which is the planner's own rule: the fingerprints of the failures the store remembers
-    // tell a row nobody touched from one somebody fixed.
-    let failures: HashSet<&str> = store
-        .rows
-        .values()
-        .filter(|r| r.status == "failed" && r.config_fp == policy.config_fp)
-        .map(|r| r.content_fp.as_str())
-        .collect();
-    // Ids are borrowed from the rows: on a sheet of settled history this set is the only thing
-    // the check builds, and it should not copy every id it sees.
-    let mut seen_ids: HashSet<(Kind, Cow<'_, str>)> = HashSet::new();
-    for (index, row) in rows.iter().enumerate().skip(1) {
-        if is_blank_row(row, layout) {
-            continue;
+
+    /// Looks at data row `index` (the header is row 0 and is not passed); true once the pass
+    /// has something to do.
+    pub fn row(&mut self, index: usize, row: &[Cell]) -> bool {
+        if self.needed || is_blank_row(row, self.layout) {
+            return self.needed;
         }
-        let kind = kind_of(row, layout, policy);
-        let id = layout.cell(row, id_field(kind)).trimmed();
-        if !id.is_empty() {
-            if !seen_ids.insert((kind, id)) {
-                return true;
-            }
-            continue;
-        }
-        if looks_ready(row, index as u32, kind, layout, policy, &failures) {
-            return true;
-        }
+        let kind = kind_of(row, self.layout, self.policy);
+        let id = self.layout.cell(row, id_field(kind)).trimmed();
+        self.needed = if id.is_empty() {
+            looks_ready(row, index as u32, kind, self.layout, self.policy, &self.failures)
+        } else {
+            !self.seen_ids.insert((kind, id.into_owned()))
+        };
+        self.needed
     }
-    false
+
+    /// Whether anything seen so far needs a full pass.
+    pub fn needed(&self) -> bool {
+        self.needed
+    }
 }
 
 /// Ready by the sheet alone: eligible status, and not visibly settled in a way that still holds.
