@@ -40,6 +40,10 @@ use crate::domain::Cell;
 /// What a google-sheets4 call returns.
 type HubResult<T> = google_sheets4::Result<(google_sheets4::common::Response, T)>;
 
+/// The most a whole-tab read reserves up front from the answer's announced length (a larger
+/// answer still arrives; its buffer grows as it comes).
+const MAX_PREALLOCATED: u64 = 512 * 1024 * 1024;
+
 /// The fields `tab_info` needs; the full answer carries every tab's formatting and theme.
 const TAB_FIELDS: &str =
     "properties(title,timeZone),sheets(properties(sheetId,title,index,gridProperties(rowCount,columnCount)))";
@@ -175,7 +179,7 @@ impl SheetsClient {
                     self.pacer.read().await;
                     let token = self.tokens.token(&[SPREADSHEETS_SCOPE]).await.map_err(TokenFailure::into_failure)?;
                     self.counters.read();
-                    let response = self
+                    let mut response = self
                         .drive
                         .get(self.values_url.clone())
                         .bearer_auth(token.expose_secret())
@@ -183,8 +187,15 @@ impl SheetsClient {
                         .await
                         .map_err(|e| self.transport_failure(&e, "connection failed"))?;
                     let status = response.status().as_u16();
-                    let body =
-                        response.bytes().await.map_err(|e| self.transport_failure(&e, "reading the answer failed"))?;
+                    // Gathered into one buffer of the announced size: collecting the chunks and
+                    // then joining them would hold the answer twice.
+                    let announced = response.content_length().unwrap_or(0).min(MAX_PREALLOCATED);
+                    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+                    while let Some(chunk) =
+                        response.chunk().await.map_err(|e| self.transport_failure(&e, "reading the answer failed"))?
+                    {
+                        body.extend_from_slice(&chunk);
+                    }
                     if !(200..300).contains(&status) {
                         return Err(match serde_json::from_slice::<Value>(&body) {
                             Ok(json) => classify_google_error(Some(status), &json, self.context()),

@@ -7,10 +7,11 @@
 //! each row and lets it go (nothing but the body itself is ever as large as the sheet), and a
 //! busy pass turns rows into cells without the intermediate tree.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::ops::ControlFlow;
 
 use hyper::body::Bytes;
+use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
@@ -72,19 +73,11 @@ fn unreadable(error: &serde_json::Error) -> SheetsError {
     SheetsError::Rejected { message: format!("Google's answer could not be decoded: {error}") }
 }
 
-/// One cell, by value: a string moves into the cell instead of being copied.
-fn cell(value: Value) -> Cell {
-    match value {
-        Value::String(text) if text.is_empty() => Cell::Empty,
-        Value::String(text) => Cell::Text(text),
-        other => Cell::from_json(&other),
-    }
-}
-
 /// What to do with each row of the `values` array.
 trait Rows {
-    /// Takes one row; `false` stops the walk.
-    fn row(&mut self, cells: Vec<Cell>) -> bool;
+    /// Takes the row in `cells[..len]` (the buffer may hold more, left from earlier rows);
+    /// `false` stops the walk.
+    fn row(&mut self, cells: &mut Vec<Cell>, len: usize) -> bool;
 }
 
 struct Walk<F> {
@@ -94,10 +87,10 @@ struct Walk<F> {
 }
 
 impl<F: FnMut(usize, &[Cell]) -> ControlFlow<()>> Rows for Walk<F> {
-    fn row(&mut self, cells: Vec<Cell>) -> bool {
+    fn row(&mut self, cells: &mut Vec<Cell>, len: usize) -> bool {
         let index = self.next;
         self.next += 1;
-        self.stopped = (self.visit)(index, &cells).is_break();
+        self.stopped = (self.visit)(index, &cells[..len]).is_break();
         !self.stopped
     }
 }
@@ -105,8 +98,8 @@ impl<F: FnMut(usize, &[Cell]) -> ControlFlow<()>> Rows for Walk<F> {
 struct Collect<'a>(&'a mut Vec<Vec<Cell>>);
 
 impl Rows for Collect<'_> {
-    fn row(&mut self, cells: Vec<Cell>) -> bool {
-        self.0.push(cells);
+    fn row(&mut self, cells: &mut Vec<Cell>, len: usize) -> bool {
+        self.0.push(cells.drain(..len).collect());
         true
     }
 }
@@ -159,12 +152,137 @@ impl<'de, R: Rows> Visitor<'de> for ValuesSeed<'_, R> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut rows: A) -> Result<(), A::Error> {
-        // One row's values at a time: the tree of the whole tab is never built.
-        while let Some(row) = rows.next_element::<Vec<Value>>()? {
-            if !self.0.row(row.into_iter().map(cell).collect()) {
+        // One row at a time, into one buffer whose cells (and their strings) are reused from
+        // row to row: the tree of the whole tab is never built.
+        let mut buffer: Vec<Cell> = Vec::new();
+        while let Some(len) = rows.next_element_seed(RowSeed(&mut buffer))? {
+            if !self.0.row(&mut buffer, len) {
                 return Err(serde::de::Error::custom("stopped"));
             }
         }
+        Ok(())
+    }
+}
+
+/// One row, read into a buffer; answers how many cells it had.
+struct RowSeed<'b>(&'b mut Vec<Cell>);
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a row of cells")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut cells: A) -> Result<usize, A::Error> {
+        let mut len = 0;
+        loop {
+            if len == self.0.len() {
+                self.0.push(Cell::Empty);
+            }
+            match cells.next_element_seed(CellSeed(&mut self.0[len]))? {
+                Some(()) => len += 1,
+                None => return Ok(len),
+            }
+        }
+    }
+}
+
+/// One cell, written over `slot` as [`Cell::from_json`] would make it; a slot that already
+/// holds text or a number keeps its string's memory.
+struct CellSeed<'c>(&'c mut Cell);
+
+impl<'de> DeserializeSeed<'de> for CellSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl CellSeed<'_> {
+    fn text(self, text: &str) {
+        match self.0 {
+            _ if text.is_empty() => *self.0 = Cell::Empty,
+            Cell::Text(kept) => {
+                kept.clear();
+                kept.push_str(text);
+            }
+            slot => *slot = Cell::Text(text.to_owned()),
+        }
+    }
+
+    fn number(self, number: serde_json::Number) {
+        match self.0 {
+            Cell::Number(kept) => {
+                kept.clear();
+                // Writing to a string cannot fail.
+                let _ = write!(kept, "{number}");
+            }
+            slot => *slot = Cell::Number(number.to_string()),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for CellSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a cell value")
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<(), E> {
+        self.text(text);
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<(), E> {
+        *self.0 = Cell::Bool(value);
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<(), E> {
+        self.number(value.into());
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<(), E> {
+        self.number(value.into());
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<(), E> {
+        // As in a `Value`: a number that is not finite is null.
+        match serde_json::Number::from_f64(value) {
+            Some(number) => self.number(number),
+            None => *self.0 = Cell::Empty,
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        *self.0 = Cell::Empty;
+        Ok(())
+    }
+
+    // Nested values are never sent by the API; like `Cell::from_json`, keep them as JSON text.
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let nested = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        *self.0 = Cell::from_json(&nested);
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let nested = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        *self.0 = Cell::from_json(&nested);
         Ok(())
     }
 }
@@ -173,7 +291,7 @@ impl<'de, R: Rows> Visitor<'de> for ValuesSeed<'_, R> {
 mod tests {
     use super::*;
 
-    const BODY: &str = r#"{"range":"'inv_tbl'!A1:Z1000","majorDimension":"ROWS","values":[["invoice","status"],[],["ACD-1","",12.5,true,43831],["x\"y"]]}"#;
+    const BODY: &str = r#"{"range":"'inv_tbl'!A1:Z1000","majorDimension":"ROWS","values":[["invoice","status"],[],["ACD-1","",12.5,true,43831],["x\"y",null,-3,[1,"a"],{"k":2}],["", 7, "z"]]}"#;
 
     fn text(s: &str) -> Cell {
         Cell::Text(s.into())
@@ -194,7 +312,8 @@ mod tests {
                     Cell::Bool(true),
                     Cell::Number("43831".into())
                 ],
-                vec![text("x\"y")],
+                vec![text("x\"y"), Cell::Empty, Cell::Number("-3".into()), text("[1,\"a\"]"), text("{\"k\":2}")],
+                vec![Cell::Empty, Cell::Number("7".into()), text("z")],
             ]
         );
         // Exactly what `Cell::from_json` makes of the same values.
@@ -219,6 +338,14 @@ mod tests {
         .unwrap();
         assert_eq!(seen, vec![(0, 2), (1, 0), (2, 5)]);
         assert_eq!(body.header().unwrap(), Some(vec![text("invoice"), text("status")]));
+        // The walk reuses one buffer: no row may show a cell left over from the one before.
+        let mut walked = Vec::new();
+        body.for_each_row(|_, row| {
+            walked.push(row.to_vec());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(walked, body.into_rows().unwrap());
     }
 
     #[test]
