@@ -11,11 +11,12 @@
 //!
 //! - [`backlog`]: a backlog of ready rows (figures 1 and 2);
 //! - [`latency`]: appended rows under the daemon loop at the poll interval (figure 3);
-//! - [`idle`]: an idle pass over a long sheet, in a child process (figure 4);
+//! - [`large`]: an idle pass and a one-document pass over a long sheet, in a child process
+//!   (figures 4 and 5);
 //! - [`sheet`], [`probe`]: the sheets it uses and the `/proc` readings it takes.
 
 pub mod backlog;
-pub mod idle;
+pub mod large;
 pub mod latency;
 pub mod probe;
 pub mod sheet;
@@ -28,7 +29,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use backlog::BacklogFigures;
-pub use idle::IdleFigures;
+pub use large::LargeSheetFigures;
 pub use latency::LatencyFigures;
 
 /// QuickBooks' ceiling: 40 batch requests a minute of at most 30 documents each.
@@ -44,13 +45,13 @@ pub struct BenchOptions {
     pub rows: usize,
     /// Latency added to every call the sandbox answers.
     pub latency: Duration,
-    /// Rows of the settled sheet the idle pass reads.
+    /// Rows of the settled sheet the large-sheet passes read.
     pub idle_rows: usize,
     /// The daemon's poll interval for the latency figure; `None` is the shipped default.
     pub poll_interval: Option<Duration>,
     /// Rows appended for the latency figure.
     pub samples: usize,
-    /// The qbsync executable that runs the idle pass as a child process.
+    /// The qbsync executable that runs the large-sheet passes as a child process.
     #[serde(skip)]
     pub child_exe: PathBuf,
 }
@@ -88,7 +89,7 @@ pub struct BenchReport {
     pub machine: Machine,
     pub backlog: BacklogFigures,
     pub latency: LatencyFigures,
-    pub idle: IdleFigures,
+    pub large: LargeSheetFigures,
 }
 
 /// Where the figures were taken.
@@ -115,8 +116,8 @@ impl Machine {
 pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     let backlog = backlog::run(options.rows, options.latency).await?;
     let latency = latency::run(options.latency, options.poll_interval, options.samples).await?;
-    let idle = idle::run(options.idle_rows, options.latency, &options.child_exe).await?;
-    Ok(BenchReport { options, machine: Machine::this(), backlog, latency, idle })
+    let large = large::run(options.idle_rows, options.latency, &options.child_exe).await?;
+    Ok(BenchReport { options, machine: Machine::this(), backlog, latency, large })
 }
 
 impl BenchReport {
@@ -138,8 +139,8 @@ impl BenchReport {
     }
 
     pub fn idle_met(&self) -> bool {
-        let c = &self.idle.child;
-        c.idle && c.sheets_reads_per_pass + c.sheets_writes_per_pass <= 1.0 && c.qbo_calls_per_pass == 0.0
+        let idle = &self.large.child.idle_pass;
+        self.large.child.idle && idle.sheets_reads + idle.sheets_writes <= 1.0 && idle.qbo_calls == 0.0
     }
 
     pub fn all_met(&self) -> bool {
@@ -236,28 +237,30 @@ impl fmt::Display for BenchReport {
             writeln!(f, "   {} pass(es) stopped with an error meanwhile", l.failed_passes)?;
         }
 
-        let i = &self.idle;
-        let c = &i.child;
+        let g = &self.large;
         writeln!(
             f,
-            "\n4. Idle pass over {} rows × {} columns ({} documents in the store), in a child process",
-            i.rows, i.columns, i.stored_documents
+            "\n4. A {}-row × {}-column sheet of synced history ({} documents in the store), passes in a child process",
+            g.rows, g.columns, g.stored_documents
         )?;
+        let cost = |f: &mut fmt::Formatter<'_>, what: &str, c: &large::PassCost| {
+            writeln!(
+                f,
+                "   {what}: CPU {} ms, peak memory {:.0} MiB; Sheets {} reads + {} writes, Drive {}, QuickBooks {}",
+                c.cpu.as_millis(),
+                mib(c.peak_rss_kib),
+                c.sheets_reads,
+                c.sheets_writes,
+                c.drive_reads,
+                c.qbo_calls
+            )
+        };
+        cost(f, &format!("idle poll (mean of {})", g.child.idle_pass.passes), &g.child.idle_pass)?;
+        cost(f, "pass creating 1 document", &g.child.busy_pass)?;
         writeln!(
             f,
-            "   CPU {} ms per pass (mean of {}, 10 ms resolution); peak memory {:.0} MiB ({:.0} MiB before the first pass)",
-            c.cpu_per_pass.as_millis(),
-            c.passes,
-            mib(c.peak_rss_kib),
-            mib(c.rss_before_kib)
-        )?;
-        writeln!(
-            f,
-            "   per pass: Sheets {} reads + {} writes, Drive {}, QuickBooks {}   [target ≤ 1 Sheets call, 0 QuickBooks: {}]",
-            c.sheets_reads_per_pass,
-            c.sheets_writes_per_pass,
-            c.drive_reads_per_pass,
-            c.qbo_calls_per_pass,
+            "   ({:.0} MiB resident before the first pass; CPU in 10 ms steps)   [idle target ≤ 1 Sheets call, 0 QuickBooks: {}]",
+            mib(g.child.rss_before_kib),
             verdict(self.idle_met())
         )?;
         write!(f, "\nAll targets {}.", if self.all_met() { "met" } else { "NOT met" })

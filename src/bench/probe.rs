@@ -36,6 +36,12 @@ impl Usage {
     }
 }
 
+/// Starts the peak (`VmHWM`) afresh from the memory resident now, where the kernel allows it
+/// (Linux 4.0 and later); elsewhere the peak keeps counting from the start of the process.
+pub fn forget_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// `utime + stime` (fields 14 and 15). The command name (field 2) may hold spaces and
 /// parentheses, so fields are counted from its closing parenthesis.
 fn cpu_from_stat(stat: &str) -> Option<Duration> {

@@ -58,8 +58,14 @@ pub fn backlog(rows: usize) -> String {
     to_csv(HEADER.iter().map(|h| (*h).to_owned()).collect(), (0..rows).map(ready_row))
 }
 
+/// The time qbsync wrote onto settled row `i` of [`history`].
+pub fn synced_at(i: usize) -> String {
+    format!("2025-11-{:02}T09:{:02}:00Z", i % 28 + 1, i % 60)
+}
+
 /// A sheet of `rows` settled rows — every one synced, with its id, link, status and time — and
-/// `extra_columns` more columns of notes qbsync does not own, as a real sheet grows them.
+/// `extra_columns` more columns of notes qbsync does not own, as a real sheet grows them; then
+/// one blank row to type a new row into.
 pub fn history(rows: usize, extra_columns: usize) -> String {
     let mut header: Vec<String> = HEADER.iter().map(|h| (*h).to_owned()).collect();
     header.extend((1..=extra_columns).map(|c| format!("memo_{c}")));
@@ -69,11 +75,12 @@ pub fn history(rows: usize, extra_columns: usize) -> String {
         row[14] = id.clone();
         row[15] = format!("https://app.sandbox.qbo.intuit.com/app/invoice?txnId={id}");
         row[16] = "synced".to_owned();
-        row[17] = format!("2025-11-{:02}T09:{:02}:00Z", i % 28 + 1, i % 60);
+        row[17] = synced_at(i);
         row.extend((1..=extra_columns).map(|c| format!("note {c} on row {i}")));
         row
     });
-    to_csv(header, body)
+    let blank = vec![String::new(); header.len()];
+    to_csv(header, body.chain(std::iter::once(blank)))
 }
 
 fn to_csv(header: Vec<String>, rows: impl Iterator<Item = Vec<String>>) -> String {
@@ -106,7 +113,8 @@ mod tests {
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         assert_eq!(reader.headers().unwrap().len(), 30);
         let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 3, "two settled rows and a blank one");
+        assert!(rows[2].iter().all(str::is_empty));
         assert_eq!(&rows[1][14], "10001");
         assert_eq!(&rows[1][16], "synced");
     }

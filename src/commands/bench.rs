@@ -17,7 +17,7 @@ pub struct Args {
     /// Latency the sandbox adds to every call, in milliseconds [default: 50].
     #[arg(long, value_name = "MS")]
     pub latency_ms: Option<u64>,
-    /// Rows of the settled sheet the idle pass reads [default: 50000; 2000 with --quick].
+    /// Rows of the settled sheet the large-sheet passes read [default: 50000; 2000 with --quick].
     #[arg(long, value_name = "N")]
     pub idle_rows: Option<usize>,
     /// Seconds between the daemon's polls for the latency figure [default: the shipped poll
@@ -33,18 +33,18 @@ pub struct Args {
     /// Print the figures as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Internal: run the idle passes of figure 4 and report them on stdout.
+    /// Internal: run the large-sheet passes of figures 4 and 5 and report them on stdout.
     #[arg(long, hide = true)]
-    pub idle_child: bool,
+    pub large_child: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.idle_child {
-        let figures = bench::idle::child().await?;
+    if args.large_child {
+        let figures = bench::large::child(args.idle_rows.unwrap_or_default()).await?;
         println!("{}", serde_json::to_string(&figures)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let exe = std::env::current_exe().context("cannot find the qbsync executable for the idle pass")?;
+    let exe = std::env::current_exe().context("cannot find the qbsync executable for the large-sheet passes")?;
     let mut options = if args.quick { BenchOptions::quick(exe) } else { BenchOptions::full(exe) };
     if let Some(rows) = args.rows {
         options.rows = rows;

@@ -218,10 +218,12 @@ fn the_benchmark_runs_in_quick_mode() {
     assert!(backlog["qbo_calls"].as_u64().unwrap() as f64 <= 1.1 * rows as f64);
     let samples = report["latency"]["samples"].as_array().unwrap();
     assert_eq!(samples.len() as u64, report["options"]["samples"].as_u64().unwrap());
-    let idle = &report["idle"];
-    assert_eq!(idle["idle"], true);
-    assert_eq!(idle["sheets_reads_per_pass"].as_f64(), Some(1.0));
-    assert_eq!(idle["sheets_writes_per_pass"].as_f64(), Some(0.0));
-    assert_eq!(idle["qbo_calls_per_pass"].as_f64(), Some(0.0));
+    let large = &report["large"];
+    assert_eq!(large["idle"], true);
+    let idle = &large["idle_pass"];
+    assert_eq!(idle["sheets_reads"].as_f64(), Some(1.0));
+    assert_eq!(idle["sheets_writes"].as_f64(), Some(0.0));
+    assert_eq!(idle["qbo_calls"].as_f64(), Some(0.0));
     assert!(idle["peak_rss_kib"].as_u64().unwrap() > 0);
+    assert_eq!(large["created"].as_u64(), Some(1), "the pass over the long sheet synced the new row");
 }
