@@ -61,6 +61,8 @@ pub struct SheetsClient {
     drive_file_url: Url,
     /// `values.get` of the whole tab, with its render options.
     values_url: Url,
+    /// `developerMetadata:search` of the spreadsheet.
+    search_url: Url,
     pacer: Pacer,
     counters: Counters,
     retry: RetryPolicy,
@@ -113,6 +115,9 @@ impl SheetsClient {
             .append_pair("valueRenderOption", "UNFORMATTED_VALUE")
             .append_pair("dateTimeRenderOption", "SERIAL_NUMBER")
             .append_pair("majorDimension", "ROWS");
+        let search_url = sheets_root
+            .join(&format!("v4/spreadsheets/{spreadsheet_path}/developerMetadata:search"))
+            .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
 
         let connector = hub::connector(settings.timeout)?;
         let tokens = TokenProvider::new(&credentials, connector.clone(), settings.timeout).await?;
@@ -132,6 +137,7 @@ impl SheetsClient {
             drive,
             drive_file_url,
             values_url,
+            search_url,
             pacer: Pacer::new(settings.reads_per_minute, settings.writes_per_minute),
             counters: Counters::default(),
             retry: RetryPolicy { max_attempts: settings.max_attempts, base: settings.backoff_base },
@@ -172,42 +178,8 @@ impl SheetsClient {
     /// caller wants them. Sent as plain HTTP rather than through the hub, which would copy the
     /// body and build a JSON tree of the whole tab first.
     pub async fn read_values_body(&self) -> Result<ValuesBody, SheetsError> {
-        let result = self
-            .retry
-            .run("values.get", SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
-                self.bounded(async move {
-                    self.pacer.read().await;
-                    let token = self.tokens.token(&[SPREADSHEETS_SCOPE]).await.map_err(TokenFailure::into_failure)?;
-                    self.counters.read();
-                    let mut response = self
-                        .drive
-                        .get(self.values_url.clone())
-                        .bearer_auth(token.expose_secret())
-                        .send()
-                        .await
-                        .map_err(|e| self.transport_failure(&e, "connection failed"))?;
-                    let status = response.status().as_u16();
-                    // Gathered into one buffer of the announced size: collecting the chunks and
-                    // then joining them would hold the answer twice.
-                    let announced = response.content_length().unwrap_or(0).min(MAX_PREALLOCATED);
-                    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
-                    while let Some(chunk) =
-                        response.chunk().await.map_err(|e| self.transport_failure(&e, "reading the answer failed"))?
-                    {
-                        body.extend_from_slice(&chunk);
-                    }
-                    if !(200..300).contains(&status) {
-                        return Err(match serde_json::from_slice::<Value>(&body) {
-                            Ok(json) => classify_google_error(Some(status), &json, self.context()),
-                            Err(_) => classify_status_only(status, self.context()),
-                        });
-                    }
-                    Ok(ValuesBody::new(body))
-                })
-            })
-            .await;
-        match result {
-            Ok(body) => Ok(body),
+        match self.plain_read("values.get", &self.values_url, None).await {
+            Ok(body) => Ok(ValuesBody::new(body)),
             Err(error) => Err(self.explain_rejection(error).await),
         }
     }
@@ -255,22 +227,16 @@ impl SheetsClient {
         }
     }
 
-    /// The row anchors ([`anchors::ANCHOR_KEY`]) on this tab, sorted by row.
+    /// The row anchors ([`anchors::ANCHOR_KEY`]) on this tab, sorted by row. Sent as plain
+    /// HTTP and read with lean types ([`anchors::parse_search`]): a sheet of 50,000 anchored
+    /// rows answers with tens of megabytes.
     pub async fn anchors(&self) -> Result<Vec<RowAnchor>, SheetsError> {
         let sheet_id = self.sheet_id().await?;
-        let request = &anchors::search_request();
-        let response = self
-            .sheets_call("developerMetadata:search", move |_| {
-                let call = self
-                    .hub
-                    .spreadsheets()
-                    .developer_metadata_search(request.clone(), &self.spreadsheet_path)
-                    .add_scope(SPREADSHEETS_SCOPE)
-                    .doit();
-                self.read(call)
-            })
-            .await?;
-        Ok(anchors::parse_search(response, sheet_id))
+        let request = anchors::search_body()
+            .map_err(|e| SheetsError::Rejected { message: format!("the anchor search cannot be written: {e}") })?;
+        let body = self.plain_read("developerMetadata:search", &self.search_url, Some(&request)).await?;
+        anchors::parse_search(&body, sheet_id)
+            .map_err(|e| SheetsError::Rejected { message: format!("Google's answer could not be decoded: {e}") })
     }
 
     /// Deletes the anchors with ids `delete` and creates one-row anchors `create`, in one
@@ -424,6 +390,51 @@ impl SheetsClient {
             }
         })
         .await
+    }
+
+    /// A read sent as plain HTTP rather than through the hub (which copies the body and builds
+    /// its full types from it): `GET url`, or `POST url` with a JSON body. Paced, bounded,
+    /// counted, classified and retried exactly as the hub's reads; returns the body as it came.
+    async fn plain_read(&self, what: &str, url: &Url, json: Option<&[u8]>) -> Result<Vec<u8>, SheetsError> {
+        self.retry
+            .run(what, SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
+                self.bounded(async move {
+                    self.pacer.read().await;
+                    let token = self.tokens.token(&[SPREADSHEETS_SCOPE]).await.map_err(TokenFailure::into_failure)?;
+                    self.counters.read();
+                    let request = match json {
+                        Some(json) => self
+                            .drive
+                            .post(url.clone())
+                            .header(reqwest::header::CONTENT_TYPE, "application/json")
+                            .body(json.to_vec()),
+                        None => self.drive.get(url.clone()),
+                    };
+                    let mut response = request
+                        .bearer_auth(token.expose_secret())
+                        .send()
+                        .await
+                        .map_err(|e| self.transport_failure(&e, "connection failed"))?;
+                    let status = response.status().as_u16();
+                    // Gathered into one buffer of the announced size: collecting the chunks and
+                    // then joining them would hold the answer twice.
+                    let announced = response.content_length().unwrap_or(0).min(MAX_PREALLOCATED);
+                    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+                    while let Some(chunk) =
+                        response.chunk().await.map_err(|e| self.transport_failure(&e, "reading the answer failed"))?
+                    {
+                        body.extend_from_slice(&chunk);
+                    }
+                    if !(200..300).contains(&status) {
+                        return Err(match serde_json::from_slice::<Value>(&body) {
+                            Ok(json) => classify_google_error(Some(status), &json, self.context()),
+                            Err(_) => classify_status_only(status, self.context()),
+                        });
+                    }
+                    Ok(body)
+                })
+            })
+            .await
     }
 
     /// A transport error of a plain-HTTP call, worded as the hub's are (reqwest's own timeout
