@@ -201,6 +201,10 @@ impl Engine {
             }
         }
 
+        // The sheet and the store as read are not needed any more: on a long sheet they are
+        // hundreds of megabytes, and the write-back reads its own.
+        drop((values, view, anchors));
+
         report.skipped = plan.stats.skipped;
         report.copies = plan.stats.copies;
         report.deferred_by_limit = plan.stats.deferred_by_limit;
@@ -223,7 +227,7 @@ impl Engine {
     }
 
     fn view(&self) -> Result<StoreView, StoreError> {
-        Ok(StoreView::new(self.store.all_rows()?, self.store.all_documents()?))
+        Ok(StoreView::new(self.store.all_rows()?, self.store.documents_for_planning()?))
     }
 
     async fn anchors(&self) -> Result<Vec<Anchor>, SheetsError> {
