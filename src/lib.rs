@@ -36,6 +36,8 @@
 //!   place that performs them.
 //! - [`ops`]: logging, systemd notify, status page, metrics, alerts.
 //! - [`sandbox`]: emulators of the four remote services, for tests, the demo and the benchmark.
+//! - [`bench`]: `qbsync bench`, throughput and cost figures measured against the sandbox with
+//!   the published limits on.
 //! - [`daemon`]: the long-running loop; takes its shutdown signal as an argument.
 //! - [`commands`]: one file per CLI subcommand; `main.rs` is a thin shell over them.
 //! - [`doctor`]: the checks of `qbsync doctor`, as data (one [`doctor::Check`] per question).
@@ -54,6 +56,7 @@
 //! 6. The planner does no I/O.
 
 pub mod auth;
+pub mod bench;
 pub mod commands;
 pub mod daemon;
 pub mod directions;

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bench;
 pub mod context;
 pub mod daemon;
 pub mod demo;
@@ -55,6 +56,8 @@ pub enum Command {
     Status(status::Args),
     /// Answers "was this row sent, and what came back" without SQL.
     Audit(audit::Args),
+    /// Measures throughput, calls per document, latency and idle cost against the sandbox.
+    Bench(bench::Args),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -90,5 +93,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => doctor::run(&load, args).await,
         Command::Status(args) => status::run(&load, args).await,
         Command::Audit(args) => audit::run(&load, args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }

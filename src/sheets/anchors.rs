@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use google_sheets4::api::{
     BatchUpdateSpreadsheetRequest, CreateDeveloperMetadataRequest, DataFilter, DeleteDeveloperMetadataRequest,
     DeveloperMetadata, DeveloperMetadataLocation, DeveloperMetadataLookup, DimensionRange, Request,
-    SearchDeveloperMetadataRequest, SearchDeveloperMetadataResponse,
+    SearchDeveloperMetadataRequest,
 };
 
 use super::error::SheetsError;
@@ -55,13 +55,26 @@ pub(crate) fn search_request() -> SearchDeveloperMetadataRequest {
     }
 }
 
-/// The anchors of tab `sheet_id` in a search answer, sorted by row. Entries of other tabs, on
-/// columns, with another key, or missing an id, value or row are not anchors of this tab.
-pub(crate) fn parse_search(response: SearchDeveloperMetadataResponse, sheet_id: i32) -> Vec<RowAnchor> {
+/// [`search_request`] as the JSON body Google expects (absent fields left out, as the hub
+/// sends them, not written as `null`).
+pub(crate) fn search_body() -> Result<Vec<u8>, serde_json::Error> {
+    let mut value = serde_json::to_value(search_request())?;
+    google_sheets4::common::remove_json_null_values(&mut value);
+    serde_json::to_vec(&value)
+}
+
+/// The anchors of tab `sheet_id` in the body of a search answer, sorted by row. Entries of
+/// other tabs, on columns, with another key, or missing an id, value or row are not anchors of
+/// this tab.
+///
+/// The body is read into lean types of our own rather than google-sheets4's: the answer repeats
+/// each entry's data filter, and on a sheet of 50,000 anchored rows the full types (built after
+/// copying the body) cost hundreds of megabytes and most of a second on every pass.
+pub(crate) fn parse_search(body: &[u8], sheet_id: i32) -> Result<Vec<RowAnchor>, serde_json::Error> {
+    let answer: wire::SearchAnswer<'_> = serde_json::from_slice(body)?;
     let mut seen = HashSet::new();
-    let mut anchors: Vec<RowAnchor> = response
+    let mut anchors: Vec<RowAnchor> = answer
         .matched_developer_metadata
-        .unwrap_or_default()
         .into_iter()
         .filter_map(|matched| {
             let metadata = matched.developer_metadata?;
@@ -79,7 +92,56 @@ pub(crate) fn parse_search(response: SearchDeveloperMetadataResponse, sheet_id: 
         .filter(|anchor| seen.insert(anchor.metadata_id))
         .collect();
     anchors.sort_by_key(|anchor| (anchor.row, anchor.metadata_id));
-    anchors
+    Ok(anchors)
+}
+
+/// The few fields of a `developerMetadata:search` answer an anchor needs; the rest is skipped
+/// unread. Names and types are the API's (`SearchDeveloperMetadataResponse`).
+mod wire {
+    use std::borrow::Cow;
+
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct SearchAnswer<'a> {
+        #[serde(default, borrow)]
+        pub matched_developer_metadata: Vec<Matched<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Matched<'a> {
+        #[serde(borrow)]
+        pub developer_metadata: Option<Metadata<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Metadata<'a> {
+        pub metadata_id: Option<i32>,
+        #[serde(borrow)]
+        pub metadata_key: Option<Cow<'a, str>>,
+        pub metadata_value: Option<String>,
+        #[serde(borrow)]
+        pub location: Option<Location<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Location<'a> {
+        #[serde(borrow)]
+        pub dimension_range: Option<Range<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Range<'a> {
+        pub sheet_id: Option<i32>,
+        #[serde(borrow)]
+        pub dimension: Option<Cow<'a, str>>,
+        pub start_index: Option<i32>,
+    }
 }
 
 /// One `spreadsheets:batchUpdate` body: deletes by id, then one-row DOCUMENT anchors on `sheet_id`.
@@ -157,21 +219,24 @@ mod tests {
         value
     }
 
+    fn body(answer: serde_json::Value) -> Vec<u8> {
+        answer.to_string().into_bytes()
+    }
+
     fn anchor(metadata_id: i32, key: &str, row: u32) -> RowAnchor {
         RowAnchor { metadata_id, key: key.into(), row }
     }
 
     #[test]
     fn search_asks_for_the_anchor_key_only() {
-        assert_eq!(
-            wire(search_request()),
-            json!({"dataFilters": [{"developerMetadataLookup": {"metadataKey": "qbsync.row"}}]})
-        );
+        let expected = json!({"dataFilters": [{"developerMetadataLookup": {"metadataKey": "qbsync.row"}}]});
+        assert_eq!(wire(search_request()), expected);
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&search_body().unwrap()).unwrap(), expected);
     }
 
     #[test]
     fn parsing_keeps_row_anchors_of_this_tab_only() {
-        let response: SearchDeveloperMetadataResponse = serde_json::from_value(json!({"matchedDeveloperMetadata": [
+        let response = body(json!({"matchedDeveloperMetadata": [
             {"developerMetadata": {"metadataId": 7, "metadataKey": "qbsync.row", "metadataValue": "k-7", "visibility": "DOCUMENT",
                 "location": {"locationType": "ROW", "dimensionRange": {"sheetId": 5, "dimension": "ROWS", "startIndex": 16, "endIndex": 17}}},
              "dataFilters": [{"developerMetadataLookup": {"metadataKey": "qbsync.row"}}]},
@@ -192,25 +257,23 @@ mod tests {
             // the same entry matched twice
             {"developerMetadata": {"metadataId": 3, "metadataKey": "qbsync.row", "metadataValue": "k-3", "visibility": "DOCUMENT",
                 "location": {"locationType": "ROW", "dimensionRange": {"sheetId": 5, "dimension": "ROWS", "startIndex": 2, "endIndex": 3}}}}
-        ]}))
-        .expect("a search answer");
-        assert_eq!(parse_search(response, 5), vec![anchor(3, "k-3", 2), anchor(7, "k-7", 16)]);
+        ]}));
+        assert_eq!(parse_search(&response, 5).unwrap(), vec![anchor(3, "k-3", 2), anchor(7, "k-7", 16)]);
     }
 
     #[test]
     fn omitted_zero_values_mean_sheet_zero_and_row_zero() {
-        let response: SearchDeveloperMetadataResponse = serde_json::from_value(json!({"matchedDeveloperMetadata": [
+        let response = body(json!({"matchedDeveloperMetadata": [
             {"developerMetadata": {"metadataId": 1, "metadataKey": "qbsync.row", "metadataValue": "k",
                 "location": {"locationType": "ROW", "dimensionRange": {"dimension": "ROWS", "endIndex": 1}}}}
-        ]}))
-        .expect("a search answer");
-        assert_eq!(parse_search(response, 0), vec![anchor(1, "k", 0)]);
+        ]}));
+        assert_eq!(parse_search(&response, 0).unwrap(), vec![anchor(1, "k", 0)]);
     }
 
     #[test]
     fn an_empty_answer_has_no_anchors() {
-        let response: SearchDeveloperMetadataResponse = serde_json::from_value(json!({})).expect("empty answer");
-        assert!(parse_search(response, 0).is_empty());
+        assert!(parse_search(&body(json!({})), 0).unwrap().is_empty());
+        assert!(parse_search(b"<html>", 0).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! | method | request | quota |
 //! |---|---|---|
 //! | [`tab_info`](SheetsClient::tab_info) | `spreadsheets.get` (few fields) | read |
-//! | [`read_values`](SheetsClient::read_values) | `values.get` of the whole tab | read |
+//! | [`read_values`](SheetsClient::read_values), [`read_values_body`](SheetsClient::read_values_body) | `values.get` of the whole tab | read |
 //! | [`write_cells`](SheetsClient::write_cells) | one `values:batchUpdate`, RAW | write |
 //! | [`anchors`](SheetsClient::anchors) | `developerMetadata:search` | read |
 //! | [`update_anchors`](SheetsClient::update_anchors) | one `spreadsheets:batchUpdate` | write |
@@ -33,11 +33,16 @@ use super::hub::{self, DRIVE_METADATA_SCOPE, Hub, SPREADSHEETS_SCOPE, TokenProvi
 use super::pacing::Pacer;
 use super::retry::RetryPolicy;
 use super::stats::{Counters, SheetsStats};
+use super::values::ValuesBody;
 use super::{CellRun, GoogleCredentials, SheetsSettings, TabInfo, a1};
 use crate::domain::Cell;
 
 /// What a google-sheets4 call returns.
 type HubResult<T> = google_sheets4::Result<(google_sheets4::common::Response, T)>;
+
+/// The most a whole-tab read reserves up front from the answer's announced length (a larger
+/// answer still arrives; its buffer grows as it comes).
+const MAX_PREALLOCATED: u64 = 512 * 1024 * 1024;
 
 /// The fields `tab_info` needs; the full answer carries every tab's formatting and theme.
 const TAB_FIELDS: &str =
@@ -51,8 +56,13 @@ pub struct SheetsClient {
     account: Option<String>,
     hub: Hub,
     tokens: TokenProvider,
+    /// Plain HTTP for the calls made without the hub: Drive, and the whole-tab read.
     drive: reqwest::Client,
     drive_file_url: Url,
+    /// `values.get` of the whole tab, with its render options.
+    values_url: Url,
+    /// `developerMetadata:search` of the spreadsheet.
+    search_url: Url,
     pacer: Pacer,
     counters: Counters,
     retry: RetryPolicy,
@@ -96,6 +106,18 @@ impl SheetsClient {
             .query_pairs_mut()
             .append_pair("fields", "version,modifiedTime")
             .append_pair("supportsAllDrives", "true");
+        let range = a1::encode_path_segment(&a1::whole_sheet(&settings.tab));
+        let mut values_url = sheets_root
+            .join(&format!("v4/spreadsheets/{spreadsheet_path}/values/{range}"))
+            .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
+        values_url
+            .query_pairs_mut()
+            .append_pair("valueRenderOption", "UNFORMATTED_VALUE")
+            .append_pair("dateTimeRenderOption", "SERIAL_NUMBER")
+            .append_pair("majorDimension", "ROWS");
+        let search_url = sheets_root
+            .join(&format!("v4/spreadsheets/{spreadsheet_path}/developerMetadata:search"))
+            .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
 
         let connector = hub::connector(settings.timeout)?;
         let tokens = TokenProvider::new(&credentials, connector.clone(), settings.timeout).await?;
@@ -114,6 +136,8 @@ impl SheetsClient {
             tokens,
             drive,
             drive_file_url,
+            values_url,
+            search_url,
             pacer: Pacer::new(settings.reads_per_minute, settings.writes_per_minute),
             counters: Counters::default(),
             retry: RetryPolicy { max_attempts: settings.max_attempts, base: settings.backoff_base },
@@ -146,24 +170,16 @@ impl SheetsClient {
     /// is the header row. Rows are as ragged as Google sends them (trailing empty cells and
     /// trailing empty rows are left out, a blank row in the middle is empty): the caller pads.
     pub async fn read_values(&self) -> Result<Vec<Vec<Cell>>, SheetsError> {
-        let range = a1::encode_path_segment(&a1::whole_sheet(&self.settings.tab));
-        let range = range.as_str();
-        let result = self
-            .sheets_call("values.get", move |_| {
-                let call = self
-                    .hub
-                    .spreadsheets()
-                    .values_get(&self.spreadsheet_path, range)
-                    .value_render_option("UNFORMATTED_VALUE")
-                    .date_time_render_option("SERIAL_NUMBER")
-                    .major_dimension("ROWS")
-                    .add_scope(SPREADSHEETS_SCOPE)
-                    .doit();
-                self.read(call)
-            })
-            .await;
-        match result {
-            Ok(values) => Ok(cells(values)),
+        self.read_values_body().await?.into_rows()
+    }
+
+    /// The same read as [`read_values`](Self::read_values), handed back as the answer's body to
+    /// be walked row by row ([`ValuesBody`]), so a long tab is never held as cells unless the
+    /// caller wants them. Sent as plain HTTP rather than through the hub, which would copy the
+    /// body and build a JSON tree of the whole tab first.
+    pub async fn read_values_body(&self) -> Result<ValuesBody, SheetsError> {
+        match self.plain_read("values.get", &self.values_url, None).await {
+            Ok(body) => Ok(ValuesBody::new(body)),
             Err(error) => Err(self.explain_rejection(error).await),
         }
     }
@@ -211,22 +227,16 @@ impl SheetsClient {
         }
     }
 
-    /// The row anchors ([`anchors::ANCHOR_KEY`]) on this tab, sorted by row.
+    /// The row anchors ([`anchors::ANCHOR_KEY`]) on this tab, sorted by row. Sent as plain
+    /// HTTP and read with lean types ([`anchors::parse_search`]): a sheet of 50,000 anchored
+    /// rows answers with tens of megabytes.
     pub async fn anchors(&self) -> Result<Vec<RowAnchor>, SheetsError> {
         let sheet_id = self.sheet_id().await?;
-        let request = &anchors::search_request();
-        let response = self
-            .sheets_call("developerMetadata:search", move |_| {
-                let call = self
-                    .hub
-                    .spreadsheets()
-                    .developer_metadata_search(request.clone(), &self.spreadsheet_path)
-                    .add_scope(SPREADSHEETS_SCOPE)
-                    .doit();
-                self.read(call)
-            })
-            .await?;
-        Ok(anchors::parse_search(response, sheet_id))
+        let request = anchors::search_body()
+            .map_err(|e| SheetsError::Rejected { message: format!("the anchor search cannot be written: {e}") })?;
+        let body = self.plain_read("developerMetadata:search", &self.search_url, Some(&request)).await?;
+        anchors::parse_search(&body, sheet_id)
+            .map_err(|e| SheetsError::Rejected { message: format!("Google's answer could not be decoded: {e}") })
     }
 
     /// Deletes the anchors with ids `delete` and creates one-row anchors `create`, in one
@@ -382,6 +392,61 @@ impl SheetsClient {
         .await
     }
 
+    /// A read sent as plain HTTP rather than through the hub (which copies the body and builds
+    /// its full types from it): `GET url`, or `POST url` with a JSON body. Paced, bounded,
+    /// counted, classified and retried exactly as the hub's reads; returns the body as it came.
+    async fn plain_read(&self, what: &str, url: &Url, json: Option<&[u8]>) -> Result<Vec<u8>, SheetsError> {
+        self.retry
+            .run(what, SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
+                self.bounded(async move {
+                    self.pacer.read().await;
+                    let token = self.tokens.token(&[SPREADSHEETS_SCOPE]).await.map_err(TokenFailure::into_failure)?;
+                    self.counters.read();
+                    let request = match json {
+                        Some(json) => self
+                            .drive
+                            .post(url.clone())
+                            .header(reqwest::header::CONTENT_TYPE, "application/json")
+                            .body(json.to_vec()),
+                        None => self.drive.get(url.clone()),
+                    };
+                    let mut response = request
+                        .bearer_auth(token.expose_secret())
+                        .send()
+                        .await
+                        .map_err(|e| self.transport_failure(&e, "connection failed"))?;
+                    let status = response.status().as_u16();
+                    // Gathered into one buffer of the announced size: collecting the chunks and
+                    // then joining them would hold the answer twice.
+                    let announced = response.content_length().unwrap_or(0).min(MAX_PREALLOCATED);
+                    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+                    while let Some(chunk) =
+                        response.chunk().await.map_err(|e| self.transport_failure(&e, "reading the answer failed"))?
+                    {
+                        body.extend_from_slice(&chunk);
+                    }
+                    if !(200..300).contains(&status) {
+                        return Err(match serde_json::from_slice::<Value>(&body) {
+                            Ok(json) => classify_google_error(Some(status), &json, self.context()),
+                            Err(_) => classify_status_only(status, self.context()),
+                        });
+                    }
+                    Ok(body)
+                })
+            })
+            .await
+    }
+
+    /// A transport error of a plain-HTTP call, worded as the hub's are (reqwest's own timeout
+    /// fires with [`bounded`](Self::bounded)'s, and says the same).
+    fn transport_failure(&self, error: &reqwest::Error, what: &str) -> Failure {
+        if error.is_timeout() {
+            Failure::Transient(format!("no answer within {:?}", self.settings.timeout))
+        } else {
+            Failure::Transient(format!("{what}: {error}"))
+        }
+    }
+
     /// Bounds one attempt by the timeout.
     async fn bounded<T>(&self, attempt: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
         match tokio::time::timeout(self.settings.timeout, attempt).await {
@@ -450,11 +515,6 @@ fn tab_info_from(spreadsheet: Spreadsheet, tab: &str) -> Result<TabInfo, SheetsE
         time_zone: properties.time_zone.unwrap_or_default(),
         spreadsheet_title: properties.title.unwrap_or_default(),
     })
-}
-
-fn cells(range: ValueRange) -> Vec<Vec<Cell>> {
-    // A range with no data has no `values` key at all.
-    range.values.unwrap_or_default().iter().map(|row| row.iter().map(Cell::from_json).collect()).collect()
 }
 
 /// Drive sends `version` as a JSON string (an int64); a number is accepted too.

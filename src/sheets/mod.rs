@@ -8,6 +8,7 @@
 //! - [`credentials`]: service-account keys and fixed tokens.
 //! - [`a1`]: A1 ranges, quoting and URL encoding.
 //! - [`anchors`]: developer metadata that follows a row when rows move.
+//! - [`values`]: a whole-tab read walked row by row, never held as a tree.
 //! - [`error`], [`retry`], [`pacing`], [`stats`]: classifying failures, trying again, staying
 //!   inside the per-minute quota, and counting calls.
 //!
@@ -23,6 +24,7 @@ pub(crate) mod hub;
 pub(crate) mod pacing;
 pub(crate) mod retry;
 pub mod stats;
+pub mod values;
 
 use std::time::Duration;
 
@@ -33,6 +35,7 @@ pub use client::SheetsClient;
 pub use credentials::GoogleCredentials;
 pub use error::SheetsError;
 pub use stats::SheetsStats;
+pub use values::ValuesBody;
 
 /// Where the sheet is and how patiently to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]

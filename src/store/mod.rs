@@ -376,6 +376,18 @@ impl Store {
         Ok(docs)
     }
 
+    /// Every document as the planner reads it: without the payload, its hash, the requestid
+    /// and the error text, which on a long history are most of the bytes. Never send from
+    /// these records (their `payload` is empty): read the document by key.
+    pub fn documents_for_planning(&self) -> Result<Vec<DocRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT doc_key, kind, doc_number, '', '', '', party_id, total, state, qbo_id, qbo_url, NULL, attempts, row_keys
+             FROM documents ORDER BY created_at, doc_key",
+        )?;
+        let docs = stmt.query_map([], doc_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(docs)
+    }
+
     // ----- rows ------------------------------------------------------------------------------
 
     /// Saves what qbsync decided for a row (insert or replace).
@@ -414,6 +426,13 @@ impl Store {
     pub fn all_rows(&self) -> Result<Vec<RowRecord>, StoreError> {
         let mut stmt = self.conn.prepare(&format!("SELECT {ROW_COLUMNS} FROM rows"))?;
         let rows = stmt.query_map([], row_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The row records with one status (an idle poll needs only the failed ones).
+    pub fn rows_with_status(&self, status: &str) -> Result<Vec<RowRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!("SELECT {ROW_COLUMNS} FROM rows WHERE status = ?1"))?;
+        let rows = stmt.query_map(params![status], row_from_row)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 

@@ -135,3 +135,36 @@ fn counts_follow_row_status() {
     assert_eq!(store.counts(Kind::Invoice).unwrap(), StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 1 });
     assert_eq!(store.counts(Kind::Bill).unwrap(), StatusCounts::default());
 }
+
+#[test]
+fn planning_reads_documents_without_their_payload_and_failed_rows_by_status() {
+    let mut store = Store::in_memory().unwrap();
+    let rows = vec!["k1".to_string()];
+    store.record_intent(&intent("k1", "k1-0", &rows)).unwrap();
+    store.count_attempt("k1").unwrap();
+    store.mark_created("k1", "130", "https://x/app/invoice?txnId=130").unwrap();
+    let full = store.all_documents().unwrap();
+    let lean = store.documents_for_planning().unwrap();
+    assert_eq!(lean.len(), 1);
+    assert_eq!(
+        lean[0],
+        DocRecord { payload: String::new(), payload_hash: String::new(), request_id: String::new(), ..full[0].clone() }
+    );
+
+    let row = |key: &str, status: &str| RowRecord {
+        row_key: key.into(),
+        kind: Kind::Invoice,
+        doc_key: None,
+        doc_number: None,
+        status: status.into(),
+        error: None,
+        content_fp: "fp".into(),
+        config_fp: "cfg".into(),
+        sheet_row: Some(2),
+        synced_at: None,
+    };
+    store.put_row(&row("a", "failed")).unwrap();
+    store.put_row(&row("b", "synced")).unwrap();
+    let failed = store.rows_with_status("failed").unwrap();
+    assert_eq!(failed, vec![row("a", "failed")]);
+}

@@ -13,9 +13,13 @@
 //! 4. The sheet is written last, as a projection of the store; a crash before it only delays it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+use std::time::Duration;
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::domain::Cell;
 use crate::domain::layout::{Layout, LayoutError};
@@ -32,6 +36,17 @@ use super::project::{self, CellWrite};
 
 /// Most documents per QuickBooks batch request (Intuit's limit).
 const BATCH_SIZE: usize = 30;
+
+/// Batches sent but not yet answered. QuickBooks admits a batch about every 1.5 s (40 a
+/// minute); four in flight keep that pace even when a batch takes several seconds to answer or
+/// the engine is busy writing back, and leave six of the ten concurrent slots to look-ups. More
+/// would only queue in the pacer, as intents whose send is still to come.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// How often a pass that is still creating brings the sheet up to date, so a backlog of
+/// thousands of rows shows its ids as it goes rather than at the end. A round costs three
+/// Sheets reads and one write: every 5 s that is 36 of the 60 reads a minute at most.
+pub const WRITE_BACK_EVERY: Duration = Duration::from_secs(5);
 
 /// Why a pass stopped early. No row is ever marked failed for any of these.
 #[derive(Debug, thiserror::Error)]
@@ -123,11 +138,20 @@ pub struct Engine {
     pub store: Store,
     /// Batches creates (issue 6); off sends one create per document.
     pub batching: bool,
+    /// How often a pass that is still creating writes back what it has created so far.
+    pub write_back_every: Duration,
 }
+
+/// QuickBooks' answer to a batch: each item's outcome by `bId`, or the request's own failure.
+type BatchOutcome = Result<Vec<(String, Result<Doc, QboError>)>, QboError>;
+/// What a batch task hands back: the documents it carried and QuickBooks' answer.
+type BatchAnswer = (Vec<DocRecord>, BatchOutcome);
+/// A batch ready to send: its items (`bId`, kind, body) and its `requestid`.
+type BatchRequest = (Vec<(String, DocKind, String)>, RequestId);
 
 impl Engine {
     pub fn new(sheets: SheetsClient, qbo: QboClient, store: Store) -> Engine {
-        Engine { sheets, qbo, store, batching: true }
+        Engine { sheets, qbo, store, batching: true, write_back_every: WRITE_BACK_EVERY }
     }
 
     /// Runs one pass and records it (not a dry run's) in the store.
@@ -153,14 +177,24 @@ impl Engine {
 
     async fn pass_inner(&mut self, policy: &Policy, options: PassOptions) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        let mut values = self.sheets.read_values().await?;
-        let header = values.first().ok_or(PassError::EmptySheet)?;
-        let mut layout = Layout::from_header(header, &policy.columns)?;
-        let mut view = self.view()?;
-        if !plan::needs_attention(&values, &layout, &view, policy) {
+        // An idle poll stays cheap however long the history: the rows are looked at as they are
+        // read and let go, and the store is asked only for pending intents and failed rows.
+        let body = self.sheets.read_values_body().await?;
+        let header = body.header()?.ok_or(PassError::EmptySheet)?;
+        let mut layout = Layout::from_header(&header, &policy.columns)?;
+        let unsettled = StoreView::new(self.store.rows_with_status("failed")?, self.store.pending_documents()?);
+        let mut check = plan::AttentionCheck::new(&layout, &unsettled, policy);
+        if !check.needed() {
+            body.for_each_row(|index, row| {
+                if index > 0 && check.row(index, row) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            })?;
+        }
+        if !check.needed() {
             report.idle = true;
             return Ok(report);
         }
+        let mut values = body.into_rows()?;
+        let mut view = self.view()?;
         let mut anchors = self.anchors().await?;
         let mut plan = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key);
         if options.dry_run {
@@ -187,6 +221,10 @@ impl Engine {
             }
         }
 
+        // The sheet and the store as read are not needed any more: on a long sheet they are
+        // hundreds of megabytes, and the write-back reads its own.
+        drop((values, view, anchors));
+
         report.skipped = plan.stats.skipped;
         report.copies = plan.stats.copies;
         report.deferred_by_limit = plan.stats.deferred_by_limit;
@@ -209,7 +247,7 @@ impl Engine {
     }
 
     fn view(&self) -> Result<StoreView, StoreError> {
-        Ok(StoreView::new(self.store.all_rows()?, self.store.all_documents()?))
+        Ok(StoreView::new(self.store.all_rows()?, self.store.documents_for_planning()?))
     }
 
     async fn anchors(&self) -> Result<Vec<Anchor>, SheetsError> {
@@ -335,31 +373,116 @@ impl Engine {
         Ok(ready)
     }
 
-    /// Records intents, then sends them (in batches when there are several).
+    /// Records intents and sends them. Several documents go in batches of up to 30, each
+    /// batch's intents committed just before it leaves, with up to [`BATCHES_IN_FLIGHT`]
+    /// batches out at once so that QuickBooks' pacing, not the engine, sets the pace. While a
+    /// long backlog is being created, the sheet is brought up to date every
+    /// `write_back_every`. If something stops the pass, the batches already out are still
+    /// settled before it returns, so none of their answers is thrown away.
     async fn create_all(
         &mut self,
         ready: Vec<(DocDraft, String)>,
         policy: &Policy,
         report: &mut PassReport,
     ) -> Result<(), PassError> {
-        let mut pending: Vec<DocRecord> = Vec::new();
-        for (draft, party_id) in ready {
-            let payload = build(&draft, &party_id, policy);
-            let doc = self.record_intent(&draft, &payload, &party_id, policy)?;
-            if doc.state == DocState::Pending {
-                pending.push(doc);
+        if !self.batching || ready.len() < 2 {
+            let mut pending: Vec<DocRecord> = Vec::new();
+            for (draft, party_id) in ready {
+                let doc = self.record_intent(&draft, &build(&draft, &party_id, policy), &party_id, policy)?;
+                if doc.state == DocState::Pending {
+                    pending.push(doc);
+                }
             }
-        }
-        if !self.batching || pending.len() < 2 {
             for doc in &pending {
                 self.send_one(doc, report).await?;
             }
             return Ok(());
         }
-        for chunk in pending.chunks(BATCH_SIZE) {
-            self.send_batch(chunk, report).await?;
+
+        let mut drafts = ready.into_iter().peekable();
+        let mut in_flight: JoinSet<BatchAnswer> = JoinSet::new();
+        let mut sizes: HashMap<tokio::task::Id, usize> = HashMap::new();
+        let mut stopped: Option<PassError> = None;
+        let mut last_write_back = Instant::now();
+        let mut unwritten = false;
+        loop {
+            while stopped.is_none() && in_flight.len() < BATCHES_IN_FLIGHT && drafts.peek().is_some() {
+                match self.launch_batch(&mut drafts, policy, &mut in_flight) {
+                    Ok(Some((id, size))) => {
+                        sizes.insert(id, size);
+                    }
+                    Ok(None) => {}
+                    Err(error) => stopped = Some(error),
+                }
+            }
+            let Some(joined) = in_flight.join_next_with_id().await else { break };
+            match joined {
+                Ok((id, (chunk, answer))) => {
+                    sizes.remove(&id);
+                    match self.settle_batch(&chunk, answer, report).await {
+                        Ok(()) => unwritten = true,
+                        Err(error) => {
+                            stopped.get_or_insert(error);
+                        }
+                    }
+                }
+                Err(error) => {
+                    // The task died without an answer (a bug, or the runtime shutting down):
+                    // its documents stay pending and are looked up before anything is resent.
+                    report.uncertain += sizes.remove(&error.id()).unwrap_or(0);
+                    tracing::error!(%error, "a QuickBooks batch ended without an answer; its documents are checked next pass");
+                }
+            }
+            let more_to_come = !in_flight.is_empty() || drafts.peek().is_some();
+            if stopped.is_none() && unwritten && more_to_come && last_write_back.elapsed() >= self.write_back_every {
+                match self.write_back(policy, report).await {
+                    // The documents are recorded; the sheet catches up at the end of the pass.
+                    Err(PassError::Sheets(error)) => {
+                        tracing::warn!(%error, "could not write back yet; carrying on creating")
+                    }
+                    Err(error) => stopped = Some(error),
+                    Ok(()) => {}
+                }
+                last_write_back = Instant::now();
+                unwritten = false;
+            }
         }
-        Ok(())
+        stopped.map_or(Ok(()), Err)
+    }
+
+    /// Records the intents of the next batch (up to [`BATCH_SIZE`] pending documents) and
+    /// sends it on its own task. Returns the task and how many documents it carries, or
+    /// `None` when the drafts left held nothing to send.
+    fn launch_batch(
+        &mut self,
+        drafts: &mut impl Iterator<Item = (DocDraft, String)>,
+        policy: &Policy,
+        in_flight: &mut JoinSet<BatchAnswer>,
+    ) -> Result<Option<(tokio::task::Id, usize)>, PassError> {
+        let mut chunk: Vec<DocRecord> = Vec::with_capacity(BATCH_SIZE);
+        for (draft, party_id) in drafts.by_ref() {
+            let doc = self.record_intent(&draft, &build(&draft, &party_id, policy), &party_id, policy)?;
+            if doc.state == DocState::Pending {
+                chunk.push(doc);
+            }
+            if chunk.len() == BATCH_SIZE {
+                break;
+            }
+        }
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        let (items, batch_id) = batch_request(&chunk)?;
+        for doc in &chunk {
+            self.store.count_attempt(&doc.doc_key)?;
+        }
+        let size = chunk.len();
+        let qbo = self.qbo.clone();
+        let task = in_flight.spawn(async move {
+            let answer = qbo.create_batch_bodies(&items, &batch_id).await;
+            (chunk, answer)
+        });
+        Ok(Some((task.id(), size)))
     }
 
     fn record_intent(
@@ -431,21 +554,14 @@ impl Engine {
         self.settle_outcome(doc, outcome, report).await
     }
 
-    async fn send_batch(&mut self, chunk: &[DocRecord], report: &mut PassReport) -> Result<(), PassError> {
-        let items: Vec<(String, DocKind, String)> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, doc)| (format!("b{i}"), doc_kind(doc.kind), doc.payload.clone()))
-            .collect();
-        let batch_hash = hex::encode(Sha256::digest(
-            chunk.iter().map(|d| d.request_id.as_str()).collect::<Vec<_>>().join(",").as_bytes(),
-        ));
-        let batch_id = RequestId::parse(&format!("batch-{}", &batch_hash[..24]))
-            .map_err(|e| PassError::Qbo(QboError::Protocol { reason: e.to_string() }))?;
-        for doc in chunk {
-            self.store.count_attempt(&doc.doc_key)?;
-        }
-        let answers = match self.qbo.create_batch_bodies(&items, &batch_id).await {
+    /// Settles the documents of one batch from QuickBooks' answer, each by its own `bId`.
+    async fn settle_batch(
+        &mut self,
+        chunk: &[DocRecord],
+        answer: BatchOutcome,
+        report: &mut PassReport,
+    ) -> Result<(), PassError> {
+        let answers = match answer {
             Ok(answers) => answers,
             Err(error) => {
                 // The whole batch's fate is unknown or refused as a whole: every document stays
@@ -703,7 +819,7 @@ impl Engine {
         }
         let runs: Vec<CellRun> =
             writes.iter().map(|w| CellRun { row: w.row, col: w.col, values: w.values.clone() }).collect();
-        report.cells_written = runs.iter().map(|r| r.values.len()).sum();
+        report.cells_written += runs.iter().map(|r| r.values.len()).sum::<usize>();
         self.sheets.write_cells(&runs).await?;
         self.verify_landing(&writes).await
     }
@@ -785,6 +901,19 @@ impl Engine {
         }
         Ok(report)
     }
+}
+
+/// The items of a batch (`bId` = `b` + position) and its `requestid`, derived from the
+/// documents' own requestids so that a resend of the same documents is the same batch.
+fn batch_request(chunk: &[DocRecord]) -> Result<BatchRequest, PassError> {
+    let items =
+        chunk.iter().enumerate().map(|(i, doc)| (format!("b{i}"), doc_kind(doc.kind), doc.payload.clone())).collect();
+    let batch_hash = hex::encode(Sha256::digest(
+        chunk.iter().map(|d| d.request_id.as_str()).collect::<Vec<_>>().join(",").as_bytes(),
+    ));
+    let batch_id = RequestId::parse(&format!("batch-{}", &batch_hash[..24]))
+        .map_err(|e| PassError::Qbo(QboError::Protocol { reason: e.to_string() }))?;
+    Ok((items, batch_id))
 }
 
 /// The QuickBooks payload of a draft.

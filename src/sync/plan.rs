@@ -44,17 +44,43 @@ impl StoreView {
             docs: docs.into_iter().map(|d| (d.doc_key.clone(), d)).collect(),
         }
     }
+}
 
-    fn doc_by_qbo_id(&self, kind: Kind, id: &str) -> Option<&DocRecord> {
-        self.docs.values().find(|d| d.kind == kind && d.qbo_id.as_deref() == Some(id))
+/// The store's documents indexed for the two questions the planner asks of every row. Built
+/// once per plan: a search through every document for every row would make planning a sheet
+/// with years of history quadratic.
+struct DocIndex<'a> {
+    by_qbo_id: HashMap<(Kind, &'a str), &'a DocRecord>,
+    by_number: HashMap<(Kind, &'a str), &'a DocRecord>,
+}
+
+impl<'a> DocIndex<'a> {
+    fn new(store: &'a StoreView) -> DocIndex<'a> {
+        let mut index = DocIndex { by_qbo_id: HashMap::new(), by_number: HashMap::new() };
+        // The lowest doc key wins a tie, whatever order the store handed the documents in.
+        let keep_first = |slot: &mut &'a DocRecord, doc: &'a DocRecord| {
+            if doc.doc_key < slot.doc_key {
+                *slot = doc;
+            }
+        };
+        for doc in store.docs.values() {
+            if let Some(id) = doc.qbo_id.as_deref() {
+                index.by_qbo_id.entry((doc.kind, id)).and_modify(|slot| keep_first(slot, doc)).or_insert(doc);
+            }
+            if let Some(number) = doc.doc_number.as_deref().filter(|_| doc.state != DocState::Failed) {
+                index.by_number.entry((doc.kind, number)).and_modify(|slot| keep_first(slot, doc)).or_insert(doc);
+            }
+        }
+        index
+    }
+
+    fn by_qbo_id(&self, kind: Kind, id: &str) -> Option<&'a DocRecord> {
+        self.by_qbo_id.get(&(kind, id)).copied()
     }
 
     /// A document (created or still pending) already using this number.
-    fn doc_by_number(&self, kind: Kind, number: &str) -> Option<&DocRecord> {
-        self.docs
-            .values()
-            .filter(|d| d.kind == kind && d.state != DocState::Failed && d.doc_number.as_deref() == Some(number))
-            .min_by(|a, b| a.doc_key.cmp(&b.doc_key))
+    fn by_number(&self, kind: Kind, number: &str) -> Option<&'a DocRecord> {
+        self.by_number.get(&(kind, number)).copied()
     }
 }
 
@@ -122,32 +148,70 @@ fn is_blank_row(row: &[Cell], layout: &Layout) -> bool {
 /// A cheap test, before anchors are read, of whether a pass could have anything to do: a
 /// row that looks ready, a QuickBooks id that appears on two rows (a copy), or an intent whose
 /// outcome is unknown. When it says no, the pass ends after one read.
+///
+/// `store` needs only the pending documents and the failed rows (the whole store works too).
 pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, policy: &Policy) -> bool {
-    if store.docs.values().any(|d| d.state == DocState::Pending) {
-        return true;
+    let mut check = AttentionCheck::new(layout, store, policy);
+    check.needed() || rows.iter().enumerate().skip(1).any(|(index, row)| check.row(index, row))
+}
+
+/// [`needs_attention`] one row at a time, for rows looked at as they are read and then let
+/// go: all it keeps is the ids seen so far.
+pub struct AttentionCheck<'a> {
+    layout: &'a Layout,
+    policy: &'a Policy,
+    /// Fingerprints of the failed rows the store remembers under the current configuration.
+    failures: HashSet<&'a str>,
+    seen_ids: HashSet<(Kind, String)>,
+    needed: bool,
+}
+
+impl<'a> AttentionCheck<'a> {
+    pub fn new(layout: &'a Layout, store: &'a StoreView, policy: &'a Policy) -> AttentionCheck<'a> {
+        // A row that failed is judged again only when its content or the configuration
+        // changed, which is the planner's own rule: the fingerprints of the failures the store
+        // remembers tell a row nobody touched from one somebody fixed.
+        let failures = store
+            .rows
+            .values()
+            .filter(|r| r.status == "failed" && r.config_fp == policy.config_fp)
+            .map(|r| r.content_fp.as_str())
+            .collect();
+        let needed = store.docs.values().any(|d| d.state == DocState::Pending);
+        AttentionCheck { layout, policy, failures, seen_ids: HashSet::new(), needed }
     }
-    let mut seen_ids: HashSet<(Kind, String)> = HashSet::new();
-    for (index, row) in rows.iter().enumerate().skip(1) {
-        if is_blank_row(row, layout) {
-            continue;
+
+    /// Looks at data row `index` (the header is row 0 and is not passed); true once the pass
+    /// has something to do.
+    pub fn row(&mut self, index: usize, row: &[Cell]) -> bool {
+        if self.needed || is_blank_row(row, self.layout) {
+            return self.needed;
         }
-        let kind = kind_of(row, layout, policy);
-        let id = layout.cell(row, id_field(kind)).trimmed().into_owned();
-        if !id.is_empty() {
-            if !seen_ids.insert((kind, id)) {
-                return true;
-            }
-            continue;
-        }
-        if looks_ready(row, index as u32, kind, layout, policy) {
-            return true;
-        }
+        let kind = kind_of(row, self.layout, self.policy);
+        let id = self.layout.cell(row, id_field(kind)).trimmed();
+        self.needed = if id.is_empty() {
+            looks_ready(row, index as u32, kind, self.layout, self.policy, &self.failures)
+        } else {
+            !self.seen_ids.insert((kind, id.into_owned()))
+        };
+        self.needed
     }
-    false
+
+    /// Whether anything seen so far needs a full pass.
+    pub fn needed(&self) -> bool {
+        self.needed
+    }
 }
 
 /// Ready by the sheet alone: eligible status, and not visibly settled in a way that still holds.
-fn looks_ready(row: &[Cell], index: u32, kind: Kind, layout: &Layout, policy: &Policy) -> bool {
+fn looks_ready(
+    row: &[Cell],
+    index: u32,
+    kind: Kind,
+    layout: &Layout,
+    policy: &Policy,
+    failures: &HashSet<&str>,
+) -> bool {
     let status = layout.cell(row, Field::Status).trimmed().into_owned();
     if !policy.backfill && !policy.eligible.contains(&status) {
         return false;
@@ -157,7 +221,7 @@ fn looks_ready(row: &[Cell], index: u32, kind: Kind, layout: &Layout, policy: &P
         // Settled rows are re-judged only when the judgement could change: a failed row when
         // its content or the configuration changed (the store knows), a skipped row when the
         // mode no longer skips it.
-        "failed" => true,
+        "failed" => policy.include_failed || !failures.contains(content_fingerprint(row, layout).as_str()),
         "skipped" => !matches!(judge(row, index, layout, policy), RowVerdict::Skip { .. }),
         _ => true,
     }
@@ -182,8 +246,8 @@ pub fn plan(
     new_key: &mut dyn FnMut() -> String,
 ) -> Plan {
     let mut plan = Plan::default();
-    let fingerprints: Vec<String> = rows.iter().map(|row| content_fingerprint(row, layout)).collect();
-    let key_of_row = settle_anchors(rows, layout, anchors, store, &fingerprints, &mut plan);
+    let docs = DocIndex::new(store);
+    let key_of_row = settle_anchors(rows, layout, anchors, store, &mut plan);
 
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut pending_docs: Vec<String> = Vec::new();
@@ -193,14 +257,13 @@ pub fn plan(
         if is_blank_row(row, layout) {
             continue;
         }
-        let fp = &fingerprints[index as usize];
         let kind = kind_of(row, layout, policy);
         let key = key_of_row.get(&index);
         let record = key.and_then(|k| store.rows.get(k));
         let id = layout.cell(row, id_field(kind)).trimmed().into_owned();
 
         if !id.is_empty() {
-            if let Some(copy) = detect_copy(kind, &id, index, key, record, store, &plan.located, fp, policy) {
+            if let Some(copy) = detect_copy(kind, &id, index, key, record, &docs, &plan.located, row, layout, policy) {
                 plan.stats.copies += 1;
                 match key {
                     Some(_) => push_decision(&mut plan, record, copy),
@@ -222,6 +285,9 @@ pub fn plan(
             continue;
         }
 
+        // Fingerprints are computed only for rows that got this far: on a sheet of settled
+        // history that is a handful, not every row.
+        let fp = &content_fingerprint(row, layout);
         if let Some(record) = record {
             if let Some(doc) = record.doc_key.as_ref().and_then(|d| store.docs.get(d)) {
                 match doc.state {
@@ -286,7 +352,7 @@ pub fn plan(
     pending_docs.sort();
     plan.reconcile = pending_docs;
 
-    group_candidates(candidates, store, policy, &mut plan);
+    group_candidates(candidates, store, &docs, policy, &mut plan);
     plan
 }
 
@@ -305,7 +371,13 @@ struct Candidate {
 
 /// Turns ready rows into drafts: one per row, or one per document number when grouping; rows
 /// that clash (two rows, one number) fail naming each other.
-fn group_candidates(candidates: Vec<Candidate>, store: &StoreView, policy: &Policy, plan: &mut Plan) {
+fn group_candidates(
+    candidates: Vec<Candidate>,
+    store: &StoreView,
+    docs: &DocIndex<'_>,
+    policy: &Policy,
+    plan: &mut Plan,
+) {
     let mut groups: BTreeMap<(Kind, String), Vec<Candidate>> = BTreeMap::new();
     for c in candidates {
         groups.entry((c.kind, c.doc_number.clone())).or_default().push(c);
@@ -317,7 +389,7 @@ fn group_candidates(candidates: Vec<Candidate>, store: &StoreView, policy: &Poli
             members.iter().map(|m| (m.index + 1).to_string()).collect::<Vec<_>>().join(", ")
         };
 
-        let taken = store.doc_by_number(kind, &number).filter(|d| !members.iter().any(|m| d.row_keys.contains(&m.key)));
+        let taken = docs.by_number(kind, &number).filter(|d| !members.iter().any(|m| d.row_keys.contains(&m.key)));
         if let Some(existing) = taken {
             let what = match &existing.qbo_id {
                 Some(id) => format!("QuickBooks {} {id}", kind.as_str()),
@@ -432,16 +504,18 @@ fn detect_copy(
     index: u32,
     key: Option<&String>,
     record: Option<&RowRecord>,
-    store: &StoreView,
+    docs: &DocIndex<'_>,
     located: &HashMap<String, u32>,
-    fp: &str,
+    row: &[Cell],
+    layout: &Layout,
     policy: &Policy,
 ) -> Option<RowRecord> {
-    let doc = store.doc_by_qbo_id(kind, id)?;
+    let doc = docs.by_qbo_id(kind, id)?;
     if key.is_some_and(|k| doc.row_keys.contains(k)) {
         return None; // the row's own document
     }
-    if record.is_some_and(|r| r.status == COPY && r.content_fp == fp) {
+    let fp = &content_fingerprint(row, layout);
+    if record.is_some_and(|r| r.status == COPY && r.content_fp == *fp) {
         return None; // already flagged, unchanged
     }
     let original = doc
@@ -465,7 +539,6 @@ fn settle_anchors(
     layout: &Layout,
     anchors: &[Anchor],
     store: &StoreView,
-    fingerprints: &[String],
     plan: &mut Plan,
 ) -> HashMap<u32, String> {
     let mut by_key: BTreeMap<&str, Vec<&Anchor>> = BTreeMap::new();
@@ -483,7 +556,9 @@ fn settle_anchors(
         let record = store.rows.get(key);
         // A freshly claimed anchor must sit on the row it was claimed for.
         let fits = |a: &&Anchor| match record {
-            Some(r) if r.status == CLAIMED => fingerprints.get(a.row as usize) == Some(&r.content_fp),
+            Some(r) if r.status == CLAIMED => {
+                rows.get(a.row as usize).is_some_and(|row| content_fingerprint(row, layout) == r.content_fp)
+            }
             Some(r) => r.doc_number.as_deref().is_none_or(|n| {
                 rows.get(a.row as usize).is_some_and(|row| {
                     let cell = layout.cell(row, Field::Invoice).trimmed().into_owned();

@@ -13,3 +13,4 @@ mod settings;
 mod sheets_client;
 mod support;
 mod sync;
+mod throughput;

@@ -433,3 +433,54 @@ fn projection_refuses_a_row_whose_invoice_number_changed() {
     assert!(writes.is_empty());
     assert_eq!(mismatches.len(), 1);
 }
+
+#[test]
+fn an_unchanged_failed_row_leaves_the_sheet_idle_and_an_edited_one_does_not() {
+    let mut failed = row("ACD-1", "submitted", "Nobody Ltd", "Globex Corporation", "100");
+    failed[16] = Cell::text("failed");
+    let rows = vec![header(), failed];
+    let layout = layout(&rows);
+    let fp = crate::domain::fingerprint::content_fingerprint(&rows[1], &layout);
+    let view = StoreView::new(vec![record("k1", "failed", &fp)], Vec::new());
+    assert!(!needs_attention(&rows, &layout, &view, &policy()), "nothing changed since it failed");
+    assert!(needs_attention(&rows, &layout, &StoreView::default(), &policy()), "a failure the store does not know");
+    assert!(needs_attention(&rows, &layout, &view, &Policy { include_failed: true, ..policy() }));
+    assert!(needs_attention(&rows, &layout, &view, &Policy { config_fp: "other".into(), ..policy() }));
+    let mut edited = rows.clone();
+    edited[1][2] = Cell::text("ACD");
+    assert!(needs_attention(&edited, &layout, &view, &policy()), "the bookkeeper fixed it");
+}
+
+#[test]
+fn planning_a_long_settled_history_indexes_documents_instead_of_searching_them() {
+    // 3,000 synced rows, each with its document: a search per row would be 9 million
+    // comparisons; the index makes it 3,000 look-ups. The outcome is what matters here.
+    let mut rows = vec![header()];
+    let mut records = Vec::new();
+    let mut docs = Vec::new();
+    let mut anchors = Vec::new();
+    for i in 0..3_000u32 {
+        let number = format!("ACD-{i}");
+        let mut synced = row(&number, "submitted", "ACD", "Globex Corporation", "100");
+        synced[14] = Cell::text((1000 + i).to_string());
+        rows.push(synced);
+        let key = format!("k{i}");
+        records.push(RowRecord {
+            doc_key: Some(key.clone()),
+            doc_number: Some(number.clone()),
+            ..record(&key, "synced", "fp")
+        });
+        docs.push(doc(&key, &number, DocState::Created, Some(&(1000 + i).to_string())));
+        anchors.push(anchor(i as i32 + 1, &key, i + 1));
+    }
+    let mut copy = rows[10].clone();
+    copy[16] = Cell::text("synced");
+    rows.push(copy);
+    let view = StoreView::new(records, docs);
+    let plan = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    assert!(plan.creates.is_empty());
+    assert_eq!(plan.stats.copies, 1, "the pasted copy of row 11 is found among 3,000");
+    assert_eq!(plan.claims.len(), 1);
+    assert!(plan.claims[0].record.error.as_deref().unwrap().contains("copy of sheet row 11"));
+    assert_eq!(plan.located.len(), 3_000);
+}

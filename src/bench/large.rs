@@ -1,0 +1,220 @@
+//! Figures 4 and 5: what a pass costs on a sheet with a long history — an idle poll, and a
+//! pass that creates one document.
+//!
+//! The sheet is settled history as qbsync leaves it: every row synced, anchored, and
+//! remembered in the store. The passes run in a child process (`qbsync bench --large-child`)
+//! so that their CPU time and peak memory are qbsync's alone: in this process the sandbox
+//! holds the whole sheet and builds the answer to every read, which would drown the figures.
+//! The child makes one warm-up read (the Google token, as a running daemon already has it),
+//! measures a few idle passes, types one new ready row into the blank row at the end, measures
+//! the pass that syncs it, and reports on stdout as one JSON line.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use super::probe::{Usage, forget_peak};
+use super::sheet;
+use super::world::BenchWorld;
+use crate::commands::context::{self, RunFlags};
+use crate::domain::Cell;
+use crate::settings::{LoadOptions, Settings};
+use crate::sheets::{CellRun, NewAnchor};
+use crate::store::{Kind, NewIntent, RowRecord, Store};
+use crate::sync::{Engine, PassOptions, Policy};
+
+/// Columns beyond the 19 qbsync knows, so the sheet is 30 columns wide.
+const EXTRA_COLUMNS: usize = 11;
+/// Idle passes measured (their figures are averaged).
+const IDLE_PASSES: u32 = 3;
+/// Anchors created per request while setting the history up.
+const ANCHORS_PER_REQUEST: usize = 5_000;
+/// The benchmark's row keys for the settled history: row `i` is `KEY_BASE + i`, in hex.
+const KEY_BASE: u64 = 0xbe_0000_0000;
+
+/// What one kind of pass cost, per pass.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PassCost {
+    pub passes: u32,
+    pub cpu: Duration,
+    /// The most resident memory while these passes ran, in KiB.
+    pub peak_rss_kib: u64,
+    pub sheets_reads: f64,
+    pub sheets_writes: f64,
+    pub drive_reads: f64,
+    pub qbo_calls: f64,
+}
+
+/// What the child measured.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ChildFigures {
+    /// Every idle pass said it was idle.
+    pub idle: bool,
+    /// Documents the busy pass created.
+    pub created: usize,
+    /// Resident memory before the first measured pass, in KiB.
+    pub rss_before_kib: u64,
+    pub idle_pass: PassCost,
+    pub busy_pass: PassCost,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LargeSheetFigures {
+    pub rows: usize,
+    pub columns: usize,
+    /// Documents in the store the passes ran against.
+    pub stored_documents: usize,
+    #[serde(flatten)]
+    pub child: ChildFigures,
+}
+
+/// Runs the large-sheet scenario: `rows` synced and anchored rows, a store that remembers them,
+/// one child process.
+pub async fn run(rows: usize, latency: Duration, child_exe: &Path) -> anyhow::Result<LargeSheetFigures> {
+    // The store is filled one commit per record: on a tmpfs that takes seconds, on a disk that
+    // syncs every commit it would take many minutes.
+    let shm = Path::new("/dev/shm");
+    let scratch = shm.is_dir().then_some(shm);
+    let world = BenchWorld::start(sheet::history(rows, EXTRA_COLUMNS), latency, scratch).await?;
+    let stored_documents = remember_history(&world.state_dir, rows)?;
+    let sheets = context::sheets(&world.settings).await?;
+    let anchors: Vec<NewAnchor> = (0..rows).map(|i| NewAnchor { row: i as u32 + 1, key: key(i) }).collect();
+    // In requests of a size Google (and the sandbox) accept.
+    for chunk in anchors.chunks(ANCHORS_PER_REQUEST) {
+        sheets.update_anchors(chunk, &[]).await.context("anchoring the history")?;
+    }
+
+    let output = tokio::process::Command::new(child_exe)
+        .args(["bench", "--large-child", "--idle-rows", &rows.to_string()])
+        .env_clear()
+        .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("cannot run {}", child_exe.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "the large-sheet passes failed ({}): {}{}",
+            output.status,
+            stdout.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let line = stdout.lines().last().unwrap_or_default();
+    let child: ChildFigures =
+        serde_json::from_str(line).with_context(|| format!("the large-sheet passes reported {line:?}"))?;
+    if child.created != 1 {
+        bail!("the pass over the large sheet created {} documents instead of 1", child.created);
+    }
+    Ok(LargeSheetFigures { rows, columns: sheet::HEADER.len() + EXTRA_COLUMNS, stored_documents, child })
+}
+
+fn key(i: usize) -> String {
+    format!("{:020x}", KEY_BASE + i as u64)
+}
+
+/// Fills the store as if qbsync had synced every row of the history: a created document and a
+/// synced row record each, agreeing cell for cell with what the sheet shows.
+fn remember_history(state_dir: &Path, rows: usize) -> anyhow::Result<usize> {
+    std::fs::create_dir_all(state_dir)?;
+    let mut store = Store::open_in(state_dir)?;
+    for i in 0..rows {
+        let key = key(i);
+        let row = sheet::ready_row(1_000_000 + i);
+        let number = row[0].clone();
+        let party = (i % 6 + 1).to_string();
+        let payload = serde_json::json!({
+            "DocNumber": number,
+            "TxnDate": row[8],
+            "CustomerRef": {"value": party},
+            "PrivateNote": format!("thread: {} [qbsync {key}]", row[13]),
+            "Line": [{
+                "DetailType": "SalesItemLineDetail",
+                "Amount": row[7],
+                "Description": format!("{} — {}", row[6], row[5]),
+                "SalesItemLineDetail": {"ItemRef": {"value": "1"}, "Qty": 1, "UnitPrice": row[7]}
+            }]
+        })
+        .to_string();
+        let keys = [key.clone()];
+        store.record_intent(&NewIntent {
+            doc_key: &key,
+            kind: Kind::Invoice,
+            doc_number: Some(&number),
+            request_id: &format!("{key}-00000000"),
+            payload_hash: &format!("{:064x}", i),
+            payload: &payload,
+            party_id: &party,
+            total: &row[7],
+            row_keys: &keys,
+        })?;
+        let id = (10_000 + i).to_string();
+        store.mark_created(&key, &id, &format!("https://app.sandbox.qbo.intuit.com/app/invoice?txnId={id}"))?;
+        store.put_row(&RowRecord {
+            row_key: key.clone(),
+            kind: Kind::Invoice,
+            doc_key: Some(key),
+            doc_number: Some(number),
+            status: "synced".into(),
+            error: None,
+            content_fp: String::new(),
+            config_fp: String::new(),
+            sheet_row: Some(i as i64 + 2),
+            synced_at: Some(sheet::synced_at(i)),
+        })?;
+    }
+    Ok(store.all_documents()?.len())
+}
+
+/// The child's side: settings from the environment the parent gave it, a warm-up read, the
+/// idle passes, then one new row and the pass that syncs it. `rows` is the history's length.
+pub async fn child(rows: usize) -> anyhow::Result<ChildFigures> {
+    let environment = std::env::vars().collect();
+    let settings = Settings::load(&LoadOptions { config_file: None, env_file: None, environment })?;
+    let policy = context::policy(&settings, RunFlags::default())?;
+    let tokens = context::tokens(&settings)?;
+    let mut engine = context::engine(&settings, tokens).await?;
+    engine.sheets.tab_info().await?;
+
+    let rss_before_kib = Usage::now().context("/proc/self is not readable")?.rss_kib;
+    let mut idle = true;
+    let idle_pass = measure(&mut engine, &policy, IDLE_PASSES, |report| idle &= report.idle).await?;
+
+    let new_row: Vec<Cell> = sheet::ready_row(2_000_000).into_iter().map(Cell::text).collect();
+    engine.sheets.write_cells(&[CellRun { row: rows as u32 + 1, col: 0, values: new_row }]).await?;
+    forget_peak();
+    let mut created = 0;
+    let busy_pass = measure(&mut engine, &policy, 1, |report| created += report.created.len()).await?;
+    Ok(ChildFigures { idle, created, rss_before_kib, idle_pass, busy_pass })
+}
+
+/// Runs `passes` passes and measures them.
+async fn measure(
+    engine: &mut Engine,
+    policy: &Policy,
+    passes: u32,
+    mut each: impl FnMut(&crate::sync::PassReport),
+) -> anyhow::Result<PassCost> {
+    let sheets_before = engine.sheets.stats();
+    let qbo_before = engine.qbo.stats();
+    let before = Usage::now().context("/proc/self is not readable")?;
+    for _ in 0..passes {
+        each(&engine.pass(policy, PassOptions::default()).await?);
+    }
+    let after = Usage::now().context("/proc/self is not readable")?;
+    let sheets = engine.sheets.stats();
+    let qbo = engine.qbo.stats();
+    let per_pass = |after: u64, before: u64| after.saturating_sub(before) as f64 / f64::from(passes);
+    Ok(PassCost {
+        passes,
+        cpu: after.cpu.saturating_sub(before.cpu) / passes,
+        peak_rss_kib: after.peak_rss_kib,
+        sheets_reads: per_pass(sheets.reads, sheets_before.reads),
+        sheets_writes: per_pass(sheets.writes, sheets_before.writes),
+        drive_reads: per_pass(sheets.drive_reads, sheets_before.drive_reads),
+        qbo_calls: per_pass(qbo.calls, qbo_before.calls),
+    })
+}

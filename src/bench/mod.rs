@@ -1,0 +1,268 @@
+//! `qbsync bench`: how fast qbsync turns a backlog into QuickBooks documents, what each one
+//! costs in calls, how long a new row waits for its id, and what an idle poll costs.
+//!
+//! Every figure is taken against the in-process sandbox with the published limits switched on
+//! (Sheets: 60 reads and 60 writes a minute per user; QuickBooks: 500 requests a minute, 40
+//! batches a minute, 10 at once), a fixed latency on every call, and qbsync's shipped settings
+//! — `[tuning]` included, so a throttled call would wait the full 60 s. Nothing is simulated
+//! inside qbsync: the real clients talk real HTTP to the emulators, and the clock is real.
+//!
+//! The ceiling for documents is QuickBooks' own: 40 batches of 30 a minute, 1,200 documents.
+//!
+//! - [`backlog`]: a backlog of ready rows (figures 1 and 2);
+//! - [`latency`]: appended rows under the daemon loop at the poll interval (figure 3);
+//! - [`large`]: an idle pass and a one-document pass over a long sheet, in a child process
+//!   (figures 4 and 5);
+//! - [`sheet`], [`probe`]: the sheets it uses and the `/proc` readings it takes.
+
+pub mod backlog;
+pub mod large;
+pub mod latency;
+pub mod probe;
+pub mod sheet;
+mod world;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use backlog::BacklogFigures;
+pub use large::LargeSheetFigures;
+pub use latency::LatencyFigures;
+
+/// QuickBooks' ceiling: 40 batch requests a minute of at most 30 documents each.
+pub const CEILING_PER_MINUTE: f64 = 1_200.0;
+/// Targets of issue 6.
+pub const TARGET_PER_MINUTE: f64 = 1_000.0;
+pub const TARGET_QBO_CALLS_PER_DOCUMENT: f64 = 1.1;
+
+/// What to measure.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchOptions {
+    /// Ready rows in the backlog.
+    pub rows: usize,
+    /// Latency added to every call the sandbox answers.
+    pub latency: Duration,
+    /// Rows of the settled sheet the large-sheet passes read.
+    pub idle_rows: usize,
+    /// The daemon's poll interval for the latency figure; `None` is the shipped default.
+    pub poll_interval: Option<Duration>,
+    /// Rows appended for the latency figure.
+    pub samples: usize,
+    /// The qbsync executable that runs the large-sheet passes as a child process.
+    #[serde(skip)]
+    pub child_exe: PathBuf,
+}
+
+impl BenchOptions {
+    /// The figures README records.
+    pub fn full(child_exe: PathBuf) -> BenchOptions {
+        BenchOptions {
+            rows: 5_000,
+            latency: Duration::from_millis(50),
+            idle_rows: 50_000,
+            poll_interval: None,
+            samples: 12,
+            child_exe,
+        }
+    }
+
+    /// Small numbers, a few seconds: proves the command still works.
+    pub fn quick(child_exe: PathBuf) -> BenchOptions {
+        BenchOptions {
+            rows: 90,
+            latency: Duration::from_millis(50),
+            idle_rows: 2_000,
+            poll_interval: Some(Duration::from_secs(1)),
+            samples: 3,
+            child_exe,
+        }
+    }
+}
+
+/// Everything one run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub options: BenchOptions,
+    pub machine: Machine,
+    pub backlog: BacklogFigures,
+    pub latency: LatencyFigures,
+    pub large: LargeSheetFigures,
+}
+
+/// Where the figures were taken.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub memory_kib: Option<u64>,
+    pub release_build: bool,
+    pub qbsync_version: &'static str,
+}
+
+impl Machine {
+    fn this() -> Machine {
+        Machine {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_kib: probe::machine_memory_kib(),
+            release_build: !cfg!(debug_assertions),
+            qbsync_version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+/// Runs the three scenarios one after the other, each in a sandbox of its own.
+pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
+    let backlog = backlog::run(options.rows, options.latency).await?;
+    let latency = latency::run(options.latency, options.poll_interval, options.samples).await?;
+    let large = large::run(options.idle_rows, options.latency, &options.child_exe).await?;
+    Ok(BenchReport { options, machine: Machine::this(), backlog, latency, large })
+}
+
+impl BenchReport {
+    pub fn throughput_met(&self) -> bool {
+        self.backlog.documents_per_minute >= TARGET_PER_MINUTE && self.backlog.failed == 0
+    }
+
+    pub fn qbo_calls_met(&self) -> bool {
+        self.backlog.qbo_calls_per_document() <= TARGET_QBO_CALLS_PER_DOCUMENT
+    }
+
+    /// p50 under half the poll interval plus 3 s.
+    pub fn latency_target(&self) -> Duration {
+        self.latency.poll_interval / 2 + Duration::from_secs(3)
+    }
+
+    pub fn latency_met(&self) -> bool {
+        self.latency.p50 < self.latency_target()
+    }
+
+    pub fn idle_met(&self) -> bool {
+        let idle = &self.large.child.idle_pass;
+        self.large.child.idle && idle.sheets_reads + idle.sheets_writes <= 1.0 && idle.qbo_calls == 0.0
+    }
+
+    pub fn all_met(&self) -> bool {
+        self.throughput_met() && self.qbo_calls_met() && self.latency_met() && self.idle_met()
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let o = &self.options;
+        let m = &self.machine;
+        writeln!(
+            f,
+            "qbsync bench {} ({} build) on {} CPU{}, {} of memory",
+            m.qbsync_version,
+            if m.release_build { "release" } else { "debug" },
+            m.cpus,
+            if m.cpus == 1 { "" } else { "s" },
+            m.memory_kib.map_or("an unknown amount".to_owned(), |k| format!("{:.1} GiB", mib(k) / 1024.0)),
+        )?;
+        writeln!(
+            f,
+            "sandbox limits on: Sheets 60 reads + 60 writes/min per user; QuickBooks 500 requests/min, 40 batches/min, 10 at once; {} ms latency per call; shipped [tuning]",
+            o.latency.as_millis()
+        )?;
+
+        let b = &self.backlog;
+        writeln!(f, "\n1. Backlog of {} ready rows", b.rows)?;
+        writeln!(
+            f,
+            "   {} created in {} pass{}, {} showing their id, {} failed; QuickBooks holds {} invoices",
+            b.created,
+            b.passes,
+            if b.passes == 1 { "" } else { "es" },
+            b.visible,
+            b.failed,
+            b.invoices_in_quickbooks
+        )?;
+        writeln!(
+            f,
+            "   {:.1} s from the first read to the last id on the sheet; first id after {}",
+            b.elapsed.as_secs_f64(),
+            b.first_visible.map_or("—".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()))
+        )?;
+        writeln!(
+            f,
+            "   throughput: {:.0} documents/min = {:.2} × the 1,200/min ceiling   [target ≥ {TARGET_PER_MINUTE:.0}/min, none failed: {}]",
+            b.documents_per_minute,
+            b.documents_per_minute / CEILING_PER_MINUTE,
+            verdict(self.throughput_met())
+        )?;
+        writeln!(f, "\n2. Calls per created document")?;
+        writeln!(
+            f,
+            "   QuickBooks: {} calls ({} batches) = {:.3} per document   [target ≤ {TARGET_QBO_CALLS_PER_DOCUMENT}: {}]",
+            b.qbo_calls,
+            b.qbo_batches,
+            b.qbo_calls_per_document(),
+            verdict(self.qbo_calls_met())
+        )?;
+        writeln!(
+            f,
+            "   Sheets: {} reads + {} writes = {:.3} per document",
+            b.sheets_reads,
+            b.sheets_writes,
+            b.sheets_calls_per_document()
+        )?;
+        writeln!(f, "   throttled (429): QuickBooks {}, Sheets {}", b.qbo_throttled, b.sheets_throttled)?;
+
+        let l = &self.latency;
+        writeln!(
+            f,
+            "\n3. Append → id on the sheet, daemon polling every {} s ({} rows appended at moments stratified over the wait)",
+            l.poll_interval.as_secs(),
+            l.samples.len()
+        )?;
+        writeln!(
+            f,
+            "   p50 {:.1} s, p95 {:.1} s   [target p50 < {:.1} s: {}]",
+            l.p50.as_secs_f64(),
+            l.p95.as_secs_f64(),
+            self.latency_target().as_secs_f64(),
+            verdict(self.latency_met())
+        )?;
+        if l.failed_passes > 0 {
+            writeln!(f, "   {} pass(es) stopped with an error meanwhile", l.failed_passes)?;
+        }
+
+        let g = &self.large;
+        writeln!(
+            f,
+            "\n4. A {}-row × {}-column sheet of synced history ({} documents in the store), passes in a child process",
+            g.rows, g.columns, g.stored_documents
+        )?;
+        let cost = |f: &mut fmt::Formatter<'_>, what: &str, c: &large::PassCost| {
+            writeln!(
+                f,
+                "   {what}: CPU {} ms, peak memory {:.0} MiB; Sheets {} reads + {} writes, Drive {}, QuickBooks {}",
+                c.cpu.as_millis(),
+                mib(c.peak_rss_kib),
+                c.sheets_reads,
+                c.sheets_writes,
+                c.drive_reads,
+                c.qbo_calls
+            )
+        };
+        cost(f, &format!("idle poll (mean of {})", g.child.idle_pass.passes), &g.child.idle_pass)?;
+        cost(f, "pass creating 1 document", &g.child.busy_pass)?;
+        writeln!(
+            f,
+            "   ({:.0} MiB resident before the first pass; CPU in 10 ms steps)   [idle target ≤ 1 Sheets call, 0 QuickBooks: {}]",
+            mib(g.child.rss_before_kib),
+            verdict(self.idle_met())
+        )?;
+        write!(f, "\nAll targets {}.", if self.all_met() { "met" } else { "NOT met" })
+    }
+}

@@ -1,0 +1,80 @@
+//! `qbsync bench`: the throughput, cost, latency and idle figures of issue 6, measured against
+//! the in-process sandbox with the published limits on. See [`crate::bench`] for what each
+//! figure means and README for the figures of a release build.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::bench::{self, BenchOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Ready rows in the backlog [default: 5000; 90 with --quick].
+    #[arg(long, value_name = "N")]
+    pub rows: Option<usize>,
+    /// Latency the sandbox adds to every call, in milliseconds [default: 50].
+    #[arg(long, value_name = "MS")]
+    pub latency_ms: Option<u64>,
+    /// Rows of the settled sheet the large-sheet passes read [default: 50000; 2000 with --quick].
+    #[arg(long, value_name = "N")]
+    pub idle_rows: Option<usize>,
+    /// Seconds between the daemon's polls for the latency figure [default: the shipped poll
+    /// interval, 60; 1 with --quick].
+    #[arg(long, value_name = "SECS")]
+    pub interval: Option<u64>,
+    /// Rows appended for the latency figure [default: 12; 3 with --quick].
+    #[arg(long, value_name = "N")]
+    pub samples: Option<usize>,
+    /// Small numbers: a run of a few seconds that proves the benchmark works.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print the figures as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Internal: run the large-sheet passes of figures 4 and 5 and report them on stdout.
+    #[arg(long, hide = true)]
+    pub large_child: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.large_child {
+        let figures = bench::large::child(args.idle_rows.unwrap_or_default()).await?;
+        println!("{}", serde_json::to_string(&figures)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let exe = std::env::current_exe().context("cannot find the qbsync executable for the large-sheet passes")?;
+    let mut options = if args.quick { BenchOptions::quick(exe) } else { BenchOptions::full(exe) };
+    if let Some(rows) = args.rows {
+        options.rows = rows;
+    }
+    if let Some(ms) = args.latency_ms {
+        options.latency = Duration::from_millis(ms);
+    }
+    if let Some(rows) = args.idle_rows {
+        options.idle_rows = rows;
+    }
+    if let Some(secs) = args.interval {
+        options.poll_interval = Some(Duration::from_secs(secs));
+    }
+    if let Some(samples) = args.samples {
+        options.samples = samples;
+    }
+    if !args.json {
+        eprintln!(
+            "qbsync bench: {} backlog rows, {} appended rows, {} idle rows; this takes {}",
+            options.rows,
+            options.samples,
+            options.idle_rows,
+            if args.quick { "a few seconds" } else { "about ten minutes" }
+        );
+    }
+    let report = bench::run(options).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,361 @@
+//! The answer to a whole-tab `values.get`, read one row at a time.
+//!
+//! google-sheets4 copies the body into a string and builds a tree of `serde_json::Value`s from
+//! it; the caller then builds its own cells from the tree. For a tab of 50,000 rows × 30
+//! columns that is three copies of the sheet alive at once — over 200 MB on every poll. qbsync
+//! keeps the body as it came and walks its `values` array row by row: an idle poll looks at
+//! each row and lets it go (nothing but the body itself is ever as large as the sheet), and a
+//! busy pass turns rows into cells without the intermediate tree.
+
+use std::fmt::{self, Write as _};
+use std::ops::ControlFlow;
+
+use hyper::body::Bytes;
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::SheetsError;
+use crate::domain::Cell;
+
+/// The body of a `values.get` answer (`{"range", "majorDimension", "values": [[…], …]}`).
+#[derive(Clone)]
+pub struct ValuesBody(Bytes);
+
+impl fmt::Debug for ValuesBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ValuesBody({} bytes)", self.0.len())
+    }
+}
+
+impl ValuesBody {
+    pub fn new(body: impl Into<Bytes>) -> ValuesBody {
+        ValuesBody(body.into())
+    }
+
+    /// Calls `visit` with each row in order (index 0 is the header row) until it breaks. Rows
+    /// are as ragged as Google sends them: trailing empty cells are left out.
+    pub fn for_each_row(&self, visit: impl FnMut(usize, &[Cell]) -> ControlFlow<()>) -> Result<(), SheetsError> {
+        let mut walk = Walk { visit, next: 0, stopped: false };
+        let mut deserializer = serde_json::Deserializer::from_slice(&self.0);
+        match AnswerSeed(&mut walk).deserialize(&mut deserializer).and_then(|()| deserializer.end()) {
+            Ok(()) => Ok(()),
+            // Breaking out is reported by the parser as an error; it is not one.
+            Err(_) if walk.stopped => Ok(()),
+            Err(error) => Err(unreadable(&error)),
+        }
+    }
+
+    /// The first row (the header), if the tab has any.
+    pub fn header(&self) -> Result<Option<Vec<Cell>>, SheetsError> {
+        let mut header = None;
+        self.for_each_row(|_, row| {
+            header = Some(row.to_vec());
+            ControlFlow::Break(())
+        })?;
+        Ok(header)
+    }
+
+    /// Every row as cells.
+    pub fn into_rows(self) -> Result<Vec<Vec<Cell>>, SheetsError> {
+        let mut rows = Vec::new();
+        let mut walk = Collect(&mut rows);
+        let mut deserializer = serde_json::Deserializer::from_slice(&self.0);
+        AnswerSeed(&mut walk)
+            .deserialize(&mut deserializer)
+            .and_then(|()| deserializer.end())
+            .map_err(|e| unreadable(&e))?;
+        Ok(rows)
+    }
+}
+
+fn unreadable(error: &serde_json::Error) -> SheetsError {
+    SheetsError::Rejected { message: format!("Google's answer could not be decoded: {error}") }
+}
+
+/// What to do with each row of the `values` array.
+trait Rows {
+    /// Takes the row in `cells[..len]` (the buffer may hold more, left from earlier rows);
+    /// `false` stops the walk.
+    fn row(&mut self, cells: &mut Vec<Cell>, len: usize) -> bool;
+}
+
+struct Walk<F> {
+    visit: F,
+    next: usize,
+    stopped: bool,
+}
+
+impl<F: FnMut(usize, &[Cell]) -> ControlFlow<()>> Rows for Walk<F> {
+    fn row(&mut self, cells: &mut Vec<Cell>, len: usize) -> bool {
+        let index = self.next;
+        self.next += 1;
+        self.stopped = (self.visit)(index, &cells[..len]).is_break();
+        !self.stopped
+    }
+}
+
+struct Collect<'a>(&'a mut Vec<Vec<Cell>>);
+
+impl Rows for Collect<'_> {
+    fn row(&mut self, cells: &mut Vec<Cell>, len: usize) -> bool {
+        self.0.push(cells.drain(..len).collect());
+        true
+    }
+}
+
+/// The answer object: only `values` is looked at; a range with no data has no `values` key.
+struct AnswerSeed<'r, R>(&'r mut R);
+
+impl<'de, R: Rows> DeserializeSeed<'de> for AnswerSeed<'_, R> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, R: Rows> Visitor<'de> for AnswerSeed<'_, R> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a ValueRange object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "values" {
+                map.next_value_seed(ValuesSeed(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ValuesSeed<'r, R>(&'r mut R);
+
+impl<'de, R: Rows> DeserializeSeed<'de> for ValuesSeed<'_, R> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, R: Rows> Visitor<'de> for ValuesSeed<'_, R> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of rows")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut rows: A) -> Result<(), A::Error> {
+        // One row at a time, into one buffer whose cells (and their strings) are reused from
+        // row to row: the tree of the whole tab is never built.
+        let mut buffer: Vec<Cell> = Vec::new();
+        while let Some(len) = rows.next_element_seed(RowSeed(&mut buffer))? {
+            if !self.0.row(&mut buffer, len) {
+                return Err(serde::de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One row, read into a buffer; answers how many cells it had.
+struct RowSeed<'b>(&'b mut Vec<Cell>);
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a row of cells")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut cells: A) -> Result<usize, A::Error> {
+        let mut len = 0;
+        loop {
+            if len == self.0.len() {
+                self.0.push(Cell::Empty);
+            }
+            match cells.next_element_seed(CellSeed(&mut self.0[len]))? {
+                Some(()) => len += 1,
+                None => return Ok(len),
+            }
+        }
+    }
+}
+
+/// One cell, written over `slot` as [`Cell::from_json`] would make it; a slot that already
+/// holds text or a number keeps its string's memory.
+struct CellSeed<'c>(&'c mut Cell);
+
+impl<'de> DeserializeSeed<'de> for CellSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl CellSeed<'_> {
+    fn text(self, text: &str) {
+        match self.0 {
+            _ if text.is_empty() => *self.0 = Cell::Empty,
+            Cell::Text(kept) => {
+                kept.clear();
+                kept.push_str(text);
+            }
+            slot => *slot = Cell::Text(text.to_owned()),
+        }
+    }
+
+    fn number(self, number: serde_json::Number) {
+        match self.0 {
+            Cell::Number(kept) => {
+                kept.clear();
+                // Writing to a string cannot fail.
+                let _ = write!(kept, "{number}");
+            }
+            slot => *slot = Cell::Number(number.to_string()),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for CellSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a cell value")
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<(), E> {
+        self.text(text);
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<(), E> {
+        *self.0 = Cell::Bool(value);
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<(), E> {
+        self.number(value.into());
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<(), E> {
+        self.number(value.into());
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<(), E> {
+        // As in a `Value`: a number that is not finite is null.
+        match serde_json::Number::from_f64(value) {
+            Some(number) => self.number(number),
+            None => *self.0 = Cell::Empty,
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        *self.0 = Cell::Empty;
+        Ok(())
+    }
+
+    // Nested values are never sent by the API; like `Cell::from_json`, keep them as JSON text.
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let nested = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        *self.0 = Cell::from_json(&nested);
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let nested = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        *self.0 = Cell::from_json(&nested);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str = r#"{"range":"'inv_tbl'!A1:Z1000","majorDimension":"ROWS","values":[["invoice","status"],[],["ACD-1","",12.5,true,43831],["x\"y",null,-3,[1,"a"],{"k":2}],["", 7, "z"]]}"#;
+
+    fn text(s: &str) -> Cell {
+        Cell::Text(s.into())
+    }
+
+    #[test]
+    fn rows_come_back_as_the_hub_would_give_them() {
+        let rows = ValuesBody::new(BODY.as_bytes().to_vec()).into_rows().unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                vec![text("invoice"), text("status")],
+                vec![],
+                vec![
+                    text("ACD-1"),
+                    Cell::Empty,
+                    Cell::Number("12.5".into()),
+                    Cell::Bool(true),
+                    Cell::Number("43831".into())
+                ],
+                vec![text("x\"y"), Cell::Empty, Cell::Number("-3".into()), text("[1,\"a\"]"), text("{\"k\":2}")],
+                vec![Cell::Empty, Cell::Number("7".into()), text("z")],
+            ]
+        );
+        // Exactly what `Cell::from_json` makes of the same values.
+        let tree: Value = serde_json::from_str(BODY).unwrap();
+        let via_tree: Vec<Vec<Cell>> = tree["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_array().unwrap().iter().map(Cell::from_json).collect())
+            .collect();
+        assert_eq!(rows, via_tree);
+    }
+
+    #[test]
+    fn a_walk_stops_when_asked_and_the_header_is_the_first_row() {
+        let body = ValuesBody::new(BODY.as_bytes().to_vec());
+        let mut seen = Vec::new();
+        body.for_each_row(|index, row| {
+            seen.push((index, row.len()));
+            if index == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .unwrap();
+        assert_eq!(seen, vec![(0, 2), (1, 0), (2, 5)]);
+        assert_eq!(body.header().unwrap(), Some(vec![text("invoice"), text("status")]));
+        // The walk reuses one buffer: no row may show a cell left over from the one before.
+        let mut walked = Vec::new();
+        body.for_each_row(|_, row| {
+            walked.push(row.to_vec());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(walked, body.into_rows().unwrap());
+    }
+
+    #[test]
+    fn a_range_without_values_has_no_rows_and_garbage_is_an_error() {
+        let empty = ValuesBody::new(br#"{"range":"'inv_tbl'!A1:Z1000","majorDimension":"ROWS"}"#.to_vec());
+        assert_eq!(empty.clone().into_rows().unwrap(), Vec::<Vec<Cell>>::new());
+        assert_eq!(empty.header().unwrap(), None);
+        let garbage = ValuesBody::new(b"<html>".to_vec());
+        assert!(matches!(garbage.into_rows(), Err(SheetsError::Rejected { .. })));
+        let truncated = ValuesBody::new(br#"{"values":[["a"],["b""#.to_vec());
+        assert!(truncated.for_each_row(|_, _| ControlFlow::Continue(())).is_err());
+    }
+}
