@@ -155,12 +155,18 @@ struct Hooks {
     failed_passes: Arc<Mutex<usize>>,
 }
 
+#[async_trait::async_trait(?Send)]
 impl crate::daemon::Hooks for Hooks {
     fn policy(&mut self) -> anyhow::Result<Policy> {
         context::policy(&self.settings, RunFlags::default())
     }
 
-    fn pass_finished(&mut self, outcome: &Result<PassReport, PassError>, _took: Duration) {
+    async fn pass_finished(
+        &mut self,
+        _engine: &crate::sync::Engine,
+        outcome: &Result<PassReport, PassError>,
+        _took: Duration,
+    ) {
         if let Err(error) = outcome {
             tracing::warn!(%error, "a pass stopped during the latency benchmark");
             *self.failed_passes.lock().unwrap_or_else(|p| p.into_inner()) += 1;
