@@ -202,23 +202,26 @@ impl Engine {
             .collect())
     }
 
-    /// Claims and drops anchors. Claim records go to the store first, so an anchor never exists
-    /// without the record that verifies it.
+    /// Claims and drops anchors. Claim records go to the store first and are forgotten last, so
+    /// an anchor never exists without the record that verifies it.
     async fn settle_anchors(&mut self, plan: &Plan) -> Result<(), PassError> {
         for claim in &plan.claims {
             self.store.put_row(&claim.record)?;
         }
+        let create: Vec<NewAnchor> = plan.claims.iter().map(|c| NewAnchor { row: c.row, key: c.key.clone() }).collect();
+        self.sheets.update_anchors(&create, &plan.drop_anchors).await?;
+        // Records are forgotten only once their anchors are gone: the other way round, a crash
+        // in between would leave an anchor on a wrong row with no record to unmask it.
         for key in &plan.forget_rows {
             self.store.forget_row(key)?;
         }
-        let create: Vec<NewAnchor> = plan.claims.iter().map(|c| NewAnchor { row: c.row, key: c.key.clone() }).collect();
-        self.sheets.update_anchors(&create, &plan.drop_anchors).await?;
         Ok(())
     }
 
     fn remember_decision(&self, decision: &RowRecord) -> Result<(), StoreError> {
         let mut record = decision.clone();
         record.synced_at = Some(now_seconds());
+        let tx = self.store.begin()?;
         self.store.put_row(&record)?;
         self.store.audit_append(
             record.kind,
@@ -231,6 +234,7 @@ impl Engine {
                 ..Default::default()
             },
         )?;
+        tx.commit()?;
         match record.status.as_str() {
             "failed" => {
                 tracing::warn!(row_key = %record.row_key, sheet_row = ?record.sheet_row, error = ?record.error, "row failed")
@@ -324,8 +328,11 @@ impl Engine {
         for (draft, party_id) in ready {
             let payload = build(&draft, &party_id, policy);
             let doc = self.record_intent(&draft, &payload, &party_id, policy)?;
-            if doc.state == DocState::Pending {
-                pending.push(doc);
+            match doc.state {
+                DocState::Pending if doc.attempts == 0 => pending.push(doc),
+                // Sent before, outcome unknown: only a look-up may decide (next pass reconciles it).
+                DocState::Pending => report.uncertain += 1,
+                DocState::Created | DocState::Failed => {}
             }
         }
         if !self.batching || pending.len() < 2 {
@@ -341,7 +348,7 @@ impl Engine {
     }
 
     fn record_intent(
-        &mut self,
+        &self,
         draft: &DocDraft,
         payload: &NewDoc,
         party_id: &str,
@@ -358,6 +365,11 @@ impl Engine {
         let request_id = format!("{}-{}", draft.doc_key, &hash[..8]);
         let row_keys: Vec<String> = draft.rows.iter().map(|r| r.key.clone()).collect();
         let total = draft.total().to_string();
+        // The intent, its rows' pending state and the audit line land together or not at all.
+        let tx = self.store.begin()?;
+        if let Some(earlier) = self.store.document(&draft.doc_key)? {
+            return Ok(earlier); // recorded by an earlier pass, rows and all
+        }
         let doc = self.store.record_intent(&NewIntent {
             doc_key: &draft.doc_key,
             kind: draft.kind,
@@ -396,6 +408,7 @@ impl Engine {
                 ..Default::default()
             },
         )?;
+        tx.commit()?;
         Ok(doc)
     }
 
@@ -523,6 +536,9 @@ impl Engine {
 
     fn adopt(&self, doc: &DocRecord, created: &Doc, adopted: bool, report: &mut PassReport) -> Result<(), PassError> {
         let url = self.qbo.doc_url(doc_kind(doc.kind), &created.id);
+        // Created, rows synced and the audit line in one transaction: a crash in between would
+        // leave a created document whose rows still say pending, never to be written back.
+        let tx = self.store.begin()?;
         self.store.mark_created(&doc.doc_key, &created.id, &url)?;
         let at = now_seconds();
         let mut rows = Vec::new();
@@ -562,6 +578,7 @@ impl Engine {
                 error: None,
             },
         )?;
+        tx.commit()?;
         tracing::info!(
             row_key = %doc.doc_key,
             doc_number = ?doc.doc_number,
@@ -590,6 +607,7 @@ impl Engine {
         response: Option<&str>,
         report: &mut PassReport,
     ) -> Result<(), PassError> {
+        let tx = self.store.begin()?;
         self.store.mark_failed(&doc.doc_key, message)?;
         let at = now_seconds();
         for key in &doc.row_keys {
@@ -622,6 +640,7 @@ impl Engine {
                 ..Default::default()
             },
         )?;
+        tx.commit()?;
         tracing::warn!(row_key = %doc.doc_key, doc_number = ?doc.doc_number, error = %message, "document refused");
         Ok(())
     }

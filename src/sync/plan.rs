@@ -143,6 +143,10 @@ pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, p
     if store.docs.values().any(|d| d.state == DocState::Pending) {
         return true;
     }
+    // A claim left over by an interrupted pass (its anchor may never have been written).
+    if store.rows.values().any(|r| r.status == CLAIMED) {
+        return true;
+    }
     let mut seen_ids: HashSet<(Kind, String)> = HashSet::new();
     for (index, row) in rows.iter().enumerate().skip(1) {
         if is_blank_row(row, layout) {
@@ -542,6 +546,17 @@ fn settle_anchors(
             }
         }
     }
+    // A claim whose anchor never reached the sheet (the pass was interrupted, or the anchor
+    // write failed, between recording the claim and writing the anchor) is forgotten: its row,
+    // if it is still there, is claimed afresh.
+    let anchored: HashSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
+    for record in store.rows.values() {
+        if record.status == CLAIMED && !anchored.contains(record.row_key.as_str()) {
+            plan.forget_rows.push(record.row_key.clone());
+        }
+    }
+    plan.forget_rows.sort();
+    plan.forget_rows.dedup();
     plan.drop_anchors.sort_unstable();
     plan.drop_anchors.dedup();
     key_of_row

@@ -9,3 +9,4 @@ mod settings;
 mod sheets_client;
 mod support;
 mod sync;
+mod torture;

@@ -180,6 +180,19 @@ fn a_claim_that_landed_on_another_row_is_dropped_and_forgotten() {
 }
 
 #[test]
+fn a_claim_whose_anchor_never_landed_is_forgotten_and_the_row_claimed_again() {
+    let rows = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
+    let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    // The claim was recorded, then qbsync was killed before the anchor was written.
+    let (view, _) = claimed(&first);
+    assert!(needs_attention(&rows, &layout(&rows), &view, &policy()), "a leftover claim is work");
+    let second = plan(&rows, &layout(&rows), &[], &view, &policy(), &mut || "fresh".to_owned());
+    assert_eq!(second.forget_rows, vec![first.claims[0].key.clone()]);
+    assert_eq!(second.claims.len(), 1);
+    assert_eq!(second.claims[0].key, "fresh");
+}
+
+#[test]
 fn rows_sharing_a_number_fail_naming_each_other_unless_grouped() {
     let rows = vec![
         header(),
