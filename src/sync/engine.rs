@@ -471,7 +471,17 @@ impl Engine {
             Ok(created) => self.adopt(doc, &created, false, report),
             Err(QboError::DuplicateDocNumber { txn_id, txn_type, .. }) => {
                 let existing = if txn_type.eq_ignore_ascii_case(doc_kind(doc.kind).entity()) {
-                    self.qbo.read(doc_kind(doc.kind), &txn_id, false).await.ok()
+                    match self.qbo.read(doc_kind(doc.kind), &txn_id, false).await {
+                        Ok(found) => Some(found),
+                        Err(QboError::Rejected { .. }) => None,
+                        // Not knowing whose document it is, is not the row's fault: the intent
+                        // stays pending and the next pass looks the number up again.
+                        Err(error) => {
+                            report.uncertain += 1;
+                            self.audit_attempt(doc, "uncertain", None, Some(&error.to_string()))?;
+                            return Ok(());
+                        }
+                    }
                 } else {
                     None
                 };

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use qbsync::domain::Cell;
+use qbsync::qbo::{DocKind, PartyKind, RequestId};
 use qbsync::sandbox::faults::endpoint;
 use qbsync::sandbox::{FaultRule, SandboxOptions};
 use qbsync::store::{AuditQuery, DocState, Kind};
@@ -317,4 +318,35 @@ pub fn check_exactly_once(world: &World, rows: &[ReadyRow]) {
         let id = doc.qbo_id.as_deref().unwrap_or_default();
         assert_eq!(outcomes.get(&(doc.kind, id)), Some(&1), "audit lines for {} {id}", doc.kind.as_str());
     }
+}
+
+/// A document someone made by hand in QuickBooks with the row's number, customer and amount is
+/// adopted, not duplicated — and QuickBooks failing while qbsync reads it back is trouble to
+/// wait out, never the row's fault.
+#[tokio::test]
+async fn a_hand_made_twin_is_adopted_even_when_reading_it_back_fails_for_a_while() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let rows = generate(&mut rng, 1, "H");
+    let row = &rows[0];
+    let world = world_with(&rows, &mut rng, 7, &[]).await;
+    let engine = world.engine().await;
+    let customer = engine.qbo.find_parties(PartyKind::Customer, &[row.party.to_owned()]).await.unwrap()[0].id.clone();
+    let body = format!(
+        r#"{{"DocNumber":"{}","CustomerRef":{{"value":"{customer}"}},"Line":[{{"DetailType":"SalesItemLineDetail","Amount":{amount},"SalesItemLineDetail":{{"ItemRef":{{"value":"1"}},"Qty":1,"UnitPrice":{amount}}}}}]}}"#,
+        row.number,
+        amount = row.amount
+    );
+    let by_hand =
+        engine.qbo.create_body(DocKind::Invoice, &body, &RequestId::parse("made-by-hand-1").unwrap()).await.unwrap();
+
+    world.sandbox.faults().set(endpoint::QBO_READ, FaultRule { error_rate: 1.0, ..Default::default() });
+    let (_, output) = world.run_cli(&["run-once"]).await;
+    assert_ne!(world.cell(&row.number, "qb_sync_status"), "failed", "{output}");
+    assert_eq!(world.cell(&row.number, "qb_error"), "", "{output}");
+
+    world.sandbox.faults().clear();
+    world.run_once_until_idle(4).await;
+    assert_eq!(world.sandbox.qbo.invoices().len(), 1, "adopted, not duplicated");
+    assert_eq!(world.cell(&row.number, "qb_invoice_id"), by_hand.id);
+    assert_eq!(world.cell(&row.number, "qb_sync_status"), "synced");
 }
