@@ -350,3 +350,66 @@ async fn a_hand_made_twin_is_adopted_even_when_reading_it_back_fails_for_a_while
     assert_eq!(world.cell(&row.number, "qb_invoice_id"), by_hand.id);
     assert_eq!(world.cell(&row.number, "qb_sync_status"), "synced");
 }
+
+/// Two `run-once` started at the same moment: one runs, the other is refused by the instance
+/// lock with a message saying why and what to do, and nothing is created twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_run_once_started_together_one_is_refused_by_the_lock() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let rows = generate(&mut rng, 12, "L");
+    let world = world_with(&rows, &mut rng, 11, &[]).await;
+    // Slow Sheets answers keep the first run busy while the second starts.
+    world.sandbox.faults().set("sheets", FaultRule { latency_ms: 150, ..Default::default() });
+    let (a, b) = tokio::join!(world.run_cli(&["run-once"]), world.run_cli(&["run-once"]));
+    let refused: Vec<&String> = [&a, &b].into_iter().filter(|(status, _)| !status.success()).map(|(_, o)| o).collect();
+    assert_eq!(refused.len(), 1, "exactly one is refused:\n{}\n---\n{}", a.1, b.1);
+    let message = refused[0];
+    assert!(message.contains("another qbsync is already running with state directory"), "{message}");
+    assert!(message.contains("pid "), "names the holder: {message}");
+    assert!(message.contains("stop it first"), "says what to do: {message}");
+
+    world.sandbox.faults().clear();
+    world.run_once_until_idle(4).await;
+    check_exactly_once(&world, &rows);
+}
+
+/// A person runs `qbsync run-once` while the daemon is running: it is refused (naming the
+/// daemon's pid), the daemon carries on, and stops cleanly with status 0 on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_run_once_beside_the_daemon_is_refused_and_the_daemon_carries_on() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let rows = generate(&mut rng, 12, "D");
+    let world = world_with(&rows, &mut rng, 12, &[]).await;
+    world.sandbox.faults().set("sheets", FaultRule { latency_ms: 50, ..Default::default() });
+    let mut daemon = world.spawn(&["daemon", "--interval", "1"]);
+    let pid = daemon.id().unwrap();
+    let lock = world.state_dir().join("qbsync.lock");
+    let holds_lock = || std::fs::read_to_string(&lock).is_ok_and(|text| text == format!("pid {pid}"));
+    wait_until(Duration::from_secs(20), holds_lock).await.unwrap_or_else(|| panic!("{}", world.log_tail(40)));
+
+    let (status, output) = world.run_cli(&["run-once"]).await;
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("another qbsync is already running with state directory"), "{output}");
+    assert!(output.contains(&format!("pid {pid}")), "{output}");
+
+    wait_until(Duration::from_secs(30), || all_synced(&world, &rows))
+        .await
+        .unwrap_or_else(|| panic!("the daemon did not finish:\n{}", world.log_tail(40)));
+    let signalled = tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap();
+    assert!(signalled.success());
+    let exit = tokio::time::timeout(Duration::from_secs(20), daemon.wait()).await.expect("stops").unwrap();
+    assert!(exit.success(), "SIGTERM stops the daemon cleanly: {exit}\n{}", world.log_tail(20));
+    check_exactly_once(&world, &rows);
+}
+
+/// Polls `done` every 50 ms until it holds (`Some`) or `limit` passes (`None`).
+pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Option<()> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return Some(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
