@@ -435,6 +435,12 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets where a row was: it is no longer on the sheet.
+    pub fn clear_sheet_row(&self, row_key: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE rows SET sheet_row = NULL WHERE row_key = ?1", params![row_key])?;
+        Ok(())
+    }
+
     // ----- audit -----------------------------------------------------------------------------
 
     /// Appends one audit line.

@@ -12,7 +12,7 @@
 //!    the intent's marker (or the same party and total) is adopted.
 //! 4. The sheet is written last, as a projection of the store; a crash before it only delays it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -50,6 +50,9 @@ pub enum PassError {
     Store(#[from] StoreError),
     #[error("configuration: {0}")]
     Config(String),
+    /// Rows kept moving while qbsync read the sheet and its anchors: no consistent picture.
+    #[error("the sheet kept changing while qbsync read it (rows inserted, deleted or sorted); it will try again")]
+    SheetBusy,
 }
 
 impl PassError {
@@ -59,6 +62,7 @@ impl PassError {
             self,
             PassError::Sheets(SheetsError::Unavailable { .. })
                 | PassError::Qbo(QboError::Transient { .. } | QboError::Uncertain { .. })
+                | PassError::SheetBusy
         )
     }
 }
@@ -141,7 +145,10 @@ impl Engine {
             report.idle = true;
             return Ok(report);
         }
-        let mut anchors = self.anchors().await?;
+        let (read, mut anchors) = self.snapshot(values).await?;
+        values = read;
+        let header = values.first().ok_or(PassError::EmptySheet)?;
+        layout = Layout::from_header(header, &policy.columns)?;
         let mut plan = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key);
         if options.dry_run {
             return self.dry_run(plan, &values, &layout, &view, policy, report).await;
@@ -149,10 +156,9 @@ impl Engine {
 
         if !plan.claims.is_empty() || !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
             self.settle_anchors(&plan).await?;
-            values = self.sheets.read_values().await?;
+            (values, anchors) = self.snapshot(self.sheets.read_values().await?).await?;
             let header = values.first().ok_or(PassError::EmptySheet)?;
             layout = Layout::from_header(header, &policy.columns)?;
-            anchors = self.anchors().await?;
             view = self.view()?;
             plan = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key);
             // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere)
@@ -190,6 +196,22 @@ impl Engine {
 
     fn view(&self) -> Result<StoreView, StoreError> {
         Ok(StoreView::new(self.store.all_rows()?, self.store.all_documents()?))
+    }
+
+    /// The sheet's values (as just read) and its anchors, as one consistent picture. They are
+    /// two requests, and a row inserted, deleted or sorted between them would pair anchors with
+    /// other rows' cells; so the values are read again after the anchors and must not have
+    /// changed.
+    async fn snapshot(&self, mut values: Vec<Vec<Cell>>) -> Result<(Vec<Vec<Cell>>, Vec<Anchor>), PassError> {
+        for _ in 0..3 {
+            let anchors = self.anchors().await?;
+            let again = self.sheets.read_values().await?;
+            if again == values {
+                return Ok((values, anchors));
+            }
+            values = again;
+        }
+        Err(PassError::SheetBusy)
     }
 
     async fn anchors(&self) -> Result<Vec<Anchor>, SheetsError> {
@@ -682,18 +704,37 @@ impl Engine {
     }
 
     /// Projects the store onto the owned cells of anchored rows and writes the difference in
-    /// one batch. Rows are located by a fresh read of the anchors, never by a remembered number.
+    /// one batch. Rows are located by a fresh read of the anchors, never by a remembered number;
+    /// if rows moved under the write anyway, what landed on the wrong rows is given back and the
+    /// projection runs once more.
     async fn write_back(&mut self, policy: &Policy, report: &mut PassReport) -> Result<(), PassError> {
-        let values = self.sheets.read_values().await?;
-        let Some(header) = values.first() else { return Ok(()) };
+        for _ in 0..2 {
+            if !self.project_and_write(policy, report).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One projection and its write; true when rows moved under it (and it must run again).
+    async fn project_and_write(&mut self, policy: &Policy, report: &mut PassReport) -> Result<bool, PassError> {
+        let (values, anchors) = self.snapshot(self.sheets.read_values().await?).await?;
+        let Some(header) = values.first() else { return Ok(false) };
         let layout = Layout::from_header(header, &policy.columns)?;
-        let anchors = self.anchors().await?;
         let view = self.view()?;
         let located = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key).located;
         for (key, row) in &located {
             if view.rows.get(key).is_some_and(|r| r.sheet_row != Some(*row as i64 + 1)) {
                 self.store.set_sheet_row(key, *row as i64 + 1)?;
             }
+        }
+        let anchored: HashSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
+        for gone in view
+            .rows
+            .values()
+            .filter(|r| r.sheet_row.is_some() && r.status != plan::CLAIMED && !anchored.contains(r.row_key.as_str()))
+        {
+            self.note_row_gone(gone)?;
         }
         let (writes, mismatches) = project::project(&values, &layout, &located, &view, policy);
         for mismatch in &mismatches {
@@ -706,26 +747,90 @@ impl Engine {
         }
         report.mismatches = mismatches.len();
         if writes.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
-        let runs: Vec<CellRun> =
-            writes.iter().map(|w| CellRun { row: w.row, col: w.col, values: w.values.clone() }).collect();
-        report.cells_written = runs.iter().map(|r| r.values.len()).sum();
+        let runs = cell_runs(&writes);
+        report.cells_written += runs.iter().map(|r| r.values.len()).sum::<usize>();
         self.sheets.write_cells(&runs).await?;
-        self.verify_landing(&writes).await
+        self.verify_landing(&values, &located, &writes).await
     }
 
-    /// Re-reads the anchors after a write-back: a row that moved in the instant between locating
-    /// and writing is reported (and re-projected next pass).
-    async fn verify_landing(&mut self, writes: &[CellWrite]) -> Result<(), PassError> {
-        let anchors = self.anchors().await?;
-        let now: HashMap<&str, u32> = anchors.iter().map(|a| (a.key.as_str(), a.row)).collect();
-        for write in writes {
-            if now.get(write.key.as_str()) != Some(&write.row) {
-                tracing::warn!(row_key = %write.key, written_row = write.row + 1, "a row moved while qbsync wrote to it; it is checked again next pass");
+    /// A row qbsync decided about is no longer on the sheet (deleted, or its anchor removed):
+    /// nothing is written anywhere for it, and the audit says so, once.
+    fn note_row_gone(&self, record: &RowRecord) -> Result<(), StoreError> {
+        let doc = match &record.doc_key {
+            Some(key) => self.store.document(key)?,
+            None => None,
+        };
+        let fate = match &doc {
+            Some(doc) if doc.state == DocState::Created => format!(
+                "QuickBooks {} {} stays as it is",
+                record.kind.as_str(),
+                doc.qbo_id.as_deref().unwrap_or_default()
+            ),
+            Some(doc) if doc.state == DocState::Pending => {
+                "its document was being created: qbsync settles it and records the outcome in this audit".to_owned()
             }
+            _ => "nothing was created for it".to_owned(),
+        };
+        let message =
+            format!("the row is no longer on the sheet (deleted); nothing was written to the sheet for it; {fate}");
+        tracing::info!(row_key = %record.row_key, sheet_row = ?record.sheet_row, "{message}");
+        let tx = self.store.begin()?;
+        self.store.clear_sheet_row(&record.row_key)?;
+        self.store.audit_append(
+            record.kind,
+            &NewAudit {
+                event: "row-deleted",
+                row_key: Some(&record.row_key),
+                sheet_row: record.sheet_row,
+                doc_number: doc.as_ref().and_then(|d| d.doc_number.as_deref()).or(record.doc_number.as_deref()),
+                qbo_id: doc.as_ref().and_then(|d| d.qbo_id.as_deref()),
+                qbo_url: doc.as_ref().and_then(|d| d.qbo_url.as_deref()),
+                status: &record.status,
+                error: Some(&message),
+                ..Default::default()
+            },
+        )?;
+        tx.commit()
+    }
+
+    /// Re-reads the anchors after a write-back. Sheets cannot make a write conditional, so a row
+    /// that moved in the instant between locating and writing took cells meant for another row:
+    /// those are given back (see [`project::undo_misplaced`]). True when anything moved.
+    async fn verify_landing(
+        &mut self,
+        before: &[Vec<Cell>],
+        located: &HashMap<String, u32>,
+        writes: &[CellWrite],
+    ) -> Result<bool, PassError> {
+        let anchors = self.anchors().await?;
+        let now: HashMap<String, u32> = anchors.iter().map(|a| (a.key.clone(), a.row)).collect();
+        let moved = writes.iter().filter(|w| now.get(&w.key) != Some(&w.row)).count();
+        if moved == 0 {
+            return Ok(false);
         }
-        Ok(())
+        tracing::warn!(moved, "rows moved while qbsync wrote to them; giving back what landed on other rows");
+        let after = self.sheets.read_values().await?;
+        let undo = project::undo_misplaced(writes, before, located, &after, &now);
+        if undo.is_empty() {
+            return Ok(true);
+        }
+        for write in &undo {
+            tracing::warn!(sheet_row = write.row + 1, "restoring cells qbsync wrote to this row by mistake");
+        }
+        self.sheets.write_cells(&cell_runs(&undo)).await?;
+        // The restores are addressed by number too. Anchored rows can be checked exactly; a row
+        // without an anchor only by nothing having moved at all.
+        let again: HashMap<String, u32> = self.anchors().await?.into_iter().map(|a| (a.key, a.row)).collect();
+        let unsure =
+            undo.iter().any(|w| if w.key.is_empty() { again != now } else { again.get(&w.key) != Some(&w.row) });
+        if unsure {
+            tracing::warn!(
+                "rows moved again while qbsync was restoring cells it had written to the wrong rows: check the rows named above"
+            );
+        }
+        Ok(true)
     }
 
     async fn dry_run(
@@ -844,6 +949,10 @@ fn is_ours(found: &Doc, doc: &DocRecord) -> bool {
     let same_party = found.party_id == doc.party_id;
     let same_total = doc.total.parse::<rust_decimal::Decimal>().is_ok_and(|t| t == found.total);
     note_has_marker(note, &doc.doc_key) || (same_party && same_total)
+}
+
+fn cell_runs(writes: &[CellWrite]) -> Vec<CellRun> {
+    writes.iter().map(|w| CellRun { row: w.row, col: w.col, values: w.values.clone() }).collect()
 }
 
 fn doc_kind(kind: Kind) -> DocKind {

@@ -147,6 +147,19 @@ pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, p
     if store.rows.values().any(|r| r.status == CLAIMED) {
         return true;
     }
+    // A synced row that no longer shows its id where qbsync last saw it: rows were inserted,
+    // deleted or sorted (the anchors tell where it went, or that it is gone — for the audit),
+    // or its id cell was changed (the projection writes it back).
+    let moved = store.rows.values().filter(|r| r.status == "synced").any(|r| {
+        let Some(id) = r.doc_key.as_ref().and_then(|d| store.docs.get(d)).and_then(|d| d.qbo_id.as_deref()) else {
+            return false;
+        };
+        let shown = r.sheet_row.and_then(|n| rows.get(usize::try_from(n - 1).ok()?));
+        r.sheet_row.is_some() && shown.is_none_or(|row| layout.cell(row, id_field(r.kind)).trimmed() != id)
+    });
+    if moved {
+        return true;
+    }
     let mut seen_ids: HashSet<(Kind, String)> = HashSet::new();
     for (index, row) in rows.iter().enumerate().skip(1) {
         if is_blank_row(row, layout) {
@@ -226,12 +239,10 @@ pub fn plan(
                 match key {
                     Some(_) => push_decision(&mut plan, record, copy),
                     None => {
+                        // Anchored first and verified like any claim; flagged once it holds.
                         let key = new_key();
-                        plan.claims.push(Claim {
-                            row: index,
-                            key: key.clone(),
-                            record: RowRecord { row_key: key, ..copy },
-                        });
+                        let record = RowRecord { row_key: key.clone(), status: CLAIMED.into(), error: None, ..copy };
+                        plan.claims.push(Claim { row: index, key, record });
                     }
                 }
             }
@@ -461,6 +472,12 @@ fn detect_copy(
     let doc = store.doc_by_qbo_id(kind, id)?;
     if key.is_some_and(|k| doc.row_keys.contains(k)) {
         return None; // the row's own document
+    }
+    let own = record.and_then(|r| r.doc_key.as_ref()).and_then(|d| store.docs.get(d));
+    if own.is_some_and(|d| d.state != DocState::Failed) {
+        // A row with a document of its own is not a copy, whatever its id cell says: the cell
+        // is qbsync's, and the projection writes the row's own id back into it.
+        return None;
     }
     if record.is_some_and(|r| r.status == COPY && r.content_fp == fp) {
         return None; // already flagged, unchanged

@@ -2,6 +2,7 @@
 //! Every test drives the real clients over real HTTP against the in-process sandbox.
 
 mod auth;
+mod live_edits;
 mod qbo_client;
 mod sandbox_google;
 mod sandbox_qbo;

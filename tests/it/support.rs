@@ -143,9 +143,11 @@ impl World {
         self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
     }
 
-    /// Where [`World::spawn`] appends the output of every child process.
+    /// Where [`World::spawn`] appends the output of every child process. It lives outside the
+    /// world's temporary directory so that a failed test can leave it behind (see [`SeedGuard`]).
     pub fn log_path(&self) -> PathBuf {
-        self._dir.path().join("qbsync-children.log")
+        let name = self._dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("qbsync-children{name}.log"))
     }
 
     /// The last `lines` lines of the children's output (for failure messages).
@@ -196,9 +198,10 @@ impl World {
         for _ in 0..max {
             let (status, output) = self.run_cli(&["run-once"]).await;
             assert!(status.success(), "run-once failed: {output}");
-            let quiet = output.contains("Nothing to do")
-                || (output.contains(" 0 created,") || output.starts_with("0 created,"))
-                    && output.contains(" 0 still uncertain, 0 cells written");
+            let quiet = output.lines().any(|line| {
+                line.starts_with("Nothing to do")
+                    || (line.starts_with("0 created,") && line.contains(" 0 still uncertain, 0 cells written"))
+            });
             if quiet {
                 return output;
             }
@@ -217,7 +220,7 @@ impl World {
 /// the whole test: if the test fails, it prints the seed and how to replay it.
 pub fn torture_seed(test: &str, default: u64) -> (u64, SeedGuard) {
     let seed = std::env::var("QBSYNC_TORTURE_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(default);
-    (seed, SeedGuard { test: test.to_owned(), seed })
+    (seed, SeedGuard { test: test.to_owned(), seed, log: None })
 }
 
 /// True when the long form was asked for (`QBSYNC_TORTURE=long`).
@@ -228,15 +231,28 @@ pub fn torture_long() -> bool {
 pub struct SeedGuard {
     test: String,
     seed: u64,
+    log: Option<PathBuf>,
+}
+
+impl SeedGuard {
+    /// Keeps `world`'s child-process log if the test fails (and names it); removes it otherwise.
+    pub fn keep_log(&mut self, world: &World) {
+        self.log = Some(world.log_path());
+    }
 }
 
 impl Drop for SeedGuard {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
-                "\n{} failed with seed {}: replay with QBSYNC_TORTURE_SEED={} cargo test --test it {} -- --nocapture\n",
+                "\n{} failed with seed {}: replay with QBSYNC_TORTURE_SEED={} cargo test --test it {} -- --nocapture",
                 self.test, self.seed, self.seed, self.test
             );
+            if let Some(log) = &self.log {
+                eprintln!("qbsync's own log of the run: {}\n", log.display());
+            }
+        } else if let Some(log) = &self.log {
+            let _ = std::fs::remove_file(log);
         }
     }
 }

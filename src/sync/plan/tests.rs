@@ -8,7 +8,7 @@ use crate::domain::money::AmountFormat;
 use crate::domain::status::EligibleStatuses;
 use crate::store::{DocRecord, DocState};
 use crate::sync::policy::{Mode, Policy};
-use crate::sync::project::project;
+use crate::sync::project::{CellWrite, project, undo_misplaced};
 
 const HEADER: [&str; 19] = [
     "invoice",
@@ -325,13 +325,47 @@ fn a_pasted_copy_of_a_synced_row_is_flagged_not_synced_and_not_recreated() {
     );
     let layout = layout(&rows);
     assert!(needs_attention(&rows, &layout, &view, &policy()), "an id on two rows needs attention");
-    let plan = plan(&rows, &layout, &[anchor(1, "k1", 1)], &view, &policy(), &mut keys());
+    let plan = plan(&rows, &layout, &[anchor(1, "k1", 1)], &view, &policy(), &mut || "c1".to_owned());
     assert!(plan.creates.is_empty());
     assert_eq!(plan.claims.len(), 1, "the copy is anchored so it can be flagged");
     assert_eq!(plan.claims[0].row, 2);
-    assert_eq!(plan.claims[0].record.status, COPY);
-    let reason = plan.claims[0].record.error.clone().unwrap();
+    assert_eq!(plan.claims[0].record.status, CLAIMED, "verified like any claim before anything is written");
+    // Once the anchor holds, the copy is flagged.
+    let mut view = view;
+    view.rows.insert(plan.claims[0].key.clone(), plan.claims[0].record.clone());
+    let anchors = [anchor(1, "k1", 1), anchor(2, &plan.claims[0].key, 2)];
+    let second = super::plan(&rows, &layout, &anchors, &view, &policy(), &mut keys());
+    assert!(second.claims.is_empty() && second.creates.is_empty(), "{:?} {:?}", second.claims, second.forget_rows);
+    assert_eq!(second.decisions.len(), 1);
+    assert_eq!(second.decisions[0].status, COPY);
+    let reason = second.decisions[0].error.clone().unwrap();
     assert!(reason.contains("copy of sheet row 2"), "{reason}");
+}
+
+#[test]
+fn a_row_with_its_own_document_is_never_taken_for_a_copy() {
+    // Row 1 is k1's (invoice 130) but shows 131, k2's id (a write that went astray, or a person
+    // typing): it is not a copy of k2's row — the projection writes 130 back.
+    let mut own = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    own[14] = Cell::text("131");
+    let mut other = row("ACD-2", "submitted", "ACD", "Initech LLC", "5");
+    other[14] = Cell::text("131");
+    let rows = vec![header(), own, other];
+    let synced = |key: &str, number: &str| RowRecord {
+        doc_key: Some(key.into()),
+        doc_number: Some(number.into()),
+        ..record(key, "synced", "fp")
+    };
+    let view = StoreView::new(
+        vec![synced("k1", "ACD-1"), synced("k2", "ACD-2")],
+        vec![doc("k1", "ACD-1", DocState::Created, Some("130")), doc("k2", "ACD-2", DocState::Created, Some("131"))],
+    );
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2)];
+    let plan = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    assert!(plan.decisions.is_empty(), "{:?}", plan.decisions);
+    let (writes, _) = project(&rows, &layout(&rows), &plan.located, &view, &policy());
+    let fix = writes.iter().find(|w| w.row == 1).expect("row 1 is repaired");
+    assert_eq!(fix.values[0], Cell::text("130"));
 }
 
 #[test]
@@ -445,4 +479,74 @@ fn projection_refuses_a_row_whose_invoice_number_changed() {
     let (writes, mismatches) = project(&rows, &layout(&rows), &located, &view, &policy());
     assert!(writes.is_empty());
     assert_eq!(mismatches.len(), 1);
+}
+
+/// The owned cells of a synced row (id, url, status, time, error), for the undo tests.
+fn with_cells(mut row: Vec<Cell>, cells: &[&str]) -> Vec<Cell> {
+    for (i, value) in cells.iter().enumerate() {
+        row[14 + i] = Cell::text(*value);
+    }
+    row
+}
+
+fn id_write(row: u32, key: &str, id: &str) -> CellWrite {
+    CellWrite {
+        row,
+        col: 14,
+        values: vec![Cell::text(id), Cell::text(format!("u{id}")), Cell::text("synced")],
+        key: key.into(),
+    }
+}
+
+#[test]
+fn cells_that_landed_where_they_were_meant_to_need_no_undo() {
+    let before = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
+    let after = vec![header(), with_cells(before[1].clone(), &["130", "u130", "synced"])];
+    let located = HashMap::from([("a".to_string(), 1u32)]);
+    assert!(undo_misplaced(&[id_write(1, "a", "130")], &before, &located, &after, &located).is_empty());
+}
+
+#[test]
+fn cells_written_onto_a_row_sorted_into_their_place_are_given_back() {
+    // qbsync located A on row 1 and B on row 2; a sort swapped them before the write arrived.
+    let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    let b = with_cells(row("ACD-2", "submitted", "ACD", "Initech LLC", "5"), &["77", "u77", "copy"]);
+    let before = vec![header(), a.clone(), b.clone()];
+    let located_before = HashMap::from([("a".to_string(), 1u32), ("b".to_string(), 2u32)]);
+    let after = vec![header(), with_cells(b.clone(), &["130", "u130", "synced"]), a];
+    let located_after = HashMap::from([("a".to_string(), 2u32), ("b".to_string(), 1u32)]);
+    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    assert_eq!(undo.len(), 1, "{undo:?}");
+    assert_eq!((undo[0].row, undo[0].col, undo[0].key.as_str()), (1, 14, "b"));
+    assert_eq!(undo[0].values, vec![Cell::text("77"), Cell::text("u77"), Cell::text("copy")], "B's own cells back");
+}
+
+#[test]
+fn cells_written_onto_a_row_inserted_meanwhile_are_cleared() {
+    // A new row was typed in above A between the read and the write: it got A's id.
+    let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    let new = row("ACD-9", "submitted", "ACD", "Initech LLC", "5");
+    let before = vec![header(), a.clone()];
+    let located_before = HashMap::from([("a".to_string(), 1u32)]);
+    let after = vec![header(), with_cells(new, &["130", "u130", "synced"]), a];
+    let located_after = HashMap::from([("a".to_string(), 2u32)]);
+    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    assert_eq!(undo.len(), 1, "{undo:?}");
+    assert_eq!(undo[0].row, 1);
+    assert_eq!(undo[0].values, vec![Cell::Empty; 3], "the new row had nothing in qbsync's columns");
+    assert_eq!(undo[0].key, "", "the new row has no anchor yet");
+}
+
+#[test]
+fn an_unanchored_row_that_moved_gets_its_own_cells_back() {
+    // A pasted copy (no anchor of its own) moved onto the written row number.
+    let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    let copy = with_cells(row("ACD-5", "submitted", "ACD", "Initech LLC", "5"), &["55", "u55", "synced"]);
+    let before = vec![header(), a.clone(), copy.clone()];
+    let located_before = HashMap::from([("a".to_string(), 1u32)]);
+    let after = vec![header(), with_cells(copy, &["130", "u130", "synced"]), a];
+    let located_after = HashMap::from([("a".to_string(), 2u32)]);
+    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    assert_eq!(undo.len(), 1, "{undo:?}");
+    assert_eq!(undo[0].values, vec![Cell::text("55"), Cell::text("u55"), Cell::text("synced")]);
 }
