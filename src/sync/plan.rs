@@ -412,11 +412,19 @@ fn group_candidates(candidates: Vec<Candidate>, store: &StoreView, policy: &Poli
     plan.creates = drafts;
 }
 
+/// Fails a row because of *other* rows (a shared or taken number). Such a failure is not the
+/// row's alone to fix: deleting the other row fixes it too. So the remembered fingerprint is
+/// marked, never equal to the row's own, and the row is judged again every pass — it goes ahead
+/// as soon as the clash is gone, and says the same thing (writing nothing new) while it lasts.
 fn fail_candidate(plan: &mut Plan, store: &StoreView, policy: &Policy, m: &Candidate, reason: String) {
     plan.stats.failed += 1;
-    let decision = row_record(m.key.clone(), m.kind, None, "failed", Some(reason), &m.fp, policy, m.index);
+    let fp = format!("{}{CLASH}", m.fp);
+    let decision = row_record(m.key.clone(), m.kind, None, "failed", Some(reason), &fp, policy, m.index);
     push_decision(plan, store.rows.get(&m.key), decision);
 }
+
+/// Appended to the fingerprint remembered for a row that failed because of other rows.
+const CLASH: &str = "+clash";
 
 /// Records a decision unless the store already says exactly that.
 fn push_decision(plan: &mut Plan, previous: Option<&RowRecord>, decision: RowRecord) {

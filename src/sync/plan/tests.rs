@@ -222,6 +222,27 @@ fn rows_sharing_a_number_fail_naming_each_other_unless_grouped() {
 }
 
 #[test]
+fn a_row_that_failed_for_sharing_its_number_goes_ahead_once_the_other_row_is_gone() {
+    // An unsynced row was pasted as a template: both copies share ACD-7 and both fail.
+    let original = row("ACD-7", "submitted", "ACD", "Globex Corporation", "100");
+    let rows = vec![header(), original.clone(), original.clone()];
+    let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    let (mut view, anchors) = claimed(&first);
+    let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    assert_eq!(second.decisions.iter().filter(|d| d.status == "failed").count(), 2);
+    for decision in &second.decisions {
+        view.rows.insert(decision.row_key.clone(), decision.clone());
+    }
+    // While both are there, the failure is said once, not again every pass.
+    let again = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    assert!(again.decisions.is_empty() && again.creates.is_empty(), "{:?}", again.decisions);
+    // The person deletes the pasted one: the remaining row goes ahead without being edited.
+    let rows = vec![header(), original];
+    let after = plan(&rows, &layout(&rows), &anchors[..1], &view, &policy(), &mut keys());
+    assert_eq!(after.creates.len(), 1, "{:?}", after.decisions);
+}
+
+#[test]
 fn money_out_is_skipped_in_invoice_only_mode_and_saying_how_to_switch() {
     let rows = vec![header(), row("B-1", "submitted", "Jane Smith Consulting", "", "420")];
     let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
