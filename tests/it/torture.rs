@@ -403,6 +403,27 @@ async fn a_manual_run_once_beside_the_daemon_is_refused_and_the_daemon_carries_o
     check_exactly_once(&world, &rows);
 }
 
+/// SIGTERM while the daemon is in its first pass: the pass finishes (every row written back)
+/// and the daemon exits with status 0 — the signal is never fatal mid-pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_the_first_pass_lets_it_finish_and_exit_0() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let rows = generate(&mut rng, 8, "S");
+    let world = world_with(&rows, &mut rng, 13, &[]).await;
+    // Slow Sheets answers make the first pass last well over a second.
+    world.sandbox.faults().set("sheets", FaultRule { latency_ms: 120, ..Default::default() });
+    let mut daemon = world.spawn(&["daemon", "--interval", "60"]);
+    let started = || std::fs::read_to_string(world.log_path()).is_ok_and(|log| log.contains("qbsync daemon started"));
+    wait_until(Duration::from_secs(20), started).await.unwrap_or_else(|| panic!("{}", world.log_tail(40)));
+    let pid = daemon.id().unwrap().to_string();
+    let signalled = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    assert!(signalled.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), daemon.wait()).await.expect("stops").unwrap();
+    assert!(exit.success(), "{exit}\n{}", world.log_tail(20));
+    assert!(all_synced(&world, &rows), "the pass in flight was finished:\n{}", world.log_tail(20));
+    check_exactly_once(&world, &rows);
+}
+
 /// Polls `done` every 50 ms until it holds (`Some`) or `limit` passes (`None`).
 pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Option<()> {
     let started = Instant::now();
