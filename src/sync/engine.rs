@@ -806,30 +806,51 @@ impl Engine {
     ) -> Result<bool, PassError> {
         let anchors = self.anchors().await?;
         let now: HashMap<String, u32> = anchors.iter().map(|a| (a.key.clone(), a.row)).collect();
-        let moved = writes.iter().filter(|w| now.get(&w.key) != Some(&w.row)).count();
-        if moved == 0 {
+        let moved: Vec<&CellWrite> = writes.iter().filter(|w| now.get(&w.key) != Some(&w.row)).collect();
+        if moved.is_empty() {
             return Ok(false);
         }
-        tracing::warn!(moved, "rows moved while qbsync wrote to them; giving back what landed on other rows");
-        let after = self.sheets.read_values().await?;
-        let undo = project::undo_misplaced(writes, before, located, &after, &now);
-        if undo.is_empty() {
-            return Ok(true);
-        }
-        for write in &undo {
-            tracing::warn!(sheet_row = write.row + 1, "restoring cells qbsync wrote to this row by mistake");
-        }
-        self.sheets.write_cells(&cell_runs(&undo)).await?;
-        // The restores are addressed by number too. Anchored rows can be checked exactly; a row
-        // without an anchor only by nothing having moved at all.
-        let again: HashMap<String, u32> = self.anchors().await?.into_iter().map(|a| (a.key, a.row)).collect();
-        let unsure =
-            undo.iter().any(|w| if w.key.is_empty() { again != now } else { again.get(&w.key) != Some(&w.row) });
-        if unsure {
+        for write in &moved {
             tracing::warn!(
-                "rows moved again while qbsync was restoring cells it had written to the wrong rows: check the rows named above"
+                row_key = %write.key,
+                written_row = write.row + 1,
+                now_at = ?now.get(&write.key).map(|r| r + 1),
+                "a row moved while qbsync wrote to it; giving back what landed on another row"
             );
         }
+        // Each round looks again, in a fresh consistent picture, for rows still showing what was
+        // meant for another row. Restores are addressed by number too, so the next round checks
+        // them like the write itself (those to anchored rows, which can be checked exactly).
+        let mut checks = vec![(writes.to_vec(), before.to_vec(), located.clone())];
+        for _ in 0..3 {
+            let (after, anchors) = self.snapshot(self.sheets.read_values().await?).await?;
+            let now: HashMap<String, u32> = anchors.into_iter().map(|a| (a.key, a.row)).collect();
+            let mut undo: Vec<CellWrite> = Vec::new();
+            for (written, then, where_then) in &checks {
+                for write in project::undo_misplaced(written, then, where_then, &after, &now) {
+                    if !undo.iter().any(|u| u.row == write.row && u.col == write.col) {
+                        undo.push(write);
+                    }
+                }
+            }
+            if undo.is_empty() {
+                return Ok(true);
+            }
+            for write in &undo {
+                tracing::warn!(
+                    sheet_row = write.row + 1,
+                    row_key = %write.key,
+                    column = write.col + 1,
+                    restored = ?write.values.iter().map(|c| c.as_text().into_owned()).collect::<Vec<_>>(),
+                    "restoring cells qbsync wrote to this row by mistake"
+                );
+            }
+            self.sheets.write_cells(&cell_runs(&undo)).await?;
+            checks.push((undo.into_iter().filter(|w| !w.key.is_empty()).collect(), after, now));
+        }
+        tracing::warn!(
+            "rows kept moving while qbsync restored cells it had written to the wrong rows: check the rows named above"
+        );
         Ok(true)
     }
 

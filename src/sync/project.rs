@@ -239,13 +239,17 @@ pub fn undo_misplaced(
             if owner == Some(&write.key) || !shows(row, write.col as usize, &write.values) {
                 continue;
             }
-            // A row another write of this batch legitimately gave the same cells is not a victim.
-            let legitimate = writes.iter().any(|w| {
-                owner == Some(&w.key)
-                    && located_after.get(&w.key) == Some(&index)
-                    && w.col == write.col
-                    && w.values == write.values
-            });
+            // A row whose own writes (landed where they were meant to) gave it these very cells —
+            // rows synced in the same second share a time, for one — is not a victim.
+            let own = |col: usize, value: &Cell| {
+                writes.iter().any(|w| {
+                    owner == Some(&w.key)
+                        && located_after.get(&w.key) == Some(&index)
+                        && (w.col as usize..w.col as usize + w.values.len()).contains(&col)
+                        && normalise(&w.values[col - w.col as usize]) == normalise(value)
+                })
+            };
+            let legitimate = span.clone().zip(&write.values).all(|(col, value)| own(col, value));
             if legitimate || undo.iter().any(|u| u.row == index && u.col == write.col) {
                 continue;
             }

@@ -144,7 +144,7 @@ impl World {
     }
 
     /// Where [`World::spawn`] appends the output of every child process. It lives outside the
-    /// world's temporary directory so that a failed test can leave it behind (see [`SeedGuard`]).
+    /// world's temporary directory so that a failed test can leave it behind.
     pub fn log_path(&self) -> PathBuf {
         let name = self._dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("qbsync-children{name}.log"))
@@ -220,7 +220,7 @@ impl World {
 /// the whole test: if the test fails, it prints the seed and how to replay it.
 pub fn torture_seed(test: &str, default: u64) -> (u64, SeedGuard) {
     let seed = std::env::var("QBSYNC_TORTURE_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(default);
-    (seed, SeedGuard { test: test.to_owned(), seed, log: None })
+    (seed, SeedGuard { test: test.to_owned(), seed })
 }
 
 /// True when the long form was asked for (`QBSYNC_TORTURE=long`).
@@ -231,27 +231,29 @@ pub fn torture_long() -> bool {
 pub struct SeedGuard {
     test: String,
     seed: u64,
-    log: Option<PathBuf>,
-}
-
-impl SeedGuard {
-    /// Keeps `world`'s child-process log if the test fails (and names it); removes it otherwise.
-    pub fn keep_log(&mut self, world: &World) {
-        self.log = Some(world.log_path());
-    }
 }
 
 impl Drop for SeedGuard {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!(
-                "\n{} failed with seed {}: replay with QBSYNC_TORTURE_SEED={} cargo test --test it {} -- --nocapture",
+                "\n{} failed with seed {}: replay with QBSYNC_TORTURE_SEED={} cargo test --test it {} -- --nocapture\n",
                 self.test, self.seed, self.seed, self.test
             );
-            if let Some(log) = &self.log {
-                eprintln!("qbsync's own log of the run: {}\n", log.display());
-            }
-        } else if let Some(log) = &self.log {
+        }
+    }
+}
+
+/// The children's log is removed with the world, unless the test failed: then it stays, named.
+impl Drop for World {
+    fn drop(&mut self) {
+        let log = self.log_path();
+        if !log.exists() {
+            return;
+        }
+        if std::thread::panicking() {
+            eprintln!("qbsync's own log of the failed run: {}", log.display());
+        } else {
             let _ = std::fs::remove_file(log);
         }
     }

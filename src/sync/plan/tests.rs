@@ -571,3 +571,33 @@ fn an_unanchored_row_that_moved_gets_its_own_cells_back() {
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!(undo[0].values, vec![Cell::text("55"), Cell::text("u55"), Cell::text("synced")]);
 }
+
+#[test]
+fn rows_that_got_the_same_cells_from_their_own_writes_are_not_victims() {
+    // A and B were synced in the same second: B's write of the time alone went astray (a row
+    // was inserted above B); A shows the same time because of its own write, and keeps it.
+    let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    let b = row("ACD-2", "submitted", "ACD", "Initech LLC", "5");
+    let new = row("ACD-9", "submitted", "ACD", "Initech LLC", "7");
+    let before = vec![header(), a.clone(), b.clone()];
+    let located_before = HashMap::from([("a".to_string(), 1u32), ("b".to_string(), 2u32)]);
+    let at = Cell::text("2025-11-21T10:00:00Z");
+    let mut a_after = with_cells(a, &["130", "u130", "synced"]);
+    a_after[17] = at.clone();
+    let mut new_after = new;
+    new_after[17] = at.clone();
+    let after = vec![header(), a_after, new_after, b];
+    let located_after = HashMap::from([("a".to_string(), 1u32), ("b".to_string(), 3u32)]);
+    let writes = vec![
+        CellWrite {
+            row: 1,
+            col: 14,
+            values: vec![Cell::text("130"), Cell::text("u130"), Cell::text("synced"), at.clone()],
+            key: "a".into(),
+        },
+        CellWrite { row: 2, col: 17, values: vec![at], key: "b".into() },
+    ];
+    let undo = undo_misplaced(&writes, &before, &located_before, &after, &located_after);
+    assert_eq!(undo.len(), 1, "{undo:?}");
+    assert_eq!((undo[0].row, undo[0].col), (2, 17), "only the inserted row is given back its blank cell");
+}
