@@ -820,9 +820,9 @@ impl Engine {
         }
         // Each round looks again, in a fresh consistent picture, for rows still showing what was
         // meant for another row. Restores are addressed by number too, so the next round checks
-        // them like the write itself (those to anchored rows, which can be checked exactly).
+        // them like the write itself.
         let mut checks = vec![(writes.to_vec(), before.to_vec(), located.clone())];
-        for _ in 0..3 {
+        for _ in 0..5 {
             let (after, anchors) = self.snapshot(self.sheets.read_values().await?).await?;
             let now: HashMap<String, u32> = anchors.into_iter().map(|a| (a.key, a.row)).collect();
             let mut undo: Vec<CellWrite> = Vec::new();
@@ -846,7 +846,7 @@ impl Engine {
                 );
             }
             self.sheets.write_cells(&cell_runs(&undo)).await?;
-            checks.push((undo.into_iter().filter(|w| !w.key.is_empty()).collect(), after, now));
+            checks.push((undo, after, now));
         }
         tracing::warn!(
             "rows kept moving while qbsync restored cells it had written to the wrong rows: check the rows named above"

@@ -220,8 +220,9 @@ fn normalise(cell: &Cell) -> String {
 /// else by the rest of its cells being unchanged), or blank for a row that was not there yet.
 ///
 /// `before`/`located_before`: the sheet and the anchors the writes were planned from;
-/// `after`/`located_after`: the sheet and the anchors read after writing. The rows the writes
-/// were meant for are not written here: the next projection writes them where they are now.
+/// `after`/`located_after`: the sheet and the anchors read after writing. A write without a key
+/// (a restore to a row that has no anchor) is followed by the row's other cells. The rows the
+/// writes were meant for are not written here: the next projection writes them where they are.
 pub fn undo_misplaced(
     writes: &[CellWrite],
     before: &[Vec<Cell>],
@@ -230,15 +231,40 @@ pub fn undo_misplaced(
     located_after: &HashMap<String, u32>,
 ) -> Vec<CellWrite> {
     let key_at: HashMap<u32, &String> = located_after.iter().map(|(key, row)| (*row, key)).collect();
+    let width = before.iter().chain(after).map(Vec::len).max().unwrap_or(0);
     let mut undo: Vec<CellWrite> = Vec::new();
-    for write in writes.iter().filter(|w| located_after.get(&w.key) != Some(&w.row)) {
+    for write in writes {
         let span = write.col as usize..write.col as usize + write.values.len();
+        let outside = |r: &[Cell]| -> Vec<String> {
+            (0..width)
+                .filter(|c| !span.contains(c))
+                .map(|c| normalise(&r.get(c).cloned().unwrap_or_default()))
+                .collect()
+        };
+        // The row the write was meant for: known by its anchor, or — a row without one (a
+        // restore to a row not anchored yet) — by its other cells as they were.
+        let meant = match write.key.as_str() {
+            "" => before.get(write.row as usize),
+            key => located_before.get(key).and_then(|r| before.get(*r as usize)),
+        }
+        .map(|r| outside(r));
+        let is_meant = |index: u32, row: &[Cell]| match write.key.as_str() {
+            "" => meant.as_ref() == Some(&outside(row)),
+            key => key_at.get(&index).is_some_and(|k| k.as_str() == key),
+        };
+        if after.get(write.row as usize).is_some_and(|row| is_meant(write.row, row)) {
+            continue; // landed where it was meant to
+        }
         for (index, row) in after.iter().enumerate().skip(1) {
             let index = index as u32;
-            let owner = key_at.get(&index).copied();
-            if owner == Some(&write.key) || !shows(row, write.col as usize, &write.values) {
+            // The row it was meant for, and pasted copies of that row, show these cells rightly.
+            if is_meant(index, row) || meant.as_ref() == Some(&outside(row)) {
                 continue;
             }
+            if !shows(row, write.col as usize, &write.values) {
+                continue;
+            }
+            let owner = key_at.get(&index).copied();
             // A row whose own writes (landed where they were meant to) gave it these very cells —
             // rows synced in the same second share a time, for one — is not a victim.
             let own = |col: usize, value: &Cell| {
