@@ -120,7 +120,7 @@ fn key(i: usize) -> String {
 /// synced row record each, agreeing cell for cell with what the sheet shows.
 fn remember_history(state_dir: &Path, rows: usize) -> anyhow::Result<usize> {
     std::fs::create_dir_all(state_dir)?;
-    let mut store = Store::open_in(state_dir)?;
+    let store = Store::open_in(state_dir)?;
     for i in 0..rows {
         let key = key(i);
         let row = sheet::ready_row(1_000_000 + i);

@@ -31,6 +31,8 @@ pub struct Args {
 }
 
 pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
+    // First of all: from here on SIGTERM/SIGINT mean "stop after this pass", never "die now".
+    let shutdown = shutdown_signal()?;
     let watchdog = Watchdog::from_env();
     let settings = context::load_settings(load)?;
     let _logs = context::init_logging(&settings, true)?;
@@ -41,7 +43,6 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     let mut engine = context::engine(&settings, tokens.clone()).await?;
     let interval = context::interval(&settings, args.interval);
 
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     tokio::select! {
         _ = first_token(tokens.as_ref(), watchdog.as_ref()) => {}
@@ -180,21 +181,17 @@ impl crate::daemon::Hooks for DaemonHooks {
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Completes on SIGTERM or SIGINT. The handlers are installed by this call, not when the future
+/// is first polled: the loop polls it only between passes, and a signal that arrived before
+/// that (during start-up or the first pass) would otherwise kill the process mid-pass.
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
+    })
 }

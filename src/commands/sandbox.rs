@@ -67,7 +67,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("  qbsync --env-file {} daemon --interval 5", env_file.display());
     println!();
     println!("Press Ctrl-C to stop.");
-    super::daemon::shutdown_signal().await;
+    super::daemon::shutdown_signal()?.await;
     Ok(ExitCode::SUCCESS)
 }
 

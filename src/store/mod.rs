@@ -275,15 +275,22 @@ impl Store {
 
     // ----- documents -------------------------------------------------------------------------
 
-    /// Records the intent to create a document, atomically with its rows' `pending` state.
-    /// Returns the existing record instead when an intent for `doc_key` is already there.
-    pub fn record_intent(&mut self, intent: &NewIntent<'_>) -> Result<DocRecord, StoreError> {
+    /// Starts a transaction: every write made through this store until [`Atomic::commit`] lands,
+    /// or none does. A crash (even `kill -9`) before the commit leaves the store as it was, so
+    /// steps that must be seen together — a document created, its rows synced and the audit
+    /// line — never come apart. Dropping the guard without committing rolls back.
+    pub fn begin(&self) -> Result<Atomic<'_>, StoreError> {
+        Ok(Atomic(self.conn.unchecked_transaction()?))
+    }
+
+    /// Records the intent to create a document (callers record its rows' `pending` state in the
+    /// same transaction, see [`Store::begin`]). Returns the existing record instead when an intent for
+    /// `doc_key` is already there.
+    pub fn record_intent(&self, intent: &NewIntent<'_>) -> Result<DocRecord, StoreError> {
         if let Some(existing) = self.document(intent.doc_key)? {
             return Ok(existing);
         }
-        let now = now();
-        let tx = self.conn.transaction()?;
-        tx.execute(
+        self.conn.execute(
             "INSERT INTO documents (doc_key, kind, doc_number, request_id, payload_hash, payload, party_id, total, state, attempts, row_keys, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?9, ?10, ?10)",
             params![
@@ -296,10 +303,9 @@ impl Store {
                 intent.party_id,
                 intent.total,
                 serde_json::to_string(intent.row_keys).unwrap_or_else(|_| "[]".into()),
-                now,
+                now(),
             ],
         )?;
-        tx.commit()?;
         self.document(intent.doc_key)?.ok_or(StoreError::Sql(rusqlite::Error::QueryReturnedNoRows))
     }
 
@@ -436,6 +442,20 @@ impl Store {
         Ok(rows)
     }
 
+    /// Where each synced row was last seen, with the id it should show there:
+    /// `(1-based sheet row, kind, QuickBooks id)`. Lean on purpose: the idle check reads it on
+    /// every poll, whatever the length of the history.
+    pub fn synced_positions(&self) -> Result<Vec<(i64, Kind, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.sheet_row, r.kind, d.qbo_id FROM rows r JOIN documents d ON d.doc_key = r.doc_key
+             WHERE r.status = 'synced' AND r.sheet_row IS NOT NULL AND d.qbo_id IS NOT NULL",
+        )?;
+        let found = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, Kind::parse(&r.get::<_, String>(1)?), r.get::<_, String>(2)?))
+        })?;
+        Ok(found.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Forgets a row record (an anchor claimed for it landed elsewhere and was dropped).
     pub fn forget_row(&self, row_key: &str) -> Result<(), StoreError> {
         self.conn.execute("DELETE FROM rows WHERE row_key = ?1", params![row_key])?;
@@ -445,6 +465,12 @@ impl Store {
     /// Remembers where a row was last seen (for people reading the audit).
     pub fn set_sheet_row(&self, row_key: &str, sheet_row: i64) -> Result<(), StoreError> {
         self.conn.execute("UPDATE rows SET sheet_row = ?2 WHERE row_key = ?1", params![row_key, sheet_row])?;
+        Ok(())
+    }
+
+    /// Forgets where a row was: it is no longer on the sheet.
+    pub fn clear_sheet_row(&self, row_key: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE rows SET sheet_row = NULL WHERE row_key = ?1", params![row_key])?;
         Ok(())
     }
 
@@ -643,6 +669,15 @@ impl Store {
             }
         }
         Ok(counts)
+    }
+}
+
+/// An open transaction of a [`Store`] (see [`Store::begin`]).
+pub struct Atomic<'a>(rusqlite::Transaction<'a>);
+
+impl Atomic<'_> {
+    pub fn commit(self) -> Result<(), StoreError> {
+        Ok(self.0.commit()?)
     }
 }
 

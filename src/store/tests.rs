@@ -43,7 +43,7 @@ fn intent_is_recorded_once_and_survives_reopen() {
     let path = dir.path().join("s.sqlite3");
     let rows = vec!["k1".to_string()];
     {
-        let mut store = Store::open(&path).unwrap();
+        let store = Store::open(&path).unwrap();
         let first = store.record_intent(&intent("k1", "k1-0", &rows)).unwrap();
         assert_eq!(first.state, DocState::Pending);
         let again = store.record_intent(&intent("k1", "other", &rows)).unwrap();
@@ -65,8 +65,37 @@ fn intent_is_recorded_once_and_survives_reopen() {
 }
 
 #[test]
+fn a_transaction_keeps_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    let rows = vec!["a".to_string()];
+    {
+        // Interrupted before the commit (as by a crash): nothing of it is there on reopening.
+        let store = Store::open(&path).unwrap();
+        let tx = store.begin().unwrap();
+        store.record_intent(&intent("a", "a-0", &rows)).unwrap();
+        store
+            .audit_append(Kind::Invoice, &NewAudit { event: "intent", status: "pending", ..Default::default() })
+            .unwrap();
+        drop(tx);
+    }
+    let store = Store::open(&path).unwrap();
+    assert!(store.document("a").unwrap().is_none());
+    assert!(store.audit(&AuditQuery::default()).unwrap().is_empty());
+    // Committed, it lands whole.
+    let tx = store.begin().unwrap();
+    store.record_intent(&intent("a", "a-0", &rows)).unwrap();
+    store.audit_append(Kind::Invoice, &NewAudit { event: "intent", status: "pending", ..Default::default() }).unwrap();
+    tx.commit().unwrap();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert!(store.document("a").unwrap().is_some());
+    assert_eq!(store.audit(&AuditQuery::default()).unwrap().len(), 1);
+}
+
+#[test]
 fn failed_documents_can_be_retired_but_created_ones_cannot() {
-    let mut store = Store::in_memory().unwrap();
+    let store = Store::in_memory().unwrap();
     let rows = vec!["a".to_string()];
     store.record_intent(&intent("a", "a-0", &rows)).unwrap();
     store.mark_failed("a", "bad customer").unwrap();
@@ -138,7 +167,7 @@ fn counts_follow_row_status() {
 
 #[test]
 fn planning_reads_documents_without_their_payload_and_failed_rows_by_status() {
-    let mut store = Store::in_memory().unwrap();
+    let store = Store::in_memory().unwrap();
     let rows = vec!["k1".to_string()];
     store.record_intent(&intent("k1", "k1-0", &rows)).unwrap();
     store.count_attempt("k1").unwrap();

@@ -12,7 +12,7 @@
 //!    the intent's marker (or the same party and total) is adopted.
 //! 4. The sheet is written last, as a projection of the store; a crash before it only delays it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::time::Duration;
 
@@ -65,6 +65,9 @@ pub enum PassError {
     Store(#[from] StoreError),
     #[error("configuration: {0}")]
     Config(String),
+    /// Rows kept moving while qbsync read the sheet and its anchors: no consistent picture.
+    #[error("the sheet kept changing while qbsync read it (rows inserted, deleted or sorted); it will try again")]
+    SheetBusy,
 }
 
 impl PassError {
@@ -74,6 +77,7 @@ impl PassError {
             self,
             PassError::Sheets(SheetsError::Unavailable { .. })
                 | PassError::Qbo(QboError::Transient { .. } | QboError::Uncertain { .. })
+                | PassError::SheetBusy
         )
     }
 }
@@ -183,19 +187,25 @@ impl Engine {
         let header = body.header()?.ok_or(PassError::EmptySheet)?;
         let mut layout = Layout::from_header(&header, &policy.columns)?;
         let unsettled = StoreView::new(self.store.rows_with_status("failed")?, self.store.pending_documents()?);
-        let mut check = plan::AttentionCheck::new(&layout, &unsettled, policy);
+        let claims_left = !self.store.rows_with_status(plan::CLAIMED)?.is_empty();
+        let mut check = plan::AttentionCheck::new(&layout, &unsettled, policy)
+            .expecting(self.store.synced_positions()?, claims_left);
         if !check.needed() {
+            let mut rows = 0;
             body.for_each_row(|index, row| {
+                rows = index + 1;
                 if index > 0 && check.row(index, row) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
             })?;
+            check.finish(rows);
         }
         if !check.needed() {
             report.idle = true;
             return Ok(report);
         }
-        let mut values = body.into_rows()?;
+        let (mut values, mut anchors) = self.snapshot(body.into_rows()?).await?;
         let mut view = self.view()?;
-        let mut anchors = self.anchors().await?;
+        let header = values.first().ok_or(PassError::EmptySheet)?;
+        layout = Layout::from_header(header, &policy.columns)?;
         let mut plan = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key);
         if options.dry_run {
             return self.dry_run(plan, &values, &layout, &view, policy, report).await;
@@ -203,10 +213,9 @@ impl Engine {
 
         if !plan.claims.is_empty() || !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
             self.settle_anchors(&plan).await?;
-            values = self.sheets.read_values().await?;
+            (values, anchors) = self.snapshot(self.sheets.read_values().await?).await?;
             let header = values.first().ok_or(PassError::EmptySheet)?;
             layout = Layout::from_header(header, &policy.columns)?;
-            anchors = self.anchors().await?;
             view = self.view()?;
             plan = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key);
             // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere)
@@ -250,6 +259,22 @@ impl Engine {
         Ok(StoreView::new(self.store.all_rows()?, self.store.documents_for_planning()?))
     }
 
+    /// The sheet's values (as just read) and its anchors, as one consistent picture. They are
+    /// two requests, and a row inserted, deleted or sorted between them would pair anchors with
+    /// other rows' cells; so the values are read again after the anchors and must not have
+    /// changed.
+    async fn snapshot(&self, mut values: Vec<Vec<Cell>>) -> Result<(Vec<Vec<Cell>>, Vec<Anchor>), PassError> {
+        for _ in 0..3 {
+            let anchors = self.anchors().await?;
+            let again = self.sheets.read_values().await?;
+            if again == values {
+                return Ok((values, anchors));
+            }
+            values = again;
+        }
+        Err(PassError::SheetBusy)
+    }
+
     async fn anchors(&self) -> Result<Vec<Anchor>, SheetsError> {
         Ok(self
             .sheets
@@ -260,17 +285,19 @@ impl Engine {
             .collect())
     }
 
-    /// Claims and drops anchors. Claim records go to the store first, so an anchor never exists
-    /// without the record that verifies it.
+    /// Claims and drops anchors. Claim records go to the store first and are forgotten last, so
+    /// an anchor never exists without the record that verifies it.
     async fn settle_anchors(&mut self, plan: &Plan) -> Result<(), PassError> {
         for claim in &plan.claims {
             self.store.put_row(&claim.record)?;
         }
+        let create: Vec<NewAnchor> = plan.claims.iter().map(|c| NewAnchor { row: c.row, key: c.key.clone() }).collect();
+        self.sheets.update_anchors(&create, &plan.drop_anchors).await?;
+        // Records are forgotten only once their anchors are gone: the other way round, a crash
+        // in between would leave an anchor on a wrong row with no record to unmask it.
         for key in &plan.forget_rows {
             self.store.forget_row(key)?;
         }
-        let create: Vec<NewAnchor> = plan.claims.iter().map(|c| NewAnchor { row: c.row, key: c.key.clone() }).collect();
-        self.sheets.update_anchors(&create, &plan.drop_anchors).await?;
         Ok(())
     }
 
@@ -278,6 +305,7 @@ impl Engine {
     fn remember_decision(&self, decision: &RowRecord, doc_number: Option<&str>) -> Result<(), StoreError> {
         let mut record = decision.clone();
         record.synced_at = Some(now_seconds());
+        let tx = self.store.begin()?;
         self.store.put_row(&record)?;
         self.store.audit_append(
             record.kind,
@@ -291,6 +319,7 @@ impl Engine {
                 ..Default::default()
             },
         )?;
+        tx.commit()?;
         match record.status.as_str() {
             "failed" => {
                 tracing::warn!(row_key = %record.row_key, sheet_row = ?record.sheet_row, error = ?record.error, "row failed")
@@ -389,8 +418,10 @@ impl Engine {
             let mut pending: Vec<DocRecord> = Vec::new();
             for (draft, party_id) in ready {
                 let doc = self.record_intent(&draft, &build(&draft, &party_id, policy), &party_id, policy)?;
-                if doc.state == DocState::Pending {
+                if never_sent(&doc) {
                     pending.push(doc);
+                } else if sent_unsettled(&doc) {
+                    report.uncertain += 1;
                 }
             }
             for doc in &pending {
@@ -407,7 +438,7 @@ impl Engine {
         let mut unwritten = false;
         loop {
             while stopped.is_none() && in_flight.len() < BATCHES_IN_FLIGHT && drafts.peek().is_some() {
-                match self.launch_batch(&mut drafts, policy, &mut in_flight) {
+                match self.launch_batch(&mut drafts, policy, &mut in_flight, &mut report.uncertain) {
                     Ok(Some((id, size))) => {
                         sizes.insert(id, size);
                     }
@@ -458,12 +489,15 @@ impl Engine {
         drafts: &mut impl Iterator<Item = (DocDraft, String)>,
         policy: &Policy,
         in_flight: &mut JoinSet<BatchAnswer>,
+        uncertain: &mut usize,
     ) -> Result<Option<(tokio::task::Id, usize)>, PassError> {
         let mut chunk: Vec<DocRecord> = Vec::with_capacity(BATCH_SIZE);
         for (draft, party_id) in drafts.by_ref() {
             let doc = self.record_intent(&draft, &build(&draft, &party_id, policy), &party_id, policy)?;
-            if doc.state == DocState::Pending {
+            if never_sent(&doc) {
                 chunk.push(doc);
+            } else if sent_unsettled(&doc) {
+                *uncertain += 1;
             }
             if chunk.len() == BATCH_SIZE {
                 break;
@@ -486,7 +520,7 @@ impl Engine {
     }
 
     fn record_intent(
-        &mut self,
+        &self,
         draft: &DocDraft,
         payload: &NewDoc,
         party_id: &str,
@@ -503,6 +537,11 @@ impl Engine {
         let request_id = format!("{}-{}", draft.doc_key, &hash[..8]);
         let row_keys: Vec<String> = draft.rows.iter().map(|r| r.key.clone()).collect();
         let total = draft.total().to_string();
+        // The intent, its rows' pending state and the audit line land together or not at all.
+        let tx = self.store.begin()?;
+        if let Some(earlier) = self.store.document(&draft.doc_key)? {
+            return Ok(earlier); // recorded by an earlier pass, rows and all
+        }
         let doc = self.store.record_intent(&NewIntent {
             doc_key: &draft.doc_key,
             kind: draft.kind,
@@ -541,6 +580,7 @@ impl Engine {
                 ..Default::default()
             },
         )?;
+        tx.commit()?;
         Ok(doc)
     }
 
@@ -596,7 +636,17 @@ impl Engine {
             Ok(created) => self.adopt(doc, &created, false, report),
             Err(QboError::DuplicateDocNumber { txn_id, txn_type, .. }) => {
                 let existing = if txn_type.eq_ignore_ascii_case(doc_kind(doc.kind).entity()) {
-                    self.qbo.read(doc_kind(doc.kind), &txn_id, false).await.ok()
+                    match self.qbo.read(doc_kind(doc.kind), &txn_id, false).await {
+                        Ok(found) => Some(found),
+                        Err(QboError::Rejected { .. }) => None,
+                        // Not knowing whose document it is, is not the row's fault: the intent
+                        // stays pending and the next pass looks the number up again.
+                        Err(error) => {
+                            report.uncertain += 1;
+                            self.audit_attempt(doc, "uncertain", None, Some(&error.to_string()))?;
+                            return Ok(());
+                        }
+                    }
                 } else {
                     None
                 };
@@ -661,6 +711,9 @@ impl Engine {
 
     fn adopt(&self, doc: &DocRecord, created: &Doc, adopted: bool, report: &mut PassReport) -> Result<(), PassError> {
         let url = self.qbo.doc_url(doc_kind(doc.kind), &created.id);
+        // Created, rows synced and the audit line in one transaction: a crash in between would
+        // leave a created document whose rows still say pending, never to be written back.
+        let tx = self.store.begin()?;
         self.store.mark_created(&doc.doc_key, &created.id, &url)?;
         let at = now_seconds();
         let mut rows = Vec::new();
@@ -700,6 +753,7 @@ impl Engine {
                 error: None,
             },
         )?;
+        tx.commit()?;
         tracing::info!(
             row_key = %doc.doc_key,
             doc_number = ?doc.doc_number,
@@ -728,6 +782,7 @@ impl Engine {
         response: Option<&str>,
         report: &mut PassReport,
     ) -> Result<(), PassError> {
+        let tx = self.store.begin()?;
         self.store.mark_failed(&doc.doc_key, message)?;
         let at = now_seconds();
         for key in &doc.row_keys {
@@ -760,6 +815,7 @@ impl Engine {
                 ..Default::default()
             },
         )?;
+        tx.commit()?;
         tracing::warn!(row_key = %doc.doc_key, doc_number = ?doc.doc_number, error = %message, "document refused");
         Ok(())
     }
@@ -791,18 +847,37 @@ impl Engine {
     }
 
     /// Projects the store onto the owned cells of anchored rows and writes the difference in
-    /// one batch. Rows are located by a fresh read of the anchors, never by a remembered number.
+    /// one batch. Rows are located by a fresh read of the anchors, never by a remembered number;
+    /// if rows moved under the write anyway, what landed on the wrong rows is given back and the
+    /// projection runs once more.
     async fn write_back(&mut self, policy: &Policy, report: &mut PassReport) -> Result<(), PassError> {
-        let values = self.sheets.read_values().await?;
-        let Some(header) = values.first() else { return Ok(()) };
+        for _ in 0..2 {
+            if !self.project_and_write(policy, report).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One projection and its write; true when rows moved under it (and it must run again).
+    async fn project_and_write(&mut self, policy: &Policy, report: &mut PassReport) -> Result<bool, PassError> {
+        let (values, anchors) = self.snapshot(self.sheets.read_values().await?).await?;
+        let Some(header) = values.first() else { return Ok(false) };
         let layout = Layout::from_header(header, &policy.columns)?;
-        let anchors = self.anchors().await?;
         let view = self.view()?;
         let located = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key).located;
         for (key, row) in &located {
             if view.rows.get(key).is_some_and(|r| r.sheet_row != Some(*row as i64 + 1)) {
                 self.store.set_sheet_row(key, *row as i64 + 1)?;
             }
+        }
+        let anchored: HashSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
+        for gone in view
+            .rows
+            .values()
+            .filter(|r| r.sheet_row.is_some() && r.status != plan::CLAIMED && !anchored.contains(r.row_key.as_str()))
+        {
+            self.note_row_gone(gone)?;
         }
         let (writes, mismatches) = project::project(&values, &layout, &located, &view, policy);
         for mismatch in &mismatches {
@@ -815,26 +890,111 @@ impl Engine {
         }
         report.mismatches = mismatches.len();
         if writes.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
-        let runs: Vec<CellRun> =
-            writes.iter().map(|w| CellRun { row: w.row, col: w.col, values: w.values.clone() }).collect();
+        let runs = cell_runs(&writes);
         report.cells_written += runs.iter().map(|r| r.values.len()).sum::<usize>();
         self.sheets.write_cells(&runs).await?;
-        self.verify_landing(&writes).await
+        self.verify_landing(&values, &located, &writes).await
     }
 
-    /// Re-reads the anchors after a write-back: a row that moved in the instant between locating
-    /// and writing is reported (and re-projected next pass).
-    async fn verify_landing(&mut self, writes: &[CellWrite]) -> Result<(), PassError> {
-        let anchors = self.anchors().await?;
-        let now: HashMap<&str, u32> = anchors.iter().map(|a| (a.key.as_str(), a.row)).collect();
-        for write in writes {
-            if now.get(write.key.as_str()) != Some(&write.row) {
-                tracing::warn!(row_key = %write.key, written_row = write.row + 1, "a row moved while qbsync wrote to it; it is checked again next pass");
+    /// A row qbsync decided about is no longer on the sheet (deleted, or its anchor removed):
+    /// nothing is written anywhere for it, and the audit says so, once.
+    fn note_row_gone(&self, record: &RowRecord) -> Result<(), StoreError> {
+        let doc = match &record.doc_key {
+            Some(key) => self.store.document(key)?,
+            None => None,
+        };
+        let fate = match &doc {
+            Some(doc) if doc.state == DocState::Created => format!(
+                "QuickBooks {} {} stays as it is",
+                record.kind.as_str(),
+                doc.qbo_id.as_deref().unwrap_or_default()
+            ),
+            Some(doc) if doc.state == DocState::Pending => {
+                "its document was being created: qbsync settles it and records the outcome in this audit".to_owned()
             }
+            _ => "nothing was created for it".to_owned(),
+        };
+        let message =
+            format!("the row is no longer on the sheet (deleted); nothing was written to the sheet for it; {fate}");
+        tracing::info!(row_key = %record.row_key, sheet_row = ?record.sheet_row, "{message}");
+        let tx = self.store.begin()?;
+        self.store.clear_sheet_row(&record.row_key)?;
+        self.store.audit_append(
+            record.kind,
+            &NewAudit {
+                event: "row-deleted",
+                row_key: Some(&record.row_key),
+                sheet_row: record.sheet_row,
+                doc_number: doc.as_ref().and_then(|d| d.doc_number.as_deref()).or(record.doc_number.as_deref()),
+                qbo_id: doc.as_ref().and_then(|d| d.qbo_id.as_deref()),
+                qbo_url: doc.as_ref().and_then(|d| d.qbo_url.as_deref()),
+                status: &record.status,
+                error: Some(&message),
+                ..Default::default()
+            },
+        )?;
+        tx.commit()
+    }
+
+    /// Re-reads the anchors after a write-back. Sheets cannot make a write conditional, so a row
+    /// that moved in the instant between locating and writing took cells meant for another row:
+    /// those are given back (see [`project::undo_misplaced`]). True when anything moved.
+    async fn verify_landing(
+        &mut self,
+        before: &[Vec<Cell>],
+        located: &HashMap<String, u32>,
+        writes: &[CellWrite],
+    ) -> Result<bool, PassError> {
+        let anchors = self.anchors().await?;
+        let now: HashMap<String, u32> = anchors.iter().map(|a| (a.key.clone(), a.row)).collect();
+        let moved: Vec<&CellWrite> = writes.iter().filter(|w| now.get(&w.key) != Some(&w.row)).collect();
+        if moved.is_empty() {
+            return Ok(false);
         }
-        Ok(())
+        for write in &moved {
+            tracing::warn!(
+                row_key = %write.key,
+                written_row = write.row + 1,
+                now_at = ?now.get(&write.key).map(|r| r + 1),
+                "a row moved while qbsync wrote to it; giving back what landed on another row"
+            );
+        }
+        // Each round looks again, in a fresh consistent picture, for rows still showing what was
+        // meant for another row. Restores are addressed by number too, so the next round checks
+        // them like the write itself.
+        let mut checks = vec![(writes.to_vec(), before.to_vec(), located.clone())];
+        for _ in 0..5 {
+            let (after, anchors) = self.snapshot(self.sheets.read_values().await?).await?;
+            let now: HashMap<String, u32> = anchors.into_iter().map(|a| (a.key, a.row)).collect();
+            let mut undo: Vec<CellWrite> = Vec::new();
+            for (written, then, where_then) in &checks {
+                for write in project::undo_misplaced(written, then, where_then, &after, &now) {
+                    if !undo.iter().any(|u| u.row == write.row && u.col == write.col) {
+                        undo.push(write);
+                    }
+                }
+            }
+            if undo.is_empty() {
+                return Ok(true);
+            }
+            for write in &undo {
+                tracing::warn!(
+                    sheet_row = write.row + 1,
+                    row_key = %write.key,
+                    column = write.col + 1,
+                    restored = ?write.values.iter().map(|c| c.as_text().into_owned()).collect::<Vec<_>>(),
+                    "restoring cells qbsync wrote to this row by mistake"
+                );
+            }
+            self.sheets.write_cells(&cell_runs(&undo)).await?;
+            checks.push((undo, after, now));
+        }
+        tracing::warn!(
+            "rows kept moving while qbsync restored cells it had written to the wrong rows: check the rows named above"
+        );
+        Ok(true)
     }
 
     async fn dry_run(
@@ -916,6 +1076,16 @@ fn batch_request(chunk: &[DocRecord]) -> Result<BatchRequest, PassError> {
     Ok((items, batch_id))
 }
 
+/// A recorded intent goes out now only if it was never sent: one sent before whose outcome is
+/// unknown may only be settled by a look-up, which the next pass's reconciliation does.
+fn never_sent(doc: &DocRecord) -> bool {
+    doc.state == DocState::Pending && doc.attempts == 0
+}
+
+fn sent_unsettled(doc: &DocRecord) -> bool {
+    doc.state == DocState::Pending && doc.attempts > 0
+}
+
 /// The QuickBooks payload of a draft.
 pub fn build(draft: &DocDraft, party_id: &str, policy: &Policy) -> NewDoc {
     let note = Some(note_with_marker(draft.private_note.as_deref(), &draft.doc_key));
@@ -966,6 +1136,10 @@ fn is_ours(found: &Doc, doc: &DocRecord) -> bool {
     let same_party = found.party_id == doc.party_id;
     let same_total = doc.total.parse::<rust_decimal::Decimal>().is_ok_and(|t| t == found.total);
     note_has_marker(note, &doc.doc_key) || (same_party && same_total)
+}
+
+fn cell_runs(writes: &[CellWrite]) -> Vec<CellRun> {
+    writes.iter().map(|w| CellRun { row: w.row, col: w.col, values: w.values.clone() }).collect()
 }
 
 fn doc_kind(kind: Kind) -> DocKind {

@@ -146,13 +146,27 @@ fn is_blank_row(row: &[Cell], layout: &Layout) -> bool {
 }
 
 /// A cheap test, before anchors are read, of whether a pass could have anything to do: a
-/// row that looks ready, a QuickBooks id that appears on two rows (a copy), or an intent whose
-/// outcome is unknown. When it says no, the pass ends after one read.
-///
-/// `store` needs only the pending documents and the failed rows (the whole store works too).
+/// row that looks ready, a QuickBooks id that appears on two rows (a copy), an intent whose
+/// outcome is unknown, a claim left over by an interrupted pass, or a synced row that no longer
+/// shows its id where qbsync last saw it (rows were inserted, deleted or sorted — the anchors
+/// tell where it went, or that it is gone, for the audit — or its id cell was changed, which
+/// the projection repairs). When it says no, the pass ends after one read.
 pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, policy: &Policy) -> bool {
-    let mut check = AttentionCheck::new(layout, store, policy);
-    check.needed() || rows.iter().enumerate().skip(1).any(|(index, row)| check.row(index, row))
+    let synced = store
+        .rows
+        .values()
+        .filter(|r| r.status == "synced")
+        .filter_map(|r| {
+            let id = r.doc_key.as_ref().and_then(|d| store.docs.get(d)).and_then(|d| d.qbo_id.clone())?;
+            Some((r.sheet_row?, r.kind, id))
+        })
+        .collect();
+    let claims_left = store.rows.values().any(|r| r.status == CLAIMED);
+    let mut check = AttentionCheck::new(layout, store, policy).expecting(synced, claims_left);
+    if check.needed() || rows.iter().enumerate().skip(1).any(|(index, row)| check.row(index, row)) {
+        return true;
+    }
+    check.finish(rows.len())
 }
 
 /// [`needs_attention`] one row at a time, for rows looked at as they are read and then let
@@ -163,6 +177,8 @@ pub struct AttentionCheck<'a> {
     /// Fingerprints of the failed rows the store remembers under the current configuration.
     failures: HashSet<&'a str>,
     seen_ids: HashSet<(Kind, String)>,
+    /// Where synced rows were last seen (0-based row → the id they show), see [`Self::expecting`].
+    expected: HashMap<usize, (Kind, String)>,
     needed: bool,
 }
 
@@ -178,7 +194,25 @@ impl<'a> AttentionCheck<'a> {
             .map(|r| r.content_fp.as_str())
             .collect();
         let needed = store.docs.values().any(|d| d.state == DocState::Pending);
-        AttentionCheck { layout, policy, failures, seen_ids: HashSet::new(), needed }
+        AttentionCheck { layout, policy, failures, seen_ids: HashSet::new(), expected: HashMap::new(), needed }
+    }
+
+    /// Also needs a pass when a synced row does not show its id where it was last seen
+    /// (`(1-based sheet row, kind, QuickBooks id)`), or when `claims_left` says an interrupted
+    /// pass left claims behind.
+    pub fn expecting(mut self, synced: Vec<(i64, Kind, String)>, claims_left: bool) -> AttentionCheck<'a> {
+        self.expected = synced
+            .into_iter()
+            .filter_map(|(sheet_row, kind, id)| Some((usize::try_from(sheet_row - 1).ok()?, (kind, id))))
+            .collect();
+        self.needed |= claims_left;
+        self
+    }
+
+    /// After the last row: true when a synced row was expected beyond the rows there are now.
+    pub fn finish(&mut self, rows: usize) -> bool {
+        self.needed |= self.expected.keys().any(|index| *index >= rows);
+        self.needed
     }
 
     /// Looks at data row `index` (the header is row 0 and is not passed); true once the pass
@@ -186,6 +220,12 @@ impl<'a> AttentionCheck<'a> {
     pub fn row(&mut self, index: usize, row: &[Cell]) -> bool {
         if self.needed || is_blank_row(row, self.layout) {
             return self.needed;
+        }
+        if let Some((kind, id)) = self.expected.get(&index)
+            && self.layout.cell(row, id_field(*kind)).trimmed() != id.as_str()
+        {
+            self.needed = true;
+            return true;
         }
         let kind = kind_of(row, self.layout, self.policy);
         let id = self.layout.cell(row, id_field(kind)).trimmed();
@@ -263,17 +303,21 @@ pub fn plan(
         let id = layout.cell(row, id_field(kind)).trimmed().into_owned();
 
         if !id.is_empty() {
-            if let Some(copy) = detect_copy(kind, &id, index, key, record, &docs, &plan.located, row, layout, policy) {
+            let has_own_document = record
+                .and_then(|r| r.doc_key.as_ref())
+                .and_then(|d| store.docs.get(d))
+                .is_some_and(|d| d.state != DocState::Failed);
+            if let Some(copy) =
+                detect_copy(kind, &id, index, key, record, has_own_document, &docs, &plan.located, row, layout, policy)
+            {
                 plan.stats.copies += 1;
                 match key {
                     Some(_) => push_decision(&mut plan, record, copy),
                     None => {
+                        // Anchored first and verified like any claim; flagged once it holds.
                         let key = new_key();
-                        plan.claims.push(Claim {
-                            row: index,
-                            key: key.clone(),
-                            record: RowRecord { row_key: key, ..copy },
-                        });
+                        let record = RowRecord { row_key: key.clone(), status: CLAIMED.into(), error: None, ..copy };
+                        plan.claims.push(Claim { row: index, key, record });
                     }
                 }
             }
@@ -452,11 +496,19 @@ fn group_candidates(
     plan.creates = drafts;
 }
 
+/// Fails a row because of *other* rows (a shared or taken number). Such a failure is not the
+/// row's alone to fix: deleting the other row fixes it too. So the remembered fingerprint is
+/// marked, never equal to the row's own, and the row is judged again every pass — it goes ahead
+/// as soon as the clash is gone, and says the same thing (writing nothing new) while it lasts.
 fn fail_candidate(plan: &mut Plan, store: &StoreView, policy: &Policy, m: &Candidate, reason: String) {
     plan.stats.failed += 1;
-    let decision = row_record(m.key.clone(), m.kind, None, "failed", Some(reason), &m.fp, policy, m.index);
+    let fp = format!("{}{CLASH}", m.fp);
+    let decision = row_record(m.key.clone(), m.kind, None, "failed", Some(reason), &fp, policy, m.index);
     push_decision(plan, store.rows.get(&m.key), decision);
 }
+
+/// Appended to the fingerprint remembered for a row that failed because of other rows.
+const CLASH: &str = "+clash";
 
 /// Records a decision unless the store already says exactly that.
 fn push_decision(plan: &mut Plan, previous: Option<&RowRecord>, decision: RowRecord) {
@@ -504,6 +556,7 @@ fn detect_copy(
     index: u32,
     key: Option<&String>,
     record: Option<&RowRecord>,
+    has_own_document: bool,
     docs: &DocIndex<'_>,
     located: &HashMap<String, u32>,
     row: &[Cell],
@@ -513,6 +566,11 @@ fn detect_copy(
     let doc = docs.by_qbo_id(kind, id)?;
     if key.is_some_and(|k| doc.row_keys.contains(k)) {
         return None; // the row's own document
+    }
+    if has_own_document {
+        // A row with a document of its own is not a copy, whatever its id cell says: the cell
+        // is qbsync's, and the projection writes the row's own id back into it.
+        return None;
     }
     let fp = &content_fingerprint(row, layout);
     if record.is_some_and(|r| r.status == COPY && r.content_fp == *fp) {
@@ -600,6 +658,17 @@ fn settle_anchors(
             }
         }
     }
+    // A claim whose anchor never reached the sheet (the pass was interrupted, or the anchor
+    // write failed, between recording the claim and writing the anchor) is forgotten: its row,
+    // if it is still there, is claimed afresh.
+    let anchored: HashSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
+    for record in store.rows.values() {
+        if record.status == CLAIMED && !anchored.contains(record.row_key.as_str()) {
+            plan.forget_rows.push(record.row_key.clone());
+        }
+    }
+    plan.forget_rows.sort();
+    plan.forget_rows.dedup();
     plan.drop_anchors.sort_unstable();
     plan.drop_anchors.dedup();
     key_of_row

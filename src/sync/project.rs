@@ -7,8 +7,13 @@
 
 use std::collections::HashMap;
 
+use rust_decimal::Decimal;
+
 use crate::domain::Cell;
+use crate::domain::doc_number::DocNumber;
+use crate::domain::fingerprint::content_fingerprint;
 use crate::domain::layout::{Field, Layout};
+use crate::domain::money::parse_amount;
 use crate::store::{DocRecord, DocState, Kind, RowRecord};
 
 use super::plan::{COPY, StoreView};
@@ -70,6 +75,74 @@ pub fn desired_cells(record: &RowRecord, doc: Option<&DocRecord>, policy: &Polic
     }
 }
 
+fn error_field(kind: Kind, policy: &Policy) -> Field {
+    if kind == Kind::Bill && policy.mode == Mode::Dual { Field::QbBillError } else { Field::QbError }
+}
+
+fn id_cell_field(kind: Kind, policy: &Policy) -> Field {
+    if kind == Kind::Bill && policy.mode == Mode::Dual { Field::QbBillId } else { Field::QbInvoiceId }
+}
+
+/// Whether an anchored row whose invoice number no longer matches its document is nevertheless
+/// provably the row the document was made from: it still shows the document's id (the id moves
+/// with the row's cells), or everything qbsync read from it is unchanged but the number.
+fn is_documents_row(
+    row: &[Cell],
+    layout: &Layout,
+    record: &RowRecord,
+    doc: Option<&DocRecord>,
+    policy: &Policy,
+) -> bool {
+    let Some(doc) = doc.filter(|d| d.state == DocState::Created) else { return false };
+    let shown_id = layout.cell(row, id_cell_field(record.kind, policy)).trimmed().into_owned();
+    if !shown_id.is_empty() && doc.qbo_id.as_deref() == Some(shown_id.as_str()) {
+        return true;
+    }
+    let (Some(number), Some(col)) = (&doc.doc_number, layout.column(Field::Invoice)) else { return false };
+    let typed = number.strip_prefix(policy.doc_number_prefix.as_str()).unwrap_or(number);
+    [Cell::text(typed), Cell::Number(typed.to_owned())].into_iter().any(|cell| {
+        let mut original = row.to_vec();
+        original.resize(original.len().max(col + 1), Cell::Empty);
+        original[col] = cell;
+        content_fingerprint(&original, layout) == record.content_fp
+    })
+}
+
+/// What a synced row should say when it was edited after its document was created: qbsync
+/// creates documents and never changes them, so a new invoice number or amount on the row is
+/// not in QuickBooks — the bookkeeper must know.
+fn drift(
+    row: &[Cell],
+    layout: &Layout,
+    record: &RowRecord,
+    doc: Option<&DocRecord>,
+    policy: &Policy,
+) -> Option<String> {
+    if record.status != "synced" {
+        return None;
+    }
+    let doc = doc.filter(|d| d.state == DocState::Created)?;
+    let (id, number) = (doc.qbo_id.as_deref()?, doc.doc_number.as_deref()?);
+    let kind = record.kind.as_str();
+    let cell = layout.cell(row, Field::Invoice).trimmed().into_owned();
+    let shown = DocNumber::parse(&cell, &policy.doc_number_prefix).map_or(cell.clone(), |n| n.as_str().to_owned());
+    if shown != number {
+        return Some(format!(
+            "the invoice number was changed to {cell} after QuickBooks {kind} {id} was created with number {number}; qbsync does not change documents in QuickBooks: change the number back, or change it in QuickBooks too"
+        ));
+    }
+    if doc.row_keys.len() == 1 {
+        let amount = parse_amount(layout.cell(row, Field::InvDollars), &policy.amount_format).ok()?;
+        let total = doc.total.parse::<Decimal>().ok()?;
+        if amount.amount() != total {
+            return Some(format!(
+                "the amount was changed to {amount} after QuickBooks {kind} {id} was created for {total}; qbsync does not change documents in QuickBooks: correct the {kind} there, or change the amount back"
+            ));
+        }
+    }
+    None
+}
+
 /// The writes that bring every anchored row's owned cells in line with the store, plus the
 /// anchored rows that no longer look like their document (not written; reported).
 pub fn project(
@@ -89,15 +162,22 @@ pub fn project(
         let doc = record.doc_key.as_ref().and_then(|d| store.docs.get(d));
         if let Some(expected) = &record.doc_number {
             let cell = layout.cell(row, Field::Invoice).trimmed().into_owned();
-            if cell.is_empty() || !expected.ends_with(&cell) {
-                // The row's own invoice number no longer matches: either a person edited it after
-                // the document was created, or the anchor did not follow its row. Writing could
-                // put an id on the wrong invoice, so qbsync reports instead.
+            if (cell.is_empty() || !expected.ends_with(&cell)) && !is_documents_row(row, layout, record, doc, policy) {
+                // The row's own invoice number no longer matches, and nothing proves it is the
+                // row the document was made from (the anchor may not have followed its row):
+                // writing could put an id on the wrong invoice, so qbsync reports instead.
                 mismatches.push(Mismatch { key: key.clone(), row: row_index, expected_doc_number: expected.clone() });
                 continue;
             }
         }
-        let mut changed: Vec<(usize, Cell)> = desired_cells(record, doc, policy)
+        let mut desired = desired_cells(record, doc, policy);
+        if let Some(note) = drift(row, layout, record, doc, policy) {
+            // The row changed after its document was created: it stays synced, and says so.
+            let error = error_field(record.kind, policy);
+            desired.retain(|(field, _)| *field != error);
+            desired.push((error, Cell::text(note)));
+        }
+        let mut changed: Vec<(usize, Cell)> = desired
             .into_iter()
             .filter_map(|(field, want)| {
                 let col = layout.column(field)?;
@@ -127,4 +207,125 @@ pub fn project(
 /// Cells compare by their text: the sheet may hand back `130` as a number for an id written as text.
 fn normalise(cell: &Cell) -> String {
     cell.trimmed().into_owned()
+}
+
+/// The writes that undo cells which landed on the wrong row.
+///
+/// Sheets has no conditional write: cells are addressed by row number, and between locating a
+/// row (by its anchor) and writing to it a person may insert, delete or sort rows. When the
+/// anchors read after a write show that a written row moved, the cells went to whichever row
+/// sat at that number when the write arrived — the victim. This finds every row that now shows
+/// such a write without being the row it was meant for, and gives back what those cells held
+/// before: taken from the sheet as read before the write, for the same row (by its anchor, or
+/// else by the rest of its cells being unchanged), or blank for a row that was not there yet.
+///
+/// `before`/`located_before`: the sheet and the anchors the writes were planned from;
+/// `after`/`located_after`: the sheet and the anchors read after writing. A write without a key
+/// (a restore to a row that has no anchor) is followed by the row's other cells. The rows the
+/// writes were meant for are not written here: the next projection writes them where they are.
+pub fn undo_misplaced(
+    writes: &[CellWrite],
+    before: &[Vec<Cell>],
+    located_before: &HashMap<String, u32>,
+    after: &[Vec<Cell>],
+    located_after: &HashMap<String, u32>,
+) -> Vec<CellWrite> {
+    let key_at: HashMap<u32, &String> = located_after.iter().map(|(key, row)| (*row, key)).collect();
+    let width = before.iter().chain(after).map(Vec::len).max().unwrap_or(0);
+    let mut undo: Vec<CellWrite> = Vec::new();
+    for write in writes {
+        let span = write.col as usize..write.col as usize + write.values.len();
+        let outside = |r: &[Cell]| -> Vec<String> {
+            (0..width)
+                .filter(|c| !span.contains(c))
+                .map(|c| normalise(&r.get(c).cloned().unwrap_or_default()))
+                .collect()
+        };
+        // The row the write was meant for: known by its anchor, or — a row without one (a
+        // restore to a row not anchored yet) — by its other cells as they were.
+        let meant = match write.key.as_str() {
+            "" => before.get(write.row as usize),
+            key => located_before.get(key).and_then(|r| before.get(*r as usize)),
+        }
+        .map(|r| outside(r));
+        let is_meant = |index: u32, row: &[Cell]| match write.key.as_str() {
+            "" => meant.as_ref() == Some(&outside(row)),
+            key => key_at.get(&index).is_some_and(|k| k.as_str() == key),
+        };
+        if after.get(write.row as usize).is_some_and(|row| is_meant(write.row, row)) {
+            continue; // landed where it was meant to
+        }
+        for (index, row) in after.iter().enumerate().skip(1) {
+            let index = index as u32;
+            // The row it was meant for, and pasted copies of that row, show these cells rightly.
+            if is_meant(index, row) || meant.as_ref() == Some(&outside(row)) {
+                continue;
+            }
+            if !shows(row, write.col as usize, &write.values) {
+                continue;
+            }
+            let owner = key_at.get(&index).copied();
+            // A row whose own writes (landed where they were meant to) gave it these very cells —
+            // rows synced in the same second share a time, for one — is not a victim.
+            let own = |col: usize, value: &Cell| {
+                writes.iter().any(|w| {
+                    owner == Some(&w.key)
+                        && located_after.get(&w.key) == Some(&index)
+                        && (w.col as usize..w.col as usize + w.values.len()).contains(&col)
+                        && normalise(&w.values[col - w.col as usize]) == normalise(value)
+                })
+            };
+            let legitimate = span.clone().zip(&write.values).all(|(col, value)| own(col, value));
+            if legitimate || undo.iter().any(|u| u.row == index && u.col == write.col) {
+                continue;
+            }
+            let previous = owner
+                .and_then(|key| located_before.get(key))
+                .and_then(|r| before.get(*r as usize))
+                .map(|r| cells(r, span.clone()))
+                .or_else(|| unchanged_elsewhere(before, row, span.clone()))
+                .unwrap_or_else(|| vec![Cell::Empty; write.values.len()]);
+            if !same(&previous, &write.values) {
+                undo.push(CellWrite {
+                    row: index,
+                    col: write.col,
+                    values: previous,
+                    key: owner.cloned().unwrap_or_default(),
+                });
+            }
+        }
+    }
+    undo
+}
+
+/// Whether `row` shows `values` from column `col` on.
+fn shows(row: &[Cell], col: usize, values: &[Cell]) -> bool {
+    same(&cells(row, col..col + values.len()), values)
+}
+
+fn cells(row: &[Cell], span: std::ops::Range<usize>) -> Vec<Cell> {
+    span.map(|c| row.get(c).cloned().unwrap_or_default()).collect()
+}
+
+fn same(a: &[Cell], b: &[Cell]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| normalise(x) == normalise(y))
+}
+
+/// The cells in `span` of the row of `before` that equals `row` everywhere outside `span` — if
+/// every such row agrees on them (pasted copies may be identical).
+fn unchanged_elsewhere(before: &[Vec<Cell>], row: &[Cell], span: std::ops::Range<usize>) -> Option<Vec<Cell>> {
+    let width = before.iter().chain(std::iter::once(&row.to_vec())).map(Vec::len).max().unwrap_or(0);
+    let outside = |r: &[Cell]| -> Vec<String> {
+        (0..width).filter(|c| !span.contains(c)).map(|c| normalise(&r.get(c).cloned().unwrap_or_default())).collect()
+    };
+    let target = outside(row);
+    let mut found: Option<Vec<Cell>> = None;
+    for candidate in before.iter().skip(1).filter(|r| outside(r) == target) {
+        let cells = cells(candidate, span.clone());
+        match &found {
+            Some(other) if !same(other, &cells) => return None,
+            _ => found = Some(cells),
+        }
+    }
+    found
 }

@@ -116,3 +116,145 @@ impl World {
         self.row(invoice).get(self.col(header)).map(|c| c.as_text().into_owned()).unwrap_or_default()
     }
 }
+
+// ----- driving the real binary (torture and live-edit tests) ------------------------------------
+
+/// Client timings for tests: retries and throttle waits in milliseconds, no self-imposed pacing,
+/// so a test exercises the logic, not the clocks.
+pub const FAST_CLIENTS: [(&str, &str); 9] = [
+    ("QBSYNC_QBO_RETRY_BASE_MS", "5"),
+    ("QBSYNC_QBO_THROTTLE_WAIT_MS", "20"),
+    ("QBSYNC_QBO_TIMEOUT_MS", "5000"),
+    ("QBSYNC_QBO_REQUESTS_PER_MINUTE", "100000"),
+    ("QBSYNC_QBO_BATCHES_PER_MINUTE", "100000"),
+    ("QBSYNC_SHEETS_BACKOFF_BASE_MS", "5"),
+    ("QBSYNC_SHEETS_TIMEOUT_MS", "5000"),
+    ("QBSYNC_SHEETS_READS_PER_MINUTE", "100000"),
+    ("QBSYNC_SHEETS_WRITES_PER_MINUTE", "100000"),
+];
+
+impl World {
+    /// The state directory (SQLite store, lock, tokens) qbsync uses in this world.
+    pub fn state_dir(&self) -> PathBuf {
+        PathBuf::from(self.setting("QBSYNC_STATE_DIR"))
+    }
+
+    fn setting(&self, name: &str) -> String {
+        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    /// Where [`World::spawn`] appends the output of every child process. It lives outside the
+    /// world's temporary directory so that a failed test can leave it behind.
+    pub fn log_path(&self) -> PathBuf {
+        let name = self._dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("qbsync-children{name}.log"))
+    }
+
+    /// The last `lines` lines of the children's output (for failure messages).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// The real `qbsync` binary with exactly this world's environment, run in the world's
+    /// temporary directory (so no `.env` of the checkout leaks in).
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_qbsync"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(self._dir.path())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Starts `qbsync ARGS` with its output appended to [`World::log_path`].
+    pub fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("child log");
+        let err = log.try_clone().expect("child log");
+        self.command(args).stdout(log).stderr(err).spawn().expect("qbsync starts")
+    }
+
+    /// Runs `qbsync ARGS` to the end and returns its exit status and output (stdout + stderr).
+    pub async fn run_cli(&self, args: &[&str]) -> (std::process::ExitStatus, String) {
+        let output = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .await
+            .expect("qbsync runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status, text)
+    }
+
+    /// `qbsync run-once` until a run changes nothing (or `max` runs); the last output.
+    pub async fn run_once_until_idle(&self, max: usize) -> String {
+        let mut last = String::new();
+        for _ in 0..max {
+            let (status, output) = self.run_cli(&["run-once"]).await;
+            assert!(status.success(), "run-once failed: {output}");
+            let quiet = output.lines().any(|line| {
+                line.starts_with("Nothing to do")
+                    || (line.starts_with("0 created,") && line.contains(" 0 still uncertain, 0 cells written"))
+            });
+            if quiet {
+                return output;
+            }
+            last = output;
+        }
+        panic!("still busy after {max} runs; last output:\n{last}");
+    }
+
+    /// The state database, opened as a second reader (WAL allows it next to a running qbsync).
+    pub fn store(&self) -> qbsync::store::Store {
+        qbsync::store::Store::open_in(&self.state_dir()).expect("store opens")
+    }
+}
+
+/// The seed of a randomised test: `QBSYNC_TORTURE_SEED`, else `default`. Keep the guard alive for
+/// the whole test: if the test fails, it prints the seed and how to replay it.
+pub fn torture_seed(test: &str, default: u64) -> (u64, SeedGuard) {
+    let seed = std::env::var("QBSYNC_TORTURE_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(default);
+    (seed, SeedGuard { test: test.to_owned(), seed })
+}
+
+/// True when the long form was asked for (`QBSYNC_TORTURE=long`).
+pub fn torture_long() -> bool {
+    std::env::var("QBSYNC_TORTURE").is_ok_and(|v| v.eq_ignore_ascii_case("long"))
+}
+
+pub struct SeedGuard {
+    test: String,
+    seed: u64,
+}
+
+impl Drop for SeedGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "\n{} failed with seed {}: replay with QBSYNC_TORTURE_SEED={} cargo test --test it {} -- --nocapture\n",
+                self.test, self.seed, self.seed, self.test
+            );
+        }
+    }
+}
+
+/// The children's log is removed with the world, unless the test failed: then it stays, named.
+impl Drop for World {
+    fn drop(&mut self) {
+        let log = self.log_path();
+        if !log.exists() {
+            return;
+        }
+        if std::thread::panicking() {
+            eprintln!("qbsync's own log of the failed run: {}", log.display());
+        } else {
+            let _ = std::fs::remove_file(log);
+        }
+    }
+}

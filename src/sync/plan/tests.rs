@@ -8,7 +8,7 @@ use crate::domain::money::AmountFormat;
 use crate::domain::status::EligibleStatuses;
 use crate::store::{DocRecord, DocState};
 use crate::sync::policy::{Mode, Policy};
-use crate::sync::project::project;
+use crate::sync::project::{CellWrite, project, undo_misplaced};
 
 const HEADER: [&str; 19] = [
     "invoice",
@@ -180,6 +180,19 @@ fn a_claim_that_landed_on_another_row_is_dropped_and_forgotten() {
 }
 
 #[test]
+fn a_claim_whose_anchor_never_landed_is_forgotten_and_the_row_claimed_again() {
+    let rows = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
+    let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    // The claim was recorded, then qbsync was killed before the anchor was written.
+    let (view, _) = claimed(&first);
+    assert!(needs_attention(&rows, &layout(&rows), &view, &policy()), "a leftover claim is work");
+    let second = plan(&rows, &layout(&rows), &[], &view, &policy(), &mut || "fresh".to_owned());
+    assert_eq!(second.forget_rows, vec![first.claims[0].key.clone()]);
+    assert_eq!(second.claims.len(), 1);
+    assert_eq!(second.claims[0].key, "fresh");
+}
+
+#[test]
 fn rows_sharing_a_number_fail_naming_each_other_unless_grouped() {
     let rows = vec![
         header(),
@@ -206,6 +219,27 @@ fn rows_sharing_a_number_fail_naming_each_other_unless_grouped() {
     assert_eq!(acd7.lines[0].amount.to_string(), "100.00", "lines keep sheet order");
     assert_eq!(acd7.total().to_string(), "150.00");
     assert_eq!(acd7.rows.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 3]);
+}
+
+#[test]
+fn a_row_that_failed_for_sharing_its_number_goes_ahead_once_the_other_row_is_gone() {
+    // An unsynced row was pasted as a template: both copies share ACD-7 and both fail.
+    let original = row("ACD-7", "submitted", "ACD", "Globex Corporation", "100");
+    let rows = vec![header(), original.clone(), original.clone()];
+    let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    let (mut view, anchors) = claimed(&first);
+    let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    assert_eq!(second.decisions.iter().filter(|d| d.status == "failed").count(), 2);
+    for decision in &second.decisions {
+        view.rows.insert(decision.row_key.clone(), decision.clone());
+    }
+    // While both are there, the failure is said once, not again every pass.
+    let again = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    assert!(again.decisions.is_empty() && again.creates.is_empty(), "{:?}", again.decisions);
+    // The person deletes the pasted one: the remaining row goes ahead without being edited.
+    let rows = vec![header(), original];
+    let after = plan(&rows, &layout(&rows), &anchors[..1], &view, &policy(), &mut keys());
+    assert_eq!(after.creates.len(), 1, "{:?}", after.decisions);
 }
 
 #[test]
@@ -312,13 +346,47 @@ fn a_pasted_copy_of_a_synced_row_is_flagged_not_synced_and_not_recreated() {
     );
     let layout = layout(&rows);
     assert!(needs_attention(&rows, &layout, &view, &policy()), "an id on two rows needs attention");
-    let plan = plan(&rows, &layout, &[anchor(1, "k1", 1)], &view, &policy(), &mut keys());
+    let plan = plan(&rows, &layout, &[anchor(1, "k1", 1)], &view, &policy(), &mut || "c1".to_owned());
     assert!(plan.creates.is_empty());
     assert_eq!(plan.claims.len(), 1, "the copy is anchored so it can be flagged");
     assert_eq!(plan.claims[0].row, 2);
-    assert_eq!(plan.claims[0].record.status, COPY);
-    let reason = plan.claims[0].record.error.clone().unwrap();
+    assert_eq!(plan.claims[0].record.status, CLAIMED, "verified like any claim before anything is written");
+    // Once the anchor holds, the copy is flagged.
+    let mut view = view;
+    view.rows.insert(plan.claims[0].key.clone(), plan.claims[0].record.clone());
+    let anchors = [anchor(1, "k1", 1), anchor(2, &plan.claims[0].key, 2)];
+    let second = super::plan(&rows, &layout, &anchors, &view, &policy(), &mut keys());
+    assert!(second.claims.is_empty() && second.creates.is_empty(), "{:?} {:?}", second.claims, second.forget_rows);
+    assert_eq!(second.decisions.len(), 1);
+    assert_eq!(second.decisions[0].status, COPY);
+    let reason = second.decisions[0].error.clone().unwrap();
     assert!(reason.contains("copy of sheet row 2"), "{reason}");
+}
+
+#[test]
+fn a_row_with_its_own_document_is_never_taken_for_a_copy() {
+    // Row 1 is k1's (invoice 130) but shows 131, k2's id (a write that went astray, or a person
+    // typing): it is not a copy of k2's row — the projection writes 130 back.
+    let mut own = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    own[14] = Cell::text("131");
+    let mut other = row("ACD-2", "submitted", "ACD", "Initech LLC", "5");
+    other[14] = Cell::text("131");
+    let rows = vec![header(), own, other];
+    let synced = |key: &str, number: &str| RowRecord {
+        doc_key: Some(key.into()),
+        doc_number: Some(number.into()),
+        ..record(key, "synced", "fp")
+    };
+    let view = StoreView::new(
+        vec![synced("k1", "ACD-1"), synced("k2", "ACD-2")],
+        vec![doc("k1", "ACD-1", DocState::Created, Some("130")), doc("k2", "ACD-2", DocState::Created, Some("131"))],
+    );
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2)];
+    let plan = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    assert!(plan.decisions.is_empty(), "{:?}", plan.decisions);
+    let (writes, _) = project(&rows, &layout(&rows), &plan.located, &view, &policy());
+    let fix = writes.iter().find(|w| w.row == 1).expect("row 1 is repaired");
+    assert_eq!(fix.values[0], Cell::text("130"));
 }
 
 #[test]
@@ -480,7 +548,144 @@ fn planning_a_long_settled_history_indexes_documents_instead_of_searching_them()
     let plan = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
     assert!(plan.creates.is_empty());
     assert_eq!(plan.stats.copies, 1, "the pasted copy of row 11 is found among 3,000");
-    assert_eq!(plan.claims.len(), 1);
-    assert!(plan.claims[0].record.error.as_deref().unwrap().contains("copy of sheet row 11"));
+    assert_eq!(plan.claims.len(), 1, "the copy is anchored first, then flagged");
+    assert_eq!(plan.claims[0].row, 3_001);
+    assert_eq!(plan.claims[0].record.status, CLAIMED);
     assert_eq!(plan.located.len(), 3_000);
+}
+
+/// The owned cells of a synced row (id, url, status, time, error), for the undo tests.
+fn with_cells(mut row: Vec<Cell>, cells: &[&str]) -> Vec<Cell> {
+    for (i, value) in cells.iter().enumerate() {
+        row[14 + i] = Cell::text(*value);
+    }
+    row
+}
+
+fn id_write(row: u32, key: &str, id: &str) -> CellWrite {
+    CellWrite {
+        row,
+        col: 14,
+        values: vec![Cell::text(id), Cell::text(format!("u{id}")), Cell::text("synced")],
+        key: key.into(),
+    }
+}
+
+#[test]
+fn cells_that_landed_where_they_were_meant_to_need_no_undo() {
+    let before = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
+    let after = vec![header(), with_cells(before[1].clone(), &["130", "u130", "synced"])];
+    let located = HashMap::from([("a".to_string(), 1u32)]);
+    assert!(undo_misplaced(&[id_write(1, "a", "130")], &before, &located, &after, &located).is_empty());
+}
+
+#[test]
+fn cells_written_onto_a_row_sorted_into_their_place_are_given_back() {
+    // qbsync located A on row 1 and B on row 2; a sort swapped them before the write arrived.
+    let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    let b = with_cells(row("ACD-2", "submitted", "ACD", "Initech LLC", "5"), &["77", "u77", "copy"]);
+    let before = vec![header(), a.clone(), b.clone()];
+    let located_before = HashMap::from([("a".to_string(), 1u32), ("b".to_string(), 2u32)]);
+    let after = vec![header(), with_cells(b.clone(), &["130", "u130", "synced"]), a];
+    let located_after = HashMap::from([("a".to_string(), 2u32), ("b".to_string(), 1u32)]);
+    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    assert_eq!(undo.len(), 1, "{undo:?}");
+    assert_eq!((undo[0].row, undo[0].col, undo[0].key.as_str()), (1, 14, "b"));
+    assert_eq!(undo[0].values, vec![Cell::text("77"), Cell::text("u77"), Cell::text("copy")], "B's own cells back");
+}
+
+#[test]
+fn cells_written_onto_a_row_inserted_meanwhile_are_cleared() {
+    // A new row was typed in above A between the read and the write: it got A's id.
+    let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    let new = row("ACD-9", "submitted", "ACD", "Initech LLC", "5");
+    let before = vec![header(), a.clone()];
+    let located_before = HashMap::from([("a".to_string(), 1u32)]);
+    let after = vec![header(), with_cells(new, &["130", "u130", "synced"]), a];
+    let located_after = HashMap::from([("a".to_string(), 2u32)]);
+    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    assert_eq!(undo.len(), 1, "{undo:?}");
+    assert_eq!(undo[0].row, 1);
+    assert_eq!(undo[0].values, vec![Cell::Empty; 3], "the new row had nothing in qbsync's columns");
+    assert_eq!(undo[0].key, "", "the new row has no anchor yet");
+}
+
+#[test]
+fn an_unanchored_row_that_moved_gets_its_own_cells_back() {
+    // A pasted copy (no anchor of its own) moved onto the written row number.
+    let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    let copy = with_cells(row("ACD-5", "submitted", "ACD", "Initech LLC", "5"), &["55", "u55", "synced"]);
+    let before = vec![header(), a.clone(), copy.clone()];
+    let located_before = HashMap::from([("a".to_string(), 1u32)]);
+    let after = vec![header(), with_cells(copy, &["130", "u130", "synced"]), a];
+    let located_after = HashMap::from([("a".to_string(), 2u32)]);
+    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    assert_eq!(undo.len(), 1, "{undo:?}");
+    assert_eq!(undo[0].values, vec![Cell::text("55"), Cell::text("u55"), Cell::text("synced")]);
+}
+
+#[test]
+fn rows_that_got_the_same_cells_from_their_own_writes_are_not_victims() {
+    // A and B were synced in the same second: B's write of the time alone went astray (a row
+    // was inserted above B); A shows the same time because of its own write, and keeps it.
+    let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    let b = row("ACD-2", "submitted", "ACD", "Initech LLC", "5");
+    let new = row("ACD-9", "submitted", "ACD", "Initech LLC", "7");
+    let before = vec![header(), a.clone(), b.clone()];
+    let located_before = HashMap::from([("a".to_string(), 1u32), ("b".to_string(), 2u32)]);
+    let at = Cell::text("2025-11-21T10:00:00Z");
+    let mut a_after = with_cells(a, &["130", "u130", "synced"]);
+    a_after[17] = at.clone();
+    let mut new_after = new;
+    new_after[17] = at.clone();
+    let after = vec![header(), a_after, new_after, b];
+    let located_after = HashMap::from([("a".to_string(), 1u32), ("b".to_string(), 3u32)]);
+    let writes = vec![
+        CellWrite {
+            row: 1,
+            col: 14,
+            values: vec![Cell::text("130"), Cell::text("u130"), Cell::text("synced"), at.clone()],
+            key: "a".into(),
+        },
+        CellWrite { row: 2, col: 17, values: vec![at], key: "b".into() },
+    ];
+    let undo = undo_misplaced(&writes, &before, &located_before, &after, &located_after);
+    assert_eq!(undo.len(), 1, "{undo:?}");
+    assert_eq!((undo[0].row, undo[0].col), (2, 17), "only the inserted row is given back its blank cell");
+}
+
+#[test]
+fn a_copy_pasted_after_the_write_is_not_a_victim() {
+    // A got its id where it was meant to; then a person pasted a copy of A above it (so A
+    // moved): the copy shows A's new cells rightly.
+    let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    let before = vec![header(), a.clone()];
+    let located_before = HashMap::from([("a".to_string(), 1u32)]);
+    let a_after = with_cells(a, &["130", "u130", "synced"]);
+    let after = vec![header(), a_after.clone(), a_after];
+    let located_after = HashMap::from([("a".to_string(), 2u32)]);
+    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    assert!(undo.is_empty(), "{undo:?}");
+}
+
+#[test]
+fn a_restore_to_a_row_without_anchor_is_followed_by_the_rows_cells() {
+    let new = row("ACD-9", "submitted", "ACD", "Initech LLC", "5");
+    let other = with_cells(row("ACD-5", "submitted", "ACD", "Stark Industries", "9"), &["55", "u55", "synced"]);
+    // qbsync cleared the three cells on row 1 (the new row, no anchor), but a row was inserted
+    // above first: the blanks hit `other`, and `new` still shows the stray id.
+    let before = vec![header(), with_cells(new.clone(), &["130", "u130", "synced"]), other.clone()];
+    let restore = CellWrite { row: 1, col: 14, values: vec![Cell::Empty; 3], key: String::new() };
+    let hit = with_cells(other.clone(), &["", "", ""]);
+    let after = vec![header(), hit, with_cells(new, &["130", "u130", "synced"])];
+    let none = HashMap::new();
+    let undo = undo_misplaced(std::slice::from_ref(&restore), &before, &none, &after, &none);
+    assert_eq!(undo.len(), 1, "{undo:?}");
+    assert_eq!(
+        (undo[0].row, undo[0].values.clone()),
+        (1, vec![Cell::text("55"), Cell::text("u55"), Cell::text("synced")])
+    );
+    // Where it landed, nothing is to undo.
+    let landed = vec![header(), with_cells(before[1].clone(), &["", "", ""]), other];
+    assert!(undo_misplaced(&[restore], &before, &none, &landed, &none).is_empty());
 }
