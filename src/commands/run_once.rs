@@ -44,9 +44,30 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     let sheets = context::sheets(&settings).await?;
     let qbo = context::qbo(&settings, tokens)?;
     let mut engine = Engine::new(sheets, qbo, store);
+    if !args.dry_run {
+        engine.progress = Some(progress_bar());
+    }
     let report = engine.pass(&policy, PassOptions { dry_run: args.dry_run }).await.context("the pass stopped")?;
     print_report(&report, args.dry_run);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar with counts and ETA on a terminal, plain log lines otherwise (`ops::progress`).
+fn progress_bar() -> crate::sync::engine::ProgressObserver {
+    use crate::ops::progress::{Progress as Bar, RowOutcome};
+    use crate::sync::engine::Progress;
+    let bar: std::sync::Mutex<Option<Bar>> = std::sync::Mutex::new(None);
+    std::sync::Arc::new(move |event| {
+        let mut bar = bar.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match event {
+            // Small runs need no bar; the summary says it all.
+            Progress::Planned(n) if n >= 20 => *bar = Some(Bar::for_stderr(n as u64)),
+            Progress::Planned(_) => {}
+            Progress::Created => bar.iter().for_each(|b| b.record(RowOutcome::Created)),
+            Progress::Failed => bar.iter().for_each(|b| b.record(RowOutcome::Failed)),
+            Progress::Finished => bar.take().iter().for_each(Bar::finish),
+        }
+    })
 }
 
 /// The human summary of a pass.

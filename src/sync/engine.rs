@@ -135,6 +135,22 @@ pub struct PassReport {
     pub dry_run_writes: Vec<(u32, String)>,
 }
 
+/// What a pass reports as it goes, for a progress bar (`run-once` over a backlog).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// This many documents are about to be created.
+    Planned(usize),
+    /// One document was created (or adopted).
+    Created,
+    /// One document was refused by QuickBooks or could not be built.
+    Failed,
+    /// Creating is over for this pass.
+    Finished,
+}
+
+/// A progress observer; it must be cheap, it is called from the pass.
+pub type ProgressObserver = std::sync::Arc<dyn Fn(Progress) + Send + Sync>;
+
 /// The sync engine: the clients, the store and a source of row keys.
 pub struct Engine {
     pub sheets: SheetsClient,
@@ -144,6 +160,8 @@ pub struct Engine {
     pub batching: bool,
     /// How often a pass that is still creating writes back what it has created so far.
     pub write_back_every: Duration,
+    /// Told about progress while documents are created (`run-once` hangs a progress bar here).
+    pub progress: Option<ProgressObserver>,
 }
 
 /// QuickBooks' answer to a batch: each item's outcome by `bId`, or the request's own failure.
@@ -155,7 +173,13 @@ type BatchRequest = (Vec<(String, DocKind, String)>, RequestId);
 
 impl Engine {
     pub fn new(sheets: SheetsClient, qbo: QboClient, store: Store) -> Engine {
-        Engine { sheets, qbo, store, batching: true, write_back_every: WRITE_BACK_EVERY }
+        Engine { sheets, qbo, store, batching: true, write_back_every: WRITE_BACK_EVERY, progress: None }
+    }
+
+    fn progress(&self, event: Progress) {
+        if let Some(observer) = &self.progress {
+            observer(event);
+        }
     }
 
     /// Runs one pass and records it (not a dry run's) in the store.
@@ -249,7 +273,10 @@ impl Engine {
         }
 
         let ready = self.resolve_parties(&plan.creates, policy, &mut report).await?;
-        self.create_all(ready, policy, &mut report).await?;
+        self.progress(Progress::Planned(ready.len()));
+        let created = self.create_all(ready, policy, &mut report).await;
+        self.progress(Progress::Finished);
+        created?;
 
         self.write_back(policy, &mut report).await?;
         Ok(report)
@@ -710,6 +737,7 @@ impl Engine {
     }
 
     fn adopt(&self, doc: &DocRecord, created: &Doc, adopted: bool, report: &mut PassReport) -> Result<(), PassError> {
+        self.progress(Progress::Created);
         let url = self.qbo.doc_url(doc_kind(doc.kind), &created.id);
         // Created, rows synced and the audit line in one transaction: a crash in between would
         // leave a created document whose rows still say pending, never to be written back.
@@ -782,6 +810,7 @@ impl Engine {
         response: Option<&str>,
         report: &mut PassReport,
     ) -> Result<(), PassError> {
+        self.progress(Progress::Failed);
         let tx = self.store.begin()?;
         self.store.mark_failed(&doc.doc_key, message)?;
         let at = now_seconds();

@@ -313,3 +313,32 @@ async fn without_grouping_rows_sharing_a_number_fail_naming_each_other() {
         assert!(error.contains("rows 2, 4, 5 share invoice number ACD-9"), "{error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_once_over_a_backlog_reports_progress_in_plain_lines_when_not_on_a_terminal() {
+    let mut csv = String::from(
+        "invoice,status,inv_from,to_client,end_client,task_descr,job_name,inv_dollars,submitted_date,Inv_paid_date,owed2ACD,owed2workers,notes,thread\n",
+    );
+    for i in 0..30 {
+        csv += &format!(
+            "BK-{i:03},paid,ACD,Globex Corporation,,Backfilled,HIST,{}.25,2024-0{}-15,,,,,\n",
+            100 + i,
+            1 + i % 9
+        );
+    }
+    let options = qbsync::sandbox::SandboxOptions { sheet_csv: Some(csv), ..Default::default() };
+    let world = World::start(options, &[]).await;
+    world.migrate(false).await;
+    let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_qbsync"))
+        .args(["run-once", "--backfill"])
+        .env_clear()
+        .envs(world.env.iter().cloned())
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("finished 30/30 rows"), "plain progress lines: {stdout}");
+    assert!(stdout.contains("30 created"), "{stdout}");
+    assert_eq!(world.sandbox.qbo.invoices().len(), 30, "--backfill takes rows whatever their status");
+}
