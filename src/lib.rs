@@ -32,8 +32,8 @@
 //! - [`qbo`]: the only module that knows the QuickBooks wire format (entities, faults, queries).
 //! - [`auth`]: Intuit OAuth 2.0, the encrypted token store, Google credentials.
 //! - [`store`]: the only module that knows SQL. Intents, outcomes, audit tables, caches.
-//! - [`sync`]: the engine. `plan` is pure (rows + store memory → actions); `apply` is the one
-//!   place that performs them.
+//! - [`sync`]: the engine. `plan` is pure (rows + store memory → actions), `project` is pure
+//!   (store → owned cells); `engine` is the one place that performs them.
 //! - [`ops`]: logging, systemd notify, status page, metrics, alerts.
 //! - [`sandbox`]: emulators of the four remote services, for tests, the demo and the benchmark.
 //! - [`bench`]: `qbsync bench`, throughput and cost figures measured against the sandbox with
