@@ -198,11 +198,14 @@ async fn edits_while_the_daemon_syncs_never_put_an_id_on_the_wrong_row() {
         .await
         .unwrap_or_else(|| panic!("the daemon did not stop:\n{}", world.log_tail(40)));
     world.run_once_until_idle(6).await;
+    let log = std::fs::read_to_string(world.log_path()).unwrap_or_default();
     println!(
-        "{name}: seed {seed}, {rows} rows, {edits} edits in {:.1} s ({:?}), {} documents",
+        "{name}: seed {seed}, {rows} rows, {edits} edits in {:.1} s ({:?}), {} documents; \
+         {} write-backs landed on a moved row and were given back",
         editing.as_secs_f64(),
         tally.0,
-        world.sandbox.qbo.invoices().len() + world.sandbox.qbo.bills().len()
+        world.sandbox.qbo.invoices().len() + world.sandbox.qbo.bills().len(),
+        log.matches("restoring cells qbsync wrote to this row by mistake").count(),
     );
     check(&world, &model);
 }
@@ -274,6 +277,7 @@ fn check(world: &World, model: &BTreeMap<String, Tracked>) {
             // it is then a duplicate of a synced row, refused with the same advice. Safe: no id
             // on it, nothing created for it.
             assert_eq!(status, "failed", "{at}");
+            println!("{at}: a pasted copy lost its copied cells and was refused as a duplicate");
             *copy_rows.entry(thread).or_default() += 1;
             continue;
         }
