@@ -220,9 +220,8 @@ fn normalise(cell: &Cell) -> String {
 /// else by the rest of its cells being unchanged), or blank for a row that was not there yet.
 ///
 /// `before`/`located_before`: the sheet and the anchors the writes were planned from;
-/// `after`/`located_after`: the sheet and the anchors read after writing. A write without a key
-/// (a restore to a row that has no anchor) is followed by the row's other cells. The rows the
-/// writes were meant for are not written here: the next projection writes them where they are.
+/// `after`/`located_after`: the sheet and the anchors read after writing. The rows the writes
+/// were meant for are not written here: the next projection writes them where they are now.
 pub fn undo_misplaced(
     writes: &[CellWrite],
     before: &[Vec<Cell>],
@@ -241,24 +240,15 @@ pub fn undo_misplaced(
                 .map(|c| normalise(&r.get(c).cloned().unwrap_or_default()))
                 .collect()
         };
-        // The row the write was meant for: known by its anchor, or — a row without one (a
-        // restore to a row not anchored yet) — by its other cells as they were.
-        let meant = match write.key.as_str() {
-            "" => before.get(write.row as usize),
-            key => located_before.get(key).and_then(|r| before.get(*r as usize)),
-        }
-        .map(|r| outside(r));
-        let is_meant = |index: u32, row: &[Cell]| match write.key.as_str() {
-            "" => meant.as_ref() == Some(&outside(row)),
-            key => key_at.get(&index).is_some_and(|k| k.as_str() == key),
-        };
-        if after.get(write.row as usize).is_some_and(|row| is_meant(write.row, row)) {
+        if located_after.get(&write.key) == Some(&write.row) {
             continue; // landed where it was meant to
         }
+        // The row it was meant for (by its anchor), as it was.
+        let meant = located_before.get(&write.key).and_then(|r| before.get(*r as usize)).map(|r| outside(r));
         for (index, row) in after.iter().enumerate().skip(1) {
             let index = index as u32;
-            // The row it was meant for, and pasted copies of that row, show these cells rightly.
-            if is_meant(index, row) || meant.as_ref() == Some(&outside(row)) {
+            // That row, and pasted copies of it, show these cells rightly.
+            if key_at.get(&index) == Some(&&write.key) || meant.as_ref() == Some(&outside(row)) {
                 continue;
             }
             if !shows(row, write.col as usize, &write.values) {

@@ -434,3 +434,74 @@ pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Opti
     }
     None
 }
+
+/// Whether a recorded request is a QuickBooks query looking documents up by number.
+fn is_number_lookup(request: &qbsync::sandbox::RecordedRequest) -> bool {
+    request.path.ends_with("/query")
+        && (request.query_param("query").unwrap_or_default() + &request.body).contains("DocNumber")
+}
+
+/// QuickBooks applies a create and the answer is lost; it ignores `requestid` and accepts a
+/// repeated number. The next run looks the document up by number and adopts it: it never sends
+/// the create again.
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_looked_up_not_sent_again() {
+    let mut rng = StdRng::seed_from_u64(14);
+    let rows = generate(&mut rng, 1, "U");
+    let world = world_with(&rows, &mut rng, 14, &[]).await;
+    world.sandbox.qbo.set_honour_request_id(false);
+    world.sandbox.qbo.set_custom_txn_numbers(false);
+    let lost = FaultRule { commit_then_drop_rate: 1.0, ..Default::default() };
+    world.sandbox.faults().set(endpoint::QBO_CREATE, lost.clone());
+    world.sandbox.faults().set(endpoint::QBO_BATCH, lost);
+    let (_, output) = world.run_cli(&["run-once"]).await;
+    assert!(output.contains("1 still uncertain"), "{output}");
+    assert_eq!(world.sandbox.qbo.invoices().len(), 1, "QuickBooks applied it");
+
+    world.sandbox.faults().clear();
+    world.sandbox.requests().clear();
+    world.run_once_until_idle(4).await;
+    let requests = world.sandbox.requests().all();
+    assert!(requests.iter().any(is_number_lookup), "looked up by number");
+    assert!(world.sandbox.requests().matching("POST", "/invoice").is_empty(), "not sent again");
+    assert_eq!(world.sandbox.qbo.invoices().len(), 1);
+    check_exactly_once(&world, &rows);
+    let audit = world.store().audit(&AuditQuery::default()).unwrap();
+    let events: Vec<&str> = audit.iter().map(|e| e.event.as_str()).collect();
+    let position = |event: &str| events.iter().position(|e| *e == event);
+    assert!(position("uncertain") < position("adopted") && position("created").is_none(), "{events:?}");
+    assert!(position("uncertain").is_some());
+}
+
+/// qbsync is killed after recording an intent and before sending it (attempts 0). The next run
+/// sends it — no look-up is needed for a document never sent — with the intent's own
+/// `requestid`, the exact body recorded.
+#[tokio::test]
+async fn an_intent_recorded_just_before_a_crash_is_sent_with_its_own_requestid() {
+    let mut rng = StdRng::seed_from_u64(15);
+    let rows = generate(&mut rng, 1, "K");
+    let world = world_with(&rows, &mut rng, 15, &[]).await;
+    world.sandbox.qbo.set_honour_request_id(false);
+    // Every create fails before being applied, so the intent stays pending ...
+    let down = FaultRule { error_rate: 1.0, ..Default::default() };
+    world.sandbox.faults().set(endpoint::QBO_CREATE, down.clone());
+    world.sandbox.faults().set(endpoint::QBO_BATCH, down);
+    world.run_cli(&["run-once"]).await;
+    assert!(world.sandbox.qbo.invoices().is_empty());
+    // ... and is made to look as if the process had died before its first send.
+    let db = rusqlite::Connection::open(world.state_dir().join("qbsync.sqlite3")).unwrap();
+    assert_eq!(db.execute("UPDATE documents SET attempts = 0 WHERE state = 'pending'", []).unwrap(), 1);
+    drop(db);
+    let intent = world.store().pending_documents().unwrap().remove(0);
+
+    world.sandbox.faults().clear();
+    world.sandbox.requests().clear();
+    world.run_once_until_idle(4).await;
+    let requests = world.sandbox.requests().all();
+    assert!(!requests.iter().any(is_number_lookup), "a document never sent is not looked up");
+    let sent = world.sandbox.requests().matching("POST", "/invoice");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].query_param("requestid").as_deref(), Some(intent.request_id.as_str()));
+    assert_eq!(sent[0].body, intent.payload, "the exact body recorded with the intent");
+    check_exactly_once(&world, &rows);
+}

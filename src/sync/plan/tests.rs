@@ -667,25 +667,3 @@ fn a_copy_pasted_after_the_write_is_not_a_victim() {
     let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
     assert!(undo.is_empty(), "{undo:?}");
 }
-
-#[test]
-fn a_restore_to_a_row_without_anchor_is_followed_by_the_rows_cells() {
-    let new = row("ACD-9", "submitted", "ACD", "Initech LLC", "5");
-    let other = with_cells(row("ACD-5", "submitted", "ACD", "Stark Industries", "9"), &["55", "u55", "synced"]);
-    // qbsync cleared the three cells on row 1 (the new row, no anchor), but a row was inserted
-    // above first: the blanks hit `other`, and `new` still shows the stray id.
-    let before = vec![header(), with_cells(new.clone(), &["130", "u130", "synced"]), other.clone()];
-    let restore = CellWrite { row: 1, col: 14, values: vec![Cell::Empty; 3], key: String::new() };
-    let hit = with_cells(other.clone(), &["", "", ""]);
-    let after = vec![header(), hit, with_cells(new, &["130", "u130", "synced"])];
-    let none = HashMap::new();
-    let undo = undo_misplaced(std::slice::from_ref(&restore), &before, &none, &after, &none);
-    assert_eq!(undo.len(), 1, "{undo:?}");
-    assert_eq!(
-        (undo[0].row, undo[0].values.clone()),
-        (1, vec![Cell::text("55"), Cell::text("u55"), Cell::text("synced")])
-    );
-    // Where it landed, nothing is to undo.
-    let landed = vec![header(), with_cells(before[1].clone(), &["", "", ""]), other];
-    assert!(undo_misplaced(&[restore], &before, &none, &landed, &none).is_empty());
-}
