@@ -483,4 +483,5 @@ fn planning_a_long_settled_history_indexes_documents_instead_of_searching_them()
     assert_eq!(plan.claims.len(), 1);
     assert!(plan.claims[0].record.error.as_deref().unwrap().contains("copy of sheet row 11"));
     assert_eq!(plan.located.len(), 3_000);
+    assert_eq!(locate(&rows, &layout(&rows), &anchors, &view), plan.located, "the write-back locates rows alike");
 }
