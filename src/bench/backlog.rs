@@ -42,6 +42,9 @@ pub struct BacklogFigures {
     /// From the first pass's start until the first row showed its id.
     pub first_visible: Option<Duration>,
     pub documents_per_minute: f64,
+    /// The least time QuickBooks' batch pacing allows for the batches sent: what is left of
+    /// `elapsed` is qbsync's own time (anchoring, look-ups, write-backs, the last answer).
+    pub pacing_floor: Duration,
     pub qbo_calls: u64,
     pub qbo_batches: u64,
     pub qbo_throttled: u64,
@@ -112,6 +115,10 @@ pub async fn run(rows: usize, latency: Duration) -> anyhow::Result<BacklogFigure
         elapsed,
         first_visible: first_visible.map(|at| at - started),
         documents_per_minute: if elapsed.is_zero() { 0.0 } else { visible as f64 * 60.0 / elapsed.as_secs_f64() },
+        pacing_floor: crate::qbo::pacing::shortest_span(
+            u32::try_from(qbo.batch_calls).unwrap_or(u32::MAX),
+            world.settings.tuning.qbo_batches_per_minute,
+        ),
         qbo_calls: qbo.calls,
         qbo_batches: qbo.batch_calls,
         qbo_throttled: qbo.throttled,

@@ -70,7 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if args.quick { "a few seconds" } else { "about ten minutes" }
         );
     }
-    let report = bench::run(options).await?;
+    let report = bench::run(options, |step| eprintln!("{step}")).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

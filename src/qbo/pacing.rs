@@ -99,6 +99,16 @@ pub(crate) fn quota(per_minute: NonZeroU32) -> Quota {
     }
 }
 
+/// The least time `count` requests take under a per-minute quota, starting from rest: the
+/// burst goes at once, then one request per replenishment period. The benchmark compares what
+/// it measured with this, to show whether the pacing or qbsync itself set the pace.
+pub fn shortest_span(count: u32, per_minute: u32) -> Duration {
+    let Some(per_minute) = NonZeroU32::new(per_minute) else { return Duration::MAX };
+    let quota = quota(per_minute);
+    let after_burst = count.saturating_sub(quota.burst_size().get());
+    quota.replenish_interval() * after_burst
+}
+
 /// Counters of what a client did, for metrics and the benchmark.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallStats {
@@ -197,6 +207,15 @@ mod tests {
             let ten = admitted_within(q, Duration::from_secs(600), Duration::from_millis(10));
             assert!(ten >= (limit.saturating_sub(burst).max(1)) * 10, "{limit}: {ten} in ten minutes");
         }
+    }
+
+    #[test]
+    fn the_shortest_span_is_the_burst_then_one_per_period() {
+        // 40 batches a minute: one at once, then one every 60/39 s.
+        assert_eq!(shortest_span(1, 40), Duration::ZERO);
+        let span = shortest_span(40, 40);
+        assert!(span > Duration::from_secs(59) && span <= Duration::from_secs(60), "{span:?}");
+        assert_eq!(shortest_span(5, 0), Duration::MAX);
     }
 
     #[tokio::test]

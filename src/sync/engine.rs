@@ -894,7 +894,7 @@ impl Engine {
         let Some(header) = values.first() else { return Ok(false) };
         let layout = Layout::from_header(header, &policy.columns)?;
         let view = self.view()?;
-        let located = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key).located;
+        let located = plan::locate(&values, &layout, &anchors, &view);
         for (key, row) in &located {
             if view.rows.get(key).is_some_and(|r| r.sheet_row != Some(*row as i64 + 1)) {
                 self.store.set_sheet_row(key, *row as i64 + 1)?;

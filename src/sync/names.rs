@@ -1,13 +1,16 @@
 //! Customer and vendor names → QuickBooks ids.
 //!
 //! Names are matched by `DisplayName` after the alias files, cached in the store, and looked
-//! up in one `IN (…)` query per pass for the rest. A name QuickBooks does not know fails its
+//! up in one `IN (…)` query per pass for the rest (plus, for names QuickBooks does not know in
+//! the role wanted, one more for the other role and one listing for suggestions — however many
+//! names are missing). A name QuickBooks does not know fails its
 //! rows with the closest existing names as suggestions — unless creating missing names is on.
 //! QuickBooks shares one namespace across customers, vendors and employees (fault 6240), so a
 //! vendor name that exists as a customer gets a message that says exactly that.
 
 use sha2::{Digest, Sha256};
 
+use crate::qbo::query::same_name;
 use crate::qbo::{Party, PartyKind, QboClient, QboError, RequestId};
 use crate::store::Store;
 
@@ -35,9 +38,14 @@ pub async fn resolve(
         return Ok(outcomes);
     }
     let found = qbo.find_parties(kind, &unknown).await?;
+    // Names QuickBooks does not know in this role may be held in the other one (the namespace
+    // is shared): one query asks about all of them.
+    let missing: Vec<String> =
+        unknown.iter().filter(|name| !found.iter().any(|p| same_name(&p.display_name, name))).cloned().collect();
+    let other_role = if missing.is_empty() { Vec::new() } else { qbo.find_parties(other(kind), &missing).await? };
     let mut everyone: Option<Vec<Party>> = None;
     for name in unknown {
-        let matched = found.iter().find(|p| normalise(&p.display_name) == normalise(&name));
+        let matched = found.iter().find(|p| same_name(&p.display_name, &name));
         let outcome = match matched {
             Some(party) if party.active => {
                 // A failed cache write only costs a lookup next pass.
@@ -49,8 +57,8 @@ pub async fn resolve(
                 kind_label(kind),
                 party.display_name
             )),
-            None => match clash(qbo, kind, &name).await? {
-                Some(message) => Err(message),
+            None => match other_role.iter().find(|p| same_name(&p.display_name, &name)) {
+                Some(holder) => Err(clash_message(kind, &holder.display_name)),
                 None if create_missing => create(qbo, store, kind, &name).await?,
                 None => {
                     let all = match &everyone {
@@ -66,14 +74,12 @@ pub async fn resolve(
     Ok(outcomes)
 }
 
-/// The message when a name exists with the other role (customer vs vendor).
-async fn clash(qbo: &QboClient, kind: PartyKind, name: &str) -> Result<Option<String>, QboError> {
-    let other = match kind {
+/// The role a name holds when it is not the one wanted.
+fn other(kind: PartyKind) -> PartyKind {
+    match kind {
         PartyKind::Customer => PartyKind::Vendor,
         PartyKind::Vendor => PartyKind::Customer,
-    };
-    let found = qbo.find_parties(other, &[name.to_owned()]).await?;
-    Ok(found.first().map(|p| clash_message(kind, &p.display_name)))
+    }
 }
 
 fn clash_message(wanted: PartyKind, name: &str) -> String {

@@ -276,6 +276,15 @@ fn shown_status(row: &[Cell], kind: Kind, layout: &Layout, policy: &Policy) -> S
     layout.cell(row, field).trimmed().to_lowercase()
 }
 
+/// Where each anchored row is now (key → 0-based grid row), exactly as [`plan`] finds it,
+/// without judging a single row: all the write-back needs, at a fraction of the cost on a
+/// long sheet.
+pub fn locate(rows: &[Vec<Cell>], layout: &Layout, anchors: &[Anchor], store: &StoreView) -> HashMap<String, u32> {
+    let mut scratch = Plan::default();
+    settle_anchors(rows, layout, anchors, store, &mut scratch);
+    scratch.located
+}
+
 /// Plans one pass. `new_key` mints row keys (random in production, sequential in tests).
 pub fn plan(
     rows: &[Vec<Cell>],

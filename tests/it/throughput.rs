@@ -227,3 +227,41 @@ fn the_benchmark_runs_in_quick_mode() {
     assert!(idle["peak_rss_kib"].as_u64().unwrap() > 0);
     assert_eq!(large["created"].as_u64(), Some(1), "the pass over the long sheet synced the new row");
 }
+
+#[tokio::test]
+async fn names_quickbooks_does_not_know_cost_one_query_each_way_however_many() {
+    let header = sheet::HEADER.join(",");
+    let row = |number: &str, customer: &str| {
+        let mut cells = sheet::ready_row(0);
+        cells[0] = number.to_owned();
+        cells[3] = customer.to_owned();
+        cells.join(",")
+    };
+    let csv = [
+        header,
+        row("N-1", "Nobody Ltd"),
+        row("N-2", "Nobody Two"),
+        row("N-3", "Jane Smith Consulting"),
+        row("N-4", "Acme Training Co"),
+        row("N-5", "Globex Corporation"),
+    ]
+    .join("\n");
+    let world = World::start(SandboxOptions { sheet_csv: Some(csv), ..Default::default() }, &[]).await;
+    let mut engine = world.engine().await;
+    world.sandbox.requests().clear();
+    let report = engine.pass(&world.policy(RunFlags::default()), PassOptions::default()).await.unwrap();
+    assert_eq!((report.created.len(), report.failed), (2, 3));
+
+    let queries: Vec<String> =
+        world.sandbox.requests().matching("POST", "/query").into_iter().map(|r| r.body).collect();
+    let about = |entity: &str| queries.iter().filter(|q| q.contains(&format!("FROM {entity}"))).count();
+    // Customers: one IN (…) for the five names, one listing for "did you mean".
+    assert_eq!(about("Customer"), 2, "{queries:#?}");
+    // Vendors: one IN (…) for the three names missing as customers.
+    assert_eq!(about("Vendor"), 1, "{queries:#?}");
+    for number in ["N-1", "N-2"] {
+        assert!(world.cell(number, "qb_error").contains("is not in QuickBooks"), "{number}");
+    }
+    assert!(world.cell("N-3", "qb_error").contains("exists in QuickBooks as a vendor"));
+    assert_eq!(world.cell("N-4", "qb_sync_status"), "synced");
+}

@@ -552,6 +552,7 @@ fn planning_a_long_settled_history_indexes_documents_instead_of_searching_them()
     assert_eq!(plan.claims[0].row, 3_001);
     assert_eq!(plan.claims[0].record.status, CLAIMED);
     assert_eq!(plan.located.len(), 3_000);
+    assert_eq!(locate(&rows, &layout(&rows), &anchors, &view), plan.located, "the write-back locates rows alike");
 }
 
 /// The owned cells of a synced row (id, url, status, time, error), for the undo tests.
