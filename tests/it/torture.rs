@@ -160,7 +160,7 @@ struct Shape {
 impl Shape {
     fn new(honour_request_id: bool) -> Shape {
         if torture_long() {
-            Shape { rows: 240, kills: 150, max_life_ms: 2000, honour_request_id }
+            Shape { rows: 240, kills: 200, max_life_ms: 2000, honour_request_id }
         } else {
             Shape { rows: 60, kills: 20, max_life_ms: 1200, honour_request_id }
         }
@@ -195,7 +195,9 @@ async fn torture(name: &str, shape: Shape) {
     chaos(&world);
 
     let started = Instant::now();
-    let mut waves = later.chunks(later.len().div_ceil(shape.kills.max(1)).max(1)).peekable();
+    // One wave per kill wanted (some of one row, some of two), so there is work in every life.
+    let (n, k) = (later.len(), shape.kills.max(1));
+    let mut waves = (0..k).map(|i| &later[n * i / k..n * (i + 1) / k]).peekable();
     let (mut lives, mut kills) = (Vec::new(), 0);
     let mut kills_during_work = 0;
     while kills_during_work < shape.kills && (waves.peek().is_some() || !all_synced(&world, &rows)) {
