@@ -5,12 +5,16 @@
 //! write-back on the row it belongs to, nothing stuck, the store and the audit agreeing with
 //! QuickBooks.
 //!
-//! Reproducible from a seed (`QBSYNC_TORTURE_SEED`, printed on failure). The default `cargo test`
-//! runs a short form; the long form (≥ 200 rows, hundreds of kills, both `requestid` modes):
+//! Reproducible from a seed (`QBSYNC_TORTURE_SEED`, printed on failure): the seed fixes the rows,
+//! the kill times and the fault plan; the interleaving with the processes is the machine's. The
+//! default `cargo test` runs a short form (60 rows, 20 kills per mode, seconds); the long form
+//! (240 rows, 200 kills per `requestid` mode, and the long live-edit run; a few minutes):
 //!
 //! ```text
-//! QBSYNC_TORTURE=long cargo test --release --test it torture:: -- --nocapture
+//! QBSYNC_TORTURE=long cargo test --test it -- torture:: live_edits:: --nocapture
 //! ```
+//!
+//! (`--release` after `cargo test` makes the daemon faster, so the kills land elsewhere in it.)
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
