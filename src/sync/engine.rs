@@ -11,6 +11,9 @@
 //!    pending intent again, QuickBooks is searched by document number and a document carrying
 //!    the intent's marker (or the same party and total) is adopted.
 //! 4. The sheet is written last, as a projection of the store; a crash before it only delays it.
+//!    Rows are located in one consistent picture of values and anchors (the values are read on
+//!    both sides of the anchors), and the anchors are read again after writing: cells that
+//!    landed on a row that moved in between are given back (see [`project::undo_misplaced`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
@@ -33,6 +36,11 @@ use super::draft::{DocDraft, note_has_marker, note_with_marker};
 use super::plan::{self, Anchor, Plan, StoreView};
 use super::policy::Policy;
 use super::project::{self, CellWrite};
+
+/// How many times qbsync looks again for cells it wrote to rows that moved, before it gives up
+/// and asks a person to check (each look is a fresh picture of the sheet; rows must keep moving
+/// for every one of them to miss).
+const RESTORE_ROUNDS: usize = 20;
 
 /// Most documents per QuickBooks batch request (Intuit's limit).
 const BATCH_SIZE: usize = 30;
@@ -994,8 +1002,12 @@ impl Engine {
         // meant for another row. Restores are addressed by number too, so the next round checks
         // them like the write itself.
         let mut checks = vec![(writes.to_vec(), before.to_vec(), located.clone())];
-        for _ in 0..5 {
-            let (after, anchors) = self.snapshot(self.sheets.read_values().await?).await?;
+        for _ in 0..RESTORE_ROUNDS {
+            let (after, anchors) = match self.snapshot(self.sheets.read_values().await?).await {
+                Ok(picture) => picture,
+                Err(PassError::SheetBusy) => continue, // rows still moving: look again
+                Err(error) => return Err(error),
+            };
             let now: HashMap<String, u32> = anchors.into_iter().map(|a| (a.key, a.row)).collect();
             let mut undo: Vec<CellWrite> = Vec::new();
             for (written, then, where_then) in &checks {

@@ -201,7 +201,7 @@ async fn edits_while_the_daemon_syncs_never_put_an_id_on_the_wrong_row() {
     let log = std::fs::read_to_string(world.log_path()).unwrap_or_default();
     println!(
         "{name}: seed {seed}, {rows} rows, {edits} edits in {:.1} s ({:?}), {} documents; \
-         {} write-backs landed on a moved row and were given back",
+         {} runs of cells given back after landing on a row that moved",
         editing.as_secs_f64(),
         tally.0,
         world.sandbox.qbo.invoices().len() + world.sandbox.qbo.bills().len(),
