@@ -109,7 +109,7 @@ pub async fn run(rows: usize, latency: Duration, child_exe: &Path) -> anyhow::Re
     if child.created != 1 {
         bail!("the pass over the large sheet created {} documents instead of 1", child.created);
     }
-    Ok(LargeSheetFigures { rows, columns: sheet::HEADER.len() + EXTRA_COLUMNS, stored_documents, child })
+    Ok(LargeSheetFigures { rows, columns: sheet::header().len() + EXTRA_COLUMNS, stored_documents, child })
 }
 
 fn key(i: usize) -> String {

@@ -2,28 +2,14 @@
 //! settled history. Every row routes to the bundled demo company, so nothing fails for want of
 //! a customer and every figure measures the sync, not its error paths.
 
-/// The demo sheet's input columns, then the invoice tracking columns `qbsync migrate` adds.
-pub const HEADER: [&str; 19] = [
-    "invoice",
-    "status",
-    "inv_from",
-    "to_client",
-    "end_client",
-    "task_descr",
-    "job_name",
-    "inv_dollars",
-    "submitted_date",
-    "Inv_paid_date",
-    "owed2ACD",
-    "owed2workers",
-    "notes",
-    "thread",
-    "qb_invoice_id",
-    "qb_invoice_url",
-    "qb_sync_status",
-    "qb_synced_at",
-    "qb_error",
-];
+/// The demo sheet's input columns, then the invoice tracking columns `qbsync migrate` adds,
+/// under their default header names.
+pub fn header() -> Vec<String> {
+    let names = crate::domain::layout::ColumnNames::default();
+    let fields =
+        crate::domain::layout::Field::INPUTS.iter().chain(crate::domain::layout::Field::TRACKING_INVOICE.iter());
+    fields.map(|field| names.name(*field).to_owned()).collect()
+}
 
 /// The demo company's customers (they all exist, so names resolve in one query per pass).
 const CUSTOMERS: [&str; 6] =
@@ -55,7 +41,7 @@ pub fn ready_row(i: usize) -> Vec<String> {
 
 /// A sheet of `rows` ready rows (none synced yet).
 pub fn backlog(rows: usize) -> String {
-    to_csv(HEADER.iter().map(|h| (*h).to_owned()).collect(), (0..rows).map(ready_row))
+    to_csv(header(), (0..rows).map(ready_row))
 }
 
 /// The time qbsync wrote onto settled row `i` of [`history`].
@@ -67,7 +53,7 @@ pub fn synced_at(i: usize) -> String {
 /// `extra_columns` more columns of notes qbsync does not own, as a real sheet grows them; then
 /// one blank row to type a new row into.
 pub fn history(rows: usize, extra_columns: usize) -> String {
-    let mut header: Vec<String> = HEADER.iter().map(|h| (*h).to_owned()).collect();
+    let mut header: Vec<String> = header();
     header.extend((1..=extra_columns).map(|c| format!("memo_{c}")));
     let body = (0..rows).map(move |i| {
         let mut row = ready_row(1_000_000 + i);
@@ -99,7 +85,7 @@ mod tests {
     #[test]
     fn rows_have_the_header_width_and_distinct_numbers() {
         let row = ready_row(7);
-        assert_eq!(row.len(), HEADER.len());
+        assert_eq!(row.len(), header().len());
         assert_eq!(row[0], "BENCH-000007");
         assert_ne!(ready_row(8)[0], row[0]);
         let text = backlog(3);

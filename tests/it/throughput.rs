@@ -230,7 +230,7 @@ fn the_benchmark_runs_in_quick_mode() {
 
 #[tokio::test]
 async fn names_quickbooks_does_not_know_cost_one_query_each_way_however_many() {
-    let header = sheet::HEADER.join(",");
+    let header = sheet::header().join(",");
     let row = |number: &str, customer: &str| {
         let mut cells = sheet::ready_row(0);
         cells[0] = number.to_owned();
