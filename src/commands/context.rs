@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::auth::{
     GoogleGrant, GoogleUserSettings, GoogleUserTokens, IntuitOAuthSettings, IntuitTokens, TokenKey, TokenSource,
@@ -220,11 +220,6 @@ pub fn impatient(settings: &Settings) -> Settings {
 /// The poll interval.
 pub fn interval(settings: &Settings, override_secs: Option<u64>) -> Duration {
     override_secs.map_or(settings.daemon.poll_interval, Duration::from_secs).max(Duration::from_secs(1))
-}
-
-/// A secret for a child process's environment (the demo hands settings to nothing else).
-pub fn expose(secret: &secrecy::SecretString) -> String {
-    secret.expose_secret().to_owned()
 }
 
 /// Starts logging: stdout (plain for the journal, JSON with `QBSYNC_LOG_JSON`) and, for commands

@@ -16,15 +16,7 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remo
 
 /// The letters of a 0-based column index: 0 → `A`, 25 → `Z`, 26 → `AA`, 701 → `ZZ`, 702 → `AAA`.
 pub fn column_letters(col: u32) -> String {
-    // Bijective base 26: there is no zero digit, so shift by one before every division.
-    let mut n = u64::from(col) + 1;
-    let mut letters = Vec::new();
-    while n > 0 {
-        let rem = ((n - 1) % 26) as u8;
-        letters.push(char::from(b'A' + rem));
-        n = (n - 1) / 26;
-    }
-    letters.iter().rev().collect()
+    crate::domain::layout::column_letter(col as usize)
 }
 
 /// The A1 name of one cell, from 0-based grid coordinates: (0, 0) → `A1`, (4, 9) → `J5`.

@@ -601,12 +601,6 @@ impl Store {
         Ok(())
     }
 
-    /// Drops cached names (when QuickBooks says a cached id is inactive or gone).
-    pub fn forget_name(&self, kind: &str, name_norm: &str) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM name_cache WHERE kind = ?1 AND name_norm = ?2", params![kind, name_norm])?;
-        Ok(())
-    }
-
     // ----- passes and status -----------------------------------------------------------------
 
     pub fn record_pass(&self, pass: &PassRecord) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@ use crate::directions::Direction;
 use crate::domain::Cell;
 use crate::domain::date::parse_date;
 use crate::domain::doc_number::{DocNumber, DocNumberError};
-use crate::domain::layout::{Field, Layout};
+use crate::domain::layout::{Field, Layout, column_letter};
 use crate::domain::money::{AmountError, parse_amount};
 use crate::store::Kind;
 
@@ -259,7 +259,7 @@ impl CellRef {
     fn new(layout: &Layout, field: Field, index: u32) -> CellRef {
         CellRef {
             header: layout.names().name(field).to_owned(),
-            a1: layout.column(field).map(|col| format!("{}{}", column_letters(col), index + 1)),
+            a1: layout.column(field).map(|col| format!("{}{}", column_letter(col), index + 1)),
         }
     }
 }
@@ -273,31 +273,17 @@ impl std::fmt::Display for CellRef {
     }
 }
 
-/// Column letters of a 0-based index: 0 → A, 25 → Z, 26 → AA.
-pub fn column_letters(mut index: usize) -> String {
-    let mut letters = Vec::new();
-    loop {
-        letters.push(b'A' + (index % 26) as u8);
-        if index < 26 {
-            break;
-        }
-        index = index / 26 - 1;
-    }
-    letters.reverse();
-    String::from_utf8(letters).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn column_letters_follow_sheets() {
-        assert_eq!(column_letters(0), "A");
-        assert_eq!(column_letters(25), "Z");
-        assert_eq!(column_letters(26), "AA");
-        assert_eq!(column_letters(701), "ZZ");
-        assert_eq!(column_letters(702), "AAA");
+        assert_eq!(column_letter(0), "A");
+        assert_eq!(column_letter(25), "Z");
+        assert_eq!(column_letter(26), "AA");
+        assert_eq!(column_letter(701), "ZZ");
+        assert_eq!(column_letter(702), "AAA");
     }
 
     #[test]

@@ -121,17 +121,6 @@ pub struct Plan {
     pub stats: PlanStats,
 }
 
-impl Plan {
-    /// True when the pass has nothing to do beyond projecting the store onto the sheet.
-    pub fn is_quiet(&self) -> bool {
-        self.claims.is_empty()
-            && self.drop_anchors.is_empty()
-            && self.reconcile.is_empty()
-            && self.creates.is_empty()
-            && self.decisions.is_empty()
-    }
-}
-
 /// The QuickBooks id column a row of this kind is tracked in.
 pub fn id_field(kind: Kind) -> Field {
     match kind {

@@ -164,15 +164,7 @@ pub fn column_index(letters: &str) -> Option<usize> {
 
 /// 0 → `A`, 25 → `Z`, 26 → `AA`.
 pub fn column_letters(index: usize) -> String {
-    let mut n = index + 1;
-    let mut out = Vec::new();
-    while n > 0 {
-        let rem = (n - 1) % 26;
-        out.push(b'A' + rem as u8);
-        n = (n - 1) / 26;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
+    crate::domain::layout::column_letter(index)
 }
 
 /// `A1` for row 0, column 0.
