@@ -92,6 +92,34 @@ fn doc_number(input: &Object) -> Result<Option<String>, Fault> {
     Ok(validate::text("DocNumber", input.get("DocNumber"), MAX_DOC_NUMBER)?.filter(|d| !d.is_empty()))
 }
 
+/// What every transaction answer carries from its request: the pass-through fields the
+/// entity allows, the notes, the number, the dates and the terms.
+fn txn_header(
+    input: &Object,
+    passthrough: &[&str],
+    doc_number: Option<String>,
+    txn_date: NaiveDate,
+    due_date: NaiveDate,
+    term: Option<(String, u64)>,
+) -> Result<Object, Fault> {
+    let mut out = Object::new();
+    for field in passthrough {
+        if let Some(value) = input.get(*field) {
+            out.insert((*field).into(), value.clone());
+        }
+    }
+    notes(input, &mut out)?;
+    if let Some(number) = doc_number {
+        out.insert("DocNumber".into(), Value::String(number));
+    }
+    out.insert("TxnDate".into(), date_text(txn_date));
+    out.insert("DueDate".into(), date_text(due_date));
+    if let Some((id, _)) = term {
+        out.insert("SalesTermRef".into(), json!({ "value": id }));
+    }
+    Ok(out)
+}
+
 /// Copies the optional text fields with their length limits.
 fn notes(input: &Object, out: &mut Object) -> Result<(), Fault> {
     validate::text("PrivateNote", input.get("PrivateNote"), MAX_NOTE)?;
@@ -349,35 +377,28 @@ fn invoice(
         None => add_days(txn_date, term.as_ref().map_or(0, |(_, days)| *days)),
     };
 
-    let mut out = Object::new();
-    for passthrough in [
-        "ShipDate",
-        "TrackingNum",
-        "ClassRef",
-        "DepartmentRef",
-        "ShipMethodRef",
-        "ShipFromAddr",
-        "BillEmailCc",
-        "BillEmailBcc",
-        "DeliveryInfo",
-        "TxnSource",
-        "ProjectRef",
-        "TransactionLocationType",
-        "GlobalTaxCalculation",
-    ] {
-        if let Some(value) = input.get(passthrough) {
-            out.insert(passthrough.into(), value.clone());
-        }
-    }
-    notes(input, &mut out)?;
-    if let Some(number) = doc_number {
-        out.insert("DocNumber".into(), Value::String(number));
-    }
-    out.insert("TxnDate".into(), date_text(txn_date));
-    out.insert("DueDate".into(), date_text(due_date));
-    if let Some((id, _)) = term {
-        out.insert("SalesTermRef".into(), json!({ "value": id }));
-    }
+    let mut out = txn_header(
+        input,
+        &[
+            "ShipDate",
+            "TrackingNum",
+            "ClassRef",
+            "DepartmentRef",
+            "ShipMethodRef",
+            "ShipFromAddr",
+            "BillEmailCc",
+            "BillEmailBcc",
+            "DeliveryInfo",
+            "TxnSource",
+            "ProjectRef",
+            "TransactionLocationType",
+            "GlobalTaxCalculation",
+        ],
+        doc_number,
+        txn_date,
+        due_date,
+        term,
+    )?;
     out.insert("CustomerRef".into(), customer.to_ref());
     out.insert("CurrencyRef".into(), build::home_currency());
     out.insert("Line".into(), Value::Array(lines));
@@ -553,22 +574,14 @@ fn bill(
     };
     let due_date = validate::date("DueDate", input.get("DueDate"))?.unwrap_or_else(|| add_days(txn_date, days));
 
-    let mut out = Object::new();
-    for passthrough in ["DepartmentRef", "VendorAddr", "RemitToAddr", "TransactionLocationType", "GlobalTaxCalculation"]
-    {
-        if let Some(value) = input.get(passthrough) {
-            out.insert(passthrough.into(), value.clone());
-        }
-    }
-    notes(input, &mut out)?;
-    if let Some(number) = doc_number {
-        out.insert("DocNumber".into(), Value::String(number));
-    }
-    out.insert("TxnDate".into(), date_text(txn_date));
-    out.insert("DueDate".into(), date_text(due_date));
-    if let Some((id, _)) = term {
-        out.insert("SalesTermRef".into(), json!({ "value": id }));
-    }
+    let mut out = txn_header(
+        input,
+        &["DepartmentRef", "VendorAddr", "RemitToAddr", "TransactionLocationType", "GlobalTaxCalculation"],
+        doc_number,
+        txn_date,
+        due_date,
+        term,
+    )?;
     out.insert("VendorRef".into(), vendor.to_ref());
     out.insert("APAccountRef".into(), ap_account.to_ref());
     out.insert("CurrencyRef".into(), build::home_currency());
