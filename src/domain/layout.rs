@@ -45,32 +45,27 @@ pub enum Field {
 }
 
 impl Field {
-    /// Every field, inputs first, then tracking columns in the order `migrate` adds them.
-    pub const ALL: [Field; 23] = [
-        Field::Invoice,
-        Field::Status,
-        Field::InvFrom,
-        Field::ToClient,
-        Field::EndClient,
-        Field::TaskDescr,
-        Field::JobName,
-        Field::InvDollars,
-        Field::SubmittedDate,
-        Field::InvPaidDate,
-        Field::Owed2Acd,
-        Field::Owed2Workers,
-        Field::Notes,
-        Field::Thread,
-        Field::QbInvoiceId,
-        Field::QbInvoiceUrl,
-        Field::QbSyncStatus,
-        Field::QbSyncedAt,
-        Field::QbError,
-        Field::QbBillId,
-        Field::QbBillUrl,
-        Field::QbBillStatus,
-        Field::QbBillError,
-    ];
+    /// Every field, inputs first, then tracking columns in the order `migrate` adds them; built
+    /// from the three lists below so it cannot drift from them.
+    pub const ALL: [Field; 23] = {
+        let mut all = [Field::Invoice; 23];
+        let mut i = 0;
+        while i < Field::INPUTS.len() {
+            all[i] = Field::INPUTS[i];
+            i += 1;
+        }
+        let mut j = 0;
+        while j < Field::TRACKING_INVOICE.len() {
+            all[i + j] = Field::TRACKING_INVOICE[j];
+            j += 1;
+        }
+        let mut k = 0;
+        while k < Field::TRACKING_BILL.len() {
+            all[i + j + k] = Field::TRACKING_BILL[k];
+            k += 1;
+        }
+        all
+    };
 
     /// The columns qbsync reads and never writes.
     pub const INPUTS: [Field; 14] = [
