@@ -903,11 +903,15 @@ impl Engine {
         let layout = Layout::from_header(header, &policy.columns)?;
         let view = self.view()?;
         let located = plan::locate(&values, &layout, &anchors, &view);
+        // One transaction for all moved rows: after an insert near the top, every row moves,
+        // and a statement each would cost a disk flush each.
+        let moved = self.store.begin()?;
         for (key, row) in &located {
             if view.rows.get(key).is_some_and(|r| r.sheet_row != Some(*row as i64 + 1)) {
                 self.store.set_sheet_row(key, *row as i64 + 1)?;
             }
         }
+        moved.commit()?;
         let anchored: HashSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
         for gone in view
             .rows
