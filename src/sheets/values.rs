@@ -56,6 +56,23 @@ impl ValuesBody {
         Ok(header)
     }
 
+    /// True when both answers hold the same cells. Comparing the bytes settles it almost
+    /// always and costs next to nothing beside decoding two copies of a long tab; only answers
+    /// whose bytes differ are decoded to make sure (Google could, in principle, spell the same
+    /// values two ways).
+    pub fn same_values(&self, other: &ValuesBody) -> Result<bool, SheetsError> {
+        if self.0 == other.0 {
+            return Ok(true);
+        }
+        Ok(self.clone().into_rows()? == other.clone().into_rows()?)
+    }
+
+    /// True when `other` is this very answer, byte for byte (so cells already decoded from one
+    /// stand for the other).
+    pub fn is_same_answer(&self, other: &ValuesBody) -> bool {
+        self.0 == other.0
+    }
+
     /// Every row as cells.
     pub fn into_rows(self) -> Result<Vec<Vec<Cell>>, SheetsError> {
         let mut rows = Vec::new();
@@ -346,6 +363,21 @@ mod tests {
         })
         .unwrap();
         assert_eq!(walked, body.into_rows().unwrap());
+    }
+
+    #[test]
+    fn answers_compare_by_their_cells() {
+        let body = ValuesBody::new(BODY.as_bytes().to_vec());
+        assert!(body.same_values(&body.clone()).unwrap());
+        assert!(body.is_same_answer(&ValuesBody::new(BODY.as_bytes().to_vec())));
+        // Spelled differently (spacing, another range), the same cells.
+        let respelled = ValuesBody::new(BODY.replace(",\"majorDimension\"", " , \"majorDimension\"").into_bytes());
+        assert!(!body.is_same_answer(&respelled));
+        assert!(body.same_values(&respelled).unwrap());
+        // One cell changed.
+        let edited = ValuesBody::new(BODY.replace("ACD-1", "ACD-2").into_bytes());
+        assert!(!body.same_values(&edited).unwrap());
+        assert!(ValuesBody::new(b"<html>".to_vec()).same_values(&body).is_err());
     }
 
     #[test]

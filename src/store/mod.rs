@@ -17,6 +17,9 @@
 
 mod schema;
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::mem;
 use std::path::Path;
 use std::time::Duration;
 
@@ -224,6 +227,18 @@ pub struct PassRecord {
 pub struct Store {
     conn: Connection,
     path: String,
+    /// Keys written since [`Store::take_changes`] last emptied it: see [`Changes`].
+    changes: RefCell<Changes>,
+}
+
+/// The keys of the row records and documents written through this store since the last
+/// [`Store::take_changes`] (whether or not their transaction committed). A caller holding a
+/// picture of the store — the pass's planning view — catches up by reading those records alone,
+/// instead of every record of a history that can run to tens of thousands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub rows: BTreeSet<String>,
+    pub docs: BTreeSet<String>,
 }
 
 impl Store {
@@ -249,7 +264,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Store { conn, path };
+        let mut store = Store { conn, path, changes: RefCell::default() };
         store.migrate()?;
         Ok(store)
     }
@@ -273,6 +288,19 @@ impl Store {
         &self.path
     }
 
+    /// The keys written since the last call (see [`Changes`]), and a fresh start.
+    pub fn take_changes(&self) -> Changes {
+        mem::take(&mut *self.changes.borrow_mut())
+    }
+
+    fn row_changed(&self, row_key: &str) {
+        self.changes.borrow_mut().rows.insert(row_key.to_owned());
+    }
+
+    fn doc_changed(&self, doc_key: &str) {
+        self.changes.borrow_mut().docs.insert(doc_key.to_owned());
+    }
+
     // ----- documents -------------------------------------------------------------------------
 
     /// Starts a transaction: every write made through this store until [`Atomic::commit`] lands,
@@ -290,6 +318,7 @@ impl Store {
         if let Some(existing) = self.document(intent.doc_key)? {
             return Ok(existing);
         }
+        self.doc_changed(intent.doc_key);
         self.conn.execute(
             "INSERT INTO documents (doc_key, kind, doc_number, request_id, payload_hash, payload, party_id, total, state, attempts, row_keys, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?9, ?10, ?10)",
@@ -311,6 +340,7 @@ impl Store {
 
     /// Counts one more send of a pending document (before it is sent).
     pub fn count_attempt(&self, doc_key: &str) -> Result<(), StoreError> {
+        self.doc_changed(doc_key);
         self.conn.execute(
             "UPDATE documents SET attempts = attempts + 1, updated_at = ?2 WHERE doc_key = ?1",
             params![doc_key, now()],
@@ -320,6 +350,7 @@ impl Store {
 
     /// QuickBooks holds the document. Idempotent.
     pub fn mark_created(&self, doc_key: &str, qbo_id: &str, qbo_url: &str) -> Result<(), StoreError> {
+        self.doc_changed(doc_key);
         self.conn.execute(
             "UPDATE documents SET state = 'created', qbo_id = ?2, qbo_url = ?3, error = NULL, updated_at = ?4 WHERE doc_key = ?1",
             params![doc_key, qbo_id, qbo_url, now()],
@@ -329,6 +360,7 @@ impl Store {
 
     /// QuickBooks refused the document for a reason about its data; it does not exist there.
     pub fn mark_failed(&self, doc_key: &str, error: &str) -> Result<(), StoreError> {
+        self.doc_changed(doc_key);
         self.conn.execute(
             "UPDATE documents SET state = 'failed', error = ?2, updated_at = ?3 WHERE doc_key = ?1 AND state = 'pending'",
             params![doc_key, error, now()],
@@ -338,6 +370,7 @@ impl Store {
 
     /// Forgets a failed document so a corrected row can be tried again under a new requestid.
     pub fn retire_failed(&self, doc_key: &str) -> Result<(), StoreError> {
+        self.doc_changed(doc_key);
         self.conn.execute("DELETE FROM documents WHERE doc_key = ?1 AND state = 'failed'", params![doc_key])?;
         Ok(())
     }
@@ -345,11 +378,17 @@ impl Store {
     pub fn document(&self, doc_key: &str) -> Result<Option<DocRecord>, StoreError> {
         Ok(self
             .conn
-            .query_row(
-                &format!("SELECT {DOC_COLUMNS} FROM documents WHERE doc_key = ?1"),
-                params![doc_key],
-                doc_from_row,
-            )
+            .prepare_cached(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE doc_key = ?1"))?
+            .query_row(params![doc_key], doc_from_row)
+            .optional()?)
+    }
+
+    /// One document as [`Store::documents_for_planning`] reads them.
+    pub fn document_for_planning(&self, doc_key: &str) -> Result<Option<DocRecord>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {PLANNING_DOC_COLUMNS} FROM documents WHERE doc_key = ?1"))?
+            .query_row(params![doc_key], doc_from_row)
             .optional()?)
     }
 
@@ -384,12 +423,11 @@ impl Store {
 
     /// Every document as the planner reads it: without the payload, its hash, the requestid
     /// and the error text, which on a long history are most of the bytes. Never send from
-    /// these records (their `payload` is empty): read the document by key.
+    /// these records (their `payload` is empty): read the document by key. In no particular
+    /// order: the planner's index breaks ties itself, and sorting a long history on every busy
+    /// pass would cost more than reading it.
     pub fn documents_for_planning(&self) -> Result<Vec<DocRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT doc_key, kind, doc_number, '', '', '', party_id, total, state, qbo_id, qbo_url, NULL, attempts, row_keys
-             FROM documents ORDER BY created_at, doc_key",
-        )?;
+        let mut stmt = self.conn.prepare(&format!("SELECT {PLANNING_DOC_COLUMNS} FROM documents"))?;
         let docs = stmt.query_map([], doc_from_row)?.collect::<Result<Vec<_>, _>>()?;
         Ok(docs)
     }
@@ -398,13 +436,15 @@ impl Store {
 
     /// Saves what qbsync decided for a row (insert or replace).
     pub fn put_row(&self, row: &RowRecord) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.row_changed(&row.row_key);
+        self.conn.prepare_cached(
             "INSERT INTO rows (row_key, kind, doc_key, doc_number, status, error, content_fp, config_fp, sheet_row, synced_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT(row_key) DO UPDATE SET kind = excluded.kind, doc_key = excluded.doc_key, doc_number = excluded.doc_number,
                status = excluded.status, error = excluded.error, content_fp = excluded.content_fp, config_fp = excluded.config_fp,
                sheet_row = excluded.sheet_row, synced_at = excluded.synced_at, updated_at = excluded.updated_at",
-            params![
+        )?
+        .execute(params![
                 row.row_key,
                 row.kind.as_str(),
                 row.doc_key,
@@ -416,15 +456,15 @@ impl Store {
                 row.sheet_row,
                 row.synced_at,
                 now(),
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
     pub fn row(&self, row_key: &str) -> Result<Option<RowRecord>, StoreError> {
         Ok(self
             .conn
-            .query_row(&format!("SELECT {ROW_COLUMNS} FROM rows WHERE row_key = ?1"), params![row_key], row_from_row)
+            .prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM rows WHERE row_key = ?1"))?
+            .query_row(params![row_key], row_from_row)
             .optional()?)
     }
 
@@ -458,18 +498,23 @@ impl Store {
 
     /// Forgets a row record (an anchor claimed for it landed elsewhere and was dropped).
     pub fn forget_row(&self, row_key: &str) -> Result<(), StoreError> {
+        self.row_changed(row_key);
         self.conn.execute("DELETE FROM rows WHERE row_key = ?1", params![row_key])?;
         Ok(())
     }
 
     /// Remembers where a row was last seen (for people reading the audit).
     pub fn set_sheet_row(&self, row_key: &str, sheet_row: i64) -> Result<(), StoreError> {
-        self.conn.execute("UPDATE rows SET sheet_row = ?2 WHERE row_key = ?1", params![row_key, sheet_row])?;
+        self.row_changed(row_key);
+        self.conn
+            .prepare_cached("UPDATE rows SET sheet_row = ?2 WHERE row_key = ?1")?
+            .execute(params![row_key, sheet_row])?;
         Ok(())
     }
 
     /// Forgets where a row was: it is no longer on the sheet.
     pub fn clear_sheet_row(&self, row_key: &str) -> Result<(), StoreError> {
+        self.row_changed(row_key);
         self.conn.execute("UPDATE rows SET sheet_row = NULL WHERE row_key = ?1", params![row_key])?;
         Ok(())
     }
@@ -676,6 +721,11 @@ impl Atomic<'_> {
 }
 
 const DOC_COLUMNS: &str = "doc_key, kind, doc_number, request_id, payload_hash, payload, party_id, total, state, qbo_id, qbo_url, error, attempts, row_keys";
+
+/// [`DOC_COLUMNS`] without the payload, its hash, the requestid and the error text, which on a
+/// long history are most of the bytes.
+const PLANNING_DOC_COLUMNS: &str =
+    "doc_key, kind, doc_number, '', '', '', party_id, total, state, qbo_id, qbo_url, NULL, attempts, row_keys";
 
 fn doc_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRecord> {
     let row_keys: String = r.get(13)?;

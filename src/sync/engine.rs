@@ -29,11 +29,11 @@ use crate::domain::layout::{Layout, LayoutError};
 use crate::qbo::{
     Doc, DocKind, ExpenseLine, NewBill, NewDoc, NewInvoice, PartyKind, QboClient, QboError, RequestId, SalesLine,
 };
-use crate::sheets::{CellRun, NewAnchor, SheetsClient, SheetsError};
+use crate::sheets::{CellRun, NewAnchor, SheetsClient, SheetsError, ValuesBody};
 use crate::store::{DocRecord, DocState, Kind, NewAudit, NewIntent, RowRecord, Store, StoreError};
 
 use super::draft::{DocDraft, note_has_marker, note_with_marker};
-use super::plan::{self, Anchor, Plan, StoreView};
+use super::plan::{self, Anchor, Located, Plan, StoreView};
 use super::policy::Policy;
 use super::project::{self, CellWrite};
 
@@ -170,6 +170,9 @@ pub struct Engine {
     pub write_back_every: Duration,
     /// Told about progress while documents are created (`run-once` hangs a progress bar here).
     pub progress: Option<ProgressObserver>,
+    /// The store as the pass sees it: loaded once when a pass finds work, caught up after each
+    /// step that writes (see [`StoreView::catch_up`]), let go when the pass ends.
+    view: StoreView,
 }
 
 /// QuickBooks' answer to a batch: each item's outcome by `bId`, or the request's own failure.
@@ -181,7 +184,15 @@ type BatchRequest = (Vec<(String, DocKind, String)>, RequestId);
 
 impl Engine {
     pub fn new(sheets: SheetsClient, qbo: QboClient, store: Store) -> Engine {
-        Engine { sheets, qbo, store, batching: true, write_back_every: WRITE_BACK_EVERY, progress: None }
+        Engine {
+            sheets,
+            qbo,
+            store,
+            batching: true,
+            write_back_every: WRITE_BACK_EVERY,
+            progress: None,
+            view: StoreView::default(),
+        }
     }
 
     fn progress(&self, event: Progress) {
@@ -194,6 +205,9 @@ impl Engine {
     pub async fn pass(&mut self, policy: &Policy, options: PassOptions) -> Result<PassReport, PassError> {
         let started_at = crate::store::now();
         let outcome = self.pass_inner(policy, options).await;
+        // On a long history the picture of the store is tens of megabytes: not kept between
+        // passes, so an idle daemon stays small.
+        self.view = StoreView::default();
         if !options.dry_run {
             let record = crate::store::PassRecord {
                 started_at,
@@ -234,22 +248,30 @@ impl Engine {
             report.idle = true;
             return Ok(report);
         }
-        let (mut values, mut anchors) = self.snapshot(body.into_rows()?).await?;
-        let mut view = self.view()?;
+        let (body, mut anchors) = self.snapshot(body).await?;
+        let mut values = body.clone().into_rows()?;
+        self.view = StoreView::load(&self.store)?;
         let header = values.first().ok_or(PassError::EmptySheet)?;
         layout = Layout::from_header(header, &policy.columns)?;
-        let mut plan = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key);
+        let mut plan = plan::plan(&values, &layout, &anchors, &self.view, policy, &mut new_key);
         if options.dry_run {
+            let view = std::mem::take(&mut self.view);
             return self.dry_run(plan, &values, &layout, &view, policy, report).await;
         }
 
         if !plan.claims.is_empty() || !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
             self.settle_anchors(&plan).await?;
-            (values, anchors) = self.snapshot(self.sheets.read_values().await?).await?;
-            let header = values.first().ok_or(PassError::EmptySheet)?;
-            layout = Layout::from_header(header, &policy.columns)?;
-            view = self.view()?;
-            plan = plan::plan(&values, &layout, &anchors, &view, policy, &mut new_key);
+            let (again, fresh) = self.snapshot(self.sheets.read_values_body().await?).await?;
+            anchors = fresh;
+            // Claims change anchors, not cells: usually the sheet reads as before and the cells
+            // already decoded stand.
+            if !again.is_same_answer(&body) {
+                values = again.into_rows()?;
+                let header = values.first().ok_or(PassError::EmptySheet)?;
+                layout = Layout::from_header(header, &policy.columns)?;
+            }
+            self.view.catch_up(&self.store)?;
+            plan = plan::plan(&values, &layout, &anchors, &self.view, policy, &mut new_key);
             // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere)
             // wait for the next pass; drops are safe to do now.
             if !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
@@ -262,9 +284,9 @@ impl Engine {
             }
         }
 
-        // The sheet and the store as read are not needed any more: on a long sheet they are
-        // hundreds of megabytes, and the write-back reads its own.
-        drop((values, view, anchors));
+        // The sheet as read is not needed any more: on a long sheet it is tens of megabytes,
+        // and the write-back reads its own.
+        drop((values, body, anchors));
 
         report.skipped = plan.stats.skipped;
         report.copies = plan.stats.copies;
@@ -290,24 +312,27 @@ impl Engine {
         Ok(report)
     }
 
-    fn view(&self) -> Result<StoreView, StoreError> {
-        Ok(StoreView::new(self.store.all_rows()?, self.store.documents_for_planning()?))
-    }
-
-    /// The sheet's values (as just read) and its anchors, as one consistent picture. They are
-    /// two requests, and a row inserted, deleted or sorted between them would pair anchors with
-    /// other rows' cells; so the values are read again after the anchors and must not have
-    /// changed.
-    async fn snapshot(&self, mut values: Vec<Vec<Cell>>) -> Result<(Vec<Vec<Cell>>, Vec<Anchor>), PassError> {
+    /// The sheet's values (`values`, just read) and its anchors, as one consistent picture.
+    /// They are two requests, and a row inserted, deleted or sorted between them would pair
+    /// anchors with other rows' cells; so the values are read again after the anchors and must
+    /// not have changed. The answers are compared as they came (see
+    /// [`ValuesBody::same_values`]): the caller decodes the one it keeps, once.
+    async fn snapshot(&self, mut values: ValuesBody) -> Result<(ValuesBody, Vec<Anchor>), PassError> {
         for _ in 0..3 {
             let anchors = self.anchors().await?;
-            let again = self.sheets.read_values().await?;
-            if again == values {
+            let again = self.sheets.read_values_body().await?;
+            if again.same_values(&values)? {
                 return Ok((values, anchors));
             }
             values = again;
         }
         Err(PassError::SheetBusy)
+    }
+
+    /// A fresh consistent picture ([`Self::snapshot`]), decoded.
+    async fn picture(&self) -> Result<(Vec<Vec<Cell>>, Vec<Anchor>), PassError> {
+        let (values, anchors) = self.snapshot(self.sheets.read_values_body().await?).await?;
+        Ok((values.into_rows()?, anchors))
     }
 
     async fn anchors(&self) -> Result<Vec<Anchor>, SheetsError> {
@@ -898,29 +923,33 @@ impl Engine {
 
     /// One projection and its write; true when rows moved under it (and it must run again).
     async fn project_and_write(&mut self, policy: &Policy, report: &mut PassReport) -> Result<bool, PassError> {
-        let (values, anchors) = self.snapshot(self.sheets.read_values().await?).await?;
+        let (values, anchors) = self.picture().await?;
         let Some(header) = values.first() else { return Ok(false) };
         let layout = Layout::from_header(header, &policy.columns)?;
-        let view = self.view()?;
-        let located = plan::locate(&values, &layout, &anchors, &view);
+        // The picture loaded when the pass planned, plus everything written since.
+        self.view.catch_up(&self.store)?;
+        let located = plan::locate(&values, &layout, &anchors, &self.view);
+
         // One transaction for all moved rows: after an insert near the top, every row moves,
         // and a statement each would cost a disk flush each.
         let moved = self.store.begin()?;
         for (key, row) in &located {
-            if view.rows.get(key).is_some_and(|r| r.sheet_row != Some(*row as i64 + 1)) {
+            if self.view.rows.get(key).is_some_and(|r| r.sheet_row != Some(*row as i64 + 1)) {
                 self.store.set_sheet_row(key, *row as i64 + 1)?;
             }
         }
         moved.commit()?;
         let anchored: HashSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
-        for gone in view
-            .rows
-            .values()
-            .filter(|r| r.sheet_row.is_some() && r.status != plan::CLAIMED && !anchored.contains(r.row_key.as_str()))
+        for gone in
+            self.view.rows.values().filter(|r| {
+                r.sheet_row.is_some() && r.status != plan::CLAIMED && !anchored.contains(r.row_key.as_str())
+            })
         {
             self.note_row_gone(gone)?;
         }
-        let (writes, mismatches) = project::project(&values, &layout, &located, &view, policy);
+        self.view.catch_up(&self.store)?;
+        let (writes, mismatches) = project::project(&values, &layout, &located, &self.view, policy);
+
         for mismatch in &mismatches {
             tracing::warn!(
                 row_key = %mismatch.key,
@@ -985,11 +1014,11 @@ impl Engine {
     async fn verify_landing(
         &mut self,
         before: &[Vec<Cell>],
-        located: &HashMap<String, u32>,
+        located: &Located,
         writes: &[CellWrite],
     ) -> Result<bool, PassError> {
         let anchors = self.anchors().await?;
-        let now: HashMap<String, u32> = anchors.iter().map(|a| (a.key.clone(), a.row)).collect();
+        let now: Located = anchors.iter().map(|a| (a.key.clone(), a.row)).collect();
         let moved: Vec<&CellWrite> = writes.iter().filter(|w| now.get(&w.key) != Some(&w.row)).collect();
         if moved.is_empty() {
             return Ok(false);
@@ -1007,12 +1036,12 @@ impl Engine {
         // them like the write itself.
         let mut checks = vec![(writes.to_vec(), before.to_vec(), located.clone())];
         for _ in 0..RESTORE_ROUNDS {
-            let (after, anchors) = match self.snapshot(self.sheets.read_values().await?).await {
+            let (after, anchors) = match self.picture().await {
                 Ok(picture) => picture,
                 Err(PassError::SheetBusy) => continue, // rows still moving: look again
                 Err(error) => return Err(error),
             };
-            let now: HashMap<String, u32> = anchors.into_iter().map(|a| (a.key, a.row)).collect();
+            let now: Located = anchors.into_iter().map(|a| (a.key, a.row)).collect();
             let mut undo: Vec<CellWrite> = Vec::new();
             for (written, then, where_then) in &checks {
                 for write in project::undo_misplaced(written, then, where_then, &after, &now) {

@@ -7,7 +7,7 @@
 //! The planner never addresses a row by a remembered number: a row is known by its anchor key,
 //! and a row without one gets one claimed first (the engine plans again once it is verified).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use crate::domain::Cell;
 use crate::domain::fingerprint::content_fingerprint;
@@ -16,6 +16,13 @@ use crate::store::{DocRecord, DocState, Kind, RowRecord};
 
 use super::draft::{DocDraft, DraftRow, RowVerdict, judge, kind_of};
 use super::policy::{Mode, Policy};
+pub use super::view::StoreView;
+use super::view::{FastMap, FastSet};
+use rustc_hash::FxBuildHasher;
+use std::hash::BuildHasher;
+
+/// Where each anchored row is now: row key → 0-based grid row.
+pub type Located = FastMap<String, u32>;
 
 /// Row status recorded for an anchor that was just claimed and not yet verified.
 pub const CLAIMED: &str = "claimed";
@@ -30,33 +37,17 @@ pub struct Anchor {
     pub row: u32,
 }
 
-/// What the planner needs from the store.
-#[derive(Clone, Debug, Default)]
-pub struct StoreView {
-    pub rows: HashMap<String, RowRecord>,
-    pub docs: HashMap<String, DocRecord>,
-}
-
-impl StoreView {
-    pub fn new(rows: Vec<RowRecord>, docs: Vec<DocRecord>) -> StoreView {
-        StoreView {
-            rows: rows.into_iter().map(|r| (r.row_key.clone(), r)).collect(),
-            docs: docs.into_iter().map(|d| (d.doc_key.clone(), d)).collect(),
-        }
-    }
-}
-
 /// The store's documents indexed for the two questions the planner asks of every row. Built
 /// once per plan: a search through every document for every row would make planning a sheet
 /// with years of history quadratic.
 struct DocIndex<'a> {
-    by_qbo_id: HashMap<(Kind, &'a str), &'a DocRecord>,
-    by_number: HashMap<(Kind, &'a str), &'a DocRecord>,
+    by_qbo_id: FastMap<(Kind, &'a str), &'a DocRecord>,
+    by_number: FastMap<(Kind, &'a str), &'a DocRecord>,
 }
 
 impl<'a> DocIndex<'a> {
     fn new(store: &'a StoreView) -> DocIndex<'a> {
-        let mut index = DocIndex { by_qbo_id: HashMap::new(), by_number: HashMap::new() };
+        let mut index = DocIndex { by_qbo_id: FastMap::default(), by_number: FastMap::default() };
         // The lowest doc key wins a tie, whatever order the store handed the documents in.
         let keep_first = |slot: &mut &'a DocRecord, doc: &'a DocRecord| {
             if doc.doc_key < slot.doc_key {
@@ -117,7 +108,7 @@ pub struct Plan {
     /// Decisions to remember for rows that go no further this pass.
     pub decisions: Vec<RowRecord>,
     /// Where each anchored row is now (key → 0-based grid row).
-    pub located: HashMap<String, u32>,
+    pub located: Located,
     pub stats: PlanStats,
 }
 
@@ -126,6 +117,31 @@ pub fn id_field(kind: Kind) -> Field {
     match kind {
         Kind::Invoice => Field::QbInvoiceId,
         Kind::Bill => Field::QbBillId,
+    }
+}
+
+/// The kind of document each row would become, routed once per distinct `inv_from` text:
+/// routing normalises the name (allocating), and a sheet has a handful of distinct values over
+/// tens of thousands of rows.
+struct Kinds<'p> {
+    layout: &'p Layout,
+    policy: &'p Policy,
+    known: FastMap<String, Kind>,
+}
+
+impl<'p> Kinds<'p> {
+    fn new(layout: &'p Layout, policy: &'p Policy) -> Kinds<'p> {
+        Kinds { layout, policy, known: FastMap::default() }
+    }
+
+    fn of(&mut self, row: &[Cell]) -> Kind {
+        let inv_from = self.layout.cell(row, Field::InvFrom).as_text();
+        if let Some(kind) = self.known.get(inv_from.as_ref()) {
+            return *kind;
+        }
+        let kind = kind_of(row, self.layout, self.policy);
+        self.known.insert(inv_from.into_owned(), kind);
+        kind
     }
 }
 
@@ -164,10 +180,13 @@ pub struct AttentionCheck<'a> {
     layout: &'a Layout,
     policy: &'a Policy,
     /// Fingerprints of the failed rows the store remembers under the current configuration.
-    failures: HashSet<&'a str>,
-    seen_ids: HashSet<(Kind, String)>,
+    failures: FastSet<&'a str>,
+    kinds: Kinds<'a>,
+    /// The ids seen so far, hashed: the rows they came from are let go. Two ids sharing a
+    /// hash would only cost a full pass that finds nothing to do.
+    seen_ids: FastSet<(Kind, u64)>,
     /// Where synced rows were last seen (0-based row → the id they show), see [`Self::expecting`].
-    expected: HashMap<usize, (Kind, String)>,
+    expected: FastMap<usize, (Kind, String)>,
     needed: bool,
 }
 
@@ -183,7 +202,15 @@ impl<'a> AttentionCheck<'a> {
             .map(|r| r.content_fp.as_str())
             .collect();
         let needed = store.docs.values().any(|d| d.state == DocState::Pending);
-        AttentionCheck { layout, policy, failures, seen_ids: HashSet::new(), expected: HashMap::new(), needed }
+        AttentionCheck {
+            layout,
+            policy,
+            failures,
+            kinds: Kinds::new(layout, policy),
+            seen_ids: FastSet::default(),
+            expected: FastMap::default(),
+            needed,
+        }
     }
 
     /// Also needs a pass when a synced row does not show its id where it was last seen
@@ -216,12 +243,12 @@ impl<'a> AttentionCheck<'a> {
             self.needed = true;
             return true;
         }
-        let kind = kind_of(row, self.layout, self.policy);
+        let kind = self.kinds.of(row);
         let id = self.layout.cell(row, id_field(kind)).trimmed();
         self.needed = if id.is_empty() {
             looks_ready(row, index as u32, kind, self.layout, self.policy, &self.failures)
         } else {
-            !self.seen_ids.insert((kind, id.into_owned()))
+            !self.seen_ids.insert((kind, FxBuildHasher.hash_one(id.as_ref())))
         };
         self.needed
     }
@@ -239,7 +266,7 @@ fn looks_ready(
     kind: Kind,
     layout: &Layout,
     policy: &Policy,
-    failures: &HashSet<&str>,
+    failures: &FastSet<&str>,
 ) -> bool {
     let status = layout.cell(row, Field::Status).trimmed().into_owned();
     if !policy.backfill && !policy.eligible.contains(&status) {
@@ -268,7 +295,7 @@ fn shown_status(row: &[Cell], kind: Kind, layout: &Layout, policy: &Policy) -> S
 /// Where each anchored row is now (key → 0-based grid row), exactly as [`plan`] finds it,
 /// without judging a single row: all the write-back needs, at a fraction of the cost on a
 /// long sheet.
-pub fn locate(rows: &[Vec<Cell>], layout: &Layout, anchors: &[Anchor], store: &StoreView) -> HashMap<String, u32> {
+pub fn locate(rows: &[Vec<Cell>], layout: &Layout, anchors: &[Anchor], store: &StoreView) -> Located {
     let mut scratch = Plan::default();
     settle_anchors(rows, layout, anchors, store, &mut scratch);
     scratch.located
@@ -286,6 +313,7 @@ pub fn plan(
     let mut plan = Plan::default();
     let docs = DocIndex::new(store);
     let key_of_row = settle_anchors(rows, layout, anchors, store, &mut plan);
+    let mut kinds = Kinds::new(layout, policy);
 
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut pending_docs: Vec<String> = Vec::new();
@@ -295,18 +323,24 @@ pub fn plan(
         if is_blank_row(row, layout) {
             continue;
         }
-        let kind = kind_of(row, layout, policy);
-        let key = key_of_row.get(&index);
+        let kind = kinds.of(row);
+        let key = key_of_row.get(index as usize).copied().flatten();
         let record = key.and_then(|k| store.rows.get(k));
-        let id = layout.cell(row, id_field(kind)).trimmed().into_owned();
+        let id = layout.cell(row, id_field(kind)).trimmed();
 
         if !id.is_empty() {
+            // Most rows of a long sheet are settled history showing their own document's id:
+            // that is decided by two look-ups, before anything else is computed.
+            let Some(doc) = docs.by_qbo_id(kind, &id) else { continue };
+            if key.is_some_and(|k| doc.row_keys.iter().any(|r| r == k)) {
+                continue;
+            }
             let has_own_document = record
                 .and_then(|r| r.doc_key.as_ref())
                 .and_then(|d| store.docs.get(d))
                 .is_some_and(|d| d.state != DocState::Failed);
             if let Some(copy) =
-                detect_copy(kind, &id, index, key, record, has_own_document, &docs, &plan.located, row, layout, policy)
+                detect_copy(kind, &id, doc, index, key, record, has_own_document, &plan.located, row, layout, policy)
             {
                 plan.stats.copies += 1;
                 match key {
@@ -359,17 +393,17 @@ pub fn plan(
         match judge(row, index, layout, policy) {
             RowVerdict::Skip { kind, reason } => {
                 plan.stats.skipped += 1;
-                let decision = row_record(key.clone(), kind, None, "skipped", Some(reason), fp, policy, index);
+                let decision = row_record(key.to_owned(), kind, None, "skipped", Some(reason), fp, policy, index);
                 push_decision(&mut plan, record, decision);
             }
             RowVerdict::Fail { kind, reason } => {
                 plan.stats.failed += 1;
-                let decision = row_record(key.clone(), kind, None, "failed", Some(reason), fp, policy, index);
+                let decision = row_record(key.to_owned(), kind, None, "failed", Some(reason), fp, policy, index);
                 push_decision(&mut plan, record, decision);
             }
             RowVerdict::Document { kind, doc_number, party, line, txn_date, due_date, note } => {
                 candidates.push(Candidate {
-                    key: key.clone(),
+                    key: key.to_owned(),
                     index,
                     fp: fp.clone(),
                     kind,
@@ -546,23 +580,23 @@ fn row_record(
     }
 }
 
-/// A row carrying a QuickBooks id that belongs to another row is a pasted copy.
+/// A row carrying a QuickBooks id that belongs to another row (`doc`, found by that id) is a
+/// pasted copy.
 #[allow(clippy::too_many_arguments)]
 fn detect_copy(
     kind: Kind,
     id: &str,
+    doc: &DocRecord,
     index: u32,
-    key: Option<&String>,
+    key: Option<&str>,
     record: Option<&RowRecord>,
     has_own_document: bool,
-    docs: &DocIndex<'_>,
-    located: &HashMap<String, u32>,
+    located: &Located,
     row: &[Cell],
     layout: &Layout,
     policy: &Policy,
 ) -> Option<RowRecord> {
-    let doc = docs.by_qbo_id(kind, id)?;
-    if key.is_some_and(|k| doc.row_keys.contains(k)) {
+    if key.is_some_and(|k| doc.row_keys.iter().any(|r| r == k)) {
         return None; // the row's own document
     }
     if has_own_document {
@@ -585,73 +619,78 @@ fn detect_copy(
         "this row looks like a copy of {original} (invoice {number}, QuickBooks {} {id}); qbsync did not create anything for it. To make it a new document, clear its QuickBooks id and status cells and give it its own invoice number; otherwise delete it",
         kind.as_str()
     );
-    Some(row_record(key.cloned().unwrap_or_default(), kind, None, COPY, Some(reason), fp, policy, index))
+    Some(row_record(key.unwrap_or_default().to_owned(), kind, None, COPY, Some(reason), fp, policy, index))
 }
 
 /// Reconciles the anchors as read with the store: one anchor per row and one row per key.
-/// Returns row → key for the anchors kept; records drops in `plan`.
-fn settle_anchors(
+/// Returns the key kept on each row (indexed by 0-based grid row); records drops in `plan`.
+fn settle_anchors<'a>(
     rows: &[Vec<Cell>],
     layout: &Layout,
-    anchors: &[Anchor],
+    anchors: &'a [Anchor],
     store: &StoreView,
     plan: &mut Plan,
-) -> HashMap<u32, String> {
-    let mut by_key: BTreeMap<&str, Vec<&Anchor>> = BTreeMap::new();
+) -> Vec<Option<&'a str>> {
+    // Grouped by key by sorting, in key order: one allocation, not one per key.
+    let mut by_key: Vec<&Anchor> = Vec::with_capacity(anchors.len());
     for anchor in anchors {
         if anchor.row == 0 {
             // The header row is never a data row: an anchor there was misplaced.
             plan.drop_anchors.push(anchor.metadata_id);
             continue;
         }
-        by_key.entry(anchor.key.as_str()).or_default().push(anchor);
+        by_key.push(anchor);
     }
+    by_key.sort_unstable_by(|a, b| a.key.cmp(&b.key).then(a.metadata_id.cmp(&b.metadata_id)));
 
-    let mut key_of_row: HashMap<u32, String> = HashMap::new();
-    for (key, mut found) in by_key {
+    let last_row = anchors.iter().map(|a| a.row as usize + 1).max().unwrap_or(0);
+    let mut key_of_row: Vec<Option<&'a str>> = vec![None; rows.len().max(last_row)];
+    for group in by_key.chunk_by(|a, b| a.key == b.key) {
+        let key = group[0].key.as_str();
         let record = store.rows.get(key);
         // A freshly claimed anchor must sit on the row it was claimed for.
-        let fits = |a: &&Anchor| match record {
+        let fits = |a: &Anchor| match record {
             Some(r) if r.status == CLAIMED => {
                 rows.get(a.row as usize).is_some_and(|row| content_fingerprint(row, layout) == r.content_fp)
             }
             Some(r) => r.doc_number.as_deref().is_none_or(|n| {
                 rows.get(a.row as usize).is_some_and(|row| {
-                    let cell = layout.cell(row, Field::Invoice).trimmed().into_owned();
-                    !cell.is_empty() && n.ends_with(&cell)
+                    let cell = layout.cell(row, Field::Invoice).trimmed();
+                    !cell.is_empty() && n.ends_with(cell.as_ref())
                 })
             }),
             None => true,
         };
-        found.sort_by_key(|a| (!fits(a), a.metadata_id));
-        let keep = found[0];
-        for extra in &found[1..] {
+        // The anchor that fits wins, then the oldest (the group is in id order already).
+        let keep = group.iter().copied().find(|a| fits(a)).unwrap_or(group[0]);
+        for extra in group.iter().filter(|a| a.metadata_id != keep.metadata_id) {
             plan.drop_anchors.push(extra.metadata_id);
         }
-        if record.is_some_and(|r| r.status == CLAIMED) && !fits(&keep) {
+        if record.is_some_and(|r| r.status == CLAIMED) && !fits(keep) {
             plan.drop_anchors.push(keep.metadata_id);
             plan.forget_rows.push(key.to_owned());
             continue;
         }
-        match key_of_row.get(&keep.row) {
+        let slot = &mut key_of_row[keep.row as usize];
+        match *slot {
             // Two keys on one row: keep the one the store knows better (a settled record beats
             // a fresh claim; otherwise the older anchor).
             Some(other) => {
                 let other_settled = store.rows.get(other).is_some_and(|r| r.status != CLAIMED);
                 let this_settled = record.is_some_and(|r| r.status != CLAIMED);
                 if this_settled && !other_settled {
-                    if let Some(old) = anchors.iter().find(|a| &a.key == other && a.row == keep.row) {
+                    if let Some(old) = anchors.iter().find(|a| a.key == other && a.row == keep.row) {
                         plan.drop_anchors.push(old.metadata_id);
                     }
                     plan.located.remove(other);
-                    key_of_row.insert(keep.row, key.to_owned());
+                    *slot = Some(key);
                     plan.located.insert(key.to_owned(), keep.row);
                 } else {
                     plan.drop_anchors.push(keep.metadata_id);
                 }
             }
             None => {
-                key_of_row.insert(keep.row, key.to_owned());
+                *slot = Some(key);
                 plan.located.insert(key.to_owned(), keep.row);
             }
         }
@@ -659,7 +698,7 @@ fn settle_anchors(
     // A claim whose anchor never reached the sheet (the pass was interrupted, or the anchor
     // write failed, between recording the claim and writing the anchor) is forgotten: its row,
     // if it is still there, is claimed afresh.
-    let anchored: HashSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
+    let anchored: FastSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
     for record in store.rows.values() {
         if record.status == CLAIMED && !anchored.contains(record.row_key.as_str()) {
             plan.forget_rows.push(record.row_key.clone());

@@ -5,7 +5,7 @@
 //! write-back, a cell a person cleared by mistake, or a crash between "created" and "written"
 //! all heal the same way. Cells of columns qbsync does not own are never part of a projection.
 
-use std::collections::HashMap;
+use super::view::FastMap;
 
 use rust_decimal::Decimal;
 
@@ -16,7 +16,7 @@ use crate::domain::layout::{Field, Layout};
 use crate::domain::money::parse_amount;
 use crate::store::{DocRecord, DocState, Kind, RowRecord};
 
-use super::plan::{COPY, StoreView};
+use super::plan::{COPY, Located, StoreView};
 use super::policy::{Mode, Policy};
 
 /// Contiguous cells to write on one row (0-based grid row and column).
@@ -148,7 +148,7 @@ fn drift(
 pub fn project(
     rows: &[Vec<Cell>],
     layout: &Layout,
-    located: &HashMap<String, u32>,
+    located: &Located,
     store: &StoreView,
     policy: &Policy,
 ) -> (Vec<CellWrite>, Vec<Mismatch>) {
@@ -161,8 +161,10 @@ pub fn project(
         let Some(row) = rows.get(row_index as usize) else { continue };
         let doc = record.doc_key.as_ref().and_then(|d| store.docs.get(d));
         if let Some(expected) = &record.doc_number {
-            let cell = layout.cell(row, Field::Invoice).trimmed().into_owned();
-            if (cell.is_empty() || !expected.ends_with(&cell)) && !is_documents_row(row, layout, record, doc, policy) {
+            let cell = layout.cell(row, Field::Invoice).trimmed();
+            if (cell.is_empty() || !expected.ends_with(cell.as_ref()))
+                && !is_documents_row(row, layout, record, doc, policy)
+            {
                 // The row's own invoice number no longer matches, and nothing proves it is the
                 // row the document was made from (the anchor may not have followed its row):
                 // writing could put an id on the wrong invoice, so qbsync reports instead.
@@ -177,12 +179,14 @@ pub fn project(
             desired.retain(|(field, _)| *field != error);
             desired.push((error, Cell::text(note)));
         }
+        // Cells compare by their text: the sheet may hand back `130` as a number for an id
+        // written as text.
         let mut changed: Vec<(usize, Cell)> = desired
             .into_iter()
             .filter_map(|(field, want)| {
                 let col = layout.column(field)?;
-                let have = row.get(col).cloned().unwrap_or_default();
-                (normalise(&have) != normalise(&want)).then_some((col, want))
+                let have = row.get(col).map(Cell::trimmed).unwrap_or_default();
+                (have != want.trimmed()).then_some((col, want))
             })
             .collect();
         changed.sort_by_key(|(col, _)| *col);
@@ -225,11 +229,11 @@ fn normalise(cell: &Cell) -> String {
 pub fn undo_misplaced(
     writes: &[CellWrite],
     before: &[Vec<Cell>],
-    located_before: &HashMap<String, u32>,
+    located_before: &Located,
     after: &[Vec<Cell>],
-    located_after: &HashMap<String, u32>,
+    located_after: &Located,
 ) -> Vec<CellWrite> {
-    let key_at: HashMap<u32, &String> = located_after.iter().map(|(key, row)| (*row, key)).collect();
+    let key_at: FastMap<u32, &String> = located_after.iter().map(|(key, row)| (*row, key)).collect();
     let width = before.iter().chain(after).map(Vec::len).max().unwrap_or(0);
     let mut undo: Vec<CellWrite> = Vec::new();
     for write in writes {

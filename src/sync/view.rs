@@ -1,0 +1,161 @@
+//! The pass's picture of the store: every row record and document, as the planner and the
+//! projection read them.
+//!
+//! On a sheet with years of history that picture is tens of thousands of records, and a pass
+//! looks at it up to three times (to plan, to plan again after claiming rows, to write back).
+//! Reading it whole each time was most of a busy pass's cost, so a pass reads it once and then
+//! *catches up*: the store remembers which keys were written since (see
+//! [`crate::store::Changes`]), and only those records are read again. Catching up re-reads
+//! rather than applying the engine's own edits, so the picture is always exactly what the store
+//! holds — including after a transaction that rolled back.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+
+use rustc_hash::FxHasher;
+
+use crate::store::{DocRecord, RowRecord, Store, StoreError};
+
+/// A map keyed by qbsync's own strings (row keys, doc keys, ids). FxHash rather than the
+/// standard SipHash: planning a long sheet hashes keys hundreds of thousands of times, the
+/// keys are not chosen by an attacker who could profit from collisions, and SipHash was the
+/// largest single cost of a busy pass.
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// The set that goes with [`FastMap`].
+pub type FastSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
+
+/// What the planner needs from the store.
+#[derive(Clone, Debug, Default)]
+pub struct StoreView {
+    pub rows: FastMap<String, RowRecord>,
+    pub docs: FastMap<String, DocRecord>,
+}
+
+impl StoreView {
+    pub fn new(rows: Vec<RowRecord>, docs: Vec<DocRecord>) -> StoreView {
+        StoreView {
+            rows: rows.into_iter().map(|r| (r.row_key.clone(), r)).collect(),
+            docs: docs.into_iter().map(|d| (d.doc_key.clone(), d)).collect(),
+        }
+    }
+
+    /// Everything the store holds now; from here on [`StoreView::catch_up`] keeps it current.
+    /// Documents come without their payloads (see [`Store::documents_for_planning`]).
+    pub fn load(store: &Store) -> Result<StoreView, StoreError> {
+        // Changes made before this picture are in it.
+        store.take_changes();
+        Ok(StoreView::new(store.all_rows()?, store.documents_for_planning()?))
+    }
+
+    /// Brings the picture up to date with what was written to the store since it was loaded
+    /// (or last caught up).
+    pub fn catch_up(&mut self, store: &Store) -> Result<(), StoreError> {
+        let changes = store.take_changes();
+        for key in changes.rows {
+            match store.row(&key)? {
+                Some(record) => self.rows.insert(key, record),
+                None => self.rows.remove(&key),
+            };
+        }
+        for key in changes.docs {
+            match store.document_for_planning(&key)? {
+                Some(doc) => self.docs.insert(key, doc),
+                None => self.docs.remove(&key),
+            };
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Kind, NewIntent};
+
+    fn row(key: &str, status: &str, sheet_row: i64) -> RowRecord {
+        RowRecord {
+            row_key: key.into(),
+            kind: Kind::Invoice,
+            doc_key: None,
+            doc_number: None,
+            status: status.into(),
+            error: None,
+            content_fp: "fp".into(),
+            config_fp: "cfg".into(),
+            sheet_row: Some(sheet_row),
+            synced_at: None,
+        }
+    }
+
+    fn intent(store: &Store, key: &str) {
+        let keys = [key.to_owned()];
+        store
+            .record_intent(&NewIntent {
+                doc_key: key,
+                kind: Kind::Invoice,
+                doc_number: Some("A-1"),
+                request_id: &format!("{key}-00000000"),
+                payload_hash: "h",
+                payload: "{}",
+                party_id: "1",
+                total: "10.00",
+                row_keys: &keys,
+            })
+            .unwrap();
+    }
+
+    /// What a fresh full read says, to compare a caught-up picture with.
+    fn reloaded(store: &Store) -> (Vec<RowRecord>, Vec<DocRecord>) {
+        let fresh = StoreView::load(store).unwrap();
+        sorted(&fresh)
+    }
+
+    fn sorted(view: &StoreView) -> (Vec<RowRecord>, Vec<DocRecord>) {
+        let mut rows: Vec<RowRecord> = view.rows.values().cloned().collect();
+        rows.sort_by(|a, b| a.row_key.cmp(&b.row_key));
+        let mut docs: Vec<DocRecord> = view.docs.values().cloned().collect();
+        docs.sort_by(|a, b| a.doc_key.cmp(&b.doc_key));
+        (rows, docs)
+    }
+
+    #[test]
+    fn a_caught_up_picture_is_what_a_fresh_read_would_be() {
+        let store = Store::in_memory().unwrap();
+        store.put_row(&row("kept", "synced", 2)).unwrap();
+        store.put_row(&row("gone", "claimed", 3)).unwrap();
+        intent(&store, "retired");
+        store.mark_failed("retired", "no").unwrap();
+        let mut view = StoreView::load(&store).unwrap();
+
+        // Every kind of write the engine makes: new, changed and deleted rows and documents.
+        store.put_row(&row("new", "pending", 4)).unwrap();
+        store.set_sheet_row("kept", 9).unwrap();
+        store.forget_row("gone").unwrap();
+        intent(&store, "sent");
+        store.count_attempt("sent").unwrap();
+        store.mark_created("sent", "77", "https://q/77").unwrap();
+        store.retire_failed("retired").unwrap();
+        view.catch_up(&store).unwrap();
+
+        assert_eq!(sorted(&view), reloaded(&store));
+        assert_eq!(view.rows["kept"].sheet_row, Some(9));
+        assert!(!view.rows.contains_key("gone"));
+        assert_eq!(view.docs["sent"].qbo_id.as_deref(), Some("77"));
+        assert!(!view.docs.contains_key("retired"));
+        // Planning records never carry the payload, caught up or not.
+        assert!(view.docs.values().all(|d| d.payload.is_empty()));
+    }
+
+    #[test]
+    fn a_rolled_back_write_is_not_in_the_picture() {
+        let store = Store::in_memory().unwrap();
+        let mut view = StoreView::load(&store).unwrap();
+        {
+            let _tx = store.begin().unwrap();
+            store.put_row(&row("ghost", "pending", 2)).unwrap();
+            // dropped without commit: rolled back
+        }
+        view.catch_up(&store).unwrap();
+        assert!(view.rows.is_empty());
+    }
+}
