@@ -13,15 +13,17 @@
 //! - **A person must re-connect QuickBooks** (`invalid_grant`, nothing stored): up at once, so
 //!   the status page and the alert can tell the bookkeeper to run `qbsync auth`. The token source
 //!   is then asked again every few seconds; it remembers the refusal and only looks whether the
-//!   token store was replaced, so this costs nothing, and the store `qbsync auth` writes is
-//!   picked up without a restart.
+//!   token store was replaced (Intuit itself is asked again once per re-check interval), so this
+//!   costs nothing, and the store `qbsync auth` writes is picked up without a restart. This wait
+//!   ends only with a token: Intuit not answering meanwhile is retried with back-off.
 //! - **Intuit is unavailable** (5xx, 429, timeouts): retried with back-off for up to
 //!   [`STARTUP_GRACE`] (plus the attempt in flight), so a blip at boot is absorbed before READY.
 //!   Then up anyway, and the passes meet the outage as they would any other: an idle pass needs
 //!   no token, and a pass that does stops early, is retried and, if it lasts, alerts.
 //! - **Anything else** (Intuit refused the app's client id and secret, the stored connection is
-//!   for another environment or company, the token store cannot be written): returned, so the
-//!   daemon stops with the reason — a configuration error, like the ones caught before.
+//!   for another environment or company, the token store cannot be read or written): returned,
+//!   before or during the wait, so the daemon stops with the reason: no waiting fixes these (the
+//!   unit's `qbsync doctor --offline` already refuses the mismatches and an unreadable store).
 
 use std::future::Future;
 use std::time::Duration;
