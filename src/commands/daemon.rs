@@ -5,8 +5,8 @@
 //! start` reports a broken install. Then the status page starts and [`crate::daemon::connect`]
 //! gets the first QuickBooks token; READY=1 comes with it, or at once when a person must re-connect
 //! QuickBooks (the page, the alert and `STATUS=` say so while the daemon waits for `qbsync auth`),
-//! or after a short grace when Intuit does not answer (its module doc has the reasons). The
-//! watchdog is fed from process start, on every round of that wait, and then only while passes
+//! or after a short grace when Intuit does not answer; a token error no waiting can fix stops the
+//! daemon (that module's doc has the reasons). The watchdog is fed from process start, on every round of that wait, and then only while passes
 //! progress, so a stuck pass gets the service restarted.
 
 use std::process::ExitCode;
