@@ -4,14 +4,42 @@
 //! it with a channel and the binary with SIGTERM/SIGINT. A pass in flight is never cut short:
 //! the signal is only looked at between passes, so every intent the pass recorded is settled
 //! (or left pending on purpose) before the process exits.
+//!
+//! Before the first pass, [`connect`] gets a QuickBooks token and decides when the daemon counts
+//! as up ([`Hooks::started`], systemd's READY). "Up" means running and reporting, not "QuickBooks
+//! works": a service that never comes up gets restarted in a loop by its supervisor and shows
+//! nobody what is wrong. So:
+//!
+//! - **A person must re-connect QuickBooks** (`invalid_grant`, nothing stored): up at once, so
+//!   the status page and the alert can tell the bookkeeper to run `qbsync auth`. The token source
+//!   is then asked again every few seconds; it remembers the refusal and only looks whether the
+//!   token store was replaced (Intuit itself is asked again once per re-check interval), so this
+//!   costs nothing, and the store `qbsync auth` writes is picked up without a restart. This wait
+//!   ends only with a token: Intuit not answering meanwhile is retried with back-off.
+//! - **Intuit is unavailable** (5xx, 429, timeouts): retried with back-off for up to
+//!   [`STARTUP_GRACE`] (plus the attempt in flight), so a blip at boot is absorbed before READY.
+//!   Then up anyway, and the passes meet the outage as they would any other: an idle pass needs
+//!   no token, and a pass that does stops early, is retried and, if it lasts, alerts.
+//! - **Anything else** (Intuit refused the app's client id and secret, the stored connection is
+//!   for another environment or company, the token store cannot be read or written): returned,
+//!   before or during the wait, so the daemon stops with the reason: no waiting fixes these (the
+//!   unit's `qbsync doctor --offline` already refuses the mismatches and an unreadable store).
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::auth::{AuthError, TokenSource};
 use crate::sync::engine::PassError;
 use crate::sync::{Engine, PassOptions, PassReport, Policy};
+
+/// How long transient trouble getting the first QuickBooks token may hold back READY.
+pub const STARTUP_GRACE: Duration = Duration::from_secs(30);
+
+/// How often, at most, the token source is asked again while a person must re-connect
+/// QuickBooks: how soon syncing starts after `qbsync auth`.
+const RECONNECT_POLL: Duration = Duration::from_secs(5);
 
 /// What the loop needs besides the engine: a fresh policy per pass and somewhere to report.
 /// The loop runs on the caller's task (never spawned), so its futures need not be `Send`.
@@ -25,10 +53,90 @@ pub trait Hooks {
     async fn pass_finished(&mut self, engine: &Engine, outcome: &Result<PassReport, PassError>, took: Duration);
     /// Called when the loop is about to wait; `next` is when the next pass starts.
     fn idle_until(&mut self, _next: chrono::DateTime<chrono::Utc>) {}
+    /// Called once by [`connect`], when the daemon is up (see the module doc for when that is).
+    fn started(&mut self) {}
+    /// Called by [`connect`] after every attempt at a first token that failed with a
+    /// re-connect or a transient `problem`; the engine is there to read the store.
+    async fn waiting_for_quickbooks(&mut self, _engine: &Engine, _problem: &AuthError) {}
 }
 
-/// How long to wait after a pass that stopped for a transient reason: back off, capped at the
-/// interval, so a brief outage costs little and a long one does not hammer anybody.
+/// How [`connect`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Startup {
+    /// Start the passes: QuickBooks handed out a token, or stayed unavailable for the grace.
+    Run,
+    /// `shutdown` completed during the wait.
+    Stop,
+}
+
+/// Before the first pass: waits for a QuickBooks token and calls [`Hooks::started`] once the
+/// daemon is up, as the module doc describes. An error is one no waiting can fix.
+pub async fn connect(
+    tokens: &dyn TokenSource,
+    engine: &Engine,
+    hooks: &mut dyn Hooks,
+    interval: Duration,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<Startup, AuthError> {
+    let ready_by = Instant::now() + STARTUP_GRACE;
+    let mut up = false;
+    let mut transient_failures = 0u32;
+    let mut last_problem = String::new();
+    loop {
+        let outcome = tokio::select! {
+            outcome = tokens.access_token() => outcome,
+            () = &mut *shutdown => return Ok(Startup::Stop),
+        };
+        let problem = match outcome {
+            Ok(_) => {
+                if up {
+                    tracing::info!("QuickBooks is connected again; syncing");
+                } else {
+                    hooks.started();
+                }
+                return Ok(Startup::Run);
+            }
+            Err(problem @ (AuthError::NeedsReconnect { .. } | AuthError::Transient { .. })) => problem,
+            Err(other) => return Err(other),
+        };
+        let transient = matches!(problem, AuthError::Transient { .. });
+        // Said once per problem: the wait asks every few seconds.
+        if problem.to_string() != last_problem {
+            last_problem = problem.to_string();
+            if transient {
+                tracing::warn!("{problem}; retrying");
+            } else {
+                tracing::error!("{problem}; waiting");
+            }
+        }
+        // Transient trouble holds READY back for the grace only; a person's job not at all.
+        let grace_left = ready_by.saturating_duration_since(Instant::now());
+        let grace_over = transient && !up && grace_left.is_zero();
+        if !up && (!transient || grace_over) {
+            // Before the report: a slow alert channel must not hold back READY.
+            hooks.started();
+            up = true;
+        }
+        hooks.waiting_for_quickbooks(engine, &problem).await;
+        if grace_over {
+            return Ok(Startup::Run);
+        }
+        let pause = if transient {
+            transient_failures += 1;
+            retry_delay(transient_failures, if up { interval } else { grace_left })
+        } else {
+            interval.min(RECONNECT_POLL)
+        };
+        tokio::select! {
+            () = &mut *shutdown => return Ok(Startup::Stop),
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// How long to wait after a transient failure (a pass that stopped early, a token endpoint that
+/// did not answer): back off, capped at `interval`, so a brief outage costs little and a long one
+/// does not hammer anybody.
 fn retry_delay(consecutive_failures: u32, interval: Duration) -> Duration {
     let base = Duration::from_secs(5).saturating_mul(1 << consecutive_failures.min(6));
     base.min(interval)

@@ -1,18 +1,24 @@
 //! `qbsync daemon`: the service systemd runs.
 //!
-//! Start-up order matters to systemd: configuration is checked, the store is opened and a
-//! QuickBooks token is in hand before READY=1 is sent; the watchdog is fed from process start
-//! and then only while passes progress, so a stuck pass gets the service restarted.
+//! Start-up order matters to systemd. Configuration, the instance lock, the store and the alert
+//! channels are checked first: a mistake there stops the daemon before READY=1, so `systemctl
+//! start` reports a broken install. Then the status page starts and [`crate::daemon::connect`]
+//! gets the first QuickBooks token; READY=1 comes with it, or at once when a person must re-connect
+//! QuickBooks (the page, the alert and `STATUS=` say so while the daemon waits for `qbsync auth`),
+//! or after a short grace when Intuit does not answer; a token error no waiting can fix stops the
+//! daemon (that module's doc has the reasons). The watchdog is fed from process start, on every round of that wait, and then only while passes
+//! progress, so a stuck pass gets the service restarted.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::context::{self, RunFlags};
 use super::lock::InstanceLock;
-use crate::auth::{AuthError, IntuitTokens, TokenSource};
+use crate::auth::{AuthError, IntuitTokens};
+use crate::daemon::Startup;
 use crate::ops::alerts::{self, AlertSettings, Alerter};
 use crate::ops::metrics::Metrics;
 use crate::ops::notify::{self, Watchdog};
@@ -42,23 +48,39 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     let tokens = context::tokens(&settings)?;
     let mut engine = context::engine(&settings, tokens.clone()).await?;
     let interval = context::interval(&settings, args.interval);
-
-    tokio::pin!(shutdown);
-    tokio::select! {
-        _ = first_token(tokens.as_ref(), watchdog.as_ref()) => {}
-        _ = &mut shutdown => return Ok(ExitCode::SUCCESS),
-    }
+    let alerter = alerter(&settings)?;
 
     let metrics = Arc::new(Metrics::new());
-    let first = status::build_report(&engine.store, quickbooks_status(&tokens), GoogleStatus::ok(), None)?;
+    // Google is not asked before the first pass: "unknown", not "ok".
+    let first = status::build_report(&engine.store, quickbooks_status(&tokens), GoogleStatus::default(), None)?;
     let (status_tx, status_rx) = watch::channel(first);
-    let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
+    let stop_web = serve_status(&settings, status_rx, metrics.clone(), interval);
+    let mut hooks =
+        DaemonHooks { settings, tokens: tokens.clone(), watchdog, metrics, status: status_tx, alerter, interval };
+
+    tokio::pin!(shutdown);
+    if crate::daemon::connect(tokens.as_ref(), &engine, &mut hooks, interval, &mut shutdown).await? == Startup::Run {
+        crate::daemon::run(&mut engine, &mut hooks, interval, &mut shutdown).await;
+    }
+    notify::stopping();
+    let _ = stop_web.send(());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the status page when `QBSYNC_STATUS_ADDR` is set; it stops when the sender is used
+/// or dropped.
+fn serve_status(
+    settings: &Settings,
+    reports: watch::Receiver<StatusReport>,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel::<()>();
     if let Some(addr) = settings.status.addr {
-        let metrics = metrics.clone();
         let policy = HealthPolicy::for_interval(interval);
         tokio::spawn(async move {
-            if let Err(error) = web::serve(addr, status_rx, metrics, policy, async move {
-                let _ = web_stopped.await;
+            if let Err(error) = web::serve(addr, reports, metrics, policy, async move {
+                let _ = stopped.await;
             })
             .await
             {
@@ -66,15 +88,7 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let alerter = alerter(&settings)?;
-
-    notify::ready();
-    tracing::info!(interval_secs = interval.as_secs(), "qbsync daemon started");
-    let mut hooks = DaemonHooks { settings, tokens, watchdog, metrics, status: status_tx, alerter, interval };
-    crate::daemon::run(&mut engine, &mut hooks, interval, shutdown).await;
-    notify::stopping();
-    let _ = stop_web.send(());
-    Ok(ExitCode::SUCCESS)
+    stop
 }
 
 fn alerter(settings: &Settings) -> anyhow::Result<Option<Arc<Alerter>>> {
@@ -88,27 +102,6 @@ fn alerter(settings: &Settings) -> anyhow::Result<Option<Arc<Alerter>>> {
     };
     let alerter = Alerter::new(alert_settings, &settings.paths.state_dir)?;
     Ok(alerter.has_channels().then(|| Arc::new(alerter)))
-}
-
-/// Waits until QuickBooks hands out a token. Re-connecting is a person's job: say so, wait,
-/// and try again without hammering the token endpoint.
-async fn first_token(tokens: &dyn TokenSource, watchdog: Option<&Watchdog>) {
-    let mut delay = Duration::from_secs(5);
-    loop {
-        if let Some(watchdog) = watchdog {
-            watchdog.progressed();
-        }
-        match tokens.access_token().await {
-            Ok(_) => return,
-            Err(error @ AuthError::NeedsReconnect { .. }) => {
-                tracing::error!("{error}");
-                notify::status("waiting for QuickBooks to be re-connected (run `qbsync auth`)");
-            }
-            Err(error) => tracing::warn!("{error}; retrying"),
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(300));
-    }
 }
 
 fn quickbooks_status(tokens: &IntuitTokens) -> QuickBooksStatus {
@@ -125,6 +118,25 @@ struct DaemonHooks {
     interval: Duration,
 }
 
+impl DaemonHooks {
+    fn progressed(&self) {
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.progressed();
+        }
+    }
+
+    /// Shows `report` wherever a person looks: the status page, the metrics, the alert channels
+    /// (each problem once) and `systemctl status` (`line`).
+    async fn publish(&self, report: StatusReport, line: &str) {
+        self.metrics.observe_status(&report);
+        if let Some(alerter) = &self.alerter {
+            alerter.observe(&alerts::problems(&report)).await;
+        }
+        notify::status(line);
+        let _ = self.status.send(report);
+    }
+}
+
 #[async_trait::async_trait(?Send)]
 impl crate::daemon::Hooks for DaemonHooks {
     fn policy(&mut self) -> anyhow::Result<Policy> {
@@ -132,9 +144,7 @@ impl crate::daemon::Hooks for DaemonHooks {
     }
 
     async fn pass_finished(&mut self, engine: &Engine, outcome: &Result<PassReport, PassError>, took: Duration) {
-        if let Some(watchdog) = &self.watchdog {
-            watchdog.progressed();
-        }
+        self.progressed();
         let (ok, created, failures) = match outcome {
             Ok(report) => {
                 let by_kind = |kind: Kind| report.created.iter().filter(|c| c.kind == kind).count() as u64;
@@ -162,10 +172,6 @@ impl crate::daemon::Hooks for DaemonHooks {
         let next = chrono::Utc::now() + chrono::Duration::from_std(self.interval).unwrap_or_default();
         match status::build_report(&engine.store, quickbooks, google, Some(next)) {
             Ok(report) => {
-                self.metrics.observe_status(&report);
-                if let Some(alerter) = &self.alerter {
-                    alerter.observe(&alerts::problems(&report)).await;
-                }
                 let line = match outcome {
                     Ok(r) if r.idle => {
                         format!("idle; last success {}", report.last_success.as_deref().unwrap_or("never"))
@@ -173,8 +179,31 @@ impl crate::daemon::Hooks for DaemonHooks {
                     Ok(r) => format!("{} created, {} failed", r.created.len(), r.failed),
                     Err(error) => format!("pass stopped: {error}"),
                 };
-                notify::status(&line);
-                let _ = self.status.send(report);
+                self.publish(report, &line).await;
+            }
+            Err(error) => tracing::warn!(%error, "the status report could not be built"),
+        }
+    }
+
+    fn started(&mut self) {
+        notify::ready();
+        tracing::info!(interval_secs = self.interval.as_secs(), "qbsync daemon started");
+    }
+
+    async fn waiting_for_quickbooks(&mut self, engine: &Engine, problem: &AuthError) {
+        self.progressed();
+        let quickbooks = match problem {
+            AuthError::NeedsReconnect { .. } => QuickBooksStatus::needs_reconnect(problem.to_string()),
+            // Not refused, only unanswered: the connection is as good as it was last known.
+            _ => quickbooks_status(&self.tokens),
+        };
+        match status::build_report(&engine.store, quickbooks, GoogleStatus::default(), None) {
+            Ok(report) => {
+                let line = match &report.quickbooks.needs_reconnect {
+                    Some(cause) => format!("waiting for QuickBooks to be re-connected: run `qbsync auth` ({cause})"),
+                    None => format!("{problem}; retrying"),
+                };
+                self.publish(report, &line).await;
             }
             Err(error) => tracing::warn!(%error, "the status report could not be built"),
         }

@@ -1,9 +1,9 @@
 //! The systemd notify protocol, over `sd-notify` 0.5.
 //!
 //! With `Type=notify`, systemd considers qbsync started only when it says `READY=1` — which the
-//! daemon does once the configuration is loaded, the store is open and QuickBooks has handed out a
-//! token — so `systemctl start` reports a broken install instead of a running one. `STATUS=`
-//! lines show up in `systemctl status qbsync`.
+//! daemon does once the configuration is loaded, the store is open and it can report what it is
+//! doing (`crate::daemon::connect` says when) — so `systemctl start` reports a broken install
+//! instead of a running one. `STATUS=` lines show up in `systemctl status qbsync`.
 //!
 //! The watchdog is the part that needs care. A ping sent by a timer proves only that the timer
 //! runs; a pass stuck forever on a socket would go unnoticed. So [`Watchdog`] pings only while
