@@ -33,7 +33,8 @@
 //! - [`auth`]: Intuit OAuth 2.0, the encrypted token store, Google credentials.
 //! - [`store`]: the only module that knows SQL. Intents, outcomes, audit tables, caches.
 //! - [`sync`]: the engine. `plan` is pure (rows + store memory → actions), `project` is pure
-//!   (store → owned cells); `engine` is the one place that performs them.
+//!   (store → owned cells); `view` is the pass's picture of the store, read once and caught up
+//!   by key; `engine` is the one place that performs them.
 //! - [`ops`]: logging, systemd notify, status page, metrics, alerts.
 //! - [`sandbox`]: emulators of the four remote services, for tests, the demo and the benchmark.
 //! - [`bench`]: `qbsync bench`, throughput and cost figures measured against the sandbox with

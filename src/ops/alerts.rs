@@ -119,7 +119,7 @@ impl Problem {
 /// The problems a status report shows, ready for [`Alerter::observe`]: failed rows (with up to
 /// five still-failing ones as a sample), QuickBooks needing re-connection, an authorization
 /// expiring soon, and passes failing since the last success (or, if none ever succeeded, since
-/// the failing pass started).
+/// the failing pass started) unless QuickBooks needs re-connecting.
 pub fn problems(report: &StatusReport) -> Vec<Problem> {
     let mut problems = Vec::new();
     let failed = report.invoices.failed + report.bills.failed;
@@ -147,7 +147,12 @@ pub fn problems(report: &StatusReport) -> Vec<Problem> {
     {
         problems.push(Problem::RefreshTokenExpiring { at });
     }
-    if let Some(pass) = report.last_pass.as_ref().filter(|pass| !pass.ok) {
+    // While QuickBooks must be re-connected every pass that needs it fails for that one
+    // reason, which the re-connect alert already names with what to do: a second alert about
+    // failing passes would only be noise. If passes still fail once it is connected again,
+    // they alert then (counted from the last success, so without a new wait).
+    let reconnecting = report.quickbooks.needs_reconnect.is_some();
+    if let Some(pass) = report.last_pass.as_ref().filter(|pass| !pass.ok && !reconnecting) {
         let since = report.last_success.as_deref().or(Some(pass.started_at.as_str())).and_then(parse_time);
         if let Some(since) = since {
             let error = pass.error.clone().unwrap_or_else(|| "unknown error".into());
@@ -544,7 +549,10 @@ mod tests {
             }
         );
         report.quickbooks = QuickBooksStatus::needs_reconnect("invalid_grant");
-        assert!(problems(&report).contains(&Problem::NeedsReconnect { reason: "invalid_grant".into() }));
+        let found = problems(&report);
+        assert!(found.contains(&Problem::NeedsReconnect { reason: "invalid_grant".into() }));
+        // The failing passes are that same problem: one alert, not two.
+        assert!(!found.iter().any(|p| matches!(p, Problem::PassesFailing { .. })), "{found:?}");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::domain::Cell;
-use crate::domain::layout::{Layout, LayoutError};
+use crate::domain::layout::{Field, Layout, LayoutError};
 use crate::qbo::{
     Doc, DocKind, ExpenseLine, NewBill, NewDoc, NewInvoice, PartyKind, QboClient, QboError, RequestId, SalesLine,
 };
@@ -284,19 +284,26 @@ impl Engine {
             }
         }
 
-        // The sheet as read is not needed any more: on a long sheet it is tens of megabytes,
-        // and the write-back reads its own.
-        drop((values, body, anchors));
-
         report.skipped = plan.stats.skipped;
         report.copies = plan.stats.copies;
         report.deferred_by_limit = plan.stats.deferred_by_limit;
         for decision in &plan.decisions {
-            self.remember_decision(decision, None)?;
+            // The audit names the invoice number the row showed, so a failure can be found by
+            // the number the bookkeeper knows it by.
+            let number = decision
+                .sheet_row
+                .and_then(|row| values.get(usize::try_from(row - 1).ok()?))
+                .map(|row| layout.cell(row, Field::Invoice).trimmed().into_owned())
+                .filter(|number| !number.is_empty());
+            self.remember_decision(decision, number.as_deref())?;
             if decision.status == "failed" {
                 report.failed += 1;
             }
         }
+
+        // The sheet as read is not needed any more: on a long sheet it is tens of megabytes,
+        // and the write-back reads its own.
+        drop((values, body, anchors));
 
         for doc_key in &plan.reconcile {
             self.reconcile(doc_key, &mut report).await?;

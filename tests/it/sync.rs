@@ -123,6 +123,15 @@ async fn the_demo_sheet_in_invoice_only_mode() {
     assert_eq!(created.qbo_id.as_deref(), Some(world.cell("ACD-2025-0101", "qb_invoice_id").as_str()));
     let failures = engine.store.audit(&AuditQuery { failed_only: true, ..Default::default() }).unwrap();
     assert!(failures.len() >= FAILED.len(), "{failures:#?}");
+    // A row the planner refused is found by the invoice number the bookkeeper knows it by.
+    let refused =
+        engine.store.audit(&AuditQuery { doc_number: Some("ACD-2025-0116".into()), ..Default::default() }).unwrap();
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.status == "failed" && e.error.as_deref().is_some_and(|m| m.contains("Contoso Freelance"))),
+        "{refused:#?}"
+    );
 }
 
 #[tokio::test]
