@@ -8,6 +8,9 @@
 //! and a row without one gets one claimed first (the engine plans again once it is verified).
 
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+
+use rustc_hash::FxBuildHasher;
 
 use crate::domain::Cell;
 use crate::domain::fingerprint::content_fingerprint;
@@ -18,8 +21,6 @@ use super::draft::{DocDraft, DraftRow, RowVerdict, judge, kind_of};
 use super::policy::{Mode, Policy};
 pub use super::view::StoreView;
 use super::view::{FastMap, FastSet};
-use rustc_hash::FxBuildHasher;
-use std::hash::BuildHasher;
 
 /// Where each anchored row is now: row key → 0-based grid row.
 pub type Located = FastMap<String, u32>;
@@ -580,8 +581,8 @@ fn row_record(
     }
 }
 
-/// A row carrying a QuickBooks id that belongs to another row (`doc`, found by that id) is a
-/// pasted copy.
+/// A row carrying the QuickBooks id of another row's document (`doc`, found by that id; the
+/// caller has ruled out the row's own) is a pasted copy.
 #[allow(clippy::too_many_arguments)]
 fn detect_copy(
     kind: Kind,
@@ -596,9 +597,6 @@ fn detect_copy(
     layout: &Layout,
     policy: &Policy,
 ) -> Option<RowRecord> {
-    if key.is_some_and(|k| doc.row_keys.iter().any(|r| r == k)) {
-        return None; // the row's own document
-    }
     if has_own_document {
         // A row with a document of its own is not a copy, whatever its id cell says: the cell
         // is qbsync's, and the projection writes the row's own id back into it.
