@@ -187,7 +187,9 @@ fn tokenize(text: &str) -> Option<Vec<Token<'_>>> {
         .collect()
 }
 
-fn month_number(word: &str) -> Option<u32> {
+/// The month a name stands for (`March`, `mar`, `Sept`), 1-based; shared with the Sheets
+/// emulator, which must read typed dates as the domain does.
+pub fn month_number(word: &str) -> Option<u32> {
     const MONTHS: [&str; 12] = [
         "january",
         "february",

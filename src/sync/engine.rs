@@ -954,7 +954,8 @@ impl Engine {
         {
             self.note_row_gone(gone)?;
         }
-        self.view.catch_up(&self.store)?;
+        // The positions just saved are not caught up here: the projection does not read them,
+        // and after an insert near the top they are every row (the next round catches up).
         let (writes, mismatches) = project::project(&values, &layout, &located, &self.view, policy);
 
         for mismatch in &mismatches {

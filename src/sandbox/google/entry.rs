@@ -13,6 +13,8 @@ use regex::Regex;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::domain::date::month_number;
+
 /// What a cell holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -199,31 +201,6 @@ pub fn parse_date(s: &str) -> Option<(f64, NumberFormat)> {
         return Some((date_serial(date), NumberFormat::Date { style: DateStyle::MonthName }));
     }
     None
-}
-
-const MONTHS: [&str; 12] = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-];
-
-fn month_number(name: &str) -> Option<u32> {
-    let lower = name.to_ascii_lowercase();
-    MONTHS
-        .iter()
-        .position(|m| {
-            *m == lower || (lower.len() == 3 && m.starts_with(&lower)) || (lower == "sept" && *m == "september")
-        })
-        .and_then(|i| u32::try_from(i + 1).ok())
 }
 
 /// Day 0 of Sheets' serial numbers.
