@@ -51,8 +51,8 @@ pub fn synced_at(i: usize) -> String {
 
 /// A sheet of `rows` settled rows — every one synced, with its id, link, status and time — and
 /// `extra_columns` more columns of notes qbsync does not own, as a real sheet grows them; then
-/// one blank row to type a new row into.
-pub fn history(rows: usize, extra_columns: usize) -> String {
+/// `blank_rows` blank rows to type new rows into.
+pub fn history(rows: usize, extra_columns: usize, blank_rows: usize) -> String {
     let mut header: Vec<String> = header();
     header.extend((1..=extra_columns).map(|c| format!("memo_{c}")));
     let body = (0..rows).map(move |i| {
@@ -66,7 +66,7 @@ pub fn history(rows: usize, extra_columns: usize) -> String {
         row
     });
     let blank = vec![String::new(); header.len()];
-    to_csv(header, body.chain(std::iter::once(blank)))
+    to_csv(header, body.chain(std::iter::repeat_n(blank, blank_rows)))
 }
 
 fn to_csv(header: Vec<String>, rows: impl Iterator<Item = Vec<String>>) -> String {
@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn history_rows_are_synced_and_wide() {
-        let text = history(2, 11);
+        let text = history(2, 11, 1);
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         assert_eq!(reader.headers().unwrap().len(), 30);
         let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();

@@ -260,10 +260,10 @@ mod tests {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
     }
     fn text(s: &str) -> Cell {
-        Cell::Text(s.to_owned())
+        Cell::Text(s.into())
     }
     fn number(s: &str) -> Cell {
-        Cell::Number(s.to_owned())
+        Cell::Number(s.into())
     }
 
     #[test]

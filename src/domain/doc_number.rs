@@ -59,7 +59,7 @@ impl DocNumber {
         match cell {
             Cell::Number(text) => {
                 let digits =
-                    Decimal::from_str(text).map(|d| d.normalize().to_string()).unwrap_or_else(|_| text.clone());
+                    Decimal::from_str(text).map(|d| d.normalize().to_string()).unwrap_or_else(|_| text.to_string());
                 DocNumber::parse(&digits, prefix)
             }
             other => DocNumber::parse(&other.as_text(), prefix),

@@ -303,10 +303,10 @@ mod tests {
     const EU: AmountFormat = AmountFormat { allow_space_grouping_comma_decimal: true };
 
     fn text(s: &str) -> Cell {
-        Cell::Text(s.to_owned())
+        Cell::Text(s.into())
     }
     fn number(s: &str) -> Cell {
-        Cell::Number(s.to_owned())
+        Cell::Number(s.into())
     }
     fn float(x: f64) -> Cell {
         Cell::from_json(&serde_json::json!(x))
@@ -480,11 +480,11 @@ mod tests {
         fn every_accepted_text_form_parses_back_exactly(cents in 0u64..1_000_000_000_000) {
             let want = Decimal::from_i128_with_scale(i128::from(cents), 2);
             for form in us_forms(cents) {
-                let got = parse_amount(&Cell::Text(form.clone()), &US).map(|m| m.amount());
+                let got = parse_amount(&Cell::Text(form.as_str().into()), &US).map(|m| m.amount());
                 prop_assert_eq!(got, Ok(want), "{}", form);
             }
             let eu = format!("{},{:02}", group(cents / 100, ' '), cents % 100);
-            prop_assert_eq!(parse_amount(&Cell::Text(eu.clone()), &EU).map(|m| m.amount()), Ok(want), "{}", eu);
+            prop_assert_eq!(parse_amount(&Cell::Text(eu.as_str().into()), &EU).map(|m| m.amount()), Ok(want), "{}", eu);
         }
 
         #[test]

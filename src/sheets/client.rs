@@ -115,9 +115,10 @@ impl SheetsClient {
             .append_pair("valueRenderOption", "UNFORMATTED_VALUE")
             .append_pair("dateTimeRenderOption", "SERIAL_NUMBER")
             .append_pair("majorDimension", "ROWS");
-        let search_url = sheets_root
+        let mut search_url = sheets_root
             .join(&format!("v4/spreadsheets/{spreadsheet_path}/developerMetadata:search"))
             .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
+        search_url.query_pairs_mut().append_pair("fields", anchors::SEARCH_FIELDS);
 
         let connector = hub::connector(settings.timeout)?;
         let tokens = TokenProvider::new(&credentials, connector.clone(), settings.timeout).await?;

@@ -10,6 +10,7 @@
 use std::fmt::{self, Write as _};
 use std::ops::ControlFlow;
 
+use compact_str::ToCompactString;
 use hyper::body::Bytes;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -65,6 +66,15 @@ impl ValuesBody {
             return Ok(true);
         }
         Ok(self.clone().into_rows()? == other.clone().into_rows()?)
+    }
+
+    /// This answer, or `known` when the two are byte for byte the same: a long tab read again
+    /// unchanged is then held once, not twice.
+    pub fn or_known(self, known: Option<&ValuesBody>) -> ValuesBody {
+        match known {
+            Some(known) if self.is_same_answer(known) => known.clone(),
+            _ => self,
+        }
     }
 
     /// True when `other` is this very answer, byte for byte (so cells already decoded from one
@@ -233,7 +243,7 @@ impl CellSeed<'_> {
                 kept.clear();
                 kept.push_str(text);
             }
-            slot => *slot = Cell::Text(text.to_owned()),
+            slot => *slot = Cell::Text(text.into()),
         }
     }
 
@@ -244,7 +254,7 @@ impl CellSeed<'_> {
                 // Writing to a string cannot fail.
                 let _ = write!(kept, "{number}");
             }
-            slot => *slot = Cell::Number(number.to_string()),
+            slot => *slot = Cell::Number(number.to_compact_string()),
         }
     }
 }
@@ -370,6 +380,11 @@ mod tests {
         let body = ValuesBody::new(BODY.as_bytes().to_vec());
         assert!(body.same_values(&body.clone()).unwrap());
         assert!(body.is_same_answer(&ValuesBody::new(BODY.as_bytes().to_vec())));
+        // A read that came back the same is held once: the known answer's memory is shared.
+        let again = ValuesBody::new(BODY.as_bytes().to_vec()).or_known(Some(&body));
+        assert_eq!(again.0.as_ptr(), body.0.as_ptr());
+        let edited = ValuesBody::new(BODY.replace("ACD-1", "ACD-2").into_bytes());
+        assert_ne!(edited.clone().or_known(Some(&body)).0.as_ptr(), body.0.as_ptr());
         // Spelled differently (spacing, another range), the same cells.
         let respelled = ValuesBody::new(BODY.replace(",\"majorDimension\"", " , \"majorDimension\"").into_bytes());
         assert!(!body.is_same_answer(&respelled));

@@ -427,9 +427,20 @@ impl Store {
     /// order: the planner's index breaks ties itself, and sorting a long history on every busy
     /// pass would cost more than reading it.
     pub fn documents_for_planning(&self) -> Result<Vec<DocRecord>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!("SELECT {PLANNING_DOC_COLUMNS} FROM documents"))?;
-        let docs = stmt.query_map([], doc_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        let mut docs = Vec::new();
+        self.for_each_document_for_planning(|doc| docs.push(doc))?;
         Ok(docs)
+    }
+
+    /// [`Self::documents_for_planning`], handed over one at a time: a long history is not
+    /// gathered in a list only to be moved into the caller's index.
+    pub fn for_each_document_for_planning(&self, mut each: impl FnMut(DocRecord)) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare(&format!("SELECT {PLANNING_DOC_COLUMNS} FROM documents"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            each(doc_from_row(row)?);
+        }
+        Ok(())
     }
 
     // ----- rows ------------------------------------------------------------------------------
@@ -470,9 +481,19 @@ impl Store {
 
     /// Every row record, keyed by row key (the planner's view of the store).
     pub fn all_rows(&self) -> Result<Vec<RowRecord>, StoreError> {
+        let mut records = Vec::new();
+        self.for_each_row(|record| records.push(record))?;
+        Ok(records)
+    }
+
+    /// Every row record, handed over one at a time (see [`Self::for_each_document_for_planning`]).
+    pub fn for_each_row(&self, mut each: impl FnMut(RowRecord)) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare(&format!("SELECT {ROW_COLUMNS} FROM rows"))?;
-        let rows = stmt.query_map([], row_from_row)?.collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            each(row_from_row(row)?);
+        }
+        Ok(())
     }
 
     /// The row records with one status (an idle poll needs only the failed ones).
@@ -731,14 +752,14 @@ fn doc_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRecord> {
     let row_keys: String = r.get(13)?;
     Ok(DocRecord {
         doc_key: r.get(0)?,
-        kind: Kind::parse(&r.get::<_, String>(1)?),
+        kind: Kind::parse(r.get_ref(1)?.as_str()?),
         doc_number: r.get(2)?,
         request_id: r.get(3)?,
         payload_hash: r.get(4)?,
         payload: r.get(5)?,
         party_id: r.get(6)?,
         total: r.get(7)?,
-        state: DocState::parse(&r.get::<_, String>(8)?),
+        state: DocState::parse(r.get_ref(8)?.as_str()?),
         qbo_id: r.get(9)?,
         qbo_url: r.get(10)?,
         error: r.get(11)?,
@@ -753,7 +774,7 @@ const ROW_COLUMNS: &str =
 fn row_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowRecord> {
     Ok(RowRecord {
         row_key: r.get(0)?,
-        kind: Kind::parse(&r.get::<_, String>(1)?),
+        kind: Kind::parse(r.get_ref(1)?.as_str()?),
         doc_key: r.get(2)?,
         doc_number: r.get(3)?,
         status: r.get(4)?,

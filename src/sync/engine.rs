@@ -15,7 +15,7 @@
 //!    both sides of the anchors), and the anchors are read again after writing: cells that
 //!    landed on a row that moved in between are given back (see [`project::undo_misplaced`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::time::Duration;
 
@@ -36,6 +36,7 @@ use super::draft::{DocDraft, note_has_marker, note_with_marker};
 use super::plan::{self, Anchor, Located, Plan, StoreView};
 use super::policy::Policy;
 use super::project::{self, CellWrite};
+use super::view::FastSet;
 
 /// How many times qbsync looks again for cells it wrote to rows that moved, before it gives up
 /// and asks a person to check (each look is a fresh picture of the sheet; rows must keep moving
@@ -173,6 +174,15 @@ pub struct Engine {
     /// The store as the pass sees it: loaded once when a pass finds work, caught up after each
     /// step that writes (see [`StoreView::catch_up`]), let go when the pass ends.
     view: StoreView,
+    /// The sheet as the pass last decoded it, let go when the pass ends: a later read that
+    /// comes back byte for byte the same (nobody edited meanwhile) is not decoded again.
+    decoded: Option<Decoded>,
+}
+
+/// A `values.get` answer and the cells decoded from it.
+struct Decoded {
+    body: ValuesBody,
+    rows: Vec<Vec<Cell>>,
 }
 
 /// QuickBooks' answer to a batch: each item's outcome by `bId`, or the request's own failure.
@@ -192,6 +202,7 @@ impl Engine {
             write_back_every: WRITE_BACK_EVERY,
             progress: None,
             view: StoreView::default(),
+            decoded: None,
         }
     }
 
@@ -208,6 +219,7 @@ impl Engine {
         // On a long history the picture of the store is tens of megabytes: not kept between
         // passes, so an idle daemon stays small.
         self.view = StoreView::default();
+        self.decoded = None;
         if !options.dry_run {
             let record = crate::store::PassRecord {
                 started_at,
@@ -248,7 +260,7 @@ impl Engine {
             report.idle = true;
             return Ok(report);
         }
-        let (body, mut anchors) = self.snapshot(body).await?;
+        let (mut body, mut anchors) = self.snapshot(body).await?;
         let mut values = body.clone().into_rows()?;
         self.view = StoreView::load(&self.store)?;
         let header = values.first().ok_or(PassError::EmptySheet)?;
@@ -261,12 +273,13 @@ impl Engine {
 
         if !plan.claims.is_empty() || !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
             self.settle_anchors(&plan).await?;
-            let (again, fresh) = self.snapshot(self.sheets.read_values_body().await?).await?;
+            let (again, fresh) = self.snapshot(self.sheets.read_values_body().await?.or_known(Some(&body))).await?;
             anchors = fresh;
             // Claims change anchors, not cells: usually the sheet reads as before and the cells
             // already decoded stand.
             if !again.is_same_answer(&body) {
-                values = again.into_rows()?;
+                values = again.clone().into_rows()?;
+                body = again;
                 let header = values.first().ok_or(PassError::EmptySheet)?;
                 layout = Layout::from_header(header, &policy.columns)?;
             }
@@ -301,9 +314,10 @@ impl Engine {
             }
         }
 
-        // The sheet as read is not needed any more: on a long sheet it is tens of megabytes,
-        // and the write-back reads its own.
-        drop((values, body, anchors));
+        // The write-back reads the sheet again; usually nobody has edited it meanwhile, and the
+        // cells decoded here stand for that read too.
+        drop(anchors);
+        self.decoded = Some(Decoded { body, rows: values });
 
         for doc_key in &plan.reconcile {
             self.reconcile(doc_key, &mut report).await?;
@@ -336,10 +350,17 @@ impl Engine {
         Err(PassError::SheetBusy)
     }
 
-    /// A fresh consistent picture ([`Self::snapshot`]), decoded.
-    async fn picture(&self) -> Result<(Vec<Vec<Cell>>, Vec<Anchor>), PassError> {
-        let (values, anchors) = self.snapshot(self.sheets.read_values_body().await?).await?;
-        Ok((values.into_rows()?, anchors))
+    /// A fresh consistent picture ([`Self::snapshot`]), decoded — or, when the values read
+    /// are the very answer decoded last, those cells.
+    async fn picture(&mut self) -> Result<(Vec<Vec<Cell>>, Vec<Anchor>), PassError> {
+        let known = self.decoded.as_ref().map(|kept| &kept.body);
+        let first = self.sheets.read_values_body().await?.or_known(known);
+        let (values, anchors) = self.snapshot(first).await?;
+        let rows = match self.decoded.take() {
+            Some(kept) if kept.body.is_same_answer(&values) => kept.rows,
+            _ => values.into_rows()?,
+        };
+        Ok((rows, anchors))
     }
 
     async fn anchors(&self) -> Result<Vec<Anchor>, SheetsError> {
@@ -941,12 +962,12 @@ impl Engine {
         // and a statement each would cost a disk flush each.
         let moved = self.store.begin()?;
         for (key, row) in &located {
-            if self.view.rows.get(key).is_some_and(|r| r.sheet_row != Some(*row as i64 + 1)) {
+            if self.view.rows.get(key.as_str()).is_some_and(|r| r.sheet_row != Some(*row as i64 + 1)) {
                 self.store.set_sheet_row(key, *row as i64 + 1)?;
             }
         }
         moved.commit()?;
-        let anchored: HashSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
+        let anchored: FastSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
         for gone in
             self.view.rows.values().filter(|r| {
                 r.sheet_row.is_some() && r.status != plan::CLAIMED && !anchored.contains(r.row_key.as_str())
@@ -1100,7 +1121,7 @@ impl Engine {
             let mut virtual_view = view.clone();
             let mut anchors: Vec<Anchor> = Vec::new();
             for (i, claim) in plan.claims.iter().enumerate() {
-                virtual_view.rows.insert(claim.key.clone(), claim.record.clone());
+                virtual_view.rows.insert(claim.key.as_str().into(), claim.record.clone());
                 anchors.push(Anchor { metadata_id: -(i as i32) - 1, key: claim.key.clone(), row: claim.row });
             }
             let mut counter = 0;

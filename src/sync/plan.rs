@@ -163,7 +163,7 @@ pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, p
         .values()
         .filter(|r| r.status == "synced")
         .filter_map(|r| {
-            let id = r.doc_key.as_ref().and_then(|d| store.docs.get(d)).and_then(|d| d.qbo_id.clone())?;
+            let id = r.doc_key.as_ref().and_then(|d| store.docs.get(d.as_str())).and_then(|d| d.qbo_id.clone())?;
             Some((r.sheet_row?, r.kind, id))
         })
         .collect();
@@ -338,7 +338,7 @@ pub fn plan(
             }
             let has_own_document = record
                 .and_then(|r| r.doc_key.as_ref())
-                .and_then(|d| store.docs.get(d))
+                .and_then(|d| store.docs.get(d.as_str()))
                 .is_some_and(|d| d.state != DocState::Failed);
             if let Some(copy) =
                 detect_copy(kind, &id, doc, index, key, record, has_own_document, &plan.located, row, layout, policy)
@@ -366,7 +366,7 @@ pub fn plan(
         // history that is a handful, not every row.
         let fp = &content_fingerprint(row, layout);
         if let Some(record) = record {
-            if let Some(doc) = record.doc_key.as_ref().and_then(|d| store.docs.get(d)) {
+            if let Some(doc) = record.doc_key.as_ref().and_then(|d| store.docs.get(d.as_str())) {
                 match doc.state {
                     DocState::Created => continue, // projection writes it back
                     DocState::Pending => {
@@ -537,7 +537,7 @@ fn fail_candidate(plan: &mut Plan, store: &StoreView, policy: &Policy, m: &Candi
     plan.stats.failed += 1;
     let fp = format!("{}{CLASH}", m.fp);
     let decision = row_record(m.key.clone(), m.kind, None, "failed", Some(reason), &fp, policy, m.index);
-    push_decision(plan, store.rows.get(&m.key), decision);
+    push_decision(plan, store.rows.get(m.key.as_str()), decision);
 }
 
 /// Appended to the fingerprint remembered for a row that failed because of other rows.

@@ -100,7 +100,7 @@ fn is_documents_row(
     }
     let (Some(number), Some(col)) = (&doc.doc_number, layout.column(Field::Invoice)) else { return false };
     let typed = number.strip_prefix(policy.doc_number_prefix.as_str()).unwrap_or(number);
-    [Cell::text(typed), Cell::Number(typed.to_owned())].into_iter().any(|cell| {
+    [Cell::text(typed), Cell::Number(typed.into())].into_iter().any(|cell| {
         let mut original = row.to_vec();
         original.resize(original.len().max(col + 1), Cell::Empty);
         original[col] = cell;
@@ -157,9 +157,9 @@ pub fn project(
     let mut keys: Vec<(&String, &u32)> = located.iter().collect();
     keys.sort_by_key(|(_, row)| **row);
     for (key, &row_index) in keys {
-        let Some(record) = store.rows.get(key) else { continue };
+        let Some(record) = store.rows.get(key.as_str()) else { continue };
         let Some(row) = rows.get(row_index as usize) else { continue };
-        let doc = record.doc_key.as_ref().and_then(|d| store.docs.get(d));
+        let doc = record.doc_key.as_ref().and_then(|d| store.docs.get(d.as_str()));
         if let Some(expected) = &record.doc_number {
             let cell = layout.cell(row, Field::Invoice).trimmed();
             if (cell.is_empty() || !expected.ends_with(cell.as_ref()))

@@ -12,6 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
+use compact_str::CompactString;
 use rustc_hash::FxHasher;
 
 use crate::store::{DocRecord, RowRecord, Store, StoreError};
@@ -24,18 +25,20 @@ pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 /// The set that goes with [`FastMap`].
 pub type FastSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
 
-/// What the planner needs from the store.
+/// What the planner needs from the store. Keyed by [`CompactString`]: row and document keys
+/// are 20 characters, short enough to live in the map itself, so loading a long history does
+/// not allocate once per key.
 #[derive(Clone, Debug, Default)]
 pub struct StoreView {
-    pub rows: FastMap<String, RowRecord>,
-    pub docs: FastMap<String, DocRecord>,
+    pub rows: FastMap<CompactString, RowRecord>,
+    pub docs: FastMap<CompactString, DocRecord>,
 }
 
 impl StoreView {
     pub fn new(rows: Vec<RowRecord>, docs: Vec<DocRecord>) -> StoreView {
         StoreView {
-            rows: rows.into_iter().map(|r| (r.row_key.clone(), r)).collect(),
-            docs: docs.into_iter().map(|d| (d.doc_key.clone(), d)).collect(),
+            rows: rows.into_iter().map(|r| (r.row_key.as_str().into(), r)).collect(),
+            docs: docs.into_iter().map(|d| (d.doc_key.as_str().into(), d)).collect(),
         }
     }
 
@@ -44,7 +47,14 @@ impl StoreView {
     pub fn load(store: &Store) -> Result<StoreView, StoreError> {
         // Changes made before this picture are in it.
         store.take_changes();
-        Ok(StoreView::new(store.all_rows()?, store.documents_for_planning()?))
+        let mut view = StoreView::default();
+        store.for_each_row(|record| {
+            view.rows.insert(record.row_key.as_str().into(), record);
+        })?;
+        store.for_each_document_for_planning(|doc| {
+            view.docs.insert(doc.doc_key.as_str().into(), doc);
+        })?;
+        Ok(view)
     }
 
     /// Brings the picture up to date with what was written to the store since it was loaded
@@ -53,14 +63,14 @@ impl StoreView {
         let changes = store.take_changes();
         for key in changes.rows {
             match store.row(&key)? {
-                Some(record) => self.rows.insert(key, record),
-                None => self.rows.remove(&key),
+                Some(record) => self.rows.insert(key.into(), record),
+                None => self.rows.remove(key.as_str()),
             };
         }
         for key in changes.docs {
             match store.document_for_planning(&key)? {
-                Some(doc) => self.docs.insert(key, doc),
-                None => self.docs.remove(&key),
+                Some(doc) => self.docs.insert(key.into(), doc),
+                None => self.docs.remove(key.as_str()),
             };
         }
         Ok(())

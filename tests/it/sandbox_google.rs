@@ -922,6 +922,32 @@ async fn metadata_is_found_by_location_updated_and_deleted_by_lookup() {
 }
 
 #[tokio::test]
+async fn answers_keep_only_the_fields_asked_for() {
+    let sandbox = start().await;
+    let api = Api::new(&sandbox);
+    structural_http(&api, &sandbox, row_metadata("row-a", 2, Some(7))).await;
+    let lookup = json!({"dataFilters": [{"developerMetadataLookup": {"metadataKey": "qbsync_row"}}]});
+    let whole = api.post(&sheets_path(&sandbox, "/developerMetadata:search"), lookup.clone()).await;
+    assert!(whole.body["matchedDeveloperMetadata"][0]["dataFilters"].is_array());
+
+    let fields =
+        "matchedDeveloperMetadata/developerMetadata(metadataId,metadataValue,location/dimensionRange(startIndex))";
+    let lean =
+        api.post(&sheets_path(&sandbox, &format!("/developerMetadata:search?fields={fields}")), lookup.clone()).await;
+    assert_eq!(lean.status, 200);
+    assert_eq!(
+        lean.body,
+        json!({"matchedDeveloperMetadata": [{"developerMetadata": {
+            "metadataId": 7, "metadataValue": "row-a", "location": {"dimensionRange": {"startIndex": 2}}}}]})
+    );
+
+    let malformed =
+        api.post(&sheets_path(&sandbox, "/developerMetadata:search?fields=matchedDeveloperMetadata("), lookup).await;
+    assert_eq!(malformed.status, 400);
+    assert_eq!(malformed.body["error"]["status"], "INVALID_ARGUMENT");
+}
+
+#[tokio::test]
 async fn data_filters_read_and_write_the_row_behind_the_metadata() {
     let sandbox = start().await;
     let google = &sandbox.google;

@@ -536,6 +536,11 @@ fn metadata(id: i32, key: &str, value: &str, sheet_id: i32, dimension: &str, row
 async fn mount_search(server: &MockServer, matched: Vec<Value>) {
     Mock::given(method("POST"))
         .and(path(format!("/v4/spreadsheets/{SHEET}/developerMetadata:search")))
+        // Only what is read: the answer would otherwise repeat each entry's filter.
+        .and(query_param(
+            "fields",
+            "matchedDeveloperMetadata/developerMetadata(metadataId,metadataKey,metadataValue,location/dimensionRange(sheetId,dimension,startIndex))",
+        ))
         .and(bearer_token(TOKEN))
         .and(body_json(json!({"dataFilters": [{"developerMetadataLookup": {"metadataKey": "qbsync.row"}}]})))
         .respond_with(json_response(200, json!({"matchedDeveloperMetadata": matched}).to_string()))

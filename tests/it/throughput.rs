@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use qbsync::bench::large::BUSY_PASSES;
 use qbsync::bench::sheet;
 use qbsync::commands::context::RunFlags;
 use qbsync::sandbox::google::QuotaConfig;
@@ -225,7 +226,14 @@ fn the_benchmark_runs_in_quick_mode() {
     assert_eq!(idle["sheets_writes"].as_f64(), Some(0.0));
     assert_eq!(idle["qbo_calls"].as_f64(), Some(0.0));
     assert!(idle["peak_rss_kib"].as_u64().unwrap() > 0);
-    assert_eq!(large["created"].as_u64(), Some(1), "the pass over the long sheet synced the new row");
+    assert_eq!(
+        large["created"].as_u64(),
+        Some(BUSY_PASSES as u64),
+        "each busy pass over the long sheet synced its new row"
+    );
+    let busy = &large["busy_pass"];
+    assert_eq!(busy["qbo_calls"].as_f64(), Some(2.0), "one batch create and its customer look-up");
+    assert!(busy["peak_rss_kib"].as_u64().unwrap() >= idle["peak_rss_kib"].as_u64().unwrap());
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ use super::quota::Kind;
 use super::spreadsheet::Spreadsheet;
 use super::token::{self, bearer};
 use super::values::{self, Echo, Render, parse_input};
-use super::{GoogleEmulator, batch_update};
+use super::{GoogleEmulator, batch_update, fields};
 use crate::sandbox::ConnectionKiller;
 use crate::sandbox::faults::endpoint;
 
@@ -182,12 +182,20 @@ pub async fn sheets(
         return error.into_response();
     }
     let query = Query::parse(uri.query());
+    let selection = match query.get("fields").map(fields::Selection::parse).transpose() {
+        Ok(selection) => selection,
+        Err(message) => return ApiError::invalid_argument(message).into_response(),
+    };
     let result = match kind {
         Kind::Read => parse_body(&body).and_then(|body| emulator.api_read(&id, |ss| read(ss, &op, &query, &body))),
         Kind::Write => {
             parse_body(&body).and_then(|body| emulator.api_write(&id, |ss, rng| write(ss, rng, &op, &query, &body)))
         }
     };
+    let result = result.map(|value| match &selection {
+        Some(selection) => selection.apply(value),
+        None => value,
+    });
     match result {
         Ok(value) => {
             if kind == Kind::Write && emulator.shared.faults.drop_after_commit(fault_endpoint) {

@@ -53,6 +53,7 @@ pub mod drive;
 pub mod entry;
 pub mod error;
 mod fault;
+pub mod fields;
 pub mod formula;
 pub mod http;
 pub mod metadata;

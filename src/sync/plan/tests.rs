@@ -231,7 +231,7 @@ fn a_row_that_failed_for_sharing_its_number_goes_ahead_once_the_other_row_is_gon
     let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
     assert_eq!(second.decisions.iter().filter(|d| d.status == "failed").count(), 2);
     for decision in &second.decisions {
-        view.rows.insert(decision.row_key.clone(), decision.clone());
+        view.rows.insert(decision.row_key.as_str().into(), decision.clone());
     }
     // While both are there, the failure is said once, not again every pass.
     let again = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
@@ -353,7 +353,7 @@ fn a_pasted_copy_of_a_synced_row_is_flagged_not_synced_and_not_recreated() {
     assert_eq!(plan.claims[0].record.status, CLAIMED, "verified like any claim before anything is written");
     // Once the anchor holds, the copy is flagged.
     let mut view = view;
-    view.rows.insert(plan.claims[0].key.clone(), plan.claims[0].record.clone());
+    view.rows.insert(plan.claims[0].key.as_str().into(), plan.claims[0].record.clone());
     let anchors = [anchor(1, "k1", 1), anchor(2, &plan.claims[0].key, 2)];
     let second = super::plan(&rows, &layout, &anchors, &view, &policy(), &mut keys());
     assert!(second.claims.is_empty() && second.creates.is_empty(), "{:?} {:?}", second.claims, second.forget_rows);
