@@ -269,6 +269,16 @@ impl Layout {
         self.columns[field.index()]
     }
 
+    /// Which columns hold a field qbsync knows (`true`), up to the last of them: the rest of a
+    /// row is never looked at.
+    pub fn known_columns(&self) -> Vec<bool> {
+        let mut known = vec![false; self.columns.iter().flatten().max().map_or(0, |last| last + 1)];
+        for column in self.columns.iter().flatten() {
+            known[*column] = true;
+        }
+        known
+    }
+
     /// The header names of the tracking columns row 1 lacks, in the order `migrate` appends
     /// them (the bill columns only when `dual`).
     pub fn missing_tracking_columns(&self, dual: bool) -> Vec<&str> {

@@ -250,7 +250,7 @@ impl Engine {
             .expecting(self.store.synced_positions()?, claims_left);
         if !check.needed() {
             let mut rows = 0;
-            body.for_each_row(|index, row| {
+            body.for_each_row_of(&layout.known_columns(), |index, row| {
                 rows = index + 1;
                 if index > 0 && check.row(index, row) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
             })?;
