@@ -434,11 +434,21 @@ impl Store {
 
     /// [`Self::documents_for_planning`], handed over one at a time: a long history is not
     /// gathered in a list only to be moved into the caller's index.
-    pub fn for_each_document_for_planning(&self, mut each: impl FnMut(DocRecord)) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare(&format!("SELECT {PLANNING_DOC_COLUMNS} FROM documents"))?;
+    pub fn for_each_document_for_planning(&self, each: impl FnMut(DocRecord)) -> Result<(), StoreError> {
+        self.for_each(&format!("SELECT {PLANNING_DOC_COLUMNS} FROM documents"), doc_from_row, each)
+    }
+
+    /// Runs `sql` and hands each record it yields to `each` as it is read.
+    fn for_each<T>(
+        &self,
+        sql: &str,
+        record: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        mut each: impl FnMut(T),
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare(sql)?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            each(doc_from_row(row)?);
+            each(record(row)?);
         }
         Ok(())
     }
@@ -487,13 +497,8 @@ impl Store {
     }
 
     /// Every row record, handed over one at a time (see [`Self::for_each_document_for_planning`]).
-    pub fn for_each_row(&self, mut each: impl FnMut(RowRecord)) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare(&format!("SELECT {ROW_COLUMNS} FROM rows"))?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            each(row_from_row(row)?);
-        }
-        Ok(())
+    pub fn for_each_row(&self, each: impl FnMut(RowRecord)) -> Result<(), StoreError> {
+        self.for_each(&format!("SELECT {ROW_COLUMNS} FROM rows"), row_from_row, each)
     }
 
     /// The row records with one status (an idle poll needs only the failed ones).
