@@ -67,7 +67,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             options.rows,
             options.samples,
             options.idle_rows,
-            if args.quick { "a few seconds" } else { "about ten minutes" }
+            if args.quick { "a few seconds" } else { "about a quarter of an hour" }
         );
     }
     let report = bench::run(options, |step| eprintln!("{step}")).await?;
