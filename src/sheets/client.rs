@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use google_sheets4::api::{
     AppendDimensionRequest, BatchUpdateSpreadsheetRequest, BatchUpdateValuesRequest, Request, Spreadsheet, ValueRange,
 };
+use hyper::body::Bytes;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
@@ -179,7 +180,15 @@ impl SheetsClient {
     /// caller wants them. Sent as plain HTTP rather than through the hub, which would copy the
     /// body and build a JSON tree of the whole tab first.
     pub async fn read_values_body(&self) -> Result<ValuesBody, SheetsError> {
-        match self.plain_read("values.get", &self.values_url, None).await {
+        self.read_values_body_like(None).await
+    }
+
+    /// [`read_values_body`](Self::read_values_body), compared with `known` as it arrives: when
+    /// the answer is byte for byte `known` (nobody edited meanwhile), `known` is what comes
+    /// back, and the answer was never held a second time. On a long tab that is tens of
+    /// megabytes not copied, on each of the several reads a busy pass makes.
+    pub async fn read_values_body_like(&self, known: Option<&ValuesBody>) -> Result<ValuesBody, SheetsError> {
+        match self.plain_read("values.get", &self.values_url, None, known.map(ValuesBody::bytes)).await {
             Ok(body) => Ok(ValuesBody::new(body)),
             Err(error) => Err(self.explain_rejection(error).await),
         }
@@ -235,7 +244,7 @@ impl SheetsClient {
         let sheet_id = self.sheet_id().await?;
         let request = anchors::search_body()
             .map_err(|e| SheetsError::Rejected { message: format!("the anchor search cannot be written: {e}") })?;
-        let body = self.plain_read("developerMetadata:search", &self.search_url, Some(&request)).await?;
+        let body = self.plain_read("developerMetadata:search", &self.search_url, Some(&request), None).await?;
         anchors::parse_search(&body, sheet_id)
             .map_err(|e| SheetsError::Rejected { message: format!("Google's answer could not be decoded: {e}") })
     }
@@ -396,7 +405,13 @@ impl SheetsClient {
     /// A read sent as plain HTTP rather than through the hub (which copies the body and builds
     /// its full types from it): `GET url`, or `POST url` with a JSON body. Paced, bounded,
     /// counted, classified and retried exactly as the hub's reads; returns the body as it came.
-    async fn plain_read(&self, what: &str, url: &Url, json: Option<&[u8]>) -> Result<Vec<u8>, SheetsError> {
+    async fn plain_read(
+        &self,
+        what: &str,
+        url: &Url,
+        json: Option<&[u8]>,
+        known: Option<&Bytes>,
+    ) -> Result<Bytes, SheetsError> {
         self.retry
             .run(what, SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
                 self.bounded(async move {
@@ -417,15 +432,14 @@ impl SheetsClient {
                         .await
                         .map_err(|e| self.transport_failure(&e, "connection failed"))?;
                     let status = response.status().as_u16();
-                    // Gathered into one buffer of the announced size: collecting the chunks and
-                    // then joining them would hold the answer twice.
                     let announced = response.content_length().unwrap_or(0).min(MAX_PREALLOCATED);
-                    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+                    let mut body = Gathered::new(usize::try_from(announced).unwrap_or(0), known);
                     while let Some(chunk) =
                         response.chunk().await.map_err(|e| self.transport_failure(&e, "reading the answer failed"))?
                     {
-                        body.extend_from_slice(&chunk);
+                        body.push(&chunk);
                     }
+                    let body = body.finish();
                     if !(200..300).contains(&status) {
                         return Err(match serde_json::from_slice::<Value>(&body) {
                             Ok(json) => classify_google_error(Some(status), &json, self.context()),
@@ -547,6 +561,46 @@ impl SheetIdCache {
     }
 }
 
+/// An answer gathered chunk by chunk into one buffer of the announced size (collecting the
+/// chunks and then joining them would hold it twice). While it matches `known` byte for byte
+/// nothing is copied; at the first difference the matching part is copied and gathering goes
+/// on as usual.
+struct Gathered<'k> {
+    known: Option<&'k Bytes>,
+    /// How many leading bytes of `known` the answer has matched so far.
+    matched: usize,
+    body: Vec<u8>,
+    announced: usize,
+}
+
+impl<'k> Gathered<'k> {
+    fn new(announced: usize, known: Option<&'k Bytes>) -> Gathered<'k> {
+        let body = if known.is_some() { Vec::new() } else { Vec::with_capacity(announced) };
+        Gathered { known, matched: 0, body, announced }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        if let Some(known) = self.known {
+            if known.get(self.matched..self.matched + chunk.len()) == Some(chunk) {
+                self.matched += chunk.len();
+                return;
+            }
+            self.body.reserve(self.announced.max(self.matched + chunk.len()));
+            self.body.extend_from_slice(&known[..self.matched]);
+            self.known = None;
+        }
+        self.body.extend_from_slice(chunk);
+    }
+
+    fn finish(self) -> Bytes {
+        match self.known {
+            Some(known) if self.matched == known.len() => known.clone(),
+            Some(known) => Bytes::copy_from_slice(&known[..self.matched]),
+            None => Bytes::from(self.body),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,5 +681,31 @@ mod tests {
         assert_eq!(cache.get(), Some(0));
         cache.set(-5);
         assert_eq!(cache.get(), Some(-5));
+    }
+
+    #[test]
+    fn an_answer_the_caller_already_holds_is_not_gathered_again() {
+        let known = Bytes::from_static(b"{\"values\":[[\"a\",\"b\"],[\"c\"]]}");
+        let gather = |chunks: &[&[u8]], known: Option<&Bytes>| {
+            let mut gathered = Gathered::new(64, known);
+            for chunk in chunks {
+                gathered.push(chunk);
+            }
+            gathered.finish()
+        };
+        // The same bytes, in any chunking: the caller's own buffer comes back.
+        let same = gather(&[&known[..5], &known[5..9], &known[9..]], Some(&known));
+        assert_eq!(same.as_ptr(), known.as_ptr());
+        // Different from some point on, shorter or longer: exactly what arrived.
+        let edited = b"{\"values\":[[\"a\",\"X\"],[\"c\"]]}";
+        for chunks in [vec![&edited[..5], &edited[5..]], vec![&edited[..20], &edited[20..]]] {
+            let got = gather(&chunks, Some(&known));
+            assert_eq!(&got[..], &edited[..]);
+            assert_ne!(got.as_ptr(), known.as_ptr());
+        }
+        assert_eq!(&gather(&[&known[..9]], Some(&known))[..], &known[..9]);
+        let longer = [&known[..], b" "].concat();
+        assert_eq!(&gather(&[&known[..], b" "], Some(&known))[..], &longer[..]);
+        assert_eq!(&gather(&[&known[..4], &known[4..]], None)[..], &known[..]);
     }
 }

@@ -34,6 +34,11 @@ impl ValuesBody {
         ValuesBody(body.into())
     }
 
+    /// The answer as it came.
+    pub(super) fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+
     /// Calls `visit` with each row in order (index 0 is the header row) until it breaks. Rows
     /// are as ragged as Google sends them: trailing empty cells are left out.
     pub fn for_each_row(&self, visit: impl FnMut(usize, &[Cell]) -> ControlFlow<()>) -> Result<(), SheetsError> {
@@ -85,15 +90,6 @@ impl ValuesBody {
             return Ok(true);
         }
         Ok(self.clone().into_rows()? == other.clone().into_rows()?)
-    }
-
-    /// This answer, or `known` when the two are byte for byte the same: a long tab read again
-    /// unchanged is then held once, not twice.
-    pub fn or_known(self, known: Option<&ValuesBody>) -> ValuesBody {
-        match known {
-            Some(known) if self.is_same_answer(known) => known.clone(),
-            _ => self,
-        }
     }
 
     /// True when `other` is this very answer, byte for byte (so cells already decoded from one
@@ -429,11 +425,6 @@ mod tests {
         let body = ValuesBody::new(BODY.as_bytes().to_vec());
         assert!(body.same_values(&body.clone()).unwrap());
         assert!(body.is_same_answer(&ValuesBody::new(BODY.as_bytes().to_vec())));
-        // A read that came back the same is held once: the known answer's memory is shared.
-        let again = ValuesBody::new(BODY.as_bytes().to_vec()).or_known(Some(&body));
-        assert_eq!(again.0.as_ptr(), body.0.as_ptr());
-        let edited = ValuesBody::new(BODY.replace("ACD-1", "ACD-2").into_bytes());
-        assert_ne!(edited.clone().or_known(Some(&body)).0.as_ptr(), body.0.as_ptr());
         // Spelled differently (spacing, another range), the same cells.
         let respelled = ValuesBody::new(BODY.replace(",\"majorDimension\"", " , \"majorDimension\"").into_bytes());
         assert!(!body.is_same_answer(&respelled));

@@ -273,7 +273,7 @@ impl Engine {
 
         if !plan.claims.is_empty() || !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
             self.settle_anchors(&plan).await?;
-            let (again, fresh) = self.snapshot(self.sheets.read_values_body().await?.or_known(Some(&body))).await?;
+            let (again, fresh) = self.snapshot(self.sheets.read_values_body_like(Some(&body)).await?).await?;
             anchors = fresh;
             // Claims change anchors, not cells: usually the sheet reads as before and the cells
             // already decoded stand.
@@ -341,7 +341,7 @@ impl Engine {
     async fn snapshot(&self, mut values: ValuesBody) -> Result<(ValuesBody, Vec<Anchor>), PassError> {
         for _ in 0..3 {
             let anchors = self.anchors().await?;
-            let again = self.sheets.read_values_body().await?;
+            let again = self.sheets.read_values_body_like(Some(&values)).await?;
             if again.same_values(&values)? {
                 return Ok((values, anchors));
             }
@@ -354,7 +354,7 @@ impl Engine {
     /// are the very answer decoded last, those cells.
     async fn picture(&mut self) -> Result<(Vec<Vec<Cell>>, Vec<Anchor>), PassError> {
         let known = self.decoded.as_ref().map(|kept| &kept.body);
-        let first = self.sheets.read_values_body().await?.or_known(known);
+        let first = self.sheets.read_values_body_like(known).await?;
         let (values, anchors) = self.snapshot(first).await?;
         let rows = match self.decoded.take() {
             Some(kept) if kept.body.is_same_answer(&values) => kept.rows,
