@@ -404,7 +404,8 @@ impl SheetsClient {
 
     /// A read sent as plain HTTP rather than through the hub (which copies the body and builds
     /// its full types from it): `GET url`, or `POST url` with a JSON body. Paced, bounded,
-    /// counted, classified and retried exactly as the hub's reads; returns the body as it came.
+    /// counted, classified and retried exactly as the hub's reads; returns the body as it came
+    /// (`known` itself when it came byte for byte the same, see [`Gathered`]).
     async fn plain_read(
         &self,
         what: &str,
