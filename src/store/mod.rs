@@ -769,7 +769,10 @@ fn doc_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRecord> {
         qbo_url: r.get(10)?,
         error: r.get(11)?,
         attempts: r.get(12)?,
-        row_keys: serde_json::from_str(&row_keys).unwrap_or_default(),
+        // Unreadable keys are an error, not an empty list: a document without its rows would
+        // look like nobody's, and its rows like copies of it.
+        row_keys: serde_json::from_str(&row_keys)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, Box::new(e)))?,
     })
 }
 

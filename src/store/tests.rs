@@ -197,3 +197,13 @@ fn planning_reads_documents_without_their_payload_and_failed_rows_by_status() {
     let failed = store.rows_with_status("failed").unwrap();
     assert_eq!(failed, vec![row("a", "failed")]);
 }
+
+#[test]
+fn a_document_whose_row_keys_cannot_be_read_is_an_error_not_a_document_without_rows() {
+    let store = Store::in_memory().unwrap();
+    let rows = vec!["k1".to_string()];
+    store.record_intent(&intent("k1", "k1-0", &rows)).unwrap();
+    store.conn.execute("UPDATE documents SET row_keys = '[\"k1\"' WHERE doc_key = 'k1'", []).unwrap();
+    assert!(matches!(store.documents_for_planning(), Err(StoreError::Sql(_))));
+    assert!(matches!(store.document("k1"), Err(StoreError::Sql(_))));
+}
