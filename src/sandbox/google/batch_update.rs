@@ -13,6 +13,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::fields::Selection;
 use super::metadata::{self, DeveloperMetadata, Filter, Visibility};
 use super::spreadsheet::{DEFAULT_COLUMNS, DEFAULT_ROWS, MAX_CELLS, Rect, SortOrder, Spreadsheet};
 
@@ -188,8 +189,8 @@ fn update_metadata(ss: &mut Spreadsheet, params: &Value, context: &str) -> Resul
     let fields = params.get("fields").and_then(Value::as_str).ok_or_else(|| fail("fields is required"))?;
     let new = params.get("developerMetadata").cloned().unwrap_or(Value::Null);
     let all = fields == "*";
-    let wants = |f: &str| all || fields.split(',').any(|x| x.trim() == f);
-    if !all && fields.split(',').any(|x| x.trim() == "metadataId") {
+    let wants = |f: &str| mask_has(fields, f);
+    if !all && wants("metadataId") {
         return Err(fail("metadataId cannot be updated."));
     }
     let location = match wants("location") {
@@ -356,13 +357,10 @@ fn move_dimension(ss: &mut Spreadsheet, params: &Value) -> Result<Value, String>
 }
 
 /// Field masks: `*`, or comma-separated paths (`gridProperties.rowCount`, `gridProperties`, `title`).
-/// Google accepts both separators (gspread sends `gridProperties/rowCount`).
+/// Google accepts both separators (gspread sends `gridProperties/rowCount`); a malformed mask
+/// covers nothing.
 fn mask_has(fields: &str, path: &str) -> bool {
-    fields == "*"
-        || fields
-            .split(',')
-            .map(|f| f.trim().replace('.', "/"))
-            .any(|f| f == path || path.starts_with(&format!("{f}/")))
+    Selection::parse(fields).is_ok_and(|mask| mask.covers(path))
 }
 
 fn update_sheet_properties(ss: &mut Spreadsheet, params: &Value) -> Result<Value, String> {

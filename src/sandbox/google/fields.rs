@@ -1,4 +1,5 @@
-//! Partial responses: the `fields` system parameter every Google API accepts.
+//! Partial responses: the `fields` system parameter every Google API accepts; and, in the same
+//! syntax, the field masks of updates (which fields an update request may change).
 //!
 //! `fields=properties(title),sheets/properties/sheetId` asks for those parts of the answer and
 //! nothing else. qbsync sends it where an answer is large and it needs little of it (the anchor
@@ -21,6 +22,21 @@ impl Selection {
         let mut parser = Parser { text: fields.as_bytes(), at: 0 };
         let selection = parser.list().ok_or_else(invalid)?;
         if parser.at != parser.text.len() { Err(invalid()) } else { Ok(selection) }
+    }
+
+    /// True when the selection takes all of `path` (`a/b` or `a.b`): it names `path`, or an
+    /// ancestor of it, whole. An update's field mask is this question asked of each field the
+    /// update could change.
+    pub fn covers(&self, path: &str) -> bool {
+        let mut level = self;
+        for name in path.split(['/', '.']) {
+            match level.0.get(name).or_else(|| level.0.get("*")) {
+                Some(None) => return true,
+                Some(Some(inner)) => level = inner,
+                None => return false,
+            }
+        }
+        false
     }
 
     /// Keeps the selected parts of `value`.
@@ -164,6 +180,19 @@ mod tests {
         assert_eq!(keep("sheets(*)", answer.clone())["sheets"], answer["sheets"]);
         // Nothing selected that the answer has: an empty object, as Google answers.
         assert_eq!(keep("nextPageToken", answer), json!({}));
+    }
+
+    #[test]
+    fn a_mask_covers_what_it_names_whole_and_everything_under_it() {
+        let mask = Selection::parse("title,gridProperties.rowCount").unwrap();
+        assert!(mask.covers("title"));
+        assert!(mask.covers("gridProperties/rowCount"));
+        assert!(!mask.covers("gridProperties/columnCount"));
+        assert!(!mask.covers("gridProperties"), "only part of it");
+        let whole = Selection::parse("gridProperties").unwrap();
+        assert!(whole.covers("gridProperties.frozenRowCount"));
+        assert!(!whole.covers("title"));
+        assert!(Selection::parse("*").unwrap().covers("anything/at/all"));
     }
 
     #[test]
