@@ -285,16 +285,10 @@ mod tests {
 
     fn row(key: &str, kind: Kind, status: &str, sheet_row: i64) -> RowRecord {
         RowRecord {
-            row_key: key.into(),
             kind,
-            doc_key: None,
             doc_number: Some(format!("DOC-{sheet_row}")),
-            status: status.into(),
-            error: None,
-            content_fp: "c".into(),
-            config_fp: "f".into(),
             sheet_row: Some(sheet_row),
-            synced_at: None,
+            ..RowRecord::sample(key, status)
         }
     }
 

@@ -154,6 +154,26 @@ pub struct RowRecord {
     pub synced_at: Option<String>,
 }
 
+#[cfg(test)]
+impl RowRecord {
+    /// A bare invoice row record for tests: no document, no position, placeholder fingerprints
+    /// (`fp`, `cfg`). Tests set what they are about with struct update syntax.
+    pub(crate) fn sample(key: &str, status: &str) -> RowRecord {
+        RowRecord {
+            row_key: key.into(),
+            kind: Kind::Invoice,
+            doc_key: None,
+            doc_number: None,
+            status: status.into(),
+            error: None,
+            content_fp: "fp".into(),
+            config_fp: "cfg".into(),
+            sheet_row: None,
+            synced_at: None,
+        }
+    }
+}
+
 /// One line of the audit.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditEntry {

@@ -146,20 +146,7 @@ fn audit_filters_by_row_doc_id_and_failure() {
 fn counts_follow_row_status() {
     let store = Store::in_memory().unwrap();
     for (key, status) in [("a", "synced"), ("b", "synced"), ("c", "failed"), ("d", "pending")] {
-        store
-            .put_row(&RowRecord {
-                row_key: key.into(),
-                kind: Kind::Invoice,
-                doc_key: None,
-                doc_number: None,
-                status: status.into(),
-                error: None,
-                content_fp: "f".into(),
-                config_fp: "c".into(),
-                sheet_row: None,
-                synced_at: None,
-            })
-            .unwrap();
+        store.put_row(&RowRecord::sample(key, status)).unwrap();
     }
     assert_eq!(store.counts(Kind::Invoice).unwrap(), StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 1 });
     assert_eq!(store.counts(Kind::Bill).unwrap(), StatusCounts::default());
@@ -180,18 +167,7 @@ fn planning_reads_documents_without_their_payload_and_failed_rows_by_status() {
         DocRecord { payload: String::new(), payload_hash: String::new(), request_id: String::new(), ..full[0].clone() }
     );
 
-    let row = |key: &str, status: &str| RowRecord {
-        row_key: key.into(),
-        kind: Kind::Invoice,
-        doc_key: None,
-        doc_number: None,
-        status: status.into(),
-        error: None,
-        content_fp: "fp".into(),
-        config_fp: "cfg".into(),
-        sheet_row: Some(2),
-        synced_at: None,
-    };
+    let row = |key: &str, status: &str| RowRecord { sheet_row: Some(2), ..RowRecord::sample(key, status) };
     store.put_row(&row("a", "failed")).unwrap();
     store.put_row(&row("b", "synced")).unwrap();
     let failed = store.rows_with_status("failed").unwrap();

@@ -83,18 +83,7 @@ mod tests {
     use crate::store::{Kind, NewIntent};
 
     fn row(key: &str, status: &str, sheet_row: i64) -> RowRecord {
-        RowRecord {
-            row_key: key.into(),
-            kind: Kind::Invoice,
-            doc_key: None,
-            doc_number: None,
-            status: status.into(),
-            error: None,
-            content_fp: "fp".into(),
-            config_fp: "cfg".into(),
-            sheet_row: Some(sheet_row),
-            synced_at: None,
-        }
+        RowRecord { sheet_row: Some(sheet_row), ..RowRecord::sample(key, status) }
     }
 
     fn intent(store: &Store, key: &str) {

@@ -94,18 +94,7 @@ fn anchor(id: i32, key: &str, row: u32) -> Anchor {
 }
 
 fn record(key: &str, status: &str, fp: &str) -> RowRecord {
-    RowRecord {
-        row_key: key.into(),
-        kind: Kind::Invoice,
-        doc_key: None,
-        doc_number: None,
-        status: status.into(),
-        error: None,
-        content_fp: fp.into(),
-        config_fp: "cfg".into(),
-        sheet_row: None,
-        synced_at: None,
-    }
+    RowRecord { content_fp: fp.into(), ..RowRecord::sample(key, status) }
 }
 
 fn doc(key: &str, number: &str, state: DocState, qbo_id: Option<&str>) -> DocRecord {
