@@ -403,7 +403,7 @@ impl Store {
             .optional()?)
     }
 
-    /// One document as [`Store::documents_for_planning`] reads them.
+    /// One document as [`Store::for_each_document_for_planning`] reads them.
     pub fn document_for_planning(&self, doc_key: &str) -> Result<Option<DocRecord>, StoreError> {
         Ok(self
             .conn
@@ -445,14 +445,7 @@ impl Store {
     /// and the error text, which on a long history are most of the bytes. Never send from
     /// these records (their `payload` is empty): read the document by key. In no particular
     /// order: the planner's index breaks ties itself, and sorting a long history on every busy
-    /// pass would cost more than reading it.
-    pub fn documents_for_planning(&self) -> Result<Vec<DocRecord>, StoreError> {
-        let mut docs = Vec::new();
-        self.for_each_document_for_planning(|doc| docs.push(doc))?;
-        Ok(docs)
-    }
-
-    /// [`Self::documents_for_planning`], handed over one at a time: a long history is not
+    /// pass would cost more than reading it. Handed over one at a time: a long history is not
     /// gathered in a list only to be moved into the caller's index.
     pub fn for_each_document_for_planning(&self, each: impl FnMut(DocRecord)) -> Result<(), StoreError> {
         self.for_each(&format!("SELECT {PLANNING_DOC_COLUMNS} FROM documents"), doc_from_row, each)

@@ -160,7 +160,8 @@ fn planning_reads_documents_without_their_payload_and_failed_rows_by_status() {
     store.count_attempt("k1").unwrap();
     store.mark_created("k1", "130", "https://x/app/invoice?txnId=130").unwrap();
     let full = store.all_documents().unwrap();
-    let lean = store.documents_for_planning().unwrap();
+    let mut lean = Vec::new();
+    store.for_each_document_for_planning(|doc| lean.push(doc)).unwrap();
     assert_eq!(lean.len(), 1);
     assert_eq!(
         lean[0],
@@ -180,6 +181,6 @@ fn a_document_whose_row_keys_cannot_be_read_is_an_error_not_a_document_without_r
     let rows = vec!["k1".to_string()];
     store.record_intent(&intent("k1", "k1-0", &rows)).unwrap();
     store.conn.execute("UPDATE documents SET row_keys = '[\"k1\"' WHERE doc_key = 'k1'", []).unwrap();
-    assert!(matches!(store.documents_for_planning(), Err(StoreError::Sql(_))));
+    assert!(matches!(store.for_each_document_for_planning(drop), Err(StoreError::Sql(_))));
     assert!(matches!(store.document("k1"), Err(StoreError::Sql(_))));
 }

@@ -43,7 +43,7 @@ impl StoreView {
     }
 
     /// Everything the store holds now; from here on [`StoreView::catch_up`] keeps it current.
-    /// Documents come without their payloads (see [`Store::documents_for_planning`]).
+    /// Documents come without their payloads (see [`Store::for_each_document_for_planning`]).
     pub fn load(store: &Store) -> Result<StoreView, StoreError> {
         // Changes made before this picture are in it.
         store.take_changes();
