@@ -267,7 +267,8 @@ impl fmt::Display for BenchReport {
             )
         };
         cost(f, &format!("idle poll (mean of {})", g.child.idle_pass.passes), &g.child.idle_pass)?;
-        cost(f, &format!("pass creating 1 document (median of {})", large::BUSY_PASSES), &g.child.busy_pass)?;
+        cost(f, "first pass creating 1 document, sealing the history", &g.child.sealing_pass)?;
+        cost(f, &format!("pass creating 1 document (median of the {} after)", large::BUSY_PASSES), &g.child.busy_pass)?;
         writeln!(
             f,
             "   ({:.0} MiB resident before the first pass; CPU in 10 ms steps)   [idle target ≤ 1 Sheets call, 0 QuickBooks: {}]",

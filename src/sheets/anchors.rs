@@ -9,6 +9,9 @@
 //! This file only builds the request bodies and reads the answers; the client sends them.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use hyper::body::Bytes;
 
 use google_sheets4::api::{
     BatchUpdateSpreadsheetRequest, CreateDeveloperMetadataRequest, DataFilter, DeleteDeveloperMetadataRequest,
@@ -30,6 +33,45 @@ pub struct RowAnchor {
     pub key: String,
     /// The row the anchor is on now, 0-based (0 is the header row).
     pub row: u32,
+}
+
+/// The anchors of the tab with the answer they were read from (see
+/// [`SheetsClient::anchors_like`](super::SheetsClient::anchors_like)): a later search that
+/// answers byte for byte the same is not decoded again. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Anchors {
+    body: Bytes,
+    list: Arc<[RowAnchor]>,
+}
+
+impl Anchors {
+    pub(crate) fn new(body: Bytes, list: Vec<RowAnchor>) -> Anchors {
+        Anchors { body, list: list.into() }
+    }
+
+    pub(crate) fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// True when both were read from the very same answer (so they list the same anchors).
+    pub fn is_same_answer(&self, other: &Anchors) -> bool {
+        Arc::ptr_eq(&self.list, &other.list) || self.body == other.body
+    }
+}
+
+impl std::ops::Deref for Anchors {
+    type Target = [RowAnchor];
+
+    fn deref(&self) -> &[RowAnchor] {
+        &self.list
+    }
+}
+
+impl From<Vec<RowAnchor>> for Anchors {
+    /// Anchors made by hand (tests, dry runs): no answer, so never the same as one read.
+    fn from(list: Vec<RowAnchor>) -> Anchors {
+        Anchors { body: Bytes::new(), list: list.into() }
+    }
 }
 
 /// An anchor to create.

@@ -30,12 +30,12 @@ use std::time::Duration;
 
 use crate::domain::Cell;
 
-pub use anchors::{ANCHOR_KEY, NewAnchor, RowAnchor};
+pub use anchors::{ANCHOR_KEY, Anchors, NewAnchor, RowAnchor};
 pub use client::SheetsClient;
 pub use credentials::GoogleCredentials;
 pub use error::SheetsError;
 pub use stats::SheetsStats;
-pub use values::ValuesBody;
+pub use values::{RowDigest, RowIndex, ValuesBody};
 
 /// Where the sheet is and how patiently to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,13 +8,14 @@
 //! busy pass turns rows into cells without the intermediate tree.
 
 use std::fmt::{self, Write as _};
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 
 use compact_str::ToCompactString;
 use hyper::body::Bytes;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::SheetsError;
 use crate::domain::Cell;
@@ -108,6 +109,80 @@ impl ValuesBody {
             .and_then(|()| deserializer.end())
             .map_err(|e| unreadable(&e))?;
         Ok(rows)
+    }
+}
+
+/// Where each row of an answer lies in its bytes, and a digest of each: a busy pass recognises
+/// the rows it has seen before (see `crate::sync::seal`) and decodes only the others, one at a
+/// time, instead of turning every cell of a long tab into a [`Cell`].
+#[derive(Clone, Debug, Default)]
+pub struct RowIndex {
+    spans: Vec<Range<usize>>,
+    digests: Vec<RowDigest>,
+}
+
+/// A digest of one row exactly as Google sent it (SHA-256, first 128 bits): rows with the
+/// same digest hold the same cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RowDigest(pub [u8; 16]);
+
+impl RowIndex {
+    /// How many rows the answer has (the header included).
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The digest of row `row` (0 is the header).
+    pub fn digest(&self, row: usize) -> Option<RowDigest> {
+        self.digests.get(row).copied()
+    }
+}
+
+/// The answer object with each row left as it came.
+#[derive(Deserialize)]
+struct RawAnswer<'a> {
+    #[serde(borrow, default)]
+    values: Vec<&'a serde_json::value::RawValue>,
+}
+
+impl ValuesBody {
+    /// Finds every row of the answer and digests it, without decoding a cell.
+    pub fn index_rows(&self) -> Result<RowIndex, SheetsError> {
+        let answer: RawAnswer<'_> = serde_json::from_slice(&self.0).map_err(|e| unreadable(&e))?;
+        let base = self.0.as_ptr() as usize;
+        let mut index = RowIndex { spans: Vec::with_capacity(answer.values.len()), digests: Vec::new() };
+        index.digests.reserve(answer.values.len());
+        for row in answer.values {
+            let text = row.get();
+            let start = text.as_ptr() as usize - base;
+            index.spans.push(start..start + text.len());
+            let digest = Sha256::digest(text.as_bytes());
+            let mut first = [0; 16];
+            first.copy_from_slice(&digest[..16]);
+            index.digests.push(RowDigest(first));
+        }
+        Ok(index)
+    }
+
+    /// Row `row` as cells, found through `index` (which must have been made from this answer);
+    /// a row beyond the answer is empty.
+    pub fn decode_row(&self, index: &RowIndex, row: usize) -> Result<Vec<Cell>, SheetsError> {
+        let Some(span) = index.spans.get(row) else { return Ok(Vec::new()) };
+        let bytes = self.0.get(span.clone()).ok_or_else(|| SheetsError::Rejected {
+            message: "a row index was used with an answer it was not made from".into(),
+        })?;
+        let mut cells = Vec::new();
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let len = RowSeed(&mut cells, None)
+            .deserialize(&mut deserializer)
+            .and_then(|len| deserializer.end().map(|()| len))
+            .map_err(|e| unreadable(&e))?;
+        cells.truncate(len);
+        Ok(cells)
     }
 }
 
@@ -433,6 +508,29 @@ mod tests {
         let edited = ValuesBody::new(BODY.replace("ACD-1", "ACD-2").into_bytes());
         assert!(!body.same_values(&edited).unwrap());
         assert!(ValuesBody::new(b"<html>".to_vec()).same_values(&body).is_err());
+    }
+
+    #[test]
+    fn an_index_finds_each_row_and_tells_rows_apart_by_their_bytes() {
+        let body = ValuesBody::new(BODY.as_bytes().to_vec());
+        let index = body.index_rows().unwrap();
+        let rows = body.clone().into_rows().unwrap();
+        assert_eq!(index.len(), rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(&body.decode_row(&index, i).unwrap(), row, "row {i}");
+        }
+        assert_eq!(body.decode_row(&index, rows.len()).unwrap(), Vec::<Cell>::new());
+        // One cell changed changes that row's digest, and no other.
+        let edited = ValuesBody::new(BODY.replace("ACD-1", "ACD-2").into_bytes());
+        let after = edited.index_rows().unwrap();
+        let changed: Vec<usize> = (0..index.len()).filter(|&i| index.digest(i) != after.digest(i)).collect();
+        assert_eq!(changed, vec![2]);
+        let distinct: std::collections::HashSet<_> = (0..index.len()).filter_map(|i| index.digest(i)).collect();
+        assert_eq!(distinct.len(), index.len());
+        // An answer without rows has an empty index; one that is not JSON has none.
+        let empty = ValuesBody::new(br#"{"range":"'inv_tbl'!A1:Z1000","majorDimension":"ROWS"}"#.to_vec());
+        assert!(empty.index_rows().unwrap().is_empty());
+        assert!(ValuesBody::new(b"<html>".to_vec()).index_rows().is_err());
     }
 
     #[test]

@@ -424,6 +424,25 @@ impl Store {
             .optional()?)
     }
 
+    /// The documents (of either kind) QuickBooks knows under `qbo_id`, as the planner reads them.
+    pub fn documents_for_planning_by_qbo_id(&self, qbo_id: &str) -> Result<Vec<DocRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {PLANNING_DOC_COLUMNS} FROM documents WHERE kind IN ('invoice', 'bill') AND qbo_id = ?1"
+        ))?;
+        let docs = stmt.query_map(params![qbo_id], doc_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(docs)
+    }
+
+    /// The documents (of either kind, in any state) carrying `doc_number`, as the planner reads
+    /// them.
+    pub fn documents_for_planning_by_number(&self, doc_number: &str) -> Result<Vec<DocRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {PLANNING_DOC_COLUMNS} FROM documents WHERE kind IN ('invoice', 'bill') AND doc_number = ?1"
+        ))?;
+        let docs = stmt.query_map(params![doc_number], doc_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(docs)
+    }
+
     /// Every document still pending (intent recorded, outcome unknown).
     pub fn pending_documents(&self) -> Result<Vec<DocRecord>, StoreError> {
         let mut stmt = self
@@ -476,7 +495,8 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT(row_key) DO UPDATE SET kind = excluded.kind, doc_key = excluded.doc_key, doc_number = excluded.doc_number,
                status = excluded.status, error = excluded.error, content_fp = excluded.content_fp, config_fp = excluded.config_fp,
-               sheet_row = excluded.sheet_row, synced_at = excluded.synced_at, updated_at = excluded.updated_at",
+               sheet_row = excluded.sheet_row, synced_at = excluded.synced_at, updated_at = excluded.updated_at,
+               seal = NULL",
         )?
         .execute(params![
                 row.row_key,
@@ -546,7 +566,7 @@ impl Store {
     pub fn set_sheet_row(&self, row_key: &str, sheet_row: i64) -> Result<(), StoreError> {
         self.row_changed(row_key);
         self.conn
-            .prepare_cached("UPDATE rows SET sheet_row = ?2 WHERE row_key = ?1")?
+            .prepare_cached("UPDATE rows SET sheet_row = ?2, seal = NULL WHERE row_key = ?1")?
             .execute(params![row_key, sheet_row])?;
         Ok(())
     }
@@ -554,7 +574,50 @@ impl Store {
     /// Forgets where a row was: it is no longer on the sheet.
     pub fn clear_sheet_row(&self, row_key: &str) -> Result<(), StoreError> {
         self.row_changed(row_key);
-        self.conn.execute("UPDATE rows SET sheet_row = NULL WHERE row_key = ?1", params![row_key])?;
+        self.conn.execute("UPDATE rows SET sheet_row = NULL, seal = NULL WHERE row_key = ?1", params![row_key])?;
+        Ok(())
+    }
+
+    /// The keys of the row records that say where their row is (every status but a fresh
+    /// claim), one at a time: what the write-back compares with the anchors to notice rows
+    /// that were deleted.
+    pub fn for_each_placed_row_key(&self, mut each: impl FnMut(&str)) -> Result<(), StoreError> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT row_key FROM rows WHERE sheet_row IS NOT NULL AND status != 'claimed'")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            each(row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?);
+        }
+        Ok(())
+    }
+
+    // ----- seals -----------------------------------------------------------------------------
+    //
+    // A seal is a digest of a synced row as the write-back last found it in agreement with the
+    // store (see `crate::sync::seal`). It stands for the record as it was: every write to a row
+    // record clears its seal (`put_row`, `set_sheet_row`, `clear_sheet_row`, `forget_row`), and
+    // a synced row's document never changes once created. Seals are an optimisation only: a
+    // row without one is planned in full.
+
+    /// Seals synced rows (`(row key, seal)`); a record that is not synced (any more) is left
+    /// unsealed. Not a change in the sense of [`Changes`]: the record itself is as it was.
+    pub fn seal_rows(&self, seals: &[(&str, i64)]) -> Result<(), StoreError> {
+        let mut stmt =
+            self.conn.prepare_cached("UPDATE rows SET seal = ?2 WHERE row_key = ?1 AND status = 'synced'")?;
+        for (key, seal) in seals {
+            stmt.execute(params![key, seal])?;
+        }
+        Ok(())
+    }
+
+    /// Every seal, one at a time: `(row key, seal)`.
+    pub fn for_each_seal(&self, mut each: impl FnMut(&str, i64)) -> Result<(), StoreError> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT row_key, seal FROM rows WHERE seal IS NOT NULL AND status = 'synced'")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            each(row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?, row.get(1)?);
+        }
         Ok(())
     }
 

@@ -4,10 +4,10 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Version 1. The two audit tables share one definition (`audit_table`).
-fn v1() -> String {
+pub(super) fn v1() -> String {
     let core = "
 CREATE TABLE documents (
     doc_key      TEXT PRIMARY KEY,
@@ -95,9 +95,19 @@ CREATE INDEX {name}_by_at ON {name} (at);
     )
 }
 
+/// Version 2: row seals (see `Store::seal_rows`), and documents found by number without
+/// reading them all.
+fn v2() -> String {
+    "
+ALTER TABLE rows ADD COLUMN seal INTEGER;
+CREATE INDEX documents_by_number ON documents (kind, doc_number);
+"
+    .to_owned()
+}
+
 /// Every upgrade in order; index + 1 is the version it brings the file to.
 fn upgrades() -> Vec<String> {
-    vec![v1()]
+    vec![v1(), v2()]
 }
 
 /// The version recorded in the file (0 for a new file).

@@ -184,3 +184,81 @@ fn a_document_whose_row_keys_cannot_be_read_is_an_error_not_a_document_without_r
     assert!(matches!(store.for_each_document_for_planning(drop), Err(StoreError::Sql(_))));
     assert!(matches!(store.document("k1"), Err(StoreError::Sql(_))));
 }
+
+fn seals(store: &Store) -> Vec<(String, i64)> {
+    let mut found = Vec::new();
+    store.for_each_seal(|key, seal| found.push((key.to_owned(), seal))).unwrap();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_seal_holds_only_for_a_synced_record_nobody_wrote_since() {
+    let store = Store::in_memory().unwrap();
+    let row = |key: &str, status: &str| RowRecord { sheet_row: Some(2), ..RowRecord::sample(key, status) };
+    for key in ["put", "moved", "gone", "forgotten", "kept"] {
+        store.put_row(&row(key, "synced")).unwrap();
+    }
+    store.put_row(&row("failed", "failed")).unwrap();
+    store.take_changes();
+    let all: Vec<(&str, i64)> =
+        ["put", "moved", "gone", "forgotten", "kept", "failed"].iter().map(|k| (*k, 7)).collect();
+    store.seal_rows(&all).unwrap();
+    // A seal is not a change to the record: a caught-up picture has nothing to read again.
+    assert_eq!(store.take_changes(), Changes::default());
+    // Only synced rows take one.
+    assert_eq!(seals(&store).len(), 5);
+
+    // Every way a record is written breaks its seal.
+    store.put_row(&row("put", "synced")).unwrap();
+    store.set_sheet_row("moved", 9).unwrap();
+    store.clear_sheet_row("gone").unwrap();
+    store.forget_row("forgotten").unwrap();
+    assert_eq!(seals(&store), vec![("kept".to_owned(), 7)]);
+}
+
+#[test]
+fn the_planner_finds_documents_by_id_and_number_and_placed_rows_by_key() {
+    let store = Store::in_memory().unwrap();
+    let rows = vec!["k1".to_string()];
+    store.record_intent(&intent("k1", "k1-0", &rows)).unwrap();
+    store.mark_created("k1", "130", "https://x/app/invoice?txnId=130").unwrap();
+    store.record_intent(&NewIntent { doc_number: Some("ACD-2"), ..intent("k2", "k2-0", &rows) }).unwrap();
+    let by_id = store.documents_for_planning_by_qbo_id("130").unwrap();
+    assert_eq!(by_id.iter().map(|d| d.doc_key.as_str()).collect::<Vec<_>>(), ["k1"]);
+    assert!(by_id[0].payload.is_empty(), "planning records leave the payload out");
+    assert!(store.documents_for_planning_by_qbo_id("131").unwrap().is_empty());
+    let by_number = store.documents_for_planning_by_number("ACD-2").unwrap();
+    assert_eq!(by_number.iter().map(|d| d.doc_key.as_str()).collect::<Vec<_>>(), ["k2"]);
+
+    let row = |key: &str, status: &str, at: Option<i64>| RowRecord { sheet_row: at, ..RowRecord::sample(key, status) };
+    store.put_row(&row("placed", "synced", Some(2))).unwrap();
+    store.put_row(&row("claim", "claimed", Some(3))).unwrap();
+    store.put_row(&row("nowhere", "synced", None)).unwrap();
+    let mut placed = Vec::new();
+    store.for_each_placed_row_key(|key| placed.push(key.to_owned())).unwrap();
+    assert_eq!(placed, ["placed"]);
+}
+
+#[test]
+fn a_version_1_file_is_upgraded_with_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&schema::v1()).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO rows (row_key, kind, status, content_fp, config_fp, sheet_row, updated_at)
+             VALUES ('old', 'invoice', 'synced', 'fp', 'cfg', 2, 'then')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.row("old").unwrap().unwrap().sheet_row, Some(2));
+    assert!(seals(&store).is_empty(), "rows from before seals existed are planned in full until sealed");
+    store.seal_rows(&[("old", 3)]).unwrap();
+    assert_eq!(seals(&store), vec![("old".to_owned(), 3)]);
+}

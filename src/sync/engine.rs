@@ -29,13 +29,14 @@ use crate::domain::layout::{Field, Layout, LayoutError};
 use crate::qbo::{
     Doc, DocKind, ExpenseLine, NewBill, NewDoc, NewInvoice, PartyKind, QboClient, QboError, RequestId, SalesLine,
 };
-use crate::sheets::{CellRun, NewAnchor, SheetsClient, SheetsError, ValuesBody};
+use crate::sheets::{Anchors, CellRun, NewAnchor, RowIndex, SheetsClient, SheetsError, ValuesBody};
 use crate::store::{DocRecord, DocState, Kind, NewAudit, NewIntent, RowRecord, Store, StoreError};
 
 use super::draft::{DocDraft, note_has_marker, note_with_marker};
 use super::plan::{self, Anchor, Located, Plan, StoreView};
 use super::policy::Policy;
 use super::project::{self, CellWrite};
+use super::seal::{Seal, SealContext, Sealing};
 use super::view::FastSet;
 
 /// How many times qbsync looks again for cells it wrote to rows that moved, before it gives up
@@ -139,6 +140,9 @@ pub struct PassReport {
     pub uncertain: usize,
     pub cells_written: usize,
     pub mismatches: usize,
+    /// Rows recognised by their seal when the pass planned: not decoded, planned or projected
+    /// (see [`super::seal`]).
+    pub quiet: usize,
     pub deferred_by_limit: usize,
     pub dry_run: Vec<DryRunDoc>,
     pub dry_run_writes: Vec<(u32, String)>,
@@ -171,18 +175,32 @@ pub struct Engine {
     pub write_back_every: Duration,
     /// Told about progress while documents are created (`run-once` hangs a progress bar here).
     pub progress: Option<ProgressObserver>,
-    /// The store as the pass sees it: loaded once when a pass finds work, caught up after each
-    /// step that writes (see [`StoreView::catch_up`]), let go when the pass ends.
+    /// The store as the pass sees it: loaded when a pass finds work (as far as the rows it
+    /// plans need, see [`StoreView`]), caught up after each step that writes (see
+    /// [`StoreView::catch_up`]), let go when the pass ends.
     view: StoreView,
-    /// The sheet as the pass last decoded it, let go when the pass ends: a later read that
-    /// comes back byte for byte the same (nobody edited meanwhile) is not decoded again.
-    decoded: Option<Decoded>,
+    /// The sheet as the pass last saw it, let go when the pass ends: a later read that comes
+    /// back byte for byte the same (nobody edited meanwhile) is not indexed or decoded again.
+    kept: Option<Picture>,
 }
 
-/// A `values.get` answer and the cells decoded from it.
-struct Decoded {
+/// Above this many rows to plan, the whole store is read at once rather than record by record
+/// (a history not sealed yet: the first busy pass after an upgrade, or after the header or the
+/// configuration changed).
+const WHOLE_VIEW_ABOVE: usize = 2_000;
+
+/// One consistent picture of the sheet (values and anchors, see [`Engine::snapshot`]) decoded
+/// as far as the pass needs: quiet rows (see [`super::seal`]) are not decoded and read as
+/// blank, which every stage of planning skips.
+struct Picture {
     body: ValuesBody,
+    index: RowIndex,
+    anchors: Anchors,
+    layout: Layout,
+    sealing: Sealing,
+    /// Every row; a row not decoded (quiet) is empty.
     rows: Vec<Vec<Cell>>,
+    decoded: Vec<bool>,
 }
 
 /// QuickBooks' answer to a batch: each item's outcome by `bId`, or the request's own failure.
@@ -202,7 +220,7 @@ impl Engine {
             write_back_every: WRITE_BACK_EVERY,
             progress: None,
             view: StoreView::default(),
-            decoded: None,
+            kept: None,
         }
     }
 
@@ -219,7 +237,7 @@ impl Engine {
         // On a long history the picture of the store is tens of megabytes: not kept between
         // passes, so an idle daemon stays small.
         self.view = StoreView::default();
-        self.decoded = None;
+        self.kept = None;
         if !options.dry_run {
             let record = crate::store::PassRecord {
                 started_at,
@@ -243,7 +261,7 @@ impl Engine {
         // read and let go, and the store is asked only for pending intents and failed rows.
         let body = self.sheets.read_values_body().await?;
         let header = body.header()?.ok_or(PassError::EmptySheet)?;
-        let mut layout = Layout::from_header(&header, &policy.columns)?;
+        let layout = Layout::from_header(&header, &policy.columns)?;
         let unsettled = StoreView::new(self.store.rows_with_status("failed")?, self.store.pending_documents()?);
         let claims_left = !self.store.rows_with_status(plan::CLAIMED)?.is_empty();
         let mut check = plan::AttentionCheck::new(&layout, &unsettled, policy)
@@ -260,31 +278,27 @@ impl Engine {
             report.idle = true;
             return Ok(report);
         }
-        let (mut body, mut anchors) = self.snapshot(body).await?;
-        let mut values = body.clone().into_rows()?;
-        self.view = StoreView::load(&self.store)?;
-        let header = values.first().ok_or(PassError::EmptySheet)?;
-        layout = Layout::from_header(header, &policy.columns)?;
-        let mut plan = plan::plan(&values, &layout, &anchors, &self.view, policy, &mut new_key);
+        let (body, anchors) = self.snapshot(body, None).await?;
+        self.view = StoreView::unsettled(&self.store)?;
+
+        let mut picture = self.develop(body, anchors, policy)?;
+        let mut plan = plan::plan(&picture.rows, &picture.layout, &picture.anchors, &self.view, policy, &mut new_key);
+
         if options.dry_run {
             let view = std::mem::take(&mut self.view);
-            return self.dry_run(plan, &values, &layout, &view, policy, report).await;
+            return self.dry_run(plan, &picture.rows, &picture.layout, &view, policy, report).await;
         }
 
         if !plan.claims.is_empty() || !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
             self.settle_anchors(&plan).await?;
-            let (again, fresh) = self.snapshot(self.sheets.read_values_body_like(Some(&body)).await?).await?;
-            anchors = fresh;
-            // Claims change anchors, not cells: usually the sheet reads as before and the cells
-            // already decoded stand.
-            if !again.is_same_answer(&body) {
-                values = again.clone().into_rows()?;
-                body = again;
-                let header = values.first().ok_or(PassError::EmptySheet)?;
-                layout = Layout::from_header(header, &policy.columns)?;
-            }
+            let again = self.sheets.read_values_body_like(Some(&picture.body)).await?;
+            let (again, fresh) = self.snapshot(again, Some(&picture.anchors)).await?;
             self.view.catch_up(&self.store)?;
-            plan = plan::plan(&values, &layout, &anchors, &self.view, policy, &mut new_key);
+            // Claims change anchors, not cells: usually the sheet reads as before and the rows
+            // already decoded stand.
+            self.kept = Some(picture);
+            picture = self.develop(again, fresh, policy)?;
+            plan = plan::plan(&picture.rows, &picture.layout, &picture.anchors, &self.view, policy, &mut new_key);
             // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere)
             // wait for the next pass; drops are safe to do now.
             if !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
@@ -297,6 +311,7 @@ impl Engine {
             }
         }
 
+        report.quiet = picture.sealing.quiet_rows();
         report.skipped = plan.stats.skipped;
         report.copies = plan.stats.copies;
         report.deferred_by_limit = plan.stats.deferred_by_limit;
@@ -305,8 +320,8 @@ impl Engine {
             // the number the bookkeeper knows it by.
             let number = decision
                 .sheet_row
-                .and_then(|row| values.get(usize::try_from(row - 1).ok()?))
-                .map(|row| layout.cell(row, Field::Invoice).trimmed().into_owned())
+                .and_then(|row| picture.rows.get(usize::try_from(row - 1).ok()?))
+                .map(|row| picture.layout.cell(row, Field::Invoice).trimmed().into_owned())
                 .filter(|number| !number.is_empty());
             self.remember_decision(decision, number.as_deref())?;
             if decision.status == "failed" {
@@ -315,9 +330,8 @@ impl Engine {
         }
 
         // The write-back reads the sheet again; usually nobody has edited it meanwhile, and the
-        // cells decoded here stand for that read too.
-        drop(anchors);
-        self.decoded = Some(Decoded { body, rows: values });
+        // rows indexed and decoded here stand for that read too.
+        self.kept = Some(picture);
 
         for doc_key in &plan.reconcile {
             self.reconcile(doc_key, &mut report).await?;
@@ -338,9 +352,13 @@ impl Engine {
     /// anchors with other rows' cells; so the values are read again after the anchors and must
     /// not have changed. The answers are compared as they came (see
     /// [`ValuesBody::same_values`]): the caller decodes the one it keeps, once.
-    async fn snapshot(&self, mut values: ValuesBody) -> Result<(ValuesBody, Vec<Anchor>), PassError> {
+    async fn snapshot(
+        &self,
+        mut values: ValuesBody,
+        known: Option<&Anchors>,
+    ) -> Result<(ValuesBody, Anchors), PassError> {
         for _ in 0..3 {
-            let anchors = self.anchors().await?;
+            let anchors = self.sheets.anchors_like(known).await?;
             let again = self.sheets.read_values_body_like(Some(&values)).await?;
             if again.same_values(&values)? {
                 return Ok((values, anchors));
@@ -350,27 +368,82 @@ impl Engine {
         Err(PassError::SheetBusy)
     }
 
-    /// A fresh consistent picture ([`Self::snapshot`]), decoded — or, when the values read
-    /// are the very answer decoded last, those cells.
-    async fn picture(&mut self) -> Result<(Vec<Vec<Cell>>, Vec<Anchor>), PassError> {
-        let known = self.decoded.as_ref().map(|kept| &kept.body);
+    /// A fresh consistent picture ([`Self::snapshot`]), developed ([`Self::develop`]) with
+    /// the view caught up first, so that seals broken by this pass's writes no longer count.
+    async fn picture(&mut self, policy: &Policy) -> Result<Picture, PassError> {
+        let known = self.kept.as_ref().map(|kept| &kept.body);
         let first = self.sheets.read_values_body_like(known).await?;
-        let (values, anchors) = self.snapshot(first).await?;
-        let rows = match self.decoded.take() {
-            Some(kept) if kept.body.is_same_answer(&values) => kept.rows,
-            _ => values.into_rows()?,
-        };
-        Ok((rows, anchors))
+        let known = self.kept.as_ref().map(|kept| &kept.anchors);
+        let (values, anchors) = self.snapshot(first, known).await?;
+        self.view.catch_up(&self.store)?;
+        self.develop(values, anchors, policy)
     }
 
-    async fn anchors(&self) -> Result<Vec<Anchor>, SheetsError> {
-        Ok(self
-            .sheets
-            .anchors()
-            .await?
-            .into_iter()
-            .map(|a| Anchor { metadata_id: a.metadata_id, key: a.key, row: a.row })
-            .collect())
+    /// Turns a consistent picture into rows to plan: indexes the values (or takes the index
+    /// kept from the same answer), seals every anchored row, and decodes the rows that are not
+    /// quiet; then makes sure the view holds what planning those rows will look up.
+    fn develop(&mut self, body: ValuesBody, anchors: Anchors, policy: &Policy) -> Result<Picture, PassError> {
+        let kept = self.kept.take();
+        let same_answer = kept.as_ref().is_some_and(|kept| kept.body.is_same_answer(&body));
+        let (index, mut rows, mut decoded, previous) = match kept {
+            Some(kept) if same_answer => (kept.index, kept.rows, kept.decoded, Some((kept.sealing, kept.anchors))),
+            kept => {
+                let index = body.index_rows()?;
+                let len = index.len();
+                (index, vec![Vec::new(); len], vec![false; len], kept.map(|kept| (kept.sealing, kept.anchors)))
+            }
+        };
+        if index.is_empty() {
+            return Err(PassError::EmptySheet);
+        }
+        if !decoded[0] {
+            rows[0] = body.decode_row(&index, 0)?;
+            decoded[0] = true;
+        }
+        let layout = Layout::from_header(&rows[0], &policy.columns)?;
+        // Rows are sealed even when the store holds no seal yet: the write-back stores them.
+        // Sealed already with these very cells and anchors, they are only compared again.
+        let sealing = match previous {
+            Some((mut sealing, sealed_with)) if same_answer && sealed_with.is_same_answer(&anchors) => {
+                sealing.recheck(&anchors, &self.view.seals);
+                sealing
+            }
+            previous => {
+                let context = SealContext::new(&policy.config_fp, index.digest(0));
+                let previous = previous.as_ref().map(|(sealing, anchors)| (sealing, &anchors[..]));
+                Sealing::of(&index, &anchors, &context, &self.view.seals, previous)
+            }
+        };
+        for row in 1..index.len() {
+            if sealing.is_quiet(row) {
+                if decoded[row] {
+                    rows[row] = Vec::new();
+                    decoded[row] = false;
+                }
+            } else if !decoded[row] {
+                rows[row] = body.decode_row(&index, row)?;
+                decoded[row] = true;
+            }
+        }
+        let wanted = plan::wanted(&rows, &layout, &anchors, &sealing, policy);
+        if !self.view.is_whole() && wanted.rows.len() > WHOLE_VIEW_ABOVE {
+            self.view = StoreView::load(&self.store)?;
+        }
+        self.view.include(&self.store, &wanted)?;
+
+        Ok(Picture { body, index, anchors, layout, sealing, rows, decoded })
+    }
+
+    /// Every row of `picture` decoded, quiet or not: what giving back misplaced cells compares.
+    fn all_rows(picture: &Picture) -> Result<Vec<Vec<Cell>>, PassError> {
+        Ok(picture.body.clone().into_rows()?)
+    }
+
+    /// A fresh consistent picture with every row decoded (rows are moving: nothing is quiet).
+    async fn whole_picture(&self) -> Result<(Vec<Vec<Cell>>, Anchors), PassError> {
+        let first = self.sheets.read_values_body().await?;
+        let (values, anchors) = self.snapshot(first, None).await?;
+        Ok((values.into_rows()?, anchors))
     }
 
     /// Claims and drops anchors. Claim records go to the store first and are forgotten last, so
@@ -951,33 +1024,37 @@ impl Engine {
 
     /// One projection and its write; true when rows moved under it (and it must run again).
     async fn project_and_write(&mut self, policy: &Policy, report: &mut PassReport) -> Result<bool, PassError> {
-        let (values, anchors) = self.picture().await?;
-        let Some(header) = values.first() else { return Ok(false) };
-        let layout = Layout::from_header(header, &policy.columns)?;
-        // The picture loaded when the pass planned, plus everything written since.
-        self.view.catch_up(&self.store)?;
-        let located = plan::locate(&values, &layout, &anchors, &self.view);
+        let picture = match self.picture(policy).await {
+            // Emptied since the pass planned: there is nothing to write to.
+            Err(PassError::EmptySheet) => return Ok(false),
+            other => other?,
+        };
+        let located = plan::locate(&picture.rows, &picture.layout, &picture.anchors, &self.view);
 
         // One transaction for all moved rows: after an insert near the top, every row moves,
-        // and a statement each would cost a disk flush each.
+        // and a statement each would cost a disk flush each. A quiet row has not moved: its
+        // seal says where it was.
         let moved = self.store.begin()?;
         for (key, row) in &located {
-            if self.view.rows.get(key.as_str()).is_some_and(|r| r.sheet_row != Some(*row as i64 + 1)) {
+            if !picture.sealing.is_quiet(*row as usize)
+                && self.view.rows.get(key.as_str()).is_some_and(|r| r.sheet_row != Some(*row as i64 + 1))
+            {
                 self.store.set_sheet_row(key, *row as i64 + 1)?;
             }
         }
         moved.commit()?;
-        let anchored: FastSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
-        for gone in
-            self.view.rows.values().filter(|r| {
-                r.sheet_row.is_some() && r.status != plan::CLAIMED && !anchored.contains(r.row_key.as_str())
-            })
-        {
-            self.note_row_gone(gone)?;
-        }
-        // The positions just saved are not caught up here: the projection does not read them,
-        // and after an insert near the top they are every row (the next round catches up).
-        let (writes, mismatches) = project::project(&values, &layout, &located, &self.view, policy);
+        self.note_rows_gone(&picture.anchors)?;
+
+        // Saving a position broke the row's seal: the view must know before sealing again.
+        self.view.catch_up(&self.store)?;
+
+        // Quiet rows agree with the store by their seal; the projection looks at the others.
+        let to_project: Located = located
+            .iter()
+            .filter(|(_, row)| !picture.sealing.is_quiet(**row as usize))
+            .map(|(key, row)| (key.clone(), *row))
+            .collect();
+        let (writes, mismatches) = project::project(&picture.rows, &picture.layout, &to_project, &self.view, policy);
 
         for mismatch in &mismatches {
             tracing::warn!(
@@ -988,13 +1065,66 @@ impl Engine {
             );
         }
         report.mismatches = mismatches.len();
-        if writes.is_empty() {
-            return Ok(false);
+        self.seal(&picture, &to_project, &writes, &mismatches)?;
+
+        let outcome = if writes.is_empty() {
+            Ok(false)
+        } else {
+            let runs = cell_runs(&writes);
+            report.cells_written += runs.iter().map(|r| r.values.len()).sum::<usize>();
+            self.sheets.write_cells(&runs).await?;
+            self.verify_landing(&picture, &located, &writes).await
+        };
+        self.kept = Some(picture);
+        outcome
+    }
+
+    /// Seals the synced rows the projection found in agreement with the store: no write, no
+    /// mismatch (see [`super::seal`]). A later pass that finds them as they are now neither
+    /// decodes nor plans them.
+    fn seal(
+        &mut self,
+        picture: &Picture,
+        projected: &Located,
+        writes: &[CellWrite],
+        mismatches: &[project::Mismatch],
+    ) -> Result<(), StoreError> {
+        let unsettled: FastSet<&str> =
+            writes.iter().map(|w| w.key.as_str()).chain(mismatches.iter().map(|m| m.key.as_str())).collect();
+        let seals: Vec<(&str, Seal)> = projected
+            .iter()
+            .filter(|(key, _)| !unsettled.contains(key.as_str()))
+            .filter(|(key, _)| self.view.rows.get(key.as_str()).is_some_and(|r| r.status == "synced"))
+            .filter_map(|(key, row)| Some((key.as_str(), picture.sealing.seal(*row as usize)?)))
+            .filter(|(key, seal)| self.view.seals.get(*key) != Some(seal))
+            .collect();
+        if seals.is_empty() {
+            return Ok(());
         }
-        let runs = cell_runs(&writes);
-        report.cells_written += runs.iter().map(|r| r.values.len()).sum::<usize>();
-        self.sheets.write_cells(&runs).await?;
-        self.verify_landing(&values, &located, &writes).await
+        let tx = self.store.begin()?;
+        self.store.seal_rows(&seals)?;
+        tx.commit()?;
+        self.view.sealed(&seals);
+        Ok(())
+    }
+
+    /// Notes every row qbsync placed on the sheet whose anchor is gone (see
+    /// [`Self::note_row_gone`]). The store is asked for the keys of placed rows, not the
+    /// view, which holds only the rows being planned.
+    fn note_rows_gone(&self, anchors: &[Anchor]) -> Result<(), StoreError> {
+        let anchored: FastSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
+        let mut gone: Vec<String> = Vec::new();
+        self.store.for_each_placed_row_key(|key| {
+            if !anchored.contains(key) {
+                gone.push(key.to_owned());
+            }
+        })?;
+        for key in gone {
+            if let Some(record) = self.store.row(&key)? {
+                self.note_row_gone(&record)?;
+            }
+        }
+        Ok(())
     }
 
     /// A row qbsync decided about is no longer on the sheet (deleted, or its anchor removed):
@@ -1042,13 +1172,13 @@ impl Engine {
     /// those are given back (see [`project::undo_misplaced`]). True when anything moved.
     async fn verify_landing(
         &mut self,
-        before: &[Vec<Cell>],
+        picture: &Picture,
         located: &Located,
         writes: &[CellWrite],
     ) -> Result<bool, PassError> {
-        let anchors = self.anchors().await?;
-        let now: Located = anchors.iter().map(|a| (a.key.clone(), a.row)).collect();
-        let moved: Vec<&CellWrite> = writes.iter().filter(|w| now.get(&w.key) != Some(&w.row)).collect();
+        let anchors = self.sheets.anchors_like(Some(&picture.anchors)).await?;
+        let now: Located = anchors.iter().map(|a| (a.key.as_str().into(), a.row)).collect();
+        let moved: Vec<&CellWrite> = writes.iter().filter(|w| now.get(w.key.as_str()) != Some(&w.row)).collect();
         if moved.is_empty() {
             return Ok(false);
         }
@@ -1056,21 +1186,23 @@ impl Engine {
             tracing::warn!(
                 row_key = %write.key,
                 written_row = write.row + 1,
-                now_at = ?now.get(&write.key).map(|r| r + 1),
+                now_at = ?now.get(write.key.as_str()).map(|r| r + 1),
                 "a row moved while qbsync wrote to it; giving back what landed on another row"
             );
         }
         // Each round looks again, in a fresh consistent picture, for rows still showing what was
         // meant for another row. Restores are addressed by number too, so the next round checks
-        // them like the write itself.
-        let mut checks = vec![(writes.to_vec(), before.to_vec(), located.clone())];
+        // them like the write itself. Any row may be a victim, quiet or not: here every row is
+        // decoded.
+        let before = Self::all_rows(picture)?;
+        let mut checks = vec![(writes.to_vec(), before, located.clone())];
         for _ in 0..RESTORE_ROUNDS {
-            let (after, anchors) = match self.picture().await {
+            let (after, anchors) = match self.whole_picture().await {
                 Ok(picture) => picture,
                 Err(PassError::SheetBusy) => continue, // rows still moving: look again
                 Err(error) => return Err(error),
             };
-            let now: Located = anchors.into_iter().map(|a| (a.key, a.row)).collect();
+            let now: Located = anchors.iter().map(|a| (a.key.as_str().into(), a.row)).collect();
             let mut undo: Vec<CellWrite> = Vec::new();
             for (written, then, where_then) in &checks {
                 for write in project::undo_misplaced(written, then, where_then, &after, &now) {

@@ -21,6 +21,7 @@ pub mod names;
 pub mod plan;
 pub mod policy;
 pub mod project;
+pub mod seal;
 pub mod view;
 
 pub use engine::{Engine, PassOptions, PassReport};

@@ -10,20 +10,24 @@
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
+use compact_str::CompactString;
+
 use rustc_hash::FxBuildHasher;
 
 use crate::domain::Cell;
+use crate::domain::doc_number::DocNumber;
 use crate::domain::fingerprint::content_fingerprint;
 use crate::domain::layout::{Field, Layout};
 use crate::store::{DocRecord, DocState, Kind, RowRecord};
 
 use super::draft::{DocDraft, DraftRow, RowVerdict, judge, kind_of};
 use super::policy::{Mode, Policy};
+use super::seal::Sealing;
 pub use super::view::StoreView;
-use super::view::{FastMap, FastSet};
+use super::view::{FastMap, FastSet, Wanted};
 
 /// Where each anchored row is now: row key → 0-based grid row.
-pub type Located = FastMap<String, u32>;
+pub type Located = FastMap<CompactString, u32>;
 
 /// Row status recorded for an anchor that was just claimed and not yet verified.
 pub const CLAIMED: &str = "claimed";
@@ -31,12 +35,7 @@ pub const CLAIMED: &str = "claimed";
 pub const COPY: &str = "copy";
 
 /// A row anchor as read from the sheet.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Anchor {
-    pub metadata_id: i32,
-    pub key: String,
-    pub row: u32,
-}
+pub use crate::sheets::RowAnchor as Anchor;
 
 /// The store's documents indexed for the two questions the planner asks of every row. Built
 /// once per plan: a search through every document for every row would make planning a sheet
@@ -300,6 +299,37 @@ pub fn locate(rows: &[Vec<Cell>], layout: &Layout, anchors: &[Anchor], store: &S
     let mut scratch = Plan::default();
     settle_anchors(rows, layout, anchors, store, &mut scratch);
     scratch.located
+}
+
+/// What [`plan`] and [`super::project::project`] will look up in the store for the rows of a
+/// picture that are not quiet (see [`super::seal`]): the keys of their anchors, the QuickBooks
+/// ids they show and the numbers they would be created under. Quiet rows ask for nothing:
+/// planning them would only confirm their seal.
+pub fn wanted(rows: &[Vec<Cell>], layout: &Layout, anchors: &[Anchor], sealing: &Sealing, policy: &Policy) -> Wanted {
+    let mut wanted = Wanted::default();
+    for anchor in anchors.iter().filter(|a| !sealing.is_quiet(a.row as usize)) {
+        wanted.rows.push(anchor.key.as_str().into());
+    }
+    for (index, row) in rows.iter().enumerate().skip(1) {
+        if sealing.is_quiet(index) || is_blank_row(row, layout) {
+            continue;
+        }
+        for field in [Field::QbInvoiceId, Field::QbBillId] {
+            let id = layout.cell(row, field).trimmed();
+            if !id.is_empty() {
+                wanted.ids.push(id.as_ref().into());
+            }
+        }
+        let number = layout.cell(row, Field::Invoice).trimmed();
+        if let Ok(number) = DocNumber::parse(&number, &policy.doc_number_prefix) {
+            wanted.numbers.push(number.as_str().into());
+        }
+    }
+    for list in [&mut wanted.rows, &mut wanted.ids, &mut wanted.numbers] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    wanted
 }
 
 /// Plans one pass. `new_key` mints row keys (random in production, sequential in tests).
@@ -609,7 +639,7 @@ fn detect_copy(
     let original = doc
         .row_keys
         .iter()
-        .find_map(|k| located.get(k))
+        .find_map(|k| located.get(k.as_str()))
         .map(|row| format!("sheet row {}", row + 1))
         .unwrap_or_else(|| "a row no longer on the sheet".to_owned());
     let number = doc.doc_number.clone().unwrap_or_default();
@@ -682,14 +712,14 @@ fn settle_anchors<'a>(
                     }
                     plan.located.remove(other);
                     *slot = Some(key);
-                    plan.located.insert(key.to_owned(), keep.row);
+                    plan.located.insert(key.into(), keep.row);
                 } else {
                     plan.drop_anchors.push(keep.metadata_id);
                 }
             }
             None => {
                 *slot = Some(key);
-                plan.located.insert(key.to_owned(), keep.row);
+                plan.located.insert(key.into(), keep.row);
             }
         }
     }

@@ -5,6 +5,8 @@
 //! write-back, a cell a person cleared by mistake, or a crash between "created" and "written"
 //! all heal the same way. Cells of columns qbsync does not own are never part of a projection.
 
+use compact_str::CompactString;
+
 use super::view::FastMap;
 
 use rust_decimal::Decimal;
@@ -154,7 +156,7 @@ pub fn project(
 ) -> (Vec<CellWrite>, Vec<Mismatch>) {
     let mut writes = Vec::new();
     let mut mismatches = Vec::new();
-    let mut keys: Vec<(&String, &u32)> = located.iter().collect();
+    let mut keys: Vec<(&CompactString, &u32)> = located.iter().collect();
     keys.sort_by_key(|(_, row)| **row);
     for (key, &row_index) in keys {
         let Some(record) = store.rows.get(key.as_str()) else { continue };
@@ -168,7 +170,11 @@ pub fn project(
                 // The row's own invoice number no longer matches, and nothing proves it is the
                 // row the document was made from (the anchor may not have followed its row):
                 // writing could put an id on the wrong invoice, so qbsync reports instead.
-                mismatches.push(Mismatch { key: key.clone(), row: row_index, expected_doc_number: expected.clone() });
+                mismatches.push(Mismatch {
+                    key: key.to_string(),
+                    row: row_index,
+                    expected_doc_number: expected.clone(),
+                });
                 continue;
             }
         }
@@ -199,7 +205,8 @@ pub fn project(
                     if let Some(done) = run.take() {
                         writes.push(done);
                     }
-                    run = Some(CellWrite { row: row_index, col: col as u32, values: vec![value], key: key.clone() });
+                    run =
+                        Some(CellWrite { row: row_index, col: col as u32, values: vec![value], key: key.to_string() });
                 }
             }
         }
@@ -233,7 +240,7 @@ pub fn undo_misplaced(
     after: &[Vec<Cell>],
     located_after: &Located,
 ) -> Vec<CellWrite> {
-    let key_at: FastMap<u32, &String> = located_after.iter().map(|(key, row)| (*row, key)).collect();
+    let key_at: FastMap<u32, &str> = located_after.iter().map(|(key, row)| (*row, key.as_str())).collect();
     let width = before.iter().chain(after).map(Vec::len).max().unwrap_or(0);
     let mut undo: Vec<CellWrite> = Vec::new();
     for write in writes {
@@ -244,15 +251,15 @@ pub fn undo_misplaced(
                 .map(|c| normalise(&r.get(c).cloned().unwrap_or_default()))
                 .collect()
         };
-        if located_after.get(&write.key) == Some(&write.row) {
+        if located_after.get(write.key.as_str()) == Some(&write.row) {
             continue; // landed where it was meant to
         }
         // The row it was meant for (by its anchor), as it was.
-        let meant = located_before.get(&write.key).and_then(|r| before.get(*r as usize)).map(|r| outside(r));
+        let meant = located_before.get(write.key.as_str()).and_then(|r| before.get(*r as usize)).map(|r| outside(r));
         for (index, row) in after.iter().enumerate().skip(1) {
             let index = index as u32;
             // That row, and pasted copies of it, show these cells rightly.
-            if key_at.get(&index) == Some(&&write.key) || meant.as_ref() == Some(&outside(row)) {
+            if key_at.get(&index) == Some(&write.key.as_str()) || meant.as_ref() == Some(&outside(row)) {
                 continue;
             }
             if !shows(row, write.col as usize, &write.values) {
@@ -263,8 +270,8 @@ pub fn undo_misplaced(
             // rows synced in the same second share a time, for one — is not a victim.
             let own = |col: usize, value: &Cell| {
                 writes.iter().any(|w| {
-                    owner == Some(&w.key)
-                        && located_after.get(&w.key) == Some(&index)
+                    owner == Some(w.key.as_str())
+                        && located_after.get(w.key.as_str()) == Some(&index)
                         && (w.col as usize..w.col as usize + w.values.len()).contains(&col)
                         && normalise(&w.values[col - w.col as usize]) == normalise(value)
                 })
@@ -284,7 +291,7 @@ pub fn undo_misplaced(
                     row: index,
                     col: write.col,
                     values: previous,
-                    key: owner.cloned().unwrap_or_default(),
+                    key: owner.map(str::to_owned).unwrap_or_default(),
                 });
             }
         }

@@ -17,6 +17,8 @@ use rustc_hash::FxHasher;
 
 use crate::store::{DocRecord, RowRecord, Store, StoreError};
 
+use super::seal::Seal;
+
 /// A map keyed by qbsync's own strings (row keys, doc keys, ids). FxHash rather than the
 /// standard SipHash: planning a long sheet hashes keys hundreds of thousands of times, the
 /// keys are not chosen by an attacker who could profit from collisions, and SipHash was the
@@ -28,10 +30,40 @@ pub type FastSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
 /// What the planner needs from the store. Keyed by [`CompactString`]: row and document keys
 /// are 20 characters, short enough to live in the map itself, so loading a long history does
 /// not allocate once per key.
+///
+/// A picture is either *whole* ([`StoreView::load`]: every record) or *as needed*
+/// ([`StoreView::unsettled`] and then [`StoreView::include`]): the records of the rows a pass
+/// actually plans, found by key, QuickBooks id and document number, plus every claim and
+/// pending document. The planner and the projection read the same picture either way; a pass
+/// over a long, sealed history uses the second (see [`super::seal`]).
 #[derive(Clone, Debug, Default)]
 pub struct StoreView {
     pub rows: FastMap<CompactString, RowRecord>,
     pub docs: FastMap<CompactString, DocRecord>,
+    /// Every seal the store holds, by row key.
+    pub seals: FastMap<CompactString, Seal>,
+    /// Loaded whole: [`StoreView::include`] has nothing to add.
+    whole: bool,
+    /// What [`StoreView::include`] already asked the store about (found or not).
+    asked: Asked,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Asked {
+    rows: FastSet<CompactString>,
+    ids: FastSet<CompactString>,
+    numbers: FastSet<CompactString>,
+}
+
+/// What a plan will look up in the store for the rows it plans: see [`super::plan::wanted`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// Row keys of anchors on the rows planned.
+    pub rows: Vec<CompactString>,
+    /// QuickBooks ids those rows show (of either kind).
+    pub ids: Vec<CompactString>,
+    /// Document numbers those rows would create.
+    pub numbers: Vec<CompactString>,
 }
 
 impl StoreView {
@@ -39,6 +71,8 @@ impl StoreView {
         StoreView {
             rows: rows.into_iter().map(|r| (r.row_key.as_str().into(), r)).collect(),
             docs: docs.into_iter().map(|d| (d.doc_key.as_str().into(), d)).collect(),
+            whole: true,
+            ..StoreView::default()
         }
     }
 
@@ -47,21 +81,90 @@ impl StoreView {
     pub fn load(store: &Store) -> Result<StoreView, StoreError> {
         // Changes made before this picture are in it.
         store.take_changes();
-        let mut view = StoreView::default();
+        let mut view = StoreView { whole: true, ..StoreView::default() };
         store.for_each_row(|record| {
             view.rows.insert(record.row_key.as_str().into(), record);
         })?;
         store.for_each_document_for_planning(|doc| {
             view.docs.insert(doc.doc_key.as_str().into(), doc);
         })?;
+        view.load_seals(store)?;
         Ok(view)
     }
 
+    /// The seals, every claim and every pending document: what any plan needs whichever rows
+    /// it plans. The records of the rows it plans are added with [`StoreView::include`].
+    pub fn unsettled(store: &Store) -> Result<StoreView, StoreError> {
+        store.take_changes();
+        let mut view = StoreView::default();
+        for record in store.rows_with_status(super::plan::CLAIMED)? {
+            view.asked.rows.insert(record.row_key.as_str().into());
+            view.rows.insert(record.row_key.as_str().into(), record);
+        }
+        for doc in store.pending_documents()? {
+            view.docs.insert(doc.doc_key.as_str().into(), DocRecord { payload: String::new(), ..doc });
+        }
+        view.load_seals(store)?;
+        Ok(view)
+    }
+
+    fn load_seals(&mut self, store: &Store) -> Result<(), StoreError> {
+        store.for_each_seal(|key, seal| {
+            self.seals.insert(key.into(), seal);
+        })
+    }
+
+    /// True when the picture holds every record.
+    pub fn is_whole(&self) -> bool {
+        self.whole
+    }
+
+    /// Adds what `wanted` names and the picture does not hold yet: row records by key (with
+    /// their documents), documents by QuickBooks id and by number.
+    pub fn include(&mut self, store: &Store, wanted: &Wanted) -> Result<(), StoreError> {
+        if self.whole {
+            return Ok(());
+        }
+        let mut docs: Vec<DocRecord> = Vec::new();
+        for key in &wanted.rows {
+            if !self.asked.rows.insert(key.clone()) {
+                continue;
+            }
+            if let Some(record) = store.row(key)? {
+                if let Some(doc_key) = record.doc_key.as_deref()
+                    && !self.docs.contains_key(doc_key)
+                    && let Some(doc) = store.document_for_planning(doc_key)?
+                {
+                    docs.push(doc);
+                }
+                self.rows.insert(key.clone(), record);
+            }
+        }
+        for id in &wanted.ids {
+            if self.asked.ids.insert(id.clone()) {
+                docs.extend(store.documents_for_planning_by_qbo_id(id)?);
+            }
+        }
+        for number in &wanted.numbers {
+            if self.asked.numbers.insert(number.clone()) {
+                docs.extend(store.documents_for_planning_by_number(number)?);
+            }
+        }
+        for doc in docs {
+            // A record already held may be newer than one just read only if it was caught
+            // up, which reads the store too: either is what the store holds.
+            self.docs.entry(doc.doc_key.as_str().into()).or_insert(doc);
+        }
+        Ok(())
+    }
+
     /// Brings the picture up to date with what was written to the store since it was loaded
-    /// (or last caught up).
+    /// (or last caught up). A record written is read again; its seal is gone (every write to a
+    /// row record breaks it).
     pub fn catch_up(&mut self, store: &Store) -> Result<(), StoreError> {
         let changes = store.take_changes();
         for key in changes.rows {
+            self.seals.remove(key.as_str());
             match store.row(&key)? {
                 Some(record) => self.rows.insert(key.into(), record),
                 None => self.rows.remove(key.as_str()),
@@ -74,6 +177,13 @@ impl StoreView {
             };
         }
         Ok(())
+    }
+
+    /// Remembers seals just stored (see [`Store::seal_rows`]).
+    pub fn sealed(&mut self, seals: &[(&str, Seal)]) {
+        for (key, seal) in seals {
+            self.seals.insert((*key).into(), *seal);
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use qbsync::store::{AuditQuery, Kind};
 use qbsync::sync::PassOptions;
 use rust_decimal::Decimal;
 
-use crate::support::World;
+use crate::support::{FAST_CLIENTS, World};
 
 const SYNCED: [(&str, &str, &str); 13] = [
     ("ACD-2025-0101", "Acme Training Co", "1234.50"),
@@ -350,4 +350,104 @@ async fn run_once_over_a_backlog_reports_progress_in_plain_lines_when_not_on_a_t
     assert!(stdout.contains("finished 30/30 rows"), "plain progress lines: {stdout}");
     assert!(stdout.contains("30 created"), "{stdout}");
     assert_eq!(world.sandbox.qbo.invoices().len(), 30, "--backfill takes rows whatever their status");
+}
+
+/// Seals (issue 6): once the write-back finds a synced row in agreement with the store, later
+/// busy passes recognise it without planning it — and any edit, move, deletion or copy of such
+/// a row is still seen and handled exactly as before.
+#[tokio::test]
+async fn sealed_history_is_not_planned_again_yet_every_edit_to_it_is_seen() {
+    let world = World::start(Default::default(), &FAST_CLIENTS).await;
+    world.migrate(false).await;
+    let mut engine = world.engine().await;
+    let policy = world.policy(RunFlags::default());
+    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+    let tab = world.tab().to_owned();
+    let google = &world.sandbox.google;
+    // A ready row typed below the rest, shaped like a synced one with its own number.
+    let append = |number: &str| {
+        let mut cells: Vec<String> = world.row("ACD-2025-0101").iter().map(|c| c.as_text().into_owned()).collect();
+        cells[world.col("invoice")] = number.to_owned();
+        for owned in ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"] {
+            cells[world.col(owned)] = String::new();
+        }
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        google.append_row(&tab, &cells).unwrap();
+    };
+    let seals = || {
+        let mut count = 0;
+        world.store().for_each_seal(|_, _| count += 1).unwrap();
+        count
+    };
+    let index_of = |number: &str| {
+        let col = world.col("invoice");
+        world.sheet().iter().position(|r| r.get(col).is_some_and(|c| c.as_text() == number)).unwrap()
+    };
+    assert_eq!(seals(), 0, "the passes that wrote the history back had cells to write: nothing sealed yet");
+
+    // The next busy pass finds the history in agreement and seals it.
+    append("ACD-2025-0901");
+    let first = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert_eq!((first.created.len(), first.quiet), (1, 0));
+    assert_eq!(seals(), SYNCED.len());
+    // The one after plans only what is new.
+    append("ACD-2025-0902");
+    let second = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert_eq!((second.created.len(), second.quiet), (1, SYNCED.len()));
+    assert_eq!(seals(), SYNCED.len() + 1, "0901, written back by the pass before, is sealed now");
+
+    // Edits to sealed rows: a status cleared, an amount changed, a row deleted, two blank rows
+    // inserted (every row below 0104 moves: up one, or down one past the insert), and a copy
+    // of a synced row pasted at the end.
+    let status = world.col("qb_sync_status");
+    google.set_cell(&tab, index_of("ACD-2025-0102"), status, "").unwrap();
+    google.set_cell(&tab, index_of("ACD-2025-0103"), world.col("inv_dollars"), "2500").unwrap();
+    let deleted_id = world.cell("ACD-2025-0104", "qb_invoice_id");
+    let was_at = index_of("ACD-2025-0112");
+    google.delete_row(&tab, index_of("ACD-2025-0104")).unwrap();
+    google.insert_rows(&tab, index_of("ACD-2025-0112"), 2).unwrap();
+    let copied: Vec<String> = world.row("ACD-2025-0105").iter().map(|c| c.as_text().into_owned()).collect();
+    google.append_row(&tab, &copied.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    append("ACD-2025-0903");
+    let third = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert_eq!(third.created.len(), 1);
+    assert_eq!(third.copies, 1);
+    assert_eq!(third.quiet, 1, "only 0101, above every edit, is as it was sealed");
+
+    assert_eq!(world.cell("ACD-2025-0102", "qb_sync_status"), "synced", "a cleared status cell is written back");
+    assert!(
+        world.cell("ACD-2025-0103", "qb_error").contains("amount was changed"),
+        "an amount edited after the invoice was created is reported: {}",
+        world.cell("ACD-2025-0103", "qb_error")
+    );
+    let audit = engine.store.audit(&AuditQuery { doc_number: Some("ACD-2025-0104".into()), ..Default::default() });
+    assert!(audit.unwrap().iter().any(|e| e.event == "row-deleted"), "the deleted row reaches the audit");
+    assert!(!world.sheet().iter().any(|r| r[world.col("qb_invoice_id")].as_text() == deleted_id));
+    // The copy names its original's row, which was quiet.
+    let copy = world.sheet().into_iter().rfind(|r| r[world.col("invoice")].as_text() == "ACD-2025-0105").unwrap();
+    assert_eq!(copy[status].as_text(), "copy");
+    let original = format!("sheet row {}", index_of("ACD-2025-0105") + 1);
+    assert!(copy[world.col("qb_error")].as_text().contains(&original), "{:?}", copy[world.col("qb_error")]);
+    // Rows pushed down by the insert still show their ids, and the store knows where they are.
+    let invoices = world.sandbox.qbo.invoices();
+    for (number, _, _) in SYNCED.iter().filter(|(n, _, _)| *n != "ACD-2025-0104") {
+        let id = &invoices.iter().find(|i| i.doc_number.as_deref() == Some(number)).unwrap().id;
+        let shown = world.sheet()[index_of(number)][world.col("qb_invoice_id")].as_text().into_owned();
+        assert_eq!(&shown, id, "{number}");
+    }
+    let moved = engine.store.audit(&AuditQuery { doc_number: Some("ACD-2025-0112".into()), ..Default::default() });
+    let key = moved.unwrap().into_iter().find_map(|e| e.row_key).unwrap();
+    assert_eq!(index_of("ACD-2025-0112"), was_at + 1);
+    assert_eq!(engine.store.row(&key).unwrap().unwrap().sheet_row, Some(was_at as i64 + 2));
+
+    // The next busy pass finds sealed every row the last one found in agreement (the moved
+    // ones at their new places) and 0102, whose repair gave it back the very cells it was
+    // sealed with; not 0103, whose note was written, nor the new 0903: 12 rows of history,
+    // plus 0901 and 0902, less 0103.
+    append("ACD-2025-0904");
+    let fourth = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert_eq!(fourth.created.len(), 1);
+    assert_eq!(fourth.quiet, SYNCED.len());
+    assert_eq!(fourth.cells_written, 4, "only the new row is written: id, link, status and time");
+    assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len() + 4, "never a duplicate");
 }

@@ -461,7 +461,7 @@ fn projection_writes_only_owned_cells_that_differ_in_contiguous_runs() {
         }],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
-    let located = Located::from_iter([("k1".to_string(), 1u32)]);
+    let located = Located::from_iter([("k1".into(), 1u32)]);
     let (writes, mismatches) = project(&rows, &layout(&rows), &located, &view, &policy());
     assert!(mismatches.is_empty());
     assert_eq!(writes.len(), 2, "{writes:?}");
@@ -485,7 +485,7 @@ fn projection_refuses_a_row_whose_invoice_number_changed() {
         }],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
-    let located = Located::from_iter([("k1".to_string(), 1u32)]);
+    let located = Located::from_iter([("k1".into(), 1u32)]);
     let (writes, mismatches) = project(&rows, &layout(&rows), &located, &view, &policy());
     assert!(writes.is_empty());
     assert_eq!(mismatches.len(), 1);
@@ -565,7 +565,7 @@ fn id_write(row: u32, key: &str, id: &str) -> CellWrite {
 fn cells_that_landed_where_they_were_meant_to_need_no_undo() {
     let before = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
     let after = vec![header(), with_cells(before[1].clone(), &["130", "u130", "synced"])];
-    let located = Located::from_iter([("a".to_string(), 1u32)]);
+    let located = Located::from_iter([("a".into(), 1u32)]);
     assert!(undo_misplaced(&[id_write(1, "a", "130")], &before, &located, &after, &located).is_empty());
 }
 
@@ -575,9 +575,9 @@ fn cells_written_onto_a_row_sorted_into_their_place_are_given_back() {
     let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
     let b = with_cells(row("ACD-2", "submitted", "ACD", "Initech LLC", "5"), &["77", "u77", "copy"]);
     let before = vec![header(), a.clone(), b.clone()];
-    let located_before = Located::from_iter([("a".to_string(), 1u32), ("b".to_string(), 2u32)]);
+    let located_before = Located::from_iter([("a".into(), 1u32), ("b".into(), 2u32)]);
     let after = vec![header(), with_cells(b.clone(), &["130", "u130", "synced"]), a];
-    let located_after = Located::from_iter([("a".to_string(), 2u32), ("b".to_string(), 1u32)]);
+    let located_after = Located::from_iter([("a".into(), 2u32), ("b".into(), 1u32)]);
     let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!((undo[0].row, undo[0].col, undo[0].key.as_str()), (1, 14, "b"));
@@ -590,9 +590,9 @@ fn cells_written_onto_a_row_inserted_meanwhile_are_cleared() {
     let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
     let new = row("ACD-9", "submitted", "ACD", "Initech LLC", "5");
     let before = vec![header(), a.clone()];
-    let located_before = Located::from_iter([("a".to_string(), 1u32)]);
+    let located_before = Located::from_iter([("a".into(), 1u32)]);
     let after = vec![header(), with_cells(new, &["130", "u130", "synced"]), a];
-    let located_after = Located::from_iter([("a".to_string(), 2u32)]);
+    let located_after = Located::from_iter([("a".into(), 2u32)]);
     let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!(undo[0].row, 1);
@@ -606,9 +606,9 @@ fn an_unanchored_row_that_moved_gets_its_own_cells_back() {
     let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
     let copy = with_cells(row("ACD-5", "submitted", "ACD", "Initech LLC", "5"), &["55", "u55", "synced"]);
     let before = vec![header(), a.clone(), copy.clone()];
-    let located_before = Located::from_iter([("a".to_string(), 1u32)]);
+    let located_before = Located::from_iter([("a".into(), 1u32)]);
     let after = vec![header(), with_cells(copy, &["130", "u130", "synced"]), a];
-    let located_after = Located::from_iter([("a".to_string(), 2u32)]);
+    let located_after = Located::from_iter([("a".into(), 2u32)]);
     let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!(undo[0].values, vec![Cell::text("55"), Cell::text("u55"), Cell::text("synced")]);
@@ -622,14 +622,14 @@ fn rows_that_got_the_same_cells_from_their_own_writes_are_not_victims() {
     let b = row("ACD-2", "submitted", "ACD", "Initech LLC", "5");
     let new = row("ACD-9", "submitted", "ACD", "Initech LLC", "7");
     let before = vec![header(), a.clone(), b.clone()];
-    let located_before = Located::from_iter([("a".to_string(), 1u32), ("b".to_string(), 2u32)]);
+    let located_before = Located::from_iter([("a".into(), 1u32), ("b".into(), 2u32)]);
     let at = Cell::text("2025-11-21T10:00:00Z");
     let mut a_after = with_cells(a, &["130", "u130", "synced"]);
     a_after[17] = at.clone();
     let mut new_after = new;
     new_after[17] = at.clone();
     let after = vec![header(), a_after, new_after, b];
-    let located_after = Located::from_iter([("a".to_string(), 1u32), ("b".to_string(), 3u32)]);
+    let located_after = Located::from_iter([("a".into(), 1u32), ("b".into(), 3u32)]);
     let writes = vec![
         CellWrite {
             row: 1,
@@ -650,10 +650,10 @@ fn a_copy_pasted_after_the_write_is_not_a_victim() {
     // moved): the copy shows A's new cells rightly.
     let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
     let before = vec![header(), a.clone()];
-    let located_before = Located::from_iter([("a".to_string(), 1u32)]);
+    let located_before = Located::from_iter([("a".into(), 1u32)]);
     let a_after = with_cells(a, &["130", "u130", "synced"]);
     let after = vec![header(), a_after.clone(), a_after];
-    let located_after = Located::from_iter([("a".to_string(), 2u32)]);
+    let located_after = Located::from_iter([("a".into(), 2u32)]);
     let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
     assert!(undo.is_empty(), "{undo:?}");
 }
