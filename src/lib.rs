@@ -13,7 +13,7 @@
 //!            ┌──────────── sheets ────────────┐          ┌──────────── qbo ─────────────┐
 //!  Google ◄──┤ SheetsClient (google-sheets4)  │          │ QboClient (reqwest)          ├──► Intuit
 //!            └──────────────┬─────────────────┘          └──────────────┬───────────────┘
-//!                           │ Snapshot / anchors                        │ CreatedDoc / QboError
+//!                           │ values / anchors                          │ CreatedDoc / QboError
 //!                      ┌────▼───────────────────────────────────────────▼────┐
 //!                      │ sync::engine   read → plan (pure) → apply            │
 //!                      └────┬──────────────────────────────────────────┬─────┘
@@ -33,8 +33,10 @@
 //! - [`auth`]: Intuit OAuth 2.0, the encrypted token store, Google credentials.
 //! - [`store`]: the only module that knows SQL. Intents, outcomes, audit tables, caches.
 //! - [`sync`]: the engine. `plan` is pure (rows + store memory → actions), `project` is pure
-//!   (store → owned cells); `view` is the pass's picture of the store, read once and caught up
-//!   by key; `engine` is the one place that performs them.
+//!   (store → owned cells); `seal` recognises rows nothing can have changed since the
+//!   write-back last found them in agreement; `view` is the pass's picture of the store, read
+//!   as far as the rows planned need and caught up by key; `engine` is the one place that
+//!   performs them.
 //! - [`ops`]: logging, systemd notify, status page, metrics, alerts.
 //! - [`sandbox`]: emulators of the four remote services, for tests, the demo and the benchmark.
 //! - [`bench`]: `qbsync bench`, throughput and cost figures measured against the sandbox with
@@ -55,6 +57,10 @@
 //! 4. Money is `rust_decimal::Decimal` end to end; no value passes through `f64` arithmetic.
 //! 5. Secrets live in `secrecy` types and never reach logs, the sheet or the audit tables.
 //! 6. The planner does no I/O.
+//! 7. A seal only ever skips work that would find nothing to do: it covers everything the
+//!    planner and the projection read about a row (its sole anchor, its position, its cells as
+//!    Google sent them, the header, the configuration), and every write to the row's record
+//!    clears it. A row without a valid seal is planned in full.
 
 pub mod auth;
 pub mod bench;

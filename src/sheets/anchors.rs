@@ -55,7 +55,7 @@ impl Anchors {
 
     /// True when both were read from the very same answer (so they list the same anchors).
     pub fn is_same_answer(&self, other: &Anchors) -> bool {
-        Arc::ptr_eq(&self.list, &other.list) || self.body == other.body
+        Arc::ptr_eq(&self.list, &other.list) || (!self.body.is_empty() && self.body == other.body)
     }
 }
 
@@ -64,13 +64,6 @@ impl std::ops::Deref for Anchors {
 
     fn deref(&self) -> &[RowAnchor] {
         &self.list
-    }
-}
-
-impl From<Vec<RowAnchor>> for Anchors {
-    /// Anchors made by hand (tests, dry runs): no answer, so never the same as one read.
-    fn from(list: Vec<RowAnchor>) -> Anchors {
-        Anchors { body: Bytes::new(), list: list.into() }
     }
 }
 

@@ -571,6 +571,18 @@ async fn anchors_are_this_tabs_row_metadata_sorted_by_row() {
     // The sheet id is remembered: the second search costs one read, not two.
     assert_eq!(client.anchors().await.expect("anchors"), expected);
     assert_eq!(client.stats(), stats(3, 0, 0, 0, 0));
+
+    // Read again like an answer already held, the same anchors come back as that very answer
+    // (nothing decoded); after a change, the new ones.
+    let held = client.anchors_like(None).await.expect("anchors");
+    let again = client.anchors_like(Some(&held)).await.expect("anchors");
+    assert!(again.is_same_answer(&held));
+    assert_eq!(again.as_ptr(), held.as_ptr(), "the list held is handed back, not a copy");
+    server.reset().await;
+    mount_search(&server, vec![metadata(40, "qbsync.row", "row-a", 5, "ROWS", 3)]).await;
+    let moved = client.anchors_like(Some(&held)).await.expect("anchors");
+    assert!(!moved.is_same_answer(&held));
+    assert_eq!(moved.to_vec(), vec![RowAnchor { metadata_id: 40, key: "row-a".into(), row: 3 }]);
 }
 
 #[tokio::test]
