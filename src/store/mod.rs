@@ -426,20 +426,22 @@ impl Store {
 
     /// The documents (of either kind) QuickBooks knows under `qbo_id`, as the planner reads them.
     pub fn documents_for_planning_by_qbo_id(&self, qbo_id: &str) -> Result<Vec<DocRecord>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {PLANNING_DOC_COLUMNS} FROM documents WHERE kind IN ('invoice', 'bill') AND qbo_id = ?1"
-        ))?;
-        let docs = stmt.query_map(params![qbo_id], doc_from_row)?.collect::<Result<Vec<_>, _>>()?;
-        Ok(docs)
+        self.planning_documents_where("qbo_id", qbo_id)
     }
 
     /// The documents (of either kind, in any state) carrying `doc_number`, as the planner reads
     /// them.
     pub fn documents_for_planning_by_number(&self, doc_number: &str) -> Result<Vec<DocRecord>, StoreError> {
+        self.planning_documents_where("doc_number", doc_number)
+    }
+
+    /// Documents of either kind whose `column` is `value`. Both kinds are named so that the
+    /// `(kind, column)` indexes serve the query.
+    fn planning_documents_where(&self, column: &str, value: &str) -> Result<Vec<DocRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {PLANNING_DOC_COLUMNS} FROM documents WHERE kind IN ('invoice', 'bill') AND doc_number = ?1"
+            "SELECT {PLANNING_DOC_COLUMNS} FROM documents WHERE kind IN ('invoice', 'bill') AND {column} = ?1"
         ))?;
-        let docs = stmt.query_map(params![doc_number], doc_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        let docs = stmt.query_map(params![value], doc_from_row)?.collect::<Result<Vec<_>, _>>()?;
         Ok(docs)
     }
 
