@@ -256,6 +256,56 @@ mod tests {
     }
 
     #[test]
+    fn a_picture_as_needed_holds_what_is_asked_for_and_every_claim_and_pending_document() {
+        let store = Store::in_memory().unwrap();
+        intent(&store, "done");
+        store.mark_created("done", "130", "https://q/130").unwrap();
+        store.put_row(&RowRecord { doc_key: Some("done".into()), ..row("done", "synced", 2) }).unwrap();
+        store.seal_rows(&[("done", 42)]).unwrap();
+        store.put_row(&row("claim", "claimed", 3)).unwrap();
+        intent(&store, "open");
+        store.put_row(&row("other", "failed", 4)).unwrap();
+
+        let mut view = StoreView::unsettled(&store).unwrap();
+        assert!(!view.is_whole());
+        assert_eq!(view.rows.keys().collect::<Vec<_>>(), ["claim"]);
+        assert_eq!(view.docs.keys().collect::<Vec<_>>(), ["open"]);
+        assert_eq!(view.seals.get("done"), Some(&42));
+
+        // By key (with the row's document), by id, by number; a key the store does not know
+        // is simply absent.
+        let wanted = Wanted { rows: vec!["done".into(), "nobody".into()], ..Wanted::default() };
+        view.include(&store, &wanted).unwrap();
+        assert!(view.rows.contains_key("done") && !view.rows.contains_key("nobody"));
+        assert_eq!(view.docs["done"].qbo_id.as_deref(), Some("130"));
+        let mut by_id = StoreView::unsettled(&store).unwrap();
+        by_id.include(&store, &Wanted { ids: vec!["130".into()], ..Wanted::default() }).unwrap();
+        assert!(by_id.docs.contains_key("done") && !by_id.rows.contains_key("done"));
+        let mut by_number = StoreView::unsettled(&store).unwrap();
+        by_number.include(&store, &Wanted { numbers: vec!["A-1".into()], ..Wanted::default() }).unwrap();
+        let mut found: Vec<_> = by_number.docs.keys().cloned().collect();
+        found.sort();
+        assert_eq!(found, ["done", "open"]);
+        assert!(by_number.docs.values().all(|d| d.payload.is_empty()));
+
+        // A record written since is read again, and its seal no longer counts.
+        store.set_sheet_row("done", 7).unwrap();
+        view.catch_up(&store).unwrap();
+        assert_eq!(view.rows["done"].sheet_row, Some(7));
+        assert!(!view.seals.contains_key("done"));
+        // Seals just stored are remembered without a read.
+        view.sealed(&[("done", 43)]);
+        assert_eq!(view.seals.get("done"), Some(&43));
+
+        // A whole picture has everything already.
+        let mut whole = StoreView::load(&store).unwrap();
+        assert!(whole.is_whole() && whole.rows.contains_key("other"));
+        let before = sorted(&whole);
+        whole.include(&store, &wanted).unwrap();
+        assert_eq!(sorted(&whole), before);
+    }
+
+    #[test]
     fn a_rolled_back_write_is_not_in_the_picture() {
         let store = Store::in_memory().unwrap();
         let mut view = StoreView::load(&store).unwrap();

@@ -450,4 +450,14 @@ async fn sealed_history_is_not_planned_again_yet_every_edit_to_it_is_seen() {
     assert_eq!(fourth.quiet, SYNCED.len());
     assert_eq!(fourth.cells_written, 4, "only the new row is written: id, link, status and time");
     assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len() + 4, "never a duplicate");
+
+    // A new row reusing the number of a quiet row's invoice is refused: the planner still
+    // finds that document, though it planned nothing of the row it came from.
+    append("ACD-2025-0101");
+    let fifth = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert!(fifth.quiet >= SYNCED.len(), "{}", fifth.quiet);
+    assert_eq!((fifth.created.len(), fifth.failed), (0, 1));
+    let reused = world.sheet().into_iter().rfind(|r| r[world.col("invoice")].as_text() == "ACD-2025-0101").unwrap();
+    assert!(reused[world.col("qb_error")].as_text().contains("already used by QuickBooks invoice"), "{reused:?}");
+    assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len() + 4, "never a duplicate");
 }
