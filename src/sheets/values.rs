@@ -154,8 +154,8 @@ impl ValuesBody {
     pub fn index_rows(&self) -> Result<RowIndex, SheetsError> {
         let answer: RawAnswer<'_> = serde_json::from_slice(&self.0).map_err(|e| unreadable(&e))?;
         let base = self.0.as_ptr() as usize;
-        let mut index = RowIndex { spans: Vec::with_capacity(answer.values.len()), digests: Vec::new() };
-        index.digests.reserve(answer.values.len());
+        let rows = answer.values.len();
+        let mut index = RowIndex { spans: Vec::with_capacity(rows), digests: Vec::with_capacity(rows) };
         for row in answer.values {
             let text = row.get();
             let start = text.as_ptr() as usize - base;

@@ -447,9 +447,19 @@ impl Store {
 
     /// Every document still pending (intent recorded, outcome unknown).
     pub fn pending_documents(&self) -> Result<Vec<DocRecord>, StoreError> {
+        self.pending(DOC_COLUMNS)
+    }
+
+    /// [`Store::pending_documents`] as the planner reads them (without payloads): every poll
+    /// asks, and after an interrupted backlog there may be thousands.
+    pub fn pending_documents_for_planning(&self) -> Result<Vec<DocRecord>, StoreError> {
+        self.pending(PLANNING_DOC_COLUMNS)
+    }
+
+    fn pending(&self, columns: &str) -> Result<Vec<DocRecord>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(&format!("SELECT {DOC_COLUMNS} FROM documents WHERE state = 'pending' ORDER BY created_at"))?;
+            .prepare_cached(&format!("SELECT {columns} FROM documents WHERE state = 'pending' ORDER BY created_at"))?;
         let docs = stmt.query_map([], doc_from_row)?.collect::<Result<Vec<_>, _>>()?;
         Ok(docs)
     }

@@ -198,9 +198,8 @@ struct Picture {
     anchors: Anchors,
     layout: Layout,
     sealing: Sealing,
-    /// Every row; a row not decoded (quiet) is empty.
+    /// Every row; a quiet row is not decoded and is empty.
     rows: Vec<Vec<Cell>>,
-    decoded: Vec<bool>,
 }
 
 /// QuickBooks' answer to a batch: each item's outcome by `bId`, or the request's own failure.
@@ -262,7 +261,8 @@ impl Engine {
         let body = self.sheets.read_values_body().await?;
         let header = body.header()?.ok_or(PassError::EmptySheet)?;
         let layout = Layout::from_header(&header, &policy.columns)?;
-        let unsettled = StoreView::new(self.store.rows_with_status("failed")?, self.store.pending_documents()?);
+        let unsettled =
+            StoreView::new(self.store.rows_with_status("failed")?, self.store.pending_documents_for_planning()?);
         let claims_left = !self.store.rows_with_status(plan::CLAIMED)?.is_empty();
         let mut check = plan::AttentionCheck::new(&layout, &unsettled, policy)
             .expecting(self.store.synced_positions()?, claims_left);
@@ -385,44 +385,41 @@ impl Engine {
     fn develop(&mut self, body: ValuesBody, anchors: Anchors, policy: &Policy) -> Result<Picture, PassError> {
         let kept = self.kept.take();
         let same_answer = kept.as_ref().is_some_and(|kept| kept.body.is_same_answer(&body));
-        let (index, mut rows, mut decoded, previous) = match kept {
-            Some(kept) if same_answer => (kept.index, kept.rows, kept.decoded, Some((kept.sealing, kept.anchors))),
+        let (index, mut rows, previous) = match kept {
+            Some(kept) if same_answer => (kept.index, kept.rows, Some((kept.sealing, kept.anchors))),
             kept => {
                 let index = body.index_rows()?;
-                let len = index.len();
-                (index, vec![Vec::new(); len], vec![false; len], kept.map(|kept| (kept.sealing, kept.anchors)))
+                let mut rows = vec![Vec::new(); index.len()];
+                if let Some(header) = rows.first_mut() {
+                    *header = body.decode_row(&index, 0)?;
+                }
+                (index, rows, kept.map(|kept| (kept.sealing, kept.anchors)))
             }
         };
-        if index.is_empty() {
-            return Err(PassError::EmptySheet);
-        }
-        if !decoded[0] {
-            rows[0] = body.decode_row(&index, 0)?;
-            decoded[0] = true;
-        }
-        let layout = Layout::from_header(&rows[0], &policy.columns)?;
+        let Some(header) = rows.first() else { return Err(PassError::EmptySheet) };
+        let layout = Layout::from_header(header, &policy.columns)?;
         // Rows are sealed even when the store holds no seal yet: the write-back stores them.
         // Sealed already with these very cells and anchors, they are only compared again.
-        let sealing = match previous {
-            Some((mut sealing, sealed_with)) if same_answer && sealed_with.is_same_answer(&anchors) => {
-                sealing.recheck(&anchors, &self.view.seals);
-                sealing
+        let sealing = match &previous {
+            Some((sealed, with)) if same_answer && with.is_same_answer(&anchors) => {
+                let mut again = sealed.clone();
+                again.recheck(&anchors, &self.view.seals);
+                again
             }
-            previous => {
+            _ => {
                 let context = SealContext::new(&policy.config_fp, index.digest(0));
                 let previous = previous.as_ref().map(|(sealing, anchors)| (sealing, &anchors[..]));
                 Sealing::of(&index, &anchors, &context, &self.view.seals, previous)
             }
         };
-        for row in 1..index.len() {
-            if sealing.is_quiet(row) {
-                if decoded[row] {
-                    rows[row] = Vec::new();
-                    decoded[row] = false;
-                }
-            } else if !decoded[row] {
-                rows[row] = body.decode_row(&index, row)?;
-                decoded[row] = true;
+        // The rows of the same answer kept from before hold cells exactly where that picture's
+        // rows were not quiet; every other row is empty.
+        let held = |row: usize| same_answer && previous.as_ref().is_some_and(|(sealed, _)| !sealed.is_quiet(row));
+        for (row, cells) in rows.iter_mut().enumerate().skip(1) {
+            match (sealing.is_quiet(row), held(row)) {
+                (true, true) => *cells = Vec::new(),
+                (false, false) => *cells = body.decode_row(&index, row)?,
+                _ => {}
             }
         }
         let wanted = plan::wanted(&rows, &layout, &anchors, &sealing, policy);
@@ -431,12 +428,7 @@ impl Engine {
         }
         self.view.include(&self.store, &wanted)?;
 
-        Ok(Picture { body, index, anchors, layout, sealing, rows, decoded })
-    }
-
-    /// Every row of `picture` decoded, quiet or not: what giving back misplaced cells compares.
-    fn all_rows(picture: &Picture) -> Result<Vec<Vec<Cell>>, PassError> {
-        Ok(picture.body.clone().into_rows()?)
+        Ok(Picture { body, index, anchors, layout, sealing, rows })
     }
 
     /// A fresh consistent picture with every row decoded (rows are moving: nothing is quiet).
@@ -1194,7 +1186,7 @@ impl Engine {
         // meant for another row. Restores are addressed by number too, so the next round checks
         // them like the write itself. Any row may be a victim, quiet or not: here every row is
         // decoded.
-        let before = Self::all_rows(picture)?;
+        let before = picture.body.clone().into_rows()?;
         let mut checks = vec![(writes.to_vec(), before, located.clone())];
         for _ in 0..RESTORE_ROUNDS {
             let (after, anchors) = match self.whole_picture().await {

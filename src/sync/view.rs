@@ -101,8 +101,8 @@ impl StoreView {
             view.asked.rows.insert(record.row_key.as_str().into());
             view.rows.insert(record.row_key.as_str().into(), record);
         }
-        for doc in store.pending_documents()? {
-            view.docs.insert(doc.doc_key.as_str().into(), DocRecord { payload: String::new(), ..doc });
+        for doc in store.pending_documents_for_planning()? {
+            view.docs.insert(doc.doc_key.as_str().into(), doc);
         }
         view.load_seals(store)?;
         Ok(view)
@@ -270,6 +270,7 @@ mod tests {
         assert!(!view.is_whole());
         assert_eq!(view.rows.keys().collect::<Vec<_>>(), ["claim"]);
         assert_eq!(view.docs.keys().collect::<Vec<_>>(), ["open"]);
+        assert!(view.docs["open"].payload.is_empty(), "pending documents are read without their payloads");
         assert_eq!(view.seals.get("done"), Some(&42));
 
         // By key (with the row's document), by id, by number; a key the store does not know
