@@ -28,13 +28,15 @@
 //! - [`domain`]: values that parse on construction — money, dates, `DocNumber`, sheet cells,
 //!   parsed rows. No I/O.
 //! - [`settings`], [`directions`]: layered configuration and the `qb_directions.json` routing map.
-//! - [`sheets`]: the only module that knows the Sheets wire format.
+//! - [`sheets`]: the only module that knows the Sheets wire format. Long answers are cut into
+//!   rows as they arrive and never held whole.
 //! - [`qbo`]: the only module that knows the QuickBooks wire format (entities, faults, queries).
 //! - [`auth`]: Intuit OAuth 2.0, the encrypted token store, Google credentials.
 //! - [`store`]: the only module that knows SQL. Intents, outcomes, audit tables, caches.
 //! - [`sync`]: the engine. `plan` is pure (rows + store memory → actions), `project` is pure
 //!   (store → owned cells); `seal` recognises rows nothing can have changed since the
-//!   write-back last found them in agreement; `view` is the pass's picture of the store, read
+//!   write-back last found them in agreement; `picture` is what a pass keeps of each read (quiet
+//!   rows are not decoded); `view` is the pass's picture of the store, read
 //!   as far as the rows planned need and caught up by key; `engine` is the one place that
 //!   performs them.
 //! - [`ops`]: logging, systemd notify, status page, metrics, alerts.
@@ -60,7 +62,8 @@
 //! 7. A seal only ever skips work that would find nothing to do: it covers everything the
 //!    planner and the projection read about a row (its sole anchor, its position, its cells as
 //!    Google sent them, the header, the configuration), and every write to the row's record
-//!    clears it. A row without a valid seal is planned in full.
+//!    clears it. A row without a valid seal is planned in full. A row is sealed only when the
+//!    cells qbsync may write show exactly what the store says, so it can be restored unread.
 
 pub mod auth;
 pub mod bench;

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use hyper::body::Bytes;
+use xxhash_rust::xxh3::Xxh3Default;
 
 use google_sheets4::api::{
     BatchUpdateSpreadsheetRequest, CreateDeveloperMetadataRequest, DataFilter, DeleteDeveloperMetadataRequest,
@@ -20,6 +20,7 @@ use google_sheets4::api::{
 };
 
 use super::error::SheetsError;
+use super::stream::ArrayCutter;
 
 /// The developer-metadata key of row anchors.
 pub const ANCHOR_KEY: &str = "qbsync.row";
@@ -35,27 +36,26 @@ pub struct RowAnchor {
     pub row: u32,
 }
 
-/// The anchors of the tab with the answer they were read from (see
+/// The anchors of the tab, with a digest of the answer they were read from (see
 /// [`SheetsClient::anchors_like`](super::SheetsClient::anchors_like)): a later search that
-/// answers byte for byte the same is not decoded again. Cheap to clone.
+/// answers with the same entries gives back the same list. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Anchors {
-    body: Bytes,
+    /// None for a list made by hand, which is never "the same answer" as another.
+    answer: Option<[u8; 16]>,
     list: Arc<[RowAnchor]>,
 }
 
 impl Anchors {
-    pub(crate) fn new(body: Bytes, list: Vec<RowAnchor>) -> Anchors {
-        Anchors { body, list: list.into() }
-    }
-
-    pub(crate) fn body(&self) -> &Bytes {
-        &self.body
-    }
-
-    /// True when both were read from the very same answer (so they list the same anchors).
+    /// True when both were read from answers with the same entries (so they list the same anchors).
     pub fn is_same_answer(&self, other: &Anchors) -> bool {
-        Arc::ptr_eq(&self.list, &other.list) || (!self.body.is_empty() && self.body == other.body)
+        Arc::ptr_eq(&self.list, &other.list) || (self.answer.is_some() && self.answer == other.answer)
+    }
+}
+
+impl From<Vec<RowAnchor>> for Anchors {
+    fn from(list: Vec<RowAnchor>) -> Anchors {
+        Anchors { answer: None, list: list.into() }
     }
 }
 
@@ -103,36 +103,76 @@ pub(crate) fn search_body() -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(&value)
 }
 
-/// The anchors of tab `sheet_id` in the body of a search answer, sorted by row. Entries of
-/// other tabs, on columns, with another key, or missing an id, value or row are not anchors of
-/// this tab.
+/// Reads a search answer as it arrives into the anchors of tab `sheet_id`, sorted by row.
+/// Entries of other tabs, on columns, with another key, or missing an id, value or row are not
+/// anchors of this tab.
 ///
-/// The body is read into lean types of our own rather than google-sheets4's: the answer repeats
-/// each entry's data filter, and on a sheet of 50,000 anchored rows the full types (built after
-/// copying the body) cost hundreds of megabytes and most of a second on every pass.
-pub(crate) fn parse_search(body: &[u8], sheet_id: i32) -> Result<Vec<RowAnchor>, serde_json::Error> {
-    let answer: wire::SearchAnswer<'_> = serde_json::from_slice(body)?;
-    let mut seen = HashSet::new();
-    let mut anchors: Vec<RowAnchor> = answer
-        .matched_developer_metadata
-        .into_iter()
-        .filter_map(|matched| {
-            let metadata = matched.developer_metadata?;
-            if metadata.metadata_key.as_deref() != Some(ANCHOR_KEY) {
-                return None;
+/// Each entry is read into lean types of our own as it is cut from the answer (see
+/// [`super::stream`]), never the whole answer at once: on a sheet of 50,000 anchored rows the
+/// answer is about 10 MB, and google-sheets4's full types, built after copying it, cost hundreds
+/// of megabytes and most of a second on every pass.
+pub(crate) struct SearchReader {
+    sheet_id: i32,
+    cutter: ArrayCutter,
+    seen: HashSet<i32>,
+    anchors: Vec<RowAnchor>,
+    /// A digest of the entries, to tell a later answer with the same entries.
+    answer: Xxh3Default,
+}
+
+impl SearchReader {
+    pub(crate) fn new(sheet_id: i32) -> SearchReader {
+        SearchReader {
+            sheet_id,
+            cutter: ArrayCutter::new("matchedDeveloperMetadata"),
+            seen: HashSet::new(),
+            anchors: Vec::new(),
+            answer: Xxh3Default::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<(), SheetsError> {
+        let SearchReader { sheet_id, seen, anchors, answer, .. } = self;
+        self.cutter.push(chunk, |entry| {
+            answer.update(&(entry.len() as u64).to_le_bytes());
+            answer.update(entry);
+            let matched: wire::Matched<'_> = serde_json::from_slice(entry)
+                .map_err(|e| SheetsError::Rejected { message: format!("Google's answer could not be decoded: {e}") })?;
+            if let Some(anchor) = anchor_of(matched, *sheet_id).filter(|a| seen.insert(a.metadata_id)) {
+                anchors.push(anchor);
             }
-            let range = metadata.location?.dimension_range?;
-            // Protobuf JSON omits zero values: an absent sheetId is sheet 0, an absent startIndex row 0.
-            if range.sheet_id.unwrap_or(0) != sheet_id || range.dimension.as_deref() != Some("ROWS") {
-                return None;
-            }
-            let row = u32::try_from(range.start_index.unwrap_or(0)).ok()?;
-            Some(RowAnchor { metadata_id: metadata.metadata_id?, key: metadata.metadata_value?, row })
+            Ok(())
         })
-        .filter(|anchor| seen.insert(anchor.metadata_id))
-        .collect();
-    anchors.sort_by_key(|anchor| (anchor.row, anchor.metadata_id));
-    Ok(anchors)
+    }
+
+    pub(crate) fn finish(self) -> Result<Anchors, SheetsError> {
+        self.cutter.finish()?;
+        let mut anchors = self.anchors;
+        anchors.sort_by_key(|anchor| (anchor.row, anchor.metadata_id));
+        Ok(Anchors { answer: Some(self.answer.digest128().to_le_bytes()), list: anchors.into() })
+    }
+}
+
+fn anchor_of(matched: wire::Matched<'_>, sheet_id: i32) -> Option<RowAnchor> {
+    let metadata = matched.developer_metadata?;
+    if metadata.metadata_key.as_deref() != Some(ANCHOR_KEY) {
+        return None;
+    }
+    let range = metadata.location?.dimension_range?;
+    // Protobuf JSON omits zero values: an absent sheetId is sheet 0, an absent startIndex row 0.
+    if range.sheet_id.unwrap_or(0) != sheet_id || range.dimension.as_deref() != Some("ROWS") {
+        return None;
+    }
+    let row = u32::try_from(range.start_index.unwrap_or(0)).ok()?;
+    Some(RowAnchor { metadata_id: metadata.metadata_id?, key: metadata.metadata_value?, row })
+}
+
+/// A whole search answer read at once, as [`SearchReader`] reads one arriving.
+#[cfg(test)]
+pub(crate) fn parse_search(body: &[u8], sheet_id: i32) -> Result<Anchors, SheetsError> {
+    let mut reader = SearchReader::new(sheet_id);
+    reader.push(body)?;
+    reader.finish()
 }
 
 /// The few fields of a `developerMetadata:search` answer an anchor needs; the rest is skipped
@@ -141,13 +181,6 @@ mod wire {
     use std::borrow::Cow;
 
     use serde::Deserialize;
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct SearchAnswer<'a> {
-        #[serde(default, borrow)]
-        pub matched_developer_metadata: Vec<Matched<'a>>,
-    }
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -298,7 +331,7 @@ mod tests {
             {"developerMetadata": {"metadataId": 3, "metadataKey": "qbsync.row", "metadataValue": "k-3", "visibility": "DOCUMENT",
                 "location": {"locationType": "ROW", "dimensionRange": {"sheetId": 5, "dimension": "ROWS", "startIndex": 2, "endIndex": 3}}}}
         ]}));
-        assert_eq!(parse_search(&response, 5).unwrap(), vec![anchor(3, "k-3", 2), anchor(7, "k-7", 16)]);
+        assert_eq!(parse_search(&response, 5).unwrap().to_vec(), vec![anchor(3, "k-3", 2), anchor(7, "k-7", 16)]);
     }
 
     #[test]
@@ -307,7 +340,7 @@ mod tests {
             {"developerMetadata": {"metadataId": 1, "metadataKey": "qbsync.row", "metadataValue": "k",
                 "location": {"locationType": "ROW", "dimensionRange": {"dimension": "ROWS", "endIndex": 1}}}}
         ]}));
-        assert_eq!(parse_search(&response, 0).unwrap(), vec![anchor(1, "k", 0)]);
+        assert_eq!(parse_search(&response, 0).unwrap().to_vec(), vec![anchor(1, "k", 0)]);
     }
 
     #[test]

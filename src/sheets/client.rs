@@ -4,9 +4,9 @@
 //! | method | request | quota |
 //! |---|---|---|
 //! | [`tab_info`](SheetsClient::tab_info) | `spreadsheets.get` (few fields) | read |
-//! | [`read_values`](SheetsClient::read_values), [`read_values_body`](SheetsClient::read_values_body) | `values.get` of the whole tab | read |
+//! | [`read_values`](SheetsClient::read_values), [`read_rows`](SheetsClient::read_rows) | `values.get` of the whole tab | read |
 //! | [`write_cells`](SheetsClient::write_cells) | one `values:batchUpdate`, RAW | write |
-//! | [`anchors`](SheetsClient::anchors) | `developerMetadata:search` | read |
+//! | [`anchors`](SheetsClient::anchors), [`anchors_like`](SheetsClient::anchors_like) | `developerMetadata:search` | read |
 //! | [`update_anchors`](SheetsClient::update_anchors) | one `spreadsheets:batchUpdate` | write |
 //! | [`ensure_columns`](SheetsClient::ensure_columns) | `spreadsheets.get` + `appendDimension` | read + write |
 //! | [`drive_version`](SheetsClient::drive_version) | Drive `files.get` | Drive |
@@ -17,11 +17,11 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use google_sheets4::api::{
     AppendDimensionRequest, BatchUpdateSpreadsheetRequest, BatchUpdateValuesRequest, Request, Spreadsheet, ValueRange,
 };
-use hyper::body::Bytes;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
@@ -34,16 +34,15 @@ use super::hub::{self, DRIVE_METADATA_SCOPE, Hub, SPREADSHEETS_SCOPE, TokenProvi
 use super::pacing::Pacer;
 use super::retry::RetryPolicy;
 use super::stats::{Counters, SheetsStats};
-use super::values::ValuesBody;
+use super::values::{AllRows, AnswerDigest, AnswerHasher, RowIndex, RowSink, RowStream};
 use super::{CellRun, GoogleCredentials, SheetsSettings, TabInfo, a1};
 use crate::domain::Cell;
 
 /// What a google-sheets4 call returns.
 type HubResult<T> = google_sheets4::Result<(google_sheets4::common::Response, T)>;
 
-/// The most a whole-tab read reserves up front from the answer's announced length (a larger
-/// answer still arrives; its buffer grows as it comes).
-const MAX_PREALLOCATED: u64 = 512 * 1024 * 1024;
+/// The most of an error answer kept to classify it (Google's are a few hundred bytes).
+const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// The fields `tab_info` needs; the full answer carries every tab's formatting and theme.
 const TAB_FIELDS: &str =
@@ -172,24 +171,62 @@ impl SheetsClient {
     /// is the header row. Rows are as ragged as Google sends them (trailing empty cells and
     /// trailing empty rows are left out, a blank row in the middle is empty): the caller pads.
     pub async fn read_values(&self) -> Result<Vec<Vec<Cell>>, SheetsError> {
-        self.read_values_body().await?.into_rows()
+        let mut rows = AllRows::default();
+        self.read_rows(&mut rows).await?;
+        Ok(rows.0)
     }
 
-    /// The same read as [`read_values`](Self::read_values), handed back as the answer's body to
-    /// be walked row by row ([`ValuesBody`]), so a long tab is never held as cells unless the
-    /// caller wants them. Sent as plain HTTP rather than through the hub, which would copy the
-    /// body and build a JSON tree of the whole tab first.
-    pub async fn read_values_body(&self) -> Result<ValuesBody, SheetsError> {
-        self.read_values_body_like(None).await
+    /// The same read as [`read_values`](Self::read_values), handed to `sink` row by row as the
+    /// answer arrives (see [`super::values`]): a long tab is never held, only what the sink
+    /// keeps of it. Answers the digest of every row. Sent as plain HTTP rather than through the
+    /// hub, which would copy the body and build a JSON tree of the whole tab first.
+    pub async fn read_rows(&self, sink: &mut (impl RowSink + Send)) -> Result<RowIndex, SheetsError> {
+        struct Rows<'s, S> {
+            stream: RowStream,
+            sink: &'s mut S,
+            started: bool,
+        }
+        impl<S: RowSink> Answer for Rows<'_, S> {
+            type Read = RowIndex;
+            fn start(&mut self) {
+                if std::mem::replace(&mut self.started, true) {
+                    self.stream = RowStream::new();
+                    self.sink.restart();
+                }
+            }
+            fn chunk(&mut self, bytes: &[u8]) -> Result<(), SheetsError> {
+                self.stream.push(bytes, self.sink)
+            }
+            fn finish(&mut self) -> Result<RowIndex, SheetsError> {
+                std::mem::replace(&mut self.stream, RowStream::new()).finish()
+            }
+        }
+        let rows = Rows { stream: RowStream::new(), sink, started: false };
+        match self.plain_read("values.get", &self.values_url, None, rows).await {
+            Ok(index) => Ok(index),
+            Err(error) => Err(self.explain_rejection(error).await),
+        }
     }
 
-    /// [`read_values_body`](Self::read_values_body), compared with `known` as it arrives: when
-    /// the answer is byte for byte `known` (nobody edited meanwhile), `known` is what comes
-    /// back, and the answer was never held a second time. On a long tab that is tens of
-    /// megabytes not copied, on each of the several reads a busy pass makes.
-    pub async fn read_values_body_like(&self, known: Option<&ValuesBody>) -> Result<ValuesBody, SheetsError> {
-        match self.plain_read("values.get", &self.values_url, None, known.map(ValuesBody::bytes)).await {
-            Ok(body) => Ok(ValuesBody::new(body)),
+    /// The same read as [`read_values`](Self::read_values), only digested as it arrives: all a
+    /// read is for when the caller only needs to know whether the sheet changed since.
+    pub async fn read_values_digest(&self) -> Result<AnswerDigest, SheetsError> {
+        struct Digest(AnswerHasher);
+        impl Answer for Digest {
+            type Read = AnswerDigest;
+            fn start(&mut self) {
+                self.0 = AnswerHasher::default();
+            }
+            fn chunk(&mut self, bytes: &[u8]) -> Result<(), SheetsError> {
+                self.0.update(bytes);
+                Ok(())
+            }
+            fn finish(&mut self) -> Result<AnswerDigest, SheetsError> {
+                Ok(self.0.finish())
+            }
+        }
+        match self.plain_read("values.get", &self.values_url, None, Digest(AnswerHasher::default())).await {
+            Ok(digest) => Ok(digest),
             Err(error) => Err(self.explain_rejection(error).await),
         }
     }
@@ -238,30 +275,41 @@ impl SheetsClient {
     }
 
     /// The row anchors ([`anchors::ANCHOR_KEY`]) on this tab, sorted by row. Sent as plain
-    /// HTTP and read with lean types ([`anchors::parse_search`]): a sheet of 50,000 anchored
-    /// rows answers with tens of megabytes.
+    /// HTTP and read entry by entry as the answer arrives (`anchors::SearchReader`): a sheet
+    /// of 50,000 anchored rows answers with about 10 MB.
     pub async fn anchors(&self) -> Result<Vec<RowAnchor>, SheetsError> {
         Ok(self.anchors_like(None).await?.to_vec())
     }
 
-    /// [`anchors`](Self::anchors), compared with `known` as the answer arrives: when it is byte
-    /// for byte the answer `known` was read from, `known` comes back and nothing is decoded. A
-    /// busy pass reads the anchors up to four times, and they rarely change in between.
+    /// [`anchors`](Self::anchors), handing back `known` itself when the answer has the same
+    /// entries as the one `known` was read from: the caller can tell by a pointer that nothing
+    /// moved. A busy pass reads the anchors up to four times, and they rarely change in between.
     pub async fn anchors_like(&self, known: Option<&Anchors>) -> Result<Anchors, SheetsError> {
+        struct Search {
+            sheet_id: i32,
+            reader: anchors::SearchReader,
+        }
+        impl Answer for Search {
+            type Read = Anchors;
+            fn start(&mut self) {
+                self.reader = anchors::SearchReader::new(self.sheet_id);
+            }
+            fn chunk(&mut self, bytes: &[u8]) -> Result<(), SheetsError> {
+                self.reader.push(bytes)
+            }
+            fn finish(&mut self) -> Result<Anchors, SheetsError> {
+                std::mem::replace(&mut self.reader, anchors::SearchReader::new(self.sheet_id)).finish()
+            }
+        }
         let sheet_id = self.sheet_id().await?;
         let request = anchors::search_body()
             .map_err(|e| SheetsError::Rejected { message: format!("the anchor search cannot be written: {e}") })?;
-        let known_body = known.map(Anchors::body).filter(|body| !body.is_empty());
-        let body = self.plain_read("developerMetadata:search", &self.search_url, Some(&request), known_body).await?;
-        // The very bytes held come back when the answer matched them as it arrived.
-        if let Some(known) =
-            known.filter(|known| known.body().as_ptr() == body.as_ptr() && known.body().len() == body.len())
-        {
-            return Ok(known.clone());
-        }
-        let list = anchors::parse_search(&body, sheet_id)
-            .map_err(|e| SheetsError::Rejected { message: format!("Google's answer could not be decoded: {e}") })?;
-        Ok(Anchors::new(body, list))
+        let search = Search { sheet_id, reader: anchors::SearchReader::new(sheet_id) };
+        let found = self.plain_read("developerMetadata:search", &self.search_url, Some(&request), search).await?;
+        Ok(match known {
+            Some(known) if known.is_same_answer(&found) => known.clone(),
+            _ => found,
+        })
     }
 
     /// Deletes the anchors with ids `delete` and creates one-row anchors `create`, in one
@@ -419,15 +467,20 @@ impl SheetsClient {
 
     /// A read sent as plain HTTP rather than through the hub (which copies the body and builds
     /// its full types from it): `GET url`, or `POST url` with a JSON body. Paced, bounded,
-    /// counted, classified and retried exactly as the hub's reads; returns the body as it came
-    /// (`known` itself when it came byte for byte the same, see [`Gathered`]).
-    async fn plain_read(
+    /// counted, classified and retried exactly as the hub's reads. A successful answer is fed
+    /// to `answer` as it arrives, never gathered; an error answer is gathered to classify it.
+    async fn plain_read<A: Answer + Send>(
         &self,
         what: &str,
         url: &Url,
         json: Option<&[u8]>,
-        known: Option<&Bytes>,
-    ) -> Result<Bytes, SheetsError> {
+        answer: A,
+    ) -> Result<A::Read, SheetsError> {
+        // Each attempt takes the answer for the time it reads a chunk; the lock is never held
+        // across an await, and never contended.
+        let answer = Mutex::new(answer);
+        let answer = &answer;
+        let take = || answer.lock().unwrap_or_else(PoisonError::into_inner);
         self.retry
             .run(what, SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
                 self.bounded(async move {
@@ -448,21 +501,23 @@ impl SheetsClient {
                         .await
                         .map_err(|e| self.transport_failure(&e, "connection failed"))?;
                     let status = response.status().as_u16();
-                    let announced = response.content_length().unwrap_or(0).min(MAX_PREALLOCATED);
-                    let mut body = Gathered::new(usize::try_from(announced).unwrap_or(0), known);
-                    while let Some(chunk) =
-                        response.chunk().await.map_err(|e| self.transport_failure(&e, "reading the answer failed"))?
-                    {
-                        body.push(&chunk);
-                    }
-                    let body = body.finish();
+                    let read_chunk = |e: reqwest::Error| self.transport_failure(&e, "reading the answer failed");
                     if !(200..300).contains(&status) {
+                        let mut body = Vec::new();
+                        while let Some(chunk) = response.chunk().await.map_err(read_chunk)? {
+                            let room = MAX_ERROR_BODY.saturating_sub(body.len());
+                            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                        }
                         return Err(match serde_json::from_slice::<Value>(&body) {
                             Ok(json) => classify_google_error(Some(status), &json, self.context()),
                             Err(_) => classify_status_only(status, self.context()),
                         });
                     }
-                    Ok(body)
+                    take().start();
+                    while let Some(chunk) = response.chunk().await.map_err(read_chunk)? {
+                        take().chunk(&chunk).map_err(Failure::Fatal)?;
+                    }
+                    take().finish().map_err(Failure::Fatal)
                 })
             })
             .await
@@ -577,44 +632,14 @@ impl SheetIdCache {
     }
 }
 
-/// An answer gathered chunk by chunk into one buffer of the announced size (collecting the
-/// chunks and then joining them would hold it twice). While it matches `known` byte for byte
-/// nothing is copied; at the first difference the matching part is copied and gathering goes
-/// on as usual.
-struct Gathered<'k> {
-    known: Option<&'k Bytes>,
-    /// How many leading bytes of `known` the answer has matched so far.
-    matched: usize,
-    body: Vec<u8>,
-    announced: usize,
-}
-
-impl<'k> Gathered<'k> {
-    fn new(announced: usize, known: Option<&'k Bytes>) -> Gathered<'k> {
-        let body = if known.is_some() { Vec::new() } else { Vec::with_capacity(announced) };
-        Gathered { known, matched: 0, body, announced }
-    }
-
-    fn push(&mut self, chunk: &[u8]) {
-        if let Some(known) = self.known {
-            if known.get(self.matched..self.matched + chunk.len()) == Some(chunk) {
-                self.matched += chunk.len();
-                return;
-            }
-            self.body.reserve(self.announced.max(self.matched + chunk.len()));
-            self.body.extend_from_slice(&known[..self.matched]);
-            self.known = None;
-        }
-        self.body.extend_from_slice(chunk);
-    }
-
-    fn finish(self) -> Bytes {
-        match self.known {
-            Some(known) if self.matched == known.len() => known.clone(),
-            Some(known) => Bytes::copy_from_slice(&known[..self.matched]),
-            None => Bytes::from(self.body),
-        }
-    }
+/// What a plain read does with a successful answer as it arrives.
+trait Answer {
+    type Read;
+    /// An attempt's answer begins (after an earlier attempt's, that one is forgotten).
+    fn start(&mut self);
+    fn chunk(&mut self, bytes: &[u8]) -> Result<(), SheetsError>;
+    /// The answer is complete.
+    fn finish(&mut self) -> Result<Self::Read, SheetsError>;
 }
 
 #[cfg(test)]
@@ -697,31 +722,5 @@ mod tests {
         assert_eq!(cache.get(), Some(0));
         cache.set(-5);
         assert_eq!(cache.get(), Some(-5));
-    }
-
-    #[test]
-    fn an_answer_the_caller_already_holds_is_not_gathered_again() {
-        let known = Bytes::from_static(b"{\"values\":[[\"a\",\"b\"],[\"c\"]]}");
-        let gather = |chunks: &[&[u8]], known: Option<&Bytes>| {
-            let mut gathered = Gathered::new(64, known);
-            for chunk in chunks {
-                gathered.push(chunk);
-            }
-            gathered.finish()
-        };
-        // The same bytes, in any chunking: the caller's own buffer comes back.
-        let same = gather(&[&known[..5], &known[5..9], &known[9..]], Some(&known));
-        assert_eq!(same.as_ptr(), known.as_ptr());
-        // Different from some point on, shorter or longer: exactly what arrived.
-        let edited = b"{\"values\":[[\"a\",\"X\"],[\"c\"]]}";
-        for chunks in [vec![&edited[..5], &edited[5..]], vec![&edited[..20], &edited[20..]]] {
-            let got = gather(&chunks, Some(&known));
-            assert_eq!(&got[..], &edited[..]);
-            assert_ne!(got.as_ptr(), known.as_ptr());
-        }
-        assert_eq!(&gather(&[&known[..9]], Some(&known))[..], &known[..9]);
-        let longer = [&known[..], b" "].concat();
-        assert_eq!(&gather(&[&known[..], b" "], Some(&known))[..], &longer[..]);
-        assert_eq!(&gather(&[&known[..4], &known[4..]], None)[..], &known[..]);
     }
 }

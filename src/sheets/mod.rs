@@ -8,7 +8,8 @@
 //! - [`credentials`]: service-account keys and fixed tokens.
 //! - [`a1`]: A1 ranges, quoting and URL encoding.
 //! - [`anchors`]: developer metadata that follows a row when rows move.
-//! - [`values`]: a whole-tab read walked row by row, never held as a tree.
+//! - [`values`]: a whole-tab read taken row by row as it arrives, never held whole.
+//! - `stream`: long answers cut into the elements of their one long array as they arrive.
 //! - [`error`], [`retry`], [`pacing`], [`stats`]: classifying failures, trying again, staying
 //!   inside the per-minute quota, and counting calls.
 //!
@@ -24,6 +25,7 @@ pub(crate) mod hub;
 pub(crate) mod pacing;
 pub(crate) mod retry;
 pub mod stats;
+pub(crate) mod stream;
 pub mod values;
 
 use std::time::Duration;
@@ -35,7 +37,7 @@ pub use client::SheetsClient;
 pub use credentials::GoogleCredentials;
 pub use error::SheetsError;
 pub use stats::SheetsStats;
-pub use values::{RowDigest, RowIndex, ValuesBody};
+pub use values::{AllRows, AnswerDigest, DigestsOnly, RawRow, RowDigest, RowIndex, RowSink};
 
 /// Where the sheet is and how patiently to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,285 +1,223 @@
-//! The answer to a whole-tab `values.get`, read one row at a time.
+//! The answer to a whole-tab `values.get`, read one row at a time as it arrives.
 //!
 //! google-sheets4 copies the body into a string and builds a tree of `serde_json::Value`s from
 //! it; the caller then builds its own cells from the tree. For a tab of 50,000 rows × 30
 //! columns that is three copies of the sheet alive at once — over 200 MB on every poll. qbsync
-//! keeps the body as it came and walks its `values` array row by row: an idle poll looks at
-//! each row and lets it go (nothing but the body itself is ever as large as the sheet), and a
-//! busy pass turns rows into cells without the intermediate tree.
+//! never holds the answer at all: the client cuts it into rows as it comes off the connection
+//! (see `super::stream`), digests each row ([`RowIndex`]) and hands it to a [`RowSink`], which
+//! decodes the rows it wants — all of them, the columns an idle poll looks at, or only the rows
+//! a busy pass has not seen before (see `crate::sync::seal`) — and lets the others go. What a
+//! read costs in memory is the cells the sink keeps, and a digest per row.
 
 use std::fmt::{self, Write as _};
-use std::ops::{ControlFlow, Range};
 
 use compact_str::ToCompactString;
-use hyper::body::Bytes;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::{Xxh3Default, xxh3_128};
 
 use super::SheetsError;
+use super::stream::ArrayCutter;
 use crate::domain::Cell;
 
-/// The body of a `values.get` answer (`{"range", "majorDimension", "values": [[…], …]}`).
-#[derive(Clone)]
-pub struct ValuesBody(Bytes);
-
-impl fmt::Debug for ValuesBody {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ValuesBody({} bytes)", self.0.len())
-    }
+/// One row of the answer exactly as Google sent it (a JSON array), and its digest.
+#[derive(Clone, Copy, Debug)]
+pub struct RawRow<'a> {
+    bytes: &'a [u8],
+    digest: RowDigest,
 }
 
-impl ValuesBody {
-    pub fn new(body: impl Into<Bytes>) -> ValuesBody {
-        ValuesBody(body.into())
+impl<'a> RawRow<'a> {
+    pub fn new(bytes: &'a [u8]) -> RawRow<'a> {
+        RawRow { bytes, digest: RowDigest::of(bytes) }
     }
 
-    /// The answer as it came.
-    pub(super) fn bytes(&self) -> &Bytes {
-        &self.0
+    pub fn digest(&self) -> RowDigest {
+        self.digest
     }
 
-    /// Calls `visit` with each row in order (index 0 is the header row) until it breaks. Rows
-    /// are as ragged as Google sends them: trailing empty cells are left out.
-    pub fn for_each_row(&self, visit: impl FnMut(usize, &[Cell]) -> ControlFlow<()>) -> Result<(), SheetsError> {
-        self.walk(None, visit)
+    /// The row as cells, as ragged as Google sent it (trailing empty cells are left out).
+    pub fn cells(&self) -> Result<Vec<Cell>, SheetsError> {
+        let mut cells = Vec::new();
+        let len = self.cells_into(None, &mut cells)?;
+        cells.truncate(len);
+        Ok(cells)
     }
 
-    /// [`Self::for_each_row`] decoding only the columns `columns` says `true` for; the others
-    /// (and any beyond it) read as empty. Skipped cells are stepped over, not copied: an idle
-    /// poll looks at a dozen columns of a sheet that may have thirty or more.
-    pub fn for_each_row_of(
-        &self,
-        columns: &[bool],
-        visit: impl FnMut(usize, &[Cell]) -> ControlFlow<()>,
-    ) -> Result<(), SheetsError> {
-        self.walk(Some(columns), visit)
-    }
-
-    fn walk(
-        &self,
-        columns: Option<&[bool]>,
-        visit: impl FnMut(usize, &[Cell]) -> ControlFlow<()>,
-    ) -> Result<(), SheetsError> {
-        let mut walk = Walk { visit, next: 0, stopped: false };
-        let mut deserializer = serde_json::Deserializer::from_slice(&self.0);
-        match AnswerSeed(&mut walk, columns).deserialize(&mut deserializer).and_then(|()| deserializer.end()) {
-            Ok(()) => Ok(()),
-            // Breaking out is reported by the parser as an error; it is not one.
-            Err(_) if walk.stopped => Ok(()),
-            Err(error) => Err(unreadable(&error)),
-        }
-    }
-
-    /// The first row (the header), if the tab has any.
-    pub fn header(&self) -> Result<Option<Vec<Cell>>, SheetsError> {
-        let mut header = None;
-        self.for_each_row(|_, row| {
-            header = Some(row.to_vec());
-            ControlFlow::Break(())
-        })?;
-        Ok(header)
-    }
-
-    /// True when both answers hold the same cells. Comparing the bytes settles it almost
-    /// always and costs next to nothing beside decoding two copies of a long tab; only answers
-    /// whose bytes differ are decoded to make sure (Google could, in principle, spell the same
-    /// values two ways).
-    pub fn same_values(&self, other: &ValuesBody) -> Result<bool, SheetsError> {
-        if self.0 == other.0 {
-            return Ok(true);
-        }
-        Ok(self.clone().into_rows()? == other.clone().into_rows()?)
-    }
-
-    /// True when `other` is this very answer, byte for byte (so cells already decoded from one
-    /// stand for the other).
-    pub fn is_same_answer(&self, other: &ValuesBody) -> bool {
-        self.0 == other.0
-    }
-
-    /// Every row as cells.
-    pub fn into_rows(self) -> Result<Vec<Vec<Cell>>, SheetsError> {
-        let mut rows = Vec::new();
-        let mut walk = Collect(&mut rows);
-        let mut deserializer = serde_json::Deserializer::from_slice(&self.0);
-        AnswerSeed(&mut walk, None)
+    /// Decodes the row into `buffer`, whose cells (and their strings) are reused, and answers
+    /// how many cells it has: the row is `buffer[..len]`. With `columns`, only the columns it
+    /// says `true` for are decoded; the others (and any beyond it) read as empty, stepped over
+    /// rather than copied: an idle poll looks at a dozen columns of a sheet that may have
+    /// thirty or more.
+    pub fn cells_into(&self, columns: Option<&[bool]>, buffer: &mut Vec<Cell>) -> Result<usize, SheetsError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(self.bytes);
+        RowSeed(buffer, columns)
             .deserialize(&mut deserializer)
-            .and_then(|()| deserializer.end())
-            .map_err(|e| unreadable(&e))?;
-        Ok(rows)
+            .and_then(|len| deserializer.end().map(|()| len))
+            .map_err(|e| unreadable(&e))
     }
 }
 
-/// Where each row of an answer lies in its bytes, and a digest of each: a busy pass recognises
-/// the rows it has seen before (see `crate::sync::seal`) and decodes only the others, one at a
-/// time, instead of turning every cell of a long tab into a [`Cell`].
+/// What a read does with each row as it arrives.
+pub trait RowSink {
+    /// Row `row` (0 is the header), in order.
+    fn row(&mut self, row: usize, raw: RawRow<'_>) -> Result<(), SheetsError>;
+
+    /// The read starts over (an attempt failed part-way and the call is tried again): forget
+    /// every row taken so far.
+    fn restart(&mut self);
+}
+
+/// A sink that keeps every row as cells.
+#[derive(Debug, Default)]
+pub struct AllRows(pub Vec<Vec<Cell>>);
+
+impl RowSink for AllRows {
+    fn row(&mut self, _: usize, raw: RawRow<'_>) -> Result<(), SheetsError> {
+        self.0.push(raw.cells()?);
+        Ok(())
+    }
+
+    fn restart(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// A sink that keeps nothing: the read answers the digest of every row.
+#[derive(Debug, Default)]
+pub struct DigestsOnly;
+
+impl RowSink for DigestsOnly {
+    fn row(&mut self, _: usize, _: RawRow<'_>) -> Result<(), SheetsError> {
+        Ok(())
+    }
+
+    fn restart(&mut self) {}
+}
+
+/// A digest of every row of an answer, in order, and of the answer as a whole.
 #[derive(Clone, Debug, Default)]
 pub struct RowIndex {
-    spans: Vec<Range<usize>>,
     digests: Vec<RowDigest>,
+    answer: AnswerDigest,
 }
 
-/// A digest of one row exactly as Google sent it (SHA-256, first 128 bits): rows with the
-/// same digest hold the same cells.
+/// A digest of a whole answer, byte for byte (XXH3, 128 bits): two reads with the same digest
+/// came back the same. Telling whether the sheet changed between two reads needs no more, and
+/// costs a fraction of cutting the answer into rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AnswerDigest(u128);
+
+/// Digests an answer as it arrives.
+#[derive(Clone, Default)]
+pub(crate) struct AnswerHasher(Xxh3Default);
+
+impl fmt::Debug for AnswerHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AnswerHasher")
+    }
+}
+
+impl AnswerHasher {
+    pub(crate) fn update(&mut self, chunk: &[u8]) {
+        self.0.update(chunk);
+    }
+
+    pub(crate) fn finish(&self) -> AnswerDigest {
+        AnswerDigest(self.0.digest128())
+    }
+}
+
+/// A digest of one row exactly as Google sent it (XXH3, 128 bits): rows with the same digest
+/// hold the same cells. A busy pass digests every row of every read, several reads a pass, so
+/// the digest is a fast hash rather than a cryptographic one: two rows that differ collide
+/// with a chance of one in 2¹²⁸, though not against a person crafting rows to collide (who
+/// could at most make qbsync take an edited row for the sealed one, see `crate::sync::seal`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RowDigest(pub [u8; 16]);
+
+impl RowDigest {
+    fn of(bytes: &[u8]) -> RowDigest {
+        RowDigest(xxh3_128(bytes).to_le_bytes())
+    }
+}
 
 impl RowIndex {
     /// How many rows the answer has (the header included).
     pub fn len(&self) -> usize {
-        self.spans.len()
+        self.digests.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.digests.is_empty()
     }
 
     /// The digest of row `row` (0 is the header).
     pub fn digest(&self, row: usize) -> Option<RowDigest> {
         self.digests.get(row).copied()
     }
-}
 
-/// The answer object with each row left as it came.
-#[derive(Deserialize)]
-struct RawAnswer<'a> {
-    #[serde(borrow, default)]
-    values: Vec<&'a serde_json::value::RawValue>,
-}
-
-impl ValuesBody {
-    /// Finds every row of the answer and digests it, without decoding a cell.
-    pub fn index_rows(&self) -> Result<RowIndex, SheetsError> {
-        let answer: RawAnswer<'_> = serde_json::from_slice(&self.0).map_err(|e| unreadable(&e))?;
-        let base = self.0.as_ptr() as usize;
-        let rows = answer.values.len();
-        let mut index = RowIndex { spans: Vec::with_capacity(rows), digests: Vec::with_capacity(rows) };
-        for row in answer.values {
-            let text = row.get();
-            let start = text.as_ptr() as usize - base;
-            index.spans.push(start..start + text.len());
-            let digest = Sha256::digest(text.as_bytes());
-            let mut first = [0; 16];
-            first.copy_from_slice(&digest[..16]);
-            index.digests.push(RowDigest(first));
-        }
-        Ok(index)
+    /// The digest of the whole answer.
+    pub fn answer(&self) -> AnswerDigest {
+        self.answer
     }
 
-    /// Row `row` as cells, found through `index` (which must have been made from this answer);
-    /// a row beyond the answer is empty.
-    pub fn decode_row(&self, index: &RowIndex, row: usize) -> Result<Vec<Cell>, SheetsError> {
-        let Some(span) = index.spans.get(row) else { return Ok(Vec::new()) };
-        let bytes = self.0.get(span.clone()).ok_or_else(|| SheetsError::Rejected {
-            message: "a row index was used with an answer it was not made from".into(),
-        })?;
-        let mut cells = Vec::new();
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let len = RowSeed(&mut cells, None)
-            .deserialize(&mut deserializer)
-            .and_then(|len| deserializer.end().map(|()| len))
-            .map_err(|e| unreadable(&e))?;
-        cells.truncate(len);
-        Ok(cells)
+    /// True when both answers hold the same rows, cell for cell, however spelled around them.
+    pub fn same_rows(&self, other: &RowIndex) -> bool {
+        self.digests == other.digests
     }
+}
+
+/// Reads a `values.get` answer piece by piece: cuts it into rows, digests each, and hands it
+/// to a sink.
+#[derive(Debug)]
+pub(crate) struct RowStream {
+    cutter: ArrayCutter,
+    hasher: AnswerHasher,
+    index: RowIndex,
+}
+
+impl RowStream {
+    pub(crate) fn new() -> RowStream {
+        RowStream { cutter: ArrayCutter::new("values"), hasher: AnswerHasher::default(), index: RowIndex::default() }
+    }
+
+    pub(crate) fn push(&mut self, chunk: &[u8], sink: &mut (impl RowSink + ?Sized)) -> Result<(), SheetsError> {
+        self.hasher.update(chunk);
+        let index = &mut self.index;
+        self.cutter.push(chunk, |bytes| {
+            let raw = RawRow::new(bytes);
+            let row = index.digests.len();
+            index.digests.push(raw.digest);
+            sink.row(row, raw)
+        })
+    }
+
+    /// The answer is complete: the digest of each of its rows.
+    pub(crate) fn finish(mut self) -> Result<RowIndex, SheetsError> {
+        self.cutter.finish()?;
+        self.index.answer = self.hasher.finish();
+        Ok(self.index)
+    }
+}
+
+/// Reads an answer held whole (a recorded one, or a test's) as the client reads one arriving.
+pub fn read_answer(body: &[u8], sink: &mut impl RowSink) -> Result<RowIndex, SheetsError> {
+    let mut stream = RowStream::new();
+    stream.push(body, sink)?;
+    stream.finish()
+}
+
+/// Every row of an answer held whole, as cells.
+pub fn rows_of_answer(body: &[u8]) -> Result<Vec<Vec<Cell>>, SheetsError> {
+    let mut rows = AllRows::default();
+    read_answer(body, &mut rows)?;
+    Ok(rows.0)
 }
 
 fn unreadable(error: &serde_json::Error) -> SheetsError {
     SheetsError::Rejected { message: format!("Google's answer could not be decoded: {error}") }
-}
-
-/// What to do with each row of the `values` array.
-trait Rows {
-    /// Takes the row in `cells[..len]` (the buffer may hold more, left from earlier rows);
-    /// `false` stops the walk.
-    fn row(&mut self, cells: &mut Vec<Cell>, len: usize) -> bool;
-}
-
-struct Walk<F> {
-    visit: F,
-    next: usize,
-    stopped: bool,
-}
-
-impl<F: FnMut(usize, &[Cell]) -> ControlFlow<()>> Rows for Walk<F> {
-    fn row(&mut self, cells: &mut Vec<Cell>, len: usize) -> bool {
-        let index = self.next;
-        self.next += 1;
-        self.stopped = (self.visit)(index, &cells[..len]).is_break();
-        !self.stopped
-    }
-}
-
-struct Collect<'a>(&'a mut Vec<Vec<Cell>>);
-
-impl Rows for Collect<'_> {
-    fn row(&mut self, cells: &mut Vec<Cell>, len: usize) -> bool {
-        self.0.push(cells.drain(..len).collect());
-        true
-    }
-}
-
-/// The answer object: only `values` is looked at; a range with no data has no `values` key.
-/// The columns to decode go with it (`None`: all).
-struct AnswerSeed<'r, 'c, R>(&'r mut R, Option<&'c [bool]>);
-
-impl<'de, R: Rows> DeserializeSeed<'de> for AnswerSeed<'_, '_, R> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, R: Rows> Visitor<'de> for AnswerSeed<'_, '_, R> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a ValueRange object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key == "values" {
-                map.next_value_seed(ValuesSeed(&mut *self.0, self.1))?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
-
-struct ValuesSeed<'r, 'c, R>(&'r mut R, Option<&'c [bool]>);
-
-impl<'de, R: Rows> DeserializeSeed<'de> for ValuesSeed<'_, '_, R> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de, R: Rows> Visitor<'de> for ValuesSeed<'_, '_, R> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of rows")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut rows: A) -> Result<(), A::Error> {
-        // One row at a time, into one buffer whose cells (and their strings) are reused from
-        // row to row: the tree of the whole tab is never built.
-        let mut buffer: Vec<Cell> = Vec::new();
-        while let Some(len) = rows.next_element_seed(RowSeed(&mut buffer, self.1))? {
-            if !self.0.row(&mut buffer, len) {
-                return Err(serde::de::Error::custom("stopped"));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// One row, read into a buffer (only the columns wanted, if it says which); answers how many
@@ -423,9 +361,29 @@ mod tests {
         Cell::Text(s.into())
     }
 
+    /// A sink that decodes some columns of every row and remembers what it saw.
+    #[derive(Default)]
+    struct Columns {
+        columns: Option<Vec<bool>>,
+        seen: Vec<(usize, Vec<Cell>)>,
+        buffer: Vec<Cell>,
+    }
+
+    impl RowSink for Columns {
+        fn row(&mut self, row: usize, raw: RawRow<'_>) -> Result<(), SheetsError> {
+            let len = raw.cells_into(self.columns.as_deref(), &mut self.buffer)?;
+            self.seen.push((row, self.buffer[..len].to_vec()));
+            Ok(())
+        }
+
+        fn restart(&mut self) {
+            self.seen.clear();
+        }
+    }
+
     #[test]
     fn rows_come_back_as_the_hub_would_give_them() {
-        let rows = ValuesBody::new(BODY.as_bytes().to_vec()).into_rows().unwrap();
+        let rows = rows_of_answer(BODY.as_bytes()).unwrap();
         assert_eq!(
             rows,
             vec![
@@ -454,93 +412,59 @@ mod tests {
     }
 
     #[test]
-    fn a_walk_stops_when_asked_and_the_header_is_the_first_row() {
-        let body = ValuesBody::new(BODY.as_bytes().to_vec());
-        let mut seen = Vec::new();
-        body.for_each_row(|index, row| {
-            seen.push((index, row.len()));
-            if index == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-        })
-        .unwrap();
-        assert_eq!(seen, vec![(0, 2), (1, 0), (2, 5)]);
-        assert_eq!(body.header().unwrap(), Some(vec![text("invoice"), text("status")]));
-        // The walk reuses one buffer: no row may show a cell left over from the one before.
-        let mut walked = Vec::new();
-        body.for_each_row(|_, row| {
-            walked.push(row.to_vec());
-            ControlFlow::Continue(())
-        })
-        .unwrap();
-        assert_eq!(walked, body.into_rows().unwrap());
+    fn a_reused_buffer_shows_no_cell_of_the_row_before() {
+        let mut sink = Columns::default();
+        read_answer(BODY.as_bytes(), &mut sink).unwrap();
+        let walked: Vec<Vec<Cell>> = sink.seen.into_iter().map(|(_, row)| row).collect();
+        assert_eq!(walked, rows_of_answer(BODY.as_bytes()).unwrap());
     }
 
     #[test]
-    fn a_walk_can_skip_columns_nobody_looks_at() {
-        let body = ValuesBody::new(BODY.as_bytes().to_vec());
-        let mut walked = Vec::new();
-        body.for_each_row_of(&[true, false, true], |_, row| {
-            walked.push(row.to_vec());
-            ControlFlow::Continue(())
-        })
-        .unwrap();
+    fn a_sink_can_skip_columns_nobody_looks_at() {
+        let mut sink = Columns { columns: Some(vec![true, false, true]), ..Columns::default() };
+        read_answer(BODY.as_bytes(), &mut sink).unwrap();
         assert_eq!(
-            walked,
+            sink.seen,
             vec![
-                vec![text("invoice"), Cell::Empty],
-                vec![],
-                vec![text("ACD-1"), Cell::Empty, Cell::Number("12.5".into()), Cell::Empty, Cell::Empty],
-                vec![text("x\"y"), Cell::Empty, Cell::Number("-3".into()), Cell::Empty, Cell::Empty],
-                vec![Cell::Empty, Cell::Empty, text("z")],
+                (0, vec![text("invoice"), Cell::Empty]),
+                (1, vec![]),
+                (2, vec![text("ACD-1"), Cell::Empty, Cell::Number("12.5".into()), Cell::Empty, Cell::Empty]),
+                (3, vec![text("x\"y"), Cell::Empty, Cell::Number("-3".into()), Cell::Empty, Cell::Empty]),
+                (4, vec![Cell::Empty, Cell::Empty, text("z")]),
             ]
         );
     }
 
     #[test]
-    fn answers_compare_by_their_cells() {
-        let body = ValuesBody::new(BODY.as_bytes().to_vec());
-        assert!(body.same_values(&body.clone()).unwrap());
-        assert!(body.is_same_answer(&ValuesBody::new(BODY.as_bytes().to_vec())));
-        // Spelled differently (spacing, another range), the same cells.
-        let respelled = ValuesBody::new(BODY.replace(",\"majorDimension\"", " , \"majorDimension\"").into_bytes());
-        assert!(!body.is_same_answer(&respelled));
-        assert!(body.same_values(&respelled).unwrap());
-        // One cell changed.
-        let edited = ValuesBody::new(BODY.replace("ACD-1", "ACD-2").into_bytes());
-        assert!(!body.same_values(&edited).unwrap());
-        assert!(ValuesBody::new(b"<html>".to_vec()).same_values(&body).is_err());
-    }
-
-    #[test]
-    fn an_index_finds_each_row_and_tells_rows_apart_by_their_bytes() {
-        let body = ValuesBody::new(BODY.as_bytes().to_vec());
-        let index = body.index_rows().unwrap();
-        let rows = body.clone().into_rows().unwrap();
-        assert_eq!(index.len(), rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            assert_eq!(&body.decode_row(&index, i).unwrap(), row, "row {i}");
-        }
-        assert_eq!(body.decode_row(&index, rows.len()).unwrap(), Vec::<Cell>::new());
+    fn an_index_tells_rows_apart_by_their_bytes_and_answers_by_their_rows() {
+        let index = read_answer(BODY.as_bytes(), &mut AllRows::default()).unwrap();
+        assert_eq!(index.len(), 5);
         // One cell changed changes that row's digest, and no other.
-        let edited = ValuesBody::new(BODY.replace("ACD-1", "ACD-2").into_bytes());
-        let after = edited.index_rows().unwrap();
-        let changed: Vec<usize> = (0..index.len()).filter(|&i| index.digest(i) != after.digest(i)).collect();
+        let edited = read_answer(BODY.replace("ACD-1", "ACD-2").as_bytes(), &mut AllRows::default()).unwrap();
+        let changed: Vec<usize> = (0..index.len()).filter(|&i| index.digest(i) != edited.digest(i)).collect();
         assert_eq!(changed, vec![2]);
+        assert!(!index.same_rows(&edited));
+        assert_ne!(index.answer(), edited.answer());
         let distinct: std::collections::HashSet<_> = (0..index.len()).filter_map(|i| index.digest(i)).collect();
         assert_eq!(distinct.len(), index.len());
-        // An answer without rows has an empty index; one that is not JSON has none.
-        let empty = ValuesBody::new(br#"{"range":"'inv_tbl'!A1:Z1000","majorDimension":"ROWS"}"#.to_vec());
-        assert!(empty.index_rows().unwrap().is_empty());
-        assert!(ValuesBody::new(b"<html>".to_vec()).index_rows().is_err());
+        // The same rows in an answer spelled otherwise around them: the same rows.
+        let respelled = BODY.replace(",\"majorDimension\":\"ROWS\"", "").replace("A1:Z1000", "A1:E5");
+        let respelled = read_answer(respelled.as_bytes(), &mut AllRows::default()).unwrap();
+        assert!(respelled.same_rows(&index));
+        assert_ne!(respelled.answer(), index.answer(), "the answer itself is another");
+        let again = read_answer(BODY.as_bytes(), &mut DigestsOnly).unwrap();
+        assert!(again.same_rows(&index) && again.answer() == index.answer());
+        // The digest is of the row's own bytes, as a recorded index of them would have it.
+        assert_eq!(index.digest(1), Some(RowDigest::of(b"[]")));
     }
 
     #[test]
     fn a_range_without_values_has_no_rows_and_garbage_is_an_error() {
-        let empty = ValuesBody::new(br#"{"range":"'inv_tbl'!A1:Z1000","majorDimension":"ROWS"}"#.to_vec());
-        assert_eq!(empty.clone().into_rows().unwrap(), Vec::<Vec<Cell>>::new());
-        assert_eq!(empty.header().unwrap(), None);
-        let garbage = ValuesBody::new(b"<html>".to_vec());
-        assert!(matches!(garbage.into_rows(), Err(SheetsError::Rejected { .. })));
-        let truncated = ValuesBody::new(br#"{"values":[["a"],["b""#.to_vec());
-        assert!(truncated.for_each_row(|_, _| ControlFlow::Continue(())).is_err());
+        let empty = br#"{"range":"'inv_tbl'!A1:Z1000","majorDimension":"ROWS"}"#;
+        assert_eq!(rows_of_answer(empty).unwrap(), Vec::<Vec<Cell>>::new());
+        assert!(read_answer(empty, &mut AllRows::default()).unwrap().is_empty());
+        assert!(matches!(rows_of_answer(b"<html>"), Err(SheetsError::Rejected { .. })));
+        assert!(rows_of_answer(br#"{"values":[["a"],["b""#).is_err(), "cut short");
+        assert!(rows_of_answer(br#"{"values":[["a"],["b",]]}"#).is_err(), "a row that is not JSON");
     }
 }

@@ -16,7 +16,6 @@
 //!    landed on a row that moved in between are given back (see [`project::undo_misplaced`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::ControlFlow;
 use std::time::Duration;
 
 use rand::Rng;
@@ -29,14 +28,15 @@ use crate::domain::layout::{Field, Layout, LayoutError};
 use crate::qbo::{
     Doc, DocKind, ExpenseLine, NewBill, NewDoc, NewInvoice, PartyKind, QboClient, QboError, RequestId, SalesLine,
 };
-use crate::sheets::{Anchors, CellRun, NewAnchor, RowIndex, SheetsClient, SheetsError, ValuesBody};
+use crate::sheets::{AllRows, Anchors, AnswerDigest, CellRun, NewAnchor, SheetsClient, SheetsError};
 use crate::store::{DocRecord, DocState, Kind, NewAudit, NewIntent, RowRecord, Store, StoreError};
 
 use super::draft::{DocDraft, note_has_marker, note_with_marker};
+use super::picture::{Developing, IdleCheck, Picture};
 use super::plan::{self, Anchor, Located, Plan, StoreView};
 use super::policy::Policy;
 use super::project::{self, CellWrite};
-use super::seal::{Seal, SealContext, Sealing};
+use super::seal::Seal;
 use super::view::FastSet;
 
 /// How many times qbsync looks again for cells it wrote to rows that moved, before it gives up
@@ -189,19 +189,6 @@ pub struct Engine {
 /// configuration changed).
 const WHOLE_VIEW_ABOVE: usize = 2_000;
 
-/// One consistent picture of the sheet (values and anchors, see [`Engine::snapshot`]) decoded
-/// as far as the pass needs: quiet rows (see [`super::seal`]) are not decoded and read as
-/// blank, which every stage of planning skips.
-struct Picture {
-    body: ValuesBody,
-    index: RowIndex,
-    anchors: Anchors,
-    layout: Layout,
-    sealing: Sealing,
-    /// Every row; a quiet row is not decoded and is empty.
-    rows: Vec<Vec<Cell>>,
-}
-
 /// QuickBooks' answer to a batch: each item's outcome by `bId`, or the request's own failure.
 type BatchOutcome = Result<Vec<(String, Result<Doc, QboError>)>, QboError>;
 /// What a batch task hands back: the documents it carried and QuickBooks' answer.
@@ -258,30 +245,20 @@ impl Engine {
         let mut report = PassReport::default();
         // An idle poll stays cheap however long the history: the rows are looked at as they are
         // read and let go, and the store is asked only for pending intents and failed rows.
-        let body = self.sheets.read_values_body().await?;
-        let header = body.header()?.ok_or(PassError::EmptySheet)?;
-        let layout = Layout::from_header(&header, &policy.columns)?;
         let unsettled =
             StoreView::new(self.store.rows_with_status("failed")?, self.store.pending_documents_for_planning()?);
         let claims_left = !self.store.rows_with_status(plan::CLAIMED)?.is_empty();
-        let mut check = plan::AttentionCheck::new(&layout, &unsettled, policy)
-            .expecting(self.store.synced_positions()?, claims_left);
-        if !check.needed() {
-            let mut rows = 0;
-            body.for_each_row_of(&layout.known_columns(), |index, row| {
-                rows = index + 1;
-                if index > 0 && check.row(index, row) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-            })?;
-            check.finish(rows);
-        }
-        if !check.needed() {
+        let check =
+            plan::AttentionCheck::new(&unsettled, policy).expecting(self.store.synced_positions()?, claims_left);
+        let mut idle = IdleCheck::new(check, policy);
+        let first = self.sheets.read_rows(&mut idle).await?;
+        if !idle.finish()? {
             report.idle = true;
             return Ok(report);
         }
-        let (body, anchors) = self.snapshot(body, None).await?;
         self.view = StoreView::unsettled(&self.store)?;
-
-        let mut picture = self.develop(body, anchors, policy)?;
+        let mut picture = self.snapshot(first.answer(), None, policy).await?;
+        self.prepare_view(&picture, policy)?;
         let mut plan = plan::plan(&picture.rows, &picture.layout, &picture.anchors, &self.view, policy, &mut new_key);
 
         if options.dry_run {
@@ -291,13 +268,10 @@ impl Engine {
 
         if !plan.claims.is_empty() || !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
             self.settle_anchors(&plan).await?;
-            let again = self.sheets.read_values_body_like(Some(&picture.body)).await?;
-            let (again, fresh) = self.snapshot(again, Some(&picture.anchors)).await?;
-            self.view.catch_up(&self.store)?;
             // Claims change anchors, not cells: usually the sheet reads as before and the rows
-            // already decoded stand.
+            // already decoded are taken from this picture rather than decoded again.
             self.kept = Some(picture);
-            picture = self.develop(again, fresh, policy)?;
+            picture = self.picture(policy).await?;
             plan = plan::plan(&picture.rows, &picture.layout, &picture.anchors, &self.view, policy, &mut new_key);
             // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere)
             // wait for the next pass; drops are safe to do now.
@@ -347,95 +321,69 @@ impl Engine {
         Ok(report)
     }
 
-    /// The sheet's values (`values`, just read) and its anchors, as one consistent picture.
-    /// They are two requests, and a row inserted, deleted or sorted between them would pair
-    /// anchors with other rows' cells; so the values are read again after the anchors and must
-    /// not have changed. The answers are compared as they came (see
-    /// [`ValuesBody::same_values`]): the caller decodes the one it keeps, once.
+    /// The sheet's values and its anchors, as one consistent picture. They are two requests,
+    /// and a row inserted, deleted or sorted between them would pair anchors with other rows'
+    /// cells; so the values are read on both sides of the anchors (`first`: the digest of the
+    /// read before) and must not have changed. The read after the anchors is the one kept: it
+    /// is sealed as it arrives, and only rows that are not quiet are decoded (see
+    /// [`Developing`]). `known`: anchors read earlier in the pass, handed back when unchanged.
     async fn snapshot(
-        &self,
-        mut values: ValuesBody,
-        known: Option<&Anchors>,
-    ) -> Result<(ValuesBody, Anchors), PassError> {
+        &mut self,
+        mut first: AnswerDigest,
+        mut known: Option<Anchors>,
+        policy: &Policy,
+    ) -> Result<Picture, PassError> {
         for _ in 0..3 {
-            let anchors = self.sheets.anchors_like(known).await?;
-            let again = self.sheets.read_values_body_like(Some(&values)).await?;
-            if again.same_values(&values)? {
-                return Ok((values, anchors));
+            let anchors = self.sheets.anchors_like(known.as_ref()).await?;
+            let kept = self.kept.take();
+            let mut developing = Developing::new(policy, anchors, &self.view.seals, kept);
+            let index = self.sheets.read_rows(&mut developing).await?;
+            let picture = developing.finish(index)?;
+            if picture.index.answer() == first {
+                return Ok(picture);
             }
-            values = again;
+            first = picture.index.answer();
+            known = Some(picture.anchors.clone());
+            self.kept = Some(picture);
         }
         Err(PassError::SheetBusy)
     }
 
-    /// A fresh consistent picture ([`Self::snapshot`]), developed ([`Self::develop`]) with
-    /// the view caught up first, so that seals broken by this pass's writes no longer count.
+    /// A fresh consistent picture ([`Self::snapshot`]) with the view caught up first, so that
+    /// seals broken by this pass's writes no longer count; then the view is made to hold what
+    /// planning its rows will look up.
     async fn picture(&mut self, policy: &Policy) -> Result<Picture, PassError> {
-        let known = self.kept.as_ref().map(|kept| &kept.body);
-        let first = self.sheets.read_values_body_like(known).await?;
-        let known = self.kept.as_ref().map(|kept| &kept.anchors);
-        let (values, anchors) = self.snapshot(first, known).await?;
         self.view.catch_up(&self.store)?;
-        self.develop(values, anchors, policy)
+        let known = self.kept.as_ref().map(|kept| kept.anchors.clone());
+        let first = self.sheets.read_values_digest().await?;
+        let picture = self.snapshot(first, known, policy).await?;
+        self.prepare_view(&picture, policy)?;
+        Ok(picture)
     }
 
-    /// Turns a consistent picture into rows to plan: indexes the values (or takes the index
-    /// kept from the same answer), seals every anchored row, and decodes the rows that are not
-    /// quiet; then makes sure the view holds what planning those rows will look up.
-    fn develop(&mut self, body: ValuesBody, anchors: Anchors, policy: &Policy) -> Result<Picture, PassError> {
-        let kept = self.kept.take();
-        let same_answer = kept.as_ref().is_some_and(|kept| kept.body.is_same_answer(&body));
-        let (index, mut rows, previous) = match kept {
-            Some(kept) if same_answer => (kept.index, kept.rows, Some((kept.sealing, kept.anchors))),
-            kept => {
-                let index = body.index_rows()?;
-                let mut rows = vec![Vec::new(); index.len()];
-                if let Some(header) = rows.first_mut() {
-                    *header = body.decode_row(&index, 0)?;
-                }
-                (index, rows, kept.map(|kept| (kept.sealing, kept.anchors)))
-            }
-        };
-        let Some(header) = rows.first() else { return Err(PassError::EmptySheet) };
-        let layout = Layout::from_header(header, &policy.columns)?;
-        // Rows are sealed even when the store holds no seal yet: the write-back stores them.
-        // Sealed already with these very cells and anchors, they are only compared again.
-        let sealing = match &previous {
-            Some((sealed, with)) if same_answer && with.is_same_answer(&anchors) => {
-                let mut again = sealed.clone();
-                again.recheck(&anchors, &self.view.seals);
-                again
-            }
-            _ => {
-                let context = SealContext::new(&policy.config_fp, index.digest(0));
-                let previous = previous.as_ref().map(|(sealing, anchors)| (sealing, &anchors[..]));
-                Sealing::of(&index, &anchors, &context, &self.view.seals, previous)
-            }
-        };
-        // The rows of the same answer kept from before hold cells exactly where that picture's
-        // rows were not quiet; every other row is empty.
-        let held = |row: usize| same_answer && previous.as_ref().is_some_and(|(sealed, _)| !sealed.is_quiet(row));
-        for (row, cells) in rows.iter_mut().enumerate().skip(1) {
-            match (sealing.is_quiet(row), held(row)) {
-                (true, true) => *cells = Vec::new(),
-                (false, false) => *cells = body.decode_row(&index, row)?,
-                _ => {}
-            }
-        }
-        let wanted = plan::wanted(&rows, &layout, &anchors, &sealing, policy);
+    /// Makes sure the view holds what planning the picture's rows that are not quiet will
+    /// look up (the whole store, when that is most of it).
+    fn prepare_view(&mut self, picture: &Picture, policy: &Policy) -> Result<(), StoreError> {
+        let wanted = plan::wanted(&picture.rows, &picture.layout, &picture.anchors, &picture.sealing, policy);
         if !self.view.is_whole() && wanted.rows.len() > WHOLE_VIEW_ABOVE {
             self.view = StoreView::load(&self.store)?;
         }
-        self.view.include(&self.store, &wanted)?;
-
-        Ok(Picture { body, index, anchors, layout, sealing, rows })
+        self.view.include(&self.store, &wanted)
     }
 
     /// A fresh consistent picture with every row decoded (rows are moving: nothing is quiet).
     async fn whole_picture(&self) -> Result<(Vec<Vec<Cell>>, Anchors), PassError> {
-        let first = self.sheets.read_values_body().await?;
-        let (values, anchors) = self.snapshot(first, None).await?;
-        Ok((values.into_rows()?, anchors))
+        let mut first = self.sheets.read_values_digest().await?;
+        for _ in 0..3 {
+            let anchors = self.sheets.anchors_like(None).await?;
+            let mut rows = AllRows::default();
+            let index = self.sheets.read_rows(&mut rows).await?;
+            if index.answer() == first {
+                return Ok((rows.0, anchors));
+            }
+            first = index.answer();
+        }
+        Err(PassError::SheetBusy)
     }
 
     /// Claims and drops anchors. Claim records go to the store first and are forgotten last, so
@@ -1057,7 +1005,7 @@ impl Engine {
             );
         }
         report.mismatches = mismatches.len();
-        self.seal(&picture, &to_project, &writes, &mismatches)?;
+        self.seal(&picture, &to_project, &writes, &mismatches, policy)?;
 
         let outcome = if writes.is_empty() {
             Ok(false)
@@ -1065,28 +1013,41 @@ impl Engine {
             let runs = cell_runs(&writes);
             report.cells_written += runs.iter().map(|r| r.values.len()).sum::<usize>();
             self.sheets.write_cells(&runs).await?;
-            self.verify_landing(&picture, &located, &writes).await
+            self.verify_landing(&picture, &located, &writes, policy).await
         };
         self.kept = Some(picture);
         outcome
     }
 
     /// Seals the synced rows the projection found in agreement with the store: no write, no
-    /// mismatch (see [`super::seal`]). A later pass that finds them as they are now neither
-    /// decodes nor plans them.
+    /// mismatch, and every cell qbsync may write showing what the store says (no note of an
+    /// edit, nothing in the other kind's columns), so that a row that is not decoded again can
+    /// still be restored exactly should a misplaced write hit it (see [`Self::verify_landing`]).
+    /// A later pass that finds them as they are now neither decodes nor plans them (see
+    /// [`super::seal`]).
     fn seal(
         &mut self,
         picture: &Picture,
         projected: &Located,
         writes: &[CellWrite],
         mismatches: &[project::Mismatch],
+        policy: &Policy,
     ) -> Result<(), StoreError> {
         let unsettled: FastSet<&str> =
             writes.iter().map(|w| w.key.as_str()).chain(mismatches.iter().map(|m| m.key.as_str())).collect();
         let seals: Vec<(&str, Seal)> = projected
             .iter()
             .filter(|(key, _)| !unsettled.contains(key.as_str()))
-            .filter(|(key, _)| self.view.rows.get(key.as_str()).is_some_and(|r| r.status == "synced"))
+            .filter(|(key, row)| {
+                let Some(record) = self.view.rows.get(key.as_str()).filter(|r| r.status == "synced") else {
+                    return false;
+                };
+                let doc = record.doc_key.as_ref().and_then(|d| self.view.docs.get(d.as_str()));
+                picture
+                    .rows
+                    .get(**row as usize)
+                    .is_some_and(|cells| project::shows_only_owned(cells, record, doc, &picture.layout, policy))
+            })
             .filter_map(|(key, row)| Some((key.as_str(), picture.sealing.seal(*row as usize)?)))
             .filter(|(key, seal)| self.view.seals.get(*key) != Some(seal))
             .collect();
@@ -1167,6 +1128,7 @@ impl Engine {
         picture: &Picture,
         located: &Located,
         writes: &[CellWrite],
+        policy: &Policy,
     ) -> Result<bool, PassError> {
         let anchors = self.sheets.anchors_like(Some(&picture.anchors)).await?;
         let now: Located = anchors.iter().map(|a| (a.key.as_str().into(), a.row)).collect();
@@ -1185,9 +1147,8 @@ impl Engine {
         // Each round looks again, in a fresh consistent picture, for rows still showing what was
         // meant for another row. Restores are addressed by number too, so the next round checks
         // them like the write itself. Any row may be a victim, quiet or not: here every row is
-        // decoded.
-        let before = picture.body.clone().into_rows()?;
-        let mut checks = vec![(writes.to_vec(), before, located.clone())];
+        // decoded, and the quiet rows of the picture written from are restored from the store.
+        let mut checks: Vec<(Vec<CellWrite>, Vec<Vec<Cell>>, Located)> = Vec::new();
         for _ in 0..RESTORE_ROUNDS {
             let (after, anchors) = match self.whole_picture().await {
                 Ok(picture) => picture,
@@ -1195,6 +1156,10 @@ impl Engine {
                 Err(error) => return Err(error),
             };
             let now: Located = anchors.iter().map(|a| (a.key.as_str().into(), a.row)).collect();
+            if checks.is_empty() {
+                let before = self.as_written_over(picture, located, writes, &after, &now, policy)?;
+                checks.push((writes.to_vec(), before, located.clone()));
+            }
             let mut undo: Vec<CellWrite> = Vec::new();
             for (written, then, where_then) in &checks {
                 for write in project::undo_misplaced(written, then, where_then, &after, &now) {
@@ -1224,6 +1189,41 @@ impl Engine {
             "rows kept moving while qbsync restored cells it had written to the wrong rows: check the rows named above"
         );
         Ok(true)
+    }
+
+    /// The sheet as the write-back found it before writing, as far as restoring misplaced cells
+    /// needs it: the picture's rows, and for each quiet row that now shows cells of the write
+    /// (a possible victim), the cells qbsync may write as the store says they were — exactly
+    /// what the row showed, or it would not have been sealed (see [`Self::seal`]).
+    fn as_written_over(
+        &self,
+        picture: &Picture,
+        located: &Located,
+        writes: &[CellWrite],
+        after: &[Vec<Cell>],
+        now: &Located,
+        policy: &Policy,
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let mut before = picture.rows.clone();
+        for (key, row_now) in now {
+            let Some(&row_then) = located.get(key.as_str()) else { continue };
+            let row_then = row_then as usize;
+            let shows_a_write = after
+                .get(*row_now as usize)
+                .is_some_and(|cells| writes.iter().any(|w| project::shows(cells, w.col as usize, &w.values)));
+            if !picture.sealing.is_quiet(row_then) || !shows_a_write {
+                continue;
+            }
+            let Some(record) = self.store.row(key)? else { continue };
+            let doc = match &record.doc_key {
+                Some(doc_key) => self.store.document(doc_key)?,
+                None => None,
+            };
+            if let Some(slot) = before.get_mut(row_then) {
+                *slot = project::owned_row(&record, doc.as_ref(), &picture.layout, policy);
+            }
+        }
+        Ok(before)
     }
 
     async fn dry_run(

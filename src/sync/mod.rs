@@ -23,6 +23,7 @@
 pub mod draft;
 pub mod engine;
 pub mod names;
+pub mod picture;
 pub mod plan;
 pub mod policy;
 pub mod project;

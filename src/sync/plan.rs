@@ -124,22 +124,21 @@ pub fn id_field(kind: Kind) -> Field {
 /// routing normalises the name (allocating), and a sheet has a handful of distinct values over
 /// tens of thousands of rows.
 struct Kinds<'p> {
-    layout: &'p Layout,
     policy: &'p Policy,
     known: FastMap<String, Kind>,
 }
 
 impl<'p> Kinds<'p> {
-    fn new(layout: &'p Layout, policy: &'p Policy) -> Kinds<'p> {
-        Kinds { layout, policy, known: FastMap::default() }
+    fn new(policy: &'p Policy) -> Kinds<'p> {
+        Kinds { policy, known: FastMap::default() }
     }
 
-    fn of(&mut self, row: &[Cell]) -> Kind {
-        let inv_from = self.layout.cell(row, Field::InvFrom).as_text();
+    fn of(&mut self, layout: &Layout, row: &[Cell]) -> Kind {
+        let inv_from = layout.cell(row, Field::InvFrom).as_text();
         if let Some(kind) = self.known.get(inv_from.as_ref()) {
             return *kind;
         }
-        let kind = kind_of(row, self.layout, self.policy);
+        let kind = kind_of(row, layout, self.policy);
         self.known.insert(inv_from.into_owned(), kind);
         kind
     }
@@ -167,17 +166,17 @@ pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, p
         })
         .collect();
     let claims_left = store.rows.values().any(|r| r.status == CLAIMED);
-    let mut check = AttentionCheck::new(layout, store, policy).expecting(synced, claims_left);
-    if check.needed() || rows.iter().enumerate().skip(1).any(|(index, row)| check.row(index, row)) {
+    let mut check = AttentionCheck::new(store, policy).expecting(synced, claims_left);
+    if check.needed() || rows.iter().enumerate().skip(1).any(|(index, row)| check.row(layout, index, row)) {
         return true;
     }
     check.finish(rows.len())
 }
 
 /// [`needs_attention`] one row at a time, for rows looked at as they are read and then let
-/// go: all it keeps is the ids seen so far.
+/// go: all it keeps is the ids seen so far. The layout comes with each row: a read finds it in
+/// the header, the first row it takes.
 pub struct AttentionCheck<'a> {
-    layout: &'a Layout,
     policy: &'a Policy,
     /// Fingerprints of the failed rows the store remembers under the current configuration.
     failures: FastSet<&'a str>,
@@ -191,7 +190,7 @@ pub struct AttentionCheck<'a> {
 }
 
 impl<'a> AttentionCheck<'a> {
-    pub fn new(layout: &'a Layout, store: &'a StoreView, policy: &'a Policy) -> AttentionCheck<'a> {
+    pub fn new(store: &'a StoreView, policy: &'a Policy) -> AttentionCheck<'a> {
         // A row that failed is judged again only when its content or the configuration
         // changed, which is the planner's own rule: the fingerprints of the failures the store
         // remembers tell a row nobody touched from one somebody fixed.
@@ -203,10 +202,9 @@ impl<'a> AttentionCheck<'a> {
             .collect();
         let needed = store.docs.values().any(|d| d.state == DocState::Pending);
         AttentionCheck {
-            layout,
             policy,
             failures,
-            kinds: Kinds::new(layout, policy),
+            kinds: Kinds::new(policy),
             seen_ids: FastSet::default(),
             expected: FastMap::default(),
             needed,
@@ -233,20 +231,20 @@ impl<'a> AttentionCheck<'a> {
 
     /// Looks at data row `index` (the header is row 0 and is not passed); true once the pass
     /// has something to do.
-    pub fn row(&mut self, index: usize, row: &[Cell]) -> bool {
-        if self.needed || is_blank_row(row, self.layout) {
+    pub fn row(&mut self, layout: &Layout, index: usize, row: &[Cell]) -> bool {
+        if self.needed || is_blank_row(row, layout) {
             return self.needed;
         }
         if let Some((kind, id)) = self.expected.get(&index)
-            && self.layout.cell(row, id_field(*kind)).trimmed() != id.as_str()
+            && layout.cell(row, id_field(*kind)).trimmed() != id.as_str()
         {
             self.needed = true;
             return true;
         }
-        let kind = self.kinds.of(row);
-        let id = self.layout.cell(row, id_field(kind)).trimmed();
+        let kind = self.kinds.of(layout, row);
+        let id = layout.cell(row, id_field(kind)).trimmed();
         self.needed = if id.is_empty() {
-            looks_ready(row, index as u32, kind, self.layout, self.policy, &self.failures)
+            looks_ready(row, index as u32, kind, layout, self.policy, &self.failures)
         } else {
             !self.seen_ids.insert((kind, FxBuildHasher.hash_one(id.as_ref())))
         };
@@ -344,7 +342,7 @@ pub fn plan(
     let mut plan = Plan::default();
     let docs = DocIndex::new(store);
     let key_of_row = settle_anchors(rows, layout, anchors, store, &mut plan);
-    let mut kinds = Kinds::new(layout, policy);
+    let mut kinds = Kinds::new(policy);
 
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut pending_docs: Vec<String> = Vec::new();
@@ -354,7 +352,7 @@ pub fn plan(
         if is_blank_row(row, layout) {
             continue;
         }
-        let kind = kinds.of(row);
+        let kind = kinds.of(layout, row);
         let key = key_of_row.get(index as usize).copied().flatten();
         let record = key.and_then(|k| store.rows.get(k));
         let id = layout.cell(row, id_field(kind)).trimmed();

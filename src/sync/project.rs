@@ -77,6 +77,46 @@ pub fn desired_cells(record: &RowRecord, doc: Option<&DocRecord>, policy: &Polic
     }
 }
 
+/// The columns qbsync may write under `policy`: the bill columns only in dual mode.
+fn writable(policy: &Policy) -> impl Iterator<Item = Field> {
+    let bill: &[Field] = if policy.mode == Mode::Dual { &Field::TRACKING_BILL } else { &[] };
+    Field::TRACKING_INVOICE.into_iter().chain(bill.iter().copied())
+}
+
+/// A row showing, in every column qbsync may write, what the store says of `record` — its own
+/// kind's cells as [`desired_cells`] has them, blank in the others — and nothing elsewhere.
+/// What a sealed row showed there, since it is sealed only then (see [`shows_only_owned`]).
+pub fn owned_row(record: &RowRecord, doc: Option<&DocRecord>, layout: &Layout, policy: &Policy) -> Vec<Cell> {
+    let desired = desired_cells(record, doc, policy);
+    let mut row = Vec::new();
+    for field in writable(policy) {
+        let Some(col) = layout.column(field) else { continue };
+        if row.len() <= col {
+            row.resize(col + 1, Cell::Empty);
+        }
+        row[col] = desired.iter().find(|(f, _)| *f == field).map(|(_, cell)| cell.clone()).unwrap_or_default();
+    }
+    row
+}
+
+/// Whether `row` shows exactly what [`owned_row`] says in every column qbsync may write (cells
+/// compare by their text, as the projection compares them).
+pub fn shows_only_owned(
+    row: &[Cell],
+    record: &RowRecord,
+    doc: Option<&DocRecord>,
+    layout: &Layout,
+    policy: &Policy,
+) -> bool {
+    let owned = owned_row(record, doc, layout, policy);
+    writable(policy).filter_map(|field| layout.column(field)).all(|col| {
+        fn text(cells: &[Cell], col: usize) -> std::borrow::Cow<'_, str> {
+            cells.get(col).map(Cell::trimmed).unwrap_or_default()
+        }
+        text(row, col) == text(&owned, col)
+    })
+}
+
 fn error_field(kind: Kind, policy: &Policy) -> Field {
     if kind == Kind::Bill && policy.mode == Mode::Dual { Field::QbBillError } else { Field::QbError }
 }
@@ -300,7 +340,7 @@ pub fn undo_misplaced(
 }
 
 /// Whether `row` shows `values` from column `col` on.
-fn shows(row: &[Cell], col: usize, values: &[Cell]) -> bool {
+pub fn shows(row: &[Cell], col: usize, values: &[Cell]) -> bool {
     same(&cells(row, col..col + values.len()), values)
 }
 

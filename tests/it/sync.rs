@@ -2,6 +2,8 @@
 //! into the emulated QuickBooks company and back onto the sheet.
 
 use qbsync::commands::context::RunFlags;
+use qbsync::sandbox::google::LiveEdit;
+use qbsync::sheets::a1;
 use qbsync::store::{AuditQuery, Kind};
 use qbsync::sync::PassOptions;
 use rust_decimal::Decimal;
@@ -460,4 +462,84 @@ async fn sealed_history_is_not_planned_again_yet_every_edit_to_it_is_seen() {
     let reused = world.sheet().into_iter().rfind(|r| r[world.col("invoice")].as_text() == "ACD-2025-0101").unwrap();
     assert!(reused[world.col("qb_error")].as_text().contains("already used by QuickBooks invoice"), "{reused:?}");
     assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len() + 4, "never a duplicate");
+}
+
+/// A sealed row is never decoded by a busy pass; yet when rows move in the instant between
+/// locating a row and writing to it, and the write lands on a quiet row, that row gets back
+/// exactly the cells it showed — rebuilt from the store, which is what it agreed with when it
+/// was sealed.
+#[tokio::test]
+async fn a_quiet_row_hit_by_a_misplaced_write_gets_its_own_cells_back() {
+    let world = World::start(Default::default(), &FAST_CLIENTS).await;
+    world.migrate(false).await;
+    let mut engine = world.engine().await;
+    let policy = world.policy(RunFlags::default());
+    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+    let tab = world.tab().to_owned();
+    let google = &world.sandbox.google;
+    let owned = ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"];
+    let new_row = |number: &str| -> Vec<String> {
+        let mut cells: Vec<String> = world.row("ACD-2025-0101").iter().map(|c| c.as_text().into_owned()).collect();
+        cells[world.col("invoice")] = number.to_owned();
+        for column in owned {
+            cells[world.col(column)] = String::new();
+        }
+        cells
+    };
+    let index_of = |number: &str| {
+        let col = world.col("invoice");
+        world.sheet().iter().position(|r| r.get(col).is_some_and(|c| c.as_text() == number)).unwrap()
+    };
+    let shown = |number: &str| -> Vec<String> { owned.iter().map(|column| world.cell(number, column)).collect() };
+    // A busy pass seals the history.
+    let first = new_row("ACD-2025-0901");
+    google.append_row(&tab, &first.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    engine.pass(&policy, PassOptions::default()).await.unwrap();
+
+    // A new row typed right below a sealed one; and in the instant before qbsync writes the new
+    // row's id, somebody inserts a row at the top: every row moves down one, and the sealed row
+    // sits where the new one was.
+    let victim = "ACD-2025-0113";
+    let victim_shows = shown(victim);
+    assert_eq!(victim_shows[2], "synced");
+    let typed = new_row("ACD-2025-0902");
+    google.insert_row(&tab, index_of(victim) + 1, &typed.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    google.edit_before_next_values_write(&tab, LiveEdit::InsertRows { at: 1, count: 1 });
+    world.sandbox.requests().clear();
+    let report = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert_eq!(report.created.len(), 1);
+    // The sealed rows down to the victim are quiet; those below the new row moved.
+    let quiet_above = SYNCED.iter().take_while(|(number, _, _)| *number != "ACD-2025-0114").count();
+    assert_eq!(report.quiet, quiet_above, "the victim was quiet");
+
+    // Straight after that pass (no later projection to mend anything): the sealed row shows its
+    // own cells again, and the new row its id.
+    assert_eq!(shown(victim), victim_shows, "the quiet row hit by the write has its own cells back");
+    let id = &world
+        .sandbox
+        .qbo
+        .invoices()
+        .into_iter()
+        .find(|i| i.doc_number.as_deref() == Some("ACD-2025-0902"))
+        .unwrap()
+        .id;
+    assert_eq!(&world.cell("ACD-2025-0902", "qb_invoice_id"), id);
+    assert_eq!(world.cell("ACD-2025-0902", "qb_sync_status"), "synced");
+    assert!(world.sheet()[1].iter().all(|c| c.as_text().is_empty()), "the inserted row got nothing");
+    // Given back at once, not blanked and then mended by the next projection: of the writes to
+    // the victim's row, the first is the misplaced one and the next carries its own id.
+    let victim_row = index_of(victim) as u32;
+    let at = format!("{}!{}:", a1::quote_sheet(&tab), a1::cell(victim_row, world.col("qb_invoice_id") as u32));
+    let to_victim: Vec<serde_json::Value> = world
+        .sandbox
+        .requests()
+        .matching("POST", "values:batchUpdate")
+        .iter()
+        .filter_map(|w| w.json())
+        .flat_map(|body| body["data"].as_array().cloned().unwrap_or_default())
+        .filter(|data| data["range"].as_str().is_some_and(|range| range.starts_with(&at)))
+        .collect();
+    assert_eq!(to_victim.len(), 2, "{to_victim:?}");
+    assert_eq!(to_victim[0]["values"][0][0].as_str(), Some(id.as_str()), "the misplaced write");
+    assert_eq!(to_victim[1]["values"][0][0].as_str(), Some(victim_shows[0].as_str()), "the restore");
 }

@@ -390,6 +390,21 @@ impl GoogleEmulator {
         self.edit(tab, |ss, sheet| apply_edit(ss, sheet, edit))
     }
 
+    /// Makes `edit` on `tab` in the instant before the next `values:batchUpdate` is applied:
+    /// a row that moves between qbsync locating it and writing to it, made to happen on cue.
+    pub fn edit_before_next_values_write(&self, tab: &str, edit: LiveEdit) {
+        self.lock().before_values_write = Some((tab.to_owned(), edit));
+    }
+
+    /// The edit [`Self::edit_before_next_values_write`] left for this write, made now.
+    pub(super) fn edit_before_values_write(&self) -> Result<(), ControlError> {
+        let pending = self.lock().before_values_write.take();
+        match pending {
+            Some((tab, edit)) => self.apply_edit(&tab, edit).map(drop),
+            None => Ok(()),
+        }
+    }
+
     /// Inserts `count` blank rows before row `at`.
     pub fn insert_rows(&self, tab: &str, at: usize, count: usize) -> Result<(), ControlError> {
         self.apply_edit(tab, LiveEdit::InsertRows { at, count }).map(drop)

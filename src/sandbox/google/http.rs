@@ -189,6 +189,11 @@ pub async fn sheets(
     let result = match kind {
         Kind::Read => parse_body(&body).and_then(|body| emulator.api_read(&id, |ss| read(ss, &op, &query, &body))),
         Kind::Write => {
+            if op == Op::BatchUpdateValues
+                && let Err(error) = emulator.edit_before_values_write()
+            {
+                tracing::warn!(%error, "the edit staged before this write could not be made");
+            }
             parse_body(&body).and_then(|body| emulator.api_write(&id, |ss, rng| write(ss, rng, &op, &query, &body)))
         }
     };

@@ -101,6 +101,9 @@ pub struct GoogleEmulator {
 struct State {
     spreadsheets: BTreeMap<String, Spreadsheet>,
     rng: StdRng,
+    /// An edit a person makes in the instant before the next `values:batchUpdate` arrives (on
+    /// which tab), see [`GoogleEmulator::edit_before_next_values_write`].
+    before_values_write: Option<(String, control::LiveEdit)>,
 }
 
 impl GoogleEmulator {
@@ -118,7 +121,11 @@ impl GoogleEmulator {
             token_lifetime: options.google_token_lifetime,
             spreadsheet_id: options.spreadsheet_id.clone(),
             tab: options.tab.clone(),
-            state: Mutex::new(State { spreadsheets, rng: StdRng::seed_from_u64(options.seed ^ 0x600_61e) }),
+            state: Mutex::new(State {
+                spreadsheets,
+                rng: StdRng::seed_from_u64(options.seed ^ 0x600_61e),
+                before_values_write: None,
+            }),
             tokens: token::TokenRegistry::default(),
             quotas: quota::Quotas::new(options.enforce_limits),
         }))

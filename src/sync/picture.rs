@@ -1,0 +1,160 @@
+//! What a pass keeps of each read of the sheet.
+//!
+//! A read is taken row by row as it arrives and never held whole (see
+//! [`crate::sheets::values`]), so what a pass costs in memory is what it chooses to keep, and
+//! it chooses by why it reads:
+//!
+//! - the idle check ([`IdleCheck`]) decodes the dozen columns it looks at, judges the row, and
+//!   lets it go;
+//! - the first read of a consistent snapshot keeps only a digest of the whole answer
+//!   ([`read_values_digest`](crate::sheets::SheetsClient::read_values_digest)), to tell whether
+//!   the sheet changed around the anchors;
+//! - a picture ([`Developing`]) seals each row as it arrives (see [`super::seal`]) and decodes
+//!   only the rows that are not quiet, or takes them from the pass's previous picture when their
+//!   bytes and place are the same.
+//!
+//! On a long settled history that is a digest, a seal and an anchor per row, plus the cells
+//! of the rows that are ready, changed or unsealed: memory in proportion to what is ready.
+
+use compact_str::CompactString;
+
+use crate::domain::Cell;
+use crate::domain::layout::Layout;
+use crate::sheets::{Anchors, RawRow, RowIndex, RowSink, SheetsError};
+
+use super::engine::PassError;
+use super::plan::AttentionCheck;
+use super::policy::Policy;
+use super::seal::{Seal, Sealer, Sealing};
+use super::view::FastMap;
+
+/// One consistent picture of the sheet (values and anchors read together, see
+/// `Engine::snapshot`) decoded as far as the pass needs: quiet rows are not decoded and read
+/// as blank, which every stage of planning skips.
+pub struct Picture {
+    pub index: RowIndex,
+    pub anchors: Anchors,
+    pub layout: Layout,
+    pub sealing: Sealing,
+    /// Every row; a quiet row is not decoded and is empty.
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl Picture {
+    /// Whether row `row` holds its cells (the header always does; a quiet row does not).
+    pub fn holds(&self, row: usize) -> bool {
+        row < self.rows.len() && !self.sealing.is_quiet(row)
+    }
+}
+
+/// The sink that makes a [`Picture`] of a read: seals each row as it arrives, and decodes the
+/// rows that are not quiet.
+pub struct Developing<'s> {
+    policy: &'s Policy,
+    anchors: Anchors,
+    stored: &'s FastMap<CompactString, Seal>,
+    sealer: Sealer<'s>,
+    /// The pass's previous picture: its seals are reused for rows with the same key, cells
+    /// and place, and its decoded rows are taken rather than decoded again.
+    kept: Option<Picture>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl<'s> Developing<'s> {
+    /// For a read made right after `anchors` were read; `stored` are the seals the store holds.
+    pub fn new(
+        policy: &'s Policy,
+        anchors: Anchors,
+        stored: &'s FastMap<CompactString, Seal>,
+        kept: Option<Picture>,
+    ) -> Developing<'s> {
+        let sealer = Sealer::new(&policy.config_fp, &anchors, stored);
+        Developing { policy, anchors, stored, sealer, kept, rows: Vec::new() }
+    }
+
+    /// The picture of the read whose rows had digests `index`.
+    pub fn finish(self, index: RowIndex) -> Result<Picture, PassError> {
+        let Some(header) = self.rows.first() else { return Err(PassError::EmptySheet) };
+        let layout = Layout::from_header(header, &self.policy.columns)?;
+        Ok(Picture { index, anchors: self.anchors, layout, sealing: self.sealer.finish(), rows: self.rows })
+    }
+}
+
+impl RowSink for Developing<'_> {
+    fn row(&mut self, row: usize, raw: RawRow<'_>) -> Result<(), SheetsError> {
+        let digest = raw.digest();
+        let previous = self.kept.as_ref().map(|kept| (&kept.sealing, &kept.anchors[..]));
+        let quiet = self.sealer.row(row, digest, &self.anchors, previous);
+        let cells = match &mut self.kept {
+            _ if quiet => Vec::new(),
+            Some(kept) if kept.index.digest(row) == Some(digest) && kept.holds(row) => {
+                std::mem::take(&mut kept.rows[row])
+            }
+            _ => raw.cells()?,
+        };
+        self.rows.push(cells);
+        Ok(())
+    }
+
+    fn restart(&mut self) {
+        // Rows already taken from the kept picture are gone from it: start without it.
+        self.kept = None;
+        self.sealer = Sealer::new(&self.policy.config_fp, &self.anchors, self.stored);
+        self.rows.clear();
+    }
+}
+
+/// The sink of an idle poll's read: finds the layout in the header, then looks at each row's
+/// known columns with an [`AttentionCheck`] and lets it go.
+pub struct IdleCheck<'a> {
+    policy: &'a Policy,
+    check: AttentionCheck<'a>,
+    layout: Option<Result<Layout, PassError>>,
+    columns: Vec<bool>,
+    /// One row's cells, reused from row to row.
+    buffer: Vec<Cell>,
+    rows: usize,
+    /// The read started over after rows were looked at: the check cannot be trusted.
+    restarted: bool,
+}
+
+impl<'a> IdleCheck<'a> {
+    pub fn new(check: AttentionCheck<'a>, policy: &'a Policy) -> IdleCheck<'a> {
+        IdleCheck { policy, check, layout: None, columns: Vec::new(), buffer: Vec::new(), rows: 0, restarted: false }
+    }
+
+    /// After the read: whether the pass has anything to do. An empty sheet, or a header that
+    /// does not name the columns qbsync needs, is an error.
+    pub fn finish(mut self) -> Result<bool, PassError> {
+        match self.layout {
+            None => Err(PassError::EmptySheet),
+            Some(Err(error)) => Err(error),
+            Some(Ok(_)) => Ok(self.restarted || self.check.needed() || self.check.finish(self.rows)),
+        }
+    }
+}
+
+impl RowSink for IdleCheck<'_> {
+    fn row(&mut self, row: usize, raw: RawRow<'_>) -> Result<(), SheetsError> {
+        self.rows = row + 1;
+        if row == 0 {
+            let layout = Layout::from_header(&raw.cells()?, &self.policy.columns).map_err(PassError::from);
+            if let Ok(layout) = &layout {
+                self.columns = layout.known_columns();
+            }
+            self.layout = Some(layout);
+            return Ok(());
+        }
+        let Some(Ok(layout)) = &self.layout else { return Ok(()) };
+        if self.check.needed() {
+            return Ok(());
+        }
+        let len = raw.cells_into(Some(&self.columns), &mut self.buffer)?;
+        self.check.row(layout, row, &self.buffer[..len]);
+        Ok(())
+    }
+
+    fn restart(&mut self) {
+        self.restarted |= self.rows > 0;
+    }
+}
