@@ -5,7 +5,7 @@ use qbsync::commands::context::RunFlags;
 use qbsync::sandbox::google::LiveEdit;
 use qbsync::sheets::a1;
 use qbsync::store::{AuditQuery, Kind};
-use qbsync::sync::PassOptions;
+use qbsync::sync::{Engine, PassOptions, Policy};
 use rust_decimal::Decimal;
 
 use crate::support::{FAST_CLIENTS, World};
@@ -354,16 +354,23 @@ async fn run_once_over_a_backlog_reports_progress_in_plain_lines_when_not_on_a_t
     assert_eq!(world.sandbox.qbo.invoices().len(), 30, "--backfill takes rows whatever their status");
 }
 
-/// Seals (issue 6): once the write-back finds a synced row in agreement with the store, later
-/// busy passes recognise it without planning it — and any edit, move, deletion or copy of such
-/// a row is still seen and handled exactly as before.
-#[tokio::test]
-async fn sealed_history_is_not_planned_again_yet_every_edit_to_it_is_seen() {
+/// The demo sheet migrated and synced until a pass finds nothing to do, with the engine that
+/// did it and its policy.
+async fn synced_demo() -> (World, Engine, Policy) {
     let world = World::start(Default::default(), &FAST_CLIENTS).await;
     world.migrate(false).await;
     let mut engine = world.engine().await;
     let policy = world.policy(RunFlags::default());
     world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+    (world, engine, policy)
+}
+
+/// Seals (issue 6): once the write-back finds a synced row in agreement with the store, later
+/// busy passes recognise it without planning it — and any edit, move, deletion or copy of such
+/// a row is still seen and handled exactly as before.
+#[tokio::test]
+async fn sealed_history_is_not_planned_again_yet_every_edit_to_it_is_seen() {
+    let (world, mut engine, policy) = synced_demo().await;
     let tab = world.tab().to_owned();
     let google = &world.sandbox.google;
     // A ready row typed below the rest, shaped like a synced one with its own number.
@@ -470,11 +477,7 @@ async fn sealed_history_is_not_planned_again_yet_every_edit_to_it_is_seen() {
 /// was sealed.
 #[tokio::test]
 async fn a_quiet_row_hit_by_a_misplaced_write_gets_its_own_cells_back() {
-    let world = World::start(Default::default(), &FAST_CLIENTS).await;
-    world.migrate(false).await;
-    let mut engine = world.engine().await;
-    let policy = world.policy(RunFlags::default());
-    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+    let (world, mut engine, policy) = synced_demo().await;
     let tab = world.tab().to_owned();
     let google = &world.sandbox.google;
     let owned = ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"];
