@@ -174,22 +174,6 @@ impl Sealing {
         sealer.finish()
     }
 
-    /// Compares the seals again with `stored`, which changed since (the pass wrote and sealed
-    /// rows); `anchors` are the ones sealed. Cheaper than sealing anew: nothing is hashed.
-    pub fn recheck(&mut self, anchors: &[Anchor], stored: &FastMap<CompactString, Seal>) {
-        self.quiet = self
-            .seals
-            .iter()
-            .map(|sealed| {
-                sealed.is_some_and(|sealed| {
-                    anchors
-                        .get(sealed.anchor as usize)
-                        .is_some_and(|a| stored.get(a.key.as_str()) == Some(&sealed.seal))
-                })
-            })
-            .collect();
-    }
-
     /// True when row `row` (0-based) is quiet: nothing about it changed since it was sealed.
     pub fn is_quiet(&self, row: usize) -> bool {
         self.quiet.get(row).copied().unwrap_or(false)
@@ -255,12 +239,12 @@ mod tests {
             .into_iter()
             .map(|(key, row)| (key.into(), first.seal(row).unwrap()))
             .collect();
-        let mut sealed = Sealing::of(&index(SHEET), &anchors, context, &stored, None);
+        let sealed = Sealing::of(&index(SHEET), &anchors, context, &stored, None);
         assert_eq!(sealed.quiet_rows(), 4);
         // A seal the store let go of (the record was written) no longer counts.
         let mut fewer = stored.clone();
         fewer.remove("k2");
-        sealed.recheck(&anchors, &fewer);
+        let sealed = Sealing::of(&index(SHEET), &anchors, context, &fewer, None);
         assert_eq!((1..6).filter(|&r| sealed.is_quiet(r)).collect::<Vec<_>>(), [1, 3, 5]);
 
         // A cell edited: that row only.
