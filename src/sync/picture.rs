@@ -45,6 +45,27 @@ impl Picture {
     pub fn holds(&self, row: usize) -> bool {
         row < self.rows.len() && !self.sealing.is_quiet(row)
     }
+
+    /// Makes this the picture of the same values seen with `anchors`, read since: sealed again
+    /// against `stored` (the seals the store holds now). Only when every row that is not quiet
+    /// with those anchors was decoded here; otherwise the picture is left as it was, false is
+    /// returned, and the values must be read again.
+    pub fn reseal(&mut self, anchors: Anchors, policy: &Policy, stored: &FastMap<CompactString, Seal>) -> bool {
+        let previous = Some((&self.sealing, &self.anchors[..]));
+        let sealing = Sealing::of(&self.index, &anchors, &policy.config_fp, stored, previous);
+        if (1..self.rows.len()).any(|row| !sealing.is_quiet(row) && !self.holds(row)) {
+            return false;
+        }
+        // A row that turned quiet is not planned: it reads as blank, as if never decoded.
+        for (row, cells) in self.rows.iter_mut().enumerate().skip(1) {
+            if sealing.is_quiet(row) {
+                *cells = Vec::new();
+            }
+        }
+        self.anchors = anchors;
+        self.sealing = sealing;
+        true
+    }
 }
 
 /// The sink that makes a [`Picture`] of a read: seals each row as it arrives, and decodes the
@@ -156,5 +177,102 @@ impl RowSink for IdleCheck<'_> {
 
     fn restart(&mut self) {
         self.restarted |= self.rows > 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::sheet;
+    use crate::sheets::RowAnchor;
+    use crate::sheets::values::read_answer;
+    use crate::sync::plan::tests::policy;
+
+    /// The header and four ready rows.
+    fn answer() -> Vec<u8> {
+        let rows: Vec<Vec<String>> = std::iter::once(sheet::header()).chain((1..=4).map(sheet::ready_row)).collect();
+        serde_json::to_vec(&serde_json::json!({ "values": rows })).unwrap()
+    }
+
+    fn anchors(on: &[(&str, u32)]) -> Anchors {
+        let list: Vec<RowAnchor> = on
+            .iter()
+            .enumerate()
+            .map(|(i, (key, row))| RowAnchor { metadata_id: i as i32, key: (*key).into(), row: *row })
+            .collect();
+        list.into()
+    }
+
+    fn develop(
+        policy: &Policy,
+        anchors: Anchors,
+        stored: &FastMap<CompactString, Seal>,
+        kept: Option<Picture>,
+    ) -> Picture {
+        let mut developing = Developing::new(policy, anchors, stored, kept);
+        let index = read_answer(&answer(), &mut developing).unwrap();
+        developing.finish(index).unwrap()
+    }
+
+    /// `picture` resealed with `anchors`, if it stands for them.
+    fn resealed(mut picture: Picture, anchors: Anchors, stored: &FastMap<CompactString, Seal>) -> Option<Picture> {
+        let before = (picture.rows.clone(), quiet(&picture));
+        if picture.reseal(anchors, &policy(), stored) {
+            Some(picture)
+        } else {
+            assert_eq!(
+                (picture.rows.clone(), quiet(&picture)),
+                before,
+                "a picture that does not stand is left as it was"
+            );
+            None
+        }
+    }
+
+    fn quiet(picture: &Picture) -> Vec<usize> {
+        (0..picture.rows.len()).filter(|&row| picture.sealing.is_quiet(row)).collect()
+    }
+
+    #[test]
+    fn a_picture_is_resealed_with_new_anchors_only_if_it_decoded_every_row_that_is_not_quiet() {
+        let policy = policy();
+        let three = anchors(&[("k1", 1), ("k2", 2), ("k3", 3)]);
+        let unsealed = develop(&policy, three.clone(), &FastMap::default(), None);
+        let seal = |row: usize| unsealed.sealing.seal(row).unwrap();
+        let stored: FastMap<CompactString, Seal> =
+            [("k1".into(), seal(1)), ("k2".into(), seal(2))].into_iter().collect();
+        let picture = || develop(&policy, three.clone(), &stored, None);
+        assert_eq!(quiet(&picture()), [1, 2]);
+        assert!(picture().rows[1].is_empty() && !picture().rows[3].is_empty(), "quiet rows are not decoded");
+
+        // The same anchors again, or a claim on a row that was decoded: the picture stands.
+        let same = resealed(picture(), three.clone(), &stored).unwrap();
+        assert_eq!(quiet(&same), [1, 2]);
+        assert_eq!(same.rows, picture().rows);
+        let claimed = anchors(&[("k1", 1), ("k2", 2), ("k3", 3), ("k4", 4)]);
+        let after_claim = resealed(picture(), claimed.clone(), &stored).unwrap();
+        assert_eq!(after_claim.rows[4], picture().rows[4]);
+        assert_eq!(after_claim.anchors.len(), 4);
+
+        // A row sealed since turns quiet, and reads as blank like any quiet row.
+        let more: FastMap<CompactString, Seal> =
+            [("k1".into(), seal(1)), ("k2".into(), seal(2)), ("k3".into(), seal(3))].into_iter().collect();
+        let sealed_since = resealed(picture(), three.clone(), &more).unwrap();
+        assert_eq!(quiet(&sealed_since), [1, 2, 3]);
+        assert!(sealed_since.rows[3].is_empty());
+
+        // A quiet row that is quiet no more was never decoded: the values must be read again.
+        let fewer: FastMap<CompactString, Seal> = [("k1".into(), seal(1))].into_iter().collect();
+        assert!(resealed(picture(), three.clone(), &fewer).is_none(), "k2's record was written");
+        let swapped = anchors(&[("k3", 1), ("k2", 2), ("k1", 3)]);
+        assert!(resealed(picture(), swapped, &stored).is_none(), "rows 1 and 3 traded anchors");
+
+        // And what stands is what a fresh read with those anchors makes.
+        for (now, seals) in [(three.clone(), &stored), (claimed, &stored), (three.clone(), &more)] {
+            let fresh = develop(&policy, now.clone(), seals, None);
+            let resealed = resealed(picture(), now, seals).unwrap();
+            assert_eq!(quiet(&resealed), quiet(&fresh));
+            assert_eq!(resealed.rows, fresh.rows);
+        }
     }
 }

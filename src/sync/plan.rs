@@ -738,4 +738,4 @@ fn settle_anchors<'a>(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

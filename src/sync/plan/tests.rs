@@ -32,7 +32,7 @@ const HEADER: [&str; 19] = [
     "qb_error",
 ];
 
-fn policy() -> Policy {
+pub(crate) fn policy() -> Policy {
     let directions = Directions::from_json(
         r#"{"money_in": ["ACD"], "money_out": ["Jane Smith Consulting"], "aliases": {"acd llc": "ACD"}}"#,
         "test",
