@@ -58,8 +58,18 @@ pub struct Anchors {
 struct Entry {
     /// XXH3-128 of the entry's bytes.
     digest: u128,
-    /// The anchor it is, as an index into the sorted list (None: not an anchor of this tab).
-    anchor: Option<u32>,
+    read: EntryRead,
+}
+
+/// What an entry was found to be.
+#[derive(Clone, Copy, Debug)]
+enum EntryRead {
+    /// Not an anchor of this tab.
+    Other,
+    /// The anchor at this index of the list (sorted, once the answer is complete).
+    Anchor(u32),
+    /// An anchor listed earlier in the same answer. In another answer it may be the first.
+    Repeated,
 }
 
 impl Anchors {
@@ -70,10 +80,15 @@ impl Anchors {
             || (self.answer.is_some() && self.answer == other.answer && self.sheet_id == other.sheet_id)
     }
 
-    /// The anchor entry `at` of the answer stood for, if its bytes had digest `digest`.
+    /// What entry `at` of the answer was found to be, if its bytes had digest `digest`: an
+    /// anchor, or none (`Some(None)`). None when it must be parsed.
     fn known_entry(&self, at: usize, digest: u128) -> Option<Option<&RowAnchor>> {
         let entry = self.entries.get(at).filter(|entry| entry.digest == digest)?;
-        Some(entry.anchor.and_then(|index| self.list.get(index as usize)))
+        match entry.read {
+            EntryRead::Other => Some(None),
+            EntryRead::Anchor(index) => Some(Some(self.list.get(index as usize)?)),
+            EntryRead::Repeated => None,
+        }
     }
 }
 
@@ -178,15 +193,16 @@ impl SearchReader {
                     anchor_of(matched, *sheet_id)
                 }
             };
-            // An id listed twice is one anchor.
-            let index = match anchor.filter(|a| seen.insert(a.metadata_id)) {
+            let read = match anchor {
+                None => EntryRead::Other,
+                // An id listed twice is one anchor.
+                Some(anchor) if !seen.insert(anchor.metadata_id) => EntryRead::Repeated,
                 Some(anchor) => {
                     anchors.push(anchor);
-                    u32::try_from(anchors.len() - 1).ok()
+                    u32::try_from(anchors.len() - 1).map_or(EntryRead::Repeated, EntryRead::Anchor)
                 }
-                None => None,
             };
-            entries.push(Entry { digest, anchor: index });
+            entries.push(Entry { digest, read });
             Ok(())
         })
     }
@@ -210,7 +226,10 @@ impl SearchReader {
         let entries = self
             .entries
             .into_iter()
-            .map(|entry| Entry { anchor: entry.anchor.map(|i| sorted_at[i as usize]), ..entry })
+            .map(|entry| match entry.read {
+                EntryRead::Anchor(i) => Entry { read: EntryRead::Anchor(sorted_at[i as usize]), ..entry },
+                _ => entry,
+            })
             .collect();
         Ok(Anchors { answer, list, sheet_id: Some(self.sheet_id), entries })
     }
@@ -424,6 +443,8 @@ mod tests {
             answer(vec![entry(1, "a", 5, 1), entry(9, "x", 6, 3), entry(3, "c", 5, 2)]),
             // the same entry twice, and entries in another order
             answer(vec![entry(3, "c", 5, 3), entry(3, "c", 5, 3), entry(1, "a", 5, 1), entry(2, "b", 5, 2)]),
+            // an entry that was listed twice above, now listed once after another
+            answer(vec![entry(2, "b", 5, 2), entry(3, "c", 5, 3)]),
             // another key on a row
             answer(vec![entry(1, "a", 5, 1), entry(2, "z", 5, 2), entry(9, "x", 6, 3), entry(3, "c", 5, 3)]),
             answer(Vec::new()),
@@ -449,6 +470,37 @@ mod tests {
             read(&answers[1], 5, None).to_vec(),
             vec![anchor(1, "a", 1), anchor(2, "b", 2), anchor(3, "c", 3), anchor(4, "d", 4)]
         );
+    }
+
+    /// Two search answers made of the same few entries: each leaves some out, so entries repeat,
+    /// move to other places in the answer, or stay where they were.
+    fn two_answers() -> impl proptest::strategy::Strategy<Value = (Vec<u8>, Vec<u8>)> {
+        use proptest::prelude::*;
+        let entry = (1..4i32, prop::sample::select(vec!["a", "b"]), 5..7i32, 0..3i32, any::<bool>()).prop_map(
+            |(id, key, sheet, row, anchor)| {
+                let metadata_key = if anchor { ANCHOR_KEY } else { "other" };
+                json!({"developerMetadata": {"metadataId": id, "metadataKey": metadata_key, "metadataValue": key,
+                    "location": {"dimensionRange": {"sheetId": sheet, "dimension": "ROWS", "startIndex": row}}}})
+            },
+        );
+        let pool = prop::collection::vec(entry, 0..8);
+        (pool, prop::collection::vec(any::<(bool, bool)>(), 8)).prop_map(|(pool, keep)| {
+            let pick = |first: bool| {
+                let kept =
+                    pool.iter().zip(&keep).filter(|(_, k)| if first { k.0 } else { k.1 }).map(|(e, _)| e.clone());
+                body(json!({ "matchedDeveloperMetadata": kept.collect::<Vec<_>>() }))
+            };
+            (pick(true), pick(false))
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever two answers share, the second read with the first's help is the second read afresh.
+        #[test]
+        fn reading_with_an_earlier_answer_at_hand_changes_nothing((before, now) in two_answers()) {
+            let known = read(&before, 5, None);
+            proptest::prop_assert_eq!(read(&now, 5, Some(&known)).to_vec(), read(&now, 5, None).to_vec());
+        }
     }
 
     #[test]

@@ -11,7 +11,11 @@
 //!   the sheet changed around the anchors;
 //! - a picture ([`Developing`]) seals each row as it arrives (see [`super::seal`]) and decodes
 //!   only the rows that are not quiet, or takes them from the pass's previous picture when their
-//!   bytes and place are the same.
+//!   bytes and place are the same;
+//! - when the values are still those of the pass's previous picture and only the anchors
+//!   changed (after claims, or at the write-back when nobody edited), that picture is sealed
+//!   again with the new anchors ([`Picture::reseal`]) and the read after the anchors keeps only
+//!   a digest too.
 //!
 //! On a long settled history that is a digest, a seal and an anchor per row, plus the cells
 //! of the rows that are ready, changed or unsealed: memory in proportion to what is ready.
