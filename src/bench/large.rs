@@ -1,4 +1,4 @@
-//! Figures 4 and 5: what a pass costs on a sheet with a long history — an idle poll, and a
+//! Section 4: what a pass costs on a sheet with a long history — an idle poll, and a
 //! pass that creates one document.
 //!
 //! The sheet is settled history as qbsync leaves it: every row synced, anchored, and
@@ -112,7 +112,7 @@ impl LargeSheetFigures {
 }
 
 /// Runs the large-sheet scenario: `rows` synced and anchored rows, a store that remembers them,
-/// one child process.
+/// two child processes.
 /// `busy_passes` are measured on the sealed history.
 pub async fn run(
     rows: usize,

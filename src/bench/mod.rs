@@ -12,7 +12,7 @@
 //! - [`backlog`]: a backlog of ready rows (figures 1 and 2);
 //! - [`latency`]: appended rows under the daemon loop at the poll interval (figure 3);
 //! - [`large`]: idle passes and one-document passes over a long sheet, in child processes
-//!   (figures 4 and 5);
+//!   (section 4);
 //! - [`sheet`], [`probe`]: the sheets it uses and the `/proc` readings it takes.
 
 pub mod backlog;

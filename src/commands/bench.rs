@@ -33,7 +33,7 @@ pub struct Args {
     /// Print the figures as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Internal: run one phase of the large-sheet passes of figure 4 and report them on stdout.
+    /// Internal: run one phase of the large-sheet passes of section 4 and report them on stdout.
     #[arg(long, hide = true, value_name = "PHASE")]
     pub large_child: Option<bench::large::Phase>,
     /// Busy passes measured over the sealed history [default: 7; 3 with --quick].

@@ -831,7 +831,7 @@ impl Atomic<'_> {
 //
 // An idle poll and a busy pass ask these whatever the length of the history. Each is answered
 // from an index of schema v3, not by reading every record: on 50,000 documents, reading them
-// all cost about a hundred milliseconds a pass. `tests.rs` holds SQLite's plan for each to that.
+// all cost about a hundred milliseconds a pass. A test in `tests.rs` checks SQLite's plan for each.
 
 /// Documents whose outcome is unknown, oldest first (`{columns}`: the columns to read).
 const PENDING_DOCUMENTS: &str = "SELECT {columns} FROM documents WHERE state = 'pending' ORDER BY created_at";
