@@ -215,14 +215,13 @@ impl SearchReader {
             return Ok(known);
         }
         // Sorted by row; the entries then point into the sorted list.
-        let mut order: Vec<u32> = (0..self.anchors.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| (self.anchors[i as usize].row, self.anchors[i as usize].metadata_id));
-        let mut sorted_at = vec![0; order.len()];
-        for (at, &i) in order.iter().enumerate() {
-            sorted_at[i as usize] = at as u32;
+        let mut read: Vec<(usize, RowAnchor)> = self.anchors.into_iter().enumerate().collect();
+        read.sort_unstable_by_key(|(_, anchor)| (anchor.row, anchor.metadata_id));
+        let mut sorted_at = vec![0; read.len()];
+        for (at, (i, _)) in read.iter().enumerate() {
+            sorted_at[*i] = at as u32;
         }
-        let mut anchors: Vec<Option<RowAnchor>> = self.anchors.into_iter().map(Some).collect();
-        let list: Arc<[RowAnchor]> = order.iter().filter_map(|&i| anchors[i as usize].take()).collect();
+        let list: Arc<[RowAnchor]> = read.into_iter().map(|(_, anchor)| anchor).collect();
         let entries = self
             .entries
             .into_iter()

@@ -162,11 +162,6 @@ impl RowIndex {
     pub fn answer(&self) -> AnswerDigest {
         self.answer
     }
-
-    /// True when both answers hold the same rows, cell for cell, however spelled around them.
-    pub fn same_rows(&self, other: &RowIndex) -> bool {
-        self.digests == other.digests
-    }
 }
 
 /// Reads a `values.get` answer piece by piece: cuts it into rows, digests each, and hands it
@@ -207,13 +202,6 @@ pub fn read_answer(body: &[u8], sink: &mut impl RowSink) -> Result<RowIndex, She
     let mut stream = RowStream::new();
     stream.push(body, sink)?;
     stream.finish()
-}
-
-/// Every row of an answer held whole, as cells.
-pub fn rows_of_answer(body: &[u8]) -> Result<Vec<Vec<Cell>>, SheetsError> {
-    let mut rows = AllRows::default();
-    read_answer(body, &mut rows)?;
-    Ok(rows.0)
 }
 
 fn unreadable(error: &serde_json::Error) -> SheetsError {
@@ -355,6 +343,18 @@ impl<'de> Visitor<'de> for CellSeed<'_> {
 mod tests {
     use super::*;
 
+    /// Every row of an answer held whole, as cells.
+    fn rows_of_answer(body: &[u8]) -> Result<Vec<Vec<Cell>>, SheetsError> {
+        let mut rows = AllRows::default();
+        read_answer(body, &mut rows)?;
+        Ok(rows.0)
+    }
+
+    /// True when both answers hold the same rows, cell for cell, however spelled around them.
+    fn same_rows(a: &RowIndex, b: &RowIndex) -> bool {
+        a.digests == b.digests
+    }
+
     const BODY: &str = r#"{"range":"'inv_tbl'!A1:Z1000","majorDimension":"ROWS","values":[["invoice","status"],[],["ACD-1","",12.5,true,43831],["x\"y",null,-3,[1,"a"],{"k":2}],["", 7, "z"]]}"#;
 
     fn text(s: &str) -> Cell {
@@ -443,17 +443,17 @@ mod tests {
         let edited = read_answer(BODY.replace("ACD-1", "ACD-2").as_bytes(), &mut AllRows::default()).unwrap();
         let changed: Vec<usize> = (0..index.len()).filter(|&i| index.digest(i) != edited.digest(i)).collect();
         assert_eq!(changed, vec![2]);
-        assert!(!index.same_rows(&edited));
+        assert!(!same_rows(&index, &edited));
         assert_ne!(index.answer(), edited.answer());
         let distinct: std::collections::HashSet<_> = (0..index.len()).filter_map(|i| index.digest(i)).collect();
         assert_eq!(distinct.len(), index.len());
         // The same rows in an answer spelled otherwise around them: the same rows.
         let respelled = BODY.replace(",\"majorDimension\":\"ROWS\"", "").replace("A1:Z1000", "A1:E5");
         let respelled = read_answer(respelled.as_bytes(), &mut AllRows::default()).unwrap();
-        assert!(respelled.same_rows(&index));
+        assert!(same_rows(&respelled, &index));
         assert_ne!(respelled.answer(), index.answer(), "the answer itself is another");
         let again = read_answer(BODY.as_bytes(), &mut DigestsOnly).unwrap();
-        assert!(again.same_rows(&index) && again.answer() == index.answer());
+        assert!(same_rows(&again, &index) && again.answer() == index.answer());
         // The digest is of the row's own bytes, as a recorded index of them would have it.
         assert_eq!(index.digest(1), Some(RowDigest::of(b"[]")));
     }
