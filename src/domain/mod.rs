@@ -19,4 +19,4 @@ pub use doc_number::{DocNumber, DocNumberError};
 pub use fingerprint::{Fingerprinter, content_fingerprint};
 pub use layout::{ColumnNames, Field, Layout, LayoutError, column_letter};
 pub use money::{AmountError, AmountFormat, Money, parse_amount};
-pub use status::{EligibleStatuses, SyncStatus};
+pub use status::{EligibleStatuses, RowStatus, UnknownRowStatus};

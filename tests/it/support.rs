@@ -7,7 +7,7 @@ use qbsync::commands::context::{self, RunFlags};
 use qbsync::domain::Cell;
 use qbsync::sandbox::{Sandbox, SandboxDirs, SandboxOptions};
 use qbsync::settings::{LoadOptions, Settings};
-use qbsync::sync::engine::PassReport;
+use qbsync::sync::PassReport;
 use qbsync::sync::{Engine, PassOptions, Policy};
 use tempfile::TempDir;
 
@@ -45,6 +45,12 @@ impl World {
         }
         sandbox.connect_quickbooks(&state).await.expect("QuickBooks connects");
         World { sandbox, _dir: dir, env }
+    }
+
+    /// Sets one setting for everything built from now on (engines, policies, the CLI).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
     }
 
     pub fn settings(&self) -> Settings {
