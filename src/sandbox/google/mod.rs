@@ -13,7 +13,7 @@
 //! | `POST /google/token` | JWT-bearer grant ([`token`]) |
 //! | `/v4/spreadsheets/{id}…` | Sheets v4 ([`http`] dispatches to [`values`], [`batch_update`], [`metadata`]) |
 //! | `GET /drive/v3/files/{id}` | Drive `files.get` ([`drive`]) |
-//! | `/_sandbox/sheets/…` | control: load CSV, dump, live edits, sharing, quotas ([`control`]) |
+//! | `/_sandbox/sheets/…` | control: load CSV, dump, live edits, sharing, quotas, what sorts and cut and paste do to row metadata ([`control`], [`moves`]) |
 //! | `GET /spreadsheets/d/{id}/edit` | the `spreadsheetUrl`: a read-only HTML view for people |
 //!
 //! Row and column numbers in the control API are 0-based grid indexes: row 0 is the header row,
