@@ -72,7 +72,8 @@ pub enum LiveEdit {
     DeleteRow {
         row: usize,
     },
-    /// Sorts the data rows (all but the header) by the column with this header.
+    /// Sorts the data rows (all but the header) by the column with this header. The values move;
+    /// row metadata obeys the sort switch.
     SortRows {
         column: String,
         #[serde(default)]
@@ -467,6 +468,7 @@ impl GoogleEmulator {
     }
 
     /// Sorts the data rows (all but the header) by the column headed `column`; blank rows last.
+    /// Row metadata obeys the sort switch ([`GoogleEmulator::set_metadata_moves`]).
     pub fn sort_rows(&self, tab: &str, column: &str, order: SortOrder) -> Result<(), ControlError> {
         let edit = LiveEdit::SortRows { column: column.to_owned(), descending: order == SortOrder::Descending };
         self.apply_edit(tab, edit).map(drop)
