@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use qbsync::commands::context::{self, RunFlags};
 use qbsync::domain::Cell;
+use qbsync::sandbox::google::{MetadataMoves, MetadataOnMove};
 use qbsync::sandbox::{Sandbox, SandboxDirs, SandboxOptions};
 use qbsync::settings::{LoadOptions, Settings};
 use qbsync::sync::PassReport;
@@ -92,6 +93,13 @@ impl World {
             }
         }
         reports
+    }
+
+    /// What every later sort and cut and paste does to row metadata in this world. The sandbox
+    /// starts with `stay` (values move, metadata stays on its physical row), what Google's
+    /// documentation supports; a test that depends on another behaviour says so here.
+    pub fn set_metadata_moves(&self, behaviour: MetadataOnMove) {
+        self.sandbox.google.set_metadata_moves(MetadataMoves::both(behaviour));
     }
 
     pub fn tab(&self) -> &str {
