@@ -2,13 +2,12 @@
 //! sheet, not QuickBooks, not the store. Rows without anchors are judged as if their claims
 //! had been verified.
 
-use crate::domain::Cell;
-use crate::domain::layout::Layout;
 use crate::store::{Kind, RowStatus};
 
 use super::error::PassError;
 use super::pass::Pass;
 use super::payload::{self, party_kind};
+use super::picture::Picture;
 use super::plan::{self, Anchor, Plan};
 use super::report::{DryRunDoc, PassReport};
 
@@ -16,8 +15,7 @@ impl Pass<'_> {
     pub(super) async fn dry_run(
         &self,
         plan: Plan,
-        values: &[Vec<Cell>],
-        layout: &Layout,
+        picture: &Picture,
         mut report: PassReport,
     ) -> Result<PassReport, PassError> {
         let (view, policy) = (&self.view, self.policy);
@@ -39,7 +37,9 @@ impl Pass<'_> {
                 counter += 1;
                 format!("dry{counter}")
             };
-            let replanned = plan::plan(values, layout, &anchors, &virtual_view, policy, &mut next);
+            let quiet = |row| picture.is_quiet(row);
+            let replanned =
+                plan::plan(&picture.rows, &picture.layout, &anchors, &quiet, &virtual_view, policy, &mut next);
             drafts.extend(replanned.creates);
             decisions.extend(replanned.decisions);
         }

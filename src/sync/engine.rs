@@ -101,22 +101,29 @@ impl Pass<'_> {
         let mut plan = self.plan(&picture);
 
         if options.dry_run {
-            return self.dry_run(plan, &picture.rows, &picture.layout, report).await;
+            return self.dry_run(plan, &picture, report).await;
         }
 
-        if !plan.claims.is_empty() || !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
+        if !plan.claims.is_empty()
+            || !plan.moves.is_empty()
+            || !plan.drop_anchors.is_empty()
+            || !plan.forget_rows.is_empty()
+        {
             self.settle_anchors(&plan).await?;
             // Claims change anchors, not cells: usually the sheet reads as before and the rows
             // already decoded are taken from this picture rather than decoded again.
             self.kept = Some(picture);
             picture = self.picture(None).await?;
             plan = self.plan(&picture);
-            // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere)
-            // wait for the next pass; drops are safe to do now.
-            if !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() {
+            // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere) wait
+            // for the next pass, to be verified; drops and moves are safe to do now (rows are
+            // located by their values, and an anchor is only a hint).
+            if !plan.drop_anchors.is_empty() || !plan.forget_rows.is_empty() || !plan.moves.is_empty() {
                 let drops = Plan {
                     drop_anchors: plan.drop_anchors.clone(),
                     forget_rows: plan.forget_rows.clone(),
+                    // A key whose anchor is dropped because its row moved again keeps one.
+                    moves: plan.moves.clone(),
                     ..Plan::default()
                 };
                 self.settle_anchors(&drops).await?;
@@ -160,15 +167,21 @@ impl Pass<'_> {
     }
 
     fn plan(&self, picture: &Picture) -> Plan {
-        plan::plan(&picture.rows, &picture.layout, &picture.anchors, &self.view, self.policy, &mut new_key)
+        let quiet = |row| picture.is_quiet(row);
+        plan::plan(&picture.rows, &picture.layout, &picture.anchors, &quiet, &self.view, self.policy, &mut new_key)
     }
 
-    /// Claims and drops anchors. Claim records go to the store first and are forgotten last, so
-    /// an anchor never exists without the record that verifies it: the other way round, a
-    /// crash in between would leave an anchor on a wrong row with no record to unmask it.
+    /// Claims, moves and drops anchors. Claim records go to the store first and are forgotten
+    /// last, so an anchor never exists without the record that verifies it: the other way round,
+    /// a crash in between would leave an anchor on a wrong row with no record to unmask it.
     async fn settle_anchors(&self, plan: &Plan) -> Result<(), PassError> {
         self.ledger().claim(&plan.claims)?;
-        let create: Vec<NewAnchor> = plan.claims.iter().map(|c| NewAnchor { row: c.row, key: c.key.clone() }).collect();
+        let create: Vec<NewAnchor> = plan
+            .claims
+            .iter()
+            .map(|c| NewAnchor { row: c.row, key: c.key.clone() })
+            .chain(plan.moves.iter().cloned())
+            .collect();
         self.sheets.update_anchors(&create, &plan.drop_anchors).await?;
         self.ledger().forget(&plan.forget_rows)?;
         Ok(())

@@ -45,6 +45,11 @@ pub struct Picture {
 }
 
 impl Picture {
+    /// Whether row `row` is quiet: not decoded, its anchor's key known to be its own.
+    pub fn is_quiet(&self, row: usize) -> bool {
+        self.sealing.is_quiet(row)
+    }
+
     /// Whether row `row` holds its cells (the header always does; a quiet row does not).
     pub fn holds(&self, row: usize) -> bool {
         row < self.rows.len() && !self.sealing.is_quiet(row)

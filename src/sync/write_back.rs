@@ -47,7 +47,14 @@ impl Pass<'_> {
             Err(PassError::EmptySheet) => return Ok(false),
             other => other?,
         };
-        let located = plan::locate(&picture.rows, &picture.layout, &picture.anchors, &self.view);
+        let located = plan::locate(
+            &picture.rows,
+            &picture.layout,
+            &picture.anchors,
+            &|row| picture.is_quiet(row),
+            &self.view,
+            self.policy,
+        );
 
         // One transaction for all moved rows: after an insert near the top, every row moves,
         // and a statement each would cost a disk flush each. A quiet row has not moved: its
@@ -81,16 +88,14 @@ impl Pass<'_> {
         report.mismatches = mismatches.len();
         self.seal(&picture, &to_project, &writes, &mismatches)?;
 
-        let outcome = if writes.is_empty() {
-            Ok(false)
-        } else {
-            let runs = cell_runs(&writes);
-            report.cells_written += runs.iter().map(|r| r.values.len()).sum::<usize>();
-            self.sheets.write_cells(&runs).await?;
-            self.verify_landing(&picture, &located, &writes).await
-        };
-        self.kept = Some(picture);
-        outcome
+        if writes.is_empty() {
+            self.kept = Some(picture);
+            return Ok(false);
+        }
+        let runs = cell_runs(&writes);
+        report.cells_written += runs.iter().map(|r| r.values.len()).sum::<usize>();
+        self.sheets.write_cells(&runs).await?;
+        self.verify_landing(&picture, &located, &writes).await
     }
 
     /// Seals the synced rows the projection found in agreement with the store: no write, no
@@ -152,7 +157,7 @@ impl Pass<'_> {
         Ok(())
     }
 
-    /// Re-reads the anchors after a write-back. Sheets cannot make a write conditional, so a row
+    /// Reads the sheet again after a write-back. Sheets cannot make a write conditional, so a row
     /// that moved in the instant between locating and writing took cells meant for another row:
     /// those are given back (see [`project::undo_misplaced`]). True when anything moved.
     async fn verify_landing(
@@ -161,8 +166,18 @@ impl Pass<'_> {
         located: &Located,
         writes: &[CellWrite],
     ) -> Result<bool, PassError> {
-        let anchors = self.sheets.anchors_like(Some(&picture.anchors)).await?;
-        let now: Located = anchors.iter().map(|a| (a.key.as_str().into(), a.row)).collect();
+        // Where every written row is now, by its values as well as its anchor: a sort may have
+        // moved the values and left the anchors where they were. The picture read for it stands
+        // for the next one, if nobody edits meanwhile.
+        let after = match self.picture(None).await {
+            Ok(after) => after,
+            // Rows still moving, or the tab emptied: project again from a fresh picture.
+            Err(PassError::SheetBusy | PassError::EmptySheet) => return Ok(true),
+            Err(error) => return Err(error),
+        };
+        let quiet = |row| after.is_quiet(row);
+        let now = plan::locate(&after.rows, &after.layout, &after.anchors, &quiet, &self.view, self.policy);
+        self.kept = Some(after);
         let moved: Vec<&CellWrite> = writes.iter().filter(|w| now.get(w.key.as_str()) != Some(&w.row)).collect();
         if moved.is_empty() {
             return Ok(false);
@@ -186,7 +201,7 @@ impl Pass<'_> {
                 Err(PassError::SheetBusy) => continue, // rows still moving: look again
                 Err(error) => return Err(error),
             };
-            let now: Located = anchors.iter().map(|a| (a.key.as_str().into(), a.row)).collect();
+            let now = plan::locate(&after, &picture.layout, &anchors, &|_| false, &self.view, self.policy);
             if checks.is_empty() {
                 let before = self.as_written_over(picture, located, writes, &after, &now)?;
                 checks.push((writes.to_vec(), before, located.clone()));
