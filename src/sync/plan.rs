@@ -737,8 +737,13 @@ fn settle_anchors<'a>(
     let mut key_of_row: Vec<Option<&'a str>> = vec![None; rows.len().max(last_row)];
     let record_of = |key: &str| store.rows.get(key);
     let doc_of = |record: &RowRecord| record.doc_key.as_ref().and_then(|d| store.docs.get(d.as_str()));
+    // A copy is its original's twin in everything qbsync reads: its anchor holds its row only
+    // once the row says `copy`; until then, the original's key takes its row first (below).
     let fits_at = |record: &RowRecord, row: u32| {
-        quiet(row as usize) || rows.get(row as usize).is_some_and(|cells| fits(record, cells, layout))
+        quiet(row as usize)
+            || rows.get(row as usize).is_some_and(|cells| {
+                fits(record, cells, layout) && (record.status != RowStatus::Copy || flagged_copy(cells, layout))
+            })
     };
 
     // Keys whose anchor sits on a row that fits them; the others wait for the rows left over.
@@ -769,6 +774,15 @@ fn settle_anchors<'a>(
         .filter(|&row| key_of_row[row as usize].is_none() && !quiet(row as usize))
         .filter(|&row| !is_blank_row(&rows[row as usize], layout))
         .collect();
+    // A row and its pasted copies can fit several keys; the key with a document takes its row
+    // first, and a copy's key goes to a row already flagged as a copy.
+    let rank = |group: &&[&Anchor]| match record_of(group[0].key.as_str()).map(|r| r.status) {
+        Some(RowStatus::Synced | RowStatus::Pending) => 0,
+        Some(RowStatus::Failed | RowStatus::Skipped) => 1,
+        Some(RowStatus::Copy) => 2,
+        Some(RowStatus::Claimed) | None => 3,
+    };
+    displaced.sort_by_key(rank);
     let mut taken: FastSet<u32> = FastSet::default();
     let mut unplaced: Vec<&[&'a Anchor]> = Vec::new();
     for group in displaced {
@@ -786,6 +800,9 @@ fn settle_anchors<'a>(
                 .collect()
         };
         let mut found = candidates(&|cells| fits(record, cells, layout));
+        if record.status == RowStatus::Copy && found.iter().any(|&row| flagged_copy(&rows[row as usize], layout)) {
+            found.retain(|&row| flagged_copy(&rows[row as usize], layout));
+        }
         if found.is_empty() {
             // Its number was changed since (a person correcting it): the row that shows
             // everything else as it was, and no other document's id.

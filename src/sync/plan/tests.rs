@@ -800,3 +800,22 @@ fn a_row_renumbered_and_then_sorted_away_from_its_anchor_is_found_by_everything_
     assert_eq!(plan.located.get("k2"), Some(&1));
     assert!(plan.claims.is_empty() && plan.stats.copies == 0, "{:?}", plan.claims);
 }
+
+#[test]
+fn after_a_sort_a_flagged_copy_keeps_its_flag_and_the_original_keeps_its_document() {
+    let (rows, view) = three_rows();
+    let mut copy = rows[1].clone();
+    copy[16] = Cell::text("copy");
+    let mut records: Vec<RowRecord> = view.rows.values().cloned().collect();
+    records.push(record("k0", RowStatus::Copy, &content_fingerprint(&rows[1], &layout(&rows))));
+    let docs: Vec<DocRecord> = view.docs.values().cloned().collect();
+    let view = StoreView::new(records, docs);
+    // The original (k1), its flagged copy (k0, whose key sorts first) and k2's row; the sort
+    // left every anchor on a row that is not its own.
+    let sorted = vec![header(), rows[1].clone(), copy, rows[2].clone()];
+    let anchors = [anchor(1, "k0", 1), anchor(2, "k2", 2), anchor(3, "k1", 3)];
+    let plan = plan(&sorted, &layout(&sorted), &anchors, &|_| false, &view, &policy(), &mut keys());
+    let at = |key: &str| plan.located.get(key).copied();
+    assert_eq!((at("k1"), at("k0"), at("k2")), (Some(1), Some(2), Some(3)));
+    assert!(plan.claims.is_empty() && plan.decisions.is_empty(), "{:?} {:?}", plan.claims, plan.decisions);
+}
