@@ -28,10 +28,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::anchors::{self, Anchors, NewAnchor, RowAnchor};
-use super::grid::{self, GridRead, GridStream};
 use super::error::{
     Context, Failure, SheetsError, TokenFailure, classify_google_error, classify_hub_error, classify_status_only,
 };
+use super::grid::{self, GridRead, GridStream};
 use super::hub::{self, DRIVE_METADATA_SCOPE, Hub, SPREADSHEETS_SCOPE, TokenProvider};
 use super::pacing::Pacer;
 use super::retry::RetryPolicy;

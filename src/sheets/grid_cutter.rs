@@ -450,10 +450,12 @@ mod tests {
             Just("{}".to_owned()),
             text.prop_map(|t| format!(r#"{{"developerMetadata":[{{"metadataId":1,"metadataValue":{t}}}]}}"#)),
         ];
-        let grid = (prop::collection::vec(row, 0..5), prop::collection::vec(meta, 0..5))
-            .prop_map(|(rows, metas)| format!(r#"{{"rowData":[{}], "rowMetadata" : [{}]}}"#, rows.join(","), metas.join(" , ")));
-        prop::collection::vec(grid, 0..3)
-            .prop_map(|grids| format!(r#"{{"sheets":[{{"properties":{{"title":"t"}},"data":[{}]}}]}}"#, grids.join(",")))
+        let grid = (prop::collection::vec(row, 0..5), prop::collection::vec(meta, 0..5)).prop_map(|(rows, metas)| {
+            format!(r#"{{"rowData":[{}], "rowMetadata" : [{}]}}"#, rows.join(","), metas.join(" , "))
+        });
+        prop::collection::vec(grid, 0..3).prop_map(|grids| {
+            format!(r#"{{"sheets":[{{"properties":{{"title":"t"}},"data":[{}]}}]}}"#, grids.join(","))
+        })
     }
 
     proptest! {

@@ -1023,7 +1023,10 @@ async fn a_grid_read_of_a_missing_tab_lists_the_tabs_there_are() {
     let token = GoogleCredentials::AccessToken(SecretString::from(sandbox.google.issue_token()));
     let client = SheetsClient::connect(settings, token).await.expect("connects");
     let error = client.read_rows_with_anchors(&mut qbsync::sheets::DigestsOnly).await.expect_err("no such tab");
-    assert_eq!(error, SheetsError::TabNotFound { tab: "nope".into(), available: vec![sandbox.google.tab().to_owned()] });
+    assert_eq!(
+        error,
+        SheetsError::TabNotFound { tab: "nope".into(), available: vec![sandbox.google.tab().to_owned()] }
+    );
 }
 
 /// The rows reach the sink while the answer is still arriving: a server that sends the second
@@ -1033,9 +1036,8 @@ async fn a_grid_read_of_a_missing_tab_lists_the_tabs_there_are() {
 async fn rows_reach_the_sink_before_the_answer_is_complete() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let rows: Vec<Value> = (0..200)
-        .map(|n| json!({"values": [{"effectiveValue": {"stringValue": format!("INV-{n}")}}]}))
-        .collect();
+    let rows: Vec<Value> =
+        (0..200).map(|n| json!({"values": [{"effectiveValue": {"stringValue": format!("INV-{n}")}}]})).collect();
     let metadata = vec![json!({}); 200];
     let body = serde_json::to_vec(&json!({"sheets": [{"data": [
         {"rowData": &rows[..1], "rowMetadata": metadata},
@@ -1057,7 +1059,8 @@ async fn rows_reach_the_sink_before_the_answer_is_complete() {
                 head.extend_from_slice(&byte[..n]);
             }
             let head = String::from_utf8_lossy(&head).into_owned();
-            let answer = if head.contains("includeGridData=false") { tab_info.as_bytes().to_vec() } else { body.clone() };
+            let answer =
+                if head.contains("includeGridData=false") { tab_info.as_bytes().to_vec() } else { body.clone() };
             let start = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                 answer.len()

@@ -56,10 +56,19 @@ pub fn answer(
 ) -> Result<Vec<u8>, ApiError> {
     let rects: Vec<Rect> = if ranges.is_empty() {
         (0..ss.sheets.len())
-            .map(|sheet| Rect { sheet, r0: 0, r1: ss.sheets[sheet].rows.len(), c0: 0, c1: ss.sheets[sheet].columns.len() })
+            .map(|sheet| Rect {
+                sheet,
+                r0: 0,
+                r1: ss.sheets[sheet].rows.len(),
+                c0: 0,
+                c1: ss.sheets[sheet].columns.len(),
+            })
             .collect()
     } else {
-        ranges.iter().map(|range| ss.target(range).and_then(|target| ss.read_rect(&target))).collect::<Result<_, _>>()?
+        ranges
+            .iter()
+            .map(|range| ss.target(range).and_then(|target| ss.read_rect(&target)))
+            .collect::<Result<_, _>>()?
     };
     let mut spreadsheet = ss.to_api_json(base_url);
     let sheets = match spreadsheet.as_object_mut().and_then(|members| members.remove("sheets")) {
@@ -76,7 +85,8 @@ pub fn answer(
         object.member("sheets", |out| {
             out.push(b'[');
             // With ranges, only the sheets they name; in the spreadsheet's order.
-            let shown = (0..ss.sheets.len()).filter(|&sheet| ranges.is_empty() || rects.iter().any(|r| r.sheet == sheet));
+            let shown =
+                (0..ss.sheets.len()).filter(|&sheet| ranges.is_empty() || rects.iter().any(|r| r.sheet == sheet));
             for (n, sheet) in shown.enumerate() {
                 if n > 0 {
                     out.push(b',');
@@ -297,7 +307,13 @@ mod tests {
         let anchor = Anchor::Row { sheet_id: 0, uid };
         ss.metadata.insert(
             5,
-            DeveloperMetadata { id: 5, key: "k".into(), value: Some("v".into()), visibility: Visibility::Document, anchor },
+            DeveloperMetadata {
+                id: 5,
+                key: "k".into(),
+                value: Some("v".into()),
+                visibility: Visibility::Document,
+                anchor,
+            },
         );
         ss
     }
@@ -342,16 +358,23 @@ mod tests {
 
     #[test]
     fn fields_keep_only_what_is_asked_for() {
-        let fields = "sheets(data(rowData(values(effectiveValue)),rowMetadata(developerMetadata(metadataId,metadataValue))))";
+        let fields =
+            "sheets(data(rowData(values(effectiveValue)),rowMetadata(developerMetadata(metadataId,metadataValue))))";
         let answer = read(&["'inv_tbl'"], Some(fields));
         assert_eq!(answer.as_object().unwrap().len(), 1);
         let data = &answer["sheets"][0]["data"][0];
         assert_eq!(data.as_object().unwrap().len(), 2);
-        assert_eq!(data["rowData"][0], json!({"values": [{"effectiveValue": {"stringValue": "invoice"}}, {"effectiveValue": {"stringValue": "amount"}}]}));
+        assert_eq!(
+            data["rowData"][0],
+            json!({"values": [{"effectiveValue": {"stringValue": "invoice"}}, {"effectiveValue": {"stringValue": "amount"}}]})
+        );
         assert_eq!(data["rowMetadata"][0], json!({}));
         assert_eq!(data["rowMetadata"][3], json!({"developerMetadata": [{"metadataId": 5, "metadataValue": "v"}]}));
         let titles = read(&[], Some("sheets/properties/title"));
-        assert_eq!(titles, json!({"sheets": [{"properties": {"title": "inv_tbl"}}, {"properties": {"title": "other"}}]}));
+        assert_eq!(
+            titles,
+            json!({"sheets": [{"properties": {"title": "inv_tbl"}}, {"properties": {"title": "other"}}]})
+        );
     }
 
     #[test]

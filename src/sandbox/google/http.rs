@@ -321,7 +321,11 @@ impl GoogleEmulator {
     }
 
     /// Runs a read on a spreadsheet the caller may see.
-    fn read_spreadsheet<T>(&self, id: &str, f: impl FnOnce(&Spreadsheet) -> Result<T, ApiError>) -> Result<T, ApiError> {
+    fn read_spreadsheet<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&Spreadsheet) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let state = self.lock();
         let ss = state.spreadsheets.get(id).ok_or_else(ApiError::not_found)?;
         if !ss.shared {
