@@ -250,7 +250,7 @@ impl SheetsClient {
                 self.stream.push(bytes, self.sink)
             }
             fn finish(&mut self) -> Result<GridRead, SheetsError> {
-                std::mem::replace(&mut self.stream, GridStream::new(self.sheet_id)).finish(self.sink)
+                std::mem::replace(&mut self.stream, GridStream::new(self.sheet_id)).finish()
             }
         }
         let sheet_id = self.sheet_id().await?;

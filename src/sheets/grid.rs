@@ -115,17 +115,15 @@ impl GridStream {
     }
 
     /// The answer is complete.
-    pub(crate) fn finish(self, sink: &mut (impl RowSink + ?Sized)) -> Result<GridRead, SheetsError> {
+    pub(crate) fn finish(self) -> Result<GridRead, SheetsError> {
         let GridStream { cutter, mut state } = self;
         cutter.finish()?;
         if state.grids != 2 {
             return Err(malformed("it does not hold the two ranges asked for"));
         }
-        // Trailing rows without a value are left out, as `values.get` leaves them out.
-        let anchors = match state.anchors.take() {
-            Some(anchors) => anchors,
-            None => state.deliver_anchors(sink)?,
-        };
+        // Rows without a value still waiting (`blank`) are trailing: left out, as `values.get`
+        // leaves them out. The anchors were handed over when the second range began.
+        let anchors = state.anchors.take().ok_or_else(|| malformed("it does not hold the two ranges asked for"))?;
         Ok(GridRead { index: RowIndex::from_parts(state.digests, state.hasher.finish()), anchors })
     }
 }
@@ -470,7 +468,7 @@ mod wire {
 pub(crate) fn read_grid_answer(body: &[u8], sheet_id: i32, sink: &mut impl RowSink) -> Result<GridRead, SheetsError> {
     let mut stream = GridStream::new(sheet_id);
     stream.push(body, sink)?;
-    stream.finish(sink)
+    stream.finish()
 }
 
 #[cfg(test)]
