@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`tab_info`](SheetsClient::tab_info) | `spreadsheets.get` (few fields) | read |
 //! | [`read_values`](SheetsClient::read_values), [`read_rows`](SheetsClient::read_rows) | `values.get` of the whole tab | read |
+//! | [`read_rows_with_anchors`](SheetsClient::read_rows_with_anchors) | `spreadsheets.get` with grid data: values and anchors together | read |
 //! | [`write_cells`](SheetsClient::write_cells) | one `values:batchUpdate`, RAW | write |
 //! | [`anchors`](SheetsClient::anchors), [`anchors_like`](SheetsClient::anchors_like) | `developerMetadata:search` | read |
 //! | [`update_anchors`](SheetsClient::update_anchors) | one `spreadsheets:batchUpdate` | write |
@@ -30,6 +31,7 @@ use super::anchors::{self, Anchors, NewAnchor, RowAnchor};
 use super::error::{
     Context, Failure, SheetsError, TokenFailure, classify_google_error, classify_hub_error, classify_status_only,
 };
+use super::grid::{self, GridRead, GridStream};
 use super::hub::{self, DRIVE_METADATA_SCOPE, Hub, SPREADSHEETS_SCOPE, TokenProvider};
 use super::pacing::Pacer;
 use super::retry::RetryPolicy;
@@ -63,6 +65,8 @@ pub struct SheetsClient {
     values_url: Url,
     /// `developerMetadata:search` of the spreadsheet.
     search_url: Url,
+    /// `spreadsheets.get` of the tab's grid data: values and row metadata (see [`super::grid`]).
+    grid_url: Url,
     pacer: Pacer,
     counters: Counters,
     retry: RetryPolicy,
@@ -119,6 +123,16 @@ impl SheetsClient {
             .join(&format!("v4/spreadsheets/{spreadsheet_path}/developerMetadata:search"))
             .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
         search_url.query_pairs_mut().append_pair("fields", anchors::SEARCH_FIELDS);
+        let mut grid_url = sheets_root
+            .join(&format!("v4/spreadsheets/{spreadsheet_path}"))
+            .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
+        {
+            let mut query = grid_url.query_pairs_mut();
+            for range in grid::grid_ranges(&settings.tab) {
+                query.append_pair("ranges", &range);
+            }
+            query.append_pair("includeGridData", "true").append_pair("fields", grid::GRID_FIELDS);
+        }
 
         let connector = hub::connector(settings.timeout)?;
         let tokens = TokenProvider::new(&credentials, connector.clone(), settings.timeout).await?;
@@ -139,6 +153,7 @@ impl SheetsClient {
             drive_file_url,
             values_url,
             search_url,
+            grid_url,
             pacer: Pacer::new(settings.reads_per_minute, settings.writes_per_minute),
             counters: Counters::default(),
             retry: RetryPolicy { max_attempts: settings.max_attempts, base: settings.backoff_base },
@@ -204,6 +219,44 @@ impl SheetsClient {
         let rows = Rows { stream: RowStream::new(), sink, started: false };
         match self.plain_read("values.get", &self.values_url, None, rows).await {
             Ok(index) => Ok(index),
+            Err(error) => Err(self.explain_rejection(error).await),
+        }
+    }
+
+    /// The tab's values and its row anchors in one `spreadsheets.get`, so they are one
+    /// consistent picture (see [`super::grid`]): the sink is handed every anchor first
+    /// ([`RowSink::anchors`]), then each row as it arrives, as the same cells
+    /// [`read_rows`](Self::read_rows) gives, with the anchors on it ([`RawRow::anchors`]).
+    /// Answers the digest of every row and of the whole answer (values and anchors), and the
+    /// anchors as [`anchors`](Self::anchors) lists them.
+    ///
+    /// [`RawRow::anchors`]: super::RawRow::anchors
+    pub async fn read_rows_with_anchors(&self, sink: &mut (impl RowSink + Send)) -> Result<GridRead, SheetsError> {
+        struct Grid<'s, S> {
+            sheet_id: i32,
+            stream: GridStream,
+            sink: &'s mut S,
+            started: bool,
+        }
+        impl<S: RowSink> Answer for Grid<'_, S> {
+            type Read = GridRead;
+            fn start(&mut self) {
+                if std::mem::replace(&mut self.started, true) {
+                    self.stream = GridStream::new(self.sheet_id);
+                    self.sink.restart();
+                }
+            }
+            fn chunk(&mut self, bytes: &[u8]) -> Result<(), SheetsError> {
+                self.stream.push(bytes, self.sink)
+            }
+            fn finish(&mut self) -> Result<GridRead, SheetsError> {
+                std::mem::replace(&mut self.stream, GridStream::new(self.sheet_id)).finish()
+            }
+        }
+        let sheet_id = self.sheet_id().await?;
+        let grid = Grid { sheet_id, stream: GridStream::new(sheet_id), sink, started: false };
+        match self.plain_read("spreadsheets.get", &self.grid_url, None, grid).await {
+            Ok(read) => Ok(read),
             Err(error) => Err(self.explain_rejection(error).await),
         }
     }
@@ -660,6 +713,7 @@ mod tests {
         send_sync(client);
         send(client.tab_info());
         send(client.read_values());
+        send(client.read_rows_with_anchors(&mut AllRows::default()));
         send(client.write_cells(&[]));
         send(client.anchors());
         send(client.update_anchors(&[], &[]));

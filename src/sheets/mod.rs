@@ -9,7 +9,9 @@
 //! - [`a1`]: A1 ranges, quoting and URL encoding.
 //! - [`anchors`]: developer metadata that follows a row when rows move.
 //! - [`values`]: a whole-tab read taken row by row as it arrives, never held whole.
-//! - `stream`: long answers cut into the elements of their one long array as they arrive.
+//! - [`grid`]: the values and the row anchors of the tab in one read, row by row as well.
+//! - `stream`, `grid_cutter`: long answers cut into the elements of their long arrays as they
+//!   arrive.
 //! - [`error`], [`retry`], [`pacing`], [`stats`]: classifying failures, trying again, staying
 //!   inside the per-minute quota, and counting calls.
 //!
@@ -21,6 +23,8 @@ pub mod anchors;
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod grid;
+pub(crate) mod grid_cutter;
 pub(crate) mod hub;
 pub(crate) mod pacing;
 pub(crate) mod retry;
@@ -36,6 +40,7 @@ pub use anchors::{ANCHOR_KEY, Anchors, NewAnchor, RowAnchor};
 pub use client::SheetsClient;
 pub use credentials::GoogleCredentials;
 pub use error::SheetsError;
+pub use grid::GridRead;
 pub use stats::SheetsStats;
 pub use values::{AllRows, AnswerDigest, DigestsOnly, RawRow, RowDigest, RowIndex, RowSink};
 

@@ -1437,3 +1437,129 @@ async fn structural_http(api: &Api, sandbox: &Sandbox, request: Value) {
     let answer = api.post(&sheets_path(sandbox, ":batchUpdate"), json!({ "requests": [request] })).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
+
+#[tokio::test]
+async fn grid_data_reads_into_the_hubs_types_and_agrees_with_values_get() {
+    let sandbox = start().await;
+    let hub = hub(&sandbox).await;
+    let api = Api::new(&sandbox);
+    let id = sandbox.google.spreadsheet_id().to_owned();
+    sandbox.google.set_cell(TAB, 2, 2, "=1/0").expect("an error cell");
+    sandbox.google.set_cell(TAB, 3, 1, "'0012").expect("text that looks like a number");
+    structural_http(&api, &sandbox, row_metadata("row-a", 2, Some(7))).await;
+
+    let (_, spreadsheet) = hub
+        .spreadsheets()
+        .get(&id)
+        .add_ranges("'inv_tbl'!A1:N5")
+        .add_ranges("inv_tbl!B2:C3")
+        .include_grid_data(true)
+        .add_scope(Scope::Spreadsheet)
+        .doit()
+        .await
+        .expect("spreadsheets.get with grid data");
+    let sheets = spreadsheet.sheets.expect("sheets");
+    assert_eq!(sheets.len(), 1, "only the sheet the ranges name");
+    let data = sheets[0].data.clone().expect("data");
+    assert_eq!(data.len(), 2, "one GridData per range, in the order asked");
+    assert_eq!((data[0].start_row, data[0].start_column), (None, None), "zeros are left out");
+    assert_eq!((data[1].start_row, data[1].start_column), (Some(1), Some(1)));
+    let row_metadata = data[0].row_metadata.clone().expect("rowMetadata");
+    assert_eq!(row_metadata.len(), 5, "one per row of the range");
+    assert_eq!(row_metadata[0].pixel_size, Some(21));
+    let on_row_2 = row_metadata[2].developer_metadata.clone().expect("the row's metadata");
+    assert_eq!((on_row_2[0].metadata_id, on_row_2[0].metadata_value.as_deref()), (Some(7), Some("row-a")));
+    assert!(row_metadata[1].developer_metadata.is_none());
+    assert_eq!(data[0].column_metadata.as_ref().map(Vec::len), Some(14));
+
+    // Every cell's effective value is what values.get sends unformatted, and its formatted value
+    // what it sends formatted.
+    let unformatted = api
+        .get(&sheets_path(&sandbox, &format!("/values/{}?valueRenderOption=UNFORMATTED_VALUE", enc("'inv_tbl'!A1:N5"))))
+        .await;
+    let formatted = api.get(&sheets_path(&sandbox, &format!("/values/{}", enc("'inv_tbl'!A1:N5")))).await;
+    let rows = data[0].row_data.clone().expect("rowData");
+    assert_eq!(rows.len(), 5);
+    let mut compared = 0;
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.values.clone().unwrap_or_default().iter().enumerate() {
+            let expected = &unformatted.body["values"][r][c];
+            let effective = cell.effective_value.clone().unwrap_or_default();
+            let got =
+                match (&effective.number_value, &effective.string_value, &effective.bool_value, &effective.error_value)
+                {
+                    (Some(n), _, _, _) => json!(n),
+                    (_, Some(s), _, _) => json!(s),
+                    (_, _, Some(b), _) => json!(b),
+                    (_, _, _, Some(_)) => json!(cell.formatted_value.clone().unwrap_or_default()),
+                    _ => json!(""),
+                };
+            let expected_number = expected.as_f64().map(|n| json!(n));
+            assert!(got == *expected || Some(&got) == expected_number.as_ref(), "({r},{c}): {got} vs {expected}");
+            let shown = formatted.body["values"][r][c].as_str().unwrap_or_default();
+            assert_eq!(cell.formatted_value.as_deref().unwrap_or_default(), shown, "({r},{c})");
+            compared += 1;
+        }
+    }
+    assert!(compared > 40, "{compared} cells compared");
+    let error = &rows[2].values.as_ref().expect("cells")[2];
+    assert_eq!(
+        error.effective_value.as_ref().and_then(|v| v.error_value.as_ref()).and_then(|e| e.type_.as_deref()),
+        Some("DIVIDE_BY_ZERO")
+    );
+    assert_eq!(error.user_entered_value.as_ref().and_then(|v| v.formula_value.as_deref()), Some("=1/0"));
+    let text = &rows[3].values.as_ref().expect("cells")[1];
+    assert_eq!(text.effective_value.as_ref().and_then(|v| v.string_value.as_deref()), Some("0012"));
+}
+
+/// `spreadsheets.get` of column A and of the whole tab, with grid data, lean.
+async fn grid_read(api: &Api, sandbox: &Sandbox) -> Value {
+    let fields =
+        "sheets(data(rowData(values(effectiveValue)),rowMetadata(developerMetadata(metadataId,metadataValue))))";
+    let ranges = format!("ranges={}&ranges={}", enc("'inv_tbl'!A:A"), enc("'inv_tbl'"));
+    let answer = api.get(&sheets_path(sandbox, &format!("?{ranges}&includeGridData=true&fields={fields}"))).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body
+}
+
+#[tokio::test]
+async fn grid_data_keeps_only_the_fields_asked_for_and_its_row_metadata_follows_rows() {
+    let sandbox = start().await;
+    let api = Api::new(&sandbox);
+    structural_http(&api, &sandbox, row_metadata("row-a", 2, Some(7))).await;
+    let answer = grid_read(&api, &sandbox).await;
+    assert_eq!(answer.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()), Some(vec!["sheets".to_owned()]));
+    let data = answer["sheets"][0]["data"].as_array().expect("data").clone();
+    assert_eq!(data.len(), 2);
+    for grid in &data {
+        let keys: Vec<&String> = grid.as_object().expect("GridData").keys().collect();
+        assert_eq!(keys, vec!["rowData", "rowMetadata"]);
+        assert_eq!(grid["rowMetadata"][2], json!({"developerMetadata": [{"metadataId": 7, "metadataValue": "row-a"}]}));
+        assert_eq!(grid["rowMetadata"][1], json!({}));
+        assert_eq!(grid["rowData"][0]["values"][0], json!({"effectiveValue": {"stringValue": "invoice"}}));
+    }
+    assert_eq!(data[0]["rowData"][0]["values"].as_array().map(Vec::len), Some(1), "column A only");
+    assert!(data[1]["rowData"][0]["values"].as_array().map_or(0, Vec::len) > 10);
+    let rows = data[1]["rowData"].as_array().expect("rows").len();
+    let values = api.get(&sheets_path(&sandbox, &format!("/values/{}", enc("'inv_tbl'")))).await;
+    assert_eq!(rows, values.body["values"].as_array().expect("values").len(), "as many rows as values.get");
+
+    structural_http(
+        &api,
+        &sandbox,
+        json!({"insertDimension": {"range": {"sheetId": 0, "dimension": "ROWS", "startIndex": 1, "endIndex": 3}}}),
+    )
+    .await;
+    let moved = grid_read(&api, &sandbox).await;
+    assert_eq!(moved["sheets"][0]["data"][1]["rowMetadata"][4]["developerMetadata"][0]["metadataValue"], "row-a");
+    assert_eq!(moved["sheets"][0]["data"][1]["rowMetadata"][2], json!({}));
+    structural_http(
+        &api,
+        &sandbox,
+        json!({"deleteDimension": {"range": {"sheetId": 0, "dimension": "ROWS", "startIndex": 4, "endIndex": 5}}}),
+    )
+    .await;
+    let deleted = grid_read(&api, &sandbox).await;
+    let metadata = deleted["sheets"][0]["data"][1]["rowMetadata"].as_array().expect("rowMetadata").clone();
+    assert!(metadata.iter().all(|m| *m == json!({})), "the row's metadata went with it");
+}

@@ -24,7 +24,7 @@ use super::quota::Kind;
 use super::spreadsheet::Spreadsheet;
 use super::token::{self, bearer};
 use super::values::{self, Echo, Render, parse_input};
-use super::{GoogleEmulator, batch_update, fields};
+use super::{GoogleEmulator, batch_update, fields, grid};
 use crate::sandbox::ConnectionKiller;
 use crate::sandbox::faults::endpoint;
 
@@ -187,6 +187,14 @@ pub async fn sheets(
         Ok(selection) => selection,
         Err(message) => return ApiError::invalid_argument(message).into_response(),
     };
+    if op == Op::Get && query.flag("includeGridData") {
+        let ranges = query.all("ranges");
+        let base_url = &emulator.shared.base_url;
+        return match emulator.read_spreadsheet(&id, |ss| grid::answer(ss, base_url, &ranges, selection.as_ref())) {
+            Ok(body) => ([(axum::http::header::CONTENT_TYPE, "application/json; charset=UTF-8")], body).into_response(),
+            Err(error) => error.into_response(),
+        };
+    }
     let result = match kind {
         Kind::Read => parse_body(&body).and_then(|body| emulator.api_read(&id, |ss| read(ss, &op, &query, &body))),
         Kind::Write => {
@@ -309,15 +317,24 @@ impl GoogleEmulator {
     /// Runs a read on a spreadsheet the caller may see. `Value::Null` from `f` means
     /// "the spreadsheet itself" (`spreadsheets.get`).
     fn api_read(&self, id: &str, f: impl FnOnce(&Spreadsheet) -> Result<Value, ApiError>) -> Result<Value, ApiError> {
+        self.read_spreadsheet(id, |ss| match f(ss)? {
+            Value::Null => Ok(ss.to_api_json(&self.shared.base_url)),
+            value => Ok(value),
+        })
+    }
+
+    /// Runs a read on a spreadsheet the caller may see.
+    fn read_spreadsheet<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&Spreadsheet) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let state = self.lock();
         let ss = state.spreadsheets.get(id).ok_or_else(ApiError::not_found)?;
         if !ss.shared {
             return Err(ApiError::permission_denied());
         }
-        match f(ss)? {
-            Value::Null => Ok(ss.to_api_json(&self.shared.base_url)),
-            value => Ok(value),
-        }
+        f(ss)
     }
 
     /// Runs a write on a draft of the spreadsheet and keeps it only if the write succeeded, so a

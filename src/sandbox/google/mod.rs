@@ -11,7 +11,7 @@
 //! | path | what |
 //! |---|---|
 //! | `POST /google/token` | JWT-bearer grant ([`token`]) |
-//! | `/v4/spreadsheets/{id}…` | Sheets v4 ([`http`] dispatches to [`values`], [`batch_update`], [`metadata`]) |
+//! | `/v4/spreadsheets/{id}…` | Sheets v4 ([`http`] dispatches to [`values`], [`batch_update`], [`metadata`], [`grid`]) |
 //! | `GET /drive/v3/files/{id}` | Drive `files.get` ([`drive`]) |
 //! | `/_sandbox/sheets/…` | control: load CSV, dump, live edits, sharing, quotas, what sorts and cut and paste do to row metadata ([`control`], [`moves`]) |
 //! | `GET /spreadsheets/d/{id}/edit` | the `spreadsheetUrl`: a read-only HTML view for people |
@@ -44,8 +44,9 @@
 //! - Token-endpoint 5xx/429 bodies (`internal_failure`, `rate_limit_exceeded`) are plausible,
 //!   not recorded.
 //! - `spreadsheetUrl` points at this sandbox (a read-only HTML view), not at docs.google.com.
-//! - `spreadsheets.get` ignores `includeGridData`, `ranges` and `fields`; no method honours
-//!   `fields` (partial responses).
+//! - `spreadsheets.get` honours `ranges` only with `includeGridData=true` ([`grid`]); its
+//!   `GridData` has no formats (`userEnteredFormat`, `effectiveFormat`), notes or hyperlinks,
+//!   every row is 21 pixels high and every column 100 wide, and `errorValue.message` is ours.
 
 mod a1;
 pub mod batch_update;
@@ -57,6 +58,7 @@ pub mod error;
 mod fault;
 pub mod fields;
 pub mod formula;
+pub mod grid;
 pub mod http;
 pub mod metadata;
 pub mod moves;
