@@ -10,13 +10,17 @@
 //!   judged by the company's calendar.
 //! - [`window`]: [`CdcWindow`], which CDC window to ask for next, when to narrow it and when to
 //!   fall back to reading the open documents by id.
+//! - [`poller`]: [`Poller`], one polling round against QuickBooks through that policy,
+//!   giving [`DocFacts`] for the documents the caller follows (deletions confirmed by a read).
 //! - [`autopay`]: the opt-in direction, a date in `Inv_paid_date` becoming a payment for the
 //!   open balance, never more.
 
 pub mod autopay;
+pub mod poller;
 pub mod status;
 pub mod window;
 
 pub use autopay::{NoPayment, PayDecision, PayRequest, Unpaid, decide_payment};
+pub use poller::{DocKey, DocUpdate, PollRound, Poller};
 pub use status::{DocFacts, Lifecycle, PaidStatus, PaidView, UnknownPaidStatus, company_today, paid_view};
 pub use window::{CdcWindow, NextRead, WindowOutcome};
