@@ -1567,3 +1567,49 @@ async fn control_routes_record_dated_payments_void_and_delete_like_a_bookkeeper(
     let missing = http.delete(qbo.control_url(&format!("invoice/{invoice_id}"))).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn payment_and_bill_payment_answers_have_the_shapes_of_intuits_samples() {
+    // Intuit's own samples (reference §1.2: the Payment read gist and the BillPayment doc example).
+    let payment_sample = json!({"Payment":{"Id":"163","SyncToken":"0","domain":"QBO","sparse":false,"TxnDate":"2015-01-16",
+        "CustomerRef":{"value":"20","name":"Red Rock Diner"},"DepositToAccountRef":{"value":"4"},
+        "TotalAmt":65.0,"UnappliedAmt":10.0,"ProcessPayment":false,
+        "Line":[{"Amount":55.0,"LinkedTxn":[{"TxnId":"70","TxnType":"Invoice"}],"LineEx":{"any":[]}}]},
+        "time":"2015-01-16T09:00:00.000-08:00"});
+    let bill_payment_sample = json!({"BillPayment":{"Id":"236","SyncToken":"0","VendorRef":{"value":"56"},
+        "TotalAmt":200.0,"PayType":"Check",
+        "Line":[{"Amount":200.0,"LinkedTxn":[{"TxnId":"234","TxnType":"Bill"}]}],
+        "CheckPayment":{"PrintStatus":"NeedToPrint","BankAccountRef":{"name":"Checking","value":"35"}}},
+        "time":"2015-01-16T09:00:00.000-08:00"});
+    let qbo = Qbo::start().await;
+    let invoice_id = id_of(&qbo.create_invoice(&invoice("1", Some("SHAPE-1"), json!(65))).await);
+    let mut body = payment("1", &invoice_id, json!(55));
+    body["TotalAmt"] = json!(65);
+    let paid = qbo.post("payment", &body).await;
+    assert_eq!(paid.json["Payment"]["UnappliedAmt"], json!(10.0), "{}", paid.text);
+    let read = qbo.get(&format!("payment/{}", id_of(&paid.json["Payment"]))).await;
+    assert_same_shape(
+        &read.json,
+        &payment_sample,
+        &["Payment.MetaData", "Payment.CurrencyRef", "Payment.Line[].LineEx"],
+    );
+
+    let bill_id = id_of(&qbo.post("bill", &bill("7", Some("SHAPE-B"), json!(200))).await.json["Bill"]);
+    let bill_payment = json!({
+        "VendorRef": { "value": "7" }, "TotalAmt": 200, "PayType": "Check",
+        "CheckPayment": { "BankAccountRef": { "value": "35" } },
+        "Line": [{ "Amount": 200, "LinkedTxn": [{ "TxnId": bill_id, "TxnType": "Bill" }] }]
+    });
+    let paid = qbo.post("billpayment", &bill_payment).await;
+    let read = qbo.get(&format!("billpayment/{}", id_of(&paid.json["BillPayment"]))).await;
+    // The doc example is abridged: the fields every entity carries are left out of it.
+    let abridged = [
+        "BillPayment.domain",
+        "BillPayment.sparse",
+        "BillPayment.MetaData",
+        "BillPayment.CurrencyRef",
+        "BillPayment.TxnDate",
+        "BillPayment.VendorRef.name",
+    ];
+    assert_same_shape(&read.json, &bill_payment_sample, &abridged);
+}

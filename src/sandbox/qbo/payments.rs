@@ -206,8 +206,9 @@ pub fn build(
                 Some(account) => Some(account),
                 None => default_deposit_account(company),
             };
-            if let Some(account) = deposit {
-                out.insert("DepositToAccountRef".into(), account);
+            // Intuit's sample read names the deposit account by value only.
+            if let Some(account) = deposit.and_then(|a| a.get("value").cloned()) {
+                out.insert("DepositToAccountRef".into(), json!({ "value": account }));
             }
             for field in ["PaymentRefNum", "PaymentMethodRef"] {
                 if let Some(value) = input.get(field) {
