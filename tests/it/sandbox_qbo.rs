@@ -1613,3 +1613,19 @@ async fn payment_and_bill_payment_answers_have_the_shapes_of_intuits_samples() {
     ];
     assert_same_shape(&read.json, &bill_payment_sample, &abridged);
 }
+
+#[tokio::test]
+async fn whether_a_payment_moves_the_sync_token_is_a_switch_on_by_default() {
+    let qbo = Qbo::start().await;
+    assert!(qbo.sandbox.qbo.settings().payments_move_sync_token);
+    let id = id_of(&qbo.create_invoice(&invoice("1", Some("TOKEN-1"), json!(30))).await);
+    qbo.sandbox.qbo.record_payment(EntityKind::Invoice, &id, decimal("10")).unwrap();
+    assert_eq!(qbo.sandbox.qbo.invoices()[0].sync_token, "1");
+    let patched =
+        qbo.http.patch(qbo.control_url("settings")).json(&json!({ "payments_move_sync_token": false })).send();
+    assert_eq!(patched.await.unwrap().status(), StatusCode::OK);
+    qbo.sandbox.qbo.record_payment(EntityKind::Invoice, &id, decimal("10")).unwrap();
+    let read = qbo.get(&format!("invoice/{id}")).await.json["Invoice"].clone();
+    assert_eq!((read["SyncToken"].clone(), read["Balance"].clone()), (json!("1"), json!(10.0)));
+    assert_eq!(read["LinkedTxn"].as_array().unwrap().len(), 2);
+}

@@ -148,6 +148,9 @@ pub struct QboSettings {
     /// conflict (reference §2.2), so the pessimistic reading. Off, the delete or void goes
     /// through and the payment is left applied to nothing.
     pub refuse_changes_with_payments: bool,
+    /// A payment applied or taken back moves the document's SyncToken (default): Intuit does not
+    /// say (reference §1.2), and a moving token is the reading a client must survive.
+    pub payments_move_sync_token: bool,
 }
 
 /// A partial change to [`QboSettings`]; absent fields stay as they are.
@@ -161,6 +164,7 @@ pub struct SettingsPatch {
     pub throttle_format: Option<ThrottleFormat>,
     pub limits: Option<QboLimits>,
     pub refuse_changes_with_payments: Option<bool>,
+    pub payments_move_sync_token: Option<bool>,
 }
 
 /// Why a control action was refused.
@@ -194,6 +198,7 @@ pub struct QboEmulator {
     throttle_format: Mutex<ThrottleFormat>,
     stats: Mutex<Stats>,
     refuse_changes_with_payments: AtomicBool,
+    payments_move_sync_token: AtomicBool,
     clock: clock::Clock,
 }
 
@@ -220,6 +225,7 @@ impl QboEmulator {
             throttle_format: Mutex::new(ThrottleFormat::default()),
             stats: Mutex::default(),
             refuse_changes_with_payments: AtomicBool::new(true),
+            payments_move_sync_token: AtomicBool::new(true),
             clock,
         }))
     }
@@ -445,6 +451,7 @@ impl QboEmulator {
             options: TxnOptions::default(),
             base_url: &self.shared.base_url,
             refuse_with_payments: self.refuse_changes_with_payments.load(Ordering::SeqCst),
+            payments_move_sync_token: self.payments_move_sync_token.load(Ordering::SeqCst),
         };
         Ok(operations::write(company, kind, operation, body, &context)?)
     }
@@ -460,6 +467,7 @@ impl QboEmulator {
             throttle_format: *lock(&self.throttle_format),
             limits: self.limiter.limits(),
             refuse_changes_with_payments: self.refuse_changes_with_payments.load(Ordering::SeqCst),
+            payments_move_sync_token: self.payments_move_sync_token.load(Ordering::SeqCst),
         }
     }
 
@@ -486,6 +494,9 @@ impl QboEmulator {
         if let Some(on) = patch.refuse_changes_with_payments {
             self.set_refuse_changes_with_payments(on);
         }
+        if let Some(on) = patch.payments_move_sync_token {
+            self.set_payments_move_sync_token(on);
+        }
     }
 
     /// Off: a repeated `requestid` is executed again (reports say QBO does not always honour it).
@@ -506,6 +517,12 @@ impl QboEmulator {
     /// left applied to nothing.
     pub fn set_refuse_changes_with_payments(&self, on: bool) {
         self.refuse_changes_with_payments.store(on, Ordering::SeqCst);
+    }
+
+    /// Off: a payment changes the document's balance, `LinkedTxn` and `LastUpdatedTime` but
+    /// leaves its SyncToken alone.
+    pub fn set_payments_move_sync_token(&self, on: bool) {
+        self.payments_move_sync_token.store(on, Ordering::SeqCst);
     }
 
     pub fn set_enforce_limits(&self, on: bool) {
@@ -582,6 +599,7 @@ impl QboEmulator {
             options,
             base_url: &self.shared.base_url,
             refuse_with_payments: self.refuse_changes_with_payments.load(Ordering::SeqCst),
+            payments_move_sync_token: self.payments_move_sync_token.load(Ordering::SeqCst),
         };
         let (reply, applied) = apply(&mut company, &context);
         if let Some(id) = request_id {

@@ -58,6 +58,9 @@ pub struct WriteContext<'a> {
     /// Refuse to void or delete a document with a payment applied (the pessimistic reading of
     /// sources that conflict, reference §2.2); off, the payment is left applied to nothing.
     pub refuse_with_payments: bool,
+    /// Applying or taking back a payment moves the documents' SyncToken (undocumented; on by
+    /// default, the pessimistic reading).
+    pub payments_move_sync_token: bool,
 }
 
 fn build(
@@ -167,7 +170,7 @@ pub fn write(
             let id = record.id().to_owned();
             let answer = render(&record, false);
             company.insert(kind, record);
-            payments::apply(company, kind, &id, &applied, context.now);
+            payments::apply(company, kind, &id, &applied, context.now, context.payments_move_sync_token);
             Ok(answer)
         }
         Operation::Update if kind.is_payment() => {
@@ -224,7 +227,7 @@ pub fn write(
             }
             let mut record = current(company, kind, body)?;
             if kind.is_payment() {
-                payments::unapply(company, kind, &record.body, context.now);
+                payments::unapply(company, kind, &record.body, context.now, context.payments_move_sync_token);
             } else if payments::has_payments(&record) {
                 if context.refuse_with_payments {
                     return Err(linked_payments_fault());
@@ -266,7 +269,7 @@ fn void_or_cancel(
     }
     let mut record = current(company, kind, body)?;
     if kind.is_payment() {
-        payments::unapply(company, kind, &record.body, context.now);
+        payments::unapply(company, kind, &record.body, context.now, context.payments_move_sync_token);
         payments::void_in_place(&mut record.body, context.now);
     } else {
         if payments::has_payments(&record) {

@@ -241,15 +241,32 @@ pub fn build(
 
 /// Moves a document on: new SyncToken, `LastUpdatedTime` now.
 pub fn touch(body: &mut Object, now: &DateTime<Tz>) {
-    let token = body.get("SyncToken").and_then(Value::as_str).and_then(|t| t.parse::<u64>().ok()).map_or(1, |t| t + 1);
-    body.insert("SyncToken".into(), Value::String(token.to_string()));
+    stamp(body, now, true);
+}
+
+/// `LastUpdatedTime` now, and the next SyncToken when `move_token`.
+fn stamp(body: &mut Object, now: &DateTime<Tz>, move_token: bool) {
     if let Some(Value::Object(meta)) = body.get_mut("MetaData") {
         meta.insert("LastUpdatedTime".into(), Value::String(clock::meta_time(now)));
     }
+    if !move_token {
+        return;
+    }
+    let token = body.get("SyncToken").and_then(Value::as_str).and_then(|t| t.parse::<u64>().ok()).map_or(1, |t| t + 1);
+    body.insert("SyncToken".into(), Value::String(token.to_string()));
 }
 
-/// Applies a stored payment's lines to its documents.
-pub fn apply(company: &mut Company, kind: EntityKind, payment_id: &str, applied: &[Application], now: &DateTime<Tz>) {
+/// Applies a stored payment's lines to its documents. Whether that moves a document's SyncToken
+/// is not documented (reference §1.2): `move_token` is the emulator's switch, on by default
+/// (the pessimistic reading: a client holding the old token meets 5010).
+pub fn apply(
+    company: &mut Company,
+    kind: EntityKind,
+    payment_id: &str,
+    applied: &[Application],
+    now: &DateTime<Tz>,
+    move_token: bool,
+) {
     let (doc_kind, _, _) = target(kind);
     for application in applied {
         let Some(doc) = company.find_mut(doc_kind, &application.doc_id) else { continue };
@@ -260,12 +277,12 @@ pub fn apply(company: &mut Company, kind: EntityKind, payment_id: &str, applied:
         if let Some(list) = links.as_array_mut() {
             list.push(json!({ "TxnId": payment_id, "TxnType": link_type(kind) }));
         }
-        touch(body, now);
+        stamp(body, now, move_token);
     }
 }
 
 /// Takes a payment's lines back off its documents (before a void or delete of the payment).
-pub fn unapply(company: &mut Company, kind: EntityKind, payment: &Object, now: &DateTime<Tz>) {
+pub fn unapply(company: &mut Company, kind: EntityKind, payment: &Object, now: &DateTime<Tz>, move_token: bool) {
     let (doc_kind, _, _) = target(kind);
     let payment_id = payment.get("Id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let lines = payment.get("Line").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -283,7 +300,7 @@ pub fn unapply(company: &mut Company, kind: EntityKind, payment: &Object, now: &
         if let Some(list) = body.get_mut("LinkedTxn").and_then(Value::as_array_mut) {
             list.retain(|link| !(is_payment_link(link) && text_id(link.get("TxnId")).as_deref() == Some(&payment_id)));
         }
-        touch(body, now);
+        stamp(body, now, move_token);
     }
 }
 
