@@ -78,6 +78,7 @@ pub mod directions;
 pub mod doctor;
 pub mod domain;
 pub mod ops;
+pub mod payments;
 pub mod qbo;
 pub mod sandbox;
 pub mod settings;

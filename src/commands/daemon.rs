@@ -160,6 +160,7 @@ impl crate::daemon::Hooks for DaemonHooks {
         let qbo = engine.qbo.stats();
         let sheets = engine.sheets.stats();
         self.metrics.set_call_counts(qbo.calls, qbo.throttled, sheets.reads + sheets.writes, sheets.throttled);
+        self.metrics.set_qbo_metered_calls(qbo.metered);
 
         let google = match outcome {
             Err(PassError::Sheets(error)) => GoogleStatus::failing(error.to_string()),
@@ -171,7 +172,8 @@ impl crate::daemon::Hooks for DaemonHooks {
         };
         let next = chrono::Utc::now() + chrono::Duration::from_std(self.interval).unwrap_or_default();
         match status::build_report(&engine.store, quickbooks, google, Some(next)) {
-            Ok(report) => {
+            Ok(mut report) => {
+                report.qbo_metered_calls = Some(qbo.metered);
                 let line = match outcome {
                     Ok(r) if r.idle => {
                         format!("idle; last success {}", report.last_success.as_deref().unwrap_or("never"))

@@ -14,7 +14,7 @@
 //! |---|---|
 //! | `config.rs` | settings, credentials and ids configured, direction map, alias files, directories, token store (no network: `--offline`) |
 //! | `google.rs` | Google credentials valid, sheet and tab, header row, direction map against `inv_from` |
-//! | `quickbooks.rs` | connected (company, plan, expiry), custom numbers, default item and accounts, bills on the plan |
+//! | `quickbooks.rs` | connected (company, plan, expiry), custom numbers, default item and accounts, bills on the plan, the accounts of opt-in payments |
 
 mod config;
 mod google;
@@ -48,6 +48,8 @@ pub mod names {
     pub const EXPENSE_ACCOUNT: &str = "expense account";
     pub const AP_ACCOUNT: &str = "A/P account";
     pub const BILLS: &str = "bills on the plan";
+    pub const BILL_PAYMENT_ACCOUNT: &str = "bill payment account";
+    pub const DEPOSIT_ACCOUNT: &str = "payment deposit account";
 }
 
 /// How a check came out.

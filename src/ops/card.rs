@@ -160,6 +160,9 @@ pub fn render_html(report: &StatusReport, now: DateTime<Utc>) -> String {
         },
     };
     let _ = write!(html, r#"<dt>QuickBooks</dt><dd id="quickbooks">{quickbooks}</dd>"#);
+    if let Some(calls) = report.qbo_metered_calls {
+        let _ = write!(html, r#"<dt>Metered QuickBooks calls</dt><dd id="qbo-metered-calls">{calls} since start</dd>"#);
+    }
     let google = if report.google.ok {
         "ok"
     } else if report.google.error.is_some() {
@@ -297,6 +300,15 @@ mod tests {
             }],
             ..StatusReport::default()
         }
+    }
+
+    #[test]
+    fn the_card_shows_metered_calls_when_the_daemon_counts_them() {
+        let mut report = failing_report("x");
+        assert!(!render_html(&report, Utc::now()).contains("qbo-metered-calls"));
+        report.qbo_metered_calls = Some(288);
+        let html = render_html(&report, Utc::now());
+        assert!(html.contains(r#"<dd id="qbo-metered-calls">288 since start</dd>"#), "{html}");
     }
 
     #[test]

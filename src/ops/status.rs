@@ -16,6 +16,7 @@
 //!   "quickbooks": {"connected": bool, "refresh_token_expires_at": "…"|null,
 //!                  "needs_reconnect": "reason"|null, "warn_expiry_soon": bool},
 //!   "google": {"ok": bool, "error": "…"|null},
+//!   "qbo_metered_calls": n|null,
 //!   "recent_failures": [{"at", "kind", "row_key", "sheet_row", "doc_number", "error",
 //!                        "current_status"}] }
 //! ```
@@ -48,6 +49,10 @@ pub struct StatusReport {
     pub next_pass: Option<String>,
     pub quickbooks: QuickBooksStatus,
     pub google: GoogleStatus,
+    /// QuickBooks reads, queries and CDC polls since the daemon started: Intuit's metered
+    /// "CorePlus" calls (500,000 a month on the free Builder tier, then 429 until the next
+    /// month). `None` when no running daemon reports it.
+    pub qbo_metered_calls: Option<u64>,
     /// Failures of the last [`FAILURE_WINDOW_DAYS`] days, newest first, one per row.
     pub recent_failures: Vec<FailureLine>,
 }
@@ -187,6 +192,7 @@ pub fn build_report_at(
         next_pass: next_pass.map(rfc3339),
         quickbooks,
         google,
+        qbo_metered_calls: None,
         recent_failures,
     })
 }
@@ -235,6 +241,9 @@ pub fn render_text(report: &StatusReport) -> String {
         ("Next pass", or_never(&report.next_pass, "not scheduled (no daemon running)")),
     ] {
         let _ = writeln!(out, "{label:<13}{value}");
+    }
+    if let Some(calls) = report.qbo_metered_calls {
+        let _ = writeln!(out, "{:<13}{calls} metered QuickBooks calls (reads, queries, CDC) since start", "Metered");
     }
 
     let _ = writeln!(out);
@@ -383,6 +392,17 @@ mod tests {
         assert!(report.recent_failures.is_empty());
         assert!(!report.quickbooks.warn_expiry_soon);
         assert!(report.last_success.is_none());
+    }
+
+    #[test]
+    fn metered_calls_are_shown_only_when_a_daemon_counts_them() {
+        let quiet = render_text(&StatusReport::default());
+        assert!(!quiet.contains("metered"), "{quiet}");
+        let counted = render_text(&StatusReport { qbo_metered_calls: Some(288), ..StatusReport::default() });
+        assert!(counted.contains("288 metered QuickBooks calls"), "{counted}");
+        let json =
+            serde_json::to_value(StatusReport { qbo_metered_calls: Some(3), ..StatusReport::default() }).unwrap();
+        assert_eq!(json["qbo_metered_calls"], 3);
     }
 
     #[test]

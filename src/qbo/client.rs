@@ -120,13 +120,13 @@ impl fmt::Debug for QboClient {
 }
 
 /// One logical call: the same URL (and so the same `requestid`) on every attempt.
-struct Call {
-    label: &'static str,
-    method: Method,
-    url: Url,
-    body: Option<(&'static str, String)>,
-    op: Op,
-    lane: Lane,
+pub(super) struct Call {
+    pub(super) label: &'static str,
+    pub(super) method: Method,
+    pub(super) url: Url,
+    pub(super) body: Option<(&'static str, String)>,
+    pub(super) op: Op,
+    pub(super) lane: Lane,
 }
 
 /// Why one attempt failed.
@@ -551,7 +551,7 @@ impl QboClient {
 
     /// The answer of a successful write, or `Uncertain`: the write happened but we cannot tell
     /// its id, so the caller must look it up.
-    fn created<T>(&self, read: Option<T>, why: impl FnOnce() -> String) -> Result<T, QboError> {
+    pub(super) fn created<T>(&self, read: Option<T>, why: impl FnOnce() -> String) -> Result<T, QboError> {
         read.ok_or_else(|| {
             self.inner.counters.uncertain();
             let error = QboError::Uncertain { reason: why() };
@@ -565,7 +565,7 @@ impl QboClient {
     }
 
     /// Every page of a query: `STARTPOSITION` from 1 until a page is shorter than `MAXRESULTS`.
-    async fn query_all(&self, select: &Select, entity: &str) -> Result<Vec<Value>, QboError> {
+    pub(super) async fn query_all(&self, select: &Select, entity: &str) -> Result<Vec<Value>, QboError> {
         let mut all = Vec::new();
         let mut start = 1u32;
         for _ in 0..MAX_PAGES {
@@ -601,7 +601,7 @@ impl QboClient {
     }
 
     /// `{company}/{segments…}?minorversion=…&{params…}`; segments are percent-encoded.
-    fn url(&self, segments: &[&str], params: &[(&str, &str)]) -> Url {
+    pub(super) fn url(&self, segments: &[&str], params: &[(&str, &str)]) -> Url {
         let mut url = self.inner.company.clone();
         // Cannot fail: `new` checked that the URL takes a path.
         if let Ok(mut path) = url.path_segments_mut() {
@@ -614,7 +614,7 @@ impl QboClient {
     }
 
     /// Runs one logical call through refresh, retries and classification.
-    async fn execute(&self, call: &Call) -> Result<Value, QboError> {
+    pub(super) async fn execute(&self, call: &Call) -> Result<Value, QboError> {
         let inner = &self.inner;
         let mut replay_with: Option<SecretString> = None;
         let mut refreshed = false;
@@ -708,6 +708,9 @@ impl QboClient {
         let inner = &self.inner;
         let _slot = inner.pacer.admit(call.lane).await;
         inner.counters.call(call.lane);
+        if call.op == Op::Read {
+            inner.counters.metered();
+        }
         let mut request = inner
             .http
             .request(call.method.clone(), call.url.clone())

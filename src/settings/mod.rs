@@ -20,6 +20,7 @@
 mod error;
 mod keys;
 mod layers;
+mod payments;
 mod values;
 
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ use url::Url;
 
 pub use error::{InvalidValue, Origin, SettingName, SettingsError};
 pub use layers::LoadOptions;
+pub use payments::{AutoMarkPaid, DEFAULT_PAYMENTS_INTERVAL_SECS, PaymentSettings};
 
 use crate::directions::{Directions, DirectionsError, MapKind, NameAliases};
 use crate::domain::{AmountFormat, ColumnNames, DateOrder, EligibleStatuses, Field, Fingerprinter};
@@ -54,6 +56,7 @@ pub struct Settings {
     pub logging: LogSettings,
     pub auth: AuthSettings,
     pub tuning: TuningSettings,
+    pub payments: PaymentSettings,
     /// Things worth a log line at start-up that are not mistakes (an unknown `QB_*` variable,
     /// a setting without effect). Never contain secret values.
     pub warnings: Vec<String>,
@@ -368,7 +371,21 @@ impl Settings {
             credentials_dir: layers.ambient("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         };
         let tuning = read_tuning(&layers)?;
-        Ok(Settings { google, quickbooks, sync, paths, daemon, status, alerts, logging, auth, tuning, warnings })
+        let payments = payments::read_payments(&layers)?;
+        Ok(Settings {
+            google,
+            quickbooks,
+            sync,
+            paths,
+            daemon,
+            status,
+            alerts,
+            logging,
+            auth,
+            tuning,
+            payments,
+            warnings,
+        })
     }
 
     /// What every command that reads or writes the sheet needs: which spreadsheet.

@@ -191,7 +191,9 @@ impl Company {
             EntityKind::Customer | EntityKind::Vendor | EntityKind::Employee => &mut self.sequences.names,
             EntityKind::Item => &mut self.sequences.items,
             EntityKind::Account => &mut self.sequences.accounts,
-            EntityKind::Invoice | EntityKind::Bill => &mut self.sequences.transactions,
+            EntityKind::Invoice | EntityKind::Bill | EntityKind::Payment | EntityKind::BillPayment => {
+                &mut self.sequences.transactions
+            }
         }
     }
 

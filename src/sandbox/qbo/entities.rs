@@ -17,13 +17,16 @@ pub enum EntityKind {
     Account,
     Invoice,
     Bill,
+    /// A customer's money applied to invoices.
+    Payment,
+    /// Money paid to a vendor against bills.
+    BillPayment,
 }
 
 /// QBO entities the emulator does not model. A query on one of them answers an empty result
 /// (the company simply has none); writes to them are refused as unsupported.
 pub const UNMODELLED: &[&str] = &[
     "Attachable",
-    "BillPayment",
     "Budget",
     "Class",
     "CompanyCurrency",
@@ -32,7 +35,6 @@ pub const UNMODELLED: &[&str] = &[
     "Deposit",
     "Estimate",
     "JournalEntry",
-    "Payment",
     "PaymentMethod",
     "Purchase",
     "PurchaseOrder",
@@ -53,7 +55,7 @@ const META: [&str; 2] = ["MetaData.CreateTime", "MetaData.LastUpdatedTime"];
 const COMMON: &[&str] = &["Id", "SyncToken", "sparse", "domain", "MetaData"];
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 7] = [
+    pub const ALL: [EntityKind; 9] = [
         EntityKind::Customer,
         EntityKind::Vendor,
         EntityKind::Employee,
@@ -61,6 +63,8 @@ impl EntityKind {
         EntityKind::Account,
         EntityKind::Invoice,
         EntityKind::Bill,
+        EntityKind::Payment,
+        EntityKind::BillPayment,
     ];
 
     /// The name used in JSON keys and queries: `Invoice`.
@@ -73,6 +77,8 @@ impl EntityKind {
             EntityKind::Account => "Account",
             EntityKind::Invoice => "Invoice",
             EntityKind::Bill => "Bill",
+            EntityKind::Payment => "Payment",
+            EntityKind::BillPayment => "BillPayment",
         }
     }
 
@@ -87,7 +93,12 @@ impl EntityKind {
     }
 
     pub fn is_transaction(self) -> bool {
-        matches!(self, EntityKind::Invoice | EntityKind::Bill)
+        matches!(self, EntityKind::Invoice | EntityKind::Bill | EntityKind::Payment | EntityKind::BillPayment)
+    }
+
+    /// Payments apply money to documents: their writes change the documents they link.
+    pub fn is_payment(self) -> bool {
+        matches!(self, EntityKind::Payment | EntityKind::BillPayment)
     }
 
     /// Name-list entities have `Active` and are never deleted, only made inactive.
@@ -102,7 +113,15 @@ impl EntityKind {
 
     /// Entities a client may create or update through the API here.
     pub fn writable(self) -> bool {
-        matches!(self, EntityKind::Customer | EntityKind::Vendor | EntityKind::Invoice | EntityKind::Bill)
+        matches!(
+            self,
+            EntityKind::Customer
+                | EntityKind::Vendor
+                | EntityKind::Invoice
+                | EntityKind::Bill
+                | EntityKind::Payment
+                | EntityKind::BillPayment
+        )
     }
 
     /// The field that names a record (and gets the ` (deleted)` suffix when inactive).
@@ -110,7 +129,7 @@ impl EntityKind {
         match self {
             EntityKind::Customer | EntityKind::Vendor | EntityKind::Employee => Some("DisplayName"),
             EntityKind::Item | EntityKind::Account => Some("Name"),
-            EntityKind::Invoice | EntityKind::Bill => None,
+            EntityKind::Invoice | EntityKind::Bill | EntityKind::Payment | EntityKind::BillPayment => None,
         }
     }
 
@@ -160,6 +179,8 @@ impl EntityKind {
             EntityKind::Bill => {
                 &["Id", "DocNumber", "TxnDate", "DueDate", "VendorRef", "APAccountRef", "Balance", "TotalAmt"]
             }
+            EntityKind::Payment => &["Id", "TxnDate", "CustomerRef", "TotalAmt", "PaymentRefNum"],
+            EntityKind::BillPayment => &["Id", "DocNumber", "TxnDate", "VendorRef", "TotalAmt", "PayType"],
         };
         own.iter().copied().chain(META).collect()
     }
@@ -400,6 +421,42 @@ impl EntityKind {
                 "TransactionLocationType",
                 "IncludeInAnnualTPAR",
                 "RecurDataRef",
+            ],
+            EntityKind::Payment => &[
+                "TxnDate",
+                "CustomerRef",
+                "TotalAmt",
+                "UnappliedAmt",
+                "Line",
+                "DepositToAccountRef",
+                "ARAccountRef",
+                "PaymentMethodRef",
+                "PaymentRefNum",
+                "PrivateNote",
+                "ProcessPayment",
+                "CurrencyRef",
+                "ExchangeRate",
+                "TxnSource",
+                "TransactionLocationType",
+                "CreditCardPayment",
+                "ProjectRef",
+            ],
+            EntityKind::BillPayment => &[
+                "DocNumber",
+                "TxnDate",
+                "VendorRef",
+                "TotalAmt",
+                "Line",
+                "PayType",
+                "CheckPayment",
+                "CreditCardPayment",
+                "APAccountRef",
+                "PrivateNote",
+                "CurrencyRef",
+                "ExchangeRate",
+                "DepartmentRef",
+                "ProcessBillPayment",
+                "TransactionLocationType",
             ],
         };
         COMMON.iter().chain(own).copied().collect()

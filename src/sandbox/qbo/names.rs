@@ -45,7 +45,7 @@ pub fn build(
         }
         EntityKind::Item => item(company, input, &mut out, active, except, mode.inactive())?,
         EntityKind::Account => account(company, input, &mut out, active, except)?,
-        EntityKind::Invoice | EntityKind::Bill => {
+        EntityKind::Invoice | EntityKind::Bill | EntityKind::Payment | EntityKind::BillPayment => {
             return Err(Fault::unsupported_operation(format!("{} is not a name-list entity", kind.wire_name())));
         }
     }
@@ -61,7 +61,7 @@ pub fn set_active(kind: EntityKind, body: &mut Object, active: bool, now: &DateT
         EntityKind::Customer => &["DisplayName", "FullyQualifiedName"],
         EntityKind::Vendor | EntityKind::Employee => &["DisplayName"],
         EntityKind::Item | EntityKind::Account => &["Name", "FullyQualifiedName"],
-        EntityKind::Invoice | EntityKind::Bill => &[],
+        EntityKind::Invoice | EntityKind::Bill | EntityKind::Payment | EntityKind::BillPayment => &[],
     };
     for field in name_fields {
         if let Some(Value::String(name)) = body.get_mut(*field) {

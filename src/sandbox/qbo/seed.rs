@@ -41,6 +41,12 @@ pub struct CompanySeed {
     pub invoices: Vec<Object>,
     #[serde(default)]
     pub bills: Vec<Object>,
+    /// Payments as stored: loading one does not apply it again (the documents' balances and
+    /// `LinkedTxn` in the seed already show it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payments: Vec<Object>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bill_payments: Vec<Object>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +64,7 @@ impl CompanySeed {
 
     /// The records of each kind, in the order they must load (accounts before the items that
     /// name them, names before the transactions that reference them).
-    fn in_load_order(&self) -> [(EntityKind, &Vec<Object>); 7] {
+    fn in_load_order(&self) -> [(EntityKind, &Vec<Object>); 9] {
         [
             (EntityKind::Account, &self.accounts),
             (EntityKind::Item, &self.items),
@@ -67,6 +73,8 @@ impl CompanySeed {
             (EntityKind::Employee, &self.employees),
             (EntityKind::Invoice, &self.invoices),
             (EntityKind::Bill, &self.bills),
+            (EntityKind::Payment, &self.payments),
+            (EntityKind::BillPayment, &self.bill_payments),
         ]
     }
 }
@@ -119,6 +127,8 @@ pub fn dump(company: &Company) -> CompanySeed {
         employees: bodies(EntityKind::Employee),
         invoices: bodies(EntityKind::Invoice),
         bills: bodies(EntityKind::Bill),
+        payments: bodies(EntityKind::Payment),
+        bill_payments: bodies(EntityKind::BillPayment),
     }
 }
 

@@ -33,6 +33,8 @@ const UNMODELLED_LINES: &[&str] = &["GroupLineDetail", "DiscountLineDetail", "Ta
 pub struct TxnOptions {
     /// `include=allowduplicatedocnum`: accept a DocNumber already in use.
     pub allow_duplicate_doc_number: bool,
+    /// `include=void`: an update of a Payment or BillPayment voids it.
+    pub include_void: bool,
 }
 
 /// Builds the stored form of an Invoice or Bill from what a client or a seed sent.

@@ -233,6 +233,26 @@ async fn each_google_check_fails_with_its_message() {
 }
 
 #[tokio::test]
+async fn the_accounts_of_opt_in_payments_are_checked_only_when_switched_on() {
+    let world = ready_world(false).await;
+    let report = diagnose(&world.env).await;
+    assert!(report.get(BILL_PAYMENT_ACCOUNT).is_none() && report.get(DEPOSIT_ACCOUNT).is_none());
+    let on = [
+        ("QB_AUTO_MARK_BILL_PAID", "true"),
+        ("QB_BILL_PAYMENT_ACCOUNT", "35"),
+        ("QB_AUTO_MARK_INVOICE_PAID", "true"),
+        ("QB_PAYMENT_DEPOSIT_ACCOUNT", "7"),
+    ];
+    let report = diagnose(&with(&world.env, &on)).await;
+    assert_passes(&report, BILL_PAYMENT_ACCOUNT, &["35 \"Checking\" (Bank)"]);
+    assert_fails(
+        &report,
+        DEPOSIT_ACCOUNT,
+        &["account 7", "is not of type \"Bank\"", "QB_PAYMENT_DEPOSIT_ACCOUNT", "35 \"Checking\""],
+    );
+}
+
+#[tokio::test]
 async fn each_quickbooks_check_fails_with_its_message_and_the_ids_to_use() {
     let world = ready_world(false).await;
     let env = &world.env;
