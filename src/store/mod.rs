@@ -33,13 +33,13 @@ pub use schema::SCHEMA_VERSION;
 /// nothing can be done safely).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the state database {path} cannot be opened: {source}")]
+    #[error("the state database {path} cannot be opened")]
     Open { path: String, source: rusqlite::Error },
     #[error(
         "the state database {path} was written by a newer qbsync (schema {found}, this build knows {known}): upgrade qbsync"
     )]
     TooNew { path: String, found: i64, known: i64 },
-    #[error("state database error: {0}")]
+    #[error("state database error")]
     Sql(#[from] rusqlite::Error),
 }
 
