@@ -15,6 +15,7 @@
 //! The database runs in WAL mode with `synchronous=FULL`: a committed intent survives `kill -9`
 //! and power loss, which is what the exactly-once guarantee rests on.
 
+mod home;
 mod schema;
 
 use std::cell::RefCell;
@@ -27,6 +28,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+pub use home::{Home, HomeError};
 pub use schema::SCHEMA_VERSION;
 
 /// Failures of the store. Every one is fatal for the pass (the store is local; if it fails,
