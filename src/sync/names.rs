@@ -122,6 +122,9 @@ async fn create(
         Err(QboError::Rejected { faults }) if faults.iter().any(|f| f.code == "6240") => {
             Ok(Err(clash_message(kind, name)))
         }
+        // The name is held by someone QuickBooks would not list as this kind (an employee, an
+        // inactive record): the rows' problem, never the pass's.
+        Err(duplicate @ QboError::DuplicateName { .. }) => Ok(Err(duplicate.for_bookkeeper())),
         Err(QboError::Rejected { faults }) => {
             // QuickBooks' sentence speaks of "the document"; it was the name that was refused.
             let details: Vec<String> = faults

@@ -210,7 +210,8 @@ async fn the_sheets_client_clips_every_owned_column_and_holds_back_only_a_refuse
 
 #[tokio::test]
 async fn a_renamed_or_deleted_tracking_header_stops_before_anything_is_created() {
-    for (renamed_to, expect) in [("QB INVOICE ID", "Column O is headed \"QB INVOICE ID\""), ("memo", "qbsync migrate")] {
+    for (renamed_to, expect) in [("QB INVOICE ID", "Column O is headed \"QB INVOICE ID\""), ("memo", "qbsync migrate")]
+    {
         let world = world_with_rows(2, &[]).await;
         // One row was synced already: its id is on the sheet.
         type_into(&world, 1, 14, "77");
@@ -270,4 +271,38 @@ fn a_byte_order_mark_is_accepted_in_the_env_file_and_the_map_files() {
     std::fs::write(&aliases, "\u{FEFF}{\"aliases\": {\"acme\": \"Acme Training Co\"}}").unwrap();
     let aliases = qbsync::directions::NameAliases::load_optional(&aliases).unwrap();
     assert_eq!(aliases.resolve("acme"), "Acme Training Co");
+}
+
+#[tokio::test]
+async fn a_pending_number_no_search_can_carry_is_still_found_and_stalls_no_other_number() {
+    use qbsync::qbo::model::{DocKind, NewDoc, NewInvoice, SalesLine};
+    use qbsync::qbo::request_id::RequestId;
+
+    let world = world_with_rows(1, &[]).await;
+    sync(&world).await;
+    let first = world.sandbox.qbo.invoices().remove(0);
+    let engine = world.engine().await;
+    // An intent recorded by an older qbsync, before such numbers were refused at validation.
+    let legacy = NewDoc::Invoice(NewInvoice {
+        doc_number: Some("①②③".into()),
+        txn_date: chrono::NaiveDate::from_ymd_opt(2025, 11, 5).unwrap(),
+        due_date: None,
+        customer_id: first.party_id.clone(),
+        private_note: None,
+        lines: vec![SalesLine {
+            amount: "10.00".parse().unwrap(),
+            description: None,
+            item_id: world.settings().quickbooks.default_item_id.unwrap(),
+            qty: "1".parse().unwrap(),
+            unit_price: "10.00".parse().unwrap(),
+        }],
+    });
+    let created = engine.qbo.create(&legacy, &RequestId::parse("legacy-1").unwrap()).await.unwrap();
+
+    let found = engine.qbo.find_by_doc_numbers(DocKind::Invoice, &["①②③".into(), "C-1".into()]).await.unwrap();
+    let mut ids: Vec<&str> = found.iter().map(|d| d.id.as_str()).collect();
+    ids.sort();
+    let mut want = vec![created.id.as_str(), first.id.as_str()];
+    want.sort();
+    assert_eq!(ids, want);
 }
