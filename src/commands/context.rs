@@ -227,7 +227,7 @@ pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
         doc_number_prefix: sync.doc_number_prefix.clone(),
         amount_format: sync.amount_format,
         date_order: sync.date_order,
-        columns: sync.columns.clone(),
+        columns: sync.columns.clone().with_bill_columns(mode == Mode::Dual),
         default_item_id: settings.quickbooks.default_item_id.clone().unwrap_or_default(),
         expense_account_id: settings.quickbooks.default_expense_account.clone().unwrap_or_default(),
         ap_account_id: settings.quickbooks.default_vendor_account.clone(),

@@ -157,7 +157,12 @@ impl fmt::Display for Field {
 
 /// The header text of each field on this sheet: the shipped names unless configured otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ColumnNames([String; 23]);
+pub struct ColumnNames {
+    names: [String; 23],
+    /// Whether the bill tracking columns are required too (dual mode): a pass that may create
+    /// bills must have somewhere to record them.
+    bills: bool,
+}
 
 /// A column-name configuration that cannot work.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -170,14 +175,14 @@ pub enum ColumnNameError {
 
 impl Default for ColumnNames {
     fn default() -> Self {
-        ColumnNames(Field::ALL.map(|f| f.default_header().to_owned()))
+        ColumnNames { names: Field::ALL.map(|f| f.default_header().to_owned()), bills: false }
     }
 }
 
 impl ColumnNames {
     /// The header text of `field`.
     pub fn name(&self, field: Field) -> &str {
-        &self.0[field.index()]
+        &self.names[field.index()]
     }
 
     /// Renames one field's column (surrounding white space is dropped).
@@ -186,8 +191,19 @@ impl ColumnNames {
         if name.is_empty() {
             return Err(ColumnNameError::Blank { field });
         }
-        self.0[field.index()] = name.to_owned();
+        self.names[field.index()] = name.to_owned();
         Ok(())
+    }
+
+    /// These names, with the bill tracking columns required (`true`, dual mode) or not.
+    pub fn with_bill_columns(mut self, required: bool) -> ColumnNames {
+        self.bills = required;
+        self
+    }
+
+    /// Whether a pass needs the bill tracking columns.
+    pub fn bill_columns(&self) -> bool {
+        self.bills
     }
 
     /// Checks that no two fields share a header name.
@@ -273,12 +289,12 @@ static EMPTY: Cell = Cell::Empty;
 
 impl Layout {
     /// Finds every known column in row 1, for a pass. Unknown headers are ignored; a known
-    /// header appearing twice, a missing required input or a missing invoice tracking column
-    /// (which every mode writes) is an error. Bill tracking columns are checked by
-    /// [`Layout::check_tracking`], which knows the mode.
+    /// header appearing twice, a missing required input or a missing tracking column (the
+    /// invoice ones always, the bill ones when `names` says bills are on) is an error: nothing
+    /// may be created that could not be recorded.
     pub fn from_header(header: &[Cell], names: &ColumnNames) -> Result<Layout, LayoutError> {
         let layout = Layout::read_header(header, names)?;
-        layout.check_tracking(false)?;
+        layout.check_tracking(names.bill_columns())?;
         Ok(layout)
     }
 
@@ -607,6 +623,8 @@ mod tests {
         names.extend(["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error", "qb_bill_url"]);
         let layout = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap();
         assert_eq!(layout.check_tracking(false), Ok(()));
+        let dual = ColumnNames::default().with_bill_columns(true);
+        assert!(matches!(Layout::from_header(&header(&names), &dual), Err(LayoutError::MissingTrackingColumns(_))));
         let Err(LayoutError::MissingTrackingColumns(missing)) = layout.check_tracking(true) else { panic!() };
         let fields: Vec<Field> = missing.iter().map(|m| m.field).collect();
         assert_eq!(fields, [Field::QbBillId, Field::QbBillStatus, Field::QbBillError]);

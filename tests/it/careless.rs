@@ -306,3 +306,16 @@ async fn a_pending_number_no_search_can_carry_is_still_found_and_stalls_no_other
     want.sort();
     assert_eq!(ids, want);
 }
+
+#[tokio::test]
+async fn in_dual_mode_a_sheet_without_the_bill_columns_creates_nothing() {
+    let world = World::start(Default::default(), &[("QB_SYNC_MODE", "dual"), ("QB_ENABLE_BILLS", "true")]).await;
+    world.migrate(false).await;
+    let mut engine = world.engine().await;
+    let error = engine.pass(&world.policy(RunFlags::default()), PassOptions::default()).await.unwrap_err();
+    assert!(error.to_string().contains("\"qb_bill_id\""), "{error}");
+    assert!(world.sandbox.qbo.invoices().is_empty() && world.sandbox.qbo.bills().is_empty());
+    world.migrate(true).await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+    assert!(!world.sandbox.qbo.bills().is_empty(), "with the columns added, bills are created");
+}
