@@ -22,6 +22,8 @@ use super::policy::{Mode, Policy};
 
 /// QuickBooks limits `PrivateNote` and `Line.Description` to 4000 characters.
 const QBO_TEXT_LIMIT: usize = 4000;
+/// The longest sentence a row fails or is skipped with (quoted cell text included).
+const MESSAGE_LIMIT: usize = 2000;
 
 /// One document line, before ids are known.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,10 +101,17 @@ pub fn kind_of(row: &[Cell], layout: &Layout, policy: &Policy) -> Kind {
 /// the sheet.
 pub fn judge(row: &[Cell], index: u32, layout: &Layout, policy: &Policy) -> RowVerdict {
     match judge_raw(row, index, layout, policy) {
-        RowVerdict::Fail { kind, reason } => RowVerdict::Fail { kind, reason: escape_invisible(&reason).into_owned() },
-        RowVerdict::Skip { kind, reason } => RowVerdict::Skip { kind, reason: escape_invisible(&reason).into_owned() },
+        RowVerdict::Fail { kind, reason } => RowVerdict::Fail { kind, reason: for_the_sheet(&reason) },
+        RowVerdict::Skip { kind, reason } => RowVerdict::Skip { kind, reason: for_the_sheet(&reason) },
         document => document,
     }
+}
+
+/// A sentence fit for the error cell: invisible characters escaped, and short enough that a
+/// huge pasted cell quoted in it cannot make it long. Clipped here, where it is stored, so the
+/// cell always shows exactly what the store says.
+fn for_the_sheet(reason: &str) -> String {
+    clip_to(&escape_invisible(reason), MESSAGE_LIMIT)
 }
 
 /// The first input cell of `row` that shows a spreadsheet error (`#REF!`, `#N/A`, …), as the
