@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::auth::{AuthError, TokenSource};
-use crate::sync::engine::PassError;
+use crate::sync::PassError;
 use crate::sync::{Engine, PassOptions, PassReport, Policy};
 
 /// How long transient trouble getting the first QuickBooks token may hold back READY.

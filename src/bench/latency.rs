@@ -24,7 +24,7 @@ use super::world::BenchWorld;
 use crate::commands::context::{self, RunFlags};
 use crate::settings::Settings;
 use crate::sync::Policy;
-use crate::sync::engine::{PassError, PassReport};
+use crate::sync::{PassError, PassReport};
 
 /// Rows appended during one wait between polls.
 const ROWS_PER_WAIT: usize = 6;

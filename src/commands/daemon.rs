@@ -26,8 +26,8 @@ use crate::ops::status::{self, GoogleStatus, QuickBooksStatus, StatusReport};
 use crate::ops::web::{self, HealthPolicy};
 use crate::settings::{LoadOptions, Settings};
 use crate::store::Kind;
-use crate::sync::engine::{PassError, PassReport};
 use crate::sync::{Engine, Policy};
+use crate::sync::{PassError, PassReport};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -8,7 +8,7 @@ use super::context::{self, RunFlags};
 use super::lock::InstanceLock;
 use crate::settings::LoadOptions;
 use crate::store::Store;
-use crate::sync::engine::PassReport;
+use crate::sync::PassReport;
 use crate::sync::{Engine, PassOptions};
 
 #[derive(Debug, clap::Args)]
@@ -55,9 +55,9 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// A progress bar with counts and ETA on a terminal, plain log lines otherwise (`ops::progress`).
-fn progress_bar() -> crate::sync::engine::ProgressObserver {
+fn progress_bar() -> crate::sync::ProgressObserver {
     use crate::ops::progress::{Progress as Bar, RowOutcome};
-    use crate::sync::engine::Progress;
+    use crate::sync::Progress;
     let bar: std::sync::Mutex<Option<Bar>> = std::sync::Mutex::new(None);
     std::sync::Arc::new(move |event| {
         let mut bar = bar.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -22,4 +22,4 @@ pub use fingerprint::{Fingerprinter, content_fingerprint};
 pub use layout::{ColumnNames, Field, Layout, LayoutError, column_letter};
 pub use money::{AmountError, AmountFormat, Money, parse_amount};
 pub use name::{PartyName, PartyNameError};
-pub use status::{EligibleStatuses, SyncStatus};
+pub use status::{EligibleStatuses, RowStatus, UnknownRowStatus};

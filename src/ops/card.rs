@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::status::{FAILURE_WINDOW_DAYS, StatusReport, human_time};
-use crate::store::StatusCounts;
+use crate::store::{RowStatus, StatusCounts};
 
 const STYLE: &str = r#"
 :root { color-scheme: light; --ink: #1f2933; --muted: #616e7c; --line: #e4e7eb; --bg: #f5f7fa;
@@ -179,7 +179,7 @@ pub fn render_html(report: &StatusReport, now: DateTime<Utc>) -> String {
         );
         for failure in &report.recent_failures {
             let row = failure.sheet_row.map(|r| r.to_string()).unwrap_or_else(|| "?".into());
-            let fixed = if failure.current_status.as_deref() == Some("synced") {
+            let fixed = if failure.current_status == Some(RowStatus::Synced) {
                 r#" <span class="tag">fixed since</span>"#
             } else {
                 ""
@@ -293,7 +293,7 @@ mod tests {
                 sheet_row: Some(17),
                 doc_number: Some("INV-<b>".into()),
                 error: Some(error.into()),
-                current_status: Some("failed".into()),
+                current_status: Some(RowStatus::Failed),
             }],
             ..StatusReport::default()
         }

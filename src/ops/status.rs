@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::store::{AuditQuery, Kind, PassRecord, StatusCounts, Store, StoreError};
+use crate::store::{AuditQuery, Kind, PassRecord, RowStatus, StatusCounts, Store, StoreError};
 
 /// How far back the report lists failures.
 pub const FAILURE_WINDOW_DAYS: i64 = 7;
@@ -126,7 +126,7 @@ pub struct FailureLine {
     pub doc_number: Option<String>,
     pub error: Option<String>,
     /// What the row's status is now (`failed`, or `synced` once someone fixed it).
-    pub current_status: Option<String>,
+    pub current_status: Option<RowStatus>,
 }
 
 /// Builds the report as of now.
@@ -250,7 +250,7 @@ pub fn render_text(report: &StatusReport) -> String {
         let _ = writeln!(out, "Failures in the last {FAILURE_WINDOW_DAYS} days (newest first):");
         for failure in &report.recent_failures {
             let row = failure.sheet_row.map(|r| format!("row {r}")).unwrap_or_else(|| "row ?".into());
-            let fixed = if failure.current_status.as_deref() == Some("synced") { " [fixed since]" } else { "" };
+            let fixed = if failure.current_status == Some(RowStatus::Synced) { " [fixed since]" } else { "" };
             let _ = writeln!(
                 out,
                 "  {}  {:<7}  {:<8}  {:<12}  {}{}",
@@ -281,9 +281,9 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewAudit, RowRecord};
+    use crate::store::{AuditEvent, NewAudit, RowRecord};
 
-    fn row(key: &str, kind: Kind, status: &str, sheet_row: i64) -> RowRecord {
+    fn row(key: &str, kind: Kind, status: RowStatus, sheet_row: i64) -> RowRecord {
         RowRecord {
             kind,
             doc_number: Some(format!("DOC-{sheet_row}")),
@@ -297,13 +297,13 @@ mod tests {
             .audit_append(
                 kind,
                 &NewAudit {
-                    event: "create",
+                    event: AuditEvent::Rejected,
                     row_key: Some(key),
                     sheet_row: Some(sheet_row),
                     doc_number: Some("INV-9"),
-                    status: "failed",
+                    status: RowStatus::Failed,
                     error: Some(error),
-                    ..NewAudit::default()
+                    ..NewAudit::new(AuditEvent::Rejected, RowStatus::Failed)
                 },
             )
             .expect("audit");
@@ -312,10 +312,10 @@ mod tests {
     #[test]
     fn report_counts_passes_and_failures_from_the_store() {
         let store = Store::in_memory().expect("store");
-        store.put_row(&row("r1", Kind::Invoice, "synced", 2)).expect("row");
-        store.put_row(&row("r2", Kind::Invoice, "failed", 3)).expect("row");
-        store.put_row(&row("r3", Kind::Bill, "skipped", 4)).expect("row");
-        store.put_row(&row("r4", Kind::Invoice, "synced", 5)).expect("row");
+        store.put_row(&row("r1", Kind::Invoice, RowStatus::Synced, 2)).expect("row");
+        store.put_row(&row("r2", Kind::Invoice, RowStatus::Failed, 3)).expect("row");
+        store.put_row(&row("r3", Kind::Bill, RowStatus::Skipped, 4)).expect("row");
+        store.put_row(&row("r4", Kind::Invoice, RowStatus::Synced, 5)).expect("row");
         fail(&store, Kind::Invoice, "r2", 3, "first error");
         fail(&store, Kind::Invoice, "r2", 3, "customer \"Acme\" not found");
         fail(&store, Kind::Invoice, "r4", 5, "fixed later");
@@ -348,7 +348,7 @@ mod tests {
         assert_eq!(report.next_pass, Some(rfc3339(next)));
         assert_eq!(report.recent_failures.len(), 2, "one line per row: {:?}", report.recent_failures);
         assert_eq!(report.recent_failures[0].row_key.as_deref(), Some("r4"));
-        assert_eq!(report.recent_failures[0].current_status.as_deref(), Some("synced"));
+        assert_eq!(report.recent_failures[0].current_status, Some(RowStatus::Synced));
         assert_eq!(report.recent_failures[1].error.as_deref(), Some("customer \"Acme\" not found"));
 
         let json = serde_json::to_value(&report).expect("json");

@@ -26,11 +26,11 @@ use crate::domain::Cell;
 use crate::domain::layout::Layout;
 use crate::sheets::{Anchors, RawRow, RowIndex, RowSink, SheetsError};
 
-use super::engine::PassError;
+use super::error::PassError;
+use super::fast::FastMap;
 use super::plan::AttentionCheck;
 use super::policy::Policy;
 use super::seal::{Seal, Sealer, Sealing};
-use super::view::FastMap;
 
 /// One consistent picture of the sheet (values and anchors read together, see
 /// `Engine::snapshot`) decoded as far as the pass needs: quiet rows are not decoded and read

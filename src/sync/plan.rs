@@ -18,21 +18,18 @@ use crate::domain::Cell;
 use crate::domain::doc_number::DocNumber;
 use crate::domain::fingerprint::content_fingerprint;
 use crate::domain::layout::{Field, Layout};
-use crate::store::{DocRecord, DocState, Kind, RowRecord};
+use crate::store::{DocRecord, DocState, Kind, RowRecord, RowStatus};
 
+use super::columns::Tracking;
 use super::draft::{DocDraft, DraftRow, RowVerdict, judge, kind_of};
-use super::policy::{Mode, Policy};
+use super::fast::{FastMap, FastSet};
+use super::policy::Policy;
 use super::seal::Sealing;
 pub use super::view::StoreView;
-use super::view::{FastMap, FastSet, Wanted};
+use super::view::Wanted;
 
 /// Where each anchored row is now: row key → 0-based grid row.
 pub type Located = FastMap<CompactString, u32>;
-
-/// Row status recorded for an anchor that was just claimed and not yet verified.
-pub const CLAIMED: &str = "claimed";
-/// Row status for a pasted copy of a synced row.
-pub const COPY: &str = "copy";
 
 /// A row anchor as read from the sheet.
 pub use crate::sheets::RowAnchor as Anchor;
@@ -112,14 +109,6 @@ pub struct Plan {
     pub stats: PlanStats,
 }
 
-/// The QuickBooks id column a row of this kind is tracked in.
-pub fn id_field(kind: Kind) -> Field {
-    match kind {
-        Kind::Invoice => Field::QbInvoiceId,
-        Kind::Bill => Field::QbBillId,
-    }
-}
-
 /// The kind of document each row would become, routed once per distinct `inv_from` text:
 /// routing normalises the name (allocating), and a sheet has a handful of distinct values over
 /// tens of thousands of rows.
@@ -159,13 +148,13 @@ pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, p
     let synced = store
         .rows
         .values()
-        .filter(|r| r.status == "synced")
+        .filter(|r| r.status == RowStatus::Synced)
         .filter_map(|r| {
             let id = r.doc_key.as_ref().and_then(|d| store.docs.get(d.as_str())).and_then(|d| d.qbo_id.clone())?;
             Some((r.sheet_row?, r.kind, id))
         })
         .collect();
-    let claims_left = store.rows.values().any(|r| r.status == CLAIMED);
+    let claims_left = store.rows.values().any(|r| r.status == RowStatus::Claimed);
     let mut check = AttentionCheck::new(store, policy).expecting(synced, claims_left);
     if check.needed() || rows.iter().enumerate().skip(1).any(|(index, row)| check.row(layout, index, row)) {
         return true;
@@ -197,7 +186,7 @@ impl<'a> AttentionCheck<'a> {
         let failures = store
             .rows
             .values()
-            .filter(|r| r.status == "failed" && r.config_fp == policy.config_fp)
+            .filter(|r| r.status == RowStatus::Failed && r.config_fp == policy.config_fp)
             .map(|r| r.content_fp.as_str())
             .collect();
         let needed = store.docs.values().any(|d| d.state == DocState::Pending);
@@ -236,13 +225,13 @@ impl<'a> AttentionCheck<'a> {
             return self.needed;
         }
         if let Some((kind, id)) = self.expected.get(&index)
-            && layout.cell(row, id_field(*kind)).trimmed() != id.as_str()
+            && layout.cell(row, Tracking::id_of(*kind)).trimmed() != id.as_str()
         {
             self.needed = true;
             return true;
         }
         let kind = self.kinds.of(layout, row);
-        let id = layout.cell(row, id_field(kind)).trimmed();
+        let id = layout.cell(row, Tracking::id_of(kind)).trimmed();
         self.needed = if id.is_empty() {
             looks_ready(row, index as u32, kind, layout, self.policy, &self.failures)
         } else {
@@ -270,24 +259,18 @@ fn looks_ready(
     if !policy.backfill && !policy.eligible.contains(&status) {
         return false;
     }
-    let shown = shown_status(row, kind, layout, policy);
-    match shown.as_str() {
+    // A row without an id has no document yet: its outcome shows where such a row's does.
+    let shown = RowStatus::shown(&layout.cell(row, Tracking::of(kind, policy.mode, false).status).as_text());
+    match shown {
         // Settled rows are re-judged only when the judgement could change: a failed row when
         // its content or the configuration changed (the store knows), a skipped row when the
         // mode no longer skips it.
-        "failed" => policy.include_failed || !failures.contains(content_fingerprint(row, layout).as_str()),
-        "skipped" => !matches!(judge(row, index, layout, policy), RowVerdict::Skip { .. }),
+        Some(RowStatus::Failed) => {
+            policy.include_failed || !failures.contains(content_fingerprint(row, layout).as_str())
+        }
+        Some(RowStatus::Skipped) => !matches!(judge(row, index, layout, policy), RowVerdict::Skip { .. }),
         _ => true,
     }
-}
-
-/// The status qbsync last wrote for this row's kind.
-fn shown_status(row: &[Cell], kind: Kind, layout: &Layout, policy: &Policy) -> String {
-    let field = match (kind, policy.mode) {
-        (Kind::Bill, Mode::Dual) => Field::QbBillStatus,
-        _ => Field::QbSyncStatus,
-    };
-    layout.cell(row, field).trimmed().to_lowercase()
 }
 
 /// Where each anchored row is now (key → 0-based grid row), exactly as [`plan`] finds it,
@@ -355,7 +338,7 @@ pub fn plan(
         let kind = kinds.of(layout, row);
         let key = key_of_row.get(index as usize).copied().flatten();
         let record = key.and_then(|k| store.rows.get(k));
-        let id = layout.cell(row, id_field(kind)).trimmed();
+        let id = layout.cell(row, Tracking::id_of(kind)).trimmed();
 
         if !id.is_empty() {
             // Most rows of a long sheet are settled history showing their own document's id:
@@ -377,7 +360,8 @@ pub fn plan(
                     None => {
                         // Anchored first and verified like any claim; flagged once it holds.
                         let key = new_key();
-                        let record = RowRecord { row_key: key.clone(), status: CLAIMED.into(), error: None, ..copy };
+                        let record =
+                            RowRecord { row_key: key.clone(), status: RowStatus::Claimed, error: None, ..copy };
                         plan.claims.push(Claim { row: index, key, record });
                     }
                 }
@@ -407,7 +391,7 @@ pub fn plan(
                 }
             }
             let unchanged = record.content_fp == *fp && record.config_fp == policy.config_fp;
-            if unchanged && matches!(record.status.as_str(), "failed" | "skipped") && !policy.include_failed {
+            if unchanged && matches!(record.status, RowStatus::Failed | RowStatus::Skipped) && !policy.include_failed {
                 continue;
             }
         }
@@ -415,19 +399,21 @@ pub fn plan(
         plan.stats.ready += 1;
         let Some(key) = key else {
             let key = new_key();
-            let record = row_record(key.clone(), kind, None, CLAIMED, None, fp, policy, index);
+            let record = row_record(key.clone(), kind, None, RowStatus::Claimed, None, fp, policy, index);
             plan.claims.push(Claim { row: index, key, record });
             continue;
         };
         match judge(row, index, layout, policy) {
             RowVerdict::Skip { kind, reason } => {
                 plan.stats.skipped += 1;
-                let decision = row_record(key.to_owned(), kind, None, "skipped", Some(reason), fp, policy, index);
+                let decision =
+                    row_record(key.to_owned(), kind, None, RowStatus::Skipped, Some(reason), fp, policy, index);
                 push_decision(&mut plan, record, decision);
             }
             RowVerdict::Fail { kind, reason } => {
                 plan.stats.failed += 1;
-                let decision = row_record(key.to_owned(), kind, None, "failed", Some(reason), fp, policy, index);
+                let decision =
+                    row_record(key.to_owned(), kind, None, RowStatus::Failed, Some(reason), fp, policy, index);
                 push_decision(&mut plan, record, decision);
             }
             RowVerdict::Document { kind, doc_number, party, line, txn_date, due_date, note } => {
@@ -564,7 +550,7 @@ fn group_candidates(
 fn fail_candidate(plan: &mut Plan, store: &StoreView, policy: &Policy, m: &Candidate, reason: String) {
     plan.stats.failed += 1;
     let fp = format!("{}{CLASH}", m.fp);
-    let decision = row_record(m.key.clone(), m.kind, None, "failed", Some(reason), &fp, policy, m.index);
+    let decision = row_record(m.key.clone(), m.kind, None, RowStatus::Failed, Some(reason), &fp, policy, m.index);
     push_decision(plan, store.rows.get(m.key.as_str()), decision);
 }
 
@@ -589,7 +575,7 @@ fn row_record(
     key: String,
     kind: Kind,
     doc_key: Option<String>,
-    status: &str,
+    status: RowStatus,
     error: Option<String>,
     fp: &str,
     policy: &Policy,
@@ -600,7 +586,7 @@ fn row_record(
         kind,
         doc_key,
         doc_number: None,
-        status: status.to_owned(),
+        status,
         error,
         content_fp: fp.to_owned(),
         config_fp: policy.config_fp.clone(),
@@ -631,7 +617,7 @@ fn detect_copy(
         return None;
     }
     let fp = &content_fingerprint(row, layout);
-    if record.is_some_and(|r| r.status == COPY && r.content_fp == *fp) {
+    if record.is_some_and(|r| r.status == RowStatus::Copy && r.content_fp == *fp) {
         return None; // already flagged, unchanged
     }
     let original = doc
@@ -645,7 +631,7 @@ fn detect_copy(
         "this row looks like a copy of {original} (invoice {number}, QuickBooks {} {id}); qbsync did not create anything for it. To make it a new document, clear its QuickBooks id and status cells and give it its own invoice number; otherwise delete it",
         kind.as_str()
     );
-    Some(row_record(key.unwrap_or_default().to_owned(), kind, None, COPY, Some(reason), fp, policy, index))
+    Some(row_record(key.unwrap_or_default().to_owned(), kind, None, RowStatus::Copy, Some(reason), fp, policy, index))
 }
 
 /// Reconciles the anchors as read with the store: one anchor per row and one row per key.
@@ -676,7 +662,7 @@ fn settle_anchors<'a>(
         let record = store.rows.get(key);
         // A freshly claimed anchor must sit on the row it was claimed for.
         let fits = |a: &Anchor| match record {
-            Some(r) if r.status == CLAIMED => {
+            Some(r) if r.status == RowStatus::Claimed => {
                 rows.get(a.row as usize).is_some_and(|row| content_fingerprint(row, layout) == r.content_fp)
             }
             Some(r) => r.doc_number.as_deref().is_none_or(|n| {
@@ -692,7 +678,7 @@ fn settle_anchors<'a>(
         for extra in group.iter().filter(|a| a.metadata_id != keep.metadata_id) {
             plan.drop_anchors.push(extra.metadata_id);
         }
-        if record.is_some_and(|r| r.status == CLAIMED) && !fits(keep) {
+        if record.is_some_and(|r| r.status == RowStatus::Claimed) && !fits(keep) {
             plan.drop_anchors.push(keep.metadata_id);
             plan.forget_rows.push(key.to_owned());
             continue;
@@ -702,8 +688,8 @@ fn settle_anchors<'a>(
             // Two keys on one row: keep the one the store knows better (a settled record beats
             // a fresh claim; otherwise the older anchor).
             Some(other) => {
-                let other_settled = store.rows.get(other).is_some_and(|r| r.status != CLAIMED);
-                let this_settled = record.is_some_and(|r| r.status != CLAIMED);
+                let other_settled = store.rows.get(other).is_some_and(|r| r.status != RowStatus::Claimed);
+                let this_settled = record.is_some_and(|r| r.status != RowStatus::Claimed);
                 if this_settled && !other_settled {
                     if let Some(old) = anchors.iter().find(|a| a.key == other && a.row == keep.row) {
                         plan.drop_anchors.push(old.metadata_id);
@@ -726,7 +712,7 @@ fn settle_anchors<'a>(
     // if it is still there, is claimed afresh.
     let anchored: FastSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
     for record in store.rows.values() {
-        if record.status == CLAIMED && !anchored.contains(record.row_key.as_str()) {
+        if record.status == RowStatus::Claimed && !anchored.contains(record.row_key.as_str()) {
             plan.forget_rows.push(record.row_key.clone());
         }
     }

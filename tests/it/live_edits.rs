@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use qbsync::domain::Cell;
 use qbsync::sandbox::FaultRule;
-use qbsync::sandbox::google::SortOrder;
+use qbsync::sandbox::google::{MetadataOnMove, SortOrder};
 use qbsync::sandbox::qbo::TxnSummary;
 use qbsync::store::{AuditQuery, Kind};
 use rand::rngs::StdRng;
@@ -107,6 +107,8 @@ async fn edits_while_the_daemon_syncs_never_put_an_id_on_the_wrong_row() {
     let mut rng = StdRng::seed_from_u64(seed);
     let initial = generate(&mut rng, rows, "E");
     let world = world_with(&initial, &mut rng, seed, &[]).await;
+    // Written when sorts carried row metadata; the `stay` form waits for issue 15's row identity.
+    world.set_metadata_moves(MetadataOnMove::Follow);
     // Google and Intuit take their time answering, as they do: the window between reading a
     // row and writing to it is as wide as in real life.
     world.sandbox.faults().set("sheets", FaultRule { latency_ms: 40, ..Default::default() });

@@ -11,7 +11,7 @@ use qbsync::commands::context::RunFlags;
 use qbsync::sandbox::google::QuotaConfig;
 use qbsync::sandbox::qbo::QboLimits;
 use qbsync::sandbox::{RecordedRequest, SandboxOptions};
-use qbsync::sync::engine::PassReport;
+use qbsync::sync::PassReport;
 use qbsync::sync::{Engine, PassOptions};
 
 use crate::support::World;

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::fault::{self, Service};
+use super::moves::Mover;
 use super::quota::Kind;
 use super::spreadsheet::Spreadsheet;
 use super::token::{self, bearer};
@@ -194,7 +195,8 @@ pub async fn sheets(
             {
                 tracing::warn!(%error, "the edit staged before this write could not be made");
             }
-            parse_body(&body).and_then(|body| emulator.api_write(&id, |ss, rng| write(ss, rng, &op, &query, &body)))
+            parse_body(&body)
+                .and_then(|body| emulator.api_write(&id, |ss, rng, mover| write(ss, rng, mover, &op, &query, &body)))
         }
     };
     let result = result.map(|value| match &selection {
@@ -246,6 +248,7 @@ fn read(ss: &Spreadsheet, op: &Op, query: &Query, body: &Value) -> Result<Value,
 fn write(
     ss: &mut Spreadsheet,
     rng: &mut rand::rngs::StdRng,
+    mover: &mut Mover,
     op: &Op,
     query: &Query,
     body: &Value,
@@ -273,7 +276,7 @@ fn write(
         Op::BatchClear => values::batch_clear(ss, body),
         Op::BatchUpdateByDataFilter => values::batch_update_by_data_filter(ss, body),
         Op::BatchClearByDataFilter => values::batch_clear_by_data_filter(ss, body),
-        Op::BatchUpdate => batch_update::apply(ss, body, rng),
+        Op::BatchUpdate => batch_update::apply(ss, body, rng, mover),
         _ => Err(ApiError::not_found()),
     }
 }
@@ -322,7 +325,7 @@ impl GoogleEmulator {
     fn api_write(
         &self,
         id: &str,
-        f: impl FnOnce(&mut Spreadsheet, &mut rand::rngs::StdRng) -> Result<Value, ApiError>,
+        f: impl FnOnce(&mut Spreadsheet, &mut rand::rngs::StdRng, &mut Mover) -> Result<Value, ApiError>,
     ) -> Result<Value, ApiError> {
         let mut guard = self.lock();
         let state = &mut *guard;
@@ -331,7 +334,7 @@ impl GoogleEmulator {
             return Err(ApiError::permission_denied());
         }
         let mut draft = current.clone();
-        let value = f(&mut draft, &mut state.rng)?;
+        let value = f(&mut draft, &mut state.rng, &mut state.mover)?;
         draft.touch();
         *current = draft;
         Ok(value)

@@ -93,7 +93,7 @@ fn anchor(id: i32, key: &str, row: u32) -> Anchor {
     Anchor { metadata_id: id, key: key.into(), row }
 }
 
-fn record(key: &str, status: &str, fp: &str) -> RowRecord {
+fn record(key: &str, status: RowStatus, fp: &str) -> RowRecord {
     RowRecord { content_fp: fp.into(), ..RowRecord::sample(key, status) }
 }
 
@@ -106,7 +106,7 @@ fn doc(key: &str, number: &str, state: DocState, qbo_id: Option<&str>) -> DocRec
         payload_hash: "h".into(),
         payload: "{}".into(),
         party_id: "58".into(),
-        total: "100.00".into(),
+        total: rust_decimal::Decimal::new(10000, 2),
         state,
         qbo_id: qbo_id.map(str::to_owned),
         qbo_url: qbo_id.map(|id| format!("https://app.sandbox.qbo.intuit.com/app/invoice?txnId={id}")),
@@ -129,7 +129,7 @@ fn a_ready_row_is_anchored_before_anything_else() {
     let plan = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
     assert_eq!(plan.claims.len(), 1);
     assert_eq!(plan.claims[0].row, 1);
-    assert_eq!(plan.claims[0].record.status, CLAIMED);
+    assert_eq!(plan.claims[0].record.status, RowStatus::Claimed);
     assert!(plan.creates.is_empty(), "nothing is created before the anchor is verified");
 }
 
@@ -193,7 +193,7 @@ fn rows_sharing_a_number_fail_naming_each_other_unless_grouped() {
     let (view, anchors) = claimed(&first);
     let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
     assert_eq!(second.creates.len(), 1, "only ACD-8 goes ahead");
-    let failed: Vec<&RowRecord> = second.decisions.iter().filter(|d| d.status == "failed").collect();
+    let failed: Vec<&RowRecord> = second.decisions.iter().filter(|d| d.status == RowStatus::Failed).collect();
     assert_eq!(failed.len(), 2);
     for decision in failed {
         let error = decision.error.as_deref().unwrap();
@@ -218,7 +218,7 @@ fn a_row_that_failed_for_sharing_its_number_goes_ahead_once_the_other_row_is_gon
     let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
     let (mut view, anchors) = claimed(&first);
     let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
-    assert_eq!(second.decisions.iter().filter(|d| d.status == "failed").count(), 2);
+    assert_eq!(second.decisions.iter().filter(|d| d.status == RowStatus::Failed).count(), 2);
     for decision in &second.decisions {
         view.rows.insert(decision.row_key.as_str().into(), decision.clone());
     }
@@ -239,7 +239,7 @@ fn money_out_is_skipped_in_invoice_only_mode_and_saying_how_to_switch() {
     let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
     assert!(second.creates.is_empty());
     let decision = &second.decisions[0];
-    assert_eq!(decision.status, "skipped");
+    assert_eq!(decision.status, RowStatus::Skipped);
     assert_eq!(decision.kind, Kind::Bill);
     assert!(decision.error.as_deref().unwrap().contains("QB_SYNC_MODE=dual"));
 
@@ -267,7 +267,7 @@ fn data_problems_fail_the_row_naming_the_cell_and_the_fix() {
         let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
         assert!(second.creates.is_empty(), "{expected}");
         let error = second.decisions[0].error.clone().unwrap();
-        assert_eq!(second.decisions[0].status, "failed");
+        assert_eq!(second.decisions[0].status, RowStatus::Failed);
         assert!(error.contains(expected), "expected {expected:?} in {error:?}");
     }
 }
@@ -277,7 +277,8 @@ fn a_failed_row_is_retried_only_when_it_or_the_configuration_changed() {
     let rows = vec![header(), row("ACD-1", "submitted", "Nobody Ltd", "Globex Corporation", "100")];
     let layout = layout(&rows);
     let fp = crate::domain::fingerprint::content_fingerprint(&rows[1], &layout);
-    let view = StoreView::new(vec![RowRecord { error: Some("x".into()), ..record("k1", "failed", &fp) }], Vec::new());
+    let view =
+        StoreView::new(vec![RowRecord { error: Some("x".into()), ..record("k1", RowStatus::Failed, &fp) }], Vec::new());
     let anchors = vec![anchor(1, "k1", 1)];
     let quiet = plan(&rows, &layout, &anchors, &view, &policy(), &mut keys());
     assert!(quiet.decisions.is_empty() && quiet.creates.is_empty());
@@ -302,7 +303,7 @@ fn a_pending_intent_is_reconciled_not_recreated() {
         vec![RowRecord {
             doc_key: Some("k1".into()),
             doc_number: Some("ACD-1".into()),
-            ..record("k1", "pending", "fp")
+            ..record("k1", RowStatus::Pending, "fp")
         }],
         vec![doc("k1", "ACD-1", DocState::Pending, None)],
     );
@@ -329,7 +330,7 @@ fn a_pasted_copy_of_a_synced_row_is_flagged_not_synced_and_not_recreated() {
         vec![RowRecord {
             doc_key: Some("k1".into()),
             doc_number: Some("ACD-1".into()),
-            ..record("k1", "synced", "fp")
+            ..record("k1", RowStatus::Synced, "fp")
         }],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
@@ -339,7 +340,7 @@ fn a_pasted_copy_of_a_synced_row_is_flagged_not_synced_and_not_recreated() {
     assert!(plan.creates.is_empty());
     assert_eq!(plan.claims.len(), 1, "the copy is anchored so it can be flagged");
     assert_eq!(plan.claims[0].row, 2);
-    assert_eq!(plan.claims[0].record.status, CLAIMED, "verified like any claim before anything is written");
+    assert_eq!(plan.claims[0].record.status, RowStatus::Claimed, "verified like any claim before anything is written");
     // Once the anchor holds, the copy is flagged.
     let mut view = view;
     view.rows.insert(plan.claims[0].key.as_str().into(), plan.claims[0].record.clone());
@@ -347,7 +348,7 @@ fn a_pasted_copy_of_a_synced_row_is_flagged_not_synced_and_not_recreated() {
     let second = super::plan(&rows, &layout, &anchors, &view, &policy(), &mut keys());
     assert!(second.claims.is_empty() && second.creates.is_empty(), "{:?} {:?}", second.claims, second.forget_rows);
     assert_eq!(second.decisions.len(), 1);
-    assert_eq!(second.decisions[0].status, COPY);
+    assert_eq!(second.decisions[0].status, RowStatus::Copy);
     let reason = second.decisions[0].error.clone().unwrap();
     assert!(reason.contains("copy of sheet row 2"), "{reason}");
 }
@@ -364,7 +365,7 @@ fn a_row_with_its_own_document_is_never_taken_for_a_copy() {
     let synced = |key: &str, number: &str| RowRecord {
         doc_key: Some(key.into()),
         doc_number: Some(number.into()),
-        ..record(key, "synced", "fp")
+        ..record(key, RowStatus::Synced, "fp")
     };
     let view = StoreView::new(
         vec![synced("k1", "ACD-1"), synced("k2", "ACD-2")],
@@ -389,8 +390,12 @@ fn a_reused_number_of_an_existing_document_fails_instead_of_adopting_it() {
     let fp = crate::domain::fingerprint::content_fingerprint(&rows[2], &layout);
     let view = StoreView::new(
         vec![
-            RowRecord { doc_key: Some("k1".into()), doc_number: Some("ACD-1".into()), ..record("k1", "synced", "fp") },
-            record("k2", CLAIMED, &fp),
+            RowRecord {
+                doc_key: Some("k1".into()),
+                doc_number: Some("ACD-1".into()),
+                ..record("k1", RowStatus::Synced, "fp")
+            },
+            record("k2", RowStatus::Claimed, &fp),
         ],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
@@ -419,8 +424,8 @@ fn duplicate_anchors_are_reduced_to_one_per_key_and_one_per_row() {
     ];
     let view = StoreView::new(
         vec![
-            RowRecord { doc_number: Some("ACD-1".into()), ..record("k1", "failed", "fp") },
-            RowRecord { doc_number: Some("ACD-2".into()), ..record("k2", "failed", "fp") },
+            RowRecord { doc_number: Some("ACD-1".into()), ..record("k1", RowStatus::Failed, "fp") },
+            RowRecord { doc_number: Some("ACD-2".into()), ..record("k2", RowStatus::Failed, "fp") },
         ],
         Vec::new(),
     );
@@ -457,7 +462,7 @@ fn projection_writes_only_owned_cells_that_differ_in_contiguous_runs() {
             doc_key: Some("k1".into()),
             doc_number: Some("ACD-1".into()),
             synced_at: Some("2025-11-21T10:00:00Z".into()),
-            ..record("k1", "synced", "fp")
+            ..record("k1", RowStatus::Synced, "fp")
         }],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
@@ -481,7 +486,7 @@ fn projection_refuses_a_row_whose_invoice_number_changed() {
         vec![RowRecord {
             doc_key: Some("k1".into()),
             doc_number: Some("ACD-1".into()),
-            ..record("k1", "synced", "fp")
+            ..record("k1", RowStatus::Synced, "fp")
         }],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
@@ -498,7 +503,7 @@ fn an_unchanged_failed_row_leaves_the_sheet_idle_and_an_edited_one_does_not() {
     let rows = vec![header(), failed];
     let layout = layout(&rows);
     let fp = crate::domain::fingerprint::content_fingerprint(&rows[1], &layout);
-    let view = StoreView::new(vec![record("k1", "failed", &fp)], Vec::new());
+    let view = StoreView::new(vec![record("k1", RowStatus::Failed, &fp)], Vec::new());
     assert!(!needs_attention(&rows, &layout, &view, &policy()), "nothing changed since it failed");
     assert!(needs_attention(&rows, &layout, &StoreView::default(), &policy()), "a failure the store does not know");
     assert!(needs_attention(&rows, &layout, &view, &Policy { include_failed: true, ..policy() }));
@@ -525,7 +530,7 @@ fn planning_a_long_settled_history_indexes_documents_instead_of_searching_them()
         records.push(RowRecord {
             doc_key: Some(key.clone()),
             doc_number: Some(number.clone()),
-            ..record(&key, "synced", "fp")
+            ..record(&key, RowStatus::Synced, "fp")
         });
         docs.push(doc(&key, &number, DocState::Created, Some(&(1000 + i).to_string())));
         anchors.push(anchor(i as i32 + 1, &key, i + 1));
@@ -539,7 +544,7 @@ fn planning_a_long_settled_history_indexes_documents_instead_of_searching_them()
     assert_eq!(plan.stats.copies, 1, "the pasted copy of row 11 is found among 3,000");
     assert_eq!(plan.claims.len(), 1, "the copy is anchored first, then flagged");
     assert_eq!(plan.claims[0].row, 3_001);
-    assert_eq!(plan.claims[0].record.status, CLAIMED);
+    assert_eq!(plan.claims[0].record.status, RowStatus::Claimed);
     assert_eq!(plan.located.len(), 3_000);
     assert_eq!(locate(&rows, &layout(&rows), &anchors, &view), plan.located, "the write-back locates rows alike");
 }
