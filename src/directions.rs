@@ -62,8 +62,9 @@ pub struct Route {
 /// A map file that cannot be used. Each message names the file and says how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectionsError {
-    #[error("cannot read {}: {}. {}", .path.display(), io_reason(.source), missing_hint(.source, .kind))]
-    Unreadable { path: PathBuf, kind: MapKind, source: io::Error },
+    // The I/O error is told in words, not chained as a source: a chain would print it twice.
+    #[error("cannot read {}: {}. {}", .path.display(), io_reason(.cause), missing_hint(.cause, .kind))]
+    Unreadable { path: PathBuf, kind: MapKind, cause: io::Error },
     #[error("{origin} is not valid JSON: {message} at line {line}, column {column}. Fix the JSON (a trailing comma or a missing quote is the usual cause); the file must look like {}", .kind.example())]
     Syntax { origin: String, kind: MapKind, line: usize, column: usize, message: String },
     #[error("{origin}, line {line}, column {column}: {message}. The file must look like {}", .kind.example())]
@@ -154,10 +155,10 @@ pub struct Directions {
 impl Directions {
     /// Reads and validates the map file.
     pub fn load(path: &Path) -> Result<Directions, DirectionsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| DirectionsError::Unreadable {
+        let text = std::fs::read_to_string(path).map_err(|cause| DirectionsError::Unreadable {
             path: path.to_owned(),
             kind: MapKind::Directions,
-            source,
+            cause,
         })?;
         Directions::from_json(&text, &path.display().to_string())
     }
@@ -296,10 +297,8 @@ impl NameAliases {
     pub fn load_optional(path: &Path) -> Result<NameAliases, DirectionsError> {
         match std::fs::read_to_string(path) {
             Ok(text) => NameAliases::from_json(&text, &path.display().to_string()),
-            Err(source) if source.kind() == io::ErrorKind::NotFound => Ok(NameAliases::default()),
-            Err(source) => {
-                Err(DirectionsError::Unreadable { path: path.to_owned(), kind: MapKind::NameAliases, source })
-            }
+            Err(cause) if cause.kind() == io::ErrorKind::NotFound => Ok(NameAliases::default()),
+            Err(cause) => Err(DirectionsError::Unreadable { path: path.to_owned(), kind: MapKind::NameAliases, cause }),
         }
     }
 
@@ -362,6 +361,9 @@ fn insert_alias(
 }
 
 fn parse_json<T: DeserializeOwned>(text: &str, origin: &str, kind: MapKind) -> Result<T, DirectionsError> {
+    // Notepad and some other editors start a UTF-8 file with a byte-order mark, which JSON
+    // does not allow; it carries nothing, so it is dropped rather than refused.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     serde_json::from_str(text).map_err(|error| {
         let (line, column) = (error.line(), error.column());
         // serde_json appends " at line L column C"; the message says it once, in words.

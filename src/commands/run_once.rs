@@ -41,7 +41,9 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         (Some(InstanceLock::acquire(&settings.paths.state_dir)?), context::open_store(&settings)?)
     };
+    context::claim_home(&settings, &store)?;
     let sheets = context::sheets(&settings).await?;
+    context::check_layout(&settings, &sheets).await?;
     let qbo = context::qbo(&settings, tokens)?;
     let mut engine = Engine::new(sheets, qbo, store);
     if !args.dry_run {

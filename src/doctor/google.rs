@@ -168,15 +168,13 @@ fn header_row(settings: &Settings, values: &[Vec<Cell>]) -> Result<(Layout, Chec
             "put the headers in row 1 (README: \"The sheet\")",
         ));
     }
-    let layout = Layout::from_header(header, &settings.sync.columns)
+    let layout = Layout::read_header(header, &settings.sync.columns)
         .map_err(|error| Check::fail(HEADERS, error.to_string(), "fix row 1 of the tab as said above"))?;
-    let missing = layout.missing_tracking_columns(settings.sync.creates_bills());
-    if !missing.is_empty() {
-        let names: Vec<String> = missing.iter().map(|m| format!("\"{m}\"")).collect();
+    if let Err(error) = layout.check_tracking(settings.sync.creates_bills()) {
         return Err(Check::fail(
             HEADERS,
-            format!("the tracking columns {} are missing", list(&names)),
-            "run `qbsync migrate` to add them at the right of the header row",
+            error.to_string(),
+            "run `qbsync migrate` to add missing columns at the right of the header row, or restore a renamed header",
         ));
     }
     let optional: Vec<String> = layout.missing_optional_columns().iter().map(|m| format!("\"{m}\"")).collect();

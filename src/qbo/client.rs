@@ -346,22 +346,29 @@ impl QboClient {
 
     /// The documents of `kind` with any of these numbers: `IN (…)` in chunks, every page.
     /// A number no query can carry is searched by its longest plain fragment and matched exactly;
-    /// one without any such fragment is refused, because the caller could never look it up.
+    /// one without any such fragment (only an intent recorded before such numbers were refused
+    /// at validation can hold one) is found by listing every document of the kind once: costly,
+    /// but a pending intent must be settled, and one number must never stall the others.
     pub async fn find_by_doc_numbers(&self, kind: DocKind, doc_numbers: &[String]) -> Result<Vec<Doc>, QboError> {
         let mut exact = Vec::new();
         let mut fuzzy = Vec::new();
+        let mut unsearchable = Vec::new();
         for number in unique(doc_numbers) {
             match query::search_for(number) {
                 Some(Search::Exact(literal)) => exact.push(literal),
                 Some(Search::Contains(pattern)) => fuzzy.push((number, pattern)),
-                None => {
-                    return Err(QboError::InvalidRequest {
-                        reason: format!("the document number {number:?} has characters QuickBooks cannot search for"),
-                    });
-                }
+                None => unsearchable.push(number),
             }
         }
         let mut docs = Vec::new();
+        if !unsearchable.is_empty() {
+            for entity in self.query_all(&Select::from(kind.entity()), kind.entity()).await? {
+                let doc = Doc::from_entity(kind, &entity).map_err(|reason| QboError::Protocol { reason })?;
+                if doc.doc_number.as_deref().is_some_and(|n| unsearchable.contains(&n)) {
+                    docs.push(doc);
+                }
+            }
+        }
         for chunk in query::chunk(exact) {
             let select = Select::from(kind.entity()).is_in("DocNumber", &chunk);
             for entity in self.query_all(&select, kind.entity()).await? {

@@ -446,7 +446,7 @@ impl Settings {
             SettingsError::Directions(DirectionsError::Unreadable {
                 path: self.paths.directions_file(),
                 kind: MapKind::Directions,
-                source: std::io::ErrorKind::NotFound.into(),
+                cause: std::io::ErrorKind::NotFound.into(),
             })
         })
     }

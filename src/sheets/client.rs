@@ -28,6 +28,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::anchors::{self, Anchors, NewAnchor, RowAnchor};
+use super::clip::clip_cell;
 use super::error::{
     Context, Failure, SheetsError, TokenFailure, classify_google_error, classify_hub_error, classify_status_only,
 };
@@ -37,7 +38,7 @@ use super::pacing::Pacer;
 use super::retry::RetryPolicy;
 use super::stats::{Counters, SheetsStats};
 use super::values::{AllRows, AnswerDigest, AnswerHasher, RowIndex, RowSink, RowStream};
-use super::{CellRun, GoogleCredentials, SheetsSettings, TabInfo, a1};
+use super::{CellRun, GoogleCredentials, HeldBack, SheetsSettings, TabInfo, Written, a1};
 use crate::domain::Cell;
 
 /// What a google-sheets4 call returns.
@@ -45,6 +46,9 @@ type HubResult<T> = google_sheets4::Result<(google_sheets4::common::Response, T)
 
 /// The most of an error answer kept to classify it (Google's are a few hundred bytes).
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// At most this many splits of one refused write (a write refused for every range alike would
+/// otherwise cost two calls per range); what is left unsplit is held back whole.
+const MAX_WRITE_SPLITS: usize = 64;
 
 /// The fields `tab_info` needs; the full answer carries every tab's formatting and theme.
 const TAB_FIELDS: &str =
@@ -287,44 +291,76 @@ impl SheetsClient {
     /// Writes every run in one `values:batchUpdate` with `valueInputOption=RAW` (so text that
     /// starts with `=` stays text). Empty cells are sent as `""`, never `null`: google-sheets4
     /// drops nulls and the following cells would shift left (trap 1). Does nothing for no runs.
-    pub async fn write_cells(&self, runs: &[CellRun]) -> Result<(), SheetsError> {
+    ///
+    /// Every cell is clipped to what Google accepts ([`clip`](super::clip)). Should Google still
+    /// refuse the write (400), it is split in halves and each half sent again, down to the single
+    /// runs it refuses: those are held back and returned, and everything else lands, so that no
+    /// one cell can keep every other row's id off the sheet.
+    pub async fn write_cells(&self, runs: &[CellRun]) -> Result<Written, SheetsError> {
         let data = runs
             .iter()
             .filter(|run| !run.values.is_empty())
             .map(|run| {
                 let width = u32::try_from(run.values.len())
                     .map_err(|_| SheetsError::Rejected { message: format!("row {} has too many cells", run.row) })?;
-                Ok(ValueRange {
+                let range = ValueRange {
                     range: Some(a1::row_span(&self.settings.tab, run.row, run.col, width)),
-                    values: Some(vec![run.values.iter().map(Cell::to_json).collect()]),
+                    values: Some(vec![run.values.iter().map(|cell| clip_cell(cell).to_json()).collect()]),
                     major_dimension: None,
-                })
+                };
+                Ok(((run.row, run.col, width), range))
             })
             .collect::<Result<Vec<_>, SheetsError>>()?;
+        let mut written = Written::default();
         if data.is_empty() {
-            return Ok(());
+            return Ok(written);
         }
+        // Parts still to send, the next one last; a refused part is replaced by its halves.
+        let mut parts = vec![data];
+        let mut splits = 0;
+        while let Some(part) = parts.pop() {
+            let error = match self.write_ranges(part.iter().map(|(_, range)| range.clone()).collect()).await {
+                Ok(()) => continue,
+                // A vanished tab refuses every part alike: asked once, before any split.
+                Err(error) if splits == 0 => self.explain_rejection(error).await,
+                Err(error) => error,
+            };
+            let SheetsError::Rejected { message } = error else { return Err(error) };
+            if part.len() > 1 && splits < MAX_WRITE_SPLITS {
+                splits += 1;
+                let mut first = part;
+                let second = first.split_off(first.len() / 2);
+                parts.push(second);
+                parts.push(first);
+                continue;
+            }
+            for ((row, col, width), _) in part {
+                tracing::warn!(row = row + 1, col, width, %message, "Google refused these cells; held back");
+                written.held_back.push(HeldBack { row, col, width, message: message.clone() });
+            }
+        }
+        Ok(written)
+    }
+
+    /// One `values:batchUpdate` of `data`, RAW, retried as every call is.
+    async fn write_ranges(&self, data: Vec<ValueRange>) -> Result<(), SheetsError> {
         let request = BatchUpdateValuesRequest {
             value_input_option: Some("RAW".to_owned()),
             data: Some(data),
             ..Default::default()
         };
         let request = &request;
-        let result = self
-            .sheets_call("values:batchUpdate", move |_| {
-                let call = self
-                    .hub
-                    .spreadsheets()
-                    .values_batch_update(request.clone(), &self.spreadsheet_path)
-                    .add_scope(SPREADSHEETS_SCOPE)
-                    .doit();
-                self.write(call)
-            })
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => Err(self.explain_rejection(error).await),
-        }
+        self.sheets_call("values:batchUpdate", move |_| {
+            let call = self
+                .hub
+                .spreadsheets()
+                .values_batch_update(request.clone(), &self.spreadsheet_path)
+                .add_scope(SPREADSHEETS_SCOPE)
+                .doit();
+            self.write(call)
+        })
+        .await
+        .map(|_| ())
     }
 
     /// The row anchors ([`anchors::ANCHOR_KEY`]) on this tab, sorted by row. Sent as plain

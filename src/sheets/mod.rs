@@ -21,6 +21,7 @@
 pub mod a1;
 pub mod anchors;
 pub mod client;
+pub mod clip;
 pub mod credentials;
 pub mod error;
 pub mod grid;
@@ -98,6 +99,24 @@ pub struct TabInfo {
     pub time_zone: String,
     /// The spreadsheet's title, for messages.
     pub spreadsheet_title: String,
+}
+
+/// What a write did: every run landed except those Google refused on their own, which are
+/// held back (and written again by a later pass, when the store projects them once more).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub held_back: Vec<HeldBack>,
+}
+
+/// A run Google refused by itself, after the write was split around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    /// The 0-based grid row and first column of the run, and its number of cells.
+    pub row: u32,
+    pub col: u32,
+    pub width: u32,
+    /// Google's own message.
+    pub message: String,
 }
 
 /// Contiguous cells of one row to write.

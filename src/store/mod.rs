@@ -15,6 +15,7 @@
 //! The database runs in WAL mode with `synchronous=FULL`: a committed intent survives `kill -9`
 //! and power loss, which is what the exactly-once guarantee rests on.
 
+mod home;
 mod schema;
 
 use std::cell::RefCell;
@@ -30,22 +31,23 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 pub use crate::domain::RowStatus;
+pub use home::{Home, HomeError};
 pub use schema::SCHEMA_VERSION;
 
 /// Failures of the store. Every one is fatal for the pass (the store is local; if it fails,
 /// nothing can be done safely).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the state database {path} cannot be opened: {source}")]
+    #[error("the state database {path} cannot be opened")]
     Open { path: String, source: rusqlite::Error },
     #[error(
         "the state database {path} was written by a newer qbsync (schema {found}, this build knows {known}): upgrade qbsync"
     )]
     TooNew { path: String, found: i64, known: i64 },
-    #[error("state database error: {0}")]
+    #[error("state database error")]
     Sql(#[from] rusqlite::Error),
     /// A value could not be encoded for the store (it holds only qbsync's own JSON).
-    #[error("qbsync could not encode {what} for the state database: {source}")]
+    #[error("qbsync could not encode {what} for the state database")]
     Encode { what: &'static str, source: serde_json::Error },
 }
 

@@ -109,6 +109,9 @@ fn person(
             parts.join(" ")
         }
     };
+    if display_name.contains(':') {
+        return Err(Fault::invalid_character("DisplayName", ":"));
+    }
     if company.person_name_taken(&display_name, except) {
         return Err(Fault::duplicate_name());
     }
