@@ -44,6 +44,7 @@
 //! - [`bench`]: `qbsync bench`, throughput and cost figures measured against the sandbox with
 //!   the published limits on.
 //! - [`daemon`]: the long-running loop; takes its shutdown signal as an argument.
+//! - [`pickup`]: when the loop passes: at the poll interval, or when Drive says the sheet changed.
 //! - [`commands`]: one file per CLI subcommand; `main.rs` is a thin shell over them.
 //! - [`doctor`]: the checks of `qbsync doctor`, as data (one [`doctor::Check`] per question).
 //!
@@ -73,6 +74,7 @@ pub mod directions;
 pub mod doctor;
 pub mod domain;
 pub mod ops;
+pub mod pickup;
 pub mod qbo;
 pub mod sandbox;
 pub mod settings;

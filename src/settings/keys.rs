@@ -45,6 +45,7 @@ const TABLE: &[(&str, &[&str], bool)] = &[
     ("paths.log_dir", &["QBSYNC_LOG_DIR"], false),
     ("paths.config_dir", &["QBSYNC_CONFIG_DIR"], false),
     ("daemon.poll_interval", &["QBSYNC_POLL_INTERVAL"], false),
+    ("daemon.change_check_interval", &["QBSYNC_CHANGE_CHECK_INTERVAL"], false),
     ("status.addr", &["QBSYNC_STATUS_ADDR"], false),
     // Slack-style webhook URLs and SMTP URLs carry credentials.
     ("alerts.webhook_url", &["QBSYNC_ALERT_WEBHOOK_URL"], true),
