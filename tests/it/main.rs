@@ -7,6 +7,7 @@ mod daemon;
 mod demo;
 mod live_edits;
 mod ops;
+mod pickup;
 mod qbo_client;
 mod sandbox_google;
 mod sandbox_qbo;
