@@ -9,6 +9,7 @@ mod live_edits;
 mod ops;
 mod pickup;
 mod qbo_client;
+mod readme;
 mod sandbox_google;
 mod sandbox_qbo;
 mod settings;

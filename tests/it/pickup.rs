@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use qbsync::commands::context::{self, RunFlags};
 use qbsync::daemon::Hooks;
+use qbsync::doctor::{Options, Outcome, diagnose, names};
 use qbsync::pickup::{DriveAccess, Schedule};
-use qbsync::settings::Settings;
+use qbsync::settings::{LoadOptions, Settings};
 use qbsync::sync::engine::{PassError, PassReport};
 use qbsync::sync::{Engine, Policy};
 use tokio::sync::{oneshot, watch};
@@ -155,4 +156,32 @@ async fn without_drive_the_daemon_says_so_once_and_polls_as_before() {
     })
     .await;
     assert!(!world.cell("ACD-2025-0901", "qb_invoice_id").is_empty(), "the poll picked the row up");
+}
+
+#[tokio::test]
+async fn doctor_says_whether_drive_answers_and_how_to_enable_it() {
+    let mut world = World::start(Default::default(), &FAST_CLIENTS).await;
+    world.migrate(false).await;
+    let load = |env: &[(String, String)]| LoadOptions { config_file: None, env_file: None, environment: env.to_vec() };
+    let with_drive = diagnose(&load(&world.env), Options::default()).await;
+    let check = with_drive.get(names::DRIVE_CHANGES).expect("asked");
+    assert_eq!(check.outcome, Outcome::Pass, "{}", with_drive.render());
+    assert!(check.detail.contains("within 5 s"), "{}", check.detail);
+
+    let base = world.sandbox.base_url().to_owned();
+    for (key, value) in &mut world.env {
+        if key == "QBSYNC_DRIVE_API_URL" {
+            *value = format!("{base}no-drive/");
+        }
+    }
+    let report = diagnose(&load(&world.env), Options::default()).await;
+    let check = report.get(names::DRIVE_CHANGES).expect("asked");
+    assert_eq!(check.outcome, Outcome::Warn, "qbsync still works without Drive: {}", report.render());
+    assert!(check.detail.contains("new rows wait for the poll, every 60 s"), "{}", check.detail);
+    let fix = check.fix.as_deref().unwrap_or_default();
+    assert!(fix.contains("Google Drive API") && fix.contains("README: \"3. Give qbsync access"), "{fix}");
+    let others = |report: &qbsync::doctor::Report| -> Vec<(&str, Outcome)> {
+        report.checks.iter().filter(|c| c.name != names::DRIVE_CHANGES).map(|c| (c.name, c.outcome)).collect()
+    };
+    assert_eq!(others(&report), others(&with_drive), "nothing else depends on Drive");
 }
