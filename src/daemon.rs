@@ -221,6 +221,9 @@ pub async fn run_with(
         };
         let end = match &outcome {
             Err(_) => PassEnd::Failed,
+            Ok(report) if engine.sheets.stats().writes > writes_before && !report.created.is_empty() => {
+                PassEnd::Created
+            }
             Ok(_) if engine.sheets.stats().writes > writes_before => PassEnd::Wrote,
             Ok(_) => PassEnd::Clean,
         };

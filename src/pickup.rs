@@ -15,10 +15,12 @@
 //!   extra pass);
 //! - a pass that wrote leaves no baseline; the next check runs one **confirming pass**, whose
 //!   version read (taken after the writes) becomes the baseline if it writes nothing;
-//! - a confirming pass that writes again (a formula that keeps changing, a row that drifts back)
-//!   does not start a chain: the version seen at the next check is adopted as the baseline
-//!   without a pass. An edit made during that pass is then picked up by the full poll, still
-//!   within the poll interval, never lost.
+//! - a pass that created documents is new work (someone typed rows), however many came before
+//!   it: one confirming pass follows each;
+//! - two passes in a row that wrote without creating anything (a formula that keeps changing, a
+//!   row that drifts back) do not start a chain: the version seen at the next check is adopted
+//!   as the baseline without a pass. An edit made during the second is then picked up by the
+//!   full poll, still within the poll interval, never lost.
 //!
 //! Drive is the pessimistic case by default: when it is not enabled for the credentials (a 403,
 //! a 404, a scope not granted), the daemon says so once and polls as it always did, asking Drive
@@ -67,7 +69,10 @@ pub enum DriveAccess {
 pub enum PassEnd {
     /// It wrote nothing to the spreadsheet.
     Clean,
-    /// It wrote to the spreadsheet (cells or metadata), so the version moved under it.
+    /// It created documents and wrote them back: work someone asked for, the version moved.
+    Created,
+    /// It wrote to the spreadsheet (cells or metadata) without creating anything: a repair, a
+    /// row's error. The version moved under it.
     Wrote,
     /// It stopped with an error: the retry back-off decides when the next one runs.
     Failed,
@@ -99,7 +104,8 @@ enum Baseline {
     Seen(DriveVersion),
     /// The last pass wrote: the next check starts a confirming pass.
     Confirm,
-    /// Two passes in a row wrote: the next version seen is adopted without a pass.
+    /// Two passes in a row wrote without creating anything: the next version seen is adopted
+    /// without a pass.
     Adopt,
 }
 
@@ -111,7 +117,7 @@ pub struct Pickup {
     baseline: Baseline,
     /// The version read before the pass about to run.
     pending: Option<DriveVersion>,
-    /// Passes in a row that wrote.
+    /// Passes in a row that wrote, counted from the last one that created documents.
     writing_streak: u32,
     /// When a pass runs whatever Drive says.
     full_due: Instant,
@@ -170,6 +176,10 @@ impl Pickup {
             PassEnd::Clean => {
                 self.writing_streak = 0;
                 self.baseline = seen.map_or(Baseline::Unknown, Baseline::Seen);
+            }
+            PassEnd::Created => {
+                self.writing_streak = 1;
+                self.baseline = Baseline::Confirm;
             }
             PassEnd::Wrote => {
                 self.writing_streak += 1;
@@ -331,7 +341,7 @@ mod tests {
         let mut l = Loop::new(Some(CHECK));
         l.pass(v(7), PassEnd::Clean);
         assert_eq!(l.step(v(8)).1, Some(Decision::Pass), "a person appended a row");
-        l.pass(v(99), PassEnd::Wrote); // v8 was read at the check; its write-back made it v9
+        l.pass(v(99), PassEnd::Created); // v8 was read at the check; its write-back made it v9
         assert_eq!(l.step(v(9)).1, Some(Decision::Pass), "one confirming pass");
         l.pass(v(99), PassEnd::Clean);
         for _ in 0..5 {
@@ -360,6 +370,20 @@ mod tests {
         assert_eq!(l.step(v(3)).1, Some(Decision::Wait), "v3 is adopted without a pass");
         assert_eq!(l.step(v(3)).1, Some(Decision::Wait));
         assert_eq!(l.step(v(4)).1, Some(Decision::Pass), "a later change is picked up again");
+    }
+
+    #[test]
+    fn rows_typed_one_after_another_are_each_picked_up_at_the_next_check() {
+        let mut l = Loop::new(Some(CHECK));
+        l.pass(v(1), PassEnd::Clean);
+        assert_eq!(l.step(v(2)).1, Some(Decision::Pass), "row A typed");
+        l.pass(v(99), PassEnd::Created);
+        // Row B was typed before the confirming pass, which creates it in turn.
+        assert_eq!(l.step(v(4)).1, Some(Decision::Pass));
+        l.pass(v(99), PassEnd::Created);
+        assert_eq!(l.step(v(6)).1, Some(Decision::Pass), "row C: still a confirming pass, nothing adopted");
+        l.pass(v(99), PassEnd::Clean);
+        assert_eq!(l.step(v(6)).1, Some(Decision::Wait));
     }
 
     #[test]
