@@ -45,6 +45,7 @@
 //! - [`bench`]: `qbsync bench`, throughput and cost figures measured against the sandbox with
 //!   the published limits on.
 //! - [`daemon`]: the long-running loop; takes its shutdown signal as an argument.
+//! - [`pickup`]: when the loop passes: at the poll interval, or when Drive says the sheet changed.
 //! - [`commands`]: one file per CLI subcommand; `main.rs` is a thin shell over them.
 //! - [`doctor`]: the checks of `qbsync doctor`, as data (one [`doctor::Check`] per question).
 //!
@@ -79,6 +80,7 @@ pub mod doctor;
 pub mod domain;
 pub mod ops;
 pub mod payments;
+pub mod pickup;
 pub mod qbo;
 pub mod sandbox;
 pub mod settings;

@@ -50,6 +50,7 @@ const TABLE: &[(&str, &[&str], bool)] = &[
     ("payments.bill_payment_account", &["QB_BILL_PAYMENT_ACCOUNT"], false),
     ("payments.auto_mark_invoice_paid", &["QB_AUTO_MARK_INVOICE_PAID"], false),
     ("payments.deposit_account", &["QB_PAYMENT_DEPOSIT_ACCOUNT"], false),
+    ("daemon.change_check_interval", &["QBSYNC_CHANGE_CHECK_INTERVAL"], false),
     ("status.addr", &["QBSYNC_STATUS_ADDR"], false),
     // Slack-style webhook URLs and SMTP URLs carry credentials.
     ("alerts.webhook_url", &["QBSYNC_ALERT_WEBHOOK_URL"], true),

@@ -257,6 +257,9 @@ impl Paths {
 pub struct DaemonSettings {
     /// `QBSYNC_POLL_INTERVAL` (seconds, default 60).
     pub poll_interval: Duration,
+    /// `QBSYNC_CHANGE_CHECK_INTERVAL` (seconds, default 5; `None` when `off`): how often the
+    /// daemon asks Drive whether the sheet changed between polls (see `crate::pickup`).
+    pub change_check_interval: Option<Duration>,
 }
 
 /// `[tuning]`: how hard qbsync leans on the two services. The defaults are the published limits
@@ -335,6 +338,7 @@ mod defaults {
     pub const QBO_AUTH_URL: &str = "https://appcenter.intuit.com/connect/oauth2";
     pub const QBO_REVOKE_URL: &str = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke";
     pub const POLL_INTERVAL_SECS: u64 = 60;
+    pub const CHANGE_CHECK_INTERVAL_SECS: u64 = 5;
     pub const STALE_AFTER_SECS: u64 = 1800;
     pub const LOG_LEVEL: &str = "info";
     pub const LOG_KEEP_FILES: usize = 14;
@@ -361,6 +365,11 @@ impl Settings {
                 layers.get("daemon.poll_interval")?,
                 Duration::from_secs(defaults::POLL_INTERVAL_SECS),
                 values::seconds(1),
+            )?,
+            change_check_interval: or_default(
+                layers.get("daemon.change_check_interval")?,
+                Some(Duration::from_secs(defaults::CHANGE_CHECK_INTERVAL_SECS)),
+                values::seconds_or_off(1),
             )?,
         };
         let status = StatusSettings { addr: or_default(layers.get("status.addr")?, None, values::listen_addr)? };

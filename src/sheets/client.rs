@@ -29,6 +29,7 @@ use url::Url;
 
 use super::anchors::{self, Anchors, NewAnchor, RowAnchor};
 use super::clip::clip_cell;
+use super::drive_version::DriveVersion;
 use super::error::{
     Context, Failure, SheetsError, TokenFailure, classify_google_error, classify_hub_error, classify_status_only,
 };
@@ -475,7 +476,7 @@ impl SheetsClient {
     /// The spreadsheet file's Drive `version` (a number that grows with every change, qbsync's
     /// own writes included), or its `modifiedTime` if Drive sends no version. Costs Drive quota,
     /// not Sheets quota, so an idle poll can skip the Sheets read while it is unchanged.
-    pub async fn drive_version(&self) -> Result<String, SheetsError> {
+    pub async fn drive_version(&self) -> Result<DriveVersion, SheetsError> {
         self.retry
             .run("drive files.get", DRIVE_METADATA_SCOPE, &self.counters, &self.tokens, move |_| {
                 self.bounded(async move {
@@ -500,7 +501,7 @@ impl SheetsClient {
                             Err(_) => classify_status_only(status, self.context()),
                         });
                     }
-                    json.ok().as_ref().and_then(drive_version_from).ok_or_else(|| {
+                    json.ok().as_ref().and_then(DriveVersion::from_files_get).ok_or_else(|| {
                         Failure::Fatal(SheetsError::Rejected {
                             message: "Drive's answer has neither a version nor a modifiedTime".into(),
                         })
@@ -697,15 +698,6 @@ fn tab_info_from(spreadsheet: Spreadsheet, tab: &str) -> Result<TabInfo, SheetsE
     })
 }
 
-/// Drive sends `version` as a JSON string (an int64); a number is accepted too.
-fn drive_version_from(body: &Value) -> Option<String> {
-    match body.get("version") {
-        Some(Value::String(version)) if !version.is_empty() => Some(version.clone()),
-        Some(Value::Number(version)) => Some(version.to_string()),
-        _ => body.get("modifiedTime").and_then(Value::as_str).map(str::to_owned),
-    }
-}
-
 /// The tab's sheet id once known. Sheet ids are `i32`; `i64::MIN` means "not yet".
 #[derive(Debug)]
 struct SheetIdCache(AtomicI64);
@@ -739,7 +731,6 @@ trait Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     /// Compile-time: the client can be shared between tasks and its futures spawned.
     #[allow(dead_code)]
@@ -796,17 +787,6 @@ mod tests {
             tab_info_from(spreadsheet, "inv_tbl"),
             Err(SheetsError::TabNotFound { tab: "inv_tbl".into(), available: vec!["Sheet1".into()] })
         );
-    }
-
-    #[test]
-    fn drive_versions_are_read_as_text() {
-        assert_eq!(drive_version_from(&json!({"version": "1234", "modifiedTime": "t"})).as_deref(), Some("1234"));
-        assert_eq!(drive_version_from(&json!({"version": 77})).as_deref(), Some("77"));
-        assert_eq!(
-            drive_version_from(&json!({"modifiedTime": "2023-09-06T21:30:02.174Z"})).as_deref(),
-            Some("2023-09-06T21:30:02.174Z")
-        );
-        assert_eq!(drive_version_from(&json!({"id": "x"})), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`client`]: [`SheetsClient`], one method per API call qbsync makes.
 //! - [`hub`]: the google-sheets4 hub, its TLS connector and the token source.
 //! - [`credentials`]: service-account keys and fixed tokens.
+//! - [`drive_version`]: [`DriveVersion`], the answer of the cheap Drive change check.
 //! - [`a1`]: A1 ranges, quoting and URL encoding.
 //! - [`anchors`]: developer metadata that follows a row when rows move.
 //! - [`values`]: a whole-tab read taken row by row as it arrives, never held whole.
@@ -23,6 +24,7 @@ pub mod anchors;
 pub mod client;
 pub mod clip;
 pub mod credentials;
+pub mod drive_version;
 pub mod error;
 pub mod grid;
 pub(crate) mod grid_cutter;
@@ -40,6 +42,7 @@ use crate::domain::Cell;
 pub use anchors::{ANCHOR_KEY, Anchors, NewAnchor, RowAnchor};
 pub use client::SheetsClient;
 pub use credentials::GoogleCredentials;
+pub use drive_version::DriveVersion;
 pub use error::SheetsError;
 pub use grid::GridRead;
 pub use stats::SheetsStats;

@@ -1332,6 +1332,67 @@ async fn drive_version_and_modified_time_move_on_every_change() {
     assert_eq!(api.get(&path).await.status, 404, "Drive hides what the caller cannot see");
 }
 
+#[tokio::test]
+async fn every_kind_of_change_moves_the_drive_version_and_nothing_else_does() {
+    let sandbox = start().await;
+    let api = Api::new(&sandbox);
+    let google = &sandbox.google;
+    let mut last = google.drive_version();
+    let mut moved = |what: &str| {
+        let now = google.drive_version();
+        assert!(now > last, "{what} moved the version ({last} → {now})");
+        last = now;
+    };
+
+    // Writes over the API: values, metadata, structure.
+    api.put(&sheets_path(&sandbox, "/values/inv_tbl!P1?valueInputOption=RAW"), json!({"values": [["x"]]})).await;
+    moved("values.update");
+    let append = format!("/values/{}:append?valueInputOption=RAW&insertDataOption=INSERT_ROWS", enc("inv_tbl!A1:N"));
+    assert_eq!(api.post(&sheets_path(&sandbox, &append), json!({"values": [["A-9"]]})).await.status, 200);
+    moved("values.append");
+    let data = json!({"valueInputOption": "RAW", "data": [{"range": "inv_tbl!P2", "values": [[1]]}]});
+    assert_eq!(api.post(&sheets_path(&sandbox, "/values:batchUpdate"), data).await.status, 200);
+    moved("values.batchUpdate");
+    assert_eq!(
+        api.post(&sheets_path(&sandbox, "/values:batchClear"), json!({"ranges": ["inv_tbl!P1:P2"]})).await.status,
+        200
+    );
+    moved("values.batchClear");
+    let metadata = json!({"requests": [row_metadata("row-3", 3, None)]});
+    assert_eq!(api.post(&sheets_path(&sandbox, ":batchUpdate"), metadata).await.status, 200);
+    moved("a developer-metadata write");
+
+    // A person's edits through the control API.
+    google.append_row(TAB, &["A-10", "5"]).expect("append");
+    moved("append_row");
+    google.set_cell(TAB, 2, 1, "paid").expect("set");
+    moved("set_cell");
+    google.insert_row(TAB, 2, &["A-11"]).expect("insert");
+    moved("insert_row");
+    google.copy_row(TAB, 2, 4).expect("copy");
+    moved("copy_row");
+    google.move_row(TAB, 4, 3).expect("move");
+    moved("move_row");
+    google.sort_rows(TAB, "invoice", SortOrder::Descending).expect("sort");
+    moved("sort_rows");
+    google.delete_row(TAB, 2).expect("delete");
+    moved("delete_row");
+    google.add_column(TAB, "notes2").expect("add column");
+    moved("add_column");
+    google.rename_header(TAB, "notes2", "notes3").expect("rename");
+    moved("rename_header");
+    google.load_csv(TAB, "invoice\nA-1\n").expect("load");
+    moved("load_csv");
+
+    // Reads and refused writes change nothing.
+    api.get(&sheets_path(&sandbox, "/values/inv_tbl")).await;
+    api.get(&sheets_path(&sandbox, "")).await;
+    let refused =
+        api.put(&sheets_path(&sandbox, "/values/nope!A1?valueInputOption=RAW"), json!({"values": [["x"]]})).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(google.drive_version(), last, "reads and a refused write leave the version alone");
+}
+
 // ---------------------------------------------------------------- control
 
 #[tokio::test]

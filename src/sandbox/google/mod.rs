@@ -21,7 +21,8 @@
 //!
 //! ## Known differences from the real service
 //! - The token endpoint does not verify JWT signatures (it trusts any key) and requires the
-//!   `spreadsheets` scope; a missing bearer is answered 401 (Google answers some missing
+//!   `spreadsheets` scope (or Drive's `drive.metadata.readonly`, which the change check asks
+//!   for on its own); a missing bearer is answered 401 (Google answers some missing
 //!   credentials with 403 "missing a valid API key").
 //! - Formulas: a small evaluator (arithmetic, same-sheet references, a few functions); other
 //!   functions are `#NAME?`. References do not shift when rows move.

@@ -80,6 +80,7 @@ async fn every_check_passes_on_a_ready_sandbox_and_the_binary_exits_0() {
         SHEET,
         HEADERS,
         INV_FROM,
+        DRIVE_CHANGES,
         QUICKBOOKS,
         CUSTOM_NUMBERS,
         ITEM,
