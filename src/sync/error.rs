@@ -6,20 +6,22 @@ use crate::qbo::QboError;
 use crate::sheets::SheetsError;
 use crate::store::StoreError;
 
+/// Each variant's text says everything, its cause included: none is chained as a source, so
+/// `{:#}` never prints a sentence twice.
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
     #[error("Google Sheets: {0}")]
-    Sheets(#[from] SheetsError),
+    Sheets(SheetsError),
     #[error("QuickBooks: {0}")]
     Qbo(QboError),
     #[error("QuickBooks needs to be re-connected: run `qbsync auth` ({0})")]
     NeedsReconnect(String),
     #[error("the header row of the tab does not fit the configuration: {0}")]
-    Layout(#[from] LayoutError),
+    Layout(LayoutError),
     #[error("the tab is empty: it needs a header row (see README, 'The sheet')")]
     EmptySheet,
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    #[error("{0}")]
+    Store(StoreError),
     #[error("configuration: {0}")]
     Config(String),
     /// Rows kept moving while qbsync read the sheet and its anchors: no consistent picture.
@@ -36,6 +38,24 @@ impl PassError {
                 | PassError::Qbo(QboError::Transient { .. } | QboError::Uncertain { .. })
                 | PassError::SheetBusy
         )
+    }
+}
+
+impl From<SheetsError> for PassError {
+    fn from(error: SheetsError) -> PassError {
+        PassError::Sheets(error)
+    }
+}
+
+impl From<LayoutError> for PassError {
+    fn from(error: LayoutError) -> PassError {
+        PassError::Layout(error)
+    }
+}
+
+impl From<StoreError> for PassError {
+    fn from(error: StoreError) -> PassError {
+        PassError::Store(error)
     }
 }
 

@@ -243,16 +243,17 @@ impl<'s> Ledger<'s> {
         Ok(doc.row_keys.len())
     }
 
-    /// A draft's rows fail before anything was sent for them (their party cannot be had).
-    pub fn draft_failed(&self, draft: &DocDraft, reason: &str, config_fp: &str) -> Result<(), StoreError> {
-        for row in &draft.rows {
+    /// A draft's rows fail before anything was sent for them (their party cannot be had), each
+    /// with its own sentence (`reasons`, in the order of the draft's rows).
+    pub fn draft_failed(&self, draft: &DocDraft, reasons: &[String], config_fp: &str) -> Result<(), StoreError> {
+        for (row, reason) in draft.rows.iter().zip(reasons) {
             let record = RowRecord {
                 row_key: row.key.clone(),
                 kind: draft.kind,
                 doc_key: None,
                 doc_number: None,
                 status: RowStatus::Failed,
-                error: Some(reason.to_owned()),
+                error: Some(reason.clone()),
                 content_fp: row.content_fp.clone(),
                 config_fp: config_fp.to_owned(),
                 sheet_row: Some(row.index as i64 + 1),

@@ -14,6 +14,7 @@ use crate::domain::doc_number::DocNumber;
 use crate::domain::fingerprint::content_fingerprint;
 use crate::domain::layout::{Field, Layout};
 use crate::domain::money::parse_amount;
+use crate::sheets::clip::clip_cell;
 use crate::store::{DocRecord, DocState, RowRecord, RowStatus};
 
 use super::columns::{Tracking, writable};
@@ -41,7 +42,8 @@ pub struct Mismatch {
 /// The owned cells each anchored row should show, as (field, value) pairs.
 pub fn desired_cells(record: &RowRecord, doc: Option<&DocRecord>, policy: &Policy) -> Vec<(Field, Cell)> {
     let Tracking { id, url, status, error } = tracking(record, policy);
-    let text = |s: Option<&str>| Cell::text(s.unwrap_or_default());
+    // As Google will keep it: a longer cell would never compare equal to what the sheet shows.
+    let text = |s: Option<&str>| clip_cell(&Cell::text(s.unwrap_or_default())).into_owned();
     let at = text(record.synced_at.as_deref());
     match record.status {
         RowStatus::Synced => {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::qbo::{Doc, QboError, RequestId};
 use crate::store::{AuditEvent, DocRecord, DocState, Kind};
 
-use super::draft::DocDraft;
+use super::draft::{DocDraft, party_cell};
 use super::error::PassError;
 use super::pass::Pass;
 use super::payload::{self, BatchRequest, doc_kind, is_ours, party_kind};
@@ -98,7 +98,16 @@ impl Pass<'_> {
                 Some(Err(reason)) => reason.as_str(),
                 None => "qbsync could not look this name up in QuickBooks; it will try again",
             };
-            self.ledger().draft_failed(draft, reason, &self.policy.config_fp)?;
+            // Each row's sentence names the cell its name was read from.
+            let reasons: Vec<String> = draft
+                .rows
+                .iter()
+                .map(|row| match self.kept.as_ref().and_then(|p| Some((p.rows.get(row.index as usize)?, &p.layout))) {
+                    Some((cells, layout)) => format!("{}: {reason}", party_cell(cells, row.index, layout, draft.kind)),
+                    None => reason.to_owned(),
+                })
+                .collect();
+            self.ledger().draft_failed(draft, &reasons, &self.policy.config_fp)?;
             report.failed += draft.rows.len();
         }
         Ok(ready)

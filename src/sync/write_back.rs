@@ -94,7 +94,17 @@ impl Pass<'_> {
         }
         let runs = cell_runs(&writes);
         report.cells_written += runs.iter().map(|r| r.values.len()).sum::<usize>();
-        self.sheets.write_cells(&runs).await?;
+        let written = self.sheets.write_cells(&runs).await?;
+        for held in &written.held_back {
+            // Google refused these cells alone; the rest landed, and the next pass tries again.
+            tracing::warn!(
+                sheet_row = held.row + 1,
+                column = held.col + 1,
+                cells = held.width,
+                google = %held.message,
+                "Google refused to write these cells; the others were written"
+            );
+        }
         self.verify_landing(&picture, &located, &writes).await
     }
 

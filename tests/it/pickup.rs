@@ -8,8 +8,8 @@ use qbsync::daemon::Hooks;
 use qbsync::doctor::{Options, Outcome, diagnose, names};
 use qbsync::pickup::{DriveAccess, Schedule};
 use qbsync::settings::{LoadOptions, Settings};
-use qbsync::sync::{PassError, PassReport};
 use qbsync::sync::{Engine, Policy};
+use qbsync::sync::{PassError, PassReport};
 use tokio::sync::{oneshot, watch};
 
 use crate::support::{FAST_CLIENTS, World};
