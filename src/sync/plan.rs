@@ -18,6 +18,7 @@ use crate::domain::Cell;
 use crate::domain::doc_number::DocNumber;
 use crate::domain::fingerprint::content_fingerprint;
 use crate::domain::layout::{Field, Layout};
+use crate::domain::money::parse_amount;
 use crate::store::{DocRecord, DocState, Kind, RowRecord, RowStatus};
 
 use super::columns::Tracking;
@@ -717,7 +718,7 @@ fn settle_anchors<'a>(
     layout: &Layout,
     anchors: &'a [Anchor],
     quiet: Quiet<'_>,
-    store: &StoreView,
+    store: &'a StoreView,
     policy: &Policy,
     plan: &mut Plan,
 ) -> Vec<Option<&'a str>> {
@@ -736,7 +737,6 @@ fn settle_anchors<'a>(
     let last_row = anchors.iter().map(|a| a.row as usize + 1).max().unwrap_or(0);
     let mut key_of_row: Vec<Option<&'a str>> = vec![None; rows.len().max(last_row)];
     let record_of = |key: &str| store.rows.get(key);
-    let doc_of = |record: &RowRecord| record.doc_key.as_ref().and_then(|d| store.docs.get(d.as_str()));
     // A copy is its original's twin in everything qbsync reads: its anchor holds its row only
     // once the row says `copy`; until then, the original's key takes its row first (below).
     let fits_at = |record: &RowRecord, row: u32| {
@@ -764,16 +764,41 @@ fn settle_anchors<'a>(
             None => displaced.push(group),
         }
     }
-    if displaced.is_empty() {
-        forget_lost_claims(anchors, store, plan);
-        return key_of_row;
+    // Rows no key holds: where displaced keys went, or new rows, or copies.
+    let free = |key_of_row: &[Option<&str>]| -> Vec<u32> {
+        (1..rows.len() as u32)
+            .filter(|&row| key_of_row[row as usize].is_none() && !quiet(row as usize))
+            .filter(|&row| !is_blank_row(&rows[row as usize], layout))
+            .collect()
+    };
+    if !displaced.is_empty() {
+        let free = free(&key_of_row);
+        relocate(rows, layout, anchors, store, policy, displaced, &free, &mut key_of_row, plan);
     }
+    let anchored: FastSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
+    adopt_orphans(rows, layout, store, policy, &anchored, &free(&key_of_row), &mut key_of_row, plan);
+    forget_lost_claims(anchors, store, plan);
+    key_of_row
+}
 
-    // Where the displaced keys' rows went: rows no key holds, that fit exactly one of them.
-    let free: Vec<u32> = (1..rows.len() as u32)
-        .filter(|&row| key_of_row[row as usize].is_none() && !quiet(row as usize))
-        .filter(|&row| !is_blank_row(&rows[row as usize], layout))
-        .collect();
+/// Finds where displaced keys went among the `free` rows: the one row that fits each (a copy
+/// only on a row flagged as one), or, for a key whose number was changed since, the one row
+/// that shows everything else as it was. A key found nowhere keeps its anchor where it is,
+/// unless that row is another key's or shows another document's id.
+#[allow(clippy::too_many_arguments)]
+fn relocate<'a>(
+    rows: &[Vec<Cell>],
+    layout: &Layout,
+    anchors: &'a [Anchor],
+    store: &StoreView,
+    policy: &Policy,
+    mut displaced: Vec<&[&'a Anchor]>,
+    free: &[u32],
+    key_of_row: &mut [Option<&'a str>],
+    plan: &mut Plan,
+) {
+    let record_of = |key: &str| store.rows.get(key);
+    let doc_of = |record: &RowRecord| record.doc_key.as_ref().and_then(|d| store.docs.get(d.as_str()));
     // A row and its pasted copies can fit several keys; the key with a document takes its row
     // first, and a copy's key goes to a row already flagged as a copy.
     let rank = |group: &&[&Anchor]| match record_of(group[0].key.as_str()).map(|r| r.status) {
@@ -852,10 +877,60 @@ fn settle_anchors<'a>(
             continue;
         }
         drop_others(plan, group, first);
-        place(&mut key_of_row, plan, store, anchors, key, first);
+        place(key_of_row, plan, store, anchors, key, first);
     }
-    forget_lost_claims(anchors, store, plan);
-    key_of_row
+}
+
+/// A row whose anchor was lost — deleted with a row that a sort or a paste had left it on —
+/// is still its document's row: a free row that shows the id or the number of a document none
+/// of whose rows carries an anchor gets that document's row key back (its anchor is written
+/// anew), rather than being taken for a copy or for a new row reusing the number. The first
+/// such row in sheet order takes it; later ones are copies as usual.
+#[allow(clippy::too_many_arguments)]
+fn adopt_orphans<'a>(
+    rows: &[Vec<Cell>],
+    layout: &Layout,
+    store: &'a StoreView,
+    policy: &Policy,
+    anchored: &FastSet<&str>,
+    free: &[u32],
+    key_of_row: &mut [Option<&'a str>],
+    plan: &mut Plan,
+) {
+    if free.is_empty() {
+        return;
+    }
+    let orphans: Vec<&DocRecord> = store
+        .docs
+        .values()
+        .filter(|d| d.state != DocState::Failed && d.row_keys.len() == 1)
+        .filter(|d| !anchored.contains(d.row_keys[0].as_str()) && !plan.located.contains_key(d.row_keys[0].as_str()))
+        .collect();
+    if orphans.is_empty() {
+        return;
+    }
+    let mut adopted: FastSet<&str> = FastSet::default();
+    for &row in free {
+        let cells = &rows[row as usize];
+        let number = layout.cell(cells, Field::Invoice).trimmed();
+        let found = orphans.iter().find(|doc| {
+            let id = layout.cell(cells, Tracking::id_of(doc.kind)).trimmed();
+            let same_number =
+                !number.is_empty() && doc.doc_number.as_deref().is_some_and(|n| n.ends_with(number.as_ref()));
+            let own_id = doc.qbo_id.as_deref().is_some_and(|own| own == id.as_ref());
+            // The same amount too: a row typed anew under a deleted row's number is not its row.
+            let same_total = parse_amount(layout.cell(cells, Field::InvDollars), &policy.amount_format)
+                .is_ok_and(|amount| amount.amount() == doc.total);
+            !adopted.contains(doc.doc_key.as_str()) && same_number && same_total && (id.is_empty() || own_id)
+        });
+        if let Some(doc) = found {
+            let key = doc.row_keys[0].as_str();
+            adopted.insert(doc.doc_key.as_str());
+            key_of_row[row as usize] = Some(key);
+            plan.located.insert(key.into(), row);
+            plan.moves.push(NewAnchor { row, key: key.to_owned() });
+        }
+    }
 }
 
 /// The row a displaced key went to, among the rows that fit it: the only one, or the first of

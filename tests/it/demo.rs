@@ -17,7 +17,7 @@ fn the_demo_turns_the_demo_sheet_into_invoices_and_bills() {
     assert!(stdout.contains("== The sheet before"), "{stdout}");
     assert!(stdout.contains("now holds 13 invoices totalling $23420.29 and 8 bills totalling $9492.90"), "{stdout}");
     assert!(stdout.contains("Rows: 8 failed, 21 synced"), "{stdout}");
-    assert!(stdout.contains("customer \"Wayne Enterprises\" is not in QuickBooks"), "{stdout}");
+    assert!(stdout.contains("to_client (cell D9): customer \"Wayne Enterprises\" is not in QuickBook"), "{stdout}");
     // The run left its database and log behind in --dir.
     assert!(dir.path().join("state/qbsync.sqlite3").is_file());
 }

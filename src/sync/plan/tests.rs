@@ -819,3 +819,20 @@ fn after_a_sort_a_flagged_copy_keeps_its_flag_and_the_original_keeps_its_documen
     assert_eq!((at("k1"), at("k0"), at("k2")), (Some(1), Some(2), Some(3)));
     assert!(plan.claims.is_empty() && plan.decisions.is_empty(), "{:?} {:?}", plan.claims, plan.decisions);
 }
+
+#[test]
+fn a_row_whose_anchor_was_deleted_with_another_row_gets_its_own_key_back_not_a_copy_flag() {
+    let (rows, view) = three_rows();
+    // A sort left k1's anchor on a row that a person then deleted: k1's row has no anchor.
+    let anchors = [anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k1"), Some(&1));
+    assert_eq!(plan.moves, vec![NewAnchor { row: 1, key: "k1".into() }]);
+    assert!(plan.claims.is_empty() && plan.stats.copies == 0, "{:?}", plan.claims);
+
+    // A row typed anew under that number, for another amount, is not its row.
+    let mut other = rows.clone();
+    other[1][7] = Cell::Number("999".into());
+    let plan = super::plan(&other, &layout(&other), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k1"), None);
+}
