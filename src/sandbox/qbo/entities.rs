@@ -17,6 +17,14 @@ pub enum EntityKind {
     Account,
     Invoice,
     Bill,
+    /// Money back to a customer (a negative sale).
+    CreditMemo,
+    /// Money back from a vendor (a negative bill).
+    VendorCredit,
+    /// Read-only: the company's sales-tax codes (per country).
+    TaxCode,
+    /// Read-only: the rates the tax codes are made of.
+    TaxRate,
 }
 
 /// QBO entities the emulator does not model. A query on one of them answers an empty result
@@ -27,7 +35,6 @@ pub const UNMODELLED: &[&str] = &[
     "Budget",
     "Class",
     "CompanyCurrency",
-    "CreditMemo",
     "Department",
     "Deposit",
     "Estimate",
@@ -39,12 +46,9 @@ pub const UNMODELLED: &[&str] = &[
     "RefundReceipt",
     "SalesReceipt",
     "TaxAgency",
-    "TaxCode",
-    "TaxRate",
     "Term",
     "TimeActivity",
     "Transfer",
-    "VendorCredit",
 ];
 
 const META: [&str; 2] = ["MetaData.CreateTime", "MetaData.LastUpdatedTime"];
@@ -53,7 +57,7 @@ const META: [&str; 2] = ["MetaData.CreateTime", "MetaData.LastUpdatedTime"];
 const COMMON: &[&str] = &["Id", "SyncToken", "sparse", "domain", "MetaData"];
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 7] = [
+    pub const ALL: [EntityKind; 11] = [
         EntityKind::Customer,
         EntityKind::Vendor,
         EntityKind::Employee,
@@ -61,6 +65,10 @@ impl EntityKind {
         EntityKind::Account,
         EntityKind::Invoice,
         EntityKind::Bill,
+        EntityKind::CreditMemo,
+        EntityKind::VendorCredit,
+        EntityKind::TaxCode,
+        EntityKind::TaxRate,
     ];
 
     /// The name used in JSON keys and queries: `Invoice`.
@@ -73,6 +81,10 @@ impl EntityKind {
             EntityKind::Account => "Account",
             EntityKind::Invoice => "Invoice",
             EntityKind::Bill => "Bill",
+            EntityKind::CreditMemo => "CreditMemo",
+            EntityKind::VendorCredit => "VendorCredit",
+            EntityKind::TaxCode => "TaxCode",
+            EntityKind::TaxRate => "TaxRate",
         }
     }
 
@@ -87,12 +99,26 @@ impl EntityKind {
     }
 
     pub fn is_transaction(self) -> bool {
-        matches!(self, EntityKind::Invoice | EntityKind::Bill)
+        matches!(self, EntityKind::Invoice | EntityKind::Bill | EntityKind::CreditMemo | EntityKind::VendorCredit)
     }
 
     /// Name-list entities have `Active` and are never deleted, only made inactive.
     pub fn is_name_list(self) -> bool {
-        !self.is_transaction()
+        matches!(
+            self,
+            EntityKind::Customer | EntityKind::Vendor | EntityKind::Employee | EntityKind::Item | EntityKind::Account
+        )
+    }
+
+    /// Tax codes and rates: the company's tax setup, read and queried but not written through
+    /// the API (QBO creates them through its separate tax service).
+    pub fn is_tax_list(self) -> bool {
+        matches!(self, EntityKind::TaxCode | EntityKind::TaxRate)
+    }
+
+    /// Documents addressed to a customer (`CustomerRef`) rather than a vendor (`VendorRef`).
+    pub fn is_sale(self) -> bool {
+        matches!(self, EntityKind::Invoice | EntityKind::CreditMemo)
     }
 
     /// Customers, vendors and employees share one DisplayName namespace (6240).
@@ -102,15 +128,23 @@ impl EntityKind {
 
     /// Entities a client may create or update through the API here.
     pub fn writable(self) -> bool {
-        matches!(self, EntityKind::Customer | EntityKind::Vendor | EntityKind::Invoice | EntityKind::Bill)
+        matches!(
+            self,
+            EntityKind::Customer
+                | EntityKind::Vendor
+                | EntityKind::Invoice
+                | EntityKind::Bill
+                | EntityKind::CreditMemo
+                | EntityKind::VendorCredit
+        )
     }
 
     /// The field that names a record (and gets the ` (deleted)` suffix when inactive).
     pub fn name_field(self) -> Option<&'static str> {
         match self {
             EntityKind::Customer | EntityKind::Vendor | EntityKind::Employee => Some("DisplayName"),
-            EntityKind::Item | EntityKind::Account => Some("Name"),
-            EntityKind::Invoice | EntityKind::Bill => None,
+            EntityKind::Item | EntityKind::Account | EntityKind::TaxCode | EntityKind::TaxRate => Some("Name"),
+            EntityKind::Invoice | EntityKind::Bill | EntityKind::CreditMemo | EntityKind::VendorCredit => None,
         }
     }
 
@@ -160,6 +194,9 @@ impl EntityKind {
             EntityKind::Bill => {
                 &["Id", "DocNumber", "TxnDate", "DueDate", "VendorRef", "APAccountRef", "Balance", "TotalAmt"]
             }
+            EntityKind::CreditMemo => &["Id", "DocNumber", "TxnDate", "CustomerRef", "Balance", "TotalAmt"],
+            EntityKind::VendorCredit => &["Id", "DocNumber", "TxnDate", "VendorRef", "TotalAmt"],
+            EntityKind::TaxCode | EntityKind::TaxRate => &["Id", "Name", "Active"],
         };
         own.iter().copied().chain(META).collect()
     }
@@ -400,6 +437,75 @@ impl EntityKind {
                 "TransactionLocationType",
                 "IncludeInAnnualTPAR",
                 "RecurDataRef",
+            ],
+            EntityKind::CreditMemo => &[
+                "DocNumber",
+                "TxnDate",
+                "PrivateNote",
+                "CustomerMemo",
+                "CustomerRef",
+                "Line",
+                "TxnTaxDetail",
+                "BillAddr",
+                "ShipAddr",
+                "BillEmail",
+                "SalesTermRef",
+                "ClassRef",
+                "DepartmentRef",
+                "CurrencyRef",
+                "ExchangeRate",
+                "GlobalTaxCalculation",
+                "ApplyTaxAfterDiscount",
+                "PrintStatus",
+                "EmailStatus",
+                "TotalAmt",
+                "Balance",
+                "RemainingCredit",
+                "CustomField",
+                "TxnSource",
+                "TransactionLocationType",
+                "ProjectRef",
+            ],
+            EntityKind::VendorCredit => &[
+                "DocNumber",
+                "TxnDate",
+                "PrivateNote",
+                "VendorRef",
+                "APAccountRef",
+                "Line",
+                "TxnTaxDetail",
+                "CurrencyRef",
+                "ExchangeRate",
+                "GlobalTaxCalculation",
+                "DepartmentRef",
+                "TotalAmt",
+                "Balance",
+                "LinkedTxn",
+                "TransactionLocationType",
+                "IncludeInAnnualTPAR",
+            ],
+            EntityKind::TaxCode => &[
+                "Name",
+                "Description",
+                "Active",
+                "Hidden",
+                "Taxable",
+                "TaxGroup",
+                "SalesTaxRateList",
+                "PurchaseTaxRateList",
+                "TaxCodeConfigType",
+            ],
+            EntityKind::TaxRate => &[
+                "Name",
+                "Description",
+                "Active",
+                "RateValue",
+                "AgencyRef",
+                "SpecialTaxType",
+                "DisplayType",
+                "EffectiveTaxRate",
+                "TaxReturnLineRef",
+                "OriginalTaxRate",
             ],
         };
         COMMON.iter().chain(own).copied().collect()

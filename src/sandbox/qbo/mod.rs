@@ -21,6 +21,7 @@ mod cdc;
 mod clock;
 mod company;
 mod control;
+mod country;
 mod entities;
 mod fault;
 mod limits;
@@ -29,6 +30,7 @@ mod operations;
 mod query;
 mod reply;
 mod seed;
+mod tax;
 mod transactions;
 mod validate;
 
@@ -41,6 +43,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use country::{SandboxCountry, UnknownCountry};
 pub use entities::EntityKind;
 pub use fault::ThrottleFormat;
 pub use limits::QboLimits;
@@ -235,6 +238,22 @@ impl QboEmulator {
     /// Replaces the company with one built from seed JSON.
     pub fn load_company_json(&self, json: &str) -> Result<(), SeedError> {
         self.load_company(&CompanySeed::parse(json)?)
+    }
+
+    /// Replaces the company with the demo company as a company of `country`: its
+    /// `CompanyInfo.Country`, tax preferences and tax codes (see [`SandboxCountry`]).
+    pub fn load_country(&self, country: SandboxCountry) -> Result<(), SeedError> {
+        self.load_company(&country.seed()?)
+    }
+
+    /// The credit memos, oldest first (deleted ones left out).
+    pub fn credit_memos(&self) -> Vec<TxnSummary> {
+        self.summaries(EntityKind::CreditMemo)
+    }
+
+    /// The vendor credits, oldest first (deleted ones left out).
+    pub fn vendor_credits(&self) -> Vec<TxnSummary> {
+        self.summaries(EntityKind::VendorCredit)
     }
 
     /// Goes back to the company the emulator started with.
@@ -469,7 +488,7 @@ impl QboEmulator {
 fn summarize(kind: EntityKind, record: &Record) -> TxnSummary {
     let body = &record.body;
     let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
-    let party = body.get(if kind == EntityKind::Invoice { "CustomerRef" } else { "VendorRef" });
+    let party = body.get(if kind.is_sale() { "CustomerRef" } else { "VendorRef" });
     let party_field =
         |field: &str| party.and_then(|p| p.get(field)).and_then(Value::as_str).unwrap_or_default().to_owned();
     let decimal = |value: Option<&Value>| value.and_then(amount::parse).map(|d| d.normalize());

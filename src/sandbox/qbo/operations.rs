@@ -14,6 +14,7 @@ use super::entities::EntityKind;
 use super::fault::Fault;
 use super::names;
 use super::query::{self, QueryError};
+use super::tax;
 use super::transactions::{self, TxnOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +77,10 @@ pub fn build_for_seed(
     if kind.is_transaction() {
         let options = TxnOptions { allow_duplicate_doc_number: true };
         transactions::build(company, kind, input, Mode::Seed, now, options)
+    } else if kind.is_tax_list() {
+        let mut out = tax::build_seed(kind, input);
+        super::build::stamp(company, kind, input, &mut out, Mode::Seed, now);
+        Ok(out)
     } else {
         names::build(company, kind, input, Mode::Seed, now)
     }

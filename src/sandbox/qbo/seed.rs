@@ -41,6 +41,16 @@ pub struct CompanySeed {
     pub invoices: Vec<Object>,
     #[serde(default)]
     pub bills: Vec<Object>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credit_memos: Vec<Object>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vendor_credits: Vec<Object>,
+    /// The company's tax rates (`RateValue` in percent), named by its tax codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tax_rates: Vec<Object>,
+    /// The company's tax codes: `TAX`/`NON` for a US company, numbered ones elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tax_codes: Vec<Object>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +68,10 @@ impl CompanySeed {
 
     /// The records of each kind, in the order they must load (accounts before the items that
     /// name them, names before the transactions that reference them).
-    fn in_load_order(&self) -> [(EntityKind, &Vec<Object>); 7] {
+    fn in_load_order(&self) -> [(EntityKind, &Vec<Object>); 11] {
         [
+            (EntityKind::TaxRate, &self.tax_rates),
+            (EntityKind::TaxCode, &self.tax_codes),
             (EntityKind::Account, &self.accounts),
             (EntityKind::Item, &self.items),
             (EntityKind::Customer, &self.customers),
@@ -67,6 +79,8 @@ impl CompanySeed {
             (EntityKind::Employee, &self.employees),
             (EntityKind::Invoice, &self.invoices),
             (EntityKind::Bill, &self.bills),
+            (EntityKind::CreditMemo, &self.credit_memos),
+            (EntityKind::VendorCredit, &self.vendor_credits),
         ]
     }
 }
@@ -119,6 +133,10 @@ pub fn dump(company: &Company) -> CompanySeed {
         employees: bodies(EntityKind::Employee),
         invoices: bodies(EntityKind::Invoice),
         bills: bodies(EntityKind::Bill),
+        credit_memos: bodies(EntityKind::CreditMemo),
+        vendor_credits: bodies(EntityKind::VendorCredit),
+        tax_rates: bodies(EntityKind::TaxRate),
+        tax_codes: bodies(EntityKind::TaxCode),
     }
 }
 
