@@ -750,13 +750,7 @@ mod tests {
     }
 
     fn uk_tax(codes: &[&str], calculation: GlobalTaxCalculation) -> DocTax {
-        DocTax {
-            calculation: Some(calculation),
-            line_codes: codes
-                .iter()
-                .map(|c| Some(c.parse::<crate::qbo::TaxCodeSpec>().map(|_| tax_id(c)).unwrap()))
-                .collect(),
-        }
+        DocTax { calculation: Some(calculation), line_codes: codes.iter().map(|c| Some(tax_id(c))).collect() }
     }
 
     fn tax_id(code: &str) -> crate::qbo::TaxCodeId {
