@@ -48,6 +48,7 @@ pub mod names {
     pub const EXPENSE_ACCOUNT: &str = "expense account";
     pub const AP_ACCOUNT: &str = "A/P account";
     pub const BILLS: &str = "bills on the plan";
+    pub const SALES_TAX: &str = "sales tax";
 }
 
 /// How a check came out.
