@@ -234,6 +234,32 @@ impl NewDoc {
         }
     }
 
+    /// The credit standing for this document with a negative amount: an invoice becomes a
+    /// credit memo to the same customer, a bill a vendor credit from the same vendor, with every
+    /// amount and unit price made positive (the kind carries the sign) and nothing else changed:
+    /// number, dates, note and tax stay. A credit stays itself.
+    pub fn into_credit(self) -> NewDoc {
+        fn positive_sales(mut doc: NewInvoice) -> NewInvoice {
+            for line in &mut doc.lines {
+                line.amount = line.amount.abs();
+                line.unit_price = line.unit_price.abs();
+                line.qty = line.qty.abs();
+            }
+            doc
+        }
+        fn positive_purchase(mut doc: NewBill) -> NewBill {
+            for line in &mut doc.lines {
+                line.amount = line.amount.abs();
+            }
+            doc
+        }
+        match self {
+            NewDoc::Invoice(i) | NewDoc::CreditMemo(i) => NewDoc::CreditMemo(positive_sales(i)),
+            NewDoc::Bill(b) | NewDoc::VendorCredit(b) => NewDoc::VendorCredit(positive_purchase(b)),
+            NewDoc::Taxed(doc, tax) => NewDoc::Taxed(Box::new(doc.into_credit()), tax),
+        }
+    }
+
     /// The document without its tax.
     pub fn untaxed(&self) -> &NewDoc {
         match self {
@@ -798,6 +824,26 @@ mod tests {
         let twice = once.with_tax(uk_tax(&["4"], GlobalTaxCalculation::TaxExcluded)).unwrap();
         assert!(matches!(&twice, NewDoc::Taxed(inner, _) if **inner == typical_invoice()));
         assert!(twice.to_body().unwrap().contains(r#""TaxCodeRef":{"value":"4"}"#));
+    }
+
+    #[test]
+    fn a_negative_document_becomes_the_credit_for_its_absolute_amount() {
+        let NewDoc::Invoice(mut refund) = typical_invoice() else { unreachable!() };
+        refund.lines[0].amount = dec("-50.00");
+        refund.lines[0].unit_price = dec("-50.00");
+        let taxed = NewDoc::Invoice(refund).with_tax(uk_tax(&["2"], GlobalTaxCalculation::TaxExcluded)).unwrap();
+        let credit = taxed.into_credit();
+        assert_eq!(
+            (credit.kind(), credit.total(), credit.doc_number()),
+            (DocKind::CreditMemo, dec("50.00"), Some("INV-1042"))
+        );
+        let body = credit.to_body().unwrap();
+        assert!(body.contains(r#""Amount":50.00,"#) && body.contains(r#""TaxCodeRef":{"value":"2"}"#), "{body}");
+        assert!(!body.contains(r#""Amount":-"#) && !body.contains(r#""UnitPrice":-"#), "{body}");
+        let NewDoc::Bill(mut bill) = typical_bill() else { unreachable!() };
+        bill.lines[0].amount = dec("-420.00");
+        let credit = NewDoc::Bill(bill).into_credit();
+        assert_eq!((credit.kind(), credit.total(), credit.party_id()), (DocKind::VendorCredit, dec("420.00"), "56"));
     }
 
     #[test]
