@@ -1384,6 +1384,27 @@ async fn a_us_company_takes_only_tax_or_non_as_a_line_tax_code() {
         assert!(invoice.get("GlobalTaxCalculation").is_none(), "not applicable to US companies");
         assert_eq!(amount_of(&invoice["TotalAmt"]), decimal("100"));
     }
+    // What a US company does with GlobalTaxCalculation is undocumented: refused by default,
+    // ignored when switched.
+    let calculated = json!({ "CustomerRef": { "value": "1" }, "GlobalTaxCalculation": "TaxExcluded", "Line": [sales_line("1", None)] });
+    assert_eq!(fault_code(&qbo.post("invoice", &calculated).await), "6000");
+    let switched = qbo
+        .http
+        .patch(qbo.control_url("settings"))
+        .json(&json!({ "refuse_us_tax_calculation": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status(), StatusCode::OK);
+    let invoice = qbo.create_invoice(&calculated).await;
+    assert_eq!(amount_of(&invoice["TxnTaxDetail"]["TotalTax"]), decimal("0"));
+    // Tax codes are not in CDC.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let cdc = qbo.get_with("cdc", &[("entities", "TaxCode"), ("changedSince", &today)]).await;
+    assert_eq!(cdc.status, StatusCode::BAD_REQUEST, "{}", cdc.text);
+    assert!(cdc.text.contains("Unsupported entity name for CDC: TaxCode"), "{}", cdc.text);
+    let invoices = qbo.get_with("cdc", &[("entities", "Invoice,CreditMemo"), ("changedSince", &today)]).await;
+    assert_eq!(invoices.status, StatusCode::OK, "{}", invoices.text);
 }
 
 #[tokio::test]

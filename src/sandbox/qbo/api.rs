@@ -170,7 +170,8 @@ async fn write_post(
         (Ok(value), Ok(operation)) => (value, operation),
         (Err(fault), _) | (_, Err(fault)) => return fault.reply(&now_text()).into_response(),
     };
-    let options = TxnOptions { allow_duplicate_doc_number: includes(&params, "allowduplicatedocnum") };
+    let options =
+        TxnOptions { allow_duplicate_doc_number: includes(&params, "allowduplicatedocnum"), ..TxnOptions::default() };
     let (reply, applied) = emulator.write_once(
         params.get("requestid").map(String::as_str),
         |company, context| match operations::write(company, entity_kind, operation, &value, context) {
@@ -311,7 +312,8 @@ async fn batch_post(
         Ok(value) => value,
         Err(error) => return Fault::unsupported_property(&error.to_string()).reply(&now_text()).into_response(),
     };
-    let options = TxnOptions { allow_duplicate_doc_number: includes(&params, "allowduplicatedocnum") };
+    let options =
+        TxnOptions { allow_duplicate_doc_number: includes(&params, "allowduplicatedocnum"), ..TxnOptions::default() };
     let (reply, applied) = emulator.write_once(
         params.get("requestid").map(String::as_str),
         |company, context| match batch::run(company, &value, context) {

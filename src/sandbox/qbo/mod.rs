@@ -134,6 +134,8 @@ struct Stats {
 pub struct QboSettings {
     /// Replay the answer of a write repeated with the same `requestid`.
     pub honour_request_id: bool,
+    /// Refuse `GlobalTaxCalculation` on a US company's documents (undocumented; on by default).
+    pub refuse_us_tax_calculation: bool,
     /// `Preferences.SalesFormsPrefs.CustomTxnNumbers`.
     pub custom_txn_numbers: bool,
     /// Whether the plan includes Bills (Simple Start does not).
@@ -149,6 +151,7 @@ pub struct QboSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct SettingsPatch {
     pub honour_request_id: Option<bool>,
+    pub refuse_us_tax_calculation: Option<bool>,
     pub custom_txn_numbers: Option<bool>,
     pub plan_has_bills: Option<bool>,
     pub enforce_limits: Option<bool>,
@@ -184,6 +187,7 @@ pub struct QboEmulator {
     limiter: limits::RateLimiter,
     enforce_limits: AtomicBool,
     honour_request_id: AtomicBool,
+    refuse_us_tax_calculation: AtomicBool,
     throttle_format: Mutex<ThrottleFormat>,
     stats: Mutex<Stats>,
 }
@@ -207,6 +211,7 @@ impl QboEmulator {
             limiter: limits::RateLimiter::new(QboLimits::default()),
             enforce_limits: AtomicBool::new(options.enforce_limits),
             honour_request_id: AtomicBool::new(options.honour_request_id),
+            refuse_us_tax_calculation: AtomicBool::new(true),
             throttle_format: Mutex::new(ThrottleFormat::default()),
             stats: Mutex::default(),
         }))
@@ -364,6 +369,7 @@ impl QboEmulator {
         let company = self.company();
         QboSettings {
             honour_request_id: self.honour_request_id.load(Ordering::SeqCst),
+            refuse_us_tax_calculation: self.refuse_us_tax_calculation.load(Ordering::SeqCst),
             custom_txn_numbers: company.custom_txn_numbers(),
             plan_has_bills: company.plan_has_bills(),
             enforce_limits: self.enforce_limits.load(Ordering::SeqCst),
@@ -376,6 +382,9 @@ impl QboEmulator {
     pub fn update_settings(&self, patch: &SettingsPatch) {
         if let Some(on) = patch.honour_request_id {
             self.set_honour_request_id(on);
+        }
+        if let Some(on) = patch.refuse_us_tax_calculation {
+            self.set_refuse_us_tax_calculation(on);
         }
         if let Some(on) = patch.custom_txn_numbers {
             self.set_custom_txn_numbers(on);
@@ -397,6 +406,11 @@ impl QboEmulator {
     /// Off: a repeated `requestid` is executed again (reports say QBO does not always honour it).
     pub fn set_honour_request_id(&self, on: bool) {
         self.honour_request_id.store(on, Ordering::SeqCst);
+    }
+
+    /// Off: a US company ignores `GlobalTaxCalculation` instead of refusing the document.
+    pub fn set_refuse_us_tax_calculation(&self, on: bool) {
+        self.refuse_us_tax_calculation.store(on, Ordering::SeqCst);
     }
 
     pub fn set_custom_txn_numbers(&self, on: bool) {
@@ -475,6 +489,8 @@ impl QboEmulator {
             return (stored, false);
         }
         let now = clock::now();
+        let options =
+            TxnOptions { refuse_us_tax_calculation: self.refuse_us_tax_calculation.load(Ordering::SeqCst), ..options };
         let context =
             WriteContext { now: &now, request_id, include_invoice_link, options, base_url: &self.shared.base_url };
         let (reply, applied) = apply(&mut company, &context);

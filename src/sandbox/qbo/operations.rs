@@ -75,7 +75,7 @@ pub fn build_for_seed(
     now: &DateTime<Tz>,
 ) -> Result<Object, Fault> {
     if kind.is_transaction() {
-        let options = TxnOptions { allow_duplicate_doc_number: true };
+        let options = TxnOptions { allow_duplicate_doc_number: true, ..TxnOptions::default() };
         transactions::build(company, kind, input, Mode::Seed, now, options)
     } else if kind.is_tax_list() {
         let mut out = tax::build_seed(kind, input);

@@ -94,9 +94,15 @@ impl Calculation {
 }
 
 /// The document's `GlobalTaxCalculation`: `None` for a US company (it does not apply there);
-/// `TaxExcluded` when a non-US document names none, as QBO defaults it.
-pub fn calculation(locale: Locale, input: &Object) -> Result<Option<Calculation>, Fault> {
+/// `TaxExcluded` when a non-US document names none, as QBO defaults it. Intuit says only that it
+/// is "not applicable" to US companies, not what happens when one is sent: with `refuse_us`
+/// (the default, the pessimistic reading) the document is refused, otherwise it is ignored.
+pub fn calculation(locale: Locale, input: &Object, refuse_us: bool) -> Result<Option<Calculation>, Fault> {
     if locale == Locale::Us {
+        let sent = input.get("GlobalTaxCalculation").is_some_and(|v| !v.is_null());
+        if sent && refuse_us {
+            return Err(Fault::business("GlobalTaxCalculation is not applicable to US companies."));
+        }
         return Ok(None);
     }
     match input.get("GlobalTaxCalculation") {

@@ -36,6 +36,8 @@ const UNMODELLED_LINES: &[&str] = &["GroupLineDetail", "DiscountLineDetail", "Ta
 pub struct TxnOptions {
     /// `include=allowduplicatedocnum`: accept a DocNumber already in use.
     pub allow_duplicate_doc_number: bool,
+    /// Refuse `GlobalTaxCalculation` on a US company's document (see [`tax::calculation`]).
+    pub refuse_us_tax_calculation: bool,
 }
 
 /// Builds the stored form of an Invoice or Bill from what a client or a seed sent.
@@ -331,7 +333,7 @@ fn invoice(
 ) -> Result<Object, Fault> {
     validate::known_fields(EntityKind::Invoice, input)?;
     let locale = Locale::of(company);
-    let calculation = tax::calculation(locale, input)?;
+    let calculation = tax::calculation(locale, input, options.refuse_us_tax_calculation)?;
     let customer = validate::required_reference(
         company,
         EntityKind::Customer,
@@ -550,7 +552,7 @@ fn bill(
     }
     validate::known_fields(EntityKind::Bill, input)?;
     let locale = Locale::of(company);
-    let calculation = tax::calculation(locale, input)?;
+    let calculation = tax::calculation(locale, input, options.refuse_us_tax_calculation)?;
     let vendor = validate::required_reference(
         company,
         EntityKind::Vendor,
@@ -674,7 +676,7 @@ fn credit_memo(
 ) -> Result<Object, Fault> {
     validate::known_fields(EntityKind::CreditMemo, input)?;
     let locale = Locale::of(company);
-    let calculation = tax::calculation(locale, input)?;
+    let calculation = tax::calculation(locale, input, options.refuse_us_tax_calculation)?;
     let customer = validate::required_reference(
         company,
         EntityKind::Customer,
@@ -754,7 +756,7 @@ fn vendor_credit(
     }
     validate::known_fields(EntityKind::VendorCredit, input)?;
     let locale = Locale::of(company);
-    let calculation = tax::calculation(locale, input)?;
+    let calculation = tax::calculation(locale, input, options.refuse_us_tax_calculation)?;
     let vendor = validate::required_reference(
         company,
         EntityKind::Vendor,
