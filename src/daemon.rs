@@ -1,5 +1,10 @@
 //! The long-running loop: a pass, a pause, again — until told to stop.
 //!
+//! The pause is the poll interval, cut short when Drive says the sheet changed: every few
+//! seconds [`run_with`] asks Drive for the file's version and [`crate::pickup`] decides whether
+//! that calls for a pass, so a new row is picked up in seconds while an idle daemon still reads
+//! the sheet once per interval.
+//!
 //! Like mini-redis's server loop, it takes its shutdown signal as an argument, so tests drive
 //! it with a channel and the binary with SIGTERM/SIGINT. A pass in flight is never cut short:
 //! the signal is only looked at between passes, so every intent the pass recorded is settled
@@ -31,7 +36,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::auth::{AuthError, TokenSource};
-use crate::sync::engine::PassError;
+use crate::pickup::{Decision, DriveAccess, Next, PassEnd, Pickup, Schedule};
+use crate::sync::PassError;
 use crate::sync::{Engine, PassOptions, PassReport, Policy};
 
 /// How long transient trouble getting the first QuickBooks token may hold back READY.
@@ -58,6 +64,9 @@ pub trait Hooks {
     /// Called by [`connect`] after every attempt at a first token that failed with a
     /// re-connect or a transient `problem`; the engine is there to read the store.
     async fn waiting_for_quickbooks(&mut self, _engine: &Engine, _problem: &AuthError) {}
+    /// Called when the change check starts or stops working (Drive enabled, refused): the
+    /// pick-up is then within seconds, or at the poll interval only.
+    fn pickup_changed(&mut self, _access: &DriveAccess) {}
 }
 
 /// How [`connect`] ended.
@@ -144,9 +153,31 @@ fn retry_delay(consecutive_failures: u32, interval: Duration) -> Duration {
 
 /// Runs passes every `interval` until `shutdown` completes. Returns after the pass in flight.
 pub async fn run(engine: &mut Engine, hooks: &mut dyn Hooks, interval: Duration, shutdown: impl Future<Output = ()>) {
+    run_with(engine, hooks, Schedule::polling(interval), shutdown).await;
+}
+
+/// Runs passes on `schedule` until `shutdown` completes: every full interval, and between them
+/// whenever Drive says the spreadsheet changed ([`crate::pickup`] decides). Returns after the
+/// pass in flight.
+pub async fn run_with(
+    engine: &mut Engine,
+    hooks: &mut dyn Hooks,
+    schedule: Schedule,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
+    let interval = schedule.full_interval;
+    let mut pickup = Pickup::new(schedule, Instant::now());
     let mut failures = 0u32;
     loop {
+        if pickup.wants_version_before_pass() {
+            let access = pickup.access().clone();
+            pickup.version_before_pass(engine.sheets.drive_version().await);
+            if *pickup.access() != access {
+                hooks.pickup_changed(pickup.access());
+            }
+        }
+        let writes_before = engine.sheets.stats().writes;
         let started = Instant::now();
         let outcome = match hooks.policy() {
             Ok(policy) => engine.pass(&policy, PassOptions::default()).await,
@@ -188,13 +219,43 @@ pub async fn run(engine: &mut Engine, hooks: &mut dyn Hooks, interval: Duration,
             Ok(report) if report.deferred_by_limit > 0 || report.uncertain > 0 => Duration::from_millis(200),
             Ok(_) => interval.saturating_sub(took),
         };
-        hooks.idle_until(chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default());
-        tokio::select! {
-            _ = &mut shutdown => {
-                tracing::info!("shutdown requested; stopping after the last pass");
-                return;
+        let end = match &outcome {
+            Err(_) => PassEnd::Failed,
+            Ok(report) if engine.sheets.stats().writes > writes_before && !report.created.is_empty() => {
+                PassEnd::Created
             }
-            _ = tokio::time::sleep(wait) => {}
+            Ok(_) if engine.sheets.stats().writes > writes_before => PassEnd::Wrote,
+            Ok(_) => PassEnd::Clean,
+        };
+        let now = Instant::now();
+        pickup.pass_finished(now, now + wait, end);
+        hooks.idle_until(chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default());
+        // Between passes: sleep to the next check or the next pass, whichever comes first.
+        loop {
+            let (at, check) = match pickup.next() {
+                Next::PassAt(at) => (at, false),
+                Next::CheckAt(at) => (at, true),
+            };
+            tokio::select! {
+                _ = &mut shutdown => {
+                    tracing::info!("shutdown requested; stopping after the last pass");
+                    return;
+                }
+                _ = tokio::time::sleep_until(at) => {}
+            }
+            if !check {
+                break;
+            }
+            let access = pickup.access().clone();
+            let answer = engine.sheets.drive_version().await;
+            let decision = pickup.checked(Instant::now(), answer);
+            if *pickup.access() != access {
+                hooks.pickup_changed(pickup.access());
+            }
+            if decision == Decision::Pass {
+                tracing::debug!("the sheet changed; passing now");
+                break;
+            }
         }
     }
 }

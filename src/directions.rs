@@ -62,8 +62,9 @@ pub struct Route {
 /// A map file that cannot be used. Each message names the file and says how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectionsError {
-    #[error("cannot read {}: {}. {}", .path.display(), io_reason(.source), missing_hint(.source, .kind))]
-    Unreadable { path: PathBuf, kind: MapKind, source: io::Error },
+    // The I/O error is told in words, not chained as a source: a chain would print it twice.
+    #[error("cannot read {}: {}. {}", .path.display(), io_reason(.cause), missing_hint(.cause, .kind))]
+    Unreadable { path: PathBuf, kind: MapKind, cause: io::Error },
     #[error("{origin} is not valid JSON: {message} at line {line}, column {column}. Fix the JSON (a trailing comma or a missing quote is the usual cause); the file must look like {}", .kind.example())]
     Syntax { origin: String, kind: MapKind, line: usize, column: usize, message: String },
     #[error("{origin}, line {line}, column {column}: {message}. The file must look like {}", .kind.example())]
@@ -90,6 +91,8 @@ pub enum DirectionsError {
         "{origin}: money_in and money_out are both empty, so no row can be routed: list your firm's names under money_in and those you pay under money_out"
     )]
     NoNames { origin: String },
+    #[error("{origin}: {problem}. The file must look like {}", MapKind::NameAliases.example())]
+    NotAnAliasMap { origin: String, problem: String },
 }
 
 /// Which kind of map a file is, for examples in error messages.
@@ -105,7 +108,9 @@ impl MapKind {
             MapKind::Directions => {
                 r#"{"money_in": ["Our Firm"], "money_out": ["A Vendor"], "aliases": {"our firm llc": "Our Firm"}}"#
             }
-            MapKind::NameAliases => r#"{"aliases": {"name on the sheet": "QuickBooks DisplayName"}}"#,
+            MapKind::NameAliases => {
+                r#"{"name on the sheet": "QuickBooks DisplayName"} or {"aliases": {"name on the sheet": "QuickBooks DisplayName"}}"#
+            }
         }
     }
 }
@@ -154,10 +159,10 @@ pub struct Directions {
 impl Directions {
     /// Reads and validates the map file.
     pub fn load(path: &Path) -> Result<Directions, DirectionsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| DirectionsError::Unreadable {
+        let text = std::fs::read_to_string(path).map_err(|cause| DirectionsError::Unreadable {
             path: path.to_owned(),
             kind: MapKind::Directions,
-            source,
+            cause,
         })?;
         Directions::from_json(&text, &path.display().to_string())
     }
@@ -272,18 +277,59 @@ impl Directions {
     }
 }
 
-/// `qb_customers.json` / `qb_vendors.json`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AliasFile {
-    #[serde(default)]
-    aliases: BTreeMap<String, String>,
-    #[serde(default, rename = "_comment")]
-    _comment: Option<serde_json::Value>,
+/// The key of the wrapped form of `qb_customers.json` / `qb_vendors.json`, and of a comment.
+const ALIASES_KEY: &str = "aliases";
+const COMMENT_KEY: &str = "_comment";
+
+/// Reads either form of an alias file into its pairs as written: the flat map a person writes
+/// first, `{"name on the sheet": "QuickBooks name"}`, or `{"aliases": {…}}`, each with an
+/// optional `_comment`. A top-level `aliases` that holds an object is the wrapped form; then
+/// nothing else may sit beside it, so a file half in each form is refused rather than half read.
+fn alias_pairs(text: &str, origin: &str) -> Result<Vec<(String, String)>, DirectionsError> {
+    let mut top: serde_json::Map<String, serde_json::Value> = parse_json(text, origin, MapKind::NameAliases)?;
+    let refuse = |problem: String| DirectionsError::NotAnAliasMap { origin: origin.to_owned(), problem };
+    top.remove(COMMENT_KEY);
+    let entries = match top.remove(ALIASES_KEY) {
+        Some(serde_json::Value::Object(wrapped)) => {
+            if let Some(stray) = top.keys().next() {
+                return Err(refuse(format!(
+                    "\"{stray}\" sits beside \"{ALIASES_KEY}\": move it inside \"{ALIASES_KEY}\", or drop \"{ALIASES_KEY}\" and list every alias at the top level"
+                )));
+            }
+            wrapped
+        }
+        // A name on the sheet that happens to be "aliases".
+        Some(other) => {
+            top.insert(ALIASES_KEY.to_owned(), other);
+            top
+        }
+        None => top,
+    };
+    entries
+        .into_iter()
+        .map(|(name, target)| match target {
+            serde_json::Value::String(target) => Ok((name, target)),
+            other => {
+                Err(refuse(format!("\"{name}\" maps to {}, not to a QuickBooks name in quotes", json_kind(&other))))
+            }
+        })
+        .collect()
 }
 
-/// Sheet name → QuickBooks `DisplayName`, from an optional file
-/// `{"aliases": {"name on the sheet": "QuickBooks DisplayName"}}` (a `_comment` key is allowed).
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "true or false",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a name",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Sheet name → QuickBooks `DisplayName`, from an optional file holding either
+/// `{"name on the sheet": "QuickBooks DisplayName"}` or the same map under `"aliases"` (a
+/// `_comment` key is allowed in both).
 /// Names without an alias are used as written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NameAliases {
@@ -296,18 +342,15 @@ impl NameAliases {
     pub fn load_optional(path: &Path) -> Result<NameAliases, DirectionsError> {
         match std::fs::read_to_string(path) {
             Ok(text) => NameAliases::from_json(&text, &path.display().to_string()),
-            Err(source) if source.kind() == io::ErrorKind::NotFound => Ok(NameAliases::default()),
-            Err(source) => {
-                Err(DirectionsError::Unreadable { path: path.to_owned(), kind: MapKind::NameAliases, source })
-            }
+            Err(cause) if cause.kind() == io::ErrorKind::NotFound => Ok(NameAliases::default()),
+            Err(cause) => Err(DirectionsError::Unreadable { path: path.to_owned(), kind: MapKind::NameAliases, cause }),
         }
     }
 
     /// Validates alias-file text; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<NameAliases, DirectionsError> {
-        let file: AliasFile = parse_json(text, origin, MapKind::NameAliases)?;
         let mut aliases = BTreeMap::new();
-        for (sheet_name, display_name) in &file.aliases {
+        for (sheet_name, display_name) in &alias_pairs(text, origin)? {
             let key = normalize(sheet_name);
             if key.is_empty() || display_name.trim().is_empty() {
                 return Err(DirectionsError::BlankName { origin: origin.to_owned(), place: "aliases" });
@@ -362,6 +405,9 @@ fn insert_alias(
 }
 
 fn parse_json<T: DeserializeOwned>(text: &str, origin: &str, kind: MapKind) -> Result<T, DirectionsError> {
+    // Notepad and some other editors start a UTF-8 file with a byte-order mark, which JSON
+    // does not allow; it carries nothing, so it is dropped rather than refused.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     serde_json::from_str(text).map_err(|error| {
         let (line, column) = (error.line(), error.column());
         // serde_json appends " at line L column C"; the message says it once, in words.
@@ -530,6 +576,46 @@ mod tests {
 
         std::fs::write(&path, r#"{"alias": {}}"#).unwrap();
         let err = NameAliases::load_optional(&path).unwrap_err().to_string();
-        assert!(err.contains("unknown field `alias`") && err.contains(r#"{"aliases": {"#), "{err}");
+        assert!(err.contains("\"alias\" maps to an object") && err.contains(r#"{"aliases": {"#), "{err}");
+    }
+
+    #[test]
+    fn alias_files_may_be_a_flat_map_or_wrapped_in_aliases_and_mean_the_same() {
+        let flat = NameAliases::from_json(
+            r#"{"_comment": "x", "obrien and sons": "O'Brien & Sons", "aliases": "Aliases Inc"}"#,
+            "f",
+        )
+        .unwrap();
+        assert_eq!(flat.resolve("OBrien  and Sons"), "O'Brien & Sons");
+        assert_eq!(flat.resolve("ALIASES"), "Aliases Inc", "a sheet name may be \"aliases\" in the flat form");
+        let wrapped = NameAliases::from_json(
+            r#"{"aliases": {"obrien and sons": "O'Brien & Sons", "aliases": "Aliases Inc"}, "_comment": "x"}"#,
+            "f",
+        )
+        .unwrap();
+        assert_eq!(flat, wrapped);
+        assert_eq!(flat.fingerprint(), wrapped.fingerprint(), "rewriting the file in the other form changes nothing");
+        assert!(NameAliases::from_json("{}", "f").unwrap().is_empty());
+    }
+
+    #[test]
+    fn anything_else_in_an_alias_file_is_refused_with_both_forms_shown() {
+        let refused = |text: &str| NameAliases::from_json(text, "qb_vendors.json").unwrap_err();
+        let both = r#"{"name on the sheet": "QuickBooks DisplayName"} or {"aliases": {"#;
+
+        let err = refused(r#"{"aliases": {"a": "A"}, "b": "B"}"#);
+        assert!(matches!(&err, DirectionsError::NotAnAliasMap { .. }), "{err:?}");
+        assert!(err.to_string().contains(r#""b" sits beside "aliases""#) && err.to_string().contains(both), "{err}");
+
+        let err = refused(r#"{"northwind": 7}"#).to_string();
+        assert!(err.starts_with(r#"qb_vendors.json: "northwind" maps to a number"#) && err.contains(both), "{err}");
+        let err = refused(r#"{"aliases": {"northwind": ["Northwind Traders"]}}"#).to_string();
+        assert!(err.contains(r#""northwind" maps to a list"#), "{err}");
+
+        let err = refused(r#"[{"northwind": "Northwind Traders"}]"#);
+        assert!(matches!(&err, DirectionsError::Shape { line: 1, .. }), "{err:?}");
+        assert!(err.to_string().contains(both), "{err}");
+        assert!(matches!(refused(r#"{"northwind": " "}"#), DirectionsError::BlankName { .. }));
+        assert!(matches!(refused(r#"{"northwind": "#), DirectionsError::Syntax { .. }));
     }
 }

@@ -15,9 +15,9 @@
 //!            └──────────────┬─────────────────┘          └──────────────┬───────────────┘
 //!                           │ values / anchors                          │ CreatedDoc / QboError
 //!                      ┌────▼───────────────────────────────────────────▼────┐
-//!                      │ sync::engine   read → plan (pure) → apply            │
+//!                      │ sync: snapshot → plan (pure) → send → write-back     │
 //!                      └────┬──────────────────────────────────────────┬─────┘
-//!                           │ intents, outcomes, audit                 │
+//!                           │ sync::ledger: intents, outcomes, audit   │
 //!                      ┌────▼─────┐                              ┌─────▼──────┐
 //!                      │ store    │ SQLite (WAL)                 │ auth       │ encrypted tokens
 //!                      └──────────┘                              └────────────┘
@@ -33,17 +33,19 @@
 //! - [`qbo`]: the only module that knows the QuickBooks wire format (entities, faults, queries).
 //! - [`auth`]: Intuit OAuth 2.0, the encrypted token store, Google credentials.
 //! - [`store`]: the only module that knows SQL. Intents, outcomes, audit tables, caches.
-//! - [`sync`]: the engine. `plan` is pure (rows + store memory → actions), `project` is pure
-//!   (store → owned cells); `seal` recognises rows nothing can have changed since the
-//!   write-back last found them in agreement; `picture` is what a pass keeps of each read (quiet
-//!   rows are not decoded); `view` is the pass's picture of the store, read
-//!   as far as the rows planned need and caught up by key; `engine` is the one place that
-//!   performs them.
+//! - [`sync`]: one pass as a one-way pipeline of stages, a file each. `snapshot` reads the
+//!   sheet into one consistent picture (`picture`, `seal`: quiet rows are not decoded) and the
+//!   store into a view (`view`); `plan` is pure (rows + view → actions; `draft` judges a row,
+//!   `columns` says which tracking columns show it); `ledger` is the only writer of row
+//!   records, documents and audit lines; `send` talks to QuickBooks (`payload`, `names`);
+//!   `write_back` projects the store onto the owned cells (`project`) and checks where writes
+//!   landed; `engine` orchestrates, and `pass` holds one pass's state.
 //! - [`ops`]: logging, systemd notify, status page, metrics, alerts.
 //! - [`sandbox`]: emulators of the four remote services, for tests, the demo and the benchmark.
 //! - [`bench`]: `qbsync bench`, throughput and cost figures measured against the sandbox with
 //!   the published limits on.
 //! - [`daemon`]: the long-running loop; takes its shutdown signal as an argument.
+//! - [`pickup`]: when the loop passes: at the poll interval, or when Drive says the sheet changed.
 //! - [`commands`]: one file per CLI subcommand; `main.rs` is a thin shell over them.
 //! - [`doctor`]: the checks of `qbsync doctor`, as data (one [`doctor::Check`] per question).
 //!
@@ -58,12 +60,16 @@
 //!    projection of it, repaired whenever it drifts.
 //! 4. Money is `rust_decimal::Decimal` end to end; no value passes through `f64` arithmetic.
 //! 5. Secrets live in `secrecy` types and never reach logs, the sheet or the audit tables.
-//! 6. The planner does no I/O.
+//! 6. The planner does no I/O. Row records, documents and audit lines are written only by
+//!    `sync::ledger`, one typed method and one transaction per change of state; statuses,
+//!    kinds and events are enums from the sheet to the store and back.
 //! 7. A seal only ever skips work that would find nothing to do: it covers everything the
 //!    planner and the projection read about a row (its sole anchor, its position, its cells as
 //!    Google sent them, the header, the configuration), and every write to the row's record
 //!    clears it. A row without a valid seal is planned in full. A row is sealed only when the
 //!    cells qbsync may write show exactly what the store says, so it can be restored unread.
+//! 8. A document's id has one home: an invoice's in `qb_invoice_id`, a bill's in `qb_bill_id`,
+//!    whatever the mode (`sync::columns`).
 
 pub mod auth;
 pub mod bench;
@@ -73,6 +79,8 @@ pub mod directions;
 pub mod doctor;
 pub mod domain;
 pub mod ops;
+pub mod payments;
+pub mod pickup;
 pub mod qbo;
 pub mod sandbox;
 pub mod settings;

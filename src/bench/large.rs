@@ -30,7 +30,7 @@ use crate::commands::context::{self, RunFlags};
 use crate::domain::Cell;
 use crate::settings::{LoadOptions, Settings};
 use crate::sheets::{CellRun, NewAnchor};
-use crate::store::{Kind, NewIntent, RowRecord, Store};
+use crate::store::{Kind, NewIntent, RowRecord, RowStatus, Store};
 use crate::sync::{Engine, PassOptions, Policy};
 
 /// Columns beyond the 19 qbsync knows, so the sheet is 30 columns wide.
@@ -228,7 +228,7 @@ fn remember_history(state_dir: &Path, rows: usize) -> anyhow::Result<usize> {
             payload_hash: &format!("{:064x}", i),
             payload: &payload,
             party_id: &party,
-            total: &row[7],
+            total: row[7].parse().context("a generated amount")?,
             row_keys: &keys,
         })?;
         let id = (10_000 + i).to_string();
@@ -238,7 +238,7 @@ fn remember_history(state_dir: &Path, rows: usize) -> anyhow::Result<usize> {
             kind: Kind::Invoice,
             doc_key: Some(key),
             doc_number: Some(number),
-            status: "synced".into(),
+            status: RowStatus::Synced,
             error: None,
             // As long as real fingerprints (a synced row is past the point where the planner
             // compares them, but the store picture still carries them).

@@ -13,10 +13,13 @@ use crate::auth::{
     TokenStore,
 };
 use crate::directions::{Directions, NameAliases};
+use crate::domain::Cell;
+use crate::domain::layout::Layout;
 use crate::qbo::{QboClient, QboSettings};
 use crate::settings::{LoadOptions, ServiceAccountKey, Settings};
 use crate::sheets::{GoogleCredentials, SheetsClient, SheetsSettings};
-use crate::store::Store;
+use crate::sheets::{RawRow, RowSink};
+use crate::store::{Home, Store};
 use crate::sync::{Engine, Mode, Policy};
 
 /// Flags of `run-once` that shape the policy.
@@ -155,12 +158,51 @@ pub fn qbo_for_company(settings: &Settings, realm_id: &str, tokens: Arc<dyn Toke
     Ok(QboClient::new(client, tokens)?)
 }
 
-/// The engine over a fresh store.
+/// The engine over a fresh store, refused when the store serves another spreadsheet or tab.
 pub async fn engine(settings: &Settings, tokens: Arc<dyn TokenSource>) -> anyhow::Result<Engine> {
     let sheets = sheets(settings).await?;
     let qbo = qbo(settings, tokens)?;
     let store = open_store(settings)?;
+    claim_home(settings, &store)?;
     Ok(Engine::new(sheets, qbo, store))
+}
+
+/// Records the configured spreadsheet and tab as the ones this state directory serves, or
+/// refuses to go on when it serves others (`store::home`): a pass over another tab would take
+/// every remembered row for deleted.
+pub fn claim_home(settings: &Settings, store: &Store) -> anyhow::Result<()> {
+    let Some(spreadsheet_id) = settings.google.spreadsheet_id.clone() else { return Ok(()) };
+    store.claim_home(&Home { spreadsheet_id, tab: settings.google.sheet_tab.clone() })?;
+    Ok(())
+}
+
+/// Refuses to start on a header row that lacks a column qbsync needs: a required input, or a
+/// tracking column the mode writes (renamed or deleted), which would leave qbsync creating
+/// documents it has nowhere to record. Only row 1 is kept of the read. When Google cannot be
+/// reached, the check is left to the passes, which make it again on every read.
+pub async fn check_layout(settings: &Settings, sheets: &SheetsClient) -> anyhow::Result<()> {
+    struct Header(Option<Vec<Cell>>);
+    impl RowSink for Header {
+        fn row(&mut self, row: usize, raw: RawRow<'_>) -> Result<(), crate::sheets::SheetsError> {
+            if row == 0 {
+                self.0 = Some(raw.cells()?);
+            }
+            Ok(())
+        }
+        fn restart(&mut self) {
+            self.0 = None;
+        }
+    }
+    let mut header = Header(None);
+    match sheets.read_rows(&mut header).await {
+        Ok(_) => {}
+        Err(error) if error.is_unavailable() => return Ok(()),
+        Err(error) => return Err(error.into()),
+    }
+    let Some(header) = header.0 else { return Ok(()) };
+    Layout::from_header(&header, &settings.sync.columns)
+        .and_then(|layout| layout.check_tracking(settings.sync.creates_bills()))
+        .with_context(|| format!("tab \"{}\"", settings.google.sheet_tab))
 }
 
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
@@ -185,7 +227,7 @@ pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
         doc_number_prefix: sync.doc_number_prefix.clone(),
         amount_format: sync.amount_format,
         date_order: sync.date_order,
-        columns: sync.columns.clone(),
+        columns: sync.columns.clone().with_bill_columns(mode == Mode::Dual),
         default_item_id: settings.quickbooks.default_item_id.clone().unwrap_or_default(),
         expense_account_id: settings.quickbooks.default_expense_account.clone().unwrap_or_default(),
         ap_account_id: settings.quickbooks.default_vendor_account.clone(),

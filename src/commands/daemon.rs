@@ -24,14 +24,16 @@ use crate::ops::metrics::Metrics;
 use crate::ops::notify::{self, Watchdog};
 use crate::ops::status::{self, GoogleStatus, QuickBooksStatus, StatusReport};
 use crate::ops::web::{self, HealthPolicy};
+use crate::pickup::{DriveAccess, Schedule};
 use crate::settings::{LoadOptions, Settings};
 use crate::store::Kind;
-use crate::sync::engine::{PassError, PassReport};
 use crate::sync::{Engine, Policy};
+use crate::sync::{PassError, PassReport};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Seconds between passes (default QBSYNC_POLL_INTERVAL, else 60).
+    /// Seconds between full passes (default QBSYNC_POLL_INTERVAL, else 60). Between them, a change
+    /// to the sheet starts a pass within QBSYNC_CHANGE_CHECK_INTERVAL seconds (default 5).
     #[arg(long, value_name = "SECS")]
     pub interval: Option<u64>,
 }
@@ -55,12 +57,21 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     let first = status::build_report(&engine.store, quickbooks_status(&tokens), GoogleStatus::default(), None)?;
     let (status_tx, status_rx) = watch::channel(first);
     let stop_web = serve_status(&settings, status_rx, metrics.clone(), interval);
-    let mut hooks =
-        DaemonHooks { settings, tokens: tokens.clone(), watchdog, metrics, status: status_tx, alerter, interval };
+    let mut hooks = DaemonHooks {
+        settings,
+        tokens: tokens.clone(),
+        watchdog,
+        metrics,
+        status: status_tx,
+        alerter,
+        interval,
+        drive_refused: false,
+    };
 
     tokio::pin!(shutdown);
     if crate::daemon::connect(tokens.as_ref(), &engine, &mut hooks, interval, &mut shutdown).await? == Startup::Run {
-        crate::daemon::run(&mut engine, &mut hooks, interval, &mut shutdown).await;
+        let schedule = Schedule { full_interval: interval, change_check: hooks.settings.daemon.change_check_interval };
+        crate::daemon::run_with(&mut engine, &mut hooks, schedule, &mut shutdown).await;
     }
     notify::stopping();
     let _ = stop_web.send(());
@@ -116,6 +127,9 @@ struct DaemonHooks {
     status: watch::Sender<StatusReport>,
     alerter: Option<Arc<Alerter>>,
     interval: Duration,
+    /// Drive refused the change check: rows are picked up at each poll only (said on the
+    /// `systemctl status` line).
+    drive_refused: bool,
 }
 
 impl DaemonHooks {
@@ -160,6 +174,7 @@ impl crate::daemon::Hooks for DaemonHooks {
         let qbo = engine.qbo.stats();
         let sheets = engine.sheets.stats();
         self.metrics.set_call_counts(qbo.calls, qbo.throttled, sheets.reads + sheets.writes, sheets.throttled);
+        self.metrics.set_qbo_metered_calls(qbo.metered);
 
         let google = match outcome {
             Err(PassError::Sheets(error)) => GoogleStatus::failing(error.to_string()),
@@ -171,11 +186,18 @@ impl crate::daemon::Hooks for DaemonHooks {
         };
         let next = chrono::Utc::now() + chrono::Duration::from_std(self.interval).unwrap_or_default();
         match status::build_report(&engine.store, quickbooks, google, Some(next)) {
-            Ok(report) => {
+            Ok(mut report) => {
+                report.qbo_metered_calls = Some(qbo.metered);
                 let line = match outcome {
-                    Ok(r) if r.idle => {
-                        format!("idle; last success {}", report.last_success.as_deref().unwrap_or("never"))
-                    }
+                    Ok(r) if r.idle => format!(
+                        "idle; last success {}{}",
+                        report.last_success.as_deref().unwrap_or("never"),
+                        if self.drive_refused {
+                            "; Drive refused the change check, new rows wait for the poll"
+                        } else {
+                            ""
+                        }
+                    ),
                     Ok(r) => format!("{} created, {} failed", r.created.len(), r.failed),
                     Err(error) => format!("pass stopped: {error}"),
                 };
@@ -183,6 +205,10 @@ impl crate::daemon::Hooks for DaemonHooks {
             }
             Err(error) => tracing::warn!(%error, "the status report could not be built"),
         }
+    }
+
+    fn pickup_changed(&mut self, access: &DriveAccess) {
+        self.drive_refused = matches!(access, DriveAccess::Unusable { .. });
     }
 
     fn started(&mut self) {

@@ -21,7 +21,7 @@ use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::settings::{LoadOptions, Settings};
 use crate::store::AuditQuery;
 use crate::sync::Policy;
-use crate::sync::engine::{PassError, PassReport};
+use crate::sync::{PassError, PassReport};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

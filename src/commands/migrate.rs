@@ -42,7 +42,7 @@ pub async fn add_tracking_columns(
 ) -> anyhow::Result<Vec<String>> {
     let values = sheets.read_values().await?;
     let header: Vec<Cell> = values.first().cloned().unwrap_or_default();
-    let layout = Layout::from_header(&header, columns)?;
+    let layout = Layout::read_header(&header, columns)?;
     let missing: Vec<String> = layout.missing_tracking_columns(dual).into_iter().map(str::to_owned).collect();
     if missing.is_empty() {
         return Ok(missing);

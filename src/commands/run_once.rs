@@ -8,7 +8,7 @@ use super::context::{self, RunFlags};
 use super::lock::InstanceLock;
 use crate::settings::LoadOptions;
 use crate::store::Store;
-use crate::sync::engine::PassReport;
+use crate::sync::PassReport;
 use crate::sync::{Engine, PassOptions};
 
 #[derive(Debug, clap::Args)]
@@ -41,7 +41,9 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         (Some(InstanceLock::acquire(&settings.paths.state_dir)?), context::open_store(&settings)?)
     };
+    context::claim_home(&settings, &store)?;
     let sheets = context::sheets(&settings).await?;
+    context::check_layout(&settings, &sheets).await?;
     let qbo = context::qbo(&settings, tokens)?;
     let mut engine = Engine::new(sheets, qbo, store);
     if !args.dry_run {
@@ -53,9 +55,9 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// A progress bar with counts and ETA on a terminal, plain log lines otherwise (`ops::progress`).
-fn progress_bar() -> crate::sync::engine::ProgressObserver {
+fn progress_bar() -> crate::sync::ProgressObserver {
     use crate::ops::progress::{Progress as Bar, RowOutcome};
-    use crate::sync::engine::Progress;
+    use crate::sync::Progress;
     let bar: std::sync::Mutex<Option<Bar>> = std::sync::Mutex::new(None);
     std::sync::Arc::new(move |event| {
         let mut bar = bar.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

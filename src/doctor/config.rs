@@ -7,6 +7,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::names::*;
+use super::readme::ReadmeSection;
 use super::{Check, Options, list, split_settings_error};
 use crate::auth::{GoogleGrant, KeySource, StoredGrant, TokenKey, TokenStore};
 use crate::commands::context;
@@ -93,7 +94,10 @@ fn google_configured(settings: &Settings, store: Option<&TokenStore>) -> Check {
 }
 
 fn google_user_configured(settings: &Settings, store: Option<&TokenStore>) -> Check {
-    let none = "set GOOGLE_SERVICE_ACCOUNT_JSON to the key file of a service account the sheet is shared with (README: \"Google\"), or connect your own Google account with `qbsync auth google`";
+    let none = format!(
+        "set GOOGLE_SERVICE_ACCOUNT_JSON to the key file of a service account the sheet is shared with ({}), or connect your own Google account with `qbsync auth google`",
+        ReadmeSection::GoogleAccess
+    );
     let has_client = settings.google.oauth_client_id.is_some() && settings.google.oauth_client_secret.is_some();
     let grant = store.map(GoogleGrant::load);
     match (grant, has_client) {
@@ -191,8 +195,9 @@ fn direction_map(settings: &Settings) -> Check {
             DIRECTION_MAP,
             error.to_string(),
             format!(
-                "create {} listing who issues the invoices of money coming in and going out (README: \"The direction map\")",
-                settings.paths.directions_file().display()
+                "create {} listing who issues the invoices of money coming in and going out ({})",
+                settings.paths.directions_file().display(),
+                ReadmeSection::WriteTheConfiguration
             ),
         ),
     }

@@ -1,21 +1,23 @@
 //! The Google checks: the credentials get a token, the sheet and tab are there and shared, the
-//! header row has every column, and the direction map routes every `inv_from` on the sheet.
+//! header row has every column, the direction map routes every `inv_from` on the sheet, and
+//! Drive answers the daemon's change check.
 
 use std::collections::BTreeMap;
 
 use super::names::*;
+use super::readme::ReadmeSection;
 use super::{Check, list};
 use crate::commands::context;
 use crate::directions::Directions;
 use crate::domain::Cell;
 use crate::domain::layout::{Field, Layout};
 use crate::settings::Settings;
-use crate::sheets::{SheetsError, TabInfo};
+use crate::sheets::{DriveVersion, SheetsError, TabInfo};
 
 pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
     let mut checks = Vec::new();
     let rest = |checks: &mut Vec<Check>, from: usize, why: &str| {
-        for name in [GOOGLE_CREDENTIALS, SHEET, HEADERS, INV_FROM].into_iter().skip(from) {
+        for name in [GOOGLE_CREDENTIALS, SHEET, DRIVE_CHANGES, HEADERS, INV_FROM].into_iter().skip(from) {
             checks.push(Check::skip(name, why.to_owned()));
         }
     };
@@ -50,6 +52,7 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
         Ok(info) => {
             checks.push(Check::pass(GOOGLE_CREDENTIALS, format!("signed in as {who}")));
             checks.push(Check::pass(SHEET, describe_tab(&info)));
+            checks.push(drive_changes(settings, sheets.drive_version().await));
         }
         Err(error) => {
             match sheet_failure(error, account.as_deref(), settings) {
@@ -71,7 +74,7 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
         Ok(values) => values,
         Err(error) => {
             checks.push(Check::fail(HEADERS, format!("the tab cannot be read: {error}"), "try again in a minute"));
-            rest(&mut checks, 3, "needs the tab's rows");
+            rest(&mut checks, 4, "needs the tab's rows");
             return checks;
         }
     };
@@ -82,7 +85,7 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
         }
         Err(check) => {
             checks.push(check);
-            rest(&mut checks, 3, "needs a usable header row");
+            rest(&mut checks, 4, "needs a usable header row");
             return checks;
         }
     };
@@ -152,6 +155,37 @@ fn sheet_failure(error: SheetsError, account: Option<&str>, settings: &Settings)
     }
 }
 
+/// Whether the daemon can ask Drive if the sheet changed (see `crate::pickup`). Without it
+/// qbsync still works, polling only, so a refusal is a warning, not a failure.
+fn drive_changes(settings: &Settings, answer: Result<DriveVersion, SheetsError>) -> Check {
+    let poll = settings.daemon.poll_interval.as_secs();
+    let Some(every) = settings.daemon.change_check_interval else {
+        return Check::pass(
+            DRIVE_CHANGES,
+            format!("off (QBSYNC_CHANGE_CHECK_INTERVAL=off): new rows are picked up at each poll, every {poll} s"),
+        );
+    };
+    match answer {
+        Ok(_) => Check::pass(
+            DRIVE_CHANGES,
+            format!("Drive answers: the daemon picks new rows up within {} s of a change", every.as_secs()),
+        ),
+        Err(SheetsError::Unavailable { reason }) => Check::warn(
+            DRIVE_CHANGES,
+            format!("Drive did not answer ({reason})"),
+            "try again in a minute; meanwhile the daemon picks rows up at each poll",
+        ),
+        Err(refused) => Check::warn(
+            DRIVE_CHANGES,
+            format!("Drive refused the change check ({refused}): new rows wait for the poll, every {poll} s"),
+            format!(
+                "enable the Google Drive API in the credentials' Google Cloud project (APIs & Services → Library → Google Drive API; {}), or set QBSYNC_CHANGE_CHECK_INTERVAL=off to silence this",
+                ReadmeSection::GoogleAccess
+            ),
+        ),
+    }
+}
+
 fn describe_tab(info: &TabInfo) -> String {
     format!(
         "\"{}\", tab \"{}\" ({} rows × {} columns)",
@@ -165,18 +199,16 @@ fn header_row(settings: &Settings, values: &[Vec<Cell>]) -> Result<(Layout, Chec
         return Err(Check::fail(
             HEADERS,
             "the tab is empty: row 1 must hold the column headers",
-            "put the headers in row 1 (README: \"The sheet\")",
+            format!("put the headers in row 1 ({})", ReadmeSection::TheSheet),
         ));
     }
-    let layout = Layout::from_header(header, &settings.sync.columns)
+    let layout = Layout::read_header(header, &settings.sync.columns)
         .map_err(|error| Check::fail(HEADERS, error.to_string(), "fix row 1 of the tab as said above"))?;
-    let missing = layout.missing_tracking_columns(settings.sync.creates_bills());
-    if !missing.is_empty() {
-        let names: Vec<String> = missing.iter().map(|m| format!("\"{m}\"")).collect();
+    if let Err(error) = layout.check_tracking(settings.sync.creates_bills()) {
         return Err(Check::fail(
             HEADERS,
-            format!("the tracking columns {} are missing", list(&names)),
-            "run `qbsync migrate` to add them at the right of the header row",
+            error.to_string(),
+            "run `qbsync migrate` to add missing columns at the right of the header row, or restore a renamed header",
         ));
     }
     let optional: Vec<String> = layout.missing_optional_columns().iter().map(|m| format!("\"{m}\"")).collect();

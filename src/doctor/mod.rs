@@ -13,12 +13,13 @@
 //! | file | checks |
 //! |---|---|
 //! | `config.rs` | settings, credentials and ids configured, direction map, alias files, directories, token store (no network: `--offline`) |
-//! | `google.rs` | Google credentials valid, sheet and tab, header row, direction map against `inv_from` |
-//! | `quickbooks.rs` | connected (company, plan, expiry), custom numbers, default item and accounts, bills on the plan |
+//! | `google.rs` | Google credentials valid, sheet and tab, header row, direction map against `inv_from`, Drive change check |
+//! | `quickbooks.rs` | connected (company, plan, expiry), custom numbers, default item and accounts, bills on the plan, the accounts of opt-in payments |
 
 mod config;
 mod google;
 mod quickbooks;
+pub mod readme;
 
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -42,6 +43,7 @@ pub mod names {
     pub const SHEET: &str = "sheet and tab";
     pub const HEADERS: &str = "header row";
     pub const INV_FROM: &str = "direction map covers inv_from";
+    pub const DRIVE_CHANGES: &str = "fast pick-up (Drive)";
     pub const QUICKBOOKS: &str = "QuickBooks connected";
     pub const CUSTOM_NUMBERS: &str = "custom transaction numbers";
     pub const ITEM: &str = "default item";
@@ -49,6 +51,8 @@ pub mod names {
     pub const AP_ACCOUNT: &str = "A/P account";
     pub const BILLS: &str = "bills on the plan";
     pub const SALES_TAX: &str = "sales tax";
+    pub const BILL_PAYMENT_ACCOUNT: &str = "bill payment account";
+    pub const DEPOSIT_ACCOUNT: &str = "payment deposit account";
 }
 
 /// How a check came out.

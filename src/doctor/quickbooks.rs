@@ -15,15 +15,21 @@ use super::{Check, list};
 use crate::auth::{AuthError, ConnectionStatus, TokenSource};
 use crate::commands::context;
 use crate::qbo::{Account, CompanyInfo, Item, QboClient, QboError};
-use crate::settings::Settings;
+use crate::settings::{AutoMarkPaid, Settings};
 
 /// Account types an expense line may post to.
 const EXPENSE_TYPES: [&str; 3] = ["Expense", "Other Expense", "Cost of Goods Sold"];
 const PAYABLE_TYPE: &str = "Accounts Payable";
+/// Account types a bill may be paid from (`CheckPayment` or `CreditCardPayment`).
+const PAY_FROM_TYPES: [&str; 2] = ["Bank", "Credit Card"];
+/// Account types a customer's payment may be deposited to (Undeposited Funds is an
+/// "Other Current Asset").
+const DEPOSIT_TYPES: [&str; 2] = ["Bank", "Other Current Asset"];
 /// At most this many candidates are listed.
 const MAX_CANDIDATES: usize = 15;
 
-const LATER: [&str; 6] = [CUSTOM_NUMBERS, ITEM, EXPENSE_ACCOUNT, AP_ACCOUNT, BILLS, SALES_TAX];
+const LATER: [&str; 8] =
+    [CUSTOM_NUMBERS, ITEM, EXPENSE_ACCOUNT, AP_ACCOUNT, BILLS, SALES_TAX, BILL_PAYMENT_ACCOUNT, DEPOSIT_ACCOUNT];
 
 pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -85,6 +91,14 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
         checks.push(bills(&company));
     }
     checks.push(sales_tax(settings, &qbo).await);
+    if let AutoMarkPaid::On { account_id } = &settings.payments.mark_bills_paid {
+        let id = Some(account_id.as_str());
+        checks.push(account(&qbo, BILL_PAYMENT_ACCOUNT, "QB_BILL_PAYMENT_ACCOUNT", id, &PAY_FROM_TYPES).await);
+    }
+    if let AutoMarkPaid::On { account_id } = &settings.payments.mark_invoices_paid {
+        let id = Some(account_id.as_str());
+        checks.push(account(&qbo, DEPOSIT_ACCOUNT, "QB_PAYMENT_DEPOSIT_ACCOUNT", id, &DEPOSIT_TYPES).await);
+    }
     checks
 }
 
@@ -120,6 +134,8 @@ fn wanted(settings: &Settings, name: &str) -> bool {
         EXPENSE_ACCOUNT => bills || qb.default_expense_account.is_some(),
         AP_ACCOUNT => bills || qb.default_vendor_account.is_some(),
         BILLS => bills,
+        BILL_PAYMENT_ACCOUNT => settings.payments.mark_bills_paid != AutoMarkPaid::Off,
+        DEPOSIT_ACCOUNT => settings.payments.mark_invoices_paid != AutoMarkPaid::Off,
         _ => true,
     }
 }

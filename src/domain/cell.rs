@@ -78,6 +78,21 @@ impl Cell {
         }
     }
 
+    /// The spreadsheet error the cell shows (`#REF!`, `#N/A`, …), if it shows one.
+    ///
+    /// A formula that fails does not leave its cell empty: the API hands back the error's
+    /// text as a string, indistinguishable from typed text. Read as data it would become an
+    /// invoice numbered `#REF!` or a customer named `#N/A`, so every cell qbsync reads is asked
+    /// this first.
+    pub fn error_value(&self) -> Option<&'static str> {
+        let Cell::Text(text) = self else { return None };
+        let text = text.trim();
+        if !text.starts_with('#') {
+            return None;
+        }
+        SPREADSHEET_ERRORS.iter().copied().find(|error| error.eq_ignore_ascii_case(text))
+    }
+
     /// The trimmed text of the cell.
     pub fn trimmed(&self) -> Cow<'_, str> {
         match self.as_text() {
@@ -86,6 +101,26 @@ impl Cell {
         }
     }
 }
+
+/// The error values Google Sheets (and Excel, whose files Sheets opens) show in a cell.
+pub const SPREADSHEET_ERRORS: [&str; 16] = [
+    "#NULL!",
+    "#DIV/0!",
+    "#VALUE!",
+    "#REF!",
+    "#NAME?",
+    "#NUM!",
+    "#N/A",
+    "#ERROR!",
+    "#SPILL!",
+    "#CALC!",
+    "#FIELD!",
+    "#BLOCKED!",
+    "#CONNECT!",
+    "#BUSY!",
+    "#UNKNOWN!",
+    "#GETTING_DATA",
+];
 
 #[cfg(test)]
 mod tests {
@@ -111,5 +146,17 @@ mod tests {
         for v in [json!("=SUM(A1)"), json!(12), json!(true), json!("x")] {
             assert_eq!(Cell::from_json(&v).to_json(), v);
         }
+    }
+
+    #[test]
+    fn every_spreadsheet_error_value_is_recognised_and_nothing_else() {
+        for error in SPREADSHEET_ERRORS {
+            assert_eq!(Cell::text(error).error_value(), Some(error));
+            assert_eq!(Cell::text(format!(" {} ", error.to_lowercase())).error_value(), Some(error));
+        }
+        for fine in ["#7", "# 42", "INV-#REF!", "REF!", "#REFUND", ""] {
+            assert_eq!(Cell::text(fine).error_value(), None, "{fine}");
+        }
+        assert_eq!(Cell::Number("1".into()).error_value(), None);
     }
 }

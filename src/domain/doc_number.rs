@@ -12,6 +12,8 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use super::Cell;
+use super::invisible::{escape_invisible, is_invisible};
+use crate::qbo::query;
 
 /// The most characters QuickBooks keeps in `DocNumber`.
 pub const MAX_LEN: usize = 21;
@@ -30,9 +32,15 @@ pub enum DocNumberError {
     )]
     TooLong { value: String, len: usize },
     #[error(
-        "the document number {value:?} contains a line break, tab or other control character: retype it on one line"
+        "the document number \"{}\" contains a line break, tab or other invisible character: retype it on one line",
+        escape_invisible(.value)
     )]
     InvalidCharacters { value: String },
+    #[error(
+        "the document number \"{value}\" cannot be searched for in QuickBooks ({} cannot be carried by a QuickBooks query, and too little else is left to search by), so qbsync could not find the document again if QuickBooks' answer were lost: use plain letters, digits and punctuation",
+        .unsearchable.join(" ")
+    )]
+    Unsearchable { value: String, unsearchable: Vec<String> },
 }
 
 impl DocNumber {
@@ -43,12 +51,24 @@ impl DocNumber {
             return Err(DocNumberError::Blank);
         }
         let value = format!("{prefix}{raw}");
-        if value.chars().any(char::is_control) {
+        if value.chars().any(is_invisible) {
             return Err(DocNumberError::InvalidCharacters { value });
         }
         let len = value.chars().count();
         if len > MAX_LEN {
             return Err(DocNumberError::TooLong { value, len });
+        }
+        // A create whose answer is lost is reconciled by searching for its number; a number no
+        // search can find would leave that document pending for ever, so it is never sent.
+        if query::search_for(&value).is_none() {
+            let mut unsearchable: Vec<String> = Vec::new();
+            for ch in value.chars().filter(|c| !c.is_ascii() || *c == '\\') {
+                let ch = ch.to_string();
+                if !unsearchable.contains(&ch) {
+                    unsearchable.push(ch);
+                }
+            }
+            return Err(DocNumberError::Unsearchable { value, unsearchable });
         }
         Ok(DocNumber(value))
     }
@@ -120,6 +140,28 @@ mod tests {
             Err(DocNumberError::TooLong { value: "ACD-12345678901234567890".into(), len: 24 })
         );
         assert_eq!(DocNumber::parse("10\n42", ""), Err(DocNumberError::InvalidCharacters { value: "10\n42".into() }));
+        assert_eq!(
+            DocNumber::parse("10\u{200B}42", ""),
+            Err(DocNumberError::InvalidCharacters { value: "10\u{200B}42".into() })
+        );
+    }
+
+    #[test]
+    fn a_number_no_quickbooks_search_can_find_is_refused_naming_its_characters() {
+        let err = DocNumber::parse("①②③", "").unwrap_err();
+        assert_eq!(
+            err,
+            DocNumberError::Unsearchable {
+                value: "①②③".into(),
+                unsearchable: vec!["①".into(), "②".into(), "③".into()]
+            }
+        );
+        let message = err.to_string();
+        assert!(message.contains("① ② ③") && message.contains("plain letters"), "{message}");
+        // Searchable by a long enough plain fragment: accepted.
+        assert!(DocNumber::parse("Nº 2024-17", "").is_ok());
+        assert!(DocNumber::parse("請求書 42", "").is_ok());
+        assert!(DocNumber::parse("請求書4", "").is_err());
     }
 
     #[test]
@@ -127,6 +169,6 @@ mod tests {
         let long = DocNumber::parse("1234567890123456789012", "").unwrap_err().to_string();
         assert!(long.contains("22 characters") && long.contains("at most 21") && long.contains("shorten"), "{long}");
         let control = DocNumber::parse("10\t42", "").unwrap_err().to_string();
-        assert!(control.contains("\"10\\t42\""), "{control}");
+        assert!(control.contains("\"10<U+0009>42\""), "{control}");
     }
 }

@@ -68,7 +68,7 @@ mod tests {
 
     fn layout(header: &[&str]) -> Layout {
         let cells: Vec<Cell> = header.iter().map(|h| Cell::text(*h)).collect();
-        Layout::from_header(&cells, &ColumnNames::default()).unwrap()
+        Layout::read_header(&cells, &ColumnNames::default()).unwrap()
     }
 
     const HEADER: [&str; 8] =

@@ -157,7 +157,12 @@ impl fmt::Display for Field {
 
 /// The header text of each field on this sheet: the shipped names unless configured otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ColumnNames([String; 23]);
+pub struct ColumnNames {
+    names: [String; 23],
+    /// Whether the bill tracking columns are required too (dual mode): a pass that may create
+    /// bills must have somewhere to record them.
+    bills: bool,
+}
 
 /// A column-name configuration that cannot work.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -170,14 +175,14 @@ pub enum ColumnNameError {
 
 impl Default for ColumnNames {
     fn default() -> Self {
-        ColumnNames(Field::ALL.map(|f| f.default_header().to_owned()))
+        ColumnNames { names: Field::ALL.map(|f| f.default_header().to_owned()), bills: false }
     }
 }
 
 impl ColumnNames {
     /// The header text of `field`.
     pub fn name(&self, field: Field) -> &str {
-        &self.0[field.index()]
+        &self.names[field.index()]
     }
 
     /// Renames one field's column (surrounding white space is dropped).
@@ -186,8 +191,19 @@ impl ColumnNames {
         if name.is_empty() {
             return Err(ColumnNameError::Blank { field });
         }
-        self.0[field.index()] = name.to_owned();
+        self.names[field.index()] = name.to_owned();
         Ok(())
+    }
+
+    /// These names, with the bill tracking columns required (`true`, dual mode) or not.
+    pub fn with_bill_columns(mut self, required: bool) -> ColumnNames {
+        self.bills = required;
+        self
+    }
+
+    /// Whether a pass needs the bill tracking columns.
+    pub fn bill_columns(&self) -> bool {
+        self.bills
     }
 
     /// Checks that no two fields share a header name.
@@ -218,6 +234,41 @@ pub enum LayoutError {
     /// Two columns of row 1 carry the header of the same field, so it is unclear which to read or write.
     #[error("the header row (row 1) has two columns named \"{name}\" (columns {} and {}): rename or remove one, so that qbsync knows which to use", column_letter(*.first), column_letter(*.second))]
     DuplicateColumn { name: String, first: usize, second: usize },
+    /// Tracking columns the mode needs are not in row 1 (renamed or deleted, or never added):
+    /// nothing may be created, because there would be nowhere to record it.
+    #[error("{}", describe_missing_tracking(.0))]
+    MissingTrackingColumns(Vec<MissingColumn>),
+}
+
+/// A tracking column row 1 lacks, and the header that looks like it was meant to be it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingColumn {
+    pub field: Field,
+    /// The header name qbsync looks for.
+    pub name: String,
+    /// A header of row 1 that differs from `name` only in case, spaces, underscores or a
+    /// typo or two, with its column letter.
+    pub near_miss: Option<(String, String)>,
+}
+
+fn describe_missing_tracking(missing: &[MissingColumn]) -> String {
+    let names = quoted(&missing.iter().map(|m| m.name.clone()).collect::<Vec<_>>());
+    let mut message = format!(
+        "the header row (row 1) has no column named {names}, which qbsync needs to record what it creates, so nothing is created until it is back."
+    );
+    for m in missing {
+        if let Some((header, letter)) = &m.near_miss {
+            message += &format!(
+                " Column {letter} is headed \"{header}\": if that is the {} column, rename its header back to \"{}\" or set QBSYNC_COLUMN_{}=\"{header}\" (in a config file: {} under [columns]).",
+                m.name,
+                m.name,
+                m.field.key().to_uppercase(),
+                m.field.key()
+            );
+        }
+    }
+    message += " If the column was deleted, run `qbsync migrate` to add it again (it adds missing columns and never renames one).";
+    message
 }
 
 fn quoted(names: &[String]) -> String {
@@ -230,14 +281,26 @@ pub struct Layout {
     columns: [Option<usize>; 23],
     names: ColumnNames,
     width: usize,
+    /// Row 1 as read, for naming near misses when a column is missing.
+    headers: Vec<String>,
 }
 
 static EMPTY: Cell = Cell::Empty;
 
 impl Layout {
-    /// Finds every known column in row 1. Unknown headers are ignored; a known header appearing
-    /// twice, or a missing required input, is an error.
+    /// Finds every known column in row 1, for a pass. Unknown headers are ignored; a known
+    /// header appearing twice, a missing required input or a missing tracking column (the
+    /// invoice ones always, the bill ones when `names` says bills are on) is an error: nothing
+    /// may be created that could not be recorded.
     pub fn from_header(header: &[Cell], names: &ColumnNames) -> Result<Layout, LayoutError> {
+        let layout = Layout::read_header(header, names)?;
+        layout.check_tracking(names.bill_columns())?;
+        Ok(layout)
+    }
+
+    /// Like [`Layout::from_header`] but content with missing tracking columns: for `migrate`,
+    /// which adds them, and `doctor`, which reports them.
+    pub fn read_header(header: &[Cell], names: &ColumnNames) -> Result<Layout, LayoutError> {
         let mut columns = [None; 23];
         for (index, cell) in header.iter().enumerate() {
             let key = header_key(&cell.as_text());
@@ -261,7 +324,40 @@ impl Layout {
         if !missing.is_empty() {
             return Err(LayoutError::MissingInputColumns(missing));
         }
-        Ok(Layout { columns, names: names.clone(), width: header.len() })
+        let headers = header.iter().map(|c| c.trimmed().into_owned()).collect();
+        Ok(Layout { columns, names: names.clone(), width: header.len(), headers })
+    }
+
+    /// Refuses a layout without every tracking column the mode writes (the bill columns only
+    /// when `dual`), naming for each the header that looks like it (renamed) if there is one.
+    pub fn check_tracking(&self, dual: bool) -> Result<(), LayoutError> {
+        let bill: &[Field] = if dual { &Field::TRACKING_BILL } else { &[] };
+        let missing: Vec<MissingColumn> = Field::TRACKING_INVOICE
+            .iter()
+            .chain(bill)
+            .filter(|f| self.column(**f).is_none())
+            .map(|&field| {
+                let name = self.names.name(field).to_owned();
+                let near_miss = self.near_miss(&name).map(|(i, h)| (h.to_owned(), column_letter(i)));
+                MissingColumn { field, name, near_miss }
+            })
+            .collect();
+        if missing.is_empty() { Ok(()) } else { Err(LayoutError::MissingTrackingColumns(missing)) }
+    }
+
+    /// The unclaimed header of row 1 closest to `name`: the same once case, spaces, underscores
+    /// and hyphens are ignored, or within two edits of it.
+    fn near_miss(&self, name: &str) -> Option<(usize, &str)> {
+        let wanted = squash(name);
+        let claimed: Vec<usize> = self.columns.iter().flatten().copied().collect();
+        self.headers
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| !h.is_empty() && !claimed.contains(i))
+            .map(|(i, h)| (strsim::levenshtein(&wanted, &squash(h)), i, h.as_str()))
+            .filter(|(distance, _, _)| *distance <= 2)
+            .min_by_key(|(distance, i, _)| (*distance, *i))
+            .map(|(_, i, h)| (i, h))
     }
 
     /// The 0-based column of `field`, if row 1 has it.
@@ -318,6 +414,11 @@ impl Layout {
     }
 }
 
+/// How headers are compared for near misses: lowercase letters and digits only.
+fn squash(text: &str) -> String {
+    text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
 /// How headers are compared: trimmed, lowercase.
 fn header_key(text: &str) -> String {
     text.trim().to_lowercase()
@@ -348,7 +449,7 @@ mod tests {
     #[test]
     fn the_demo_header_is_read_in_order() {
         let names: Vec<&str> = DEMO.split(',').collect();
-        let layout = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap();
+        let layout = Layout::read_header(&header(&names), &ColumnNames::default()).unwrap();
         for (i, field) in Field::INPUTS.into_iter().enumerate() {
             assert_eq!(layout.column(field), Some(i), "{field}");
         }
@@ -379,7 +480,7 @@ mod tests {
             "to_client",
             "Submitted_Date",
         ]);
-        let layout = Layout::from_header(&cells, &ColumnNames::default()).unwrap();
+        let layout = Layout::read_header(&cells, &ColumnNames::default()).unwrap();
         assert_eq!(layout.column(Field::InvDollars), Some(0));
         assert_eq!(layout.column(Field::Status), Some(3));
         assert_eq!(layout.column(Field::QbError), Some(4));
@@ -402,7 +503,7 @@ mod tests {
         let mut names = ColumnNames::default();
         names.set(Field::InvDollars, " Amount ").unwrap();
         let cells = header(&["invoice", "status", "inv_from", "to_client", "amount", "submitted_date", "inv_dollars"]);
-        let layout = Layout::from_header(&cells, &names).unwrap();
+        let layout = Layout::read_header(&cells, &names).unwrap();
         assert_eq!(layout.column(Field::InvDollars), Some(4));
         assert_eq!(layout.names().name(Field::InvDollars), "Amount");
     }
@@ -410,7 +511,7 @@ mod tests {
     #[test]
     fn missing_required_columns_are_all_named() {
         let cells = header(&["status", "to_client", "submitted_date", "notes"]);
-        let err = Layout::from_header(&cells, &ColumnNames::default()).unwrap_err();
+        let err = Layout::read_header(&cells, &ColumnNames::default()).unwrap_err();
         assert_eq!(
             err,
             LayoutError::MissingInputColumns(vec!["invoice".into(), "inv_from".into(), "inv_dollars".into()])
@@ -426,19 +527,19 @@ mod tests {
     fn a_known_header_twice_is_an_error_naming_both_columns() {
         let mut names: Vec<&str> = DEMO.split(',').collect();
         names.push(" Status");
-        let err = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap_err();
+        let err = Layout::read_header(&header(&names), &ColumnNames::default()).unwrap_err();
         assert_eq!(err, LayoutError::DuplicateColumn { name: "Status".into(), first: 1, second: 14 });
         assert!(err.to_string().contains("columns B and O"), "{err}");
         // An unknown header twice is none of qbsync's business.
         names.pop();
         names.extend(["extra", "extra"]);
-        assert!(Layout::from_header(&header(&names), &ColumnNames::default()).is_ok());
+        assert!(Layout::read_header(&header(&names), &ColumnNames::default()).is_ok());
     }
 
     #[test]
     fn ragged_rows_read_as_empty() {
         let names: Vec<&str> = DEMO.split(',').collect();
-        let layout = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap();
+        let layout = Layout::read_header(&header(&names), &ColumnNames::default()).unwrap();
         let row = vec![Cell::text("1042"), Cell::text("submitted")];
         assert_eq!(layout.cell(&row, Field::Invoice), &Cell::text("1042"));
         assert_eq!(layout.cell(&row, Field::InvDollars), &Cell::Empty);
@@ -475,5 +576,59 @@ mod tests {
         {
             assert_eq!(column_letter(i), want);
         }
+    }
+
+    #[test]
+    fn a_pass_layout_refuses_a_renamed_tracking_header_naming_the_near_miss() {
+        let mut names: Vec<&str> = DEMO.split(',').collect();
+        names.extend(["QB INVOICE ID", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"]);
+        let err = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap_err();
+        let LayoutError::MissingTrackingColumns(missing) = &err else { panic!("{err:?}") };
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].near_miss, Some(("QB INVOICE ID".into(), "O".into())));
+        let message = err.to_string();
+        for part in [
+            "\"qb_invoice_id\"",
+            "Column O is headed \"QB INVOICE ID\"",
+            "QBSYNC_COLUMN_QB_INVOICE_ID",
+            "qbsync migrate",
+        ] {
+            assert!(message.contains(part), "{part}: {message}");
+        }
+        assert_eq!(message.matches("qbsync migrate").count(), 1, "{message}");
+    }
+
+    #[test]
+    fn a_deleted_tracking_column_has_no_near_miss_and_migrate_is_the_fix() {
+        let mut names: Vec<&str> = DEMO.split(',').collect();
+        names.extend(["qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"]);
+        let err = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap_err();
+        assert_eq!(
+            err,
+            LayoutError::MissingTrackingColumns(vec![MissingColumn {
+                field: Field::QbInvoiceId,
+                name: "qb_invoice_id".into(),
+                near_miss: None
+            }])
+        );
+        assert!(err.to_string().contains("run `qbsync migrate`"));
+        // `migrate` and `doctor` read the same header without refusing it.
+        let layout = Layout::read_header(&header(&names), &ColumnNames::default()).unwrap();
+        assert_eq!(layout.missing_tracking_columns(false), ["qb_invoice_id"]);
+    }
+
+    #[test]
+    fn bill_columns_are_required_only_in_dual_mode() {
+        let mut names: Vec<&str> = DEMO.split(',').collect();
+        names.extend(["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error", "qb_bill_url"]);
+        let layout = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap();
+        assert_eq!(layout.check_tracking(false), Ok(()));
+        let dual = ColumnNames::default().with_bill_columns(true);
+        assert!(matches!(Layout::from_header(&header(&names), &dual), Err(LayoutError::MissingTrackingColumns(_))));
+        let Err(LayoutError::MissingTrackingColumns(missing)) = layout.check_tracking(true) else { panic!() };
+        let fields: Vec<Field> = missing.iter().map(|m| m.field).collect();
+        assert_eq!(fields, [Field::QbBillId, Field::QbBillStatus, Field::QbBillError]);
+        // qb_bill_url is claimed, so it is never offered as the near miss of qb_bill_id.
+        assert!(missing.iter().all(|m| m.near_miss.is_none()), "{missing:?}");
     }
 }

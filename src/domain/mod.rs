@@ -9,8 +9,10 @@ pub mod cell;
 pub mod date;
 pub mod doc_number;
 pub mod fingerprint;
+pub mod invisible;
 pub mod layout;
 pub mod money;
+pub mod name;
 pub mod status;
 
 pub use cell::Cell;
@@ -19,4 +21,5 @@ pub use doc_number::{DocNumber, DocNumberError};
 pub use fingerprint::{Fingerprinter, content_fingerprint};
 pub use layout::{ColumnNames, Field, Layout, LayoutError, column_letter};
 pub use money::{AmountError, AmountFormat, Money, parse_amount};
-pub use status::{EligibleStatuses, SyncStatus};
+pub use name::{PartyName, PartyNameError};
+pub use status::{EligibleStatuses, RowStatus, UnknownRowStatus};

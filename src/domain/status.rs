@@ -2,58 +2,75 @@
 //!
 //! The bookkeeper's `status` column says when a row is ready (`submitted`, `pending`, … — the
 //! [`EligibleStatuses`]); qbsync's own `qb_sync_status` column says what qbsync did with it
-//! ([`SyncStatus`]). Both are compared case-insensitively with surrounding and repeated white
+//! ([`RowStatus`]). Both are compared case-insensitively with surrounding and repeated white
 //! space ignored, because they are typed (or pasted) by people.
 
 use std::fmt;
 
-/// What qbsync wrote into `qb_sync_status`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum SyncStatus {
+/// What qbsync decided for a row: the store records it, and the sheet's status cell shows it
+/// once the outcome is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowStatus {
+    /// An anchor was just claimed for the row and is not verified yet; the sheet shows nothing.
+    Claimed,
+    /// An intent is recorded; the outcome is not known yet, and the sheet shows nothing.
+    Pending,
     /// The document exists in QuickBooks; the id and link cells point to it.
     Synced,
-    /// A data problem the bookkeeper must fix; `qb_error` says what.
+    /// A data problem the bookkeeper must fix; the error cell says what.
     Failed,
-    /// Deliberately not sent (e.g. a bill in invoice-only mode); `qb_error` says why.
+    /// Deliberately not sent (e.g. a bill in invoice-only mode); the error cell says why.
     Skipped,
-    /// qbsync is working on the row (an intent is recorded; the outcome is not yet written).
-    Pending,
-    /// The row is a pasted copy of a synced row; qbsync does not send it again.
-    Copied,
-    /// Anything else a person typed, kept as written (trimmed).
-    Other(String),
+    /// A pasted copy of a synced row; qbsync does not send it again.
+    Copy,
 }
 
-impl SyncStatus {
-    /// Reads a `qb_sync_status` cell's text. `None` when blank (never touched by qbsync).
-    pub fn parse(text: &str) -> Option<SyncStatus> {
-        let key = normalize(text);
-        let status = match key.as_str() {
-            "" => return None,
-            "synced" => SyncStatus::Synced,
-            "failed" => SyncStatus::Failed,
-            "skipped" => SyncStatus::Skipped,
-            "pending" => SyncStatus::Pending,
-            "copied" => SyncStatus::Copied,
-            _ => SyncStatus::Other(text.trim().to_owned()),
-        };
-        Some(status)
-    }
+/// Text that is not a [`RowStatus`] (a store written by something else, or damaged).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("\"{0}\" is not a row status qbsync records")]
+pub struct UnknownRowStatus(pub String);
 
-    /// The word qbsync writes.
-    pub fn as_str(&self) -> &str {
+impl RowStatus {
+    pub const ALL: [RowStatus; 6] = [
+        RowStatus::Claimed,
+        RowStatus::Pending,
+        RowStatus::Synced,
+        RowStatus::Failed,
+        RowStatus::Skipped,
+        RowStatus::Copy,
+    ];
+
+    /// The word recorded in the store and, for settled rows, written on the sheet.
+    pub fn as_str(self) -> &'static str {
         match self {
-            SyncStatus::Synced => "synced",
-            SyncStatus::Failed => "failed",
-            SyncStatus::Skipped => "skipped",
-            SyncStatus::Pending => "pending",
-            SyncStatus::Copied => "copied",
-            SyncStatus::Other(text) => text,
+            RowStatus::Claimed => "claimed",
+            RowStatus::Pending => "pending",
+            RowStatus::Synced => "synced",
+            RowStatus::Failed => "failed",
+            RowStatus::Skipped => "skipped",
+            RowStatus::Copy => "copy",
         }
     }
+
+    /// Reads a recorded status exactly (the store writes nothing else).
+    pub fn parse(text: &str) -> Result<RowStatus, UnknownRowStatus> {
+        RowStatus::ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| UnknownRowStatus(text.to_owned()))
+    }
+
+    /// Reads what a status cell shows: qbsync's own words, whatever their case and spacing;
+    /// `None` for a blank cell or anything else a person typed.
+    pub fn shown(text: &str) -> Option<RowStatus> {
+        RowStatus::parse(&normalize(text)).ok().filter(|s| s.is_settled())
+    }
+
+    /// Whether the outcome is known and shown on the sheet.
+    pub fn is_settled(self) -> bool {
+        !matches!(self, RowStatus::Claimed | RowStatus::Pending)
+    }
 }
 
-impl fmt::Display for SyncStatus {
+impl fmt::Display for RowStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -119,21 +136,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sync_status_round_trips_case_insensitively() {
-        for (text, want) in [
-            ("synced", SyncStatus::Synced),
-            (" SYNCED ", SyncStatus::Synced),
-            ("Failed", SyncStatus::Failed),
-            ("skipped", SyncStatus::Skipped),
-            ("pending", SyncStatus::Pending),
-            ("Copied", SyncStatus::Copied),
-            (" on hold ", SyncStatus::Other("on hold".into())),
-        ] {
-            assert_eq!(SyncStatus::parse(text), Some(want.clone()), "{text}");
-            assert_eq!(SyncStatus::parse(&want.to_string()), Some(want));
+    fn a_row_status_reads_back_exactly_what_is_recorded_and_nothing_else() {
+        for status in RowStatus::ALL {
+            assert_eq!(RowStatus::parse(status.as_str()), Ok(status));
         }
-        assert_eq!(SyncStatus::parse("  "), None);
-        assert_eq!(SyncStatus::Synced.to_string(), "synced");
+        assert_eq!(RowStatus::parse("copied"), Err(UnknownRowStatus("copied".into())));
+        assert_eq!(RowStatus::parse("Synced"), Err(UnknownRowStatus("Synced".into())));
+    }
+
+    #[test]
+    fn a_status_cell_is_read_case_and_space_insensitively_and_only_for_settled_words() {
+        assert_eq!(RowStatus::shown(" SYNCED "), Some(RowStatus::Synced));
+        assert_eq!(RowStatus::shown("Failed"), Some(RowStatus::Failed));
+        assert_eq!(RowStatus::shown("copy"), Some(RowStatus::Copy));
+        assert_eq!(RowStatus::shown("pending"), None, "qbsync never writes pending on the sheet");
+        assert_eq!(RowStatus::shown("on hold"), None);
+        assert_eq!(RowStatus::shown("  "), None);
     }
 
     #[test]

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::status::StatusReport;
+use crate::store::RowStatus;
 
 /// Where and when to alert. Every channel is optional; with none, alerts only reach the log.
 #[derive(Clone, Debug)]
@@ -127,7 +128,7 @@ pub fn problems(report: &StatusReport) -> Vec<Problem> {
         let sample = report
             .recent_failures
             .iter()
-            .filter(|f| f.current_status.as_deref() == Some("failed"))
+            .filter(|f| f.current_status == Some(RowStatus::Failed))
             .take(5)
             .map(|f| {
                 format!(
@@ -515,18 +516,18 @@ mod tests {
         use crate::store::{Kind, PassRecord};
 
         assert!(problems(&StatusReport::default()).is_empty());
-        let failure = |row: i64, status: &str| FailureLine {
+        let failure = |row: i64, status: RowStatus| FailureLine {
             at: "2026-11-21T09:00:00Z".into(),
             kind: Kind::Invoice,
             row_key: None,
             sheet_row: Some(row),
             doc_number: Some(format!("INV-{row}")),
             error: Some("Customer not found".into()),
-            current_status: Some(status.into()),
+            current_status: Some(status),
         };
         let now = Utc::now();
         let mut report = StatusReport {
-            recent_failures: vec![failure(4, "failed"), failure(5, "synced")],
+            recent_failures: vec![failure(4, RowStatus::Failed), failure(5, RowStatus::Synced)],
             quickbooks: QuickBooksStatus::connected(Some(now + chrono::Duration::days(3)), now),
             last_success: Some("2026-11-21T08:00:00Z".into()),
             last_pass: Some(PassRecord {

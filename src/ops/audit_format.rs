@@ -19,14 +19,15 @@ pub enum AuditFormat {
     Csv,
 }
 
-/// Why the output could not be written (a closed pipe, a full disk).
+/// Why the output could not be written (a closed pipe, a full disk). The cause is the source,
+/// not part of the sentence, so a printed chain says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditFormatError {
-    #[error("cannot write the audit output: {0}")]
+    #[error("cannot write the audit output")]
     Io(#[from] std::io::Error),
-    #[error("cannot write the audit output: {0}")]
+    #[error("cannot write the audit output")]
     Csv(#[from] csv::Error),
-    #[error("cannot write the audit output: {0}")]
+    #[error("cannot write the audit output")]
     Json(#[from] serde_json::Error),
 }
 

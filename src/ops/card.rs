@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::status::{FAILURE_WINDOW_DAYS, StatusReport, human_time};
-use crate::store::StatusCounts;
+use crate::store::{RowStatus, StatusCounts};
 
 const STYLE: &str = r#"
 :root { color-scheme: light; --ink: #1f2933; --muted: #616e7c; --line: #e4e7eb; --bg: #f5f7fa;
@@ -160,6 +160,9 @@ pub fn render_html(report: &StatusReport, now: DateTime<Utc>) -> String {
         },
     };
     let _ = write!(html, r#"<dt>QuickBooks</dt><dd id="quickbooks">{quickbooks}</dd>"#);
+    if let Some(calls) = report.qbo_metered_calls {
+        let _ = write!(html, r#"<dt>Metered QuickBooks calls</dt><dd id="qbo-metered-calls">{calls} since start</dd>"#);
+    }
     let google = if report.google.ok {
         "ok"
     } else if report.google.error.is_some() {
@@ -179,7 +182,7 @@ pub fn render_html(report: &StatusReport, now: DateTime<Utc>) -> String {
         );
         for failure in &report.recent_failures {
             let row = failure.sheet_row.map(|r| r.to_string()).unwrap_or_else(|| "?".into());
-            let fixed = if failure.current_status.as_deref() == Some("synced") {
+            let fixed = if failure.current_status == Some(RowStatus::Synced) {
                 r#" <span class="tag">fixed since</span>"#
             } else {
                 ""
@@ -293,10 +296,19 @@ mod tests {
                 sheet_row: Some(17),
                 doc_number: Some("INV-<b>".into()),
                 error: Some(error.into()),
-                current_status: Some("failed".into()),
+                current_status: Some(RowStatus::Failed),
             }],
             ..StatusReport::default()
         }
+    }
+
+    #[test]
+    fn the_card_shows_metered_calls_when_the_daemon_counts_them() {
+        let mut report = failing_report("x");
+        assert!(!render_html(&report, Utc::now()).contains("qbo-metered-calls"));
+        report.qbo_metered_calls = Some(288);
+        let html = render_html(&report, Utc::now());
+        assert!(html.contains(r#"<dd id="qbo-metered-calls">288 since start</dd>"#), "{html}");
     }
 
     #[test]

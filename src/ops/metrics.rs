@@ -58,6 +58,7 @@ pub struct Metrics {
     passes: Family<OutcomeLabels, Counter>,
     qbo_calls: Counter,
     qbo_throttled: Counter,
+    qbo_metered_calls: Counter,
     sheets_calls: Counter,
     sheets_throttled: Counter,
     pass_duration: Histogram,
@@ -80,6 +81,7 @@ impl Metrics {
         let passes = Family::<OutcomeLabels, Counter>::default();
         let qbo_calls = Counter::default();
         let qbo_throttled = Counter::default();
+        let qbo_metered_calls = Counter::default();
         let sheets_calls = Counter::default();
         let sheets_throttled = Counter::default();
         // 0.25 s … ~17 min: an idle pass is sub-second, a backfill of hundreds of rows minutes.
@@ -93,6 +95,11 @@ impl Metrics {
         registry.register("passes", "Finished passes by outcome", passes.clone());
         registry.register("qbo_calls", "Requests sent to QuickBooks Online", qbo_calls.clone());
         registry.register("qbo_throttled", "QuickBooks Online answers 429 (throttled)", qbo_throttled.clone());
+        registry.register(
+            "qbo_metered_calls",
+            "QuickBooks Online reads, queries and CDC polls (Intuit's metered CorePlus calls)",
+            qbo_metered_calls.clone(),
+        );
         registry.register("sheets_calls", "Requests sent to Google Sheets and Drive", sheets_calls.clone());
         registry.register("sheets_throttled", "Google answers 429 (quota exceeded)", sheets_throttled.clone());
         registry.register_with_unit("pass_duration", "How long a pass took", Unit::Seconds, pass_duration.clone());
@@ -112,6 +119,7 @@ impl Metrics {
             passes,
             qbo_calls,
             qbo_throttled,
+            qbo_metered_calls,
             sheets_calls,
             sheets_throttled,
             pass_duration,
@@ -150,6 +158,12 @@ impl Metrics {
         ] {
             counter.inc_by(total.saturating_sub(counter.get()));
         }
+    }
+
+    /// Sets the metered-call counter from the QuickBooks client's running total since start-up
+    /// (monotonic, like [`Metrics::set_call_counts`]).
+    pub fn set_qbo_metered_calls(&self, total: u64) {
+        self.qbo_metered_calls.inc_by(total.saturating_sub(self.qbo_metered_calls.get()));
     }
 
     /// Sets the last-success time (at start-up, from the store).
@@ -206,6 +220,8 @@ mod tests {
         metrics.set_call_counts(10, 1, 4, 0);
         metrics.set_call_counts(12, 1, 5, 0);
         metrics.set_call_counts(3, 0, 0, 0); // a lower total is ignored
+        metrics.set_qbo_metered_calls(7);
+        metrics.set_qbo_metered_calls(2); // a lower total is ignored
 
         let text = metrics.encode();
         assert!(text.ends_with("# EOF\n"), "{text}");
@@ -216,6 +232,7 @@ mod tests {
         assert_eq!(value(&text, r#"qbsync_passes_total{outcome="failed"}"#), Some(1.0));
         assert_eq!(value(&text, "qbsync_qbo_calls_total"), Some(12.0));
         assert_eq!(value(&text, "qbsync_qbo_throttled_total"), Some(1.0));
+        assert_eq!(value(&text, "qbsync_qbo_metered_calls_total"), Some(7.0));
         assert_eq!(value(&text, "qbsync_sheets_calls_total"), Some(5.0));
         assert_eq!(value(&text, "qbsync_pass_duration_seconds_count"), Some(2.0));
         assert_eq!(value(&text, "qbsync_pass_duration_seconds_sum"), Some(1.8));

@@ -16,6 +16,7 @@
 //!   "quickbooks": {"connected": bool, "refresh_token_expires_at": "…"|null,
 //!                  "needs_reconnect": "reason"|null, "warn_expiry_soon": bool},
 //!   "google": {"ok": bool, "error": "…"|null},
+//!   "qbo_metered_calls": n|null,
 //!   "recent_failures": [{"at", "kind", "row_key", "sheet_row", "doc_number", "error",
 //!                        "current_status"}] }
 //! ```
@@ -26,7 +27,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::store::{AuditQuery, Kind, PassRecord, StatusCounts, Store, StoreError};
+use crate::store::{AuditQuery, Kind, PassRecord, RowStatus, StatusCounts, Store, StoreError};
 
 /// How far back the report lists failures.
 pub const FAILURE_WINDOW_DAYS: i64 = 7;
@@ -48,6 +49,10 @@ pub struct StatusReport {
     pub next_pass: Option<String>,
     pub quickbooks: QuickBooksStatus,
     pub google: GoogleStatus,
+    /// QuickBooks reads, queries and CDC polls since the daemon started: Intuit's metered
+    /// "CorePlus" calls (500,000 a month on the free Builder tier, then 429 until the next
+    /// month). `None` when no running daemon reports it.
+    pub qbo_metered_calls: Option<u64>,
     /// Failures of the last [`FAILURE_WINDOW_DAYS`] days, newest first, one per row.
     pub recent_failures: Vec<FailureLine>,
 }
@@ -126,7 +131,7 @@ pub struct FailureLine {
     pub doc_number: Option<String>,
     pub error: Option<String>,
     /// What the row's status is now (`failed`, or `synced` once someone fixed it).
-    pub current_status: Option<String>,
+    pub current_status: Option<RowStatus>,
 }
 
 /// Builds the report as of now.
@@ -187,6 +192,7 @@ pub fn build_report_at(
         next_pass: next_pass.map(rfc3339),
         quickbooks,
         google,
+        qbo_metered_calls: None,
         recent_failures,
     })
 }
@@ -236,6 +242,9 @@ pub fn render_text(report: &StatusReport) -> String {
     ] {
         let _ = writeln!(out, "{label:<13}{value}");
     }
+    if let Some(calls) = report.qbo_metered_calls {
+        let _ = writeln!(out, "{:<13}{calls} metered QuickBooks calls (reads, queries, CDC) since start", "Metered");
+    }
 
     let _ = writeln!(out);
     let _ = writeln!(out, "{:<13}{:>8}{:>8}{:>8}{:>8}", "", "synced", "failed", "skipped", "pending");
@@ -250,7 +259,7 @@ pub fn render_text(report: &StatusReport) -> String {
         let _ = writeln!(out, "Failures in the last {FAILURE_WINDOW_DAYS} days (newest first):");
         for failure in &report.recent_failures {
             let row = failure.sheet_row.map(|r| format!("row {r}")).unwrap_or_else(|| "row ?".into());
-            let fixed = if failure.current_status.as_deref() == Some("synced") { " [fixed since]" } else { "" };
+            let fixed = if failure.current_status == Some(RowStatus::Synced) { " [fixed since]" } else { "" };
             let _ = writeln!(
                 out,
                 "  {}  {:<7}  {:<8}  {:<12}  {}{}",
@@ -281,9 +290,9 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewAudit, RowRecord};
+    use crate::store::{AuditEvent, NewAudit, RowRecord};
 
-    fn row(key: &str, kind: Kind, status: &str, sheet_row: i64) -> RowRecord {
+    fn row(key: &str, kind: Kind, status: RowStatus, sheet_row: i64) -> RowRecord {
         RowRecord {
             kind,
             doc_number: Some(format!("DOC-{sheet_row}")),
@@ -297,13 +306,13 @@ mod tests {
             .audit_append(
                 kind,
                 &NewAudit {
-                    event: "create",
+                    event: AuditEvent::Rejected,
                     row_key: Some(key),
                     sheet_row: Some(sheet_row),
                     doc_number: Some("INV-9"),
-                    status: "failed",
+                    status: RowStatus::Failed,
                     error: Some(error),
-                    ..NewAudit::default()
+                    ..NewAudit::new(AuditEvent::Rejected, RowStatus::Failed)
                 },
             )
             .expect("audit");
@@ -312,10 +321,10 @@ mod tests {
     #[test]
     fn report_counts_passes_and_failures_from_the_store() {
         let store = Store::in_memory().expect("store");
-        store.put_row(&row("r1", Kind::Invoice, "synced", 2)).expect("row");
-        store.put_row(&row("r2", Kind::Invoice, "failed", 3)).expect("row");
-        store.put_row(&row("r3", Kind::Bill, "skipped", 4)).expect("row");
-        store.put_row(&row("r4", Kind::Invoice, "synced", 5)).expect("row");
+        store.put_row(&row("r1", Kind::Invoice, RowStatus::Synced, 2)).expect("row");
+        store.put_row(&row("r2", Kind::Invoice, RowStatus::Failed, 3)).expect("row");
+        store.put_row(&row("r3", Kind::Bill, RowStatus::Skipped, 4)).expect("row");
+        store.put_row(&row("r4", Kind::Invoice, RowStatus::Synced, 5)).expect("row");
         fail(&store, Kind::Invoice, "r2", 3, "first error");
         fail(&store, Kind::Invoice, "r2", 3, "customer \"Acme\" not found");
         fail(&store, Kind::Invoice, "r4", 5, "fixed later");
@@ -348,7 +357,7 @@ mod tests {
         assert_eq!(report.next_pass, Some(rfc3339(next)));
         assert_eq!(report.recent_failures.len(), 2, "one line per row: {:?}", report.recent_failures);
         assert_eq!(report.recent_failures[0].row_key.as_deref(), Some("r4"));
-        assert_eq!(report.recent_failures[0].current_status.as_deref(), Some("synced"));
+        assert_eq!(report.recent_failures[0].current_status, Some(RowStatus::Synced));
         assert_eq!(report.recent_failures[1].error.as_deref(), Some("customer \"Acme\" not found"));
 
         let json = serde_json::to_value(&report).expect("json");
@@ -383,6 +392,17 @@ mod tests {
         assert!(report.recent_failures.is_empty());
         assert!(!report.quickbooks.warn_expiry_soon);
         assert!(report.last_success.is_none());
+    }
+
+    #[test]
+    fn metered_calls_are_shown_only_when_a_daemon_counts_them() {
+        let quiet = render_text(&StatusReport::default());
+        assert!(!quiet.contains("metered"), "{quiet}");
+        let counted = render_text(&StatusReport { qbo_metered_calls: Some(288), ..StatusReport::default() });
+        assert!(counted.contains("288 metered QuickBooks calls"), "{counted}");
+        let json =
+            serde_json::to_value(StatusReport { qbo_metered_calls: Some(3), ..StatusReport::default() }).unwrap();
+        assert_eq!(json["qbo_metered_calls"], 3);
     }
 
     #[test]

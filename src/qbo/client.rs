@@ -121,13 +121,13 @@ impl fmt::Debug for QboClient {
 }
 
 /// One logical call: the same URL (and so the same `requestid`) on every attempt.
-struct Call {
-    label: &'static str,
-    method: Method,
-    url: Url,
-    body: Option<(&'static str, String)>,
-    op: Op,
-    lane: Lane,
+pub(super) struct Call {
+    pub(super) label: &'static str,
+    pub(super) method: Method,
+    pub(super) url: Url,
+    pub(super) body: Option<(&'static str, String)>,
+    pub(super) op: Op,
+    pub(super) lane: Lane,
 }
 
 /// Why one attempt failed.
@@ -362,22 +362,29 @@ impl QboClient {
 
     /// The documents of `kind` with any of these numbers: `IN (…)` in chunks, every page.
     /// A number no query can carry is searched by its longest plain fragment and matched exactly;
-    /// one without any such fragment is refused, because the caller could never look it up.
+    /// one without any such fragment (only an intent recorded before such numbers were refused
+    /// at validation can hold one) is found by listing every document of the kind once: costly,
+    /// but a pending intent must be settled, and one number must never stall the others.
     pub async fn find_by_doc_numbers(&self, kind: DocKind, doc_numbers: &[String]) -> Result<Vec<Doc>, QboError> {
         let mut exact = Vec::new();
         let mut fuzzy = Vec::new();
+        let mut unsearchable = Vec::new();
         for number in unique(doc_numbers) {
             match query::search_for(number) {
                 Some(Search::Exact(literal)) => exact.push(literal),
                 Some(Search::Contains(pattern)) => fuzzy.push((number, pattern)),
-                None => {
-                    return Err(QboError::InvalidRequest {
-                        reason: format!("the document number {number:?} has characters QuickBooks cannot search for"),
-                    });
-                }
+                None => unsearchable.push(number),
             }
         }
         let mut docs = Vec::new();
+        if !unsearchable.is_empty() {
+            for entity in self.query_all(&Select::from(kind.entity()), kind.entity()).await? {
+                let doc = Doc::from_entity(kind, &entity).map_err(|reason| QboError::Protocol { reason })?;
+                if doc.doc_number.as_deref().is_some_and(|n| unsearchable.contains(&n)) {
+                    docs.push(doc);
+                }
+            }
+        }
         for chunk in query::chunk(exact) {
             let select = Select::from(kind.entity()).is_in("DocNumber", &chunk);
             for entity in self.query_all(&select, kind.entity()).await? {
@@ -583,7 +590,7 @@ impl QboClient {
 
     /// The answer of a successful write, or `Uncertain`: the write happened but we cannot tell
     /// its id, so the caller must look it up.
-    fn created<T>(&self, read: Option<T>, why: impl FnOnce() -> String) -> Result<T, QboError> {
+    pub(super) fn created<T>(&self, read: Option<T>, why: impl FnOnce() -> String) -> Result<T, QboError> {
         read.ok_or_else(|| {
             self.inner.counters.uncertain();
             let error = QboError::Uncertain { reason: why() };
@@ -597,7 +604,7 @@ impl QboClient {
     }
 
     /// Every page of a query: `STARTPOSITION` from 1 until a page is shorter than `MAXRESULTS`.
-    async fn query_all(&self, select: &Select, entity: &str) -> Result<Vec<Value>, QboError> {
+    pub(super) async fn query_all(&self, select: &Select, entity: &str) -> Result<Vec<Value>, QboError> {
         let mut all = Vec::new();
         let mut start = 1u32;
         for _ in 0..MAX_PAGES {
@@ -633,7 +640,7 @@ impl QboClient {
     }
 
     /// `{company}/{segments…}?minorversion=…&{params…}`; segments are percent-encoded.
-    fn url(&self, segments: &[&str], params: &[(&str, &str)]) -> Url {
+    pub(super) fn url(&self, segments: &[&str], params: &[(&str, &str)]) -> Url {
         let mut url = self.inner.company.clone();
         // Cannot fail: `new` checked that the URL takes a path.
         if let Ok(mut path) = url.path_segments_mut() {
@@ -646,7 +653,7 @@ impl QboClient {
     }
 
     /// Runs one logical call through refresh, retries and classification.
-    async fn execute(&self, call: &Call) -> Result<Value, QboError> {
+    pub(super) async fn execute(&self, call: &Call) -> Result<Value, QboError> {
         let inner = &self.inner;
         let mut replay_with: Option<SecretString> = None;
         let mut refreshed = false;
@@ -740,6 +747,9 @@ impl QboClient {
         let inner = &self.inner;
         let _slot = inner.pacer.admit(call.lane).await;
         inner.counters.call(call.lane);
+        if call.op == Op::Read {
+            inner.counters.metered();
+        }
         let mut request = inner
             .http
             .request(call.method.clone(), call.url.clone())

@@ -21,28 +21,38 @@
 //! - [`links`]: the back-office URL of a document.
 //! - [`tax`]: the company's tax setup and how each document is taxed (pure).
 //! - [`tax_fault`]: QuickBooks refusing a document for its tax, told apart from other refusals.
+//! - [`ledger`]: what QuickBooks says about money after a document exists (balances, payment
+//!   links, voids, payments); [`cdc`]: change data capture and reading documents by id;
+//!   [`payments`]: sending a Payment or BillPayment; [`cancel`]: voiding and deleting.
 
+pub mod cancel;
+pub mod cdc;
 pub mod client;
 pub mod error;
 pub mod fault;
+pub mod ledger;
 pub mod links;
 pub mod model;
 pub mod money;
 pub mod pacing;
+pub mod payments;
 pub mod query;
 pub mod request_id;
 mod retry;
 pub mod tax;
 pub mod tax_fault;
 
+pub use cdc::{CdcAnswer, CdcEntity, CdcOutcome, Change};
 pub use client::{PRODUCTION_API_URL, PRODUCTION_APP_URL, QboClient, QboSettings, SANDBOX_API_URL, SANDBOX_APP_URL};
 pub use error::{NameHolder, QboError};
 pub use fault::{Fault, FaultDetail};
+pub use ledger::{Applied, DocState, PaymentKind, PaymentLink, PaymentState};
 pub use model::{
     Account, CompanyInfo, Doc, DocKind, ExpenseLine, Item, NewBill, NewDoc, NewInvoice, Party, PartyKind, Preferences,
     SalesLine,
 };
 pub use pacing::CallStats;
+pub use payments::{NewPayment, PayFrom};
 pub use request_id::{InvalidRequestId, RequestId};
 pub use tax::{
     Country, DocTax, DocTaxError, GlobalTaxCalculation, TaxCode, TaxCodeId, TaxCodeSpec, TaxConfig, TaxConfigError,

@@ -112,7 +112,7 @@ impl PartyKind {
     }
 
     /// The reference key a document uses for this kind of party.
-    fn ref_key(&self) -> &'static str {
+    pub(crate) fn ref_key(&self) -> &'static str {
         match self {
             PartyKind::Customer => "CustomerRef",
             PartyKind::Vendor => "VendorRef",

@@ -124,6 +124,10 @@ pub struct CallStats {
     pub token_refreshes: u64,
     /// Writes whose outcome is unknown (the caller reconciles them).
     pub uncertain: u64,
+    /// Reads, queries and CDC polls sent (every attempt): Intuit's metered "CorePlus" calls
+    /// (reference §6; creates and updates are not metered). The Builder tier allows 500,000 a
+    /// month, then answers 429 until the next month.
+    pub metered: u64,
 }
 
 #[derive(Default)]
@@ -134,6 +138,7 @@ pub(crate) struct Counters {
     retries: AtomicU64,
     token_refreshes: AtomicU64,
     uncertain: AtomicU64,
+    metered: AtomicU64,
 }
 
 impl Counters {
@@ -142,6 +147,11 @@ impl Counters {
         if lane == Lane::Batch {
             self.batch_calls.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A read, query or CDC poll sent: a metered CorePlus call.
+    pub fn metered(&self) {
+        self.metered.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn throttled(&self) {
@@ -168,6 +178,7 @@ impl Counters {
             retries: self.retries.load(Ordering::Relaxed),
             token_refreshes: self.token_refreshes.load(Ordering::Relaxed),
             uncertain: self.uncertain.load(Ordering::Relaxed),
+            metered: self.metered.load(Ordering::Relaxed),
         }
     }
 }
@@ -257,9 +268,18 @@ mod tests {
         c.retry();
         c.token_refresh();
         c.uncertain();
+        c.metered();
         assert_eq!(
             c.snapshot(),
-            CallStats { calls: 2, batch_calls: 1, throttled: 1, retries: 1, token_refreshes: 1, uncertain: 1 }
+            CallStats {
+                calls: 2,
+                batch_calls: 1,
+                throttled: 1,
+                retries: 1,
+                token_refreshes: 1,
+                uncertain: 1,
+                metered: 1
+            }
         );
     }
 }

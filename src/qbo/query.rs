@@ -110,9 +110,11 @@ pub fn same_name(a: &str, b: &str) -> bool {
     name_key(a) == name_key(b)
 }
 
-/// The comparison key behind [`same_name`], for callers that index names.
+/// The comparison key behind [`same_name`], for callers that index names. Names are first
+/// cleaned as [`crate::domain::name::clean`] does (NFC, invisible characters removed), so a
+/// pasted zero-width space or a decomposed accent never makes a second name.
 pub fn name_key(name: &str) -> String {
-    let mapped: String = name
+    let mapped: String = crate::domain::name::clean(name)
         .chars()
         .map(|c| match c {
             '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{02BC}' | '`' | '\u{00B4}' => '\'',
@@ -253,6 +255,8 @@ mod tests {
         assert!(same_name("A – B", "A - B"));
         assert!(!same_name("O'Brien & Son", "O'Brien & Sons"));
         assert_eq!(name_key("Café\u{00A0}Rouge"), "café rouge");
+        assert!(same_name("Acme Corp\u{200B}", "Acme Corp"));
+        assert!(same_name("U\u{308}ni\u{308}code GmbH", "Ünïcode GmbH"));
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct SandboxOptions {
     /// The Intuit app's client credentials the emulated token endpoint accepts.
     pub client_id: String,
     pub client_secret: String,
+    /// What a sort and a cut and paste do to row developer metadata (Google does not document
+    /// it): `stay` for both unless set.
+    pub metadata_moves: google::MetadataMoves,
 }
 
 impl Default for SandboxOptions {
@@ -85,6 +88,7 @@ impl Default for SandboxOptions {
             honour_request_id: true,
             client_id: "ABsandboxclientid000000000000000000000000000000000".into(),
             client_secret: "sandbox-client-secret-0000000000000000".into(),
+            metadata_moves: google::MetadataMoves::default(),
         }
     }
 }

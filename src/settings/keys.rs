@@ -49,6 +49,12 @@ const TABLE: &[(&str, &[&str], bool)] = &[
     ("paths.log_dir", &["QBSYNC_LOG_DIR"], false),
     ("paths.config_dir", &["QBSYNC_CONFIG_DIR"], false),
     ("daemon.poll_interval", &["QBSYNC_POLL_INTERVAL"], false),
+    ("payments.interval", &["QBSYNC_PAYMENTS_INTERVAL"], false),
+    ("payments.auto_mark_bill_paid", &["QB_AUTO_MARK_BILL_PAID"], false),
+    ("payments.bill_payment_account", &["QB_BILL_PAYMENT_ACCOUNT"], false),
+    ("payments.auto_mark_invoice_paid", &["QB_AUTO_MARK_INVOICE_PAID"], false),
+    ("payments.deposit_account", &["QB_PAYMENT_DEPOSIT_ACCOUNT"], false),
+    ("daemon.change_check_interval", &["QBSYNC_CHANGE_CHECK_INTERVAL"], false),
     ("status.addr", &["QBSYNC_STATUS_ADDR"], false),
     // Slack-style webhook URLs and SMTP URLs carry credentials.
     ("alerts.webhook_url", &["QBSYNC_ALERT_WEBHOOK_URL"], true),

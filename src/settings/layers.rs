@@ -215,6 +215,7 @@ impl TomlFile {
             path: path.to_owned(),
             problem: format!("cannot be read ({error}): check the path"),
         })?;
+        let text = text.strip_prefix('\u{FEFF}').map(str::to_owned).unwrap_or(text);
         Ok(TomlFile { origin: path.display().to_string(), text })
     }
 }
@@ -268,8 +269,10 @@ fn read_environment(options: &LoadOptions) -> Result<BTreeMap<String, EnvValue>,
     let mut env = BTreeMap::new();
     if let Some(path) = &options.env_file {
         let env_error = |problem: String| SettingsError::EnvFile { path: path.clone(), problem };
-        let items = dotenvy::from_path_iter(path).map_err(|e| env_error(format!("cannot be read ({e})")))?;
-        for item in items {
+        let bytes = std::fs::read(path).map_err(|e| env_error(format!("cannot be read ({e})")))?;
+        // A byte-order mark (Notepad writes one) would otherwise glue itself to the first name.
+        let bytes = bytes.strip_prefix("\u{FEFF}".as_bytes()).unwrap_or(&bytes);
+        for item in dotenvy::from_read_iter(bytes) {
             match item {
                 Ok((name, value)) => {
                     env.insert(name, EnvValue { value, file: Some(path.clone()) });

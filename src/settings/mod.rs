@@ -20,6 +20,7 @@
 mod error;
 mod keys;
 mod layers;
+mod payments;
 mod tax;
 mod values;
 
@@ -33,6 +34,7 @@ use url::Url;
 
 pub use error::{InvalidValue, Origin, SettingName, SettingsError};
 pub use layers::LoadOptions;
+pub use payments::{AutoMarkPaid, DEFAULT_PAYMENTS_INTERVAL_SECS, PaymentSettings};
 pub use tax::{NegativeAmounts, NegativeAmountsError, TaxSettings};
 
 use crate::directions::{Directions, DirectionsError, MapKind, NameAliases};
@@ -58,6 +60,7 @@ pub struct Settings {
     pub logging: LogSettings,
     pub auth: AuthSettings,
     pub tuning: TuningSettings,
+    pub payments: PaymentSettings,
     /// Things worth a log line at start-up that are not mistakes (an unknown `QB_*` variable,
     /// a setting without effect). Never contain secret values.
     pub warnings: Vec<String>,
@@ -258,6 +261,9 @@ impl Paths {
 pub struct DaemonSettings {
     /// `QBSYNC_POLL_INTERVAL` (seconds, default 60).
     pub poll_interval: Duration,
+    /// `QBSYNC_CHANGE_CHECK_INTERVAL` (seconds, default 5; `None` when `off`): how often the
+    /// daemon asks Drive whether the sheet changed between polls (see `crate::pickup`).
+    pub change_check_interval: Option<Duration>,
 }
 
 /// `[tuning]`: how hard qbsync leans on the two services. The defaults are the published limits
@@ -336,6 +342,7 @@ mod defaults {
     pub const QBO_AUTH_URL: &str = "https://appcenter.intuit.com/connect/oauth2";
     pub const QBO_REVOKE_URL: &str = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke";
     pub const POLL_INTERVAL_SECS: u64 = 60;
+    pub const CHANGE_CHECK_INTERVAL_SECS: u64 = 5;
     pub const STALE_AFTER_SECS: u64 = 1800;
     pub const LOG_LEVEL: &str = "info";
     pub const LOG_KEEP_FILES: usize = 14;
@@ -364,6 +371,11 @@ impl Settings {
                 Duration::from_secs(defaults::POLL_INTERVAL_SECS),
                 values::seconds(1),
             )?,
+            change_check_interval: or_default(
+                layers.get("daemon.change_check_interval")?,
+                Some(Duration::from_secs(defaults::CHANGE_CHECK_INTERVAL_SECS)),
+                values::seconds_or_off(1),
+            )?,
         };
         let status = StatusSettings { addr: or_default(layers.get("status.addr")?, None, values::listen_addr)? };
         let alerts = read_alerts(&layers)?;
@@ -373,7 +385,22 @@ impl Settings {
             credentials_dir: layers.ambient("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         };
         let tuning = read_tuning(&layers)?;
-        Ok(Settings { google, quickbooks, sync, tax, paths, daemon, status, alerts, logging, auth, tuning, warnings })
+        let payments = payments::read_payments(&layers)?;
+        Ok(Settings {
+            google,
+            quickbooks,
+            sync,
+            tax,
+            paths,
+            daemon,
+            status,
+            alerts,
+            logging,
+            auth,
+            tuning,
+            payments,
+            warnings,
+        })
     }
 
     /// What every command that reads or writes the sheet needs: which spreadsheet.
@@ -434,7 +461,7 @@ impl Settings {
             SettingsError::Directions(DirectionsError::Unreadable {
                 path: self.paths.directions_file(),
                 kind: MapKind::Directions,
-                source: std::io::ErrorKind::NotFound.into(),
+                cause: std::io::ErrorKind::NotFound.into(),
             })
         })
     }

@@ -91,6 +91,16 @@ pub(super) fn seconds(min: u64) -> impl FnOnce(&str) -> Result<Duration, Problem
     }
 }
 
+/// [`seconds`], or `off` (also `false`, `no`, `none`) for `None`.
+pub(super) fn seconds_or_off(min: u64) -> impl FnOnce(&str) -> Result<Option<Duration>, Problem> {
+    move |value| {
+        if matches!(value.trim().to_ascii_lowercase().as_str(), "off" | "false" | "no" | "none") {
+            return Ok(None);
+        }
+        seconds(min)(value).map(Some).map_err(|(what, fix)| (what, format!("{fix}, or off")))
+    }
+}
+
 /// A whole number of milliseconds, at least `min`.
 pub(super) fn millis(min: u64) -> impl FnOnce(&str) -> Result<Duration, Problem> {
     move |value| {
@@ -328,6 +338,9 @@ mod tests {
         assert_eq!(seconds(1)("90s"), Ok(Duration::from_secs(90)));
         assert!(seconds(1)("0").is_err());
         assert!(seconds(1)("a minute").is_err());
+        assert_eq!(seconds_or_off(1)("5"), Ok(Some(Duration::from_secs(5))));
+        assert_eq!(seconds_or_off(1)("Off"), Ok(None));
+        assert!(seconds_or_off(1)("0").is_err_and(|(_, fix)| fix.ends_with("or off")));
         assert_eq!(count(1)("14"), Ok(14));
         assert!(count(1)("0").is_err());
         assert_eq!(qbo_id("item", "")("42"), Ok("42".into()));

@@ -92,6 +92,16 @@ impl Anchors {
     }
 }
 
+impl Anchors {
+    /// The anchors of tab `sheet_id` read with its rows by a grid read (see `super::grid`),
+    /// already sorted by row and id; `answer` digests the rows' metadata as sent. Such a list
+    /// is "the same answer" only as another grid read's with the same metadata.
+    pub(crate) fn from_grid(list: Vec<RowAnchor>, sheet_id: i32, answer: [u8; 16]) -> Anchors {
+        debug_assert!(list.is_sorted_by_key(|anchor| (anchor.row, anchor.metadata_id)));
+        Anchors { answer: Some(answer), list: list.into(), sheet_id: Some(sheet_id), entries: Arc::new([]) }
+    }
+}
+
 impl From<Vec<RowAnchor>> for Anchors {
     fn from(list: Vec<RowAnchor>) -> Anchors {
         Anchors { answer: None, list: list.into(), sheet_id: None, entries: Arc::new([]) }

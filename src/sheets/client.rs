@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`tab_info`](SheetsClient::tab_info) | `spreadsheets.get` (few fields) | read |
 //! | [`read_values`](SheetsClient::read_values), [`read_rows`](SheetsClient::read_rows) | `values.get` of the whole tab | read |
+//! | [`read_rows_with_anchors`](SheetsClient::read_rows_with_anchors) | `spreadsheets.get` with grid data: values and anchors together | read |
 //! | [`write_cells`](SheetsClient::write_cells) | one `values:batchUpdate`, RAW | write |
 //! | [`anchors`](SheetsClient::anchors), [`anchors_like`](SheetsClient::anchors_like) | `developerMetadata:search` | read |
 //! | [`update_anchors`](SheetsClient::update_anchors) | one `spreadsheets:batchUpdate` | write |
@@ -27,15 +28,18 @@ use serde_json::Value;
 use url::Url;
 
 use super::anchors::{self, Anchors, NewAnchor, RowAnchor};
+use super::clip::clip_cell;
+use super::drive_version::DriveVersion;
 use super::error::{
     Context, Failure, SheetsError, TokenFailure, classify_google_error, classify_hub_error, classify_status_only,
 };
+use super::grid::{self, GridRead, GridStream};
 use super::hub::{self, DRIVE_METADATA_SCOPE, Hub, SPREADSHEETS_SCOPE, TokenProvider};
 use super::pacing::Pacer;
 use super::retry::RetryPolicy;
 use super::stats::{Counters, SheetsStats};
 use super::values::{AllRows, AnswerDigest, AnswerHasher, RowIndex, RowSink, RowStream};
-use super::{CellRun, GoogleCredentials, SheetsSettings, TabInfo, a1};
+use super::{CellRun, GoogleCredentials, HeldBack, SheetsSettings, TabInfo, Written, a1};
 use crate::domain::Cell;
 
 /// What a google-sheets4 call returns.
@@ -43,6 +47,9 @@ type HubResult<T> = google_sheets4::Result<(google_sheets4::common::Response, T)
 
 /// The most of an error answer kept to classify it (Google's are a few hundred bytes).
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// At most this many splits of one refused write (a write refused for every range alike would
+/// otherwise cost two calls per range); what is left unsplit is held back whole.
+const MAX_WRITE_SPLITS: usize = 64;
 
 /// The fields `tab_info` needs; the full answer carries every tab's formatting and theme.
 const TAB_FIELDS: &str =
@@ -63,6 +70,8 @@ pub struct SheetsClient {
     values_url: Url,
     /// `developerMetadata:search` of the spreadsheet.
     search_url: Url,
+    /// `spreadsheets.get` of the tab's grid data: values and row metadata (see [`super::grid`]).
+    grid_url: Url,
     pacer: Pacer,
     counters: Counters,
     retry: RetryPolicy,
@@ -119,6 +128,16 @@ impl SheetsClient {
             .join(&format!("v4/spreadsheets/{spreadsheet_path}/developerMetadata:search"))
             .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
         search_url.query_pairs_mut().append_pair("fields", anchors::SEARCH_FIELDS);
+        let mut grid_url = sheets_root
+            .join(&format!("v4/spreadsheets/{spreadsheet_path}"))
+            .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
+        {
+            let mut query = grid_url.query_pairs_mut();
+            for range in grid::grid_ranges(&settings.tab) {
+                query.append_pair("ranges", &range);
+            }
+            query.append_pair("includeGridData", "true").append_pair("fields", grid::GRID_FIELDS);
+        }
 
         let connector = hub::connector(settings.timeout)?;
         let tokens = TokenProvider::new(&credentials, connector.clone(), settings.timeout).await?;
@@ -139,6 +158,7 @@ impl SheetsClient {
             drive_file_url,
             values_url,
             search_url,
+            grid_url,
             pacer: Pacer::new(settings.reads_per_minute, settings.writes_per_minute),
             counters: Counters::default(),
             retry: RetryPolicy { max_attempts: settings.max_attempts, base: settings.backoff_base },
@@ -208,6 +228,44 @@ impl SheetsClient {
         }
     }
 
+    /// The tab's values and its row anchors in one `spreadsheets.get`, so they are one
+    /// consistent picture (see [`super::grid`]): the sink is handed every anchor first
+    /// ([`RowSink::anchors`]), then each row as it arrives, as the same cells
+    /// [`read_rows`](Self::read_rows) gives, with the anchors on it ([`RawRow::anchors`]).
+    /// Answers the digest of every row and of the whole answer (values and anchors), and the
+    /// anchors as [`anchors`](Self::anchors) lists them.
+    ///
+    /// [`RawRow::anchors`]: super::RawRow::anchors
+    pub async fn read_rows_with_anchors(&self, sink: &mut (impl RowSink + Send)) -> Result<GridRead, SheetsError> {
+        struct Grid<'s, S> {
+            sheet_id: i32,
+            stream: GridStream,
+            sink: &'s mut S,
+            started: bool,
+        }
+        impl<S: RowSink> Answer for Grid<'_, S> {
+            type Read = GridRead;
+            fn start(&mut self) {
+                if std::mem::replace(&mut self.started, true) {
+                    self.stream = GridStream::new(self.sheet_id);
+                    self.sink.restart();
+                }
+            }
+            fn chunk(&mut self, bytes: &[u8]) -> Result<(), SheetsError> {
+                self.stream.push(bytes, self.sink)
+            }
+            fn finish(&mut self) -> Result<GridRead, SheetsError> {
+                std::mem::replace(&mut self.stream, GridStream::new(self.sheet_id)).finish()
+            }
+        }
+        let sheet_id = self.sheet_id().await?;
+        let grid = Grid { sheet_id, stream: GridStream::new(sheet_id), sink, started: false };
+        match self.plain_read("spreadsheets.get", &self.grid_url, None, grid).await {
+            Ok(read) => Ok(read),
+            Err(error) => Err(self.explain_rejection(error).await),
+        }
+    }
+
     /// The same read as [`read_values`](Self::read_values), only digested as it arrives: all a
     /// read is for when the caller only needs to know whether the sheet changed since.
     pub async fn read_values_digest(&self) -> Result<AnswerDigest, SheetsError> {
@@ -234,44 +292,76 @@ impl SheetsClient {
     /// Writes every run in one `values:batchUpdate` with `valueInputOption=RAW` (so text that
     /// starts with `=` stays text). Empty cells are sent as `""`, never `null`: google-sheets4
     /// drops nulls and the following cells would shift left (trap 1). Does nothing for no runs.
-    pub async fn write_cells(&self, runs: &[CellRun]) -> Result<(), SheetsError> {
+    ///
+    /// Every cell is clipped to what Google accepts ([`clip`](super::clip)). Should Google still
+    /// refuse the write (400), it is split in halves and each half sent again, down to the single
+    /// runs it refuses: those are held back and returned, and everything else lands, so that no
+    /// one cell can keep every other row's id off the sheet.
+    pub async fn write_cells(&self, runs: &[CellRun]) -> Result<Written, SheetsError> {
         let data = runs
             .iter()
             .filter(|run| !run.values.is_empty())
             .map(|run| {
                 let width = u32::try_from(run.values.len())
                     .map_err(|_| SheetsError::Rejected { message: format!("row {} has too many cells", run.row) })?;
-                Ok(ValueRange {
+                let range = ValueRange {
                     range: Some(a1::row_span(&self.settings.tab, run.row, run.col, width)),
-                    values: Some(vec![run.values.iter().map(Cell::to_json).collect()]),
+                    values: Some(vec![run.values.iter().map(|cell| clip_cell(cell).to_json()).collect()]),
                     major_dimension: None,
-                })
+                };
+                Ok(((run.row, run.col, width), range))
             })
             .collect::<Result<Vec<_>, SheetsError>>()?;
+        let mut written = Written::default();
         if data.is_empty() {
-            return Ok(());
+            return Ok(written);
         }
+        // Parts still to send, the next one last; a refused part is replaced by its halves.
+        let mut parts = vec![data];
+        let mut splits = 0;
+        while let Some(part) = parts.pop() {
+            let error = match self.write_ranges(part.iter().map(|(_, range)| range.clone()).collect()).await {
+                Ok(()) => continue,
+                // A vanished tab refuses every part alike: asked once, before any split.
+                Err(error) if splits == 0 => self.explain_rejection(error).await,
+                Err(error) => error,
+            };
+            let SheetsError::Rejected { message } = error else { return Err(error) };
+            if part.len() > 1 && splits < MAX_WRITE_SPLITS {
+                splits += 1;
+                let mut first = part;
+                let second = first.split_off(first.len() / 2);
+                parts.push(second);
+                parts.push(first);
+                continue;
+            }
+            for ((row, col, width), _) in part {
+                tracing::warn!(row = row + 1, col, width, %message, "Google refused these cells; held back");
+                written.held_back.push(HeldBack { row, col, width, message: message.clone() });
+            }
+        }
+        Ok(written)
+    }
+
+    /// One `values:batchUpdate` of `data`, RAW, retried as every call is.
+    async fn write_ranges(&self, data: Vec<ValueRange>) -> Result<(), SheetsError> {
         let request = BatchUpdateValuesRequest {
             value_input_option: Some("RAW".to_owned()),
             data: Some(data),
             ..Default::default()
         };
         let request = &request;
-        let result = self
-            .sheets_call("values:batchUpdate", move |_| {
-                let call = self
-                    .hub
-                    .spreadsheets()
-                    .values_batch_update(request.clone(), &self.spreadsheet_path)
-                    .add_scope(SPREADSHEETS_SCOPE)
-                    .doit();
-                self.write(call)
-            })
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => Err(self.explain_rejection(error).await),
-        }
+        self.sheets_call("values:batchUpdate", move |_| {
+            let call = self
+                .hub
+                .spreadsheets()
+                .values_batch_update(request.clone(), &self.spreadsheet_path)
+                .add_scope(SPREADSHEETS_SCOPE)
+                .doit();
+            self.write(call)
+        })
+        .await
+        .map(|_| ())
     }
 
     /// The row anchors ([`anchors::ANCHOR_KEY`]) on this tab, sorted by row. Sent as plain
@@ -386,7 +476,7 @@ impl SheetsClient {
     /// The spreadsheet file's Drive `version` (a number that grows with every change, qbsync's
     /// own writes included), or its `modifiedTime` if Drive sends no version. Costs Drive quota,
     /// not Sheets quota, so an idle poll can skip the Sheets read while it is unchanged.
-    pub async fn drive_version(&self) -> Result<String, SheetsError> {
+    pub async fn drive_version(&self) -> Result<DriveVersion, SheetsError> {
         self.retry
             .run("drive files.get", DRIVE_METADATA_SCOPE, &self.counters, &self.tokens, move |_| {
                 self.bounded(async move {
@@ -411,7 +501,7 @@ impl SheetsClient {
                             Err(_) => classify_status_only(status, self.context()),
                         });
                     }
-                    json.ok().as_ref().and_then(drive_version_from).ok_or_else(|| {
+                    json.ok().as_ref().and_then(DriveVersion::from_files_get).ok_or_else(|| {
                         Failure::Fatal(SheetsError::Rejected {
                             message: "Drive's answer has neither a version nor a modifiedTime".into(),
                         })
@@ -608,15 +698,6 @@ fn tab_info_from(spreadsheet: Spreadsheet, tab: &str) -> Result<TabInfo, SheetsE
     })
 }
 
-/// Drive sends `version` as a JSON string (an int64); a number is accepted too.
-fn drive_version_from(body: &Value) -> Option<String> {
-    match body.get("version") {
-        Some(Value::String(version)) if !version.is_empty() => Some(version.clone()),
-        Some(Value::Number(version)) => Some(version.to_string()),
-        _ => body.get("modifiedTime").and_then(Value::as_str).map(str::to_owned),
-    }
-}
-
 /// The tab's sheet id once known. Sheet ids are `i32`; `i64::MIN` means "not yet".
 #[derive(Debug)]
 struct SheetIdCache(AtomicI64);
@@ -650,7 +731,6 @@ trait Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     /// Compile-time: the client can be shared between tasks and its futures spawned.
     #[allow(dead_code)]
@@ -660,6 +740,7 @@ mod tests {
         send_sync(client);
         send(client.tab_info());
         send(client.read_values());
+        send(client.read_rows_with_anchors(&mut AllRows::default()));
         send(client.write_cells(&[]));
         send(client.anchors());
         send(client.update_anchors(&[], &[]));
@@ -706,17 +787,6 @@ mod tests {
             tab_info_from(spreadsheet, "inv_tbl"),
             Err(SheetsError::TabNotFound { tab: "inv_tbl".into(), available: vec!["Sheet1".into()] })
         );
-    }
-
-    #[test]
-    fn drive_versions_are_read_as_text() {
-        assert_eq!(drive_version_from(&json!({"version": "1234", "modifiedTime": "t"})).as_deref(), Some("1234"));
-        assert_eq!(drive_version_from(&json!({"version": 77})).as_deref(), Some("77"));
-        assert_eq!(
-            drive_version_from(&json!({"modifiedTime": "2023-09-06T21:30:02.174Z"})).as_deref(),
-            Some("2023-09-06T21:30:02.174Z")
-        );
-        assert_eq!(drive_version_from(&json!({"id": "x"})), None);
     }
 
     #[test]

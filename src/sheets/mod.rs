@@ -6,10 +6,13 @@
 //! - [`client`]: [`SheetsClient`], one method per API call qbsync makes.
 //! - [`hub`]: the google-sheets4 hub, its TLS connector and the token source.
 //! - [`credentials`]: service-account keys and fixed tokens.
+//! - [`drive_version`]: [`DriveVersion`], the answer of the cheap Drive change check.
 //! - [`a1`]: A1 ranges, quoting and URL encoding.
 //! - [`anchors`]: developer metadata that follows a row when rows move.
 //! - [`values`]: a whole-tab read taken row by row as it arrives, never held whole.
-//! - `stream`: long answers cut into the elements of their one long array as they arrive.
+//! - [`grid`]: the values and the row anchors of the tab in one read, row by row as well.
+//! - `stream`, `grid_cutter`: long answers cut into the elements of their long arrays as they
+//!   arrive.
 //! - [`error`], [`retry`], [`pacing`], [`stats`]: classifying failures, trying again, staying
 //!   inside the per-minute quota, and counting calls.
 //!
@@ -19,8 +22,12 @@
 pub mod a1;
 pub mod anchors;
 pub mod client;
+pub mod clip;
 pub mod credentials;
+pub mod drive_version;
 pub mod error;
+pub mod grid;
+pub(crate) mod grid_cutter;
 pub(crate) mod hub;
 pub(crate) mod pacing;
 pub(crate) mod retry;
@@ -35,7 +42,9 @@ use crate::domain::Cell;
 pub use anchors::{ANCHOR_KEY, Anchors, NewAnchor, RowAnchor};
 pub use client::SheetsClient;
 pub use credentials::GoogleCredentials;
+pub use drive_version::DriveVersion;
 pub use error::SheetsError;
+pub use grid::GridRead;
 pub use stats::SheetsStats;
 pub use values::{AllRows, AnswerDigest, DigestsOnly, RawRow, RowDigest, RowIndex, RowSink};
 
@@ -93,6 +102,24 @@ pub struct TabInfo {
     pub time_zone: String,
     /// The spreadsheet's title, for messages.
     pub spreadsheet_title: String,
+}
+
+/// What a write did: every run landed except those Google refused on their own, which are
+/// held back (and written again by a later pass, when the store projects them once more).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub held_back: Vec<HeldBack>,
+}
+
+/// A run Google refused by itself, after the write was split around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    /// The 0-based grid row and first column of the run, and its number of cells.
+    pub row: u32,
+    pub col: u32,
+    pub width: u32,
+    /// Google's own message.
+    pub message: String,
 }
 
 /// Contiguous cells of one row to write.

@@ -235,7 +235,7 @@ impl ArrayCutter {
 }
 
 /// The bytes that matter inside an element: where strings and containers begin and end.
-const INSIDE_ELEMENT: [bool; 256] = {
+pub(super) const INSIDE_ELEMENT: [bool; 256] = {
     let mut table = [false; 256];
     table[b'"' as usize] = true;
     table[b'[' as usize] = true;
@@ -247,7 +247,7 @@ const INSIDE_ELEMENT: [bool; 256] = {
 
 /// Where the first `"` or `\` is. Most cells are a few characters long: those are looked at
 /// byte by byte, which costs less than setting up a vectorised search for each of them.
-fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+pub(super) fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     const SHORT: usize = 16;
     let head = &bytes[..bytes.len().min(SHORT)];
     match head.iter().position(|&b| b == b'"' || b == b'\\') {
@@ -257,7 +257,7 @@ fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     }
 }
 
-fn malformed(why: &str) -> SheetsError {
+pub(super) fn malformed(why: &str) -> SheetsError {
     SheetsError::Rejected { message: format!("Google's answer could not be decoded: {why}") }
 }
 

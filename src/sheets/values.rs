@@ -18,23 +18,53 @@ use serde_json::Value;
 use xxhash_rust::xxh3::{Xxh3Default, xxh3_128};
 
 use super::SheetsError;
+use super::anchors::{Anchors, RowAnchor};
 use super::stream::ArrayCutter;
 use crate::domain::Cell;
 
-/// One row of the answer exactly as Google sent it (a JSON array), and its digest.
+/// One row of the answer exactly as Google sent it, and its digest: a JSON array of values
+/// from a `values.get`, or a `RowData` object from a grid read (see [`super::grid`]), which
+/// also brings the row's anchors.
 #[derive(Clone, Copy, Debug)]
 pub struct RawRow<'a> {
     bytes: &'a [u8],
     digest: RowDigest,
+    form: Form,
+    anchors: &'a [RowAnchor],
+}
+
+/// How a row is spelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    /// `["a", 1.5, true]`
+    Values,
+    /// `{"values":[{"effectiveValue":{"stringValue":"a"}}, …]}`
+    Grid,
 }
 
 impl<'a> RawRow<'a> {
+    /// A row of a `values.get` answer.
     pub fn new(bytes: &'a [u8]) -> RawRow<'a> {
-        RawRow { bytes, digest: RowDigest::of(bytes) }
+        RawRow { bytes, digest: RowDigest::of(bytes), form: Form::Values, anchors: &[] }
     }
 
+    /// A `RowData` of a grid read, with the anchors on its row.
+    pub(crate) fn grid(bytes: &'a [u8], digest: RowDigest, anchors: &'a [RowAnchor]) -> RawRow<'a> {
+        RawRow { bytes, digest, form: Form::Grid, anchors }
+    }
+
+    /// The digest of the row's bytes. Rows read the same way with the same digest hold the
+    /// same cells; a grid read spells a row otherwise than a `values.get`, so their digests of
+    /// the same row differ.
     pub fn digest(&self) -> RowDigest {
         self.digest
+    }
+
+    /// The row's qbsync anchors, sorted by metadata id: read with the row by a grid read
+    /// ([`SheetsClient::read_rows_with_anchors`](super::SheetsClient::read_rows_with_anchors)),
+    /// none from a `values.get`.
+    pub fn anchors(&self) -> &'a [RowAnchor] {
+        self.anchors
     }
 
     /// The row as cells, as ragged as Google sent it (trailing empty cells are left out).
@@ -51,6 +81,9 @@ impl<'a> RawRow<'a> {
     /// rather than copied: an idle poll looks at a dozen columns of a sheet that may have
     /// thirty or more.
     pub fn cells_into(&self, columns: Option<&[bool]>, buffer: &mut Vec<Cell>) -> Result<usize, SheetsError> {
+        if self.form == Form::Grid {
+            return super::grid::cells_into(self.bytes, columns, buffer);
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(self.bytes);
         RowSeed(buffer, columns)
             .deserialize(&mut deserializer)
@@ -67,6 +100,14 @@ pub trait RowSink {
     /// The read starts over (an attempt failed part-way and the call is tried again): forget
     /// every row taken so far.
     fn restart(&mut self);
+
+    /// Every qbsync anchor on the tab, sorted by row, read in the same answer as the rows:
+    /// a grid read hands them over once, before the first row (and again after a restart).
+    /// A `values.get` read has none to give and never calls this.
+    fn anchors(&mut self, anchors: &Anchors) -> Result<(), SheetsError> {
+        let _ = anchors;
+        Ok(())
+    }
 }
 
 /// A sink that keeps every row as cells.
@@ -138,12 +179,17 @@ impl AnswerHasher {
 pub struct RowDigest(pub [u8; 16]);
 
 impl RowDigest {
-    fn of(bytes: &[u8]) -> RowDigest {
+    pub(crate) fn of(bytes: &[u8]) -> RowDigest {
         RowDigest(xxh3_128(bytes).to_le_bytes())
     }
 }
 
 impl RowIndex {
+    /// The index of an answer whose rows had `digests`, and which as a whole had `answer`.
+    pub(crate) fn from_parts(digests: Vec<RowDigest>, answer: AnswerDigest) -> RowIndex {
+        RowIndex { digests, answer }
+    }
+
     /// How many rows the answer has (the header included).
     pub fn len(&self) -> usize {
         self.digests.len()
@@ -262,25 +308,35 @@ impl<'de> DeserializeSeed<'de> for CellSeed<'_> {
 
 impl CellSeed<'_> {
     fn text(self, text: &str) {
-        match self.0 {
-            _ if text.is_empty() => *self.0 = Cell::Empty,
-            Cell::Text(kept) => {
-                kept.clear();
-                kept.push_str(text);
-            }
-            slot => *slot = Cell::Text(text.into()),
-        }
+        set_text(self.0, text);
     }
 
     fn number(self, number: serde_json::Number) {
-        match self.0 {
-            Cell::Number(kept) => {
-                kept.clear();
-                // Writing to a string cannot fail.
-                let _ = write!(kept, "{number}");
-            }
-            slot => *slot = Cell::Number(number.to_compact_string()),
+        set_number(self.0, number);
+    }
+}
+
+/// Writes text over `slot` as [`Cell::from_json`] would make it, keeping the slot's string.
+pub(super) fn set_text(slot: &mut Cell, text: &str) {
+    match slot {
+        _ if text.is_empty() => *slot = Cell::Empty,
+        Cell::Text(kept) => {
+            kept.clear();
+            kept.push_str(text);
         }
+        slot => *slot = Cell::Text(text.into()),
+    }
+}
+
+/// Writes a number over `slot` as [`Cell::from_json`] would make it, keeping the slot's string.
+pub(super) fn set_number(slot: &mut Cell, number: serde_json::Number) {
+    match slot {
+        Cell::Number(kept) => {
+            kept.clear();
+            // Writing to a string cannot fail.
+            let _ = write!(kept, "{number}");
+        }
+        slot => *slot = Cell::Number(number.to_compact_string()),
     }
 }
 

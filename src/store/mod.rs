@@ -15,6 +15,7 @@
 //! The database runs in WAL mode with `synchronous=FULL`: a committed intent survives `kill -9`
 //! and power loss, which is what the exactly-once guarantee rests on.
 
+mod home;
 mod schema;
 
 use std::cell::RefCell;
@@ -24,23 +25,30 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
+use rust_decimal::Decimal;
 use serde::Serialize;
 
+pub use crate::domain::RowStatus;
+pub use home::{Home, HomeError};
 pub use schema::SCHEMA_VERSION;
 
 /// Failures of the store. Every one is fatal for the pass (the store is local; if it fails,
 /// nothing can be done safely).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the state database {path} cannot be opened: {source}")]
+    #[error("the state database {path} cannot be opened")]
     Open { path: String, source: rusqlite::Error },
     #[error(
         "the state database {path} was written by a newer qbsync (schema {found}, this build knows {known}): upgrade qbsync"
     )]
     TooNew { path: String, found: i64, known: i64 },
-    #[error("state database error: {0}")]
+    #[error("state database error")]
     Sql(#[from] rusqlite::Error),
+    /// A value could not be encoded for the store (it holds only qbsync's own JSON).
+    #[error("qbsync could not encode {what} for the state database")]
+    Encode { what: &'static str, source: serde_json::Error },
 }
 
 /// Which QuickBooks document type.
@@ -59,8 +67,8 @@ impl Kind {
         }
     }
 
-    fn parse(s: &str) -> Kind {
-        if s == "bill" { Kind::Bill } else { Kind::Invoice }
+    fn parse(s: &str) -> Option<Kind> {
+        [Kind::Invoice, Kind::Bill].into_iter().find(|k| k.as_str() == s)
     }
 
     fn audit_table(self) -> &'static str {
@@ -92,12 +100,99 @@ impl DocState {
         }
     }
 
-    fn parse(s: &str) -> DocState {
-        match s {
-            "created" => DocState::Created,
-            "failed" => DocState::Failed,
-            _ => DocState::Pending,
+    fn parse(s: &str) -> Option<DocState> {
+        [DocState::Pending, DocState::Created, DocState::Failed].into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// What an audit line records: one event of a row's or a document's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AuditEvent {
+    /// The intent to create a document was recorded (before the first send).
+    #[default]
+    Intent,
+    /// QuickBooks created the document.
+    Created,
+    /// A document QuickBooks already held was recognised as this intent's and adopted.
+    Adopted,
+    /// QuickBooks refused the document for a reason about its data.
+    Rejected,
+    /// A send's outcome is unknown: it is looked up before anything is sent again.
+    Uncertain,
+    /// QuickBooks was busy or down: the send is tried again later, the row is not blamed.
+    RetryLater,
+    /// The row is no longer on the sheet.
+    RowDeleted,
+    /// A decision about a row that goes no further this pass (failed, skipped, copy).
+    Decided(RowStatus),
+}
+
+impl AuditEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::Intent => "intent",
+            AuditEvent::Created => "created",
+            AuditEvent::Adopted => "adopted",
+            AuditEvent::Rejected => "rejected",
+            AuditEvent::Uncertain => "uncertain",
+            AuditEvent::RetryLater => "retry-later",
+            AuditEvent::RowDeleted => "row-deleted",
+            AuditEvent::Decided(status) => status.as_str(),
         }
+    }
+}
+
+/// Text in the store that qbsync did not write: reading it as anything would be a guess.
+fn unknown(what: &str, text: &str) -> FromSqlError {
+    FromSqlError::Other(format!("\"{text}\" is not a {what} qbsync records").into())
+}
+
+impl ToSql for Kind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl FromSql for Kind {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        Kind::parse(text).ok_or_else(|| unknown("document kind", text))
+    }
+}
+
+impl ToSql for DocState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl FromSql for DocState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        DocState::parse(text).ok_or_else(|| unknown("document state", text))
+    }
+}
+
+impl ToSql for RowStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl FromSql for RowStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        RowStatus::parse(text).map_err(|_| unknown("row status", text))
+    }
+}
+
+/// Amounts are stored as their exact decimal text: never a float, never rounded.
+struct Amount(Decimal);
+
+impl FromSql for Amount {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        text.parse().map(Amount).map_err(|_| unknown("decimal amount", text))
     }
 }
 
@@ -112,7 +207,8 @@ pub struct DocRecord {
     /// The JSON body sent to QuickBooks (contains no secrets).
     pub payload: String,
     pub party_id: String,
-    pub total: String,
+    /// The document's total as sent, exact.
+    pub total: Decimal,
     pub state: DocState,
     pub qbo_id: Option<String>,
     pub qbo_url: Option<String>,
@@ -133,7 +229,7 @@ pub struct NewIntent<'a> {
     pub payload_hash: &'a str,
     pub payload: &'a str,
     pub party_id: &'a str,
-    pub total: &'a str,
+    pub total: Decimal,
     pub row_keys: &'a [String],
 }
 
@@ -144,8 +240,7 @@ pub struct RowRecord {
     pub kind: Kind,
     pub doc_key: Option<String>,
     pub doc_number: Option<String>,
-    /// `synced`, `failed`, `skipped` or `pending`.
-    pub status: String,
+    pub status: RowStatus,
     pub error: Option<String>,
     pub content_fp: String,
     pub config_fp: String,
@@ -158,13 +253,13 @@ pub struct RowRecord {
 impl RowRecord {
     /// A bare invoice row record for tests: no document, no position, placeholder fingerprints
     /// (`fp`, `cfg`). Tests set what they are about with struct update syntax.
-    pub(crate) fn sample(key: &str, status: &str) -> RowRecord {
+    pub(crate) fn sample(key: &str, status: RowStatus) -> RowRecord {
         RowRecord {
             row_key: key.into(),
             kind: Kind::Invoice,
             doc_key: None,
             doc_number: None,
-            status: status.into(),
+            status,
             error: None,
             content_fp: "fp".into(),
             config_fp: "cfg".into(),
@@ -193,20 +288,40 @@ pub struct AuditEntry {
     pub error: Option<String>,
 }
 
-/// A new audit line. `at` is set by the store.
-#[derive(Clone, Debug, Default)]
+/// A new audit line. `at` is set by the store. Written typed; read back as text
+/// ([`AuditEntry`]), the form people query.
+#[derive(Clone, Debug)]
 pub struct NewAudit<'a> {
-    pub event: &'a str,
+    pub event: AuditEvent,
     pub row_key: Option<&'a str>,
     pub sheet_row: Option<i64>,
     pub doc_number: Option<&'a str>,
     pub qbo_id: Option<&'a str>,
     pub qbo_url: Option<&'a str>,
-    pub status: &'a str,
+    pub status: RowStatus,
     pub request_id: Option<&'a str>,
     pub request_json: Option<&'a str>,
     pub response_json: Option<&'a str>,
     pub error: Option<&'a str>,
+}
+
+impl<'a> NewAudit<'a> {
+    /// A line saying `event` with the row status `status`; the rest is filled in by field.
+    pub fn new(event: AuditEvent, status: RowStatus) -> NewAudit<'a> {
+        NewAudit {
+            event,
+            row_key: None,
+            sheet_row: None,
+            doc_number: None,
+            qbo_id: None,
+            qbo_url: None,
+            status,
+            request_id: None,
+            request_json: None,
+            response_json: None,
+            error: None,
+        }
+    }
 }
 
 /// Filters for [`Store::audit`]; all given ones must hold.
@@ -344,14 +459,15 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?9, ?10, ?10)",
             params![
                 intent.doc_key,
-                intent.kind.as_str(),
+                intent.kind,
                 intent.doc_number,
                 intent.request_id,
                 intent.payload_hash,
                 intent.payload,
                 intent.party_id,
-                intent.total,
-                serde_json::to_string(intent.row_keys).unwrap_or_else(|_| "[]".into()),
+                intent.total.to_string(),
+                serde_json::to_string(intent.row_keys)
+                    .map_err(|source| StoreError::Encode { what: "the row keys of a document", source })?,
                 now(),
             ],
         )?;
@@ -510,7 +626,7 @@ impl Store {
         )?
         .execute(params![
                 row.row_key,
-                row.kind.as_str(),
+                row.kind,
                 row.doc_key,
                 row.doc_number,
                 row.status,
@@ -545,7 +661,7 @@ impl Store {
     }
 
     /// The row records with one status (an idle poll needs only the failed ones).
-    pub fn rows_with_status(&self, status: &str) -> Result<Vec<RowRecord>, StoreError> {
+    pub fn rows_with_status(&self, status: RowStatus) -> Result<Vec<RowRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&ROWS_WITH_STATUS.replace("{columns}", ROW_COLUMNS))?;
         let rows = stmt.query_map(params![status], row_from_row)?.collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
@@ -556,9 +672,7 @@ impl Store {
     /// every poll, whatever the length of the history.
     pub fn synced_positions(&self) -> Result<Vec<(i64, Kind, String)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(SYNCED_POSITIONS)?;
-        let found = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, Kind::parse(&r.get::<_, String>(1)?), r.get::<_, String>(2)?))
-        })?;
+        let found = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Kind>(1)?, r.get::<_, String>(2)?)))?;
         Ok(found.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -638,7 +752,7 @@ impl Store {
             ),
             params![
                 now(),
-                entry.event,
+                entry.event.as_str(),
                 entry.row_key,
                 entry.sheet_row,
                 entry.doc_number,
@@ -803,15 +917,15 @@ impl Store {
     pub fn counts(&self, kind: Kind) -> Result<StatusCounts, StoreError> {
         let mut counts = StatusCounts::default();
         let mut stmt = self.conn.prepare("SELECT status, COUNT(*) FROM rows WHERE kind = ?1 GROUP BY status")?;
-        let found = stmt.query_map(params![kind.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let found = stmt.query_map(params![kind], |r| Ok((r.get::<_, RowStatus>(0)?, r.get::<_, i64>(1)?)))?;
         for pair in found {
             let (status, n) = pair?;
             let n = n as u64;
-            match status.as_str() {
-                "synced" => counts.synced += n,
-                "failed" => counts.failed += n,
-                "skipped" => counts.skipped += n,
-                _ => counts.pending += n,
+            match status {
+                RowStatus::Synced => counts.synced += n,
+                RowStatus::Failed => counts.failed += n,
+                RowStatus::Skipped => counts.skipped += n,
+                RowStatus::Claimed | RowStatus::Pending | RowStatus::Copy => counts.pending += n,
             }
         }
         Ok(counts)
@@ -870,14 +984,14 @@ fn doc_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRecord> {
     let row_keys: String = r.get(13)?;
     Ok(DocRecord {
         doc_key: r.get(0)?,
-        kind: Kind::parse(r.get_ref(1)?.as_str()?),
+        kind: r.get(1)?,
         doc_number: r.get(2)?,
         request_id: r.get(3)?,
         payload_hash: r.get(4)?,
         payload: r.get(5)?,
         party_id: r.get(6)?,
-        total: r.get(7)?,
-        state: DocState::parse(r.get_ref(8)?.as_str()?),
+        total: r.get::<_, Amount>(7)?.0,
+        state: r.get(8)?,
         qbo_id: r.get(9)?,
         qbo_url: r.get(10)?,
         error: r.get(11)?,
@@ -895,7 +1009,7 @@ const ROW_COLUMNS: &str =
 fn row_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowRecord> {
     Ok(RowRecord {
         row_key: r.get(0)?,
-        kind: Kind::parse(r.get_ref(1)?.as_str()?),
+        kind: r.get(1)?,
         doc_key: r.get(2)?,
         doc_number: r.get(3)?,
         status: r.get(4)?,

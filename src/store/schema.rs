@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Version 1. The two audit tables share one definition (`audit_table`).
 pub(super) fn v1() -> String {
@@ -118,9 +118,20 @@ CREATE INDEX documents_pending ON documents (created_at) WHERE state = 'pending'
     .to_owned()
 }
 
+/// Version 4: what the state belongs to (the spreadsheet and tab, see `store::home`).
+fn v4() -> String {
+    "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"
+    .to_owned()
+}
+
 /// Every upgrade in order; index + 1 is the version it brings the file to.
 fn upgrades() -> Vec<String> {
-    vec![v1(), v2(), v3()]
+    vec![v1(), v2(), v3(), v4()]
 }
 
 /// The version recorded in the file (0 for a new file).

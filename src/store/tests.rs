@@ -9,7 +9,7 @@ fn intent<'a>(doc_key: &'a str, request_id: &'a str, rows: &'a [String]) -> NewI
         payload_hash: "h",
         payload: "{}",
         party_id: "58",
-        total: "10.00",
+        total: rust_decimal::Decimal::new(1000, 2),
         row_keys: rows,
     }
 }
@@ -75,7 +75,14 @@ fn a_transaction_keeps_all_or_nothing() {
         let tx = store.begin().unwrap();
         store.record_intent(&intent("a", "a-0", &rows)).unwrap();
         store
-            .audit_append(Kind::Invoice, &NewAudit { event: "intent", status: "pending", ..Default::default() })
+            .audit_append(
+                Kind::Invoice,
+                &NewAudit {
+                    event: AuditEvent::Intent,
+                    status: RowStatus::Pending,
+                    ..NewAudit::new(AuditEvent::Intent, RowStatus::Pending)
+                },
+            )
             .unwrap();
         drop(tx);
     }
@@ -85,7 +92,16 @@ fn a_transaction_keeps_all_or_nothing() {
     // Committed, it lands whole.
     let tx = store.begin().unwrap();
     store.record_intent(&intent("a", "a-0", &rows)).unwrap();
-    store.audit_append(Kind::Invoice, &NewAudit { event: "intent", status: "pending", ..Default::default() }).unwrap();
+    store
+        .audit_append(
+            Kind::Invoice,
+            &NewAudit {
+                event: AuditEvent::Intent,
+                status: RowStatus::Pending,
+                ..NewAudit::new(AuditEvent::Intent, RowStatus::Pending)
+            },
+        )
+        .unwrap();
     tx.commit().unwrap();
     drop(store);
     let store = Store::open(&path).unwrap();
@@ -111,23 +127,23 @@ fn failed_documents_can_be_retired_but_created_ones_cannot() {
 fn audit_filters_by_row_doc_id_and_failure() {
     let store = Store::in_memory().unwrap();
     let ok = NewAudit {
-        event: "created",
+        event: AuditEvent::Created,
         row_key: Some("r1"),
         sheet_row: Some(2),
         doc_number: Some("ACD-1"),
         qbo_id: Some("130"),
-        status: "synced",
-        ..Default::default()
+        status: RowStatus::Synced,
+        ..NewAudit::new(AuditEvent::Intent, RowStatus::Pending)
     };
     store.audit_append(Kind::Invoice, &ok).unwrap();
     let bad = NewAudit {
-        event: "rejected",
+        event: AuditEvent::Rejected,
         row_key: Some("r2"),
         sheet_row: Some(3),
         doc_number: Some("ACD-2"),
-        status: "failed",
+        status: RowStatus::Failed,
         error: Some("no such customer"),
-        ..Default::default()
+        ..NewAudit::new(AuditEvent::Intent, RowStatus::Pending)
     };
     store.audit_append(Kind::Bill, &bad).unwrap();
     assert_eq!(store.audit(&AuditQuery::default()).unwrap().len(), 2);
@@ -145,7 +161,9 @@ fn audit_filters_by_row_doc_id_and_failure() {
 #[test]
 fn counts_follow_row_status() {
     let store = Store::in_memory().unwrap();
-    for (key, status) in [("a", "synced"), ("b", "synced"), ("c", "failed"), ("d", "pending")] {
+    for (key, status) in
+        [("a", RowStatus::Synced), ("b", RowStatus::Synced), ("c", RowStatus::Failed), ("d", RowStatus::Pending)]
+    {
         store.put_row(&RowRecord::sample(key, status)).unwrap();
     }
     assert_eq!(store.counts(Kind::Invoice).unwrap(), StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 1 });
@@ -168,11 +186,11 @@ fn planning_reads_documents_without_their_payload_and_failed_rows_by_status() {
         DocRecord { payload: String::new(), payload_hash: String::new(), request_id: String::new(), ..full[0].clone() }
     );
 
-    let row = |key: &str, status: &str| RowRecord { sheet_row: Some(2), ..RowRecord::sample(key, status) };
-    store.put_row(&row("a", "failed")).unwrap();
-    store.put_row(&row("b", "synced")).unwrap();
-    let failed = store.rows_with_status("failed").unwrap();
-    assert_eq!(failed, vec![row("a", "failed")]);
+    let row = |key: &str, status: RowStatus| RowRecord { sheet_row: Some(2), ..RowRecord::sample(key, status) };
+    store.put_row(&row("a", RowStatus::Failed)).unwrap();
+    store.put_row(&row("b", RowStatus::Synced)).unwrap();
+    let failed = store.rows_with_status(RowStatus::Failed).unwrap();
+    assert_eq!(failed, vec![row("a", RowStatus::Failed)]);
 }
 
 #[test]
@@ -195,11 +213,11 @@ fn seals(store: &Store) -> Vec<(String, i64)> {
 #[test]
 fn a_seal_holds_only_for_a_synced_record_nobody_wrote_since() {
     let store = Store::in_memory().unwrap();
-    let row = |key: &str, status: &str| RowRecord { sheet_row: Some(2), ..RowRecord::sample(key, status) };
+    let row = |key: &str, status: RowStatus| RowRecord { sheet_row: Some(2), ..RowRecord::sample(key, status) };
     for key in ["put", "moved", "gone", "forgotten", "kept"] {
-        store.put_row(&row(key, "synced")).unwrap();
+        store.put_row(&row(key, RowStatus::Synced)).unwrap();
     }
-    store.put_row(&row("failed", "failed")).unwrap();
+    store.put_row(&row("failed", RowStatus::Failed)).unwrap();
     store.take_changes();
     let all: Vec<(&str, i64)> =
         ["put", "moved", "gone", "forgotten", "kept", "failed"].iter().map(|k| (*k, 7)).collect();
@@ -210,7 +228,7 @@ fn a_seal_holds_only_for_a_synced_record_nobody_wrote_since() {
     assert_eq!(seals(&store).len(), 5);
 
     // Every way a record is written breaks its seal.
-    store.put_row(&row("put", "synced")).unwrap();
+    store.put_row(&row("put", RowStatus::Synced)).unwrap();
     store.set_sheet_row("moved", 9).unwrap();
     store.clear_sheet_row("gone").unwrap();
     store.forget_row("forgotten").unwrap();
@@ -231,10 +249,11 @@ fn the_planner_finds_documents_by_id_and_number_and_placed_rows_by_key() {
     let by_number = store.documents_for_planning_by_number("ACD-2").unwrap();
     assert_eq!(by_number.iter().map(|d| d.doc_key.as_str()).collect::<Vec<_>>(), ["k2"]);
 
-    let row = |key: &str, status: &str, at: Option<i64>| RowRecord { sheet_row: at, ..RowRecord::sample(key, status) };
-    store.put_row(&row("placed", "synced", Some(2))).unwrap();
-    store.put_row(&row("claim", "claimed", Some(3))).unwrap();
-    store.put_row(&row("nowhere", "synced", None)).unwrap();
+    let row =
+        |key: &str, status: RowStatus, at: Option<i64>| RowRecord { sheet_row: at, ..RowRecord::sample(key, status) };
+    store.put_row(&row("placed", RowStatus::Synced, Some(2))).unwrap();
+    store.put_row(&row("claim", RowStatus::Claimed, Some(3))).unwrap();
+    store.put_row(&row("nowhere", RowStatus::Synced, None)).unwrap();
     let mut placed = Vec::new();
     store.for_each_placed_row_key(|key| placed.push(key.to_owned())).unwrap();
     assert_eq!(placed, ["placed"]);
@@ -269,7 +288,7 @@ fn what_every_pass_asks_is_answered_from_indexes_not_by_reading_every_record() {
     for sql in hot_queries() {
         let mut stmt = store.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         for at in 1..=stmt.parameter_count() {
-            stmt.raw_bind_parameter(at, "failed").unwrap();
+            stmt.raw_bind_parameter(at, RowStatus::Failed).unwrap();
         }
         let mut plan: Vec<String> = Vec::new();
         let mut rows = stmt.raw_query();

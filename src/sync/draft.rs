@@ -12,14 +12,18 @@ use crate::directions::Direction;
 use crate::domain::Cell;
 use crate::domain::date::parse_date;
 use crate::domain::doc_number::{DocNumber, DocNumberError};
+use crate::domain::invisible::escape_invisible;
 use crate::domain::layout::{Field, Layout, column_letter};
 use crate::domain::money::{AmountError, parse_amount};
+use crate::domain::name::PartyName;
 use crate::store::Kind;
 
 use super::policy::{Mode, Policy};
 
 /// QuickBooks limits `PrivateNote` and `Line.Description` to 4000 characters.
 const QBO_TEXT_LIMIT: usize = 4000;
+/// The longest sentence a row fails or is skipped with (quoted cell text included).
+const MESSAGE_LIMIT: usize = 2000;
 
 /// One document line, before ids are known.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,9 +96,54 @@ pub fn kind_of(row: &[Cell], layout: &Layout, policy: &Policy) -> Kind {
     }
 }
 
-/// Judges one ready row.
+/// Judges one ready row. Every sentence it fails a row with names the cell and shows any
+/// invisible character of the row's text escaped (`<U+200B>`), so nothing invisible reaches
+/// the sheet.
 pub fn judge(row: &[Cell], index: u32, layout: &Layout, policy: &Policy) -> RowVerdict {
+    match judge_raw(row, index, layout, policy) {
+        RowVerdict::Fail { kind, reason } => RowVerdict::Fail { kind, reason: for_the_sheet(&reason) },
+        RowVerdict::Skip { kind, reason } => RowVerdict::Skip { kind, reason: for_the_sheet(&reason) },
+        document => document,
+    }
+}
+
+/// A sentence fit for the error cell: invisible characters escaped, and short enough that a
+/// huge pasted cell quoted in it cannot make it long. Clipped here, where it is stored, so the
+/// cell always shows exactly what the store says.
+fn for_the_sheet(reason: &str) -> String {
+    clip_to(&escape_invisible(reason), MESSAGE_LIMIT)
+}
+
+/// The first input cell of `row` that shows a spreadsheet error (`#REF!`, `#N/A`, …), as the
+/// sentence its row fails with. Such a cell never becomes a document number, a name or an
+/// amount: the formula behind it has to be fixed first.
+pub fn error_value_in(row: &[Cell], index: u32, layout: &Layout) -> Option<String> {
+    Field::INPUTS.into_iter().find_map(|field| {
+        let error = layout.cell(row, field).error_value()?;
+        Some(format!(
+            "{} shows the spreadsheet error {error}: fix the formula (or the cell it refers to) so that it shows a value; nothing is sent to QuickBooks until then",
+            CellRef::new(layout, field, index)
+        ))
+    })
+}
+
+/// The cell a row's customer or vendor name was read from, for prefixing a name look-up's
+/// sentence (`to_client (cell E12): customer "…" is not in QuickBooks…`): `to_client`, or
+/// `end_client` when `to_client` is blank, for an invoice; `inv_from` for a bill.
+pub fn party_cell(row: &[Cell], index: u32, layout: &Layout, kind: Kind) -> CellRef {
+    let field = match kind {
+        Kind::Bill => Field::InvFrom,
+        Kind::Invoice if layout.cell(row, Field::ToClient).is_blank() => Field::EndClient,
+        Kind::Invoice => Field::ToClient,
+    };
+    CellRef::new(layout, field, index)
+}
+
+fn judge_raw(row: &[Cell], index: u32, layout: &Layout, policy: &Policy) -> RowVerdict {
     let at = |field: Field| CellRef::new(layout, field, index);
+    if let Some(reason) = error_value_in(row, index, layout) {
+        return RowVerdict::Fail { kind: kind_of(row, layout, policy), reason };
+    }
     let inv_from = layout.cell(row, Field::InvFrom).trimmed().into_owned();
     let Some((direction, canonical)) = route(row, layout, policy) else {
         let reason = if inv_from.is_empty() {
@@ -135,20 +184,40 @@ pub fn judge(row: &[Cell], index: u32, layout: &Layout, policy: &Policy) -> RowV
 
     let party = match kind {
         Kind::Invoice => {
-            let to_client = layout.cell(row, Field::ToClient).trimmed().into_owned();
-            let end_client = layout.cell(row, Field::EndClient).trimmed().into_owned();
-            let name = if to_client.is_empty() { end_client } else { to_client };
-            if name.is_empty() {
+            let field = if layout.cell(row, Field::ToClient).is_blank() { Field::EndClient } else { Field::ToClient };
+            let written = layout.cell(row, field).trimmed().into_owned();
+            if written.is_empty() {
                 return fail(format!(
                     "{} and {} are both blank: enter the customer to invoice",
                     at(Field::ToClient),
                     at(Field::EndClient)
                 ));
             }
-            policy.customer_aliases.resolve(&name)
+            let name = match PartyName::parse(&written) {
+                Ok(name) => name,
+                Err(error) => return fail(format!("{}: the customer name {error}", at(field))),
+            };
+            match PartyName::parse(&policy.customer_aliases.resolve(name.as_str())) {
+                Ok(name) => name,
+                Err(error) => {
+                    return fail(format!(
+                        "{}: the customer name \"{name}\" maps, in qb_customers.json, to a name that cannot be a QuickBooks customer: {error}",
+                        at(field)
+                    ));
+                }
+            }
         }
-        Kind::Bill => policy.vendor_aliases.resolve(&canonical),
-    };
+        Kind::Bill => match PartyName::parse(&policy.vendor_aliases.resolve(&canonical)) {
+            Ok(name) => name,
+            Err(error) => {
+                return fail(format!(
+                    "{}: the vendor \"{canonical}\" (from qb_directions.json and qb_vendors.json) cannot be a QuickBooks vendor name: {error}",
+                    at(Field::InvFrom)
+                ));
+            }
+        },
+    }
+    .into_string();
 
     let amount = match parse_amount(layout.cell(row, Field::InvDollars), &policy.amount_format) {
         Ok(money) if money.is_zero() => {
@@ -250,13 +319,14 @@ fn clip_to(text: &str, limit: usize) -> String {
 }
 
 /// "inv_dollars (cell H12)": how messages point at a cell.
-struct CellRef {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CellRef {
     header: String,
     a1: Option<String>,
 }
 
 impl CellRef {
-    fn new(layout: &Layout, field: Field, index: u32) -> CellRef {
+    pub fn new(layout: &Layout, field: Field, index: u32) -> CellRef {
         CellRef {
             header: layout.names().name(field).to_owned(),
             a1: layout.column(field).map(|col| format!("{}{}", column_letter(col), index + 1)),

@@ -1,34 +1,48 @@
-//! The sync engine: read, plan, apply.
+//! The sync: one pass reads the sheet, decides what every row becomes, creates documents in
+//! QuickBooks, and writes the outcome back onto the rows.
 //!
-//! A pass reads the sheet ([`crate::sheets`]), asks the [`plan`] module what to do — a pure
-//! function of the rows, their anchors, what the [`crate::store`] remembers and the
-//! [`Policy`] — and hands the plan to the [`engine`], the one place that performs side
-//! effects, in the order the exactly-once guarantee needs:
+//! A pass is a one-way pipeline of stages, each in its own file (see [`engine`] for the
+//! picture):
 //!
-//! 1. **anchor** every row qbsync will write to (developer metadata that moves with the row),
-//!    and verify each new anchor landed on the row it was meant for;
-//! 2. **record the intent** (deterministic `requestid`, payload hash) in SQLite;
-//! 3. **create** in QuickBooks, or **reconcile** an earlier uncertain attempt by looking the
-//!    document up before anything is sent again;
-//! 4. **project** the store onto the qbsync-owned cells of anchored rows and write the
-//!    difference in one batch.
-//!
-//! A crash between any two steps leaves the store saying what to do next.
+//! 1. [`snapshot`] — the sheet as one consistent picture of values and row anchors, and a view
+//!    of what the store remembers. Everything that makes reading cheap (the idle check, seals,
+//!    reuse of the previous read) lives here.
+//! 2. [`plan`] — pure: rows, anchors and the store's view in, actions out. [`draft`] judges one
+//!    row; [`columns`] says which tracking columns show it.
+//! 3. [`ledger`] — the only writer of row records, documents and audit lines; each change of
+//!    state is one typed method in its own transaction.
+//! 4. [`send`] — names, intents, batches and reconciliation with QuickBooks ([`payload`] builds
+//!    what is sent, [`names`] finds customers and vendors).
+//! 5. [`write_back`] — the store projected onto the cells qbsync owns ([`project`]), written
+//!    where the rows are now, with a check of where the writes landed.
 //!
 //! On a long history nearly every row is settled. The write-back [`seal`]s the synced rows it
 //! finds in agreement with the store, and later passes neither decode nor plan nor project a
 //! row that still carries its seal; the [`view`] of the store holds only the records of the
 //! rows that are planned.
 
+pub mod columns;
 pub mod draft;
+mod dry_run;
 pub mod engine;
+pub mod error;
+mod fast;
+pub mod ledger;
 pub mod names;
+mod pass;
+pub mod payload;
 pub mod picture;
 pub mod plan;
 pub mod policy;
 pub mod project;
+pub mod report;
 pub mod seal;
+mod send;
+mod snapshot;
 pub mod view;
+mod write_back;
 
-pub use engine::{Engine, PassOptions, PassReport};
+pub use engine::{Engine, WRITE_BACK_EVERY};
+pub use error::PassError;
 pub use policy::{Mode, Policy};
+pub use report::{CreatedDoc, DryRunDoc, PassOptions, PassReport, Progress, ProgressObserver};

@@ -10,7 +10,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::qbo::query::same_name;
+use crate::domain::invisible::escape_invisible;
+use crate::qbo::query::{name_key, same_name};
 use crate::qbo::{Party, PartyKind, QboClient, QboError, RequestId};
 use crate::store::Store;
 
@@ -47,31 +48,42 @@ pub async fn resolve(
     for name in unknown {
         let matched = found.iter().find(|p| same_name(&p.display_name, &name));
         let outcome = match matched {
-            Some(party) if party.active => {
-                // A failed cache write only costs a lookup next pass.
-                let _ = store.cache_name(kind_key, &normalise(&name), &party.id, &party.display_name, true);
-                Ok(party.id.clone())
-            }
-            Some(party) => Err(format!(
-                "{} \"{}\" is inactive in QuickBooks: make it active again in QuickBooks, or change the row",
-                kind_label(kind),
-                party.display_name
-            )),
+            Some(party) => adopt(store, kind, &name, party),
             None => match other_role.iter().find(|p| same_name(&p.display_name, &name)) {
                 Some(holder) => Err(clash_message(kind, &holder.display_name)),
-                None if create_missing => create(qbo, store, kind, &name).await?,
                 None => {
+                    // QuickBooks compares names exactly, so a name it holds with an invisible
+                    // character or in another Unicode form is only found in the full listing;
+                    // it is matched there before anything is created beside it.
                     let all = match &everyone {
                         Some(all) => all,
                         None => everyone.insert(qbo.all_parties(kind).await?),
                     };
-                    Err(not_found(kind, &name, all))
+                    match all.iter().find(|p| same_name(&p.display_name, &name)) {
+                        Some(party) => adopt(store, kind, &name, party),
+                        None if create_missing => create(qbo, store, kind, &name).await?,
+                        None => Err(not_found(kind, &name, all)),
+                    }
                 }
             },
         };
-        outcomes.push((name, outcome));
+        outcomes.push((name, outcome.map_err(|reason| escape_invisible(&reason).into_owned())));
     }
     Ok(outcomes)
+}
+
+/// The outcome of finding `party` for `name`: its id when active (and cached), else why not.
+fn adopt(store: &Store, kind: PartyKind, name: &str, party: &Party) -> Result<String, String> {
+    if !party.active {
+        return Err(format!(
+            "{} \"{}\" is inactive in QuickBooks: make it active again in QuickBooks, or change the row",
+            kind_label(kind),
+            party.display_name
+        ));
+    }
+    // A failed cache write only costs a lookup next pass.
+    let _ = store.cache_name(kind_label(kind), &normalise(name), &party.id, &party.display_name, true);
+    Ok(party.id.clone())
 }
 
 /// The role a name holds when it is not the one wanted.
@@ -110,7 +122,26 @@ async fn create(
         Err(QboError::Rejected { faults }) if faults.iter().any(|f| f.code == "6240") => {
             Ok(Err(clash_message(kind, name)))
         }
-        Err(QboError::Rejected { faults }) => Ok(Err(QboError::Rejected { faults }.for_bookkeeper())),
+        // The name is held by someone QuickBooks would not list as this kind (an employee, an
+        // inactive record): the rows' problem, never the pass's.
+        Err(duplicate @ QboError::DuplicateName { .. }) => Ok(Err(duplicate.for_bookkeeper())),
+        Err(QboError::Rejected { faults }) => {
+            // QuickBooks' sentence speaks of "the document"; it was the name that was refused.
+            let details: Vec<String> = faults
+                .iter()
+                .map(|f| {
+                    let field = f.element.as_deref().map(|e| format!(" (field {e})")).unwrap_or_default();
+                    let why = f.detail.as_deref().filter(|d| !d.trim().is_empty()).unwrap_or(&f.message);
+                    format!("{}{field}", why.split_whitespace().collect::<Vec<_>>().join(" "))
+                })
+                .collect();
+            Ok(Err(format!(
+                "QuickBooks refused to create the {} \"{name}\": {}. Correct the name in the row, or map it to an existing QuickBooks name in config/qb_{}s.json",
+                kind_label(kind),
+                details.join("; ").trim_end_matches('.'),
+                kind_label(kind)
+            )))
+        }
         Err(other) => Err(other),
     }
 }
@@ -119,7 +150,9 @@ fn not_found(kind: PartyKind, name: &str, all: &[Party]) -> String {
     let wanted = normalise(name);
     let mut scored: Vec<(f64, &str)> = all
         .iter()
-        .filter(|p| p.active)
+        // A name that looks the same as the one wanted is no suggestion: it would read as
+        // "X is not in QuickBooks. Closest: X".
+        .filter(|p| p.active && normalise(&p.display_name) != wanted)
         .map(|p| (strsim::jaro_winkler(&wanted, &normalise(&p.display_name)), p.display_name.as_str()))
         .filter(|(score, _)| *score >= 0.7)
         .collect();
@@ -143,9 +176,10 @@ fn kind_label(kind: PartyKind) -> &'static str {
     }
 }
 
-/// Case- and space-insensitive form of a name.
+/// The form names are cached and compared by: Unicode NFC, invisible characters removed,
+/// typographic quotes and dashes, case and spacing ignored (see [`crate::domain::name`]).
 pub fn normalise(name: &str) -> String {
-    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    name_key(name)
 }
 
 #[cfg(test)]
@@ -175,5 +209,19 @@ mod tests {
         let message = clash_message(PartyKind::Vendor, "Acme Training Co");
         assert!(message.contains("as a customer"));
         assert!(message.contains("qb_vendors.json"));
+    }
+
+    #[test]
+    fn a_look_alike_is_never_offered_as_the_closest_name() {
+        let all = [party("Ünïcode GmbH"), party("Unicode AG")];
+        let message = not_found(PartyKind::Customer, "U\u{308}ni\u{308}code GmbH", &all);
+        assert!(!message.contains("\"Ünïcode GmbH\""), "{message}");
+        assert!(message.contains("\"Unicode AG\""), "{message}");
+    }
+
+    #[test]
+    fn normalise_removes_invisible_characters_and_composes_accents() {
+        assert_eq!(normalise("Acme Corp\u{200B}"), normalise("Acme Corp"));
+        assert_eq!(normalise("\u{FEFF}U\u{308}ni\u{308}code GmbH"), normalise("Ünïcode GmbH"));
     }
 }

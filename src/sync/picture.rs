@@ -26,11 +26,11 @@ use crate::domain::Cell;
 use crate::domain::layout::Layout;
 use crate::sheets::{Anchors, RawRow, RowIndex, RowSink, SheetsError};
 
-use super::engine::PassError;
+use super::error::PassError;
+use super::fast::FastMap;
 use super::plan::AttentionCheck;
 use super::policy::Policy;
 use super::seal::{Seal, Sealer, Sealing};
-use super::view::FastMap;
 
 /// One consistent picture of the sheet (values and anchors read together, see
 /// `Engine::snapshot`) decoded as far as the pass needs: quiet rows are not decoded and read
@@ -45,6 +45,11 @@ pub struct Picture {
 }
 
 impl Picture {
+    /// Whether row `row` is quiet: not decoded, its anchor's key known to be its own.
+    pub fn is_quiet(&self, row: usize) -> bool {
+        self.sealing.is_quiet(row)
+    }
+
     /// Whether row `row` holds its cells (the header always does; a quiet row does not).
     pub fn holds(&self, row: usize) -> bool {
         row < self.rows.len() && !self.sealing.is_quiet(row)

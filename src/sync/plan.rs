@@ -18,22 +18,20 @@ use crate::domain::Cell;
 use crate::domain::doc_number::DocNumber;
 use crate::domain::fingerprint::content_fingerprint;
 use crate::domain::layout::{Field, Layout};
-use crate::store::{DocRecord, DocState, Kind, RowRecord};
+use crate::store::{DocRecord, DocState, Kind, RowRecord, RowStatus};
 
+use super::columns::Tracking;
 use super::draft::{DocDraft, DraftRow, RowVerdict, judge, kind_of};
-use super::policy::{Mode, Policy};
+use super::fast::{FastMap, FastSet};
+use super::policy::Policy;
 use super::seal::Sealing;
 pub use super::view::StoreView;
-use super::view::{FastMap, FastSet, Wanted};
+use super::view::Wanted;
 
 /// Where each anchored row is now: row key → 0-based grid row.
 pub type Located = FastMap<CompactString, u32>;
 
-/// Row status recorded for an anchor that was just claimed and not yet verified.
-pub const CLAIMED: &str = "claimed";
-/// Row status for a pasted copy of a synced row.
-pub const COPY: &str = "copy";
-
+use crate::sheets::NewAnchor;
 /// A row anchor as read from the sheet.
 pub use crate::sheets::RowAnchor as Anchor;
 
@@ -100,6 +98,9 @@ pub struct PlanStats {
 pub struct Plan {
     pub claims: Vec<Claim>,
     pub drop_anchors: Vec<i32>,
+    /// Anchors to write where a key's row is now, found by its values after its anchor was
+    /// left behind (a sort or a cut and paste that moved values but not row metadata).
+    pub moves: Vec<NewAnchor>,
     /// Row records to forget (anchors that landed on the wrong row).
     pub forget_rows: Vec<String>,
     /// Pending documents whose outcome must be settled before anything else is sent for them.
@@ -110,14 +111,6 @@ pub struct Plan {
     /// Where each anchored row is now (key → 0-based grid row).
     pub located: Located,
     pub stats: PlanStats,
-}
-
-/// The QuickBooks id column a row of this kind is tracked in.
-pub fn id_field(kind: Kind) -> Field {
-    match kind {
-        Kind::Invoice => Field::QbInvoiceId,
-        Kind::Bill => Field::QbBillId,
-    }
 }
 
 /// The kind of document each row would become, routed once per distinct `inv_from` text:
@@ -159,13 +152,13 @@ pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, p
     let synced = store
         .rows
         .values()
-        .filter(|r| r.status == "synced")
+        .filter(|r| r.status == RowStatus::Synced)
         .filter_map(|r| {
             let id = r.doc_key.as_ref().and_then(|d| store.docs.get(d.as_str())).and_then(|d| d.qbo_id.clone())?;
             Some((r.sheet_row?, r.kind, id))
         })
         .collect();
-    let claims_left = store.rows.values().any(|r| r.status == CLAIMED);
+    let claims_left = store.rows.values().any(|r| r.status == RowStatus::Claimed);
     let mut check = AttentionCheck::new(store, policy).expecting(synced, claims_left);
     if check.needed() || rows.iter().enumerate().skip(1).any(|(index, row)| check.row(layout, index, row)) {
         return true;
@@ -197,7 +190,7 @@ impl<'a> AttentionCheck<'a> {
         let failures = store
             .rows
             .values()
-            .filter(|r| r.status == "failed" && r.config_fp == policy.config_fp)
+            .filter(|r| r.status == RowStatus::Failed && r.config_fp == policy.config_fp)
             .map(|r| r.content_fp.as_str())
             .collect();
         let needed = store.docs.values().any(|d| d.state == DocState::Pending);
@@ -236,13 +229,13 @@ impl<'a> AttentionCheck<'a> {
             return self.needed;
         }
         if let Some((kind, id)) = self.expected.get(&index)
-            && layout.cell(row, id_field(*kind)).trimmed() != id.as_str()
+            && layout.cell(row, Tracking::id_of(*kind)).trimmed() != id.as_str()
         {
             self.needed = true;
             return true;
         }
         let kind = self.kinds.of(layout, row);
-        let id = layout.cell(row, id_field(kind)).trimmed();
+        let id = layout.cell(row, Tracking::id_of(kind)).trimmed();
         self.needed = if id.is_empty() {
             looks_ready(row, index as u32, kind, layout, self.policy, &self.failures)
         } else {
@@ -270,32 +263,33 @@ fn looks_ready(
     if !policy.backfill && !policy.eligible.contains(&status) {
         return false;
     }
-    let shown = shown_status(row, kind, layout, policy);
-    match shown.as_str() {
+    // A row without an id has no document yet: its outcome shows where such a row's does.
+    let shown = RowStatus::shown(&layout.cell(row, Tracking::of(kind, policy.mode, false).status).as_text());
+    match shown {
         // Settled rows are re-judged only when the judgement could change: a failed row when
         // its content or the configuration changed (the store knows), a skipped row when the
         // mode no longer skips it.
-        "failed" => policy.include_failed || !failures.contains(content_fingerprint(row, layout).as_str()),
-        "skipped" => !matches!(judge(row, index, layout, policy), RowVerdict::Skip { .. }),
+        Some(RowStatus::Failed) => {
+            policy.include_failed || !failures.contains(content_fingerprint(row, layout).as_str())
+        }
+        Some(RowStatus::Skipped) => !matches!(judge(row, index, layout, policy), RowVerdict::Skip { .. }),
         _ => true,
     }
-}
-
-/// The status qbsync last wrote for this row's kind.
-fn shown_status(row: &[Cell], kind: Kind, layout: &Layout, policy: &Policy) -> String {
-    let field = match (kind, policy.mode) {
-        (Kind::Bill, Mode::Dual) => Field::QbBillStatus,
-        _ => Field::QbSyncStatus,
-    };
-    layout.cell(row, field).trimmed().to_lowercase()
 }
 
 /// Where each anchored row is now (key → 0-based grid row), exactly as [`plan`] finds it,
 /// without judging a single row: all the write-back needs, at a fraction of the cost on a
 /// long sheet.
-pub fn locate(rows: &[Vec<Cell>], layout: &Layout, anchors: &[Anchor], store: &StoreView) -> Located {
+pub fn locate(
+    rows: &[Vec<Cell>],
+    layout: &Layout,
+    anchors: &[Anchor],
+    quiet: Quiet<'_>,
+    store: &StoreView,
+    policy: &Policy,
+) -> Located {
     let mut scratch = Plan::default();
-    settle_anchors(rows, layout, anchors, store, &mut scratch);
+    settle_anchors(rows, layout, anchors, quiet, store, policy, &mut scratch);
     scratch.located
 }
 
@@ -335,13 +329,14 @@ pub fn plan(
     rows: &[Vec<Cell>],
     layout: &Layout,
     anchors: &[Anchor],
+    quiet: Quiet<'_>,
     store: &StoreView,
     policy: &Policy,
     new_key: &mut dyn FnMut() -> String,
 ) -> Plan {
     let mut plan = Plan::default();
     let docs = DocIndex::new(store);
-    let key_of_row = settle_anchors(rows, layout, anchors, store, &mut plan);
+    let key_of_row = settle_anchors(rows, layout, anchors, quiet, store, policy, &mut plan);
     let mut kinds = Kinds::new(policy);
 
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -355,7 +350,7 @@ pub fn plan(
         let kind = kinds.of(layout, row);
         let key = key_of_row.get(index as usize).copied().flatten();
         let record = key.and_then(|k| store.rows.get(k));
-        let id = layout.cell(row, id_field(kind)).trimmed();
+        let id = layout.cell(row, Tracking::id_of(kind)).trimmed();
 
         if !id.is_empty() {
             // Most rows of a long sheet are settled history showing their own document's id:
@@ -377,7 +372,8 @@ pub fn plan(
                     None => {
                         // Anchored first and verified like any claim; flagged once it holds.
                         let key = new_key();
-                        let record = RowRecord { row_key: key.clone(), status: CLAIMED.into(), error: None, ..copy };
+                        let record =
+                            RowRecord { row_key: key.clone(), status: RowStatus::Claimed, error: None, ..copy };
                         plan.claims.push(Claim { row: index, key, record });
                     }
                 }
@@ -407,7 +403,7 @@ pub fn plan(
                 }
             }
             let unchanged = record.content_fp == *fp && record.config_fp == policy.config_fp;
-            if unchanged && matches!(record.status.as_str(), "failed" | "skipped") && !policy.include_failed {
+            if unchanged && matches!(record.status, RowStatus::Failed | RowStatus::Skipped) && !policy.include_failed {
                 continue;
             }
         }
@@ -415,19 +411,21 @@ pub fn plan(
         plan.stats.ready += 1;
         let Some(key) = key else {
             let key = new_key();
-            let record = row_record(key.clone(), kind, None, CLAIMED, None, fp, policy, index);
+            let record = row_record(key.clone(), kind, None, RowStatus::Claimed, None, fp, policy, index);
             plan.claims.push(Claim { row: index, key, record });
             continue;
         };
         match judge(row, index, layout, policy) {
             RowVerdict::Skip { kind, reason } => {
                 plan.stats.skipped += 1;
-                let decision = row_record(key.to_owned(), kind, None, "skipped", Some(reason), fp, policy, index);
+                let decision =
+                    row_record(key.to_owned(), kind, None, RowStatus::Skipped, Some(reason), fp, policy, index);
                 push_decision(&mut plan, record, decision);
             }
             RowVerdict::Fail { kind, reason } => {
                 plan.stats.failed += 1;
-                let decision = row_record(key.to_owned(), kind, None, "failed", Some(reason), fp, policy, index);
+                let decision =
+                    row_record(key.to_owned(), kind, None, RowStatus::Failed, Some(reason), fp, policy, index);
                 push_decision(&mut plan, record, decision);
             }
             RowVerdict::Document { kind, doc_number, party, line, txn_date, due_date, note } => {
@@ -564,7 +562,7 @@ fn group_candidates(
 fn fail_candidate(plan: &mut Plan, store: &StoreView, policy: &Policy, m: &Candidate, reason: String) {
     plan.stats.failed += 1;
     let fp = format!("{}{CLASH}", m.fp);
-    let decision = row_record(m.key.clone(), m.kind, None, "failed", Some(reason), &fp, policy, m.index);
+    let decision = row_record(m.key.clone(), m.kind, None, RowStatus::Failed, Some(reason), &fp, policy, m.index);
     push_decision(plan, store.rows.get(m.key.as_str()), decision);
 }
 
@@ -589,7 +587,7 @@ fn row_record(
     key: String,
     kind: Kind,
     doc_key: Option<String>,
-    status: &str,
+    status: RowStatus,
     error: Option<String>,
     fp: &str,
     policy: &Policy,
@@ -600,7 +598,7 @@ fn row_record(
         kind,
         doc_key,
         doc_number: None,
-        status: status.to_owned(),
+        status,
         error,
         content_fp: fp.to_owned(),
         config_fp: policy.config_fp.clone(),
@@ -631,7 +629,7 @@ fn detect_copy(
         return None;
     }
     let fp = &content_fingerprint(row, layout);
-    if record.is_some_and(|r| r.status == COPY && r.content_fp == *fp) {
+    if record.is_some_and(|r| r.status == RowStatus::Copy && r.content_fp == *fp) {
         return None; // already flagged, unchanged
     }
     let original = doc
@@ -645,16 +643,82 @@ fn detect_copy(
         "this row looks like a copy of {original} (invoice {number}, QuickBooks {} {id}); qbsync did not create anything for it. To make it a new document, clear its QuickBooks id and status cells and give it its own invoice number; otherwise delete it",
         kind.as_str()
     );
-    Some(row_record(key.unwrap_or_default().to_owned(), kind, None, COPY, Some(reason), fp, policy, index))
+    Some(row_record(key.unwrap_or_default().to_owned(), kind, None, RowStatus::Copy, Some(reason), fp, policy, index))
 }
 
-/// Reconciles the anchors as read with the store: one anchor per row and one row per key.
-/// Returns the key kept on each row (indexed by 0-based grid row); records drops in `plan`.
+/// Which rows of a picture are quiet (see [`super::seal`]): they read as blank, and the key of
+/// their sole anchor is known to be theirs.
+pub type Quiet<'q> = &'q dyn Fn(usize) -> bool;
+
+/// Whether row `cells` is the row `record` was decided for, by what moves with a row's values:
+/// a row with a document number by that number (an id alone proves nothing: a write that
+/// landed on a row that moved put it there; a row whose number a person changed after its
+/// document was created is found by its anchor, and told apart by the projection); a claim,
+/// and any other decision, by the row's whole content.
+fn fits(record: &RowRecord, cells: &[Cell], layout: &Layout) -> bool {
+    match &record.doc_number {
+        Some(number) if record.status != RowStatus::Claimed => {
+            let cell = layout.cell(cells, Field::Invoice).trimmed();
+            !cell.is_empty() && number.ends_with(cell.as_ref())
+        }
+        _ => {
+            // A row failed because of other rows remembers a marked fingerprint (see
+            // `fail_candidate`); it is still the row's own content.
+            let remembered = record.content_fp.strip_suffix(CLASH).unwrap_or(&record.content_fp);
+            content_fingerprint(cells, layout) == remembered
+        }
+    }
+}
+
+/// Whether `cells` are the row `record` was decided for but for its invoice number: with the
+/// document's number put back, its content is what was remembered.
+fn renumbered(record: &RowRecord, cells: &[Cell], layout: &Layout, prefix: &str) -> bool {
+    let (Some(number), Some(col)) = (&record.doc_number, layout.column(Field::Invoice)) else { return false };
+    let typed = number.strip_prefix(prefix).unwrap_or(number);
+    [Cell::text(typed), Cell::Number(typed.into())].into_iter().any(|cell| {
+        let mut original = cells.to_vec();
+        original.resize(original.len().max(col + 1), Cell::Empty);
+        original[col] = cell;
+        content_fingerprint(&original, layout) == record.content_fp
+    })
+}
+
+/// Whether a row shows the QuickBooks id of a document other than `doc`: it is some other
+/// row's.
+fn shows_other_id(doc: Option<&DocRecord>, cells: &[Cell], layout: &Layout) -> bool {
+    let own = doc.and_then(|d| d.qbo_id.as_deref());
+    [Field::QbInvoiceId, Field::QbBillId].into_iter().any(|field| {
+        let id = layout.cell(cells, field).trimmed();
+        !id.is_empty() && Some(id.as_ref()) != own
+    })
+}
+
+/// Whether a row shows `copy` in a status cell: it was flagged a copy, and is never the
+/// original of the document whose id it shows.
+fn flagged_copy(cells: &[Cell], layout: &Layout) -> bool {
+    [Field::QbSyncStatus, Field::QbBillStatus]
+        .into_iter()
+        .any(|field| RowStatus::shown(&layout.cell(cells, field).as_text()) == Some(RowStatus::Copy))
+}
+
+/// Reconciles the anchors as read with the store and with the rows' own cells: one anchor per
+/// row and one row per key. Returns the key of each row (indexed by 0-based grid row); records
+/// drops, moves and forgotten claims in `plan`.
+///
+/// Google documents that row metadata follows inserts and deletes, and nothing for sorts or cut
+/// and paste, which may move a row's values and leave its anchor behind. So an anchor is a
+/// hint, never proof: a key is where an anchor carrying it sits on a row that [`fits`] it (or
+/// on a quiet row, whose seal proves it); otherwise where its row's values went — the one row,
+/// among rows no other key holds, that fits it — and its anchor is moved there; otherwise,
+/// unless the anchor's row belongs to another key, where its anchor is (the projection then
+/// refuses to write to a row that shows another number). A claim found nowhere is forgotten.
 fn settle_anchors<'a>(
     rows: &[Vec<Cell>],
     layout: &Layout,
     anchors: &'a [Anchor],
+    quiet: Quiet<'_>,
     store: &StoreView,
+    policy: &Policy,
     plan: &mut Plan,
 ) -> Vec<Option<&'a str>> {
     // Grouped by key by sorting, in key order: one allocation, not one per key.
@@ -671,62 +735,186 @@ fn settle_anchors<'a>(
 
     let last_row = anchors.iter().map(|a| a.row as usize + 1).max().unwrap_or(0);
     let mut key_of_row: Vec<Option<&'a str>> = vec![None; rows.len().max(last_row)];
+    let record_of = |key: &str| store.rows.get(key);
+    let doc_of = |record: &RowRecord| record.doc_key.as_ref().and_then(|d| store.docs.get(d.as_str()));
+    // A copy is its original's twin in everything qbsync reads: its anchor holds its row only
+    // once the row says `copy`; until then, the original's key takes its row first (below).
+    let fits_at = |record: &RowRecord, row: u32| {
+        quiet(row as usize)
+            || rows.get(row as usize).is_some_and(|cells| {
+                fits(record, cells, layout) && (record.status != RowStatus::Copy || flagged_copy(cells, layout))
+            })
+    };
+
+    // Keys whose anchor sits on a row that fits them; the others wait for the rows left over.
+    let mut displaced: Vec<&[&'a Anchor]> = Vec::new();
     for group in by_key.chunk_by(|a, b| a.key == b.key) {
         let key = group[0].key.as_str();
-        let record = store.rows.get(key);
-        // A freshly claimed anchor must sit on the row it was claimed for.
-        let fits = |a: &Anchor| match record {
-            Some(r) if r.status == CLAIMED => {
-                rows.get(a.row as usize).is_some_and(|row| content_fingerprint(row, layout) == r.content_fp)
-            }
-            Some(r) => r.doc_number.as_deref().is_none_or(|n| {
-                rows.get(a.row as usize).is_some_and(|row| {
-                    let cell = layout.cell(row, Field::Invoice).trimmed();
-                    !cell.is_empty() && n.ends_with(cell.as_ref())
-                })
-            }),
-            None => true,
-        };
-        // The anchor that fits wins, then the oldest (the group is in id order already).
-        let keep = group.iter().copied().find(|a| fits(a)).unwrap_or(group[0]);
-        for extra in group.iter().filter(|a| a.metadata_id != keep.metadata_id) {
-            plan.drop_anchors.push(extra.metadata_id);
-        }
-        if record.is_some_and(|r| r.status == CLAIMED) && !fits(keep) {
-            plan.drop_anchors.push(keep.metadata_id);
-            plan.forget_rows.push(key.to_owned());
+        let Some(record) = record_of(key) else {
+            // No record: an anchor of another store or a lost claim; it holds its row weakly.
+            place(&mut key_of_row, plan, store, anchors, key, group[0]);
+            drop_others(plan, group, group[0]);
             continue;
-        }
-        let slot = &mut key_of_row[keep.row as usize];
-        match *slot {
-            // Two keys on one row: keep the one the store knows better (a settled record beats
-            // a fresh claim; otherwise the older anchor).
-            Some(other) => {
-                let other_settled = store.rows.get(other).is_some_and(|r| r.status != CLAIMED);
-                let this_settled = record.is_some_and(|r| r.status != CLAIMED);
-                if this_settled && !other_settled {
-                    if let Some(old) = anchors.iter().find(|a| a.key == other && a.row == keep.row) {
-                        plan.drop_anchors.push(old.metadata_id);
-                    }
-                    plan.located.remove(other);
-                    *slot = Some(key);
-                    plan.located.insert(key.into(), keep.row);
-                } else {
-                    plan.drop_anchors.push(keep.metadata_id);
-                }
+        };
+        match group.iter().copied().find(|a| fits_at(record, a.row)) {
+            Some(keep) => {
+                drop_others(plan, group, keep);
+                place(&mut key_of_row, plan, store, anchors, key, keep);
             }
-            None => {
-                *slot = Some(key);
-                plan.located.insert(key.into(), keep.row);
-            }
+            None => displaced.push(group),
         }
     }
-    // A claim whose anchor never reached the sheet (the pass was interrupted, or the anchor
-    // write failed, between recording the claim and writing the anchor) is forgotten: its row,
-    // if it is still there, is claimed afresh.
+    if displaced.is_empty() {
+        forget_lost_claims(anchors, store, plan);
+        return key_of_row;
+    }
+
+    // Where the displaced keys' rows went: rows no key holds, that fit exactly one of them.
+    let free: Vec<u32> = (1..rows.len() as u32)
+        .filter(|&row| key_of_row[row as usize].is_none() && !quiet(row as usize))
+        .filter(|&row| !is_blank_row(&rows[row as usize], layout))
+        .collect();
+    // A row and its pasted copies can fit several keys; the key with a document takes its row
+    // first, and a copy's key goes to a row already flagged as a copy.
+    let rank = |group: &&[&Anchor]| match record_of(group[0].key.as_str()).map(|r| r.status) {
+        Some(RowStatus::Synced | RowStatus::Pending) => 0,
+        Some(RowStatus::Failed | RowStatus::Skipped) => 1,
+        Some(RowStatus::Copy) => 2,
+        Some(RowStatus::Claimed) | None => 3,
+    };
+    displaced.sort_by_key(rank);
+    let mut taken: FastSet<u32> = FastSet::default();
+    let mut unplaced: Vec<&[&'a Anchor]> = Vec::new();
+    for group in displaced {
+        let key = group[0].key.as_str();
+        let Some(record) = record_of(key) else { continue };
+        let doc = doc_of(record);
+        let candidates = |evidence: &dyn Fn(&[Cell]) -> bool| -> Vec<u32> {
+            free.iter()
+                .copied()
+                .filter(|row| !taken.contains(row))
+                .filter(|&row| {
+                    let cells = &rows[row as usize];
+                    evidence(cells) && (record.status == RowStatus::Copy || !flagged_copy(cells, layout))
+                })
+                .collect()
+        };
+        let mut found = candidates(&|cells| fits(record, cells, layout));
+        if record.status == RowStatus::Copy && found.iter().any(|&row| flagged_copy(&rows[row as usize], layout)) {
+            found.retain(|&row| flagged_copy(&rows[row as usize], layout));
+        }
+        if found.is_empty() {
+            // Its number was changed since (a person correcting it): the row that shows
+            // everything else as it was, and no other document's id.
+            found = candidates(&|cells| {
+                renumbered(record, cells, layout, &policy.doc_number_prefix) && !shows_other_id(doc, cells, layout)
+            });
+        }
+        match one_of(&found, rows, layout) {
+            Some(row) => {
+                taken.insert(row);
+                key_of_row[row as usize] = Some(key);
+                plan.located.insert(key.into(), row);
+                match group.iter().copied().find(|a| a.row == row) {
+                    // Its anchor was right; the row changed (a renumbered row).
+                    Some(keep) => drop_others(plan, group, keep),
+                    None => {
+                        for anchor in group.iter() {
+                            plan.drop_anchors.push(anchor.metadata_id);
+                        }
+                        plan.moves.push(NewAnchor { row, key: key.to_owned() });
+                    }
+                }
+            }
+            _ => unplaced.push(group),
+        }
+    }
+    for group in unplaced {
+        let key = group[0].key.as_str();
+        let Some(record) = record_of(key) else { continue };
+        let claimed = record.status == RowStatus::Claimed;
+        let first = group[0];
+        let elsewhere = rows.get(first.row as usize).is_some_and(|cells| shows_other_id(doc_of(record), cells, layout));
+        if elsewhere && !claimed && !taken.contains(&first.row) {
+            // The row shows another document's id and nothing proves whose the key is: the
+            // anchor stays as a hint, and nothing of this key is written anywhere.
+            continue;
+        }
+        if claimed || taken.contains(&first.row) {
+            // A claim that landed on a row it does not fit, or an anchor left on a row whose
+            // own key was found: it says nothing true about that row.
+            for anchor in group.iter() {
+                plan.drop_anchors.push(anchor.metadata_id);
+            }
+            if claimed {
+                plan.forget_rows.push(key.to_owned());
+            }
+            continue;
+        }
+        drop_others(plan, group, first);
+        place(&mut key_of_row, plan, store, anchors, key, first);
+    }
+    forget_lost_claims(anchors, store, plan);
+    key_of_row
+}
+
+/// The row a displaced key went to, among the rows that fit it: the only one, or the first of
+/// rows identical in everything qbsync reads (a row and its pasted copies, one of which is as
+/// good as another; the others are flagged as copies once this one is settled). Rows that
+/// differ leave it undecided: nothing is written for the key until a person's edits settle.
+fn one_of(candidates: &[u32], rows: &[Vec<Cell>], layout: &Layout) -> Option<u32> {
+    let (&first, rest) = candidates.split_first()?;
+    let content = |row: u32| content_fingerprint(&rows[row as usize], layout);
+    let same = rest.is_empty() || rest.iter().all(|&row| content(row) == content(first));
+    same.then_some(first)
+}
+
+/// Drops every anchor of `group` but `keep`.
+fn drop_others(plan: &mut Plan, group: &[&Anchor], keep: &Anchor) {
+    for extra in group.iter().filter(|a| a.metadata_id != keep.metadata_id) {
+        plan.drop_anchors.push(extra.metadata_id);
+    }
+}
+
+/// Puts `key` on the row of its anchor `keep`. Two keys on one row: the one the store knows
+/// better stays (a settled record beats a fresh claim; otherwise the one placed first).
+fn place<'a>(
+    key_of_row: &mut [Option<&'a str>],
+    plan: &mut Plan,
+    store: &StoreView,
+    anchors: &'a [Anchor],
+    key: &'a str,
+    keep: &'a Anchor,
+) {
+    let settled = |key: &str| store.rows.get(key).is_some_and(|r| r.status != RowStatus::Claimed);
+    let slot = &mut key_of_row[keep.row as usize];
+    match *slot {
+        Some(other) => {
+            if settled(key) && !settled(other) {
+                if let Some(old) = anchors.iter().find(|a| a.key == other && a.row == keep.row) {
+                    plan.drop_anchors.push(old.metadata_id);
+                }
+                plan.located.remove(other);
+                *slot = Some(key);
+                plan.located.insert(key.into(), keep.row);
+            } else {
+                plan.drop_anchors.push(keep.metadata_id);
+            }
+        }
+        None => {
+            *slot = Some(key);
+            plan.located.insert(key.into(), keep.row);
+        }
+    }
+}
+
+/// A claim whose anchor never reached the sheet (the pass was interrupted, or the anchor write
+/// failed, between recording the claim and writing the anchor) is forgotten: its row, if it is
+/// still there, is claimed afresh.
+fn forget_lost_claims(anchors: &[Anchor], store: &StoreView, plan: &mut Plan) {
     let anchored: FastSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
     for record in store.rows.values() {
-        if record.status == CLAIMED && !anchored.contains(record.row_key.as_str()) {
+        if record.status == RowStatus::Claimed && !anchored.contains(record.row_key.as_str()) {
             plan.forget_rows.push(record.row_key.clone());
         }
     }
@@ -734,7 +922,6 @@ fn settle_anchors<'a>(
     plan.forget_rows.dedup();
     plan.drop_anchors.sort_unstable();
     plan.drop_anchors.dedup();
-    key_of_row
 }
 
 #[cfg(test)]

@@ -7,19 +7,18 @@
 
 use compact_str::CompactString;
 
-use super::view::FastMap;
-
-use rust_decimal::Decimal;
+use super::fast::FastMap;
 
 use crate::domain::Cell;
 use crate::domain::doc_number::DocNumber;
 use crate::domain::fingerprint::content_fingerprint;
 use crate::domain::layout::{Field, Layout};
 use crate::domain::money::parse_amount;
-use crate::store::{DocRecord, DocState, Kind, RowRecord};
+use crate::store::{DocRecord, DocState, RowRecord, RowStatus};
 
-use super::plan::{COPY, Located, StoreView};
-use super::policy::{Mode, Policy};
+use super::columns::{Tracking, writable};
+use super::plan::{Located, StoreView};
+use super::policy::Policy;
 
 /// Contiguous cells to write on one row (0-based grid row and column).
 #[derive(Clone, Debug, PartialEq)]
@@ -41,46 +40,44 @@ pub struct Mismatch {
 
 /// The owned cells each anchored row should show, as (field, value) pairs.
 pub fn desired_cells(record: &RowRecord, doc: Option<&DocRecord>, policy: &Policy) -> Vec<(Field, Cell)> {
-    let bill_columns = record.kind == Kind::Bill && policy.mode == Mode::Dual;
-    let (id, url, status, error) = if bill_columns {
-        (Field::QbBillId, Field::QbBillUrl, Field::QbBillStatus, Field::QbBillError)
-    } else {
-        (Field::QbInvoiceId, Field::QbInvoiceUrl, Field::QbSyncStatus, Field::QbError)
-    };
+    let Tracking { id, url, status, error } = tracking(record, policy);
     let text = |s: Option<&str>| Cell::text(s.unwrap_or_default());
     let at = text(record.synced_at.as_deref());
-    match record.status.as_str() {
-        "synced" => {
+    match record.status {
+        RowStatus::Synced => {
             let doc = doc.filter(|d| d.state == DocState::Created);
             vec![
                 (id, text(doc.and_then(|d| d.qbo_id.as_deref()))),
                 (url, text(doc.and_then(|d| d.qbo_url.as_deref()))),
-                (status, Cell::text("synced")),
+                (status, Cell::text(RowStatus::Synced.as_str())),
                 (Field::QbSyncedAt, at),
                 (error, text(record.error.as_deref())),
             ]
         }
-        "failed" => vec![
+        RowStatus::Failed => vec![
             (id, Cell::Empty),
             (url, Cell::Empty),
-            (status, Cell::text("failed")),
+            (status, Cell::text(RowStatus::Failed.as_str())),
             (Field::QbSyncedAt, at),
             (error, text(record.error.as_deref())),
         ],
         // A copy keeps the id it was pasted with: clearing it would make the row ready.
-        COPY => vec![(status, Cell::text(COPY)), (error, text(record.error.as_deref()))],
-        "skipped" => {
-            vec![(status, Cell::text("skipped")), (Field::QbSyncedAt, at), (error, text(record.error.as_deref()))]
+        RowStatus::Copy => {
+            vec![(status, Cell::text(RowStatus::Copy.as_str())), (error, text(record.error.as_deref()))]
         }
+        RowStatus::Skipped => vec![
+            (status, Cell::text(RowStatus::Skipped.as_str())),
+            (Field::QbSyncedAt, at),
+            (error, text(record.error.as_deref())),
+        ],
         // Claimed and pending rows show nothing yet: the outcome is not known.
-        _ => Vec::new(),
+        RowStatus::Claimed | RowStatus::Pending => Vec::new(),
     }
 }
 
-/// The columns qbsync may write under `policy`: the bill columns only in dual mode.
-fn writable(policy: &Policy) -> impl Iterator<Item = Field> {
-    let bill: &[Field] = if policy.mode == Mode::Dual { &Field::TRACKING_BILL } else { &[] };
-    Field::TRACKING_INVOICE.into_iter().chain(bill.iter().copied())
+/// The columns that show `record`'s outcome (see [`Tracking::of`]).
+fn tracking(record: &RowRecord, policy: &Policy) -> Tracking {
+    Tracking::of(record.kind, policy.mode, record.doc_key.is_some())
 }
 
 /// A row showing, in every column qbsync may write, what the store says of `record` — its own
@@ -89,8 +86,7 @@ fn writable(policy: &Policy) -> impl Iterator<Item = Field> {
 pub fn owned_row(record: &RowRecord, doc: Option<&DocRecord>, layout: &Layout, policy: &Policy) -> Vec<Cell> {
     let desired = desired_cells(record, doc, policy);
     let mut row = Vec::new();
-    for field in writable(policy) {
-        let Some(col) = layout.column(field) else { continue };
+    for (field, col) in writable(layout) {
         if row.len() <= col {
             row.resize(col + 1, Cell::Empty);
         }
@@ -109,20 +105,12 @@ pub fn shows_only_owned(
     policy: &Policy,
 ) -> bool {
     let owned = owned_row(record, doc, layout, policy);
-    writable(policy).filter_map(|field| layout.column(field)).all(|col| {
+    writable(layout).all(|(_, col)| {
         fn text(cells: &[Cell], col: usize) -> std::borrow::Cow<'_, str> {
             cells.get(col).map(Cell::trimmed).unwrap_or_default()
         }
         text(row, col) == text(&owned, col)
     })
-}
-
-fn error_field(kind: Kind, policy: &Policy) -> Field {
-    if kind == Kind::Bill && policy.mode == Mode::Dual { Field::QbBillError } else { Field::QbError }
-}
-
-fn id_cell_field(kind: Kind, policy: &Policy) -> Field {
-    if kind == Kind::Bill && policy.mode == Mode::Dual { Field::QbBillId } else { Field::QbInvoiceId }
 }
 
 /// Whether an anchored row whose invoice number no longer matches its document is nevertheless
@@ -136,7 +124,7 @@ fn is_documents_row(
     policy: &Policy,
 ) -> bool {
     let Some(doc) = doc.filter(|d| d.state == DocState::Created) else { return false };
-    let shown_id = layout.cell(row, id_cell_field(record.kind, policy)).trimmed().into_owned();
+    let shown_id = layout.cell(row, tracking(record, policy).id).trimmed().into_owned();
     if !shown_id.is_empty() && doc.qbo_id.as_deref() == Some(shown_id.as_str()) {
         return true;
     }
@@ -160,7 +148,7 @@ fn drift(
     doc: Option<&DocRecord>,
     policy: &Policy,
 ) -> Option<String> {
-    if record.status != "synced" {
+    if record.status != RowStatus::Synced {
         return None;
     }
     let doc = doc.filter(|d| d.state == DocState::Created)?;
@@ -175,7 +163,7 @@ fn drift(
     }
     if doc.row_keys.len() == 1 {
         let amount = parse_amount(layout.cell(row, Field::InvDollars), &policy.amount_format).ok()?;
-        let total = doc.total.parse::<Decimal>().ok()?;
+        let total = doc.total;
         if amount.amount() != total {
             return Some(format!(
                 "the amount was changed to {amount} after QuickBooks {kind} {id} was created for {total}; qbsync does not change documents in QuickBooks: correct the {kind} there, or change the amount back"
@@ -221,7 +209,7 @@ pub fn project(
         let mut desired = desired_cells(record, doc, policy);
         if let Some(note) = drift(row, layout, record, doc, policy) {
             // The row changed after its document was created: it stays synced, and says so.
-            let error = error_field(record.kind, policy);
+            let error = tracking(record, policy).error;
             desired.retain(|(field, _)| *field != error);
             desired.push((error, Cell::text(note)));
         }

@@ -35,8 +35,9 @@ use sha2::{Digest, Sha256};
 
 use crate::sheets::{RowDigest, RowIndex};
 
-use super::plan::Anchor;
-use super::view::FastMap;
+use crate::sheets::RowAnchor as Anchor;
+
+use super::fast::FastMap;
 
 /// A sealed row's digest, as the store keeps it.
 pub type Seal = i64;

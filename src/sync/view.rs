@@ -9,23 +9,12 @@
 //! rather than applying the engine's own edits, so the picture is always exactly what the store
 //! holds — including after a transaction that rolled back.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasherDefault;
-
 use compact_str::CompactString;
-use rustc_hash::FxHasher;
 
-use crate::store::{DocRecord, RowRecord, Store, StoreError};
+use crate::store::{DocRecord, RowRecord, RowStatus, Store, StoreError};
 
+use super::fast::{FastMap, FastSet};
 use super::seal::Seal;
-
-/// A map keyed by qbsync's own strings (row keys, doc keys, ids). FxHash rather than the
-/// standard SipHash: planning a long sheet hashes keys hundreds of thousands of times, the
-/// keys are not chosen by an attacker who could profit from collisions, and SipHash was the
-/// largest single cost of a busy pass.
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-/// The set that goes with [`FastMap`].
-pub type FastSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
 
 /// What the planner needs from the store. Keyed by [`CompactString`]: row and document keys
 /// are 20 characters, short enough to live in the map itself, so loading a long history does
@@ -97,7 +86,7 @@ impl StoreView {
     pub fn unsettled(store: &Store) -> Result<StoreView, StoreError> {
         store.take_changes();
         let mut view = StoreView::default();
-        for record in store.rows_with_status(super::plan::CLAIMED)? {
+        for record in store.rows_with_status(RowStatus::Claimed)? {
             view.asked.rows.insert(record.row_key.as_str().into());
             view.rows.insert(record.row_key.as_str().into(), record);
         }
@@ -192,7 +181,7 @@ mod tests {
     use super::*;
     use crate::store::{Kind, NewIntent};
 
-    fn row(key: &str, status: &str, sheet_row: i64) -> RowRecord {
+    fn row(key: &str, status: RowStatus, sheet_row: i64) -> RowRecord {
         RowRecord { sheet_row: Some(sheet_row), ..RowRecord::sample(key, status) }
     }
 
@@ -207,7 +196,7 @@ mod tests {
                 payload_hash: "h",
                 payload: "{}",
                 party_id: "1",
-                total: "10.00",
+                total: rust_decimal::Decimal::new(1000, 2),
                 row_keys: &keys,
             })
             .unwrap();
@@ -230,14 +219,14 @@ mod tests {
     #[test]
     fn a_caught_up_picture_is_what_a_fresh_read_would_be() {
         let store = Store::in_memory().unwrap();
-        store.put_row(&row("kept", "synced", 2)).unwrap();
-        store.put_row(&row("gone", "claimed", 3)).unwrap();
+        store.put_row(&row("kept", RowStatus::Synced, 2)).unwrap();
+        store.put_row(&row("gone", RowStatus::Claimed, 3)).unwrap();
         intent(&store, "retired");
         store.mark_failed("retired", "no").unwrap();
         let mut view = StoreView::load(&store).unwrap();
 
         // Every kind of write the engine makes: new, changed and deleted rows and documents.
-        store.put_row(&row("new", "pending", 4)).unwrap();
+        store.put_row(&row("new", RowStatus::Pending, 4)).unwrap();
         store.set_sheet_row("kept", 9).unwrap();
         store.forget_row("gone").unwrap();
         intent(&store, "sent");
@@ -260,11 +249,11 @@ mod tests {
         let store = Store::in_memory().unwrap();
         intent(&store, "done");
         store.mark_created("done", "130", "https://q/130").unwrap();
-        store.put_row(&RowRecord { doc_key: Some("done".into()), ..row("done", "synced", 2) }).unwrap();
+        store.put_row(&RowRecord { doc_key: Some("done".into()), ..row("done", RowStatus::Synced, 2) }).unwrap();
         store.seal_rows(&[("done", 42)]).unwrap();
-        store.put_row(&row("claim", "claimed", 3)).unwrap();
+        store.put_row(&row("claim", RowStatus::Claimed, 3)).unwrap();
         intent(&store, "open");
-        store.put_row(&row("other", "failed", 4)).unwrap();
+        store.put_row(&row("other", RowStatus::Failed, 4)).unwrap();
 
         let mut view = StoreView::unsettled(&store).unwrap();
         assert!(!view.is_whole());
@@ -312,7 +301,7 @@ mod tests {
         let mut view = StoreView::load(&store).unwrap();
         {
             let _tx = store.begin().unwrap();
-            store.put_row(&row("ghost", "pending", 2)).unwrap();
+            store.put_row(&row("ghost", RowStatus::Pending, 2)).unwrap();
             // dropped without commit: rolled back
         }
         view.catch_up(&store).unwrap();

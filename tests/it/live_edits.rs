@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use qbsync::domain::Cell;
 use qbsync::sandbox::FaultRule;
-use qbsync::sandbox::google::SortOrder;
+use qbsync::sandbox::google::{MetadataOnMove, SortOrder};
 use qbsync::sandbox::qbo::TxnSummary;
 use qbsync::store::{AuditQuery, Kind};
 use rand::rngs::StdRng;
@@ -99,14 +99,42 @@ fn pick(
     (!candidates.is_empty()).then(|| candidates[rng.gen_range(0..candidates.len())].clone())
 }
 
+/// Google documents nothing for what a sort or a cut and paste does to row metadata, so the
+/// torture runs under each reading: metadata left on its physical row (the sandbox's default),
+/// metadata moving with the values, and each sort or paste doing either (with grouping on).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn edits_while_the_daemon_syncs_never_put_an_id_on_the_wrong_row() {
-    let name = "live_edits::edits_while_the_daemon_syncs_never_put_an_id_on_the_wrong_row";
+async fn edits_while_the_daemon_syncs_when_sorts_leave_row_metadata_behind() {
+    live_edits(
+        "live_edits::edits_while_the_daemon_syncs_when_sorts_leave_row_metadata_behind",
+        MetadataOnMove::Stay,
+        &[],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_while_the_daemon_syncs_when_sorts_carry_row_metadata() {
+    live_edits("live_edits::edits_while_the_daemon_syncs_when_sorts_carry_row_metadata", MetadataOnMove::Follow, &[])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_while_the_daemon_syncs_grouped_when_each_sort_may_do_either() {
+    live_edits(
+        "live_edits::edits_while_the_daemon_syncs_grouped_when_each_sort_may_do_either",
+        MetadataOnMove::Mixed,
+        &[("QBSYNC_GROUP_BY_INVOICE", "true")],
+    )
+    .await;
+}
+
+async fn live_edits(name: &str, metadata: MetadataOnMove, env: &[(&str, &str)]) {
     let (seed, _guard) = torture_seed(name, 20_251_122);
     let (rows, edits) = if torture_long() { (120, 250) } else { (30, 30) };
     let mut rng = StdRng::seed_from_u64(seed);
     let initial = generate(&mut rng, rows, "E");
-    let world = world_with(&initial, &mut rng, seed, &[]).await;
+    let world = world_with(&initial, &mut rng, seed, env).await;
+    world.set_metadata_moves(metadata);
     // Google and Intuit take their time answering, as they do: the window between reading a
     // row and writing to it is as wide as in real life.
     world.sandbox.faults().set("sheets", FaultRule { latency_ms: 40, ..Default::default() });
@@ -129,11 +157,11 @@ async fn edits_while_the_daemon_syncs_never_put_an_id_on_the_wrong_row() {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(150..450))).await;
         let used = world.sheet().len();
         match rng.gen_range(0..100) {
-            0..10 => {
+            0..8 => {
                 google.insert_rows(&tab, rng.gen_range(1..=used), 1).unwrap();
                 tally.add("blank row inserted");
             }
-            10..25 => {
+            8..20 => {
                 let row = generate(&mut rng, 1, &format!("N{fresh}")).remove(0);
                 fresh += 1;
                 let values = row.values(&mut rng);
@@ -144,20 +172,36 @@ async fn edits_while_the_daemon_syncs_never_put_an_id_on_the_wrong_row() {
                 model.insert(row.thread.clone(), tracked);
                 tally.add("new row inserted");
             }
-            25..37 => {
+            20..30 => {
                 if let Some((thread, at)) = pick(&world, &model, &mut rng, |_, _| true) {
                     google.delete_row(&tab, at).unwrap();
                     model.get_mut(&thread).unwrap().deleted = true;
                     tally.add("row deleted");
                 }
             }
-            37..47 => {
+            30..40 => {
                 let column = ["to_client", "inv_dollars", "job_name", "thread", "invoice"][rng.gen_range(0..5)];
                 let order = if rng.gen_bool(0.5) { SortOrder::Ascending } else { SortOrder::Descending };
                 google.sort_rows(&tab, column, order).unwrap();
                 tally.add("sorted");
             }
-            47..62 => {
+            40..47 => {
+                // Cut a row and paste it onto a blank row at the end: the same row, elsewhere,
+                // and a blank row where it was.
+                if let Some((_, at)) = pick(&world, &model, &mut rng, |_, _| true) {
+                    google.insert_rows(&tab, used, 1).unwrap();
+                    google.cut_paste_row(&tab, at, used).unwrap();
+                    tally.add("row cut and pasted");
+                }
+            }
+            47..53 => {
+                // Drag a row by its header: the row itself moves, metadata and all.
+                if let Some((_, at)) = pick(&world, &model, &mut rng, |_, _| true) {
+                    google.drag_rows(&tab, at, 1, rng.gen_range(1..=used)).unwrap();
+                    tally.add("row dragged");
+                }
+            }
+            53..65 => {
                 if let Some((thread, at)) = pick(&world, &model, &mut rng, |_, _| true) {
                     let tracked = model.get_mut(&thread).unwrap();
                     let new = tracked.row.amount + Decimal::new(rng.gen_range(1..50_000), 2);
@@ -167,7 +211,7 @@ async fn edits_while_the_daemon_syncs_never_put_an_id_on_the_wrong_row() {
                     tally.add("amount edited");
                 }
             }
-            62..77 => {
+            65..78 => {
                 if let Some((thread, at)) = pick(&world, &model, &mut rng, |_, _| true) {
                     let tracked = model.get_mut(&thread).unwrap();
                     let new = format!("{}-R", tracked.row.number);
@@ -286,7 +330,11 @@ fn check(world: &World, model: &BTreeMap<String, Tracked>) {
         assert_eq!(thread_of(doc), thread, "{at}: the id of another row's document\n{}", explain(world, index));
         assert!(text(world, row, url_col).ends_with(&format!("txnId={id}")), "{at}");
         if status == "copy" {
-            assert!(tracked.copies > 0, "{at}: flagged as a copy but the test made none");
+            assert!(
+                tracked.copies > 0,
+                "{at}: flagged as a copy but the test made none: {error}\n{}",
+                explain(world, index)
+            );
             assert!(error.contains("copy of"), "{at}: {error}");
             *copy_rows.entry(thread).or_default() += 1;
             continue;

@@ -2,12 +2,16 @@
 //! Every test drives the real clients over real HTTP against the in-process sandbox.
 
 mod auth;
+mod careless;
 mod cli;
 mod daemon;
 mod demo;
 mod live_edits;
 mod ops;
+mod payments;
+mod pickup;
 mod qbo_client;
+mod readme;
 mod sandbox_google;
 mod sandbox_qbo;
 mod settings;

@@ -18,7 +18,7 @@ use qbsync::ops::logging::{self, LogOptions};
 use qbsync::ops::metrics::Metrics;
 use qbsync::ops::status::{self, GoogleStatus, QuickBooksStatus, StatusReport};
 use qbsync::ops::web::{self, HealthPolicy};
-use qbsync::store::{Kind, NewAudit, PassRecord, RowRecord, Store};
+use qbsync::store::{AuditEvent, Kind, NewAudit, PassRecord, RowRecord, RowStatus, Store};
 use secrecy::SecretString;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -164,13 +164,13 @@ fn a_bad_level_is_a_clear_error() {
 
 // ----- status report, server and page ------------------------------------------------------------
 
-fn row(key: &str, kind: Kind, status: &str, sheet_row: i64, doc: &str) -> RowRecord {
+fn row(key: &str, kind: Kind, status: RowStatus, sheet_row: i64, doc: &str) -> RowRecord {
     RowRecord {
         row_key: key.into(),
         kind,
         doc_key: None,
         doc_number: Some(doc.into()),
-        status: status.into(),
+        status,
         error: None,
         content_fp: "c".into(),
         config_fp: "f".into(),
@@ -185,12 +185,12 @@ fn realistic_store(dir: &Path, failure_message: &str) -> Store {
     let store = Store::open_in(dir).expect("store");
     let mut n = 1;
     for (kind, status, count) in [
-        (Kind::Invoice, "synced", 42),
-        (Kind::Invoice, "failed", 2),
-        (Kind::Invoice, "skipped", 3),
-        (Kind::Invoice, "pending", 1),
-        (Kind::Bill, "synced", 17),
-        (Kind::Bill, "skipped", 1),
+        (Kind::Invoice, RowStatus::Synced, 42),
+        (Kind::Invoice, RowStatus::Failed, 2),
+        (Kind::Invoice, RowStatus::Skipped, 3),
+        (Kind::Invoice, RowStatus::Pending, 1),
+        (Kind::Bill, RowStatus::Synced, 17),
+        (Kind::Bill, RowStatus::Skipped, 1),
     ] {
         for _ in 0..count {
             n += 1;
@@ -203,13 +203,13 @@ fn realistic_store(dir: &Path, failure_message: &str) -> Store {
             .audit_append(
                 Kind::Invoice,
                 &NewAudit {
-                    event: "create",
+                    event: AuditEvent::Rejected,
                     row_key: Some(key),
                     sheet_row: Some(sheet_row),
                     doc_number: Some(doc),
-                    status: "failed",
+                    status: RowStatus::Failed,
                     error: Some(error),
-                    ..NewAudit::default()
+                    ..NewAudit::new(AuditEvent::Rejected, RowStatus::Failed)
                 },
             )
             .expect("audit");

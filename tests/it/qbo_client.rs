@@ -1010,3 +1010,176 @@ mod tax_and_credits {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Money back, against the sandbox: CDC, reads by id, payments, void and delete, metered calls
+
+mod money_back {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::Utc;
+    use qbsync::qbo::{
+        CallStats, CdcEntity, CdcOutcome, Change, DocKind, NewPayment, PayFrom, PaymentKind, QboClient, QboError,
+        QboSettings, SANDBOX_APP_URL,
+    };
+    use qbsync::sandbox::qbo::EntityKind;
+    use qbsync::sandbox::{Sandbox, SandboxOptions};
+    use secrecy::SecretString;
+
+    use super::{day, dec, invoice, rid};
+
+    const TOKEN: &str = "money-back-token";
+
+    async fn start() -> (Sandbox, QboClient) {
+        let sandbox = Sandbox::start(SandboxOptions::default()).await.expect("sandbox starts");
+        let realm = sandbox.options.realm_id.clone();
+        sandbox.shared.access_tokens.insert(TOKEN, &realm, Duration::from_secs(3600));
+        let mut settings = QboSettings::new(sandbox.base_url(), realm, SANDBOX_APP_URL);
+        settings.retry_base_delay = Duration::from_millis(5);
+        let tokens = Arc::new(qbsync::auth::StaticToken(SecretString::from(TOKEN)));
+        (sandbox, QboClient::new(settings, tokens).unwrap())
+    }
+
+    /// An invoice for demo customer 1 (the shared test invoice names customer 58).
+    async fn create_invoice(client: &QboClient, number: &str) -> qbsync::qbo::Doc {
+        let mut doc = invoice(number);
+        if let qbsync::qbo::NewDoc::Invoice(i) = &mut doc {
+            i.customer_id = "1".into();
+        }
+        client.create(&doc, &rid(&format!("create-{number}"))).await.unwrap()
+    }
+
+    /// A bill for demo vendor 7 (the shared test bill names vendor 46).
+    async fn create_bill(client: &QboClient, number: &str) -> qbsync::qbo::Doc {
+        let mut doc = super::bill(number);
+        if let qbsync::qbo::NewDoc::Bill(b) = &mut doc {
+            b.vendor_id = "7".into();
+        }
+        client.create(&doc, &rid(&format!("create-{number}"))).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn cdc_reports_a_payment_recorded_in_quickbooks_and_counts_one_metered_call() {
+        let (sandbox, client) = start().await;
+        let since = Utc::now() - chrono::Duration::minutes(5);
+        let created = create_invoice(&client, "MB-1").await;
+        sandbox.qbo.record_payment(EntityKind::Invoice, &created.id, dec("234.50")).unwrap();
+        assert_eq!(client.stats().metered, 0, "creates are not metered");
+
+        let CdcOutcome::Answer(answer) = client.cdc(&CdcEntity::ALL, since).await.unwrap() else { panic!("too old") };
+        assert_eq!(client.stats().metered, 1);
+        assert_eq!(answer.objects, 2, "the invoice and the payment");
+        assert!(answer.answered_at.is_some());
+        let doc = answer
+            .changes
+            .iter()
+            .find_map(|c| if let Change::Doc(d) = c { Some(d.clone()) } else { None })
+            .expect("the invoice changed");
+        assert_eq!((doc.total, doc.balance), (dec("1234.50"), dec("1000")));
+        assert_eq!(doc.payments.len(), 1);
+        assert_eq!(doc.payments[0].kind, PaymentKind::Payment);
+        let payment = answer
+            .changes
+            .iter()
+            .find_map(|c| if let Change::Payment(p) = c { Some(p.clone()) } else { None })
+            .expect("the payment is reported");
+        assert_eq!(payment.id, doc.payments[0].id);
+        assert_eq!(payment.applied[0].doc_id, created.id);
+        assert_eq!(payment.applied[0].amount, dec("234.50"));
+        let read = client.read_payment(PaymentKind::Payment, &payment.id).await.unwrap();
+        assert_eq!(read.txn_date, payment.txn_date);
+        assert_eq!(client.stats().metered, 2);
+    }
+
+    #[tokio::test]
+    async fn a_window_older_than_thirty_days_comes_back_as_too_old() {
+        let (sandbox, client) = start().await;
+        let since = Utc::now() - chrono::Duration::days(10);
+        assert!(matches!(client.cdc(&[CdcEntity::Invoice], since).await.unwrap(), CdcOutcome::Answer(_)));
+        sandbox.qbo.advance_clock(chrono::Duration::days(25));
+        assert_eq!(client.cdc(&[CdcEntity::Invoice], since).await.unwrap(), CdcOutcome::TooOld);
+        assert_eq!(client.stats().metered, 2);
+    }
+
+    #[tokio::test]
+    async fn deletions_arrive_as_tombstones_and_reads_by_id_leave_them_out() {
+        let (sandbox, client) = start().await;
+        let since = Utc::now() - chrono::Duration::minutes(5);
+        let kept = create_invoice(&client, "MB-K").await;
+        let gone = create_invoice(&client, "MB-G").await;
+        sandbox.qbo.delete_document(EntityKind::Invoice, &gone.id).unwrap();
+        let CdcOutcome::Answer(answer) = client.cdc(&[CdcEntity::Invoice], since).await.unwrap() else { panic!() };
+        assert!(
+            answer
+                .changes
+                .iter()
+                .any(|c| matches!(c, Change::Deleted { entity: CdcEntity::Invoice, id, .. } if *id == gone.id))
+        );
+        let ids = vec![kept.id.clone(), gone.id.clone(), kept.id.clone()];
+        let read = client.docs_by_ids(DocKind::Invoice, &ids).await.unwrap();
+        assert_eq!(read.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), [kept.id.as_str()]);
+        assert_eq!(client.stats().metered, 2, "one CDC poll, one query page");
+    }
+
+    #[tokio::test]
+    async fn a_payment_and_a_bill_payment_pay_the_open_balance_exactly_once() {
+        let (sandbox, client) = start().await;
+        let created = create_invoice(&client, "MB-P").await;
+        let payment = NewPayment::Invoice {
+            customer_id: "1".into(),
+            invoice_id: created.id.clone(),
+            amount: dec("1234.50"),
+            txn_date: day("2026-03-04"),
+            deposit_account_id: Some("35".into()),
+        };
+        let first = client.create_payment(&payment, &rid("pay-row-7")).await.unwrap();
+        let again = client.create_payment(&payment, &rid("pay-row-7")).await.unwrap();
+        assert_eq!(first.id, again.id, "the same requestid pays once");
+        assert_eq!(first.txn_date, Some(day("2026-03-04")));
+        assert_eq!(sandbox.qbo.invoices()[0].balance, dec("0"));
+        assert!(matches!(
+            client.create_bill_payment(&payment, &rid("wrong-kind")).await,
+            Err(QboError::InvalidRequest { .. })
+        ));
+        let over = client.create_payment(&payment, &rid("pay-row-7-again")).await.unwrap_err();
+        assert!(matches!(over, QboError::Rejected { .. }), "{over:?}");
+
+        let bill = create_bill(&client, "B-77").await;
+        let bill_payment = NewPayment::Bill {
+            vendor_id: bill.party_id.clone(),
+            bill_id: bill.id.clone(),
+            amount: bill.total,
+            txn_date: day("2026-03-05"),
+            pay_from: PayFrom::Bank { account_id: "35".into() },
+        };
+        let paid = client.create_bill_payment(&bill_payment, &rid("billpay-row-8")).await.unwrap();
+        assert_eq!(paid.kind, PaymentKind::BillPayment);
+        assert_eq!(paid.applied[0].doc_id, bill.id);
+        let read = client.docs_by_ids(DocKind::Bill, std::slice::from_ref(&bill.id)).await.unwrap();
+        assert!(read[0].balance.is_zero());
+        assert_eq!(read[0].payments[0].kind, PaymentKind::BillPayment);
+        assert_eq!(client.stats().metered, 1, "only the read by id is metered");
+    }
+
+    #[tokio::test]
+    async fn an_invoice_is_voided_and_a_bill_deleted_with_their_sync_tokens() {
+        let (sandbox, client) = start().await;
+        let created = create_invoice(&client, "MB-V").await;
+        let stale = client.void_invoice(&created.id, "9", &rid("void-stale")).await.unwrap_err();
+        assert!(matches!(&stale, QboError::Rejected { faults } if faults[0].code == "5010"), "{stale:?}");
+        let voided = client.void_invoice(&created.id, &created.sync_token, &rid("void-1")).await.unwrap();
+        assert!(voided.voided);
+        assert_eq!((voided.total, voided.balance, voided.sync_token.as_str()), (dec("0"), dec("0"), "1"));
+
+        let bill = create_bill(&client, "B-D").await;
+        client.delete(DocKind::Bill, &bill.id, &bill.sync_token, &rid("delete-1")).await.unwrap();
+        assert!(sandbox.qbo.bills().is_empty());
+
+        let paid = create_invoice(&client, "MB-PAID").await;
+        sandbox.qbo.record_payment(EntityKind::Invoice, &paid.id, dec("1")).unwrap();
+        let refused = client.delete(DocKind::Invoice, &paid.id, "1", &rid("delete-paid")).await.unwrap_err();
+        assert!(matches!(&refused, QboError::Rejected { faults } if faults[0].code == "6000"), "{refused:?}");
+        assert_eq!(client.stats(), CallStats { calls: 7, ..CallStats::default() }, "no write is metered");
+    }
+}

@@ -13,7 +13,7 @@ use google_sheets4::{Error as SheetsError, Sheets, api::Scope, hyper_rustls, hyp
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use qbsync::domain::Cell;
 use qbsync::sandbox::faults::endpoint;
-use qbsync::sandbox::google::{QuotaConfig, SortOrder};
+use qbsync::sandbox::google::{MetadataMoves, MetadataOnMove, QuotaConfig, SortOrder};
 use qbsync::sandbox::{FaultRule, Sandbox, SandboxOptions};
 use serde_json::{Value, json};
 
@@ -784,7 +784,7 @@ async fn structural(hub: &Hub, sandbox: &Sandbox, request: Value) {
 }
 
 #[tokio::test]
-async fn row_metadata_follows_its_row_through_insert_delete_sort_and_move() {
+async fn row_metadata_follows_its_row_through_inserts_deletes_and_drags() {
     let sandbox = start().await;
     let google = &sandbox.google;
     let hub = hub(&sandbox).await;
@@ -814,31 +814,181 @@ async fn row_metadata_follows_its_row_through_insert_delete_sort_and_move() {
     expect_at(Some(9)).await;
     assert_eq!(invoice_at(9), ours);
 
-    google.sort_rows(TAB, "inv_dollars", SortOrder::Descending).expect("editor sorts");
-    let row = find_row(&hub, &sandbox, "row-0105").await.expect("still there");
-    assert_eq!(invoice_at(row), ours, "sorted with its row");
-
-    structural(&hub, &sandbox, json!({"sortRange": {"range": {"sheetId": 0, "startRowIndex": 1, "endRowIndex": 40}, "sortSpecs": [{"dimensionIndex": 0, "sortOrder": "ASCENDING"}]}})).await;
-    let row = find_row(&hub, &sandbox, "row-0105").await.expect("still there");
-    assert_eq!(invoice_at(row), ours, "sortRange over whole rows moves the metadata too");
-
-    google.move_row(TAB, row, 1).expect("editor cuts and pastes the row");
+    google.move_row(TAB, 9, 1).expect("editor drags the row up");
     expect_at(Some(1)).await;
     structural(&hub, &sandbox, json!({"moveDimension": {"source": {"sheetId": 0, "dimension": "ROWS", "startIndex": 1, "endIndex": 2}, "destinationIndex": 20}})).await;
     expect_at(Some(19)).await;
     assert_eq!(invoice_at(19), ours);
+    let landed = google.drag_rows(TAB, 18, 2, 4).expect("editor drags two rows up");
+    assert_eq!(landed, 4);
+    expect_at(Some(5)).await;
+    assert_eq!(invoice_at(5), ours);
+    assert_eq!(google.drag_rows(TAB, 5, 1, 31).expect("and one down"), 30);
+    expect_at(Some(30)).await;
+    assert_eq!(invoice_at(30), ours);
 
     google.delete_row(TAB, 3).expect("editor deletes a row above");
-    expect_at(Some(18)).await;
-    assert_eq!(invoice_at(18), ours);
+    expect_at(Some(29)).await;
+    assert_eq!(invoice_at(29), ours);
     structural(
         &hub,
         &sandbox,
-        json!({"deleteDimension": {"range": {"sheetId": 0, "dimension": "ROWS", "startIndex": 18, "endIndex": 19}}}),
+        json!({"deleteDimension": {"range": {"sheetId": 0, "dimension": "ROWS", "startIndex": 29, "endIndex": 30}}}),
     )
     .await;
     expect_at(None).await;
     assert!(google.developer_metadata().is_empty(), "deleted with its row");
+}
+
+/// `sortRange` of the data rows (all but the header) by column A.
+fn sort_range(end_row: usize, order: &str, end_column: Option<usize>) -> Value {
+    let mut range = json!({"sheetId": 0, "startRowIndex": 1, "endRowIndex": end_row});
+    if let Some(end) = end_column {
+        range["endColumnIndex"] = json!(end);
+    }
+    json!({"sortRange": {"range": range, "sortSpecs": [{"dimensionIndex": 0, "sortOrder": order}]}})
+}
+
+/// Loads five rows with A-5 first, anchors row 1, makes `sort` (a `sortRange`, or the control
+/// API's sort by invoice when `None`); answers the anchor's row and the row A-5 is on now.
+async fn sort_five(sandbox: &Sandbox, hub: &Hub, sort: Option<Value>) -> (Option<usize>, usize) {
+    let google = &sandbox.google;
+    google.load_csv(TAB, "invoice,amount\nA-5,5\nA-1,1\nA-3,3\nA-2,2\nA-4,4\n").expect("load");
+    structural(hub, sandbox, row_metadata("a5", 1, None)).await;
+    match sort {
+        Some(request) => structural(hub, sandbox, request).await,
+        None => google.sort_rows(TAB, "invoice", SortOrder::Ascending).expect("editor sorts"),
+    }
+    let rows = google.rows(TAB).expect("rows");
+    let a5 = rows.iter().position(|r| r[0] == Cell::Text("A-5".into())).expect("A-5 is somewhere");
+    assert_eq!(rows[a5][1], Cell::Number("5".into()), "the row's values moved together");
+    (find_row(hub, sandbox, "a5").await, a5)
+}
+
+/// The sorts an editor or another app can make: the control API's, `sortRange` over whole rows,
+/// and `sortRange` over the first two columns only.
+fn sorts() -> [Option<Value>; 3] {
+    [None, Some(sort_range(6, "ASCENDING", None)), Some(sort_range(6, "ASCENDING", Some(2)))]
+}
+
+#[tokio::test]
+async fn by_default_a_sort_moves_the_values_and_leaves_row_metadata_on_its_physical_row() {
+    let sandbox = start().await;
+    assert_eq!(sandbox.google.metadata_moves(), MetadataMoves::both(MetadataOnMove::Stay));
+    let hub = hub(&sandbox).await;
+    for sort in sorts() {
+        assert_eq!(sort_five(&sandbox, &hub, sort.clone()).await, (Some(1), 5), "{sort:?}");
+    }
+}
+
+#[tokio::test]
+async fn set_to_follow_row_metadata_goes_where_its_values_went_whatever_the_width_of_the_sort() {
+    let moves = MetadataMoves { sort: MetadataOnMove::Follow, cut_paste: MetadataOnMove::Stay };
+    let sandbox = start_with(SandboxOptions { metadata_moves: moves, ..Default::default() }).await;
+    let hub = hub(&sandbox).await;
+    for sort in sorts() {
+        assert_eq!(sort_five(&sandbox, &hub, sort.clone()).await, (Some(5), 5), "{sort:?}");
+    }
+    sandbox.google.set_metadata_moves(MetadataMoves::both(MetadataOnMove::Stay));
+    assert_eq!(sort_five(&sandbox, &hub, None).await, (Some(1), 5), "switched back at run time");
+}
+
+#[tokio::test]
+async fn set_to_mixed_each_sort_follows_or_stays_and_a_seed_replays_the_same_choices() {
+    async fn fates(seed: u64) -> Vec<bool> {
+        let moves = MetadataMoves::both(MetadataOnMove::Mixed);
+        let sandbox = start_with(SandboxOptions { seed, metadata_moves: moves, ..Default::default() }).await;
+        let hub = hub(&sandbox).await;
+        let mut followed = Vec::new();
+        for _ in 0..16 {
+            sandbox.google.load_csv(TAB, "n\n1\n2\n3\n").expect("load");
+            structural(&hub, &sandbox, row_metadata("one", 1, None)).await;
+            structural(&hub, &sandbox, sort_range(4, "DESCENDING", None)).await;
+            assert_eq!(sandbox.google.cell(TAB, 3, 0).expect("cell"), Cell::Number("1".into()));
+            match find_row(&hub, &sandbox, "one").await {
+                Some(3) => followed.push(true),
+                Some(1) => followed.push(false),
+                other => panic!("the metadata is on row {other:?}"),
+            }
+        }
+        followed
+    }
+    let first = fates(41).await;
+    assert!(first.contains(&true) && first.contains(&false), "{first:?}");
+    assert_eq!(fates(41).await, first);
+}
+
+fn cut_paste(source_row: usize, rows: usize, destination_row: usize, paste_type: Option<&str>) -> Value {
+    let mut request = json!({
+        "source": {"sheetId": 0, "startRowIndex": source_row, "endRowIndex": source_row + rows,
+                   "startColumnIndex": 0, "endColumnIndex": 26},
+        "destination": {"sheetId": 0, "rowIndex": destination_row, "columnIndex": 0},
+    });
+    if let Some(kind) = paste_type {
+        request["pasteType"] = json!(kind);
+    }
+    json!({"cutPaste": request})
+}
+
+#[tokio::test]
+async fn cut_paste_over_the_api_moves_the_values_and_row_metadata_obeys_its_own_switch() {
+    let sandbox = start().await;
+    let google = &sandbox.google;
+    let hub = hub(&sandbox).await;
+    let row_5 = google.rows(TAB).expect("rows")[5].clone();
+    structural(&hub, &sandbox, row_metadata("row-0105", 5, None)).await;
+    structural(&hub, &sandbox, row_metadata("row-0107", 7, None)).await;
+
+    structural(&hub, &sandbox, cut_paste(5, 1, 7, Some("PASTE_NORMAL"))).await;
+    let rows = google.rows(TAB).expect("rows");
+    assert!(rows[5].iter().all(|c| *c == Cell::Empty), "the source row is blank: {:?}", rows[5]);
+    assert_eq!(rows[7], row_5, "the destination shows the cut row, its own values gone");
+    assert_eq!(find_row(&hub, &sandbox, "row-0105").await, Some(5), "stay: the metadata is on the blank row");
+    assert_eq!(find_row(&hub, &sandbox, "row-0107").await, Some(7));
+
+    // Sorts that carry metadata say nothing about cut and paste.
+    google.set_metadata_moves(MetadataMoves { sort: MetadataOnMove::Follow, cut_paste: MetadataOnMove::Stay });
+    structural(&hub, &sandbox, cut_paste(7, 1, 12, None)).await;
+    assert_eq!(find_row(&hub, &sandbox, "row-0107").await, Some(7));
+
+    google.set_metadata_moves(MetadataMoves { sort: MetadataOnMove::Stay, cut_paste: MetadataOnMove::Follow });
+    structural(&hub, &sandbox, cut_paste(12, 1, 3, None)).await;
+    assert_eq!(google.rows(TAB).expect("rows")[3], row_5);
+    let on_row_3: Vec<Option<String>> =
+        google.developer_metadata().into_iter().filter(|m| m.row == Some(3)).map(|m| m.value).collect();
+    assert!(on_row_3.is_empty(), "row 12 carried no metadata: {on_row_3:?}");
+    structural(&hub, &sandbox, cut_paste(7, 1, 3, None)).await;
+    assert_eq!(find_row(&hub, &sandbox, "row-0107").await, Some(3), "follow: the metadata went with the values");
+}
+
+#[tokio::test]
+async fn cut_paste_is_refused_past_the_grid_and_for_paste_types_the_sandbox_does_not_keep() {
+    let sandbox = start().await;
+    let api = Api::new(&sandbox);
+    let before = sandbox.google.rows(TAB).expect("rows");
+    for (request, expected) in [
+        (cut_paste(5, 2, 999, None), "Invalid requests[0].cutPaste: the paste at row 999"),
+        (
+            cut_paste(5, 1, 7, Some("PASTE_FORMAT")),
+            "Invalid requests[0].cutPaste: pasteType PASTE_FORMAT is not emulated",
+        ),
+        (cut_paste(5, 1, 7, Some("PASTE_SOMETIMES")), "Invalid value at 'requests[0].cut_paste.paste_type'"),
+        (json!({"cutPaste": {"destination": {"sheetId": 0}}}), "Invalid requests[0].cutPaste: source is required"),
+    ] {
+        let answer = api.post(&sheets_path(&sandbox, ":batchUpdate"), json!({ "requests": [request] })).await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(expected), "{message}");
+        assert_eq!(answer.body["error"]["status"], "INVALID_ARGUMENT");
+    }
+    assert_eq!(sandbox.google.rows(TAB).expect("rows"), before, "nothing applied");
+    let values = json!({"cutPaste": {
+        "source": {"sheetId": 0, "startRowIndex": 1, "endRowIndex": 2, "startColumnIndex": 7, "endColumnIndex": 8},
+        "destination": {"sheetId": 0, "rowIndex": 40, "columnIndex": 25}, "pasteType": "PASTE_VALUES"}});
+    let answer = api.post(&sheets_path(&sandbox, ":batchUpdate"), json!({ "requests": [values] })).await;
+    assert_eq!(answer.body, json!({"spreadsheetId": sandbox.google.spreadsheet_id(), "replies": [{}]}));
+    assert_eq!(sandbox.google.cell(TAB, 40, 25).expect("cell"), Cell::Number("1234.5".into()));
+    assert_eq!(sandbox.google.cell(TAB, 1, 7).expect("cell"), Cell::Empty);
 }
 
 #[tokio::test]
@@ -1182,6 +1332,67 @@ async fn drive_version_and_modified_time_move_on_every_change() {
     assert_eq!(api.get(&path).await.status, 404, "Drive hides what the caller cannot see");
 }
 
+#[tokio::test]
+async fn every_kind_of_change_moves_the_drive_version_and_nothing_else_does() {
+    let sandbox = start().await;
+    let api = Api::new(&sandbox);
+    let google = &sandbox.google;
+    let mut last = google.drive_version();
+    let mut moved = |what: &str| {
+        let now = google.drive_version();
+        assert!(now > last, "{what} moved the version ({last} → {now})");
+        last = now;
+    };
+
+    // Writes over the API: values, metadata, structure.
+    api.put(&sheets_path(&sandbox, "/values/inv_tbl!P1?valueInputOption=RAW"), json!({"values": [["x"]]})).await;
+    moved("values.update");
+    let append = format!("/values/{}:append?valueInputOption=RAW&insertDataOption=INSERT_ROWS", enc("inv_tbl!A1:N"));
+    assert_eq!(api.post(&sheets_path(&sandbox, &append), json!({"values": [["A-9"]]})).await.status, 200);
+    moved("values.append");
+    let data = json!({"valueInputOption": "RAW", "data": [{"range": "inv_tbl!P2", "values": [[1]]}]});
+    assert_eq!(api.post(&sheets_path(&sandbox, "/values:batchUpdate"), data).await.status, 200);
+    moved("values.batchUpdate");
+    assert_eq!(
+        api.post(&sheets_path(&sandbox, "/values:batchClear"), json!({"ranges": ["inv_tbl!P1:P2"]})).await.status,
+        200
+    );
+    moved("values.batchClear");
+    let metadata = json!({"requests": [row_metadata("row-3", 3, None)]});
+    assert_eq!(api.post(&sheets_path(&sandbox, ":batchUpdate"), metadata).await.status, 200);
+    moved("a developer-metadata write");
+
+    // A person's edits through the control API.
+    google.append_row(TAB, &["A-10", "5"]).expect("append");
+    moved("append_row");
+    google.set_cell(TAB, 2, 1, "paid").expect("set");
+    moved("set_cell");
+    google.insert_row(TAB, 2, &["A-11"]).expect("insert");
+    moved("insert_row");
+    google.copy_row(TAB, 2, 4).expect("copy");
+    moved("copy_row");
+    google.move_row(TAB, 4, 3).expect("move");
+    moved("move_row");
+    google.sort_rows(TAB, "invoice", SortOrder::Descending).expect("sort");
+    moved("sort_rows");
+    google.delete_row(TAB, 2).expect("delete");
+    moved("delete_row");
+    google.add_column(TAB, "notes2").expect("add column");
+    moved("add_column");
+    google.rename_header(TAB, "notes2", "notes3").expect("rename");
+    moved("rename_header");
+    google.load_csv(TAB, "invoice\nA-1\n").expect("load");
+    moved("load_csv");
+
+    // Reads and refused writes change nothing.
+    api.get(&sheets_path(&sandbox, "/values/inv_tbl")).await;
+    api.get(&sheets_path(&sandbox, "")).await;
+    let refused =
+        api.put(&sheets_path(&sandbox, "/values/nope!A1?valueInputOption=RAW"), json!({"values": [["x"]]})).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(google.drive_version(), last, "reads and a refused write leave the version alone");
+}
+
 // ---------------------------------------------------------------- control
 
 #[tokio::test]
@@ -1243,7 +1454,173 @@ async fn the_control_api_loads_edits_lists_and_dumps_over_http() {
     assert_eq!(key["type"], "service_account");
 }
 
+#[tokio::test]
+async fn the_control_api_switches_metadata_moves_and_cuts_pastes_and_drags_rows_over_http() {
+    let sandbox = start().await;
+    let control = Api::with_token(&sandbox, None);
+    let switches = "_sandbox/sheets/metadata_moves";
+    assert_eq!(control.get(switches).await.body, json!({"sort": "stay", "cut_paste": "stay"}));
+    let set = control.put(switches, json!({"cut_paste": "follow"})).await;
+    assert_eq!((set.status, set.body), (200, json!({"sort": "stay", "cut_paste": "follow"})));
+    assert_eq!(control.put(switches, json!({"sort": "sometimes"})).await.status, 422);
+    let expected = MetadataMoves { sort: MetadataOnMove::Stay, cut_paste: MetadataOnMove::Follow };
+    assert_eq!(sandbox.google.metadata_moves(), expected, "a refused switch changes nothing");
+
+    sandbox.google.load_csv(TAB, "invoice,amount\nA-1,1\nA-2,2\nA-3,3\n").expect("load");
+    let api = Api::new(&sandbox);
+    structural_http(&api, &sandbox, row_metadata("a1", 1, Some(1))).await;
+    structural_http(&api, &sandbox, row_metadata("a3", 3, Some(3))).await;
+    let rows_of_metadata = || async {
+        let listed = control.get("_sandbox/sheets/metadata").await.body;
+        listed.as_array().expect("list").iter().map(|m| m["row"].clone()).collect::<Vec<Value>>()
+    };
+    let edits = "_sandbox/sheets/tabs/inv_tbl/edits";
+
+    let cut = control.post(edits, json!({"op": "cut_paste_row", "from": 1, "to": 2})).await;
+    assert_eq!((cut.status, cut.body), (200, json!({"row": 2})));
+    let rows = control.get("_sandbox/sheets/tabs/inv_tbl/rows").await.body;
+    assert_eq!(rows, json!([["invoice", "amount"], ["", ""], ["A-1", 1], ["A-3", 3]]));
+    assert_eq!(rows_of_metadata().await, vec![json!(2), json!(3)], "follow: a1 went with its values");
+
+    let drag = control.post(edits, json!({"op": "drag_rows", "from": 2, "count": 2, "destination": 1})).await;
+    assert_eq!((drag.status, drag.body), (200, json!({"row": 1})));
+    let rows = control.get("_sandbox/sheets/tabs/inv_tbl/rows").await.body;
+    assert_eq!(rows, json!([["invoice", "amount"], ["A-1", 1], ["A-3", 3]]));
+    assert_eq!(rows_of_metadata().await, vec![json!(1), json!(2)], "a drag moves the rows, metadata and all");
+
+    let outside = control.post(edits, json!({"op": "drag_rows", "from": 999, "count": 5, "destination": 0})).await;
+    assert_eq!(outside.status, 400, "{}", outside.body);
+    let outside = control.post(edits, json!({"op": "cut_paste_row", "from": 1, "to": 1000})).await;
+    assert_eq!(outside.status, 400, "{}", outside.body);
+}
+
 async fn structural_http(api: &Api, sandbox: &Sandbox, request: Value) {
     let answer = api.post(&sheets_path(sandbox, ":batchUpdate"), json!({ "requests": [request] })).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn grid_data_reads_into_the_hubs_types_and_agrees_with_values_get() {
+    let sandbox = start().await;
+    let hub = hub(&sandbox).await;
+    let api = Api::new(&sandbox);
+    let id = sandbox.google.spreadsheet_id().to_owned();
+    sandbox.google.set_cell(TAB, 2, 2, "=1/0").expect("an error cell");
+    sandbox.google.set_cell(TAB, 3, 1, "'0012").expect("text that looks like a number");
+    structural_http(&api, &sandbox, row_metadata("row-a", 2, Some(7))).await;
+
+    let (_, spreadsheet) = hub
+        .spreadsheets()
+        .get(&id)
+        .add_ranges("'inv_tbl'!A1:N5")
+        .add_ranges("inv_tbl!B2:C3")
+        .include_grid_data(true)
+        .add_scope(Scope::Spreadsheet)
+        .doit()
+        .await
+        .expect("spreadsheets.get with grid data");
+    let sheets = spreadsheet.sheets.expect("sheets");
+    assert_eq!(sheets.len(), 1, "only the sheet the ranges name");
+    let data = sheets[0].data.clone().expect("data");
+    assert_eq!(data.len(), 2, "one GridData per range, in the order asked");
+    assert_eq!((data[0].start_row, data[0].start_column), (None, None), "zeros are left out");
+    assert_eq!((data[1].start_row, data[1].start_column), (Some(1), Some(1)));
+    let row_metadata = data[0].row_metadata.clone().expect("rowMetadata");
+    assert_eq!(row_metadata.len(), 5, "one per row of the range");
+    assert_eq!(row_metadata[0].pixel_size, Some(21));
+    let on_row_2 = row_metadata[2].developer_metadata.clone().expect("the row's metadata");
+    assert_eq!((on_row_2[0].metadata_id, on_row_2[0].metadata_value.as_deref()), (Some(7), Some("row-a")));
+    assert!(row_metadata[1].developer_metadata.is_none());
+    assert_eq!(data[0].column_metadata.as_ref().map(Vec::len), Some(14));
+
+    // Every cell's effective value is what values.get sends unformatted, and its formatted value
+    // what it sends formatted.
+    let unformatted = api
+        .get(&sheets_path(&sandbox, &format!("/values/{}?valueRenderOption=UNFORMATTED_VALUE", enc("'inv_tbl'!A1:N5"))))
+        .await;
+    let formatted = api.get(&sheets_path(&sandbox, &format!("/values/{}", enc("'inv_tbl'!A1:N5")))).await;
+    let rows = data[0].row_data.clone().expect("rowData");
+    assert_eq!(rows.len(), 5);
+    let mut compared = 0;
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.values.clone().unwrap_or_default().iter().enumerate() {
+            let expected = &unformatted.body["values"][r][c];
+            let effective = cell.effective_value.clone().unwrap_or_default();
+            let got =
+                match (&effective.number_value, &effective.string_value, &effective.bool_value, &effective.error_value)
+                {
+                    (Some(n), _, _, _) => json!(n),
+                    (_, Some(s), _, _) => json!(s),
+                    (_, _, Some(b), _) => json!(b),
+                    (_, _, _, Some(_)) => json!(cell.formatted_value.clone().unwrap_or_default()),
+                    _ => json!(""),
+                };
+            let expected_number = expected.as_f64().map(|n| json!(n));
+            assert!(got == *expected || Some(&got) == expected_number.as_ref(), "({r},{c}): {got} vs {expected}");
+            let shown = formatted.body["values"][r][c].as_str().unwrap_or_default();
+            assert_eq!(cell.formatted_value.as_deref().unwrap_or_default(), shown, "({r},{c})");
+            compared += 1;
+        }
+    }
+    assert!(compared > 40, "{compared} cells compared");
+    let error = &rows[2].values.as_ref().expect("cells")[2];
+    assert_eq!(
+        error.effective_value.as_ref().and_then(|v| v.error_value.as_ref()).and_then(|e| e.type_.as_deref()),
+        Some("DIVIDE_BY_ZERO")
+    );
+    assert_eq!(error.user_entered_value.as_ref().and_then(|v| v.formula_value.as_deref()), Some("=1/0"));
+    let text = &rows[3].values.as_ref().expect("cells")[1];
+    assert_eq!(text.effective_value.as_ref().and_then(|v| v.string_value.as_deref()), Some("0012"));
+}
+
+/// `spreadsheets.get` of column A and of the whole tab, with grid data, lean.
+async fn grid_read(api: &Api, sandbox: &Sandbox) -> Value {
+    let fields =
+        "sheets(data(rowData(values(effectiveValue)),rowMetadata(developerMetadata(metadataId,metadataValue))))";
+    let ranges = format!("ranges={}&ranges={}", enc("'inv_tbl'!A:A"), enc("'inv_tbl'"));
+    let answer = api.get(&sheets_path(sandbox, &format!("?{ranges}&includeGridData=true&fields={fields}"))).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body
+}
+
+#[tokio::test]
+async fn grid_data_keeps_only_the_fields_asked_for_and_its_row_metadata_follows_rows() {
+    let sandbox = start().await;
+    let api = Api::new(&sandbox);
+    structural_http(&api, &sandbox, row_metadata("row-a", 2, Some(7))).await;
+    let answer = grid_read(&api, &sandbox).await;
+    assert_eq!(answer.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()), Some(vec!["sheets".to_owned()]));
+    let data = answer["sheets"][0]["data"].as_array().expect("data").clone();
+    assert_eq!(data.len(), 2);
+    for grid in &data {
+        let keys: Vec<&String> = grid.as_object().expect("GridData").keys().collect();
+        assert_eq!(keys, vec!["rowData", "rowMetadata"]);
+        assert_eq!(grid["rowMetadata"][2], json!({"developerMetadata": [{"metadataId": 7, "metadataValue": "row-a"}]}));
+        assert_eq!(grid["rowMetadata"][1], json!({}));
+        assert_eq!(grid["rowData"][0]["values"][0], json!({"effectiveValue": {"stringValue": "invoice"}}));
+    }
+    assert_eq!(data[0]["rowData"][0]["values"].as_array().map(Vec::len), Some(1), "column A only");
+    assert!(data[1]["rowData"][0]["values"].as_array().map_or(0, Vec::len) > 10);
+    let rows = data[1]["rowData"].as_array().expect("rows").len();
+    let values = api.get(&sheets_path(&sandbox, &format!("/values/{}", enc("'inv_tbl'")))).await;
+    assert_eq!(rows, values.body["values"].as_array().expect("values").len(), "as many rows as values.get");
+
+    structural_http(
+        &api,
+        &sandbox,
+        json!({"insertDimension": {"range": {"sheetId": 0, "dimension": "ROWS", "startIndex": 1, "endIndex": 3}}}),
+    )
+    .await;
+    let moved = grid_read(&api, &sandbox).await;
+    assert_eq!(moved["sheets"][0]["data"][1]["rowMetadata"][4]["developerMetadata"][0]["metadataValue"], "row-a");
+    assert_eq!(moved["sheets"][0]["data"][1]["rowMetadata"][2], json!({}));
+    structural_http(
+        &api,
+        &sandbox,
+        json!({"deleteDimension": {"range": {"sheetId": 0, "dimension": "ROWS", "startIndex": 4, "endIndex": 5}}}),
+    )
+    .await;
+    let deleted = grid_read(&api, &sandbox).await;
+    let metadata = deleted["sheets"][0]["data"][1]["rowMetadata"].as_array().expect("rowMetadata").clone();
+    assert!(metadata.iter().all(|m| *m == json!({})), "the row's metadata went with it");
 }

@@ -1560,3 +1560,314 @@ async fn tax_codes_and_rates_are_read_and_queried_like_quickbooks_but_not_writte
     let refused = qbo.http.put(qbo.control_url("country/FR")).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Money back: payments, voids, deletes, CDC limits, the clock
+
+/// A payment of `amount` from customer `customer` applied to invoice `invoice_id`.
+fn payment(customer: &str, invoice_id: &str, amount: Value) -> Value {
+    json!({
+        "CustomerRef": { "value": customer },
+        "TotalAmt": amount,
+        "TxnDate": "2024-05-20",
+        "Line": [{ "Amount": amount, "LinkedTxn": [{ "TxnId": invoice_id, "TxnType": "Invoice" }] }]
+    })
+}
+
+fn id_of(entity: &Value) -> String {
+    entity["Id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn payments_lower_the_invoice_balance_link_the_invoice_and_move_its_sync_token() {
+    let qbo = Qbo::start().await;
+    let created = qbo.create_invoice(&invoice("1", Some("PAY-1"), json!(100))).await;
+    let invoice_id = id_of(&created);
+    let first = qbo.post_with("payment", &[("requestid", "pay-1")], &payment("1", &invoice_id, json!(30))).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let first = &first.json["Payment"];
+    assert_eq!(first["TotalAmt"], json!(30.0));
+    assert_eq!(first["UnappliedAmt"], json!(0));
+    assert_eq!(first["CustomerRef"]["name"], "Acme Training Co");
+    assert_eq!(first["DepositToAccountRef"]["value"], "35", "the company's bank account when none is named");
+    assert_eq!(first["Line"][0]["LinkedTxn"][0], json!({ "TxnId": invoice_id, "TxnType": "Invoice" }));
+    let read = qbo.get(&format!("invoice/{invoice_id}")).await.json["Invoice"].clone();
+    assert_eq!(read["Balance"], json!(70.0));
+    assert_eq!(read["TotalAmt"], json!(100.0));
+    assert_eq!(read["SyncToken"], "1");
+    assert_eq!(read["LinkedTxn"], json!([{ "TxnId": first["Id"], "TxnType": "Payment" }]));
+    assert_eq!(read["MetaData"]["LastUpdatedTime"], first["MetaData"]["CreateTime"]);
+
+    let again = qbo.post_with("payment", &[("requestid", "pay-1")], &payment("1", &invoice_id, json!(30))).await;
+    assert_eq!(again.json["Payment"]["Id"], first["Id"], "a repeated requestid pays once");
+    let over = qbo.post("payment", &payment("1", &invoice_id, json!(70.01))).await;
+    assert_eq!(fault_code(&over), "6000", "{}", over.text);
+    let stranger = qbo.post("payment", &payment("2", &invoice_id, json!(10))).await;
+    assert_eq!(fault_code(&stranger), "6000", "another customer's invoice");
+    let rest = qbo.post("payment", &payment("1", &invoice_id, json!(70))).await;
+    assert_eq!(rest.status, StatusCode::OK, "{}", rest.text);
+    let read = qbo.get(&format!("invoice/{invoice_id}")).await.json["Invoice"].clone();
+    assert_eq!((read["Balance"].clone(), read["SyncToken"].clone()), (json!(0), json!("2")));
+    assert_eq!(read["LinkedTxn"].as_array().unwrap().len(), 2);
+    let listed = qbo.query("SELECT * FROM Payment WHERE CustomerRef = '1'").await;
+    assert_eq!(listed.json["QueryResponse"]["Payment"].as_array().unwrap().len(), 2, "{}", listed.text);
+}
+
+#[tokio::test]
+async fn a_bill_payment_by_check_pays_the_bill_from_its_bank_account() {
+    let qbo = Qbo::start().await;
+    let created = qbo.post("bill", &bill("7", Some("B-1"), json!(250))).await;
+    let bill_id = id_of(&created.json["Bill"]);
+    let mut body = json!({
+        "VendorRef": { "value": "7" },
+        "TotalAmt": 250,
+        "PayType": "Check",
+        "Line": [{ "Amount": 250, "LinkedTxn": [{ "TxnId": bill_id, "TxnType": "Bill" }] }]
+    });
+    assert_eq!(fault_code(&qbo.post("billpayment", &body).await), "2020", "a check needs its bank account");
+    body["CheckPayment"] = json!({ "BankAccountRef": { "value": "35" } });
+    let paid = qbo.post_with("billpayment", &[("requestid", "bp-1")], &body).await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.text);
+    let paid = &paid.json["BillPayment"];
+    assert_eq!(paid["PayType"], "Check");
+    assert_eq!(
+        paid["CheckPayment"],
+        json!({ "BankAccountRef": { "name": "Checking", "value": "35" }, "PrintStatus": "NeedToPrint" })
+    );
+    assert_eq!(paid["TotalAmt"], json!(250.0));
+    let read = qbo.get(&format!("bill/{bill_id}")).await.json["Bill"].clone();
+    assert_eq!(read["Balance"], json!(0));
+    assert_eq!(read["LinkedTxn"], json!([{ "TxnId": paid["Id"], "TxnType": "BillPaymentCheck" }]));
+    let by_card = json!({
+        "VendorRef": { "value": "7" }, "TotalAmt": 1, "PayType": "Cash",
+        "Line": [{ "Amount": 1, "LinkedTxn": [{ "TxnId": bill_id, "TxnType": "Bill" }] }]
+    });
+    assert_eq!(fault_code(&qbo.post("billpayment", &by_card).await), "2170");
+}
+
+#[tokio::test]
+async fn voiding_an_invoice_zeroes_it_and_prepends_voided_to_its_note() {
+    let qbo = Qbo::start().await;
+    let mut body = invoice("1", Some("VOID-1"), json!(120));
+    body["PrivateNote"] = json!("From: ACD");
+    let created = qbo.create_invoice(&body).await;
+    let id = id_of(&created);
+    let stale = qbo.post_with("invoice", &[("operation", "void")], &json!({ "Id": id, "SyncToken": "7" })).await;
+    assert_eq!(fault_code(&stale), "5010");
+    let voided = qbo.post_with("invoice", &[("operation", "void")], &json!({ "Id": id, "SyncToken": "0" })).await;
+    assert_eq!(voided.status, StatusCode::OK, "{}", voided.text);
+    let voided = &voided.json["Invoice"];
+    assert_eq!((voided["TotalAmt"].clone(), voided["Balance"].clone()), (json!(0), json!(0)));
+    assert_eq!(voided["PrivateNote"], "Voided - From: ACD");
+    assert_eq!(voided["SyncToken"], "1");
+    assert_eq!(voided["DocNumber"], "VOID-1", "the invoice stays");
+    assert_eq!(voided["Line"][0]["Amount"], json!(0));
+    assert_eq!(voided["Line"][0]["SalesItemLineDetail"]["Qty"], json!(0));
+    assert_eq!(qbo.get(&format!("invoice/{id}")).await.json["Invoice"]["PrivateNote"], "Voided - From: ACD");
+
+    let bill_id = id_of(&qbo.post("bill", &bill("7", Some("B-V"), json!(5))).await.json["Bill"]);
+    let bill_void = qbo.post_with("bill", &[("operation", "void")], &json!({ "Id": bill_id, "SyncToken": "0" })).await;
+    assert_eq!(bill_void.status, StatusCode::BAD_REQUEST, "bills have no void: {}", bill_void.text);
+    let deleted = qbo.post_with("bill", &[("operation", "delete")], &json!({ "Id": bill_id, "SyncToken": "0" })).await;
+    assert_eq!(deleted.json["Bill"], json!({ "domain": "QBO", "status": "Deleted", "Id": bill_id }));
+}
+
+#[tokio::test]
+async fn a_document_with_a_payment_is_neither_voided_nor_deleted_unless_switched() {
+    let qbo = Qbo::start().await;
+    let id = id_of(&qbo.create_invoice(&invoice("1", Some("LINKED-1"), json!(50))).await);
+    let payment_id = qbo.sandbox.qbo.record_payment(EntityKind::Invoice, &id, decimal("10")).unwrap();
+    let token = json!({ "Id": id, "SyncToken": "1" });
+    assert_eq!(fault_code(&qbo.post_with("invoice", &[("operation", "void")], &token).await), "6000");
+    assert_eq!(fault_code(&qbo.post_with("invoice", &[("operation", "delete")], &token).await), "6000");
+    assert!(qbo.sandbox.qbo.void_document(EntityKind::Invoice, &id).is_err());
+
+    qbo.sandbox.qbo.set_refuse_changes_with_payments(false);
+    let deleted = qbo.post_with("invoice", &[("operation", "delete")], &token).await;
+    assert_eq!(deleted.json["Invoice"]["status"], "Deleted", "{}", deleted.text);
+    let orphan = qbo.get(&format!("payment/{payment_id}")).await.json["Payment"].clone();
+    assert_eq!(orphan["UnappliedAmt"], json!(10.0), "the money is left applied to nothing");
+    assert_eq!(orphan["Line"], json!([]));
+}
+
+#[tokio::test]
+async fn deleting_or_voiding_a_payment_gives_the_balance_back() {
+    let qbo = Qbo::start().await;
+    let id = id_of(&qbo.create_invoice(&invoice("1", Some("UNPAY-1"), json!(80))).await);
+    let first = qbo.sandbox.qbo.record_payment(EntityKind::Invoice, &id, decimal("30")).unwrap();
+    let second = qbo.sandbox.qbo.record_payment(EntityKind::Invoice, &id, decimal("50")).unwrap();
+    assert_eq!(qbo.sandbox.qbo.invoices()[0].balance, decimal("0"));
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let deleted = qbo.post_with("payment", &[("operation", "delete")], &json!({ "Id": first, "SyncToken": "0" })).await;
+    assert_eq!(deleted.json["Payment"]["status"], "Deleted", "{}", deleted.text);
+    let voided = qbo
+        .post_with(
+            "payment",
+            &[("operation", "update"), ("include", "void")],
+            &json!({ "Id": second, "SyncToken": "0", "sparse": true }),
+        )
+        .await;
+    assert_eq!(voided.status, StatusCode::OK, "{}", voided.text);
+    assert_eq!(voided.json["Payment"]["TotalAmt"], json!(0));
+    assert_eq!(voided.json["Payment"]["PrivateNote"], "Voided");
+    let read = qbo.get(&format!("invoice/{id}")).await.json["Invoice"].clone();
+    assert_eq!(read["Balance"], json!(80.0));
+    assert_eq!(read["LinkedTxn"], json!([]));
+    assert_eq!(read["SyncToken"], "4", "two payments applied, two taken back");
+
+    let cdc = qbo.get_with("cdc", &[("entities", "Invoice,Payment"), ("changedSince", &since)]).await;
+    let responses = cdc.json["CDCResponse"][0]["QueryResponse"].as_array().unwrap().clone();
+    assert_eq!(responses[0]["Invoice"][0]["Balance"], json!(80.0));
+    let payments = responses[1]["Payment"].as_array().unwrap();
+    assert_eq!(payments.len(), 2);
+    assert_eq!(payments[0]["Id"], json!(second), "active objects first");
+    assert_eq!(
+        payments[1],
+        json!({ "domain": "QBO", "status": "Deleted", "Id": first, "MetaData": payments[1]["MetaData"] })
+    );
+}
+
+#[tokio::test]
+async fn cdc_answers_at_most_a_thousand_objects_across_entities() {
+    let qbo = Qbo::start().await;
+    let mut seed = qbo.sandbox.qbo.dump_company();
+    let line = json!([{ "DetailType": "SalesItemLineDetail", "Amount": 1, "SalesItemLineDetail": {} }]);
+    for n in 0..1001 {
+        let invoice = json!({ "CustomerRef": { "value": "1" }, "DocNumber": format!("CAP-{n}"), "Line": line });
+        seed.invoices.push(invoice.as_object().cloned().unwrap());
+    }
+    qbo.sandbox.qbo.load_company(&seed).unwrap();
+    let bill_id = id_of(&qbo.post("bill", &bill("7", Some("AFTER"), json!(5))).await.json["Bill"]);
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let answer = qbo.get_with("cdc", &[("entities", "Invoice,Bill"), ("changedSince", &since)]).await;
+    let responses = answer.json["CDCResponse"][0]["QueryResponse"].as_array().unwrap();
+    assert_eq!(responses[0]["Invoice"].as_array().unwrap().len(), 1000);
+    assert_eq!(responses[1], json!({}), "the cap leaves bill {bill_id} out, and nothing says so");
+    let paged =
+        qbo.get_with("cdc", &[("entities", "Invoice"), ("changedSince", &since), ("startPosition", "1001")]).await;
+    assert_eq!(
+        paged.json["CDCResponse"][0]["QueryResponse"][0]["Invoice"].as_array().unwrap().len(),
+        1000,
+        "no paging"
+    );
+}
+
+#[tokio::test]
+async fn the_clock_moves_on_and_cdc_refuses_windows_older_than_thirty_days() {
+    let qbo = Qbo::start().await;
+    let http = &qbo.http;
+    let since = (chrono::Utc::now() - chrono::Duration::days(29)).to_rfc3339();
+    let within = qbo.get_with("cdc", &[("entities", "Invoice"), ("changedSince", &since)]).await;
+    assert_eq!(within.status, StatusCode::OK, "{}", within.text);
+    let moved: Value = http
+        .post(qbo.control_url("clock"))
+        .json(&json!({ "advance_seconds": 2 * 86_400 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(moved["offset_seconds"], 2 * 86_400);
+    let refused = qbo.get_with("cdc", &[("entities", "Invoice"), ("changedSince", &since)]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text.contains("older than fixed days"), "{}", refused.text);
+    let created = qbo.post("invoice", &invoice("1", Some("LATER"), json!(1))).await;
+    let stamped = chrono::DateTime::parse_from_rfc3339(created.json["time"].as_str().unwrap()).unwrap();
+    assert!(stamped > chrono::Utc::now() + chrono::Duration::days(1), "answers carry the moved time");
+    let reset: Value = http.delete(qbo.control_url("clock")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(reset["offset_seconds"], 0);
+}
+
+#[tokio::test]
+async fn control_routes_record_dated_payments_void_and_delete_like_a_bookkeeper() {
+    let qbo = Qbo::start().await;
+    let http = &qbo.http;
+    let invoice_id = id_of(&qbo.create_invoice(&invoice("1", Some("BK-1"), json!(90))).await);
+    let bill_id = id_of(&qbo.post("bill", &bill("7", Some("BK-B"), json!(40))).await.json["Bill"]);
+    let paid = http
+        .post(qbo.control_url(&format!("bill/{bill_id}/payments")))
+        .json(&json!({ "amount": "40.00", "date": "2024-06-03" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::CREATED);
+    let paid: Value = paid.json().await.unwrap();
+    let bill_payment = qbo.get(&format!("billpayment/{}", paid["payment_id"].as_str().unwrap())).await;
+    assert_eq!(bill_payment.json["BillPayment"]["TxnDate"], "2024-06-03", "{}", bill_payment.text);
+    assert_eq!(bill_payment.json["BillPayment"]["CheckPayment"]["BankAccountRef"]["value"], "35");
+    assert_eq!(qbo.sandbox.qbo.bills()[0].balance, decimal("0"));
+
+    let void = http.post(qbo.control_url(&format!("invoice/{invoice_id}/void"))).send().await.unwrap();
+    assert_eq!(void.status(), StatusCode::NO_CONTENT);
+    assert_eq!(qbo.sandbox.qbo.invoices()[0].private_note.as_deref(), Some("Voided"));
+    let bill_void = http.post(qbo.control_url(&format!("bill/{bill_id}/void"))).send().await.unwrap();
+    assert_eq!(bill_void.status(), StatusCode::BAD_REQUEST);
+    let delete = http.delete(qbo.control_url(&format!("invoice/{invoice_id}"))).send().await.unwrap();
+    assert_eq!(delete.status(), StatusCode::NO_CONTENT);
+    assert!(qbo.sandbox.qbo.invoices().is_empty());
+    let missing = http.delete(qbo.control_url(&format!("invoice/{invoice_id}"))).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn payment_and_bill_payment_answers_have_the_shapes_of_intuits_samples() {
+    // Intuit's own samples (reference §1.2: the Payment read gist and the BillPayment doc example).
+    let payment_sample = json!({"Payment":{"Id":"163","SyncToken":"0","domain":"QBO","sparse":false,"TxnDate":"2015-01-16",
+        "CustomerRef":{"value":"20","name":"Red Rock Diner"},"DepositToAccountRef":{"value":"4"},
+        "TotalAmt":65.0,"UnappliedAmt":10.0,"ProcessPayment":false,
+        "Line":[{"Amount":55.0,"LinkedTxn":[{"TxnId":"70","TxnType":"Invoice"}],"LineEx":{"any":[]}}]},
+        "time":"2015-01-16T09:00:00.000-08:00"});
+    let bill_payment_sample = json!({"BillPayment":{"Id":"236","SyncToken":"0","VendorRef":{"value":"56"},
+        "TotalAmt":200.0,"PayType":"Check",
+        "Line":[{"Amount":200.0,"LinkedTxn":[{"TxnId":"234","TxnType":"Bill"}]}],
+        "CheckPayment":{"PrintStatus":"NeedToPrint","BankAccountRef":{"name":"Checking","value":"35"}}},
+        "time":"2015-01-16T09:00:00.000-08:00"});
+    let qbo = Qbo::start().await;
+    let invoice_id = id_of(&qbo.create_invoice(&invoice("1", Some("SHAPE-1"), json!(65))).await);
+    let mut body = payment("1", &invoice_id, json!(55));
+    body["TotalAmt"] = json!(65);
+    let paid = qbo.post("payment", &body).await;
+    assert_eq!(paid.json["Payment"]["UnappliedAmt"], json!(10.0), "{}", paid.text);
+    let read = qbo.get(&format!("payment/{}", id_of(&paid.json["Payment"]))).await;
+    assert_same_shape(
+        &read.json,
+        &payment_sample,
+        &["Payment.MetaData", "Payment.CurrencyRef", "Payment.Line[].LineEx"],
+    );
+
+    let bill_id = id_of(&qbo.post("bill", &bill("7", Some("SHAPE-B"), json!(200))).await.json["Bill"]);
+    let bill_payment = json!({
+        "VendorRef": { "value": "7" }, "TotalAmt": 200, "PayType": "Check",
+        "CheckPayment": { "BankAccountRef": { "value": "35" } },
+        "Line": [{ "Amount": 200, "LinkedTxn": [{ "TxnId": bill_id, "TxnType": "Bill" }] }]
+    });
+    let paid = qbo.post("billpayment", &bill_payment).await;
+    let read = qbo.get(&format!("billpayment/{}", id_of(&paid.json["BillPayment"]))).await;
+    // The doc example is abridged: the fields every entity carries are left out of it.
+    let abridged = [
+        "BillPayment.domain",
+        "BillPayment.sparse",
+        "BillPayment.MetaData",
+        "BillPayment.CurrencyRef",
+        "BillPayment.TxnDate",
+        "BillPayment.VendorRef.name",
+    ];
+    assert_same_shape(&read.json, &bill_payment_sample, &abridged);
+}
+
+#[tokio::test]
+async fn whether_a_payment_moves_the_sync_token_is_a_switch_on_by_default() {
+    let qbo = Qbo::start().await;
+    assert!(qbo.sandbox.qbo.settings().payments_move_sync_token);
+    let id = id_of(&qbo.create_invoice(&invoice("1", Some("TOKEN-1"), json!(30))).await);
+    qbo.sandbox.qbo.record_payment(EntityKind::Invoice, &id, decimal("10")).unwrap();
+    assert_eq!(qbo.sandbox.qbo.invoices()[0].sync_token, "1");
+    let patched =
+        qbo.http.patch(qbo.control_url("settings")).json(&json!({ "payments_move_sync_token": false })).send();
+    assert_eq!(patched.await.unwrap().status(), StatusCode::OK);
+    qbo.sandbox.qbo.record_payment(EntityKind::Invoice, &id, decimal("10")).unwrap();
+    let read = qbo.get(&format!("invoice/{id}")).await.json["Invoice"].clone();
+    assert_eq!((read["SyncToken"].clone(), read["Balance"].clone()), (json!("1"), json!(10.0)));
+    assert_eq!(read["LinkedTxn"].as_array().unwrap().len(), 2);
+}

@@ -849,3 +849,257 @@ async fn drive_gets_its_own_read_only_metadata_token() {
     let claims = verified_claims(token_request, &format!("{}/token", server.uri()));
     assert_eq!(claims.scope, "https://www.googleapis.com/auth/drive.metadata.readonly");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Values and anchors in one read (`read_rows_with_anchors`), against the sandbox
+// ---------------------------------------------------------------------------------------------
+
+/// Every kind of cell a bookkeeper's sheet holds, typed as a person types them: text, numbers,
+/// a currency amount, ISO and US dates (serial numbers), booleans, formulas that compute a
+/// number, an error or an unknown name, text that looks like a number, blanks in the middle and
+/// at the end, a blank row between rows.
+const EVERY_KIND: &str = "invoice,amount,date,paid,sum,ratio,code,gap,total,us_date,name\n\
+ACD-1,1234.5,2025-11-05,TRUE,=0.1+0.2,=1/0,'0012,,\"$1,234.50\",11/5/2025,=foo\n\
+ACD-2,-50,Nov 5 2025,FALSE,=B3*2,=B3/4,'=not a formula,x,0,,O'Brien & Sons\n\
+,\n\
+ACD-3,\"(100.00)\",,,=A2,,'1e3\n\
+ACD-4\n";
+
+async fn sandbox_with(csv: &str) -> qbsync::sandbox::Sandbox {
+    let options = qbsync::sandbox::SandboxOptions { sheet_csv: Some(csv.to_owned()), ..Default::default() };
+    qbsync::sandbox::Sandbox::start(options).await.expect("sandbox starts")
+}
+
+async fn sandbox_client(sandbox: &qbsync::sandbox::Sandbox) -> SheetsClient {
+    let settings = SheetsSettings {
+        sheets_api_url: sandbox.base_url().to_owned(),
+        drive_api_url: sandbox.base_url().to_owned(),
+        timeout: Duration::from_secs(10),
+        backoff_base: Duration::from_millis(1),
+        reads_per_minute: 6_000,
+        writes_per_minute: 6_000,
+        ..SheetsSettings::new(sandbox.google.spreadsheet_id(), sandbox.google.tab())
+    };
+    let token = GoogleCredentials::AccessToken(SecretString::from(sandbox.google.issue_token()));
+    SheetsClient::connect(settings, token).await.expect("connects")
+}
+
+/// Keeps every row of a grid read with the anchors handed with it, and the anchors handed first.
+#[derive(Default)]
+struct RowsWithAnchors {
+    anchors: Option<Vec<RowAnchor>>,
+    rows: Vec<(usize, Vec<Cell>, Vec<RowAnchor>)>,
+}
+
+impl qbsync::sheets::RowSink for RowsWithAnchors {
+    fn row(&mut self, row: usize, raw: qbsync::sheets::RawRow<'_>) -> Result<(), SheetsError> {
+        assert!(self.anchors.is_some(), "the anchors are handed over before the first row");
+        self.rows.push((row, raw.cells()?, raw.anchors().to_vec()));
+        Ok(())
+    }
+
+    fn restart(&mut self) {
+        *self = RowsWithAnchors::default();
+    }
+
+    fn anchors(&mut self, anchors: &qbsync::sheets::Anchors) -> Result<(), SheetsError> {
+        self.anchors = Some(anchors.to_vec());
+        Ok(())
+    }
+}
+
+/// The grid read and today's two reads (values, anchors) of the same sheet agree exactly.
+async fn assert_one_read_matches_two(client: &SheetsClient) -> RowsWithAnchors {
+    let values = client.read_values().await.expect("values.get");
+    let anchors = client.anchors().await.expect("developerMetadata:search");
+    let mut sink = RowsWithAnchors::default();
+    let read = client.read_rows_with_anchors(&mut sink).await.expect("grid read");
+    let rows: Vec<Vec<Cell>> = sink.rows.iter().map(|(_, cells, _)| cells.clone()).collect();
+    assert_eq!(rows, values, "the same cells as values.get, row for row");
+    assert_eq!(sink.rows.iter().map(|(row, _, _)| *row).collect::<Vec<_>>(), (0..values.len()).collect::<Vec<_>>());
+    assert_eq!(read.anchors.to_vec(), anchors, "the same anchors as the search");
+    assert_eq!(sink.anchors.as_deref(), Some(&anchors[..]));
+    assert_eq!(read.index.len(), values.len());
+    for (row, _, on_row) in &sink.rows {
+        let expected: Vec<RowAnchor> = anchors.iter().filter(|a| a.row as usize == *row).cloned().collect();
+        assert_eq!(on_row, &expected, "row {row} comes with its own anchors");
+    }
+    sink
+}
+
+#[tokio::test]
+async fn one_grid_read_gives_the_cells_and_anchors_of_the_two_reads_it_replaces() {
+    let sandbox = sandbox_with(EVERY_KIND).await;
+    let client = sandbox_client(&sandbox).await;
+    // Anchors on data rows, on the blank row, and on a row after the last value.
+    let keys = [(1, "k-acd-1"), (3, "k-blank"), (4, "k-acd-3"), (9, "k-beyond")];
+    let create: Vec<NewAnchor> = keys.iter().map(|(row, key)| NewAnchor { row: *row, key: (*key).into() }).collect();
+    client.update_anchors(&create, &[]).await.expect("anchors created");
+
+    let sink = assert_one_read_matches_two(&client).await;
+    let row = |n: usize| sink.rows[n].1.clone();
+    assert_eq!(
+        row(1),
+        vec![
+            text("ACD-1"),
+            number("1234.5"),
+            number("45966"),
+            Cell::Bool(true),
+            number("0.30000000000000004"),
+            text("#DIV/0!"),
+            text("0012"),
+            Cell::Empty,
+            number("1234.5"),
+            number("45966"),
+            text("#NAME?"),
+        ]
+    );
+    assert_eq!(row(2)[6], text("=not a formula"), "text that looks like a formula stays text");
+    assert_eq!(row(3), vec![], "a blank row in the middle is empty");
+    assert_eq!(row(4)[1], text("(100.00)"));
+    assert_eq!(row(4)[4], text("ACD-1"), "a formula's text result");
+    assert_eq!(sink.rows.len(), 6, "rows after the last value are left out");
+    assert_eq!(sink.rows[3].2.iter().map(|a| a.key.as_str()).collect::<Vec<_>>(), vec!["k-blank"]);
+    let anchors = sink.anchors.expect("anchors");
+    assert_eq!(anchors.last().map(|a| (a.key.as_str(), a.row)), Some(("k-beyond", 9)));
+}
+
+#[tokio::test]
+async fn anchors_read_with_the_rows_follow_inserts_and_deletes() {
+    let sandbox = sandbox_with(EVERY_KIND).await;
+    let client = sandbox_client(&sandbox).await;
+    let create = [(1, "k1"), (2, "k2"), (5, "k4")].map(|(row, key)| NewAnchor { row, key: key.into() });
+    client.update_anchors(&create, &[]).await.expect("anchors created");
+    let tab = sandbox.google.tab().to_owned();
+    sandbox.google.insert_row(&tab, 1, &["NEW-1", "7"]).expect("insert");
+    sandbox.google.insert_rows(&tab, 1, 2).expect("insert blank rows");
+    sandbox.google.delete_row(&tab, 5).expect("delete the row anchored k2 (now row 5)");
+
+    let sink = assert_one_read_matches_two(&client).await;
+    let anchored: Vec<(String, usize, String)> = sink
+        .rows
+        .iter()
+        .flat_map(|(row, cells, anchors)| {
+            let invoice = cells.first().map(|c| c.as_text().into_owned()).unwrap_or_default();
+            anchors.iter().map(move |a| (a.key.clone(), *row, invoice.clone()))
+        })
+        .collect();
+    assert_eq!(anchored, vec![("k1".into(), 4, "ACD-1".into()), ("k4".into(), 7, "ACD-4".into())]);
+}
+
+#[tokio::test]
+async fn a_grid_read_is_one_read_request_and_its_digest_moves_with_values_and_anchors() {
+    let sandbox = sandbox_with(EVERY_KIND).await;
+    let client = sandbox_client(&sandbox).await;
+    client.tab_info().await.expect("tab info");
+    let before = client.stats();
+    let first = client.read_rows_with_anchors(&mut qbsync::sheets::DigestsOnly).await.expect("grid read");
+    assert_eq!(client.stats().reads, before.reads + 1, "values and anchors in one request");
+    let again = client.read_rows_with_anchors(&mut qbsync::sheets::DigestsOnly).await.expect("grid read");
+    assert_eq!(first.index.answer(), again.index.answer());
+    assert!(first.anchors.is_same_answer(&again.anchors));
+
+    client.update_anchors(&[NewAnchor { row: 2, key: "k".into() }], &[]).await.expect("anchor");
+    let anchored = client.read_rows_with_anchors(&mut qbsync::sheets::DigestsOnly).await.expect("grid read");
+    assert_ne!(anchored.index.answer(), first.index.answer(), "an anchor is part of what was seen");
+    assert_eq!(anchored.index.digest(2), first.index.digest(2), "the row's cells did not change");
+    assert!(!anchored.anchors.is_same_answer(&first.anchors));
+
+    sandbox.google.set_cell(sandbox.google.tab(), 2, 1, "51").expect("edit");
+    let edited = client.read_rows_with_anchors(&mut qbsync::sheets::DigestsOnly).await.expect("grid read");
+    assert_ne!(edited.index.digest(2), anchored.index.digest(2));
+    assert_eq!(edited.index.digest(1), anchored.index.digest(1));
+    assert!(edited.anchors.is_same_answer(&anchored.anchors), "no anchor moved");
+}
+
+#[tokio::test]
+async fn a_grid_read_of_a_missing_tab_lists_the_tabs_there_are() {
+    let sandbox = sandbox_with(EVERY_KIND).await;
+    let settings = SheetsSettings {
+        sheets_api_url: sandbox.base_url().to_owned(),
+        backoff_base: Duration::from_millis(1),
+        ..SheetsSettings::new(sandbox.google.spreadsheet_id(), "nope")
+    };
+    let token = GoogleCredentials::AccessToken(SecretString::from(sandbox.google.issue_token()));
+    let client = SheetsClient::connect(settings, token).await.expect("connects");
+    let error = client.read_rows_with_anchors(&mut qbsync::sheets::DigestsOnly).await.expect_err("no such tab");
+    assert_eq!(
+        error,
+        SheetsError::TabNotFound { tab: "nope".into(), available: vec![sandbox.google.tab().to_owned()] }
+    );
+}
+
+/// The rows reach the sink while the answer is still arriving: a server that sends the second
+/// half of its answer only once the sink has had a row would never finish for a client that
+/// gathers the answer first (it would time out).
+#[tokio::test]
+async fn rows_reach_the_sink_before_the_answer_is_complete() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let rows: Vec<Value> =
+        (0..200).map(|n| json!({"values": [{"effectiveValue": {"stringValue": format!("INV-{n}")}}]})).collect();
+    let metadata = vec![json!({}); 200];
+    let body = serde_json::to_vec(&json!({"sheets": [{"data": [
+        {"rowData": &rows[..1], "rowMetadata": metadata},
+        {"rowData": rows, "rowMetadata": metadata},
+    ]}]}))
+    .unwrap();
+    let half = body.len() / 2;
+    let (first_row_tx, first_row_rx) = tokio::sync::oneshot::channel::<()>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let tab_info = spreadsheet(&[("inv_tbl", 0, 26)]);
+    tokio::spawn(async move {
+        let mut first_row_rx = Some(first_row_rx);
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut byte).await.unwrap();
+                head.extend_from_slice(&byte[..n]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let answer =
+                if head.contains("includeGridData=false") { tab_info.as_bytes().to_vec() } else { body.clone() };
+            let start = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                answer.len()
+            );
+            socket.write_all(start.as_bytes()).await.unwrap();
+            if head.contains("includeGridData=true") {
+                socket.write_all(&answer[..half]).await.unwrap();
+                socket.flush().await.unwrap();
+                if let Some(rx) = first_row_rx.take() {
+                    // Waits until the client has handed a row over.
+                    let _ = rx.await;
+                }
+                socket.write_all(&answer[half..]).await.unwrap();
+            } else {
+                socket.write_all(&answer).await.unwrap();
+            }
+            let _ = socket.shutdown().await;
+        }
+    });
+
+    struct Signal(Option<tokio::sync::oneshot::Sender<()>>, usize);
+    impl qbsync::sheets::RowSink for Signal {
+        fn row(&mut self, _: usize, _: qbsync::sheets::RawRow<'_>) -> Result<(), SheetsError> {
+            self.1 += 1;
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+            Ok(())
+        }
+        fn restart(&mut self) {}
+    }
+    let settings = SheetsSettings {
+        sheets_api_url: format!("http://{address}/"),
+        timeout: Duration::from_secs(5),
+        max_attempts: 1,
+        ..SheetsSettings::new(SHEET, "inv_tbl")
+    };
+    let client = client_with(settings).await;
+    let mut sink = Signal(Some(first_row_tx), 0);
+    let read = client.read_rows_with_anchors(&mut sink).await.expect("the answer arrives in two halves");
+    assert_eq!((sink.1, read.index.len()), (200, 200));
+}

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use qbsync::commands::context::{self, RunFlags};
 use qbsync::domain::Cell;
+use qbsync::sandbox::google::{MetadataMoves, MetadataOnMove};
 use qbsync::sandbox::{Sandbox, SandboxDirs, SandboxOptions};
 use qbsync::settings::{LoadOptions, Settings};
-use qbsync::sync::engine::PassReport;
+use qbsync::sync::PassReport;
 use qbsync::sync::{Engine, PassOptions, Policy};
 use tempfile::TempDir;
 
@@ -45,6 +46,12 @@ impl World {
         }
         sandbox.connect_quickbooks(&state).await.expect("QuickBooks connects");
         World { sandbox, _dir: dir, env }
+    }
+
+    /// Sets one setting for everything built from now on (engines, policies, the CLI).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
     }
 
     pub fn settings(&self) -> Settings {
@@ -86,6 +93,13 @@ impl World {
             }
         }
         reports
+    }
+
+    /// What every later sort and cut and paste does to row metadata in this world. The sandbox
+    /// starts with `stay` (values move, metadata stays on its physical row), what Google's
+    /// documentation supports; a test that depends on another behaviour says so here.
+    pub fn set_metadata_moves(&self, behaviour: MetadataOnMove) {
+        self.sandbox.google.set_metadata_moves(MetadataMoves::both(behaviour));
     }
 
     pub fn tab(&self) -> &str {

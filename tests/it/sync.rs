@@ -172,6 +172,41 @@ async fn dual_mode_creates_bills_and_reports_them_in_the_bill_columns() {
 }
 
 #[tokio::test]
+async fn moving_from_dual_to_invoice_only_and_back_keeps_bill_ids_in_the_bill_columns_and_creates_nothing_twice() {
+    let mut world = World::start(Default::default(), &[("QB_SYNC_MODE", "dual"), ("QB_ENABLE_BILLS", "true")]).await;
+    world.migrate(true).await;
+    let mut engine = world.engine().await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+    let bills = world.sandbox.qbo.bills();
+    let invoices = world.sandbox.qbo.invoices().len();
+    assert!(!bills.is_empty());
+
+    let check = |world: &World, when: &str| {
+        for bill in &bills {
+            let number = bill.doc_number.as_deref().expect("numbered");
+            assert_eq!(world.cell(number, "qb_bill_id"), bill.id, "{when}: {number}'s bill id stays in its column");
+            assert_eq!(world.cell(number, "qb_bill_status"), "synced", "{when}: {number}");
+            assert_eq!(world.cell(number, "qb_invoice_id"), "", "{when}: no bill id is an invoice id");
+            assert_eq!(world.cell(number, "qb_invoice_url"), "", "{when}: {number}");
+        }
+        assert_eq!(world.sandbox.qbo.bills().len(), bills.len(), "{when}: no bill created twice");
+        assert_eq!(world.sandbox.qbo.invoices().len(), invoices, "{when}: no invoice created");
+    };
+
+    world.set_env("QB_SYNC_MODE", "invoice_only");
+    world.set_env("QB_ENABLE_BILLS", "false");
+    let mut engine = world.engine().await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+    check(&world, "invoice_only");
+
+    world.set_env("QB_SYNC_MODE", "dual");
+    world.set_env("QB_ENABLE_BILLS", "true");
+    let mut engine = world.engine().await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+    check(&world, "dual again");
+}
+
+#[tokio::test]
 async fn dry_run_changes_nothing_anywhere() {
     let world = World::demo().await;
     world.migrate(false).await;

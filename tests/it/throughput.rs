@@ -11,7 +11,7 @@ use qbsync::commands::context::RunFlags;
 use qbsync::sandbox::google::QuotaConfig;
 use qbsync::sandbox::qbo::QboLimits;
 use qbsync::sandbox::{RecordedRequest, SandboxOptions};
-use qbsync::sync::engine::PassReport;
+use qbsync::sync::PassReport;
 use qbsync::sync::{Engine, PassOptions};
 
 use crate::support::World;
@@ -218,6 +218,11 @@ fn the_benchmark_runs_in_quick_mode() {
     assert!(backlog["qbo_calls"].as_u64().unwrap() as f64 <= 1.1 * rows as f64);
     let samples = report["latency"]["samples"].as_array().unwrap();
     assert_eq!(samples.len() as u64, report["options"]["samples"].as_u64().unwrap());
+    let latency = &report["latency"];
+    assert_eq!(latency["change_check"]["secs"].as_u64(), Some(1), "the quick form picks up through Drive: {latency:#}");
+    let idle = &latency["idle"];
+    assert_eq!(idle["qbo_calls"].as_u64(), Some(0), "an idle daemon never calls QuickBooks: {idle:#}");
+    assert!(idle["window"]["secs"].as_u64().unwrap() >= 3, "{idle:#}");
     let large = &report["large"];
     assert_eq!(large["idle"], true);
     let idle = &large["idle_pass"];

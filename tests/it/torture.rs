@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use qbsync::domain::Cell;
 use qbsync::qbo::{DocKind, PartyKind, RequestId};
 use qbsync::sandbox::faults::endpoint;
+use qbsync::sandbox::google::{MetadataOnMove, SortOrder};
 use qbsync::sandbox::{FaultRule, SandboxOptions};
 use qbsync::store::{AuditQuery, DocState, Kind};
 use rand::rngs::StdRng;
@@ -159,21 +160,29 @@ struct Shape {
     /// Longest a daemon lives before it is killed.
     max_life_ms: u64,
     honour_request_id: bool,
+    /// What a sort does to row metadata; a person sorts the tab between some lives.
+    metadata: MetadataOnMove,
 }
 
 impl Shape {
-    fn new(honour_request_id: bool) -> Shape {
+    fn new(honour_request_id: bool, metadata: MetadataOnMove) -> Shape {
         if torture_long() {
-            Shape { rows: 240, kills: 200, max_life_ms: 2000, honour_request_id }
+            Shape { rows: 240, kills: 200, max_life_ms: 2000, honour_request_id, metadata }
         } else {
-            Shape { rows: 60, kills: 20, max_life_ms: 1200, honour_request_id }
+            Shape { rows: 60, kills: 20, max_life_ms: 1200, honour_request_id, metadata }
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_random_with_requestid_honoured() {
-    torture("torture::killed_at_random_with_requestid_honoured", Shape::new(true)).await;
+    torture("torture::killed_at_random_with_requestid_honoured", Shape::new(true, MetadataOnMove::Stay)).await;
+}
+
+/// The same where a sort carries row metadata with the values (Google documents neither).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_when_sorts_carry_row_metadata() {
+    torture("torture::killed_at_random_when_sorts_carry_row_metadata", Shape::new(true, MetadataOnMove::Follow)).await;
 }
 
 /// The harshest QuickBooks: a repeated `requestid` is executed again and a repeated invoice
@@ -181,7 +190,8 @@ async fn killed_at_random_with_requestid_honoured() {
 /// and a duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_random_with_requestid_ignored_and_no_duplicate_number_check() {
-    torture("torture::killed_at_random_with_requestid_ignored_and_no_duplicate_number_check", Shape::new(false)).await;
+    let shape = Shape::new(false, MetadataOnMove::Stay);
+    torture("torture::killed_at_random_with_requestid_ignored_and_no_duplicate_number_check", shape).await;
 }
 
 async fn torture(name: &str, shape: Shape) {
@@ -192,6 +202,7 @@ async fn torture(name: &str, shape: Shape) {
     // life of the daemon, as a bookkeeper appends them: every life has work in every step.
     let (first, later) = rows.split_at(shape.rows / 3);
     let world = world_with(first, &mut rng, seed, &[]).await;
+    world.set_metadata_moves(shape.metadata);
     world.sandbox.qbo.set_honour_request_id(shape.honour_request_id);
     // Off: QuickBooks accepts a second invoice with the same number (the duplicate check is a
     // company preference), so a resent create would really make a duplicate.
@@ -210,7 +221,15 @@ async fn torture(name: &str, shape: Shape) {
             let values: Vec<&str> = values.iter().map(String::as_str).collect();
             world.sandbox.google.append_row(world.tab(), &values).unwrap();
         }
+        if rng.gen_bool(0.3) {
+            // A person sorts the tab while nothing runs, or (below) while a pass is under way.
+            sort(&world, &mut rng);
+        }
         let mut daemon = world.spawn(&["daemon", "--interval", "1"]);
+        if rng.gen_bool(0.2) {
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(0..200))).await;
+            sort(&world, &mut rng);
+        }
         // Short lives hit start-up and the first steps of a pass; long ones hit everything.
         let life = if rng.gen_bool(0.3) { rng.gen_range(10..300) } else { rng.gen_range(300..=shape.max_life_ms) };
         lives.push(life);
@@ -250,6 +269,13 @@ async fn torture(name: &str, shape: Shape) {
         counts.injected_faults,
     );
     check_exactly_once(&world, &rows);
+}
+
+/// Sorts the whole tab by a column a person might choose.
+fn sort(world: &World, rng: &mut StdRng) {
+    let column = ["to_client", "inv_dollars", "invoice", "thread"][rng.gen_range(0..4)];
+    let order = if rng.gen_bool(0.5) { SortOrder::Ascending } else { SortOrder::Descending };
+    world.sandbox.google.sort_rows(world.tab(), column, order).unwrap();
 }
 
 /// Column names of the id, link, status and error cells of a document kind (dual mode).

@@ -7,7 +7,10 @@
 //!
 //! Emulated: `createDeveloperMetadata`, `updateDeveloperMetadata`, `deleteDeveloperMetadata`,
 //! `insertDimension`, `deleteDimension`, `appendDimension`, `moveDimension`,
-//! `updateSheetProperties`, `updateSpreadsheetProperties`, `sortRange`, `addSheet`, `deleteSheet`.
+//! `updateSheetProperties`, `updateSpreadsheetProperties`, `sortRange`, `cutPaste`, `addSheet`,
+//! `deleteSheet`. What `sortRange` and `cutPaste` do to row metadata is the sandbox's switch
+//! (`moves.rs`); `moveDimension` moves rows, metadata included. A `cutPaste` whose destination
+//! would pass the grid's edge is refused (Google's answer is not recorded).
 
 use rand::Rng;
 use serde_json::{Value, json};
@@ -15,7 +18,8 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::fields::Selection;
 use super::metadata::{self, DeveloperMetadata, Filter, Visibility};
-use super::spreadsheet::{DEFAULT_COLUMNS, DEFAULT_ROWS, MAX_CELLS, Rect, SortOrder, Spreadsheet};
+use super::moves::Mover;
+use super::spreadsheet::{Coordinate, DEFAULT_COLUMNS, DEFAULT_ROWS, MAX_CELLS, Rect, SortOrder, Spreadsheet};
 
 /// Request kinds Google has but the sandbox does not emulate (answered 400 with a clear message,
 /// rather than pretending they worked).
@@ -45,7 +49,6 @@ const NOT_EMULATED: &[&str] = &[
     "duplicateSheet",
     "findReplace",
     "copyPaste",
-    "cutPaste",
     "pasteData",
     "appendCells",
     "insertRange",
@@ -79,8 +82,9 @@ const NOT_EMULATED: &[&str] = &[
     "updateEmbeddedObjectBorder",
 ];
 
-/// Applies `body.requests` to `ss` (a draft the caller discards on error).
-pub fn apply(ss: &mut Spreadsheet, body: &Value, rng: &mut impl Rng) -> Result<Value, ApiError> {
+/// Applies `body.requests` to `ss` (a draft the caller discards on error); `mover` says what
+/// sorts and cut and paste do to row metadata.
+pub fn apply(ss: &mut Spreadsheet, body: &Value, rng: &mut impl Rng, mover: &mut Mover) -> Result<Value, ApiError> {
     let requests = body.get("requests").and_then(Value::as_array).cloned().unwrap_or_default();
     if requests.is_empty() {
         return Err(ApiError::invalid_argument("Must specify at least one request."));
@@ -105,7 +109,8 @@ pub fn apply(ss: &mut Spreadsheet, body: &Value, rng: &mut impl Rng) -> Result<V
             "moveDimension" => move_dimension(ss, params).map_err(fail)?,
             "updateSheetProperties" => update_sheet_properties(ss, params).map_err(fail)?,
             "updateSpreadsheetProperties" => update_spreadsheet_properties(ss, params).map_err(fail)?,
-            "sortRange" => sort_range(ss, params, &context)?,
+            "sortRange" => sort_range(ss, params, &context, mover)?,
+            "cutPaste" => cut_paste(ss, params, &context, mover)?,
             "addSheet" => add_sheet(ss, params).map_err(fail)?,
             "deleteSheet" => delete_sheet(ss, params).map_err(fail)?,
             other if NOT_EMULATED.contains(&other) => {
@@ -417,7 +422,7 @@ fn update_spreadsheet_properties(ss: &mut Spreadsheet, params: &Value) -> Result
     Ok(json!({}))
 }
 
-fn sort_range(ss: &mut Spreadsheet, params: &Value, context: &str) -> Result<Value, ApiError> {
+fn sort_range(ss: &mut Spreadsheet, params: &Value, context: &str, mover: &mut Mover) -> Result<Value, ApiError> {
     let fail = |detail: &str| ApiError::invalid_argument(format!("{context}: {detail}"));
     let rect: Rect = metadata::grid_range(ss, params.get("range").unwrap_or(&Value::Null), context)?;
     let specs = params.get("sortSpecs").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -438,7 +443,46 @@ fn sort_range(ss: &mut Spreadsheet, params: &Value, context: &str) -> Result<Val
         };
         parsed.push((column, order));
     }
-    ss.sort_rows(rect, &parsed);
+    ss.sort_rows(rect, &parsed, mover.sort());
+    Ok(json!({}))
+}
+
+/// `cutPaste`: `source` (a `GridRange`), `destination` (a `GridCoordinate`: the top-left cell of
+/// the paste, possibly on another sheet) and `pasteType`. The sandbox keeps no formats, data
+/// validation or conditional formats, so only the kinds that move values are emulated.
+fn cut_paste(ss: &mut Spreadsheet, params: &Value, context: &str, mover: &mut Mover) -> Result<Value, ApiError> {
+    let fail = |detail: String| ApiError::invalid_argument(format!("{context}: {detail}"));
+    let source = params.get("source").ok_or_else(|| fail("source is required".into()))?;
+    let source: Rect = metadata::grid_range(ss, source, context)?;
+    let destination = params.get("destination").ok_or_else(|| fail("destination is required".into()))?;
+    let sheet_id = destination.get("sheetId").and_then(Value::as_i64).unwrap_or(0);
+    let sheet = i32::try_from(sheet_id)
+        .ok()
+        .and_then(|id| ss.sheet_by_id(id))
+        .ok_or_else(|| fail(format!("No grid with id: {sheet_id}")))?;
+    let index = |key| destination.get(key).and_then(Value::as_u64).and_then(|v| usize::try_from(v).ok());
+    let (row, col) = (index("rowIndex").unwrap_or(0), index("columnIndex").unwrap_or(0));
+    let values_only = match params.get("pasteType").and_then(Value::as_str) {
+        None | Some("PASTE_NORMAL" | "PASTE_NO_BORDERS" | "PASTE_FORMULA") => false,
+        Some("PASTE_VALUES") => true,
+        Some(kind @ ("PASTE_FORMAT" | "PASTE_DATA_VALIDATION" | "PASTE_CONDITIONAL_FORMATTING")) => {
+            return Err(fail(format!("pasteType {kind} is not emulated by the qbsync sandbox")));
+        }
+        Some(other) => {
+            return Err(ApiError::invalid_argument(format!(
+                "Invalid value at '{}.paste_type' (type.googleapis.com/google.apps.sheets.v4.PasteType), \"{other}\"",
+                context.trim_start_matches("Invalid ").replace(".cutPaste", ".cut_paste")
+            )));
+        }
+    };
+    let (rows, cols) = (ss.sheets[sheet].rows.len(), ss.sheets[sheet].columns.len());
+    let (end_row, end_col) = (row + (source.r1 - source.r0), col + (source.c1 - source.c0));
+    if end_row > rows || end_col > cols {
+        return Err(fail(format!(
+            "the paste at row {row}, column {col} passes the grid's edge. Max rows: {rows}, max columns: {cols}"
+        )));
+    }
+    ss.cut_paste(source, Coordinate { sheet, row, col }, values_only, mover.cut_paste());
     Ok(json!({}))
 }
 
@@ -497,7 +541,8 @@ mod tests {
     }
 
     fn run(ss: &mut Spreadsheet, requests: Value) -> Result<Value, ApiError> {
-        apply(ss, &json!({ "requests": requests }), &mut StdRng::seed_from_u64(1))
+        let mut mover = Mover::new(Default::default(), 1);
+        apply(ss, &json!({ "requests": requests }), &mut StdRng::seed_from_u64(1), &mut mover)
     }
 
     fn row_metadata(id: i32, row: usize) -> Value {

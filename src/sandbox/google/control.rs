@@ -1,7 +1,8 @@
 //! Control of the emulated spreadsheet, for tests, the demo and people running `qbsync sandbox`:
 //! load a tab from CSV, dump state, read cells, make the live edits a sheet editor makes while
-//! qbsync runs (insert, delete, sort, edit, copy, move rows; add and rename columns), list
-//! developer metadata with its current rows, and toggle sharing and quotas.
+//! qbsync runs (insert, delete, sort, edit, copy, move, cut and paste, drag rows; add and rename
+//! columns), list developer metadata with its current rows, toggle sharing and quotas, and say
+//! what sorts and cut and paste do to row metadata (`moves.rs`).
 //!
 //! Every operation exists as a Rust method on [`GoogleEmulator`] and over HTTP under
 //! `/_sandbox/sheets/…`. They act on the spreadsheet the sandbox started with. **Row and column
@@ -24,7 +25,8 @@ use serde_json::{Value, json};
 use super::csv::{self, CsvError};
 use super::entry::{Entry, typed};
 use super::metadata::Location;
-use super::spreadsheet::{DEFAULT_COLUMNS, DEFAULT_ROWS, Rect, SortOrder, Spreadsheet};
+use super::moves::{MetadataMoves, Mover};
+use super::spreadsheet::{Coordinate, DEFAULT_COLUMNS, DEFAULT_ROWS, Rect, SortOrder, Spreadsheet};
 use super::values::{self, DateRender, Major, Render, ValueRender};
 use super::{GoogleEmulator, a1};
 use crate::domain::Cell;
@@ -46,6 +48,8 @@ pub enum ControlError {
     ColumnOutsideGrid { column: usize, columns: usize },
     #[error("a tab must keep at least one row")]
     LastRow,
+    #[error("rows {from}..{end} cannot be dragged to {destination}: the tab has {rows} rows")]
+    DragOutsideGrid { from: usize, end: usize, destination: usize, rows: usize },
     #[error(transparent)]
     Csv(#[from] CsvError),
 }
@@ -68,7 +72,8 @@ pub enum LiveEdit {
     DeleteRow {
         row: usize,
     },
-    /// Sorts the data rows (all but the header) by the column with this header.
+    /// Sorts the data rows (all but the header) by the column with this header. The values move;
+    /// row metadata obeys the sort switch.
     SortRows {
         column: String,
         #[serde(default)]
@@ -99,6 +104,22 @@ pub enum LiveEdit {
     MoveRow {
         from: usize,
         to: usize,
+    },
+    /// Cuts every cell of row `from` and pastes them onto row `to`: row `from` is left blank and
+    /// row `to`'s previous values are gone. The rows stay where they are; their metadata obeys the
+    /// cut-and-paste switch.
+    CutPasteRow {
+        from: usize,
+        to: usize,
+    },
+    /// Drags `count` rows starting at `from` by their headers so that they land before row
+    /// `destination`, an index counted before the move (`moveDimension`'s convention). The rows
+    /// move themselves, metadata included.
+    DragRows {
+        from: usize,
+        #[serde(default = "one")]
+        count: usize,
+        destination: usize,
     },
 }
 
@@ -169,7 +190,8 @@ fn set_typed(ss: &mut Spreadsheet, sheet: usize, row: usize, values: &[String]) 
 }
 
 /// Applies one live edit; returns what the HTTP API echoes (`{"row": n}` / `{"column": n}`).
-fn apply_edit(ss: &mut Spreadsheet, sheet: usize, edit: LiveEdit) -> Result<Value, ControlError> {
+/// `mover` says what sorts and cut and paste do to row metadata.
+fn apply_edit(ss: &mut Spreadsheet, sheet: usize, edit: LiveEdit, mover: &mut Mover) -> Result<Value, ControlError> {
     match edit {
         LiveEdit::InsertRows { at, count } => {
             check_row(ss, sheet, at, true)?;
@@ -196,7 +218,7 @@ fn apply_edit(ss: &mut Spreadsheet, sheet: usize, edit: LiveEdit) -> Result<Valu
             if used > 2 {
                 let rect = Rect { sheet, r0: 1, r1: used, c0: 0, c1: ss.sheets[sheet].columns.len() };
                 let order = if descending { SortOrder::Descending } else { SortOrder::Ascending };
-                ss.sort_rows(rect, &[(col, order)]);
+                ss.sort_rows(rect, &[(col, order)], mover.sort());
             }
             Ok(json!({"column": col}))
         }
@@ -247,6 +269,30 @@ fn apply_edit(ss: &mut Spreadsheet, sheet: usize, edit: LiveEdit) -> Result<Valu
             ss.sheets[sheet].rows.insert(to, row);
             Ok(json!({"row": to}))
         }
+        LiveEdit::CutPasteRow { from, to } => {
+            check_row(ss, sheet, from, false)?;
+            check_row(ss, sheet, to, false)?;
+            if from != to {
+                let source = Rect { sheet, r0: from, r1: from + 1, c0: 0, c1: ss.sheets[sheet].columns.len() };
+                ss.cut_paste(source, Coordinate { sheet, row: to, col: 0 }, false, mover.cut_paste());
+            }
+            Ok(json!({"row": to}))
+        }
+        LiveEdit::DragRows { from, count, destination } => {
+            let (rows, end) = (ss.sheets[sheet].rows.len(), from.saturating_add(count));
+            if count == 0 || end > rows || destination > rows {
+                return Err(ControlError::DragOutsideGrid { from, end, destination, rows });
+            }
+            ss.move_rows(sheet, from, end, destination);
+            let landed = if destination > end {
+                destination - count
+            } else if destination < from {
+                destination
+            } else {
+                from
+            };
+            Ok(json!({"row": landed}))
+        }
     }
 }
 
@@ -255,13 +301,14 @@ impl GoogleEmulator {
     fn edit<T>(
         &self,
         tab: &str,
-        f: impl FnOnce(&mut Spreadsheet, usize) -> Result<T, ControlError>,
+        f: impl FnOnce(&mut Spreadsheet, usize, &mut Mover) -> Result<T, ControlError>,
     ) -> Result<T, ControlError> {
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let id = self.spreadsheet_id.clone();
         let ss = state.spreadsheets.get_mut(&id).ok_or(ControlError::NoSuchSpreadsheet(id))?;
         let sheet = ss.sheet_by_title(tab).ok_or_else(|| ControlError::NoSuchTab(tab.to_owned()))?;
-        let out = f(ss, sheet)?;
+        let out = f(ss, sheet, &mut state.mover)?;
         ss.touch();
         Ok(out)
     }
@@ -387,7 +434,7 @@ impl GoogleEmulator {
 
     /// Applies one live edit (the HTTP control API's `POST …/edits`).
     pub fn apply_edit(&self, tab: &str, edit: LiveEdit) -> Result<Value, ControlError> {
-        self.edit(tab, |ss, sheet| apply_edit(ss, sheet, edit))
+        self.edit(tab, |ss, sheet, mover| apply_edit(ss, sheet, edit, mover))
     }
 
     /// Makes `edit` on `tab` in the instant before the next `values:batchUpdate` is applied:
@@ -421,6 +468,7 @@ impl GoogleEmulator {
     }
 
     /// Sorts the data rows (all but the header) by the column headed `column`; blank rows last.
+    /// Row metadata obeys the sort switch ([`GoogleEmulator::set_metadata_moves`]).
     pub fn sort_rows(&self, tab: &str, column: &str, order: SortOrder) -> Result<(), ControlError> {
         let edit = LiveEdit::SortRows { column: column.to_owned(), descending: order == SortOrder::Descending };
         self.apply_edit(tab, edit).map(drop)
@@ -453,9 +501,22 @@ impl GoogleEmulator {
         self.apply_edit(tab, LiveEdit::CopyRow { from, to }).map(drop)
     }
 
-    /// Moves row `from` so that it ends up at index `to`, metadata included (cut and paste).
+    /// Moves row `from` so that it ends up at index `to`, metadata included (a drag of its header).
     pub fn move_row(&self, tab: &str, from: usize, to: usize) -> Result<(), ControlError> {
         self.apply_edit(tab, LiveEdit::MoveRow { from, to }).map(drop)
+    }
+
+    /// Cuts row `from`'s cells and pastes them onto row `to` (overwriting it; row `from` is left
+    /// blank). Row metadata obeys the cut-and-paste switch ([`GoogleEmulator::set_metadata_moves`]).
+    pub fn cut_paste_row(&self, tab: &str, from: usize, to: usize) -> Result<(), ControlError> {
+        self.apply_edit(tab, LiveEdit::CutPasteRow { from, to }).map(drop)
+    }
+
+    /// Drags `count` rows from `from` so that they land before row `destination` (counted before
+    /// the move, as `moveDimension`), metadata included; returns where the first of them is now.
+    pub fn drag_rows(&self, tab: &str, from: usize, count: usize, destination: usize) -> Result<usize, ControlError> {
+        let out = self.apply_edit(tab, LiveEdit::DragRows { from, count, destination })?;
+        Ok(index_of(&out, "row"))
     }
 
     /// Every developer metadata entry of the starting spreadsheet with its current position.
@@ -524,6 +585,7 @@ pub fn router() -> Router<Arc<GoogleEmulator>> {
         .route("/_sandbox/sheets/tabs/{tab}/rows", get(rows))
         .route("/_sandbox/sheets/tabs/{tab}/edits", post(edit))
         .route("/_sandbox/sheets/metadata", get(metadata))
+        .route("/_sandbox/sheets/metadata_moves", get(get_metadata_moves).put(put_metadata_moves))
         .route("/_sandbox/sheets/shared", put(shared))
         .route("/_sandbox/sheets/tokens", post(issue_token))
         .route("/_sandbox/sheets/tokens/expire", post(expire_tokens))
@@ -583,6 +645,30 @@ async fn metadata(State(emulator): State<Arc<GoogleEmulator>>) -> Json<Vec<Metad
     Json(emulator.developer_metadata())
 }
 
+async fn get_metadata_moves(State(emulator): State<Arc<GoogleEmulator>>) -> Json<MetadataMoves> {
+    Json(emulator.metadata_moves())
+}
+
+/// `{"sort": "follow"|"stay"|"mixed", "cut_paste": …}`, each field optional (an absent one is
+/// left as it is); answers the switches now in force.
+#[derive(Deserialize)]
+struct MetadataMovesPatch {
+    sort: Option<super::MetadataOnMove>,
+    cut_paste: Option<super::MetadataOnMove>,
+}
+
+async fn put_metadata_moves(
+    State(emulator): State<Arc<GoogleEmulator>>,
+    Json(patch): Json<MetadataMovesPatch>,
+) -> Json<MetadataMoves> {
+    let mut state = emulator.lock();
+    let mut moves = state.mover.switches();
+    moves.sort = patch.sort.unwrap_or(moves.sort);
+    moves.cut_paste = patch.cut_paste.unwrap_or(moves.cut_paste);
+    state.mover.set(moves);
+    Json(moves)
+}
+
 #[derive(Deserialize)]
 struct Shared {
     shared: bool,
@@ -639,6 +725,8 @@ async fn put_quota(State(emulator): State<Arc<GoogleEmulator>>, Json(settings): 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::google::metadata::{Anchor, DeveloperMetadata, Visibility};
+    use crate::sandbox::google::moves::MetadataOnMove;
 
     fn sheet() -> Spreadsheet {
         let mut ss = Spreadsheet::new("id", "t");
@@ -647,10 +735,39 @@ mod tests {
         ss
     }
 
+    fn mover(sort: MetadataOnMove, cut_paste: MetadataOnMove) -> Mover {
+        Mover::new(MetadataMoves { sort, cut_paste }, 1)
+    }
+
+    fn stay() -> Mover {
+        mover(MetadataOnMove::Stay, MetadataOnMove::Stay)
+    }
+
+    /// The rows a row metadata entry on each of `rows` is on after `edit`, in the order given.
+    fn anchors_after(ss: &mut Spreadsheet, rows: &[usize], edit: LiveEdit, mover: &mut Mover) -> Vec<Option<usize>> {
+        for (i, &row) in rows.iter().enumerate() {
+            let id = i32::try_from(i).unwrap() + 1;
+            let anchor = Anchor::Row { sheet_id: 0, uid: ss.sheets[0].rows[row].uid };
+            let m = DeveloperMetadata { id, key: "k".into(), value: None, visibility: Visibility::Document, anchor };
+            ss.metadata.insert(id, m);
+        }
+        apply_edit(ss, 0, edit, mover).unwrap();
+        (1..=rows.len())
+            .map(|id| match ss.metadata[&i32::try_from(id).unwrap()].anchor.locate(ss) {
+                Some(Location::Row { index, .. }) => Some(index),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn column_a(ss: &Spreadsheet) -> Vec<Cell> {
+        (0..ss.sheets[0].used_rows()).map(|r| cell_at(ss, 0, r, 0)).collect()
+    }
+
     #[test]
     fn copy_row_copies_values_into_a_new_row() {
         let mut ss = sheet();
-        apply_edit(&mut ss, 0, LiveEdit::CopyRow { from: 1, to: 3 }).unwrap();
+        apply_edit(&mut ss, 0, LiveEdit::CopyRow { from: 1, to: 3 }, &mut stay()).unwrap();
         assert_eq!(cell_at(&ss, 0, 3, 0), Cell::Text("A".into()));
         assert_ne!(ss.sheets[0].rows[3].uid, ss.sheets[0].rows[1].uid);
     }
@@ -658,14 +775,65 @@ mod tests {
     #[test]
     fn sort_keeps_the_header() {
         let mut ss = sheet();
-        apply_edit(&mut ss, 0, LiveEdit::SortRows { column: "amount".into(), descending: false }).unwrap();
+        apply_edit(&mut ss, 0, LiveEdit::SortRows { column: "amount".into(), descending: false }, &mut stay()).unwrap();
         assert_eq!(cell_at(&ss, 0, 0, 0), Cell::Text("invoice".into()));
         assert_eq!(cell_at(&ss, 0, 1, 0), Cell::Text("B".into()));
+    }
+
+    #[test]
+    fn a_sort_leaves_row_metadata_on_its_physical_row_unless_told_to_carry_it() {
+        let sort = || LiveEdit::SortRows { column: "amount".into(), descending: false };
+        let mut ss = sheet();
+        assert_eq!(anchors_after(&mut ss, &[1, 2], sort(), &mut stay()), vec![Some(1), Some(2)]);
+        assert_eq!(cell_at(&ss, 0, 1, 0), Cell::Text("B".into()), "the values moved");
+        let mut ss = sheet();
+        let mut follow = mover(MetadataOnMove::Follow, MetadataOnMove::Stay);
+        assert_eq!(anchors_after(&mut ss, &[1, 2], sort(), &mut follow), vec![Some(2), Some(1)]);
+    }
+
+    #[test]
+    fn cut_and_paste_blanks_the_source_overwrites_the_destination_and_obeys_its_own_switch() {
+        let cut = || LiveEdit::CutPasteRow { from: 1, to: 3 };
+        let mut ss = sheet();
+        ss.sheets[0].set(3, 2, typed("old"));
+        // A sort switch set to follow does not govern cut and paste.
+        let mut sorts_follow = mover(MetadataOnMove::Follow, MetadataOnMove::Stay);
+        assert_eq!(anchors_after(&mut ss, &[1, 3], cut(), &mut sorts_follow), vec![Some(1), Some(3)]);
+        let a = Cell::Text("A".into());
+        assert_eq!(column_a(&ss), vec![Cell::Text("invoice".into()), Cell::Empty, Cell::Text("B".into()), a]);
+        assert!(ss.sheets[0].rows[1].cells.is_empty(), "the source row is blank");
+        assert_eq!(cell_at(&ss, 0, 3, 2), Cell::Empty, "the destination's old values are gone");
+        assert_eq!(cell_at(&ss, 0, 3, 1), Cell::Number("2".into()));
+
+        let mut ss = sheet();
+        let mut follow = mover(MetadataOnMove::Stay, MetadataOnMove::Follow);
+        assert_eq!(
+            anchors_after(&mut ss, &[1, 3], cut(), &mut follow),
+            vec![Some(3), Some(3)],
+            "both on the pasted row"
+        );
+    }
+
+    #[test]
+    fn a_drag_moves_the_rows_with_their_metadata_whatever_the_switches() {
+        let mut ss = sheet();
+        let drag = LiveEdit::DragRows { from: 1, count: 1, destination: 3 };
+        assert_eq!(anchors_after(&mut ss, &[1, 2], drag, &mut stay()), vec![Some(2), Some(1)]);
+        assert_eq!(cell_at(&ss, 0, 2, 0), Cell::Text("A".into()));
+        let out =
+            apply_edit(&mut ss, 0, LiveEdit::DragRows { from: 2, count: 1, destination: 1 }, &mut stay()).unwrap();
+        assert_eq!(out, json!({"row": 1}));
+        let outside = apply_edit(&mut ss, 0, LiveEdit::DragRows { from: 999, count: 2, destination: 0 }, &mut stay());
+        assert!(matches!(outside, Err(ControlError::DragOutsideGrid { .. })));
     }
 
     #[test]
     fn live_edits_have_a_json_form() {
         let edit: LiveEdit = serde_json::from_value(json!({"op": "insert_rows", "at": 5})).unwrap();
         assert_eq!(edit, LiveEdit::InsertRows { at: 5, count: 1 });
+        let edit: LiveEdit = serde_json::from_value(json!({"op": "drag_rows", "from": 2, "destination": 7})).unwrap();
+        assert_eq!(edit, LiveEdit::DragRows { from: 2, count: 1, destination: 7 });
+        let edit: LiveEdit = serde_json::from_value(json!({"op": "cut_paste_row", "from": 2, "to": 7})).unwrap();
+        assert_eq!(edit, LiveEdit::CutPasteRow { from: 2, to: 7 });
     }
 }

@@ -39,6 +39,12 @@ impl Selection {
         false
     }
 
+    /// What to keep of member `name`: `None` when it is not selected, `Some(None)` when it is
+    /// selected whole. For answers written piece by piece rather than built and then cut.
+    pub fn member(&self, name: &str) -> Option<Option<&Selection>> {
+        self.0.get(name).or_else(|| self.0.get("*")).map(Option::as_ref)
+    }
+
     /// Keeps the selected parts of `value`.
     pub fn apply(&self, value: Value) -> Value {
         match value {

@@ -19,11 +19,12 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::fault::{self, Service};
+use super::moves::Mover;
 use super::quota::Kind;
 use super::spreadsheet::Spreadsheet;
 use super::token::{self, bearer};
 use super::values::{self, Echo, Render, parse_input};
-use super::{GoogleEmulator, batch_update, fields};
+use super::{GoogleEmulator, batch_update, fields, grid};
 use crate::sandbox::ConnectionKiller;
 use crate::sandbox::faults::endpoint;
 
@@ -186,6 +187,14 @@ pub async fn sheets(
         Ok(selection) => selection,
         Err(message) => return ApiError::invalid_argument(message).into_response(),
     };
+    if op == Op::Get && query.flag("includeGridData") {
+        let ranges = query.all("ranges");
+        let base_url = &emulator.shared.base_url;
+        return match emulator.read_spreadsheet(&id, |ss| grid::answer(ss, base_url, &ranges, selection.as_ref())) {
+            Ok(body) => ([(axum::http::header::CONTENT_TYPE, "application/json; charset=UTF-8")], body).into_response(),
+            Err(error) => error.into_response(),
+        };
+    }
     let result = match kind {
         Kind::Read => parse_body(&body).and_then(|body| emulator.api_read(&id, |ss| read(ss, &op, &query, &body))),
         Kind::Write => {
@@ -194,7 +203,8 @@ pub async fn sheets(
             {
                 tracing::warn!(%error, "the edit staged before this write could not be made");
             }
-            parse_body(&body).and_then(|body| emulator.api_write(&id, |ss, rng| write(ss, rng, &op, &query, &body)))
+            parse_body(&body)
+                .and_then(|body| emulator.api_write(&id, |ss, rng, mover| write(ss, rng, mover, &op, &query, &body)))
         }
     };
     let result = result.map(|value| match &selection {
@@ -246,6 +256,7 @@ fn read(ss: &Spreadsheet, op: &Op, query: &Query, body: &Value) -> Result<Value,
 fn write(
     ss: &mut Spreadsheet,
     rng: &mut rand::rngs::StdRng,
+    mover: &mut Mover,
     op: &Op,
     query: &Query,
     body: &Value,
@@ -273,7 +284,7 @@ fn write(
         Op::BatchClear => values::batch_clear(ss, body),
         Op::BatchUpdateByDataFilter => values::batch_update_by_data_filter(ss, body),
         Op::BatchClearByDataFilter => values::batch_clear_by_data_filter(ss, body),
-        Op::BatchUpdate => batch_update::apply(ss, body, rng),
+        Op::BatchUpdate => batch_update::apply(ss, body, rng, mover),
         _ => Err(ApiError::not_found()),
     }
 }
@@ -306,15 +317,24 @@ impl GoogleEmulator {
     /// Runs a read on a spreadsheet the caller may see. `Value::Null` from `f` means
     /// "the spreadsheet itself" (`spreadsheets.get`).
     fn api_read(&self, id: &str, f: impl FnOnce(&Spreadsheet) -> Result<Value, ApiError>) -> Result<Value, ApiError> {
+        self.read_spreadsheet(id, |ss| match f(ss)? {
+            Value::Null => Ok(ss.to_api_json(&self.shared.base_url)),
+            value => Ok(value),
+        })
+    }
+
+    /// Runs a read on a spreadsheet the caller may see.
+    fn read_spreadsheet<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&Spreadsheet) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let state = self.lock();
         let ss = state.spreadsheets.get(id).ok_or_else(ApiError::not_found)?;
         if !ss.shared {
             return Err(ApiError::permission_denied());
         }
-        match f(ss)? {
-            Value::Null => Ok(ss.to_api_json(&self.shared.base_url)),
-            value => Ok(value),
-        }
+        f(ss)
     }
 
     /// Runs a write on a draft of the spreadsheet and keeps it only if the write succeeded, so a
@@ -322,7 +342,7 @@ impl GoogleEmulator {
     fn api_write(
         &self,
         id: &str,
-        f: impl FnOnce(&mut Spreadsheet, &mut rand::rngs::StdRng) -> Result<Value, ApiError>,
+        f: impl FnOnce(&mut Spreadsheet, &mut rand::rngs::StdRng, &mut Mover) -> Result<Value, ApiError>,
     ) -> Result<Value, ApiError> {
         let mut guard = self.lock();
         let state = &mut *guard;
@@ -331,7 +351,7 @@ impl GoogleEmulator {
             return Err(ApiError::permission_denied());
         }
         let mut draft = current.clone();
-        let value = f(&mut draft, &mut state.rng)?;
+        let value = f(&mut draft, &mut state.rng, &mut state.mover)?;
         draft.touch();
         *current = draft;
         Ok(value)

@@ -155,14 +155,19 @@ impl Location {
 impl DeveloperMetadata {
     /// The `DeveloperMetadata` JSON, `None` if its anchor is gone.
     pub fn to_json(&self, ss: &Spreadsheet) -> Option<Value> {
-        let location = self.anchor.locate(ss)?;
+        Some(self.to_json_at(self.anchor.locate(ss)?, ss))
+    }
+
+    /// The `DeveloperMetadata` JSON, its anchor being at `location` now (when the caller has
+    /// located many at once).
+    pub fn to_json_at(&self, location: Location, ss: &Spreadsheet) -> Value {
         let mut out = json!({"metadataId": self.id, "metadataKey": self.key});
         if let Some(value) = &self.value {
             out["metadataValue"] = json!(value);
         }
         out["location"] = location.to_json(ss);
         out["visibility"] = json!(self.visibility.as_str());
-        Some(out)
+        out
     }
 }
 

@@ -5,14 +5,15 @@
 //! reproduces the behaviours the bridge depends on and the traps it must survive: ragged rows
 //! and the missing `values` key, every render and input option (RAW keeps `=…` as text,
 //! USER_ENTERED makes it a formula), atomic `batchUpdate`, developer metadata that follows its
-//! row, per-user quotas with Google's real 429 body, and the real 401/403/404/400 envelopes.
+//! row where Google says it does (and a switch where Google says nothing), per-user quotas with
+//! Google's real 429 body, and the real 401/403/404/400 envelopes.
 //!
 //! | path | what |
 //! |---|---|
 //! | `POST /google/token` | JWT-bearer grant ([`token`]) |
-//! | `/v4/spreadsheets/{id}…` | Sheets v4 ([`http`] dispatches to [`values`], [`batch_update`], [`metadata`]) |
+//! | `/v4/spreadsheets/{id}…` | Sheets v4 ([`http`] dispatches to [`values`], [`batch_update`], [`metadata`], [`grid`]) |
 //! | `GET /drive/v3/files/{id}` | Drive `files.get` ([`drive`]) |
-//! | `/_sandbox/sheets/…` | control: load CSV, dump, live edits, sharing, quotas ([`control`]) |
+//! | `/_sandbox/sheets/…` | control: load CSV, dump, live edits, sharing, quotas, what sorts and cut and paste do to row metadata ([`control`], [`moves`]) |
 //! | `GET /spreadsheets/d/{id}/edit` | the `spreadsheetUrl`: a read-only HTML view for people |
 //!
 //! Row and column numbers in the control API are 0-based grid indexes: row 0 is the header row,
@@ -20,7 +21,8 @@
 //!
 //! ## Known differences from the real service
 //! - The token endpoint does not verify JWT signatures (it trusts any key) and requires the
-//!   `spreadsheets` scope; a missing bearer is answered 401 (Google answers some missing
+//!   `spreadsheets` scope (or Drive's `drive.metadata.readonly`, which the change check asks
+//!   for on its own); a missing bearer is answered 401 (Google answers some missing
 //!   credentials with 403 "missing a valid API key").
 //! - Formulas: a small evaluator (arithmetic, same-sheet references, a few functions); other
 //!   functions are `#NAME?`. References do not shift when rows move.
@@ -28,8 +30,9 @@
 //!   no `repeatCell`/`updateCells` to set them. `(100.00)` and a date without a year (`1/2`) stay
 //!   text. The "Automatic" display rounds to ten decimals.
 //! - `PROJECT` and `DOCUMENT` metadata are visible to every caller.
-//! - When `sortRange` covers every column, whole rows move and their metadata follows; a
-//!   narrower sort moves only cell values (Google documents neither).
+//! - Row metadata follows inserts, deletes and `moveDimension` (Google documents the first two).
+//!   What a sort or a cut and paste does to it is undocumented: by default the values move and
+//!   the metadata stays on its physical row; [`MetadataMoves`] switches it (see [`moves`]).
 //! - `values:append` finds the table as the first block of non-empty rows; Google's detection
 //!   is more elaborate.
 //! - Drive quota is not enforced; a throttle fault on Drive answers 403 `userRateLimitExceeded`
@@ -42,8 +45,9 @@
 //! - Token-endpoint 5xx/429 bodies (`internal_failure`, `rate_limit_exceeded`) are plausible,
 //!   not recorded.
 //! - `spreadsheetUrl` points at this sandbox (a read-only HTML view), not at docs.google.com.
-//! - `spreadsheets.get` ignores `includeGridData`, `ranges` and `fields`; no method honours
-//!   `fields` (partial responses).
+//! - `spreadsheets.get` honours `ranges` only with `includeGridData=true` ([`grid`]); its
+//!   `GridData` has no formats (`userEnteredFormat`, `effectiveFormat`), notes or hyperlinks,
+//!   every row is 21 pixels high and every column 100 wide, and `errorValue.message` is ours.
 
 mod a1;
 pub mod batch_update;
@@ -55,8 +59,10 @@ pub mod error;
 mod fault;
 pub mod fields;
 pub mod formula;
+pub mod grid;
 pub mod http;
 pub mod metadata;
+pub mod moves;
 pub mod quota;
 pub mod spreadsheet;
 pub mod token;
@@ -75,6 +81,7 @@ use rand::rngs::StdRng;
 use super::{SandboxOptions, Shared};
 pub use control::{ControlError, LiveEdit, MetadataView};
 pub use error::ApiError;
+pub use moves::{MetadataMoves, MetadataOnMove};
 pub use quota::QuotaConfig;
 pub use spreadsheet::SortOrder;
 use spreadsheet::{DEFAULT_COLUMNS, DEFAULT_ROWS, Spreadsheet};
@@ -104,6 +111,8 @@ struct State {
     /// An edit a person makes in the instant before the next `values:batchUpdate` arrives (on
     /// which tab), see [`GoogleEmulator::edit_before_next_values_write`].
     before_values_write: Option<(String, control::LiveEdit)>,
+    /// What sorts and cut and paste do to row metadata.
+    mover: moves::Mover,
 }
 
 impl GoogleEmulator {
@@ -125,6 +134,7 @@ impl GoogleEmulator {
                 spreadsheets,
                 rng: StdRng::seed_from_u64(options.seed ^ 0x600_61e),
                 before_values_write: None,
+                mover: moves::Mover::new(options.metadata_moves, options.seed),
             }),
             tokens: token::TokenRegistry::default(),
             quotas: quota::Quotas::new(options.enforce_limits),
@@ -211,6 +221,17 @@ impl GoogleEmulator {
     /// Forgets every request counted against the quotas.
     pub fn reset_quota(&self) {
         self.quotas.reset();
+    }
+
+    /// What sorts and cut and paste do to row metadata now.
+    pub fn metadata_moves(&self) -> MetadataMoves {
+        self.lock().mover.switches()
+    }
+
+    /// Switches what every later sort and cut and paste does to row metadata (starts as
+    /// `options.metadata_moves`: `stay` for both).
+    pub fn set_metadata_moves(&self, moves: MetadataMoves) {
+        self.lock().mover.set(moves);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

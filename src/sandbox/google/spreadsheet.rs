@@ -1,9 +1,11 @@
 //! The in-memory spreadsheet: sheets, their grids, and the structural edits on them.
 //!
 //! Every row and column carries a stable identity (`uid`) that moves with it through inserts,
-//! deletes, sorts and moves. Developer metadata anchors to that identity, not to an index, so
-//! "metadata follows its row" — the property qbsync relies on to find a row again — holds by
-//! construction, and metadata whose row is deleted disappears with it ([`Spreadsheet::prune_metadata`]).
+//! deletes and moves. Developer metadata anchors to that identity, not to an index, so metadata
+//! follows its row where Google documents that it does, and metadata whose row is deleted
+//! disappears with it ([`Spreadsheet::prune_metadata`]). Sorts and cut and paste move cell
+//! values between rows that stay put; whether row metadata goes with the values is the
+//! caller's [`Fate`] (see `moves.rs`).
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -16,6 +18,7 @@ use super::entry::{Computed, Entry};
 use super::error::ApiError;
 use super::formula::{self, Grid};
 use super::metadata::{Anchor, DeveloperMetadata};
+use super::moves::Fate;
 
 /// Size of a sheet Google creates: 1000 rows × 26 columns.
 pub const DEFAULT_ROWS: usize = 1000;
@@ -67,6 +70,14 @@ pub struct Rect {
     pub r1: usize,
     pub c0: usize,
     pub c1: usize,
+}
+
+/// One cell of a sheet (Google's `GridCoordinate`): `sheet` is the sheet's position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Coordinate {
+    pub sheet: usize,
+    pub row: usize,
+    pub col: usize,
 }
 
 /// A range as the client wrote it, resolved to a sheet but not yet to the grid.
@@ -334,11 +345,10 @@ impl Spreadsheet {
         self.prune_metadata();
     }
 
-    /// Sorts rows `rect.r0..rect.r1` by the given columns. When the rectangle spans every column
-    /// the rows themselves move (with their identity, so row metadata follows); otherwise only
-    /// the cells inside the rectangle move and row metadata stays put (Google does not document
-    /// which; see the module docs of `mod.rs`).
-    pub fn sort_rows(&mut self, rect: Rect, specs: &[(usize, SortOrder)]) {
+    /// Sorts rows `rect.r0..rect.r1` by the given columns. The values inside the rectangle move;
+    /// the rows stay where they are, and their metadata moves with the values only when `fate`
+    /// says so (Google does not document which; see `moves.rs`).
+    pub fn sort_rows(&mut self, rect: Rect, specs: &[(usize, SortOrder)], fate: Fate) {
         let keys: Vec<Vec<Computed>> =
             (rect.r0..rect.r1).map(|r| specs.iter().map(|(c, _)| self.computed(rect.sheet, r, *c)).collect()).collect();
         let mut order: Vec<usize> = (0..keys.len()).collect();
@@ -351,17 +361,72 @@ impl Spreadsheet {
                 .unwrap_or(Ordering::Equal)
         });
         let s = &mut self.sheets[rect.sheet];
-        let whole_rows = rect.c0 == 0 && rect.c1 >= s.columns.len();
         let originals: Vec<Row> = s.rows[rect.r0..rect.r1].to_vec();
         for (offset, &from) in order.iter().enumerate() {
             let target = &mut s.rows[rect.r0 + offset];
-            if whole_rows {
-                *target = originals[from].clone();
-            } else {
-                for c in rect.c0..rect.c1 {
-                    let value = originals[from].cells.get(c).cloned().unwrap_or_default();
-                    target.set(c, value);
-                }
+            for c in rect.c0..rect.c1 {
+                let value = originals[from].cells.get(c).cloned().unwrap_or_default();
+                target.set(c, value);
+            }
+        }
+        if fate == Fate::Follows {
+            let moved: Vec<(usize, usize)> =
+                order.iter().enumerate().map(|(offset, &from)| (rect.r0 + from, rect.r0 + offset)).collect();
+            self.carry_row_metadata((rect.sheet, rect.sheet), &moved);
+        }
+    }
+
+    /// Cuts the cells of `source` and pastes them with their top-left corner at `to` (sheet
+    /// position, row, column): the source is left blank, whatever the destination held is overwritten,
+    /// and the rows stay where they are. Row metadata of the source rows moves to the rows the
+    /// values landed on only when `fate` says so; the destination rows keep their own either way
+    /// (nothing documents that a paste deletes metadata). `values_only` pastes what formulas
+    /// compute instead of the formulas (`PASTE_VALUES`). The caller checks that the destination
+    /// fits the grid.
+    pub fn cut_paste(&mut self, source: Rect, to: Coordinate, values_only: bool, fate: Fate) {
+        let Coordinate { sheet, row, col } = to;
+        let cut: Vec<Vec<Entry>> = (source.r0..source.r1)
+            .map(|r| {
+                (source.c0..source.c1)
+                    .map(|c| match values_only {
+                        true => entry_of(self.computed(source.sheet, r, c)),
+                        false => self.sheets[source.sheet].entry(r, c).clone(),
+                    })
+                    .collect()
+            })
+            .collect();
+        for r in source.r0..source.r1 {
+            for c in source.c0..source.c1 {
+                self.sheets[source.sheet].set(r, c, Entry::Empty);
+            }
+        }
+        for (dr, cells) in cut.into_iter().enumerate() {
+            for (dc, entry) in cells.into_iter().enumerate() {
+                self.sheets[sheet].set(row + dr, col + dc, entry);
+            }
+        }
+        if fate == Fate::Follows {
+            let moved: Vec<(usize, usize)> = (source.r0..source.r1).map(|r| (r, row + r - source.r0)).collect();
+            self.carry_row_metadata((source.sheet, sheet), &moved);
+        }
+    }
+
+    /// Re-anchors the row metadata of each row `from` of sheet `sheets.0` to row `to` of sheet
+    /// `sheets.1`, all at once (so a permutation carries every entry exactly once). The rows
+    /// themselves do not move.
+    fn carry_row_metadata(&mut self, sheets: (usize, usize), moved: &[(usize, usize)]) {
+        let (from_sheet, to_sheet) = (&self.sheets[sheets.0], &self.sheets[sheets.1]);
+        let (from_id, to_id) = (from_sheet.sheet_id, to_sheet.sheet_id);
+        let remap: BTreeMap<u64, u64> = moved
+            .iter()
+            .filter_map(|&(from, to)| Some((from_sheet.rows.get(from)?.uid, to_sheet.rows.get(to)?.uid)))
+            .collect();
+        for m in self.metadata.values_mut() {
+            if let Anchor::Row { sheet_id, uid } = m.anchor
+                && sheet_id == from_id
+                && let Some(&to) = remap.get(&uid)
+            {
+                m.anchor = Anchor::Row { sheet_id: to_id, uid: to };
             }
         }
     }
@@ -504,6 +569,17 @@ fn compare_for_sort(a: &Computed, b: &Computed, order: SortOrder) -> Ordering {
     }
 }
 
+/// A computed value as a literal entry (what `PASTE_VALUES` leaves behind).
+fn entry_of(value: Computed) -> Entry {
+    match value {
+        Computed::Empty => Entry::Empty,
+        Computed::Text(text) => Entry::text(text),
+        Computed::Number(value, format) => Entry::Number { value, format },
+        Computed::Bool(value) => Entry::Bool { value },
+        Computed::Error(error) => Entry::text(error),
+    }
+}
+
 fn grid_limits(range: &str, rows: usize, cols: usize) -> ApiError {
     ApiError::invalid_argument(format!("Range ({range}) exceeds grid limits. Max rows: {rows}, max columns: {cols}"))
 }
@@ -552,6 +628,7 @@ fn spreadsheet_theme() -> Value {
 mod tests {
     use super::*;
     use crate::sandbox::google::entry::typed;
+    use crate::sandbox::google::metadata::Location;
 
     fn sheet_with(values: &[&[&str]]) -> Spreadsheet {
         let mut ss = Spreadsheet::new("id", "t");
@@ -582,18 +659,101 @@ mod tests {
         assert!(ss.write_rect(&target, 2, 2).unwrap_err().message.contains("tried writing to row [2]"));
     }
 
+    /// Puts one row metadata entry on each of `rows`; their ids are 1, 2, ….
+    fn anchor_rows(ss: &mut Spreadsheet, sheet: usize, rows: &[usize]) {
+        for &row in rows {
+            let id = i32::try_from(ss.metadata.len()).unwrap() + 1;
+            let anchor = Anchor::Row { sheet_id: ss.sheets[sheet].sheet_id, uid: ss.sheets[sheet].rows[row].uid };
+            let visibility = super::super::metadata::Visibility::Document;
+            ss.metadata.insert(id, DeveloperMetadata { id, key: "k".into(), value: None, visibility, anchor });
+        }
+    }
+
+    /// Where each metadata entry is now: (sheet position, row), by id.
+    fn anchored(ss: &Spreadsheet) -> Vec<(usize, usize)> {
+        ss.metadata
+            .values()
+            .filter_map(|m| match m.anchor.locate(ss) {
+                Some(Location::Row { sheet, index }) => Some((sheet, index)),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
-    fn sort_puts_blanks_last_and_moves_row_identity() {
+    fn sort_puts_blanks_last_and_leaves_the_rows_in_place() {
         let mut ss = sheet_with(&[&["b"], &["3"], &[""], &["A"], &["1"]]);
         ss.sheets[0].set(2, 1, typed("keep"));
-        let uid_of_three = ss.sheets[0].rows[1].uid;
-        ss.sort_rows(Rect { sheet: 0, r0: 0, r1: 5, c0: 0, c1: 4 }, &[(0, SortOrder::Ascending)]);
+        let uid_of_second = ss.sheets[0].rows[1].uid;
+        ss.sort_rows(Rect { sheet: 0, r0: 0, r1: 5, c0: 0, c1: 4 }, &[(0, SortOrder::Ascending)], Fate::Stays);
         let n = |v| Computed::Number(v, Default::default());
         let t = |s: &str| Computed::Text(s.into());
         assert_eq!(column_a(&ss), vec![n(1.0), n(3.0), t("A"), t("b"), Computed::Empty]);
-        assert_eq!(ss.sheets[0].rows[1].uid, uid_of_three);
-        ss.sort_rows(Rect { sheet: 0, r0: 0, r1: 5, c0: 0, c1: 4 }, &[(0, SortOrder::Descending)]);
+        assert_eq!(ss.sheets[0].rows[1].uid, uid_of_second, "values move, rows do not");
+        assert_eq!(ss.sheets[0].entry(4, 1), &typed("keep"), "the blank row's other cells went with it");
+        ss.sort_rows(Rect { sheet: 0, r0: 0, r1: 5, c0: 0, c1: 4 }, &[(0, SortOrder::Descending)], Fate::Follows);
         assert_eq!(column_a(&ss), vec![t("b"), t("A"), n(3.0), n(1.0), Computed::Empty]);
+    }
+
+    #[test]
+    fn row_metadata_stays_or_follows_a_sort_as_told_even_a_narrow_one() {
+        let whole = Rect { sheet: 0, r0: 0, r1: 3, c0: 0, c1: 4 };
+        let narrow = Rect { c1: 2, ..whole };
+        for (rect, fate, expected) in [
+            (whole, Fate::Stays, vec![(0, 0), (0, 2)]),
+            (whole, Fate::Follows, vec![(0, 2), (0, 0)]),
+            (narrow, Fate::Stays, vec![(0, 0), (0, 2)]),
+            (narrow, Fate::Follows, vec![(0, 2), (0, 0)]),
+        ] {
+            let mut ss = sheet_with(&[&["3"], &["2"], &["1"]]);
+            anchor_rows(&mut ss, 0, &[0, 2]);
+            ss.sort_rows(rect, &[(0, SortOrder::Ascending)], fate);
+            assert_eq!(anchored(&ss), expected, "{fate:?} over {rect:?}");
+        }
+    }
+
+    #[test]
+    fn cut_paste_moves_values_blanks_the_source_and_carries_metadata_only_when_told() {
+        let mut ss = sheet_with(&[&["1", "a"], &["2", "b"], &["3", "c"], &["4", "d"]]);
+        ss.sheets[0].set(3, 3, typed("beside"));
+        anchor_rows(&mut ss, 0, &[0, 3]);
+        let rows_0_1 = Rect { sheet: 0, r0: 0, r1: 2, c0: 0, c1: 2 };
+        ss.cut_paste(rows_0_1, Coordinate { sheet: 0, row: 1, col: 0 }, false, Fate::Stays);
+        let n = |v| Computed::Number(v, Default::default());
+        assert_eq!(column_a(&ss), vec![Computed::Empty, n(1.0), n(2.0), n(4.0)], "overlapping paste reads first");
+        assert_eq!(anchored(&ss), vec![(0, 0), (0, 3)]);
+        ss.cut_paste(
+            Rect { sheet: 0, r0: 1, r1: 2, c0: 0, c1: 2 },
+            Coordinate { sheet: 0, row: 3, col: 0 },
+            false,
+            Fate::Follows,
+        );
+        assert_eq!(column_a(&ss), vec![Computed::Empty, Computed::Empty, n(2.0), n(1.0)]);
+        assert_eq!(ss.sheets[0].entry(3, 3), &typed("beside"), "cells outside the paste are kept");
+        assert_eq!(anchored(&ss), vec![(0, 0), (0, 3)], "row 1 had no metadata to carry");
+        ss.cut_paste(
+            Rect { sheet: 0, r0: 3, r1: 4, c0: 0, c1: 4 },
+            Coordinate { sheet: 0, row: 5, col: 0 },
+            false,
+            Fate::Follows,
+        );
+        assert_eq!(anchored(&ss), vec![(0, 0), (0, 5)]);
+    }
+
+    #[test]
+    fn cut_paste_onto_another_sheet_carries_metadata_there_and_paste_values_drops_formulas() {
+        let mut ss = sheet_with(&[&["2", "=A1*10"]]);
+        ss.add_sheet("Other", None, 5, 4);
+        anchor_rows(&mut ss, 0, &[0]);
+        ss.cut_paste(
+            Rect { sheet: 0, r0: 0, r1: 1, c0: 0, c1: 2 },
+            Coordinate { sheet: 1, row: 2, col: 1 },
+            true,
+            Fate::Follows,
+        );
+        assert_eq!(ss.sheets[1].entry(2, 2), &Entry::number(20.0), "the computed value, not the formula");
+        assert!(ss.sheets[0].rows[0].cells.is_empty());
+        assert_eq!(anchored(&ss), vec![(1, 2)]);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! yup-oauth2 signs a JWT with the key file's private key and posts it as
 //! `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=<JWT>` to the key's
 //! `token_uri`. The sandbox checks the claims Google checks (`aud` is this endpoint, `iss` set,
-//! `exp` in the future and at most an hour after `iat`, the Sheets scope requested) but **does
+//! `exp` in the future and at most an hour after `iat`, the Sheets scope or Drive's metadata
+//! scope requested) but **does
 //! not verify the signature**: it trusts any key, so a test can bring its own throw-away key.
 //! Errors use the token endpoint's own OAuth shape (`{"error","error_description"}`, 400), not
 //! the Sheets envelope.
@@ -21,6 +22,8 @@ use serde_json::{Value, json};
 
 /// The scope a token must carry for the Sheets API.
 pub const SHEETS_SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets";
+/// The scope of qbsync's Drive change check (`files.get?fields=version`), granted on its own.
+pub const DRIVE_METADATA_SCOPE: &str = "https://www.googleapis.com/auth/drive.metadata.readonly";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// Why a token request is refused; each maps to Google's `error` code.
@@ -80,7 +83,7 @@ pub fn check_grant(form: &[u8], audience: &str, now_unix: i64) -> Result<String,
                 .into(),
         ));
     }
-    if !text("scope").split_whitespace().any(|s| s == SHEETS_SCOPE) {
+    if !text("scope").split_whitespace().any(|s| s == SHEETS_SCOPE || s == DRIVE_METADATA_SCOPE) {
         return Err(GrantError::InvalidScope);
     }
     let subject = text("sub");
@@ -189,6 +192,7 @@ mod tests {
         let no_scope =
             check_grant(&form(claims(AUD, 4000, "https://www.googleapis.com/auth/drive.readonly")), AUD, 2000);
         assert_eq!(no_scope, Err(GrantError::InvalidScope));
+        assert!(check_grant(&form(claims(AUD, 4000, DRIVE_METADATA_SCOPE)), AUD, 2000).is_ok(), "the change check's");
         assert!(matches!(check_grant(b"grant_type=password", AUD, 0), Err(GrantError::UnsupportedGrantType(_))));
         assert!(matches!(
             check_grant(b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=x", AUD, 0),

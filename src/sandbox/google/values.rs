@@ -229,7 +229,12 @@ fn put_count(out: &mut Value, key: &str, n: usize) {
     }
 }
 
-/// Checks that `values` is a list of lists of scalars.
+/// Google's limit on one cell, counted pessimistically in UTF-16 code units.
+const MAX_CELL_CHARS: usize = 50_000;
+/// Google's answer to a write with a longer cell: the whole request is refused.
+const TOO_LONG: &str = "Your input contains more than the maximum of 50000 characters in a single cell.";
+
+/// Checks that `values` is a list of lists of scalars, none over Google's cell limit.
 fn as_grid(values: Option<&Value>, field: &str) -> Result<Vec<Vec<Value>>, ApiError> {
     let Some(values) = values.filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
     let rows =
@@ -245,6 +250,9 @@ fn as_grid(values: Option<&Value>, field: &str) -> Result<Vec<Vec<Value>>, ApiEr
                     return Err(ApiError::invalid_json(format!(
                         "Invalid value at '{field}[{i}][{j}]' (type.googleapis.com/google.protobuf.Value): a cell must be a string, number or boolean"
                     )));
+                }
+                if cell.as_str().is_some_and(|text| crate::sheets::clip::utf16_len(text) > MAX_CELL_CHARS) {
+                    return Err(ApiError::invalid_argument(TOO_LONG));
                 }
             }
             Ok(cells.clone())
@@ -347,6 +355,10 @@ pub fn batch_update(ss: &mut Spreadsheet, body: &Value) -> Result<Value, ApiErro
     let input = parse_input(body.get("valueInputOption").and_then(Value::as_str), "value_input_option")?;
     let out_echo = echo_options(body)?;
     let data = body.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+    // Google applies a batch whole or not at all: every item is checked before any is written.
+    for item in &data {
+        as_grid(item.get("values"), "data.values")?;
+    }
     let mut responses = Vec::new();
     let mut totals = Totals::default();
     for (i, item) in data.iter().enumerate() {
@@ -547,6 +559,9 @@ pub fn batch_update_by_data_filter(ss: &mut Spreadsheet, body: &Value) -> Result
     let input = parse_input(body.get("valueInputOption").and_then(Value::as_str), "value_input_option")?;
     let out_echo = echo_options(body)?;
     let data = body.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+    for item in &data {
+        as_grid(item.get("values"), "data.values")?;
+    }
     let mut responses = Vec::new();
     let mut totals = Totals::default();
     for (i, item) in data.iter().enumerate() {
@@ -678,5 +693,25 @@ mod tests {
         assert_eq!(second["tableRange"], "Sheet1!A1:B1");
         assert_eq!(second["updates"]["updatedRange"], "Sheet1!A2:B2");
         assert_eq!(ss.sheets[0].rows.len(), 4);
+    }
+
+    #[test]
+    fn a_cell_over_fifty_thousand_characters_refuses_the_whole_batch() {
+        let mut ss = fixture_sheet();
+        let before = read(&ss, ValueRender::Unformatted, DateRender::SerialNumber);
+        let body = json!({
+            "valueInputOption": "RAW",
+            "data": [
+                {"range": "Sheet1!A2", "values": [["fits"]]},
+                {"range": "Sheet1!B2", "values": [["x".repeat(50_001)]]},
+            ]
+        });
+        let error = batch_update(&mut ss, &body).unwrap_err();
+        assert_eq!(error.status, "INVALID_ARGUMENT");
+        assert_eq!(error.message, TOO_LONG);
+        assert_eq!(read(&ss, ValueRender::Unformatted, DateRender::SerialNumber), before, "nothing written");
+        let fits =
+            json!({"valueInputOption": "RAW", "data": [{"range": "Sheet1!B2", "values": [["x".repeat(50_000)]]}]});
+        assert!(batch_update(&mut ss, &fits).is_ok());
     }
 }

@@ -20,7 +20,6 @@ use serde_json::Value;
 
 use super::batch;
 use super::cdc;
-use super::clock;
 use super::entities::EntityKind;
 use super::fault::{self, Fault};
 use super::limits::Slot;
@@ -54,15 +53,15 @@ pub async fn add_intuit_tid(mut response: Response) -> Response {
     response
 }
 
-fn now_text() -> String {
-    clock::envelope_time(&clock::now())
+/// `{"<Key>": value, "time": "…"}` with HTTP 200; `time` is the emulator's clock.
+fn ok(emulator: &QboEmulator, key: &str, value: Value) -> Reply {
+    envelope(key, value, emulator.now_text())
 }
 
-/// `{"<Key>": value, "time": "…"}` with HTTP 200.
-fn ok(key: &str, value: Value) -> Reply {
+fn envelope(key: &str, value: Value, time: String) -> Reply {
     let mut body = serde_json::Map::new();
     body.insert(key.to_owned(), value);
-    body.insert("time".to_owned(), Value::String(now_text()));
+    body.insert("time".to_owned(), Value::String(time));
     Reply::json(StatusCode::OK, &Value::Object(body))
 }
 
@@ -109,7 +108,7 @@ impl QboEmulator {
                 Ok(slot) => Some(slot),
                 Err(_) => {
                     self.count(|c| c.throttled += 1);
-                    return Err(fault::throttled(throttle_format, &now_text()));
+                    return Err(fault::throttled(throttle_format, &self.now_text()));
                 }
             }
         } else {
@@ -125,13 +124,13 @@ impl QboEmulator {
             Before::ServerError(status) => {
                 self.count(|c| c.injected_faults += 1);
                 Err(match StatusCode::from_u16(status) {
-                    Ok(StatusCode::INTERNAL_SERVER_ERROR) | Err(_) => Fault::system_failure().reply(&now_text()),
+                    Ok(StatusCode::INTERNAL_SERVER_ERROR) | Err(_) => Fault::system_failure().reply(&self.now_text()),
                     Ok(status) => fault::gateway_error(status),
                 })
             }
             Before::Throttle => {
                 self.count(|c| c.injected_faults += 1);
-                Err(fault::throttled(throttle_format, &now_text()))
+                Err(fault::throttled(throttle_format, &self.now_text()))
             }
             Before::Hang => {
                 self.count(|c| c.injected_faults += 1);
@@ -164,19 +163,22 @@ async fn write_post(
     };
     let Some(entity_kind) = EntityKind::from_path(&entity) else {
         let detail = format!("Operation POST /{entity} is not supported");
-        return Fault::unsupported_operation(detail).reply(&now_text()).into_response();
+        return Fault::unsupported_operation(detail).reply(&emulator.now_text()).into_response();
     };
     let (value, operation) = match (parsed, operation) {
         (Ok(value), Ok(operation)) => (value, operation),
-        (Err(fault), _) | (_, Err(fault)) => return fault.reply(&now_text()).into_response(),
+        (Err(fault), _) | (_, Err(fault)) => return fault.reply(&emulator.now_text()).into_response(),
     };
-    let options =
-        TxnOptions { allow_duplicate_doc_number: includes(&params, "allowduplicatedocnum"), ..TxnOptions::default() };
+    let options = TxnOptions {
+        allow_duplicate_doc_number: includes(&params, "allowduplicatedocnum"),
+        include_void: includes(&params, "void"),
+        ..TxnOptions::default()
+    };
     let (reply, applied) = emulator.write_once(
         params.get("requestid").map(String::as_str),
         |company, context| match operations::write(company, entity_kind, operation, &value, context) {
-            Ok(answer) => (ok(entity_kind.wire_name(), answer), true),
-            Err(fault) => (fault.reply(&now_text()), false),
+            Ok(answer) => (ok(&emulator, entity_kind.wire_name(), answer), true),
+            Err(fault) => (fault.reply(&emulator.now_text()), false),
         },
         includes(&params, "invoiceLink"),
         options,
@@ -200,12 +202,12 @@ async fn read_get(
     };
     let Some(kind) = EntityKind::from_path(&entity) else {
         let detail = format!("Operation GET /{entity} is not supported");
-        return Fault::unsupported_operation(detail).reply(&now_text()).into_response();
+        return Fault::unsupported_operation(detail).reply(&emulator.now_text()).into_response();
     };
     let read = operations::read(&emulator.company(), kind, &id, includes(&params, "invoiceLink"));
     match read {
-        Ok(answer) => ok(kind.wire_name(), answer),
-        Err(fault) => fault.reply(&now_text()),
+        Ok(answer) => ok(&emulator, kind.wire_name(), answer),
+        Err(fault) => fault.reply(&emulator.now_text()),
     }
     .into_response()
 }
@@ -222,10 +224,10 @@ async fn company_info_get(
         Err(reply) => return reply.into_response(),
     };
     if id != realm {
-        return Fault::object_not_found().reply(&now_text()).into_response();
+        return Fault::object_not_found().reply(&emulator.now_text()).into_response();
     }
     let info = Value::Object(emulator.company().company_info.clone());
-    ok("CompanyInfo", info).into_response()
+    ok(&emulator, "CompanyInfo", info).into_response()
 }
 
 /// `GET /v3/company/{realm}/preferences`.
@@ -240,7 +242,7 @@ async fn preferences_get(
         Err(reply) => return reply.into_response(),
     };
     let preferences = Value::Object(emulator.company().preferences.clone());
-    ok("Preferences", preferences).into_response()
+    ok(&emulator, "Preferences", preferences).into_response()
 }
 
 fn run_query(emulator: &QboEmulator, statement: Option<&str>) -> Reply {
@@ -248,11 +250,11 @@ fn run_query(emulator: &QboEmulator, statement: Option<&str>) -> Reply {
         return Fault::query_parse(
             "Encountered \"<EOF>\" at line 1, column 1.\nWas expecting:\n    \"select\" ...\n    ".into(),
         )
-        .reply(&now_text());
+        .reply(&emulator.now_text());
     };
     match operations::query(&emulator.company(), statement) {
-        Ok(response) => ok("QueryResponse", response),
-        Err(fault) => fault.reply(&now_text()),
+        Ok(response) => ok(emulator, "QueryResponse", response),
+        Err(fault) => fault.reply(&emulator.now_text()),
     }
 }
 
@@ -289,7 +291,7 @@ async fn query_post(
             "Content-Type {content_type} is not supported for a query; send the statement as application/text"
         ));
         fault.status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-        return fault.reply(&now_text()).into_response();
+        return fault.reply(&emulator.now_text()).into_response();
     }
     let statement = String::from_utf8_lossy(&body);
     run_query(&emulator, Some(&statement)).into_response()
@@ -310,15 +312,20 @@ async fn batch_post(
     };
     let value: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
-        Err(error) => return Fault::unsupported_property(&error.to_string()).reply(&now_text()).into_response(),
+        Err(error) => {
+            return Fault::unsupported_property(&error.to_string()).reply(&emulator.now_text()).into_response();
+        }
     };
-    let options =
-        TxnOptions { allow_duplicate_doc_number: includes(&params, "allowduplicatedocnum"), ..TxnOptions::default() };
+    let options = TxnOptions {
+        allow_duplicate_doc_number: includes(&params, "allowduplicatedocnum"),
+        include_void: includes(&params, "void"),
+        ..TxnOptions::default()
+    };
     let (reply, applied) = emulator.write_once(
         params.get("requestid").map(String::as_str),
         |company, context| match batch::run(company, &value, context) {
-            Ok(outcome) => (ok("BatchItemResponse", Value::Array(outcome.items)), outcome.wrote),
-            Err(fault) => (fault.reply(&now_text()), false),
+            Ok(outcome) => (ok(&emulator, "BatchItemResponse", Value::Array(outcome.items)), outcome.wrote),
+            Err(fault) => (fault.reply(&emulator.now_text()), false),
         },
         false,
         options,
@@ -344,11 +351,11 @@ async fn cdc_get(
         &emulator.company(),
         params.get("entities").map(String::as_str),
         params.get("changedSince").map(String::as_str),
-        &clock::now(),
+        &emulator.now(),
     );
     match answer {
-        Ok(response) => ok("CDCResponse", response),
-        Err(fault) => fault.reply(&now_text()),
+        Ok(response) => ok(&emulator, "CDCResponse", response),
+        Err(fault) => fault.reply(&emulator.now_text()),
     }
     .into_response()
 }
@@ -380,9 +387,9 @@ mod tests {
 
     #[test]
     fn ok_wraps_with_time() {
-        let reply = ok("Invoice", json!({"Id": "1"}));
+        let reply = envelope("Invoice", json!({"Id": "1"}), "2015-07-24T10:33:39.110-07:00".into());
         let body: Value = serde_json::from_slice(&reply.body).unwrap();
         assert_eq!(body["Invoice"]["Id"], "1");
-        assert!(body["time"].is_string());
+        assert_eq!(body["time"], "2015-07-24T10:33:39.110-07:00");
     }
 }

@@ -92,7 +92,9 @@ pub fn run(company: &mut Company, body: &Value, context: &WriteContext<'_>) -> R
             },
             // The company holds none of these, so there is nothing to update or delete.
             None if UNMODELLED.contains(&entity_key.as_str()) => match Operation::of(requested, entity) {
-                Ok(Operation::Update | Operation::Delete) => fault_item(b_id, &Fault::object_not_found()),
+                Ok(Operation::Update | Operation::Delete | Operation::Void) => {
+                    fault_item(b_id, &Fault::object_not_found())
+                }
                 Ok(Operation::Create) => fault_item(
                     b_id,
                     &Fault::unsupported_operation(format!("The qbsync sandbox does not model {entity_key}")),

@@ -2,9 +2,11 @@
 //!
 //! `GET …/cdc?entities=Invoice,Bill&changedSince=…` answers one `QueryResponse` per requested
 //! entity, in the order asked, each listing the records whose `LastUpdatedTime` is at or after
-//! `changedSince` (oldest change first); an entity without changes is an empty object. Deleted
-//! transactions appear as `{"status":"Deleted","Id":…,"MetaData":{"LastUpdatedTime":…}}`.
-//! QBO limits the look-back to 30 days and a response to 1000 objects.
+//! `changedSince` (oldest change first, deleted objects after the active ones); an entity without
+//! changes is an empty object. Deleted transactions appear as
+//! `{"domain":"QBO","status":"Deleted","Id":…,"MetaData":{"LastUpdatedTime":…}}`. QBO limits the
+//! look-back to 30 days and a response to 1000 objects, all entities together, with no paging
+//! and no sign that an answer was cut short (`startPosition`/`maxResults` are ignored).
 
 use chrono::{DateTime, Duration};
 use chrono_tz::Tz;
@@ -36,8 +38,9 @@ pub fn run(
     let since = clock::parse_instant(since_text)
         .ok_or_else(|| Fault::unsupported_property(&format!("changedSince={since_text}")))?;
     if since < now.fixed_offset() - Duration::days(MAX_LOOK_BACK_DAYS) {
+        // Wording as reported by a client library (reference §1.3); code and status unverified.
         return Err(Fault::query_invalid(format!(
-            "changedSince {since_text} is more than {MAX_LOOK_BACK_DAYS} days in the past"
+            "Operation cdc with changedSince date {since_text} which is older than fixed days is not supported. (at most {MAX_LOOK_BACK_DAYS} days)"
         )));
     }
     let mut remaining = MAX_OBJECTS;
@@ -57,7 +60,7 @@ pub fn run(
         }
         let mut changed: Vec<&Record> =
             company.records(kind).iter().filter(|r| r.last_updated().is_some_and(|at| at >= since)).collect();
-        changed.sort_by_key(|r| r.last_updated());
+        changed.sort_by_key(|r| (r.deleted, r.last_updated()));
         let page: Vec<Value> = changed
             .into_iter()
             .take(remaining)

@@ -5,7 +5,9 @@
 //! (`2015-07-24T10:33:39.11-07:00`). The sandbox company lives in US Pacific time, like
 //! Intuit's sandbox companies, so clients meet both `-08:00` and `-07:00`.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// The time zone of the emulated company.
@@ -14,6 +16,37 @@ pub const COMPANY_TZ: Tz = chrono_tz::America::Los_Angeles;
 /// Now, in company time.
 pub fn now() -> DateTime<Tz> {
     Utc::now().with_timezone(&COMPANY_TZ)
+}
+
+/// One emulator's clock: real time, moved forward by what tests ask for (a 30-day outage, an
+/// invoice falling overdue) without waiting. Each emulator has its own, so tests running side by
+/// side in one process do not move each other's time.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset: Mutex<Duration>,
+}
+
+impl Clock {
+    /// Now, in company time, as this emulator sees it.
+    pub fn now(&self) -> DateTime<Tz> {
+        now() + self.offset()
+    }
+
+    /// How far this clock is ahead of real time.
+    pub fn offset(&self) -> Duration {
+        *self.offset.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Moves the clock forward (a negative `by` moves it back).
+    pub fn advance(&self, by: Duration) {
+        let mut offset = self.offset.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *offset += by;
+    }
+
+    /// Back to real time.
+    pub fn reset(&self) {
+        *self.offset.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Duration::zero();
+    }
 }
 
 /// The envelope's `time`: `2015-07-24T10:33:39.110-07:00`.
@@ -52,6 +85,18 @@ pub fn parse_date(text: &str) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moved_clock_runs_ahead_by_what_it_was_moved() {
+        let clock = Clock::default();
+        clock.advance(Duration::days(31));
+        clock.advance(Duration::hours(1));
+        assert_eq!(clock.offset(), Duration::days(31) + Duration::hours(1));
+        let ahead = clock.now() - now();
+        assert!(ahead > Duration::days(31) && ahead <= Duration::days(31) + Duration::hours(1), "{ahead}");
+        clock.reset();
+        assert_eq!(clock.offset(), Duration::zero());
+    }
 
     #[test]
     fn formats_carry_the_offset() {

@@ -193,9 +193,12 @@ impl Company {
             EntityKind::Customer | EntityKind::Vendor | EntityKind::Employee => &mut self.sequences.names,
             EntityKind::Item => &mut self.sequences.items,
             EntityKind::Account => &mut self.sequences.accounts,
-            EntityKind::Invoice | EntityKind::Bill | EntityKind::CreditMemo | EntityKind::VendorCredit => {
-                &mut self.sequences.transactions
-            }
+            EntityKind::Invoice
+            | EntityKind::Bill
+            | EntityKind::CreditMemo
+            | EntityKind::VendorCredit
+            | EntityKind::Payment
+            | EntityKind::BillPayment => &mut self.sequences.transactions,
             EntityKind::TaxCode | EntityKind::TaxRate => &mut self.sequences.tax,
         }
     }

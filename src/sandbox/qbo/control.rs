@@ -11,7 +11,10 @@
 //! | `GET /_sandbox/qbo/invoices`, `GET /_sandbox/qbo/bills` | summaries for assertions |
 //! | `POST /_sandbox/qbo/customers`, `POST /_sandbox/qbo/vendors` | add one (QBO JSON body) |
 //! | `PUT /_sandbox/qbo/{entity}/{id}/active` | `{"active": false}` makes it inactive |
-//! | `POST /_sandbox/qbo/{invoice,bill}/{id}/payments` | `{"amount": "10.00"}` records a payment |
+//! | `POST /_sandbox/qbo/{invoice,bill}/{id}/payments` | `{"amount": "10.00", "date": "2026-03-04"}` records a payment (date optional) |
+//! | `POST /_sandbox/qbo/{invoice,payment,billpayment}/{id}/void` | voids it as a user would |
+//! | `DELETE /_sandbox/qbo/{invoice,bill,payment,billpayment}/{id}` | deletes it as a user would |
+//! | `GET`, `POST`, `DELETE /_sandbox/qbo/clock` | the emulator's clock; `{"advance_seconds": 2678400}` moves it on |
 //! | `GET`, `PATCH /_sandbox/qbo/settings` | request-id replay, custom numbers, plan, quotas |
 //! | `GET`, `DELETE /_sandbox/qbo/stats` | requests by kind, minor versions seen |
 //! | `GET /_sandbox/qbo/pay/{token}` | the page an invoice's pay link opens |
@@ -45,6 +48,9 @@ pub fn routes(emulator: Arc<QboEmulator>) -> Router {
         .route("/_sandbox/qbo/vendors", post(add_vendor))
         .route("/_sandbox/qbo/{entity}/{id}/active", put(set_active))
         .route("/_sandbox/qbo/{entity}/{id}/payments", post(pay))
+        .route("/_sandbox/qbo/{entity}/{id}/void", post(void))
+        .route("/_sandbox/qbo/{entity}/{id}", axum::routing::delete(delete))
+        .route("/_sandbox/qbo/clock", get(clock).post(advance_clock).delete(reset_clock))
         .route("/_sandbox/qbo/settings", get(settings).patch(patch_settings))
         .route("/_sandbox/qbo/stats", get(stats).delete(reset_stats))
         .route("/_sandbox/qbo/pay/{token}", get(pay_page))
@@ -158,6 +164,9 @@ async fn set_active(
 struct PaymentBody {
     /// Decimal text, so no amount passes through a float.
     amount: String,
+    /// `YYYY-MM-DD`; today (company time) when absent.
+    #[serde(default)]
+    date: Option<chrono::NaiveDate>,
 }
 
 async fn pay(
@@ -169,10 +178,55 @@ async fn pay(
     let Ok(amount) = Decimal::from_str(body.amount.trim()) else {
         return refused(StatusCode::BAD_REQUEST, format!("amount {} is not a decimal", body.amount));
     };
-    match emulator.record_payment(kind, &id, amount) {
+    match emulator.record_payment_on(kind, &id, amount, body.date) {
         Ok(payment_id) => (StatusCode::CREATED, Json(json!({ "payment_id": payment_id }))).into_response(),
         Err(error) => control_error(&error),
     }
+}
+
+async fn void(State(emulator): Emulator, Path((entity, id)): Path<(String, String)>) -> Response {
+    let Some(kind) = kind_of(&entity) else { return unknown_entity(&entity) };
+    match emulator.void_document(kind, &id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => control_error(&error),
+    }
+}
+
+async fn delete(State(emulator): Emulator, Path((entity, id)): Path<(String, String)>) -> Response {
+    let Some(kind) = kind_of(&entity) else { return unknown_entity(&entity) };
+    match emulator.delete_document(kind, &id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => control_error(&error),
+    }
+}
+
+fn clock_state(emulator: &QboEmulator) -> Response {
+    let now = emulator.now();
+    Json(json!({
+        "offset_seconds": emulator.clock_offset().num_seconds(),
+        "now": now.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+    }))
+    .into_response()
+}
+
+async fn clock(State(emulator): Emulator) -> Response {
+    clock_state(&emulator)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceBody {
+    advance_seconds: i64,
+}
+
+async fn advance_clock(State(emulator): Emulator, Json(body): Json<AdvanceBody>) -> Response {
+    emulator.advance_clock(chrono::Duration::seconds(body.advance_seconds));
+    clock_state(&emulator)
+}
+
+async fn reset_clock(State(emulator): Emulator) -> Response {
+    emulator.reset_clock();
+    clock_state(&emulator)
 }
 
 async fn settings(State(emulator): Emulator) -> Response {

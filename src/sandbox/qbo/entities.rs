@@ -25,13 +25,16 @@ pub enum EntityKind {
     TaxCode,
     /// Read-only: the rates the tax codes are made of.
     TaxRate,
+    /// A customer's money applied to invoices.
+    Payment,
+    /// Money paid to a vendor against bills.
+    BillPayment,
 }
 
 /// QBO entities the emulator does not model. A query on one of them answers an empty result
 /// (the company simply has none); writes to them are refused as unsupported.
 pub const UNMODELLED: &[&str] = &[
     "Attachable",
-    "BillPayment",
     "Budget",
     "Class",
     "CompanyCurrency",
@@ -39,7 +42,6 @@ pub const UNMODELLED: &[&str] = &[
     "Deposit",
     "Estimate",
     "JournalEntry",
-    "Payment",
     "PaymentMethod",
     "Purchase",
     "PurchaseOrder",
@@ -57,7 +59,7 @@ const META: [&str; 2] = ["MetaData.CreateTime", "MetaData.LastUpdatedTime"];
 const COMMON: &[&str] = &["Id", "SyncToken", "sparse", "domain", "MetaData"];
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 11] = [
+    pub const ALL: [EntityKind; 13] = [
         EntityKind::Customer,
         EntityKind::Vendor,
         EntityKind::Employee,
@@ -69,6 +71,8 @@ impl EntityKind {
         EntityKind::VendorCredit,
         EntityKind::TaxCode,
         EntityKind::TaxRate,
+        EntityKind::Payment,
+        EntityKind::BillPayment,
     ];
 
     /// The name used in JSON keys and queries: `Invoice`.
@@ -85,6 +89,8 @@ impl EntityKind {
             EntityKind::VendorCredit => "VendorCredit",
             EntityKind::TaxCode => "TaxCode",
             EntityKind::TaxRate => "TaxRate",
+            EntityKind::Payment => "Payment",
+            EntityKind::BillPayment => "BillPayment",
         }
     }
 
@@ -99,7 +105,20 @@ impl EntityKind {
     }
 
     pub fn is_transaction(self) -> bool {
-        matches!(self, EntityKind::Invoice | EntityKind::Bill | EntityKind::CreditMemo | EntityKind::VendorCredit)
+        matches!(
+            self,
+            EntityKind::Invoice
+                | EntityKind::Bill
+                | EntityKind::CreditMemo
+                | EntityKind::VendorCredit
+                | EntityKind::Payment
+                | EntityKind::BillPayment
+        )
+    }
+
+    /// Payments apply money to documents: their writes change the documents they link.
+    pub fn is_payment(self) -> bool {
+        matches!(self, EntityKind::Payment | EntityKind::BillPayment)
     }
 
     /// Name-list entities have `Active` and are never deleted, only made inactive.
@@ -136,6 +155,8 @@ impl EntityKind {
                 | EntityKind::Bill
                 | EntityKind::CreditMemo
                 | EntityKind::VendorCredit
+                | EntityKind::Payment
+                | EntityKind::BillPayment
         )
     }
 
@@ -144,7 +165,12 @@ impl EntityKind {
         match self {
             EntityKind::Customer | EntityKind::Vendor | EntityKind::Employee => Some("DisplayName"),
             EntityKind::Item | EntityKind::Account | EntityKind::TaxCode | EntityKind::TaxRate => Some("Name"),
-            EntityKind::Invoice | EntityKind::Bill | EntityKind::CreditMemo | EntityKind::VendorCredit => None,
+            EntityKind::Invoice
+            | EntityKind::Bill
+            | EntityKind::CreditMemo
+            | EntityKind::VendorCredit
+            | EntityKind::Payment
+            | EntityKind::BillPayment => None,
         }
     }
 
@@ -197,6 +223,8 @@ impl EntityKind {
             EntityKind::CreditMemo => &["Id", "DocNumber", "TxnDate", "CustomerRef", "Balance", "TotalAmt"],
             EntityKind::VendorCredit => &["Id", "DocNumber", "TxnDate", "VendorRef", "TotalAmt"],
             EntityKind::TaxCode | EntityKind::TaxRate => &["Id", "Name", "Active"],
+            EntityKind::Payment => &["Id", "TxnDate", "CustomerRef", "TotalAmt", "PaymentRefNum"],
+            EntityKind::BillPayment => &["Id", "DocNumber", "TxnDate", "VendorRef", "TotalAmt", "PayType"],
         };
         own.iter().copied().chain(META).collect()
     }
@@ -506,6 +534,42 @@ impl EntityKind {
                 "EffectiveTaxRate",
                 "TaxReturnLineRef",
                 "OriginalTaxRate",
+            ],
+            EntityKind::Payment => &[
+                "TxnDate",
+                "CustomerRef",
+                "TotalAmt",
+                "UnappliedAmt",
+                "Line",
+                "DepositToAccountRef",
+                "ARAccountRef",
+                "PaymentMethodRef",
+                "PaymentRefNum",
+                "PrivateNote",
+                "ProcessPayment",
+                "CurrencyRef",
+                "ExchangeRate",
+                "TxnSource",
+                "TransactionLocationType",
+                "CreditCardPayment",
+                "ProjectRef",
+            ],
+            EntityKind::BillPayment => &[
+                "DocNumber",
+                "TxnDate",
+                "VendorRef",
+                "TotalAmt",
+                "Line",
+                "PayType",
+                "CheckPayment",
+                "CreditCardPayment",
+                "APAccountRef",
+                "PrivateNote",
+                "CurrencyRef",
+                "ExchangeRate",
+                "DepartmentRef",
+                "ProcessBillPayment",
+                "TransactionLocationType",
             ],
         };
         COMMON.iter().chain(own).copied().collect()

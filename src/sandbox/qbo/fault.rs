@@ -86,6 +86,18 @@ impl Fault {
         )
     }
 
+    /// 2040: a character QuickBooks does not allow in the field (a colon in a customer or vendor
+    /// DisplayName, which QuickBooks reserves for "Parent:Child"). The real shape is not
+    /// recorded; this is a plausible ValidationFault (README, known differences).
+    pub fn invalid_character(element: &str, character: &str) -> Fault {
+        Fault::validation(
+            "2040",
+            "Invalid character",
+            format!("{element} contains a character that is not allowed: \"{character}\""),
+            Some(element),
+        )
+    }
+
     /// 2050: a string longer than the field allows.
     pub fn string_length(element: &str, max: usize, supplied: usize) -> Fault {
         Fault::validation(

@@ -8,10 +8,12 @@
 //! it through the Rust methods below or the `/_sandbox/qbo/…` control routes.
 //!
 //! Layout: [`company`] holds the state; [`names`] and [`transactions`] build entities with the
-//! help of [`validate`] and [`build`]; [`operations`] applies one create/update/delete/read/query,
-//! shared by the single endpoints and [`batch`]; [`query`] is the query language; [`cdc`],
-//! [`limits`], [`fault`], [`seed`] and [`clock`] do what their names say; [`api`] is the HTTP
-//! surface and [`control`] the sandbox's own routes.
+//! help of [`validate`] and [`build`]; [`payments`] builds Payments and BillPayments and applies
+//! them to balances; [`void`] voids an invoice; [`operations`] applies one
+//! create/update/delete/void/read/query, shared by the single endpoints and [`batch`]; [`query`]
+//! is the query language; [`cdc`], [`limits`], [`fault`], [`seed`] and [`clock`] (one movable
+//! clock per emulator) do what their names say; [`api`] is the HTTP surface and [`control`] the
+//! sandbox's own routes.
 
 mod amount;
 mod api;
@@ -27,18 +29,21 @@ mod fault;
 mod limits;
 mod names;
 mod operations;
+mod payments;
 mod query;
 mod reply;
 mod seed;
 mod tax;
 mod transactions;
 mod validate;
+mod void;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate};
+use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -144,6 +149,13 @@ pub struct QboSettings {
     pub enforce_limits: bool,
     pub throttle_format: ThrottleFormat,
     pub limits: QboLimits,
+    /// Refuse to void or delete an invoice or bill with a payment applied (default): sources
+    /// conflict (reference §2.2), so the pessimistic reading. Off, the delete or void goes
+    /// through and the payment is left applied to nothing.
+    pub refuse_changes_with_payments: bool,
+    /// A payment applied or taken back moves the document's SyncToken (default): Intuit does not
+    /// say (reference §1.2), and a moving token is the reading a client must survive.
+    pub payments_move_sync_token: bool,
 }
 
 /// A partial change to [`QboSettings`]; absent fields stay as they are.
@@ -157,6 +169,8 @@ pub struct SettingsPatch {
     pub enforce_limits: Option<bool>,
     pub throttle_format: Option<ThrottleFormat>,
     pub limits: Option<QboLimits>,
+    pub refuse_changes_with_payments: Option<bool>,
+    pub payments_move_sync_token: Option<bool>,
 }
 
 /// Why a control action was refused.
@@ -190,6 +204,9 @@ pub struct QboEmulator {
     refuse_us_tax_calculation: AtomicBool,
     throttle_format: Mutex<ThrottleFormat>,
     stats: Mutex<Stats>,
+    refuse_changes_with_payments: AtomicBool,
+    payments_move_sync_token: AtomicBool,
+    clock: clock::Clock,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -202,7 +219,8 @@ impl QboEmulator {
     /// bundled demo company).
     pub fn new(options: &SandboxOptions, shared: &Shared) -> anyhow::Result<Arc<QboEmulator>> {
         let initial_seed = CompanySeed::parse(options.company_seed.as_deref().unwrap_or(DEMO_COMPANY))?;
-        let company = seed::load(&initial_seed, &shared.base_url, &clock::now())?;
+        let clock = clock::Clock::default();
+        let company = seed::load(&initial_seed, &shared.base_url, &clock.now())?;
         Ok(Arc::new(QboEmulator {
             realm_id: options.realm_id.clone(),
             shared: shared.clone(),
@@ -214,7 +232,35 @@ impl QboEmulator {
             refuse_us_tax_calculation: AtomicBool::new(true),
             throttle_format: Mutex::new(ThrottleFormat::default()),
             stats: Mutex::default(),
+            refuse_changes_with_payments: AtomicBool::new(true),
+            payments_move_sync_token: AtomicBool::new(true),
+            clock,
         }))
+    }
+
+    /// Now, in company time, on this emulator's clock.
+    pub fn now(&self) -> DateTime<Tz> {
+        self.clock.now()
+    }
+
+    fn now_text(&self) -> String {
+        clock::envelope_time(&self.now())
+    }
+
+    /// Moves the emulator's clock forward (a 30-day outage, an invoice falling overdue) without
+    /// waiting; everything it stamps and CDC's look-back follow.
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        self.clock.advance(by);
+    }
+
+    /// How far the emulator's clock runs ahead of real time.
+    pub fn clock_offset(&self) -> chrono::Duration {
+        self.clock.offset()
+    }
+
+    /// Back to real time.
+    pub fn reset_clock(&self) {
+        self.clock.reset();
     }
 
     /// `/v3/company/{realmId}/…` and `/_sandbox/qbo/…`; every answer carries an `intuit_tid`.
@@ -235,7 +281,7 @@ impl QboEmulator {
 
     /// Replaces the company with one built from `seed`.
     pub fn load_company(&self, seed: &CompanySeed) -> Result<(), SeedError> {
-        let company = seed::load(seed, &self.shared.base_url, &clock::now())?;
+        let company = seed::load(seed, &self.shared.base_url, &self.now())?;
         *self.company() = company;
         Ok(())
     }
@@ -298,7 +344,7 @@ impl QboEmulator {
         }
         let mut company = self.company();
         let record = company.find_mut(kind, id).ok_or_else(|| ControlError::NotFound { kind, id: id.into() })?;
-        names::set_active(kind, &mut record.body, active, &clock::now());
+        names::set_active(kind, &mut record.body, active, &self.now());
         Ok(())
     }
 
@@ -310,7 +356,7 @@ impl QboEmulator {
         }
         let input = body.as_object().cloned().unwrap_or_default();
         let mut company = self.company();
-        let built = names::build(&mut company, kind, &input, build::Mode::Create, &clock::now())?;
+        let built = names::build(&mut company, kind, &input, build::Mode::Create, &self.now())?;
         let record = Record::new(built);
         let answer = operations::render(&record, false);
         company.insert(kind, record);
@@ -332,36 +378,106 @@ impl QboEmulator {
         Ok(added["Id"].as_str().unwrap_or_default().to_owned())
     }
 
-    /// Records a payment against an invoice (a `Payment`) or bill (a `BillPaymentCheck`): the
-    /// balance drops, `LinkedTxn` names the payment, SyncToken moves on. Answers the payment id.
+    /// Records a payment dated today against an invoice (a `Payment`) or bill (a
+    /// `BillPayment` by check), as a bookkeeper would in QuickBooks. Answers the payment id.
     pub fn record_payment(&self, kind: EntityKind, id: &str, amount: Decimal) -> Result<String, ControlError> {
-        let payment_type = match kind {
-            EntityKind::Invoice => "Payment",
-            EntityKind::Bill => "BillPaymentCheck",
+        self.record_payment_on(kind, id, amount, None)
+    }
+
+    /// [`QboEmulator::record_payment`] with a date (`TxnDate`; today when `None`): the balance
+    /// drops, the document's `LinkedTxn` names the payment, its SyncToken and
+    /// `LastUpdatedTime` move on. A bill is paid from the first bank account.
+    pub fn record_payment_on(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        amount: Decimal,
+        date: Option<NaiveDate>,
+    ) -> Result<String, ControlError> {
+        let (payment_kind, party_field) = match kind {
+            EntityKind::Invoice => (EntityKind::Payment, "CustomerRef"),
+            EntityKind::Bill => (EntityKind::BillPayment, "VendorRef"),
             _ => return Err(ControlError::WrongKind { kind, action: "recording a payment" }),
         };
         let mut company = self.company();
-        let not_found = || ControlError::NotFound { kind, id: id.into() };
-        let record = company.find(kind, id).filter(|r| !r.deleted).ok_or_else(not_found)?;
+        let record = company
+            .find(kind, id)
+            .filter(|r| !r.deleted)
+            .ok_or_else(|| ControlError::NotFound { kind, id: id.into() })?;
         let balance = record.body.get("Balance").and_then(amount::parse).unwrap_or_default();
         if amount <= Decimal::ZERO || amount > balance {
             return Err(ControlError::BadPayment { amount, balance });
         }
-        let payment_id = company.next_id(kind);
-        let now = clock::now();
-        let record = company.find_mut(kind, id).ok_or_else(not_found)?;
-        let token = record.sync_token().parse::<u64>().map_or(1, |t| t + 1);
-        let body = &mut record.body;
-        body.insert("Balance".into(), amount::money(balance - amount));
-        body.insert("SyncToken".into(), Value::String(token.to_string()));
-        let linked = body.entry("LinkedTxn").or_insert_with(|| json!([]));
-        if let Some(list) = linked.as_array_mut() {
-            list.push(json!({ "TxnId": payment_id, "TxnType": payment_type }));
+        let party = record.body.get(party_field).and_then(|r| r.get("value")).cloned().unwrap_or(Value::Null);
+        let mut body = json!({
+            party_field: { "value": party },
+            "TotalAmt": amount::money(amount),
+            "Line": [{ "Amount": amount::money(amount), "LinkedTxn": [{ "TxnId": id, "TxnType": kind.wire_name() }] }],
+        });
+        if let Some(date) = date {
+            body["TxnDate"] = json!(date.format("%Y-%m-%d").to_string());
         }
-        if let Some(Value::Object(meta)) = body.get_mut("MetaData") {
-            meta.insert("LastUpdatedTime".into(), Value::String(clock::meta_time(&now)));
+        if payment_kind == EntityKind::BillPayment {
+            let bank = company
+                .live(EntityKind::Account)
+                .find(|a| a.active() && a.text("AccountType") == Some("Bank"))
+                .map(|a| a.id().to_owned())
+                .ok_or(ControlError::Refused {
+                    code: "2020",
+                    detail: "the company has no bank account to pay bills from".into(),
+                })?;
+            body["PayType"] = json!("Check");
+            body["CheckPayment"] = json!({ "BankAccountRef": { "value": bank } });
         }
-        Ok(payment_id)
+        let answer = self.control_write(&mut company, payment_kind, Operation::Create, &body)?;
+        Ok(answer["Id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Voids a document as a user would in QuickBooks: an invoice (zeroed, `Voided` in its
+    /// note) or a payment (its money comes off the documents it paid). Bills cannot be voided.
+    pub fn void_document(&self, kind: EntityKind, id: &str) -> Result<(), ControlError> {
+        self.change_document(kind, id, Operation::Void)
+    }
+
+    /// Deletes an invoice, bill or payment as a user would in QuickBooks (a payment's money
+    /// comes off the documents it paid; CDC then reports the tombstone).
+    pub fn delete_document(&self, kind: EntityKind, id: &str) -> Result<(), ControlError> {
+        self.change_document(kind, id, Operation::Delete)
+    }
+
+    fn change_document(&self, kind: EntityKind, id: &str, operation: Operation) -> Result<(), ControlError> {
+        if !kind.is_transaction() {
+            return Err(ControlError::WrongKind { kind, action: "voiding or deleting" });
+        }
+        let mut company = self.company();
+        let record = company
+            .find(kind, id)
+            .filter(|r| !r.deleted)
+            .ok_or_else(|| ControlError::NotFound { kind, id: id.into() })?;
+        let body = json!({ "Id": id, "SyncToken": record.sync_token() });
+        self.control_write(&mut company, kind, operation, &body).map(|_| ())
+    }
+
+    /// A write made "in QuickBooks" rather than through the API: validated and applied the
+    /// same way, without a `requestid` and without counting as a request.
+    fn control_write(
+        &self,
+        company: &mut Company,
+        kind: EntityKind,
+        operation: Operation,
+        body: &Value,
+    ) -> Result<Value, ControlError> {
+        let now = self.now();
+        let context = WriteContext {
+            now: &now,
+            request_id: None,
+            include_invoice_link: false,
+            options: TxnOptions::default(),
+            base_url: &self.shared.base_url,
+            refuse_with_payments: self.refuse_changes_with_payments.load(Ordering::SeqCst),
+            payments_move_sync_token: self.payments_move_sync_token.load(Ordering::SeqCst),
+        };
+        Ok(operations::write(company, kind, operation, body, &context)?)
     }
 
     /// The switches in force.
@@ -375,6 +491,8 @@ impl QboEmulator {
             enforce_limits: self.enforce_limits.load(Ordering::SeqCst),
             throttle_format: *lock(&self.throttle_format),
             limits: self.limiter.limits(),
+            refuse_changes_with_payments: self.refuse_changes_with_payments.load(Ordering::SeqCst),
+            payments_move_sync_token: self.payments_move_sync_token.load(Ordering::SeqCst),
         }
     }
 
@@ -401,6 +519,12 @@ impl QboEmulator {
         if let Some(limits) = patch.limits {
             self.set_limits(limits);
         }
+        if let Some(on) = patch.refuse_changes_with_payments {
+            self.set_refuse_changes_with_payments(on);
+        }
+        if let Some(on) = patch.payments_move_sync_token {
+            self.set_payments_move_sync_token(on);
+        }
     }
 
     /// Off: a repeated `requestid` is executed again (reports say QBO does not always honour it).
@@ -420,6 +544,18 @@ impl QboEmulator {
     /// Off: the company is on Simple Start, and Bill writes fail with 5020.
     pub fn set_plan_has_bills(&self, on: bool) {
         self.company().set_plan_has_bills(on);
+    }
+
+    /// Off: voiding or deleting a document with a payment applied goes through, the payment
+    /// left applied to nothing.
+    pub fn set_refuse_changes_with_payments(&self, on: bool) {
+        self.refuse_changes_with_payments.store(on, Ordering::SeqCst);
+    }
+
+    /// Off: a payment changes the document's balance, `LinkedTxn` and `LastUpdatedTime` but
+    /// leaves its SyncToken alone.
+    pub fn set_payments_move_sync_token(&self, on: bool) {
+        self.payments_move_sync_token.store(on, Ordering::SeqCst);
     }
 
     pub fn set_enforce_limits(&self, on: bool) {
@@ -488,11 +624,19 @@ impl QboEmulator {
             self.count(|c| c.replayed += 1);
             return (stored, false);
         }
-        let now = clock::now();
-        let options =
-            TxnOptions { refuse_us_tax_calculation: self.refuse_us_tax_calculation.load(Ordering::SeqCst), ..options };
-        let context =
-            WriteContext { now: &now, request_id, include_invoice_link, options, base_url: &self.shared.base_url };
+        let now = self.now();
+        let context = WriteContext {
+            now: &now,
+            request_id,
+            include_invoice_link,
+            options: TxnOptions {
+                refuse_us_tax_calculation: self.refuse_us_tax_calculation.load(Ordering::SeqCst),
+                ..options
+            },
+            base_url: &self.shared.base_url,
+            refuse_with_payments: self.refuse_changes_with_payments.load(Ordering::SeqCst),
+            payments_move_sync_token: self.payments_move_sync_token.load(Ordering::SeqCst),
+        };
         let (reply, applied) = apply(&mut company, &context);
         if let Some(id) = request_id {
             company.replies.entry(id.to_owned()).or_insert_with(|| reply.clone());
@@ -553,7 +697,7 @@ fn summarize(kind: EntityKind, record: &Record) -> TxnSummary {
 /// The operation a single-entity write asks for, for counting.
 fn request_kind(operation: Result<Operation, &fault::Fault>) -> RequestKind {
     match operation {
-        Ok(Operation::Update) => RequestKind::Update,
+        Ok(Operation::Update | Operation::Void) => RequestKind::Update,
         Ok(Operation::Delete) => RequestKind::Delete,
         Ok(Operation::Create) | Err(_) => RequestKind::Create,
     }

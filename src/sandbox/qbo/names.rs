@@ -50,7 +50,9 @@ pub fn build(
         | EntityKind::CreditMemo
         | EntityKind::VendorCredit
         | EntityKind::TaxCode
-        | EntityKind::TaxRate => {
+        | EntityKind::TaxRate
+        | EntityKind::Payment
+        | EntityKind::BillPayment => {
             return Err(Fault::unsupported_operation(format!("{} is not a name-list entity", kind.wire_name())));
         }
     }
@@ -67,7 +69,12 @@ pub fn set_active(kind: EntityKind, body: &mut Object, active: bool, now: &DateT
         EntityKind::Vendor | EntityKind::Employee => &["DisplayName"],
         EntityKind::Item | EntityKind::Account => &["Name", "FullyQualifiedName"],
         EntityKind::TaxCode | EntityKind::TaxRate => &["Name"],
-        EntityKind::Invoice | EntityKind::Bill | EntityKind::CreditMemo | EntityKind::VendorCredit => &[],
+        EntityKind::Invoice
+        | EntityKind::Bill
+        | EntityKind::CreditMemo
+        | EntityKind::VendorCredit
+        | EntityKind::Payment
+        | EntityKind::BillPayment => &[],
     };
     for field in name_fields {
         if let Some(Value::String(name)) = body.get_mut(*field) {
@@ -115,6 +122,9 @@ fn person(
             parts.join(" ")
         }
     };
+    if display_name.contains(':') {
+        return Err(Fault::invalid_character("DisplayName", ":"));
+    }
     if company.person_name_taken(&display_name, except) {
         return Err(Fault::duplicate_name());
     }

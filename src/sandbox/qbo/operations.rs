@@ -13,15 +13,19 @@ use super::company::{Company, Object, Record};
 use super::entities::EntityKind;
 use super::fault::Fault;
 use super::names;
+use super::payments;
 use super::query::{self, QueryError};
 use super::tax;
 use super::transactions::{self, TxnOptions};
+use super::void;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
     Create,
     Update,
     Delete,
+    /// `?operation=void`: invoices (and payments) stay, zeroed, marked `Voided`.
+    Void,
 }
 
 impl Operation {
@@ -34,6 +38,7 @@ impl Operation {
             None | Some("create") => Ok(Operation::Create),
             Some("update") => Ok(Operation::Update),
             Some("delete") => Ok(Operation::Delete),
+            Some("void") => Ok(Operation::Void),
             Some(other) => {
                 Err(Fault::unsupported_operation(format!("Operation {other} is not supported by the qbsync sandbox")))
             }
@@ -51,6 +56,12 @@ pub struct WriteContext<'a> {
     pub options: TxnOptions,
     /// The sandbox's base URL, for pay links.
     pub base_url: &'a str,
+    /// Refuse to void or delete a document with a payment applied (the pessimistic reading of
+    /// sources that conflict, reference §2.2); off, the payment is left applied to nothing.
+    pub refuse_with_payments: bool,
+    /// Applying or taking back a payment moves the documents' SyncToken (undocumented; on by
+    /// default, the pessimistic reading).
+    pub payments_move_sync_token: bool,
 }
 
 fn build(
@@ -74,7 +85,9 @@ pub fn build_for_seed(
     input: &Object,
     now: &DateTime<Tz>,
 ) -> Result<Object, Fault> {
-    if kind.is_transaction() {
+    if kind.is_payment() {
+        payments::build(company, kind, input, Mode::Seed, now).map(|(built, _)| built)
+    } else if kind.is_transaction() {
         let options = TxnOptions { allow_duplicate_doc_number: true, ..TxnOptions::default() };
         transactions::build(company, kind, input, Mode::Seed, now, options)
     } else if kind.is_tax_list() {
@@ -155,6 +168,26 @@ pub fn write(
         ids
     };
     match operation {
+        Operation::Create if kind.is_payment() => {
+            let (built, applied) = payments::build(company, kind, body, Mode::Create, context.now)?;
+            let mut record = Record::new(built);
+            record.request_ids = request_ids(&[]);
+            let id = record.id().to_owned();
+            let answer = render(&record, false);
+            company.insert(kind, record);
+            payments::apply(company, kind, &id, &applied, context.now, context.payments_move_sync_token);
+            Ok(answer)
+        }
+        Operation::Update if kind.is_payment() => {
+            if !context.options.include_void {
+                return Err(Fault::unsupported_operation(format!(
+                    "Operation Update is not supported for {} by the qbsync sandbox: void it (include=void) or delete it",
+                    kind.wire_name()
+                )));
+            }
+            void_or_cancel(company, kind, body, context, request_ids)
+        }
+        Operation::Void => void_or_cancel(company, kind, body, context, request_ids),
         Operation::Create => {
             let built = build(company, kind, body, Mode::Create, context)?;
             let mut record = Record::new(built);
@@ -198,6 +231,14 @@ pub fn write(
                 )));
             }
             let mut record = current(company, kind, body)?;
+            if kind.is_payment() {
+                payments::unapply(company, kind, &record.body, context.now, context.payments_move_sync_token);
+            } else if payments::has_payments(&record) {
+                if context.refuse_with_payments {
+                    return Err(linked_payments_fault());
+                }
+                payments::orphan(company, kind, record.id(), context.now);
+            }
             record.deleted = true;
             record.request_ids = request_ids(&record.request_ids);
             let updated = clock::meta_time(context.now);
@@ -209,6 +250,45 @@ pub fn write(
             Ok(json!({ "domain": "QBO", "status": "Deleted", "Id": id }))
         }
     }
+}
+
+/// The answer to voiding or deleting a document a payment is applied to: the pessimistic
+/// reading (reference §2.2), a business-validation fault.
+fn linked_payments_fault() -> Fault {
+    Fault::business(
+        "This transaction has payments linked to it. Unlink or delete the payments before you void or delete it.",
+    )
+}
+
+/// `operation=void`: an invoice or a payment stays, zeroed and marked `Voided`. A payment's
+/// money first comes off the documents it paid. Bills cannot be voided through the API.
+fn void_or_cancel(
+    company: &mut Company,
+    kind: EntityKind,
+    body: &Object,
+    context: &WriteContext<'_>,
+    request_ids: impl Fn(&[String]) -> Vec<String>,
+) -> Result<Value, Fault> {
+    if !matches!(kind, EntityKind::Invoice | EntityKind::Payment | EntityKind::BillPayment) {
+        return Err(Fault::unsupported_operation(format!("Operation Void is not supported for {}", kind.wire_name())));
+    }
+    let mut record = current(company, kind, body)?;
+    if kind.is_payment() {
+        payments::unapply(company, kind, &record.body, context.now, context.payments_move_sync_token);
+        payments::void_in_place(&mut record.body, context.now);
+    } else {
+        if payments::has_payments(&record) {
+            if context.refuse_with_payments {
+                return Err(linked_payments_fault());
+            }
+            payments::orphan(company, kind, record.id(), context.now);
+        }
+        void::void_invoice(&mut record.body, context.now);
+    }
+    record.request_ids = request_ids(&record.request_ids);
+    let answer = render(&record, context.include_invoice_link);
+    company.replace(kind, record);
+    Ok(answer)
 }
 
 /// Reads one entity by id: 610 when there is none.

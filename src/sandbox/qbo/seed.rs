@@ -51,6 +51,12 @@ pub struct CompanySeed {
     /// The company's tax codes: `TAX`/`NON` for a US company, numbered ones elsewhere.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tax_codes: Vec<Object>,
+    /// Payments as stored: loading one does not apply it again (the documents' balances and
+    /// `LinkedTxn` in the seed already show it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payments: Vec<Object>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bill_payments: Vec<Object>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +74,7 @@ impl CompanySeed {
 
     /// The records of each kind, in the order they must load (accounts before the items that
     /// name them, names before the transactions that reference them).
-    fn in_load_order(&self) -> [(EntityKind, &Vec<Object>); 11] {
+    fn in_load_order(&self) -> [(EntityKind, &Vec<Object>); 13] {
         [
             (EntityKind::TaxRate, &self.tax_rates),
             (EntityKind::TaxCode, &self.tax_codes),
@@ -81,6 +87,8 @@ impl CompanySeed {
             (EntityKind::Bill, &self.bills),
             (EntityKind::CreditMemo, &self.credit_memos),
             (EntityKind::VendorCredit, &self.vendor_credits),
+            (EntityKind::Payment, &self.payments),
+            (EntityKind::BillPayment, &self.bill_payments),
         ]
     }
 }
@@ -137,6 +145,8 @@ pub fn dump(company: &Company) -> CompanySeed {
         vendor_credits: bodies(EntityKind::VendorCredit),
         tax_rates: bodies(EntityKind::TaxRate),
         tax_codes: bodies(EntityKind::TaxCode),
+        payments: bodies(EntityKind::Payment),
+        bill_payments: bodies(EntityKind::BillPayment),
     }
 }
 

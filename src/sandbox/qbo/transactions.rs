@@ -38,6 +38,8 @@ pub struct TxnOptions {
     pub allow_duplicate_doc_number: bool,
     /// Refuse `GlobalTaxCalculation` on a US company's document (see [`tax::calculation`]).
     pub refuse_us_tax_calculation: bool,
+    /// `include=void`: an update of a Payment or BillPayment voids it.
+    pub include_void: bool,
 }
 
 /// Builds the stored form of an Invoice or Bill from what a client or a seed sent.

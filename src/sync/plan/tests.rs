@@ -93,7 +93,7 @@ fn anchor(id: i32, key: &str, row: u32) -> Anchor {
     Anchor { metadata_id: id, key: key.into(), row }
 }
 
-fn record(key: &str, status: &str, fp: &str) -> RowRecord {
+fn record(key: &str, status: RowStatus, fp: &str) -> RowRecord {
     RowRecord { content_fp: fp.into(), ..RowRecord::sample(key, status) }
 }
 
@@ -106,7 +106,7 @@ fn doc(key: &str, number: &str, state: DocState, qbo_id: Option<&str>) -> DocRec
         payload_hash: "h".into(),
         payload: "{}".into(),
         party_id: "58".into(),
-        total: "100.00".into(),
+        total: rust_decimal::Decimal::new(10000, 2),
         state,
         qbo_id: qbo_id.map(str::to_owned),
         qbo_url: qbo_id.map(|id| format!("https://app.sandbox.qbo.intuit.com/app/invoice?txnId={id}")),
@@ -126,19 +126,19 @@ fn claimed(plan: &Plan) -> (StoreView, Vec<Anchor>) {
 #[test]
 fn a_ready_row_is_anchored_before_anything_else() {
     let rows = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
-    let plan = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    let plan = plan(&rows, &layout(&rows), &[], &|_| false, &StoreView::default(), &policy(), &mut keys());
     assert_eq!(plan.claims.len(), 1);
     assert_eq!(plan.claims[0].row, 1);
-    assert_eq!(plan.claims[0].record.status, CLAIMED);
+    assert_eq!(plan.claims[0].record.status, RowStatus::Claimed);
     assert!(plan.creates.is_empty(), "nothing is created before the anchor is verified");
 }
 
 #[test]
 fn a_verified_claim_becomes_a_draft_with_the_rows_values() {
     let rows = vec![header(), row("ACD-1", "Submitted", "acd llc", "Globex Corporation", "1234.5")];
-    let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    let first = plan(&rows, &layout(&rows), &[], &|_| false, &StoreView::default(), &policy(), &mut keys());
     let (view, anchors) = claimed(&first);
-    let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    let second = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy(), &mut keys());
     assert!(second.claims.is_empty());
     assert_eq!(second.creates.len(), 1);
     let draft = &second.creates[0];
@@ -150,32 +150,42 @@ fn a_verified_claim_becomes_a_draft_with_the_rows_values() {
 }
 
 #[test]
-fn a_claim_that_landed_on_another_row_is_dropped_and_forgotten() {
+fn a_claim_that_landed_on_another_row_follows_its_row_or_is_forgotten() {
     let rows = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
-    let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    let first = plan(&rows, &layout(&rows), &[], &|_| false, &StoreView::default(), &policy(), &mut keys());
     let (view, _) = claimed(&first);
+    let key = first.claims[0].key.clone();
     // Someone inserted a row above between the read and the claim: the anchor sits on row 2,
-    // which holds different content.
+    // which holds different content, and the row it was claimed for is row 1.
     let moved = vec![
         header(),
         row("ACD-1", "submitted", "ACD", "Globex Corporation", "100"),
         row("X-9", "draft", "ACD", "Initech LLC", "5"),
     ];
-    let anchors = vec![anchor(7, &first.claims[0].key, 2)];
-    let second = plan(&moved, &layout(&moved), &anchors, &view, &policy(), &mut keys());
+    let anchors = vec![anchor(7, &key, 2)];
+    let second = plan(&moved, &layout(&moved), &anchors, &|_| false, &view, &policy(), &mut keys());
     assert_eq!(second.drop_anchors, vec![7]);
-    assert_eq!(second.forget_rows, vec![first.claims[0].key.clone()]);
-    assert!(second.creates.is_empty());
+    assert_eq!(second.moves, vec![NewAnchor { row: 1, key: key.clone() }], "the anchor follows the row's values");
+    assert_eq!(second.located.get(key.as_str()), Some(&1));
+    assert!(second.forget_rows.is_empty());
+
+    // The row it was claimed for is gone (edited since): the claim says nothing true.
+    let edited = vec![header(), row("X-9", "draft", "ACD", "Initech LLC", "5")];
+    let anchors = vec![anchor(7, &key, 1)];
+    let third = plan(&edited, &layout(&edited), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(third.drop_anchors, vec![7]);
+    assert_eq!(third.forget_rows, vec![key]);
+    assert!(third.creates.is_empty() && third.moves.is_empty());
 }
 
 #[test]
 fn a_claim_whose_anchor_never_landed_is_forgotten_and_the_row_claimed_again() {
     let rows = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
-    let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    let first = plan(&rows, &layout(&rows), &[], &|_| false, &StoreView::default(), &policy(), &mut keys());
     // The claim was recorded, then qbsync was killed before the anchor was written.
     let (view, _) = claimed(&first);
     assert!(needs_attention(&rows, &layout(&rows), &view, &policy()), "a leftover claim is work");
-    let second = plan(&rows, &layout(&rows), &[], &view, &policy(), &mut || "fresh".to_owned());
+    let second = plan(&rows, &layout(&rows), &[], &|_| false, &view, &policy(), &mut || "fresh".to_owned());
     assert_eq!(second.forget_rows, vec![first.claims[0].key.clone()]);
     assert_eq!(second.claims.len(), 1);
     assert_eq!(second.claims[0].key, "fresh");
@@ -189,11 +199,11 @@ fn rows_sharing_a_number_fail_naming_each_other_unless_grouped() {
         row("ACD-8", "submitted", "ACD", "Globex Corporation", "5"),
         row("ACD-7", "pending", "ACD", "Globex Corporation", "50"),
     ];
-    let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    let first = plan(&rows, &layout(&rows), &[], &|_| false, &StoreView::default(), &policy(), &mut keys());
     let (view, anchors) = claimed(&first);
-    let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    let second = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy(), &mut keys());
     assert_eq!(second.creates.len(), 1, "only ACD-8 goes ahead");
-    let failed: Vec<&RowRecord> = second.decisions.iter().filter(|d| d.status == "failed").collect();
+    let failed: Vec<&RowRecord> = second.decisions.iter().filter(|d| d.status == RowStatus::Failed).collect();
     assert_eq!(failed.len(), 2);
     for decision in failed {
         let error = decision.error.as_deref().unwrap();
@@ -202,7 +212,7 @@ fn rows_sharing_a_number_fail_naming_each_other_unless_grouped() {
     }
 
     let grouped = Policy { group_by_invoice: true, ..policy() };
-    let third = plan(&rows, &layout(&rows), &anchors, &view, &grouped, &mut keys());
+    let third = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &grouped, &mut keys());
     let acd7 = third.creates.iter().find(|d| d.doc_number == "ACD-7").unwrap();
     assert_eq!(acd7.lines.len(), 2);
     assert_eq!(acd7.lines[0].amount.to_string(), "100.00", "lines keep sheet order");
@@ -215,36 +225,36 @@ fn a_row_that_failed_for_sharing_its_number_goes_ahead_once_the_other_row_is_gon
     // An unsynced row was pasted as a template: both copies share ACD-7 and both fail.
     let original = row("ACD-7", "submitted", "ACD", "Globex Corporation", "100");
     let rows = vec![header(), original.clone(), original.clone()];
-    let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    let first = plan(&rows, &layout(&rows), &[], &|_| false, &StoreView::default(), &policy(), &mut keys());
     let (mut view, anchors) = claimed(&first);
-    let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
-    assert_eq!(second.decisions.iter().filter(|d| d.status == "failed").count(), 2);
+    let second = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(second.decisions.iter().filter(|d| d.status == RowStatus::Failed).count(), 2);
     for decision in &second.decisions {
         view.rows.insert(decision.row_key.as_str().into(), decision.clone());
     }
     // While both are there, the failure is said once, not again every pass.
-    let again = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    let again = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy(), &mut keys());
     assert!(again.decisions.is_empty() && again.creates.is_empty(), "{:?}", again.decisions);
     // The person deletes the pasted one: the remaining row goes ahead without being edited.
     let rows = vec![header(), original];
-    let after = plan(&rows, &layout(&rows), &anchors[..1], &view, &policy(), &mut keys());
+    let after = plan(&rows, &layout(&rows), &anchors[..1], &|_| false, &view, &policy(), &mut keys());
     assert_eq!(after.creates.len(), 1, "{:?}", after.decisions);
 }
 
 #[test]
 fn money_out_is_skipped_in_invoice_only_mode_and_saying_how_to_switch() {
     let rows = vec![header(), row("B-1", "submitted", "Jane Smith Consulting", "", "420")];
-    let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    let first = plan(&rows, &layout(&rows), &[], &|_| false, &StoreView::default(), &policy(), &mut keys());
     let (view, anchors) = claimed(&first);
-    let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    let second = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy(), &mut keys());
     assert!(second.creates.is_empty());
     let decision = &second.decisions[0];
-    assert_eq!(decision.status, "skipped");
+    assert_eq!(decision.status, RowStatus::Skipped);
     assert_eq!(decision.kind, Kind::Bill);
     assert!(decision.error.as_deref().unwrap().contains("QB_SYNC_MODE=dual"));
 
     let dual = Policy { mode: Mode::Dual, ..policy() };
-    let third = plan(&rows, &layout(&rows), &anchors, &view, &dual, &mut keys());
+    let third = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &dual, &mut keys());
     assert_eq!(third.creates.len(), 1);
     assert_eq!(third.creates[0].kind, Kind::Bill);
     assert_eq!(third.creates[0].party, "Jane Smith Consulting");
@@ -262,12 +272,12 @@ fn data_problems_fail_the_row_naming_the_cell_and_the_fix() {
     ];
     for (data, expected) in cases {
         let rows = vec![header(), data];
-        let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+        let first = plan(&rows, &layout(&rows), &[], &|_| false, &StoreView::default(), &policy(), &mut keys());
         let (view, anchors) = claimed(&first);
-        let second = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+        let second = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy(), &mut keys());
         assert!(second.creates.is_empty(), "{expected}");
         let error = second.decisions[0].error.clone().unwrap();
-        assert_eq!(second.decisions[0].status, "failed");
+        assert_eq!(second.decisions[0].status, RowStatus::Failed);
         assert!(error.contains(expected), "expected {expected:?} in {error:?}");
     }
 }
@@ -277,21 +287,30 @@ fn a_failed_row_is_retried_only_when_it_or_the_configuration_changed() {
     let rows = vec![header(), row("ACD-1", "submitted", "Nobody Ltd", "Globex Corporation", "100")];
     let layout = layout(&rows);
     let fp = crate::domain::fingerprint::content_fingerprint(&rows[1], &layout);
-    let view = StoreView::new(vec![RowRecord { error: Some("x".into()), ..record("k1", "failed", &fp) }], Vec::new());
+    let view =
+        StoreView::new(vec![RowRecord { error: Some("x".into()), ..record("k1", RowStatus::Failed, &fp) }], Vec::new());
     let anchors = vec![anchor(1, "k1", 1)];
-    let quiet = plan(&rows, &layout, &anchors, &view, &policy(), &mut keys());
+    let quiet = plan(&rows, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
     assert!(quiet.decisions.is_empty() && quiet.creates.is_empty());
     assert_eq!(quiet.stats.ready, 0);
 
-    let forced = plan(&rows, &layout, &anchors, &view, &Policy { include_failed: true, ..policy() }, &mut keys());
+    let forced =
+        plan(&rows, &layout, &anchors, &|_| false, &view, &Policy { include_failed: true, ..policy() }, &mut keys());
     assert_eq!(forced.stats.ready, 1);
 
-    let reconfigured =
-        plan(&rows, &layout, &anchors, &view, &Policy { config_fp: "other".into(), ..policy() }, &mut keys());
+    let reconfigured = plan(
+        &rows,
+        &layout,
+        &anchors,
+        &|_| false,
+        &view,
+        &Policy { config_fp: "other".into(), ..policy() },
+        &mut keys(),
+    );
     assert_eq!(reconfigured.stats.ready, 1);
 
     let edited = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
-    let after_edit = plan(&edited, &layout, &anchors, &view, &policy(), &mut keys());
+    let after_edit = plan(&edited, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
     assert_eq!(after_edit.creates.len(), 1, "the corrected row goes ahead");
 }
 
@@ -302,11 +321,11 @@ fn a_pending_intent_is_reconciled_not_recreated() {
         vec![RowRecord {
             doc_key: Some("k1".into()),
             doc_number: Some("ACD-1".into()),
-            ..record("k1", "pending", "fp")
+            ..record("k1", RowStatus::Pending, "fp")
         }],
         vec![doc("k1", "ACD-1", DocState::Pending, None)],
     );
-    let plan = plan(&rows, &layout(&rows), &[anchor(1, "k1", 1)], &view, &policy(), &mut keys());
+    let plan = plan(&rows, &layout(&rows), &[anchor(1, "k1", 1)], &|_| false, &view, &policy(), &mut keys());
     assert_eq!(plan.reconcile, vec!["k1".to_string()]);
     assert!(plan.creates.is_empty() && plan.claims.is_empty());
 }
@@ -315,7 +334,7 @@ fn a_pending_intent_is_reconciled_not_recreated() {
 fn a_pending_intent_whose_row_was_deleted_is_still_reconciled() {
     let rows = vec![header()];
     let view = StoreView::new(Vec::new(), vec![doc("gone", "ACD-3", DocState::Pending, None)]);
-    let plan = plan(&rows, &layout(&rows), &[], &view, &policy(), &mut keys());
+    let plan = plan(&rows, &layout(&rows), &[], &|_| false, &view, &policy(), &mut keys());
     assert_eq!(plan.reconcile, vec!["gone".to_string()]);
 }
 
@@ -329,25 +348,25 @@ fn a_pasted_copy_of_a_synced_row_is_flagged_not_synced_and_not_recreated() {
         vec![RowRecord {
             doc_key: Some("k1".into()),
             doc_number: Some("ACD-1".into()),
-            ..record("k1", "synced", "fp")
+            ..record("k1", RowStatus::Synced, "fp")
         }],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
     let layout = layout(&rows);
     assert!(needs_attention(&rows, &layout, &view, &policy()), "an id on two rows needs attention");
-    let plan = plan(&rows, &layout, &[anchor(1, "k1", 1)], &view, &policy(), &mut || "c1".to_owned());
+    let plan = plan(&rows, &layout, &[anchor(1, "k1", 1)], &|_| false, &view, &policy(), &mut || "c1".to_owned());
     assert!(plan.creates.is_empty());
     assert_eq!(plan.claims.len(), 1, "the copy is anchored so it can be flagged");
     assert_eq!(plan.claims[0].row, 2);
-    assert_eq!(plan.claims[0].record.status, CLAIMED, "verified like any claim before anything is written");
+    assert_eq!(plan.claims[0].record.status, RowStatus::Claimed, "verified like any claim before anything is written");
     // Once the anchor holds, the copy is flagged.
     let mut view = view;
     view.rows.insert(plan.claims[0].key.as_str().into(), plan.claims[0].record.clone());
     let anchors = [anchor(1, "k1", 1), anchor(2, &plan.claims[0].key, 2)];
-    let second = super::plan(&rows, &layout, &anchors, &view, &policy(), &mut keys());
+    let second = super::plan(&rows, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
     assert!(second.claims.is_empty() && second.creates.is_empty(), "{:?} {:?}", second.claims, second.forget_rows);
     assert_eq!(second.decisions.len(), 1);
-    assert_eq!(second.decisions[0].status, COPY);
+    assert_eq!(second.decisions[0].status, RowStatus::Copy);
     let reason = second.decisions[0].error.clone().unwrap();
     assert!(reason.contains("copy of sheet row 2"), "{reason}");
 }
@@ -364,14 +383,14 @@ fn a_row_with_its_own_document_is_never_taken_for_a_copy() {
     let synced = |key: &str, number: &str| RowRecord {
         doc_key: Some(key.into()),
         doc_number: Some(number.into()),
-        ..record(key, "synced", "fp")
+        ..record(key, RowStatus::Synced, "fp")
     };
     let view = StoreView::new(
         vec![synced("k1", "ACD-1"), synced("k2", "ACD-2")],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130")), doc("k2", "ACD-2", DocState::Created, Some("131"))],
     );
     let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2)];
-    let plan = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    let plan = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy(), &mut keys());
     assert!(plan.decisions.is_empty(), "{:?}", plan.decisions);
     let (writes, _) = project(&rows, &layout(&rows), &plan.located, &view, &policy());
     let fix = writes.iter().find(|w| w.row == 1).expect("row 1 is repaired");
@@ -389,12 +408,17 @@ fn a_reused_number_of_an_existing_document_fails_instead_of_adopting_it() {
     let fp = crate::domain::fingerprint::content_fingerprint(&rows[2], &layout);
     let view = StoreView::new(
         vec![
-            RowRecord { doc_key: Some("k1".into()), doc_number: Some("ACD-1".into()), ..record("k1", "synced", "fp") },
-            record("k2", CLAIMED, &fp),
+            RowRecord {
+                doc_key: Some("k1".into()),
+                doc_number: Some("ACD-1".into()),
+                ..record("k1", RowStatus::Synced, "fp")
+            },
+            record("k2", RowStatus::Claimed, &fp),
         ],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
-    let plan = plan(&rows, &layout, &[anchor(1, "k1", 1), anchor(2, "k2", 2)], &view, &policy(), &mut keys());
+    let plan =
+        plan(&rows, &layout, &[anchor(1, "k1", 1), anchor(2, "k2", 2)], &|_| false, &view, &policy(), &mut keys());
     assert!(plan.creates.is_empty());
     let error = plan.decisions[0].error.clone().unwrap();
     assert!(error.contains("already used by QuickBooks invoice 130"), "{error}");
@@ -419,14 +443,14 @@ fn duplicate_anchors_are_reduced_to_one_per_key_and_one_per_row() {
     ];
     let view = StoreView::new(
         vec![
-            RowRecord { doc_number: Some("ACD-1".into()), ..record("k1", "failed", "fp") },
-            RowRecord { doc_number: Some("ACD-2".into()), ..record("k2", "failed", "fp") },
+            RowRecord { doc_number: Some("ACD-1".into()), ..record("k1", RowStatus::Failed, "fp") },
+            RowRecord { doc_number: Some("ACD-2".into()), ..record("k2", RowStatus::Failed, "fp") },
         ],
         Vec::new(),
     );
     // k1 twice (a retried create), and a header anchor.
     let anchors = vec![anchor(1, "k1", 1), anchor(2, "k1", 1), anchor(3, "k2", 2), anchor(4, "k9", 0)];
-    let plan = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    let plan = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy(), &mut keys());
     assert_eq!(plan.drop_anchors, vec![2, 4]);
     assert_eq!(plan.located.get("k1"), Some(&1));
     assert_eq!(plan.located.get("k2"), Some(&2));
@@ -440,9 +464,10 @@ fn limit_defers_the_rest() {
         row("ACD-2", "submitted", "ACD", "Globex Corporation", "2"),
         row("ACD-3", "submitted", "ACD", "Globex Corporation", "3"),
     ];
-    let first = plan(&rows, &layout(&rows), &[], &StoreView::default(), &policy(), &mut keys());
+    let first = plan(&rows, &layout(&rows), &[], &|_| false, &StoreView::default(), &policy(), &mut keys());
     let (view, anchors) = claimed(&first);
-    let limited = plan(&rows, &layout(&rows), &anchors, &view, &Policy { limit: Some(2), ..policy() }, &mut keys());
+    let limited =
+        plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &Policy { limit: Some(2), ..policy() }, &mut keys());
     assert_eq!(limited.creates.iter().map(|d| d.doc_number.as_str()).collect::<Vec<_>>(), vec!["ACD-1", "ACD-2"]);
     assert_eq!(limited.stats.deferred_by_limit, 1);
 }
@@ -457,7 +482,7 @@ fn projection_writes_only_owned_cells_that_differ_in_contiguous_runs() {
             doc_key: Some("k1".into()),
             doc_number: Some("ACD-1".into()),
             synced_at: Some("2025-11-21T10:00:00Z".into()),
-            ..record("k1", "synced", "fp")
+            ..record("k1", RowStatus::Synced, "fp")
         }],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
@@ -481,7 +506,7 @@ fn projection_refuses_a_row_whose_invoice_number_changed() {
         vec![RowRecord {
             doc_key: Some("k1".into()),
             doc_number: Some("ACD-1".into()),
-            ..record("k1", "synced", "fp")
+            ..record("k1", RowStatus::Synced, "fp")
         }],
         vec![doc("k1", "ACD-1", DocState::Created, Some("130"))],
     );
@@ -498,7 +523,7 @@ fn an_unchanged_failed_row_leaves_the_sheet_idle_and_an_edited_one_does_not() {
     let rows = vec![header(), failed];
     let layout = layout(&rows);
     let fp = crate::domain::fingerprint::content_fingerprint(&rows[1], &layout);
-    let view = StoreView::new(vec![record("k1", "failed", &fp)], Vec::new());
+    let view = StoreView::new(vec![record("k1", RowStatus::Failed, &fp)], Vec::new());
     assert!(!needs_attention(&rows, &layout, &view, &policy()), "nothing changed since it failed");
     assert!(needs_attention(&rows, &layout, &StoreView::default(), &policy()), "a failure the store does not know");
     assert!(needs_attention(&rows, &layout, &view, &Policy { include_failed: true, ..policy() }));
@@ -525,7 +550,7 @@ fn planning_a_long_settled_history_indexes_documents_instead_of_searching_them()
         records.push(RowRecord {
             doc_key: Some(key.clone()),
             doc_number: Some(number.clone()),
-            ..record(&key, "synced", "fp")
+            ..record(&key, RowStatus::Synced, "fp")
         });
         docs.push(doc(&key, &number, DocState::Created, Some(&(1000 + i).to_string())));
         anchors.push(anchor(i as i32 + 1, &key, i + 1));
@@ -534,14 +559,18 @@ fn planning_a_long_settled_history_indexes_documents_instead_of_searching_them()
     copy[16] = Cell::text("synced");
     rows.push(copy);
     let view = StoreView::new(records, docs);
-    let plan = plan(&rows, &layout(&rows), &anchors, &view, &policy(), &mut keys());
+    let plan = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy(), &mut keys());
     assert!(plan.creates.is_empty());
     assert_eq!(plan.stats.copies, 1, "the pasted copy of row 11 is found among 3,000");
     assert_eq!(plan.claims.len(), 1, "the copy is anchored first, then flagged");
     assert_eq!(plan.claims[0].row, 3_001);
-    assert_eq!(plan.claims[0].record.status, CLAIMED);
+    assert_eq!(plan.claims[0].record.status, RowStatus::Claimed);
     assert_eq!(plan.located.len(), 3_000);
-    assert_eq!(locate(&rows, &layout(&rows), &anchors, &view), plan.located, "the write-back locates rows alike");
+    assert_eq!(
+        locate(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy()),
+        plan.located,
+        "the write-back locates rows alike"
+    );
 }
 
 /// The owned cells of a synced row (id, url, status, time, error), for the undo tests.
@@ -656,4 +685,137 @@ fn a_copy_pasted_after_the_write_is_not_a_victim() {
     let located_after = Located::from_iter([("a".into(), 2u32)]);
     let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
     assert!(undo.is_empty(), "{undo:?}");
+}
+
+/// Three rows with three kinds of record: k1 synced (invoice 130), k2 with its create under
+/// way, k3 failed; the store as it remembers them, and each row's cells as it shows them.
+fn three_rows() -> (Vec<Vec<Cell>>, StoreView) {
+    let mut synced = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    synced[14] = Cell::text("130");
+    synced[16] = Cell::text("synced");
+    let in_flight = row("ACD-2", "submitted", "ACD", "Initech LLC", "5");
+    let mut failed = row("ACD-3", "submitted", "ACD", "Nobody Ltd", "7");
+    failed[16] = Cell::text("failed");
+    let layout = layout(&[header()]);
+    let with_doc = |key: &str, number: &str, status, cells: &[Cell]| RowRecord {
+        doc_key: Some(key.into()),
+        doc_number: Some(number.into()),
+        ..record(key, status, &content_fingerprint(cells, &layout))
+    };
+    let view = StoreView::new(
+        vec![
+            with_doc("k1", "ACD-1", RowStatus::Synced, &synced),
+            with_doc("k2", "ACD-2", RowStatus::Pending, &in_flight),
+            record("k3", RowStatus::Failed, &content_fingerprint(&failed, &layout)),
+        ],
+        vec![doc("k1", "ACD-1", DocState::Created, Some("130")), doc("k2", "ACD-2", DocState::Pending, None)],
+    );
+    (vec![header(), synced, in_flight, failed], view)
+}
+
+#[test]
+fn a_sort_that_leaves_the_anchors_behind_finds_every_row_by_its_values_and_moves_the_anchors() {
+    let (rows, view) = three_rows();
+    // Sorted by client, descending: the values moved, the anchors stayed on their rows.
+    let sorted = vec![header(), rows[3].clone(), rows[2].clone(), rows[1].clone()];
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&sorted, &layout(&sorted), &anchors, &|_| false, &view, &policy(), &mut keys());
+    let at = |key: &str| plan.located.get(key).copied();
+    assert_eq!((at("k1"), at("k2"), at("k3")), (Some(3), Some(2), Some(1)));
+    assert_eq!(plan.drop_anchors, vec![1, 3], "k2's anchor was on its row already");
+    let mut moves = plan.moves.clone();
+    moves.sort_by_key(|m| m.row);
+    assert_eq!(moves, vec![NewAnchor { row: 1, key: "k3".into() }, NewAnchor { row: 3, key: "k1".into() }]);
+    assert!(plan.claims.is_empty() && plan.creates.is_empty(), "nothing is new");
+    assert!(plan.decisions.is_empty(), "no row is failed or taken for a copy: {:?}", plan.decisions);
+    assert_eq!(plan.reconcile, vec!["k2".to_owned()], "the create under way is settled as before");
+    assert_eq!(
+        locate(&sorted, &layout(&sorted), &anchors, &|_| false, &view, &policy()),
+        plan.located,
+        "the write-back finds them alike"
+    );
+}
+
+#[test]
+fn a_row_cut_and_pasted_onto_a_blank_row_is_the_same_row_and_a_row_typed_where_it_was_is_new() {
+    let (rows, view) = three_rows();
+    // Row 1 (k1) cut and pasted onto a blank row 4; its anchor stays on row 1, now blank.
+    let cut = vec![header(), vec![Cell::Empty; HEADER.len()], rows[2].clone(), rows[3].clone(), rows[1].clone()];
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&cut, &layout(&cut), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k1"), Some(&4));
+    assert_eq!(plan.moves, vec![NewAnchor { row: 4, key: "k1".into() }]);
+    assert!(plan.decisions.is_empty(), "not a copy: {:?}", plan.decisions);
+
+    // A new row typed onto the blank row before qbsync saw the cut: it is a new row, claimed.
+    let mut typed = cut.clone();
+    typed[1] = row("ACD-9", "submitted", "ACD", "Globex Corporation", "40");
+    let plan = super::plan(&typed, &layout(&typed), &anchors, &|_| false, &view, &policy(), &mut || "new".into());
+    assert_eq!(plan.located.get("k1"), Some(&4));
+    assert!(plan.drop_anchors.contains(&1), "k1's anchor left on row 1 is dropped");
+    assert_eq!(plan.claims.iter().map(|c| (c.row, c.key.as_str())).collect::<Vec<_>>(), [(1, "new")]);
+}
+
+#[test]
+fn a_copy_pasted_and_then_sorted_is_still_a_copy_and_the_original_keeps_its_document() {
+    let (rows, view) = three_rows();
+    // Row 1 (k1, invoice 130) copied onto a new row, then sorted so that no anchor of k1 sits on
+    // either: k1 goes to one of the two identical rows, and the other is claimed as a copy.
+    let sorted = vec![header(), rows[2].clone(), rows[1].clone(), rows[3].clone(), rows[1].clone()];
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 3), anchor(3, "k3", 4)];
+    let plan = plan(&sorted, &layout(&sorted), &anchors, &|_| false, &view, &policy(), &mut || "c".into());
+    let k1 = plan.located.get("k1").copied().expect("k1 is found");
+    assert!([2, 4].contains(&k1), "{k1}");
+    let other = if k1 == 2 { 4 } else { 2 };
+    assert_eq!(plan.claims.iter().map(|c| (c.row, c.record.status)).collect::<Vec<_>>(), [(other, RowStatus::Claimed)]);
+    assert_eq!(plan.stats.copies, 1, "anchored first, then flagged like any pasted copy");
+    assert!(plan.creates.is_empty(), "nothing is created for a copy");
+}
+
+#[test]
+fn a_row_whose_number_was_changed_after_its_document_was_created_stays_where_its_anchor_is() {
+    let (mut rows, view) = three_rows();
+    rows[1][0] = Cell::text("ACD-1-R");
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k1"), Some(&1));
+    assert!(plan.moves.is_empty() && plan.drop_anchors.is_empty());
+    let (writes, mismatches) = project(&rows, &layout(&rows), &plan.located, &view, &policy());
+    assert!(mismatches.is_empty(), "its own id proves it is the document's row");
+    let reported =
+        writes.iter().filter(|w| w.row == 1).flat_map(|w| &w.values).any(|c| c.as_text().contains("ACD-1-R"));
+    assert!(reported, "the change is reported: {writes:?}");
+}
+
+#[test]
+fn a_row_renumbered_and_then_sorted_away_from_its_anchor_is_found_by_everything_else_it_shows() {
+    let (rows, view) = three_rows();
+    let mut renumbered = rows[1].clone();
+    renumbered[0] = Cell::text("ACD-1-R");
+    // k1's row, renumbered by a person, sorted to the bottom; its anchor stayed on row 1.
+    let sorted = vec![header(), rows[2].clone(), rows[3].clone(), renumbered];
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&sorted, &layout(&sorted), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k1"), Some(&3), "not taken for a copy of its own document");
+    assert_eq!(plan.located.get("k2"), Some(&1));
+    assert!(plan.claims.is_empty() && plan.stats.copies == 0, "{:?}", plan.claims);
+}
+
+#[test]
+fn after_a_sort_a_flagged_copy_keeps_its_flag_and_the_original_keeps_its_document() {
+    let (rows, view) = three_rows();
+    let mut copy = rows[1].clone();
+    copy[16] = Cell::text("copy");
+    let mut records: Vec<RowRecord> = view.rows.values().cloned().collect();
+    records.push(record("k0", RowStatus::Copy, &content_fingerprint(&rows[1], &layout(&rows))));
+    let docs: Vec<DocRecord> = view.docs.values().cloned().collect();
+    let view = StoreView::new(records, docs);
+    // The original (k1), its flagged copy (k0, whose key sorts first) and k2's row; the sort
+    // left every anchor on a row that is not its own.
+    let sorted = vec![header(), rows[1].clone(), copy, rows[2].clone()];
+    let anchors = [anchor(1, "k0", 1), anchor(2, "k2", 2), anchor(3, "k1", 3)];
+    let plan = plan(&sorted, &layout(&sorted), &anchors, &|_| false, &view, &policy(), &mut keys());
+    let at = |key: &str| plan.located.get(key).copied();
+    assert_eq!((at("k1"), at("k0"), at("k2")), (Some(1), Some(2), Some(3)));
+    assert!(plan.claims.is_empty() && plan.decisions.is_empty(), "{:?} {:?}", plan.claims, plan.decisions);
 }

@@ -80,6 +80,7 @@ async fn every_check_passes_on_a_ready_sandbox_and_the_binary_exits_0() {
         SHEET,
         HEADERS,
         INV_FROM,
+        DRIVE_CHANGES,
         QUICKBOOKS,
         CUSTOM_NUMBERS,
         ITEM,
@@ -230,6 +231,26 @@ async fn each_google_check_fails_with_its_message() {
     let report = diagnose(&with(env, &[("GOOGLE_SERVICE_ACCOUNT_JSON", dead_file.to_str().unwrap())])).await;
     assert_fails(&report, GOOGLE_CREDENTIALS, &["Google could not be reached", "network"]);
     assert_eq!(check(&report, SHEET).outcome, Outcome::Skip);
+}
+
+#[tokio::test]
+async fn the_accounts_of_opt_in_payments_are_checked_only_when_switched_on() {
+    let world = ready_world(false).await;
+    let report = diagnose(&world.env).await;
+    assert!(report.get(BILL_PAYMENT_ACCOUNT).is_none() && report.get(DEPOSIT_ACCOUNT).is_none());
+    let on = [
+        ("QB_AUTO_MARK_BILL_PAID", "true"),
+        ("QB_BILL_PAYMENT_ACCOUNT", "35"),
+        ("QB_AUTO_MARK_INVOICE_PAID", "true"),
+        ("QB_PAYMENT_DEPOSIT_ACCOUNT", "7"),
+    ];
+    let report = diagnose(&with(&world.env, &on)).await;
+    assert_passes(&report, BILL_PAYMENT_ACCOUNT, &["35 \"Checking\" (Bank)"]);
+    assert_fails(
+        &report,
+        DEPOSIT_ACCOUNT,
+        &["account 7", "is not of type \"Bank\"", "QB_PAYMENT_DEPOSIT_ACCOUNT", "35 \"Checking\""],
+    );
 }
 
 #[tokio::test]

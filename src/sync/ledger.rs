@@ -1,0 +1,339 @@
+//! The ledger: the only writer of row records, documents and audit lines during a pass.
+//!
+//! Every change of state a pass makes is one method here, in its own transaction, so the
+//! store never holds half a step: a document created with rows still pending, an intent
+//! without its rows, an audit line without the change it reports. The stages decide; the
+//! ledger records. Reading stays with the [`Store`] (and the pass's [`super::view`]), so
+//! "who may write what" is answered by this one file.
+//!
+//! Statuses, kinds and events are the store's enums end to end; nothing here spells one.
+
+use sha2::{Digest, Sha256};
+
+use crate::qbo::{Doc, NewDoc};
+use crate::store::{AuditEvent, DocRecord, DocState, NewAudit, NewIntent, RowRecord, RowStatus, Store, StoreError};
+
+use super::draft::DocDraft;
+use super::plan::Claim;
+use super::seal::Seal;
+
+/// Writes a pass's decisions and outcomes to the store.
+#[derive(Clone, Copy)]
+pub struct Ledger<'s> {
+    store: &'s Store,
+}
+
+/// A document QuickBooks holds, as the ledger recorded it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    /// The 1-based sheet rows of its rows where they were last seen.
+    pub sheet_rows: Vec<u32>,
+}
+
+impl<'s> Ledger<'s> {
+    pub fn new(store: &'s Store) -> Ledger<'s> {
+        Ledger { store }
+    }
+
+    /// Remembers a decision about a row that goes no further this pass (failed, skipped, a
+    /// copy), with the invoice number the row showed when the caller knows it: the audit names
+    /// a failure by the number the bookkeeper knows it by.
+    pub fn decide(&self, decision: &RowRecord, doc_number: Option<&str>) -> Result<(), StoreError> {
+        let record = RowRecord { synced_at: Some(now_seconds()), ..decision.clone() };
+        let tx = self.store.begin()?;
+        self.store.put_row(&record)?;
+        self.store.audit_append(
+            record.kind,
+            &NewAudit {
+                row_key: Some(&record.row_key),
+                sheet_row: record.sheet_row,
+                doc_number,
+                error: record.error.as_deref(),
+                ..NewAudit::new(AuditEvent::Decided(record.status), record.status)
+            },
+        )?;
+        tx.commit()?;
+        match record.status {
+            RowStatus::Failed => {
+                tracing::warn!(row_key = %record.row_key, sheet_row = ?record.sheet_row, error = ?record.error, "row failed")
+            }
+            status => {
+                tracing::info!(row_key = %record.row_key, sheet_row = ?record.sheet_row, %status, reason = ?record.error, "row not sent")
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the claims' rows before their anchors are written, so an anchor never exists
+    /// without the record that verifies where it landed.
+    pub fn claim(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        for claim in claims {
+            self.store.put_row(&claim.record)?;
+        }
+        tx.commit()
+    }
+
+    /// Forgets row records whose anchors are gone (dropped, or never written).
+    pub fn forget(&self, keys: &[String]) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        for key in keys {
+            self.store.forget_row(key)?;
+        }
+        tx.commit()
+    }
+
+    /// Records the intent to create `draft` as `payload` for party `party_id`: the document,
+    /// its rows' pending state and the audit line, together. An intent recorded by an earlier
+    /// pass is handed back as it is (same body, same `requestid`); a failed earlier attempt is
+    /// retired first, since the corrected document is a new intent (a replayed `requestid`
+    /// would replay the old refusal).
+    pub fn intend(
+        &self,
+        draft: &DocDraft,
+        payload: &NewDoc,
+        party_id: &str,
+        config_fp: &str,
+    ) -> Result<DocRecord, StoreError> {
+        let body =
+            payload.to_body().map_err(|source| StoreError::Encode { what: "a QuickBooks request body", source })?;
+        let hash = hex::encode(Sha256::digest(body.as_bytes()));
+        let request_id = format!("{}-{}", draft.doc_key, &hash[..8]);
+        let row_keys: Vec<String> = draft.rows.iter().map(|r| r.key.clone()).collect();
+        let tx = self.store.begin()?;
+        match self.store.document(&draft.doc_key)? {
+            Some(old) if old.state == DocState::Failed => self.store.retire_failed(&draft.doc_key)?,
+            Some(earlier) => return Ok(earlier), // recorded by an earlier pass, rows and all
+            None => {}
+        }
+        let doc = self.store.record_intent(&NewIntent {
+            doc_key: &draft.doc_key,
+            kind: draft.kind,
+            doc_number: Some(&draft.doc_number),
+            request_id: &request_id,
+            payload_hash: &hash,
+            payload: &body,
+            party_id,
+            total: draft.total(),
+            row_keys: &row_keys,
+        })?;
+        for row in &draft.rows {
+            self.store.put_row(&RowRecord {
+                row_key: row.key.clone(),
+                kind: draft.kind,
+                doc_key: Some(draft.doc_key.clone()),
+                doc_number: Some(draft.doc_number.clone()),
+                status: RowStatus::Pending,
+                error: None,
+                content_fp: row.content_fp.clone(),
+                config_fp: config_fp.to_owned(),
+                sheet_row: Some(row.index as i64 + 1),
+                synced_at: None,
+            })?;
+        }
+        self.store.audit_append(
+            draft.kind,
+            &NewAudit {
+                row_key: Some(&draft.doc_key),
+                sheet_row: Some(draft.rows[0].index as i64 + 1),
+                doc_number: Some(&draft.doc_number),
+                request_id: Some(&doc.request_id),
+                request_json: Some(&body),
+                ..NewAudit::new(AuditEvent::Intent, RowStatus::Pending)
+            },
+        )?;
+        tx.commit()?;
+        Ok(doc)
+    }
+
+    /// Counts one more send of a pending document, before it leaves.
+    pub fn sending(&self, doc_key: &str) -> Result<(), StoreError> {
+        self.store.count_attempt(doc_key)
+    }
+
+    /// QuickBooks holds `created` for `doc`: the document created, its rows synced and the
+    /// audit line, in one transaction (a crash in between would leave a created document
+    /// whose rows still say pending, never to be written back).
+    pub fn created(&self, doc: &DocRecord, created: &Doc, url: &str, adopted: bool) -> Result<Recorded, StoreError> {
+        let tx = self.store.begin()?;
+        self.store.mark_created(&doc.doc_key, &created.id, url)?;
+        let at = now_seconds();
+        let mut sheet_rows = Vec::new();
+        for key in &doc.row_keys {
+            let previous = self.store.row(key)?;
+            let sheet_row = previous.as_ref().and_then(|r| r.sheet_row);
+            sheet_rows.extend(sheet_row.and_then(|r| u32::try_from(r).ok()));
+            self.store.put_row(&RowRecord {
+                row_key: key.clone(),
+                kind: doc.kind,
+                doc_key: Some(doc.doc_key.clone()),
+                doc_number: doc.doc_number.clone(),
+                status: RowStatus::Synced,
+                error: None,
+                content_fp: previous.as_ref().map(|r| r.content_fp.clone()).unwrap_or_default(),
+                config_fp: previous.as_ref().map(|r| r.config_fp.clone()).unwrap_or_default(),
+                sheet_row,
+                synced_at: Some(at.clone()),
+            })?;
+        }
+        let response = created.raw.to_string();
+        self.store.audit_append(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                sheet_row: sheet_rows.first().map(|r| i64::from(*r)),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: Some(&created.id),
+                qbo_url: Some(url),
+                request_id: Some(&doc.request_id),
+                request_json: Some(&doc.payload),
+                response_json: Some(&response),
+                ..NewAudit::new(if adopted { AuditEvent::Adopted } else { AuditEvent::Created }, RowStatus::Synced)
+            },
+        )?;
+        tx.commit()?;
+        tracing::info!(
+            row_key = %doc.doc_key,
+            doc_number = ?doc.doc_number,
+            qbo_id = %created.id,
+            kind = doc.kind.as_str(),
+            adopted,
+            "{} {}",
+            if adopted { "adopted existing" } else { "created" },
+            doc.kind.as_str()
+        );
+        Ok(Recorded { sheet_rows })
+    }
+
+    /// QuickBooks refused `doc` for a reason about its data: the document and its rows
+    /// failed, with `message` for the bookkeeper. Returns how many rows failed.
+    pub fn refused(&self, doc: &DocRecord, message: &str, response: Option<&str>) -> Result<usize, StoreError> {
+        let tx = self.store.begin()?;
+        self.store.mark_failed(&doc.doc_key, message)?;
+        let at = now_seconds();
+        for key in &doc.row_keys {
+            let previous = self.store.row(key)?;
+            self.store.put_row(&RowRecord {
+                row_key: key.clone(),
+                kind: doc.kind,
+                doc_key: Some(doc.doc_key.clone()),
+                doc_number: None,
+                status: RowStatus::Failed,
+                error: Some(message.to_owned()),
+                content_fp: previous.as_ref().map(|r| r.content_fp.clone()).unwrap_or_default(),
+                config_fp: previous.as_ref().map(|r| r.config_fp.clone()).unwrap_or_default(),
+                sheet_row: previous.as_ref().and_then(|r| r.sheet_row),
+                synced_at: Some(at.clone()),
+            })?;
+        }
+        self.store.audit_append(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                request_id: Some(&doc.request_id),
+                request_json: Some(&doc.payload),
+                response_json: response,
+                error: Some(message),
+                ..NewAudit::new(AuditEvent::Rejected, RowStatus::Failed)
+            },
+        )?;
+        tx.commit()?;
+        tracing::warn!(row_key = %doc.doc_key, doc_number = ?doc.doc_number, error = %message, "document refused");
+        Ok(doc.row_keys.len())
+    }
+
+    /// A draft's rows fail before anything was sent for them (their party cannot be had).
+    pub fn draft_failed(&self, draft: &DocDraft, reason: &str, config_fp: &str) -> Result<(), StoreError> {
+        for row in &draft.rows {
+            let record = RowRecord {
+                row_key: row.key.clone(),
+                kind: draft.kind,
+                doc_key: None,
+                doc_number: None,
+                status: RowStatus::Failed,
+                error: Some(reason.to_owned()),
+                content_fp: row.content_fp.clone(),
+                config_fp: config_fp.to_owned(),
+                sheet_row: Some(row.index as i64 + 1),
+                synced_at: None,
+            };
+            self.decide(&record, Some(&draft.doc_number))?;
+        }
+        Ok(())
+    }
+
+    /// A send of `doc` whose outcome is unknown (`Uncertain`) or that QuickBooks could not
+    /// take now (`RetryLater`): the document stays pending and the row is not blamed.
+    pub fn unsettled(&self, doc: &DocRecord, event: AuditEvent, error: &str) -> Result<(), StoreError> {
+        self.store.audit_append(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                request_id: Some(&doc.request_id),
+                error: Some(error),
+                ..NewAudit::new(event, RowStatus::Pending)
+            },
+        )
+    }
+
+    /// Where rows are now (key, 1-based sheet row), in one transaction: after an insert near
+    /// the top every row moves, and a statement each would cost a disk flush each.
+    pub fn moved<'k>(&self, positions: impl IntoIterator<Item = (&'k str, i64)>) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        for (key, sheet_row) in positions {
+            self.store.set_sheet_row(key, sheet_row)?;
+        }
+        tx.commit()
+    }
+
+    /// A row qbsync decided about is no longer on the sheet (deleted, or its anchor removed):
+    /// nothing is written anywhere for it, and the audit says so, once.
+    pub fn row_gone(&self, record: &RowRecord) -> Result<(), StoreError> {
+        let doc = match &record.doc_key {
+            Some(key) => self.store.document(key)?,
+            None => None,
+        };
+        let fate = match &doc {
+            Some(doc) if doc.state == DocState::Created => format!(
+                "QuickBooks {} {} stays as it is",
+                record.kind.as_str(),
+                doc.qbo_id.as_deref().unwrap_or_default()
+            ),
+            Some(doc) if doc.state == DocState::Pending => {
+                "its document was being created: qbsync settles it and records the outcome in this audit".to_owned()
+            }
+            _ => "nothing was created for it".to_owned(),
+        };
+        let message =
+            format!("the row is no longer on the sheet (deleted); nothing was written to the sheet for it; {fate}");
+        tracing::info!(row_key = %record.row_key, sheet_row = ?record.sheet_row, "{message}");
+        let tx = self.store.begin()?;
+        self.store.clear_sheet_row(&record.row_key)?;
+        self.store.audit_append(
+            record.kind,
+            &NewAudit {
+                row_key: Some(&record.row_key),
+                sheet_row: record.sheet_row,
+                doc_number: doc.as_ref().and_then(|d| d.doc_number.as_deref()).or(record.doc_number.as_deref()),
+                qbo_id: doc.as_ref().and_then(|d| d.qbo_id.as_deref()),
+                qbo_url: doc.as_ref().and_then(|d| d.qbo_url.as_deref()),
+                error: Some(&message),
+                ..NewAudit::new(AuditEvent::RowDeleted, record.status)
+            },
+        )?;
+        tx.commit()
+    }
+
+    /// Stores seals of synced rows found in agreement with the store (see [`super::seal`]).
+    pub fn seal(&self, seals: &[(&str, Seal)]) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        self.store.seal_rows(seals)?;
+        tx.commit()
+    }
+}
+
+fn now_seconds() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,47 @@
+//! What one pass keeps while it runs, shared by its stages.
+//!
+//! Each stage ([`super::snapshot`], [`super::send`], [`super::write_back`], the dry run and the
+//! orchestration in [`super::engine`]) adds its own methods to [`Pass`] in its own file; this
+//! file holds only the state they share. It lives for one pass and is dropped with it.
+
+use std::time::Duration;
+
+use crate::qbo::QboClient;
+use crate::sheets::SheetsClient;
+use crate::store::Store;
+
+use super::ledger::Ledger;
+use super::picture::Picture;
+use super::policy::Policy;
+use super::report::{Progress, ProgressObserver};
+use super::view::StoreView;
+
+/// What one pass keeps while it runs.
+pub(super) struct Pass<'e> {
+    pub(super) sheets: &'e SheetsClient,
+    pub(super) qbo: &'e QboClient,
+    /// Read here; written only through [`Pass::ledger`].
+    pub(super) store: &'e Store,
+    pub(super) batching: bool,
+    pub(super) write_back_every: Duration,
+    pub(super) observer: Option<&'e ProgressObserver>,
+    pub(super) policy: &'e Policy,
+    /// The store as the pass sees it: loaded when a pass finds work (as far as the rows it
+    /// plans need, see [`StoreView`]), caught up before each new picture of the sheet.
+    pub(super) view: StoreView,
+    /// The sheet as the pass last saw it: a later read that comes back byte for byte the same
+    /// (nobody edited meanwhile) is not indexed or decoded again.
+    pub(super) kept: Option<Picture>,
+}
+
+impl Pass<'_> {
+    pub(super) fn ledger(&self) -> Ledger<'_> {
+        Ledger::new(self.store)
+    }
+
+    pub(super) fn progress(&self, event: Progress) {
+        if let Some(observer) = self.observer {
+            observer(event);
+        }
+    }
+}

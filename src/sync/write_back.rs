@@ -1,0 +1,277 @@
+//! Write-back: the store projected onto the cells qbsync owns, written where the rows are now.
+//!
+//! The sheet is written last, as a projection of the store; a crash before it only delays it.
+//! Rows are located in one consistent picture of values and anchors (see [`super::snapshot`]),
+//! and the anchors are read again after writing: Sheets cannot make a write conditional, so
+//! cells that landed on a row that moved in between are given back (see
+//! [`project::undo_misplaced`]). Synced rows found in agreement with the store are sealed here
+//! (see [`super::seal`]).
+
+use crate::domain::Cell;
+use crate::sheets::CellRun;
+use crate::store::{RowStatus, StoreError};
+
+use super::error::PassError;
+use super::fast::FastSet;
+use super::pass::Pass;
+use super::picture::Picture;
+use super::plan::{self, Anchor, Located};
+use super::project::{self, CellWrite};
+use super::report::PassReport;
+use super::seal::Seal;
+
+/// How many times qbsync looks again for cells it wrote to rows that moved, before it gives up
+/// and asks a person to check (each look is a fresh picture of the sheet; rows must keep moving
+/// for every one of them to miss).
+const RESTORE_ROUNDS: usize = 20;
+
+impl Pass<'_> {
+    /// Projects the store onto the owned cells of anchored rows and writes the difference in
+    /// one batch. Rows are located by a fresh read of the anchors, never by a remembered number;
+    /// if rows moved under the write anyway, what landed on the wrong rows is given back and the
+    /// projection runs once more.
+    pub(super) async fn write_back(&mut self, report: &mut PassReport) -> Result<(), PassError> {
+        for _ in 0..2 {
+            if !self.project_and_write(report).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One projection and its write; true when rows moved under it (and it must run again).
+    async fn project_and_write(&mut self, report: &mut PassReport) -> Result<bool, PassError> {
+        let policy = self.policy;
+        let picture = match self.picture(None).await {
+            // Emptied since the pass planned: there is nothing to write to.
+            Err(PassError::EmptySheet) => return Ok(false),
+            other => other?,
+        };
+        let located = plan::locate(
+            &picture.rows,
+            &picture.layout,
+            &picture.anchors,
+            &|row| picture.is_quiet(row),
+            &self.view,
+            self.policy,
+        );
+
+        // One transaction for all moved rows: after an insert near the top, every row moves,
+        // and a statement each would cost a disk flush each. A quiet row has not moved: its
+        // seal says where it was.
+        let moved = located.iter().filter(|(key, row)| {
+            !picture.sealing.is_quiet(**row as usize)
+                && self.view.rows.get(key.as_str()).is_some_and(|r| r.sheet_row != Some(**row as i64 + 1))
+        });
+        self.ledger().moved(moved.map(|(key, row)| (key.as_str(), *row as i64 + 1)))?;
+        self.note_rows_gone(&picture.anchors)?;
+
+        // Saving a position broke the row's seal: the view must know before sealing again.
+        self.view.catch_up(self.store)?;
+
+        // Quiet rows agree with the store by their seal; the projection looks at the others.
+        let to_project: Located = located
+            .iter()
+            .filter(|(_, row)| !picture.sealing.is_quiet(**row as usize))
+            .map(|(key, row)| (key.clone(), *row))
+            .collect();
+        let (writes, mismatches) = project::project(&picture.rows, &picture.layout, &to_project, &self.view, policy);
+
+        for mismatch in &mismatches {
+            tracing::warn!(
+                row_key = %mismatch.key,
+                sheet_row = mismatch.row + 1,
+                expected = %mismatch.expected_doc_number,
+                "the anchored row no longer shows its invoice number; not writing to it"
+            );
+        }
+        report.mismatches = mismatches.len();
+        self.seal(&picture, &to_project, &writes, &mismatches)?;
+
+        if writes.is_empty() {
+            self.kept = Some(picture);
+            return Ok(false);
+        }
+        let runs = cell_runs(&writes);
+        report.cells_written += runs.iter().map(|r| r.values.len()).sum::<usize>();
+        self.sheets.write_cells(&runs).await?;
+        self.verify_landing(&picture, &located, &writes).await
+    }
+
+    /// Seals the synced rows the projection found in agreement with the store: no write, no
+    /// mismatch, and every cell qbsync may write showing what the store says (no note of an
+    /// edit, nothing in the other kind's columns), so that a row that is not decoded again can
+    /// still be restored exactly should a misplaced write hit it (see [`Self::verify_landing`]).
+    /// A later pass that finds them as they are now neither decodes nor plans them (see
+    /// [`super::seal`]).
+    fn seal(
+        &mut self,
+        picture: &Picture,
+        projected: &Located,
+        writes: &[CellWrite],
+        mismatches: &[project::Mismatch],
+    ) -> Result<(), StoreError> {
+        let policy = self.policy;
+        let unsettled: FastSet<&str> =
+            writes.iter().map(|w| w.key.as_str()).chain(mismatches.iter().map(|m| m.key.as_str())).collect();
+        let seals: Vec<(&str, Seal)> = projected
+            .iter()
+            .filter(|(key, _)| !unsettled.contains(key.as_str()))
+            .filter(|(key, row)| {
+                let Some(record) = self.view.rows.get(key.as_str()).filter(|r| r.status == RowStatus::Synced) else {
+                    return false;
+                };
+                let doc = record.doc_key.as_ref().and_then(|d| self.view.docs.get(d.as_str()));
+                picture
+                    .rows
+                    .get(**row as usize)
+                    .is_some_and(|cells| project::shows_only_owned(cells, record, doc, &picture.layout, policy))
+            })
+            .filter_map(|(key, row)| Some((key.as_str(), picture.sealing.seal(*row as usize)?)))
+            .filter(|(key, seal)| self.view.seals.get(*key) != Some(seal))
+            .collect();
+        if seals.is_empty() {
+            return Ok(());
+        }
+        self.ledger().seal(&seals)?;
+        self.view.sealed(&seals);
+        Ok(())
+    }
+
+    /// Notes every row qbsync placed on the sheet whose anchor is gone (see
+    /// [`super::ledger::Ledger::row_gone`]). The store is asked for the keys of placed rows, not the
+    /// view, which holds only the rows being planned.
+    fn note_rows_gone(&self, anchors: &[Anchor]) -> Result<(), StoreError> {
+        let anchored: FastSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
+        let mut gone: Vec<String> = Vec::new();
+        self.store.for_each_placed_row_key(|key| {
+            if !anchored.contains(key) {
+                gone.push(key.to_owned());
+            }
+        })?;
+        for key in gone {
+            if let Some(record) = self.store.row(&key)? {
+                self.ledger().row_gone(&record)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the sheet again after a write-back. Sheets cannot make a write conditional, so a row
+    /// that moved in the instant between locating and writing took cells meant for another row:
+    /// those are given back (see [`project::undo_misplaced`]). True when anything moved.
+    async fn verify_landing(
+        &mut self,
+        picture: &Picture,
+        located: &Located,
+        writes: &[CellWrite],
+    ) -> Result<bool, PassError> {
+        // Where every written row is now, by its values as well as its anchor: a sort may have
+        // moved the values and left the anchors where they were. The picture read for it stands
+        // for the next one, if nobody edits meanwhile.
+        let after = match self.picture(None).await {
+            Ok(after) => after,
+            // Rows still moving, or the tab emptied: project again from a fresh picture.
+            Err(PassError::SheetBusy | PassError::EmptySheet) => return Ok(true),
+            Err(error) => return Err(error),
+        };
+        let quiet = |row| after.is_quiet(row);
+        let now = plan::locate(&after.rows, &after.layout, &after.anchors, &quiet, &self.view, self.policy);
+        self.kept = Some(after);
+        let moved: Vec<&CellWrite> = writes.iter().filter(|w| now.get(w.key.as_str()) != Some(&w.row)).collect();
+        if moved.is_empty() {
+            return Ok(false);
+        }
+        for write in &moved {
+            tracing::warn!(
+                row_key = %write.key,
+                written_row = write.row + 1,
+                now_at = ?now.get(write.key.as_str()).map(|r| r + 1),
+                "a row moved while qbsync wrote to it; giving back what landed on another row"
+            );
+        }
+        // Each round looks again, in a fresh consistent picture, for rows still showing what was
+        // meant for another row. Restores are addressed by number too, so the next round checks
+        // them like the write itself. Any row may be a victim, quiet or not: here every row is
+        // decoded, and the quiet rows of the picture written from are restored from the store.
+        let mut checks: Vec<(Vec<CellWrite>, Vec<Vec<Cell>>, Located)> = Vec::new();
+        for _ in 0..RESTORE_ROUNDS {
+            let (after, anchors) = match self.whole_picture().await {
+                Ok(picture) => picture,
+                Err(PassError::SheetBusy) => continue, // rows still moving: look again
+                Err(error) => return Err(error),
+            };
+            let now = plan::locate(&after, &picture.layout, &anchors, &|_| false, &self.view, self.policy);
+            if checks.is_empty() {
+                let before = self.as_written_over(picture, located, writes, &after, &now)?;
+                checks.push((writes.to_vec(), before, located.clone()));
+            }
+            let mut undo: Vec<CellWrite> = Vec::new();
+            for (written, then, where_then) in &checks {
+                for write in project::undo_misplaced(written, then, where_then, &after, &now) {
+                    if !undo.iter().any(|u| u.row == write.row && u.col == write.col) {
+                        undo.push(write);
+                    }
+                }
+            }
+            if undo.is_empty() {
+                return Ok(true);
+            }
+            for write in &undo {
+                tracing::warn!(
+                    sheet_row = write.row + 1,
+                    row_key = %write.key,
+                    column = write.col + 1,
+                    restored = ?write.values.iter().map(|c| c.as_text().into_owned()).collect::<Vec<_>>(),
+                    "restoring cells qbsync wrote to this row by mistake"
+                );
+            }
+            self.sheets.write_cells(&cell_runs(&undo)).await?;
+            // Restores to anchored rows can be checked exactly next round; one to a row without
+            // an anchor cannot (chasing it by its cells does more harm than good).
+            checks.push((undo.into_iter().filter(|w| !w.key.is_empty()).collect(), after, now));
+        }
+        tracing::warn!(
+            "rows kept moving while qbsync restored cells it had written to the wrong rows: check the rows named above"
+        );
+        Ok(true)
+    }
+
+    /// The sheet as the write-back found it before writing, as far as restoring misplaced cells
+    /// needs it: the picture's rows, and for each quiet row that now shows cells of the write
+    /// (a possible victim), the cells qbsync may write as the store says they were — exactly
+    /// what the row showed, or it would not have been sealed (see [`Self::seal`]).
+    fn as_written_over(
+        &self,
+        picture: &Picture,
+        located: &Located,
+        writes: &[CellWrite],
+        after: &[Vec<Cell>],
+        now: &Located,
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let mut before = picture.rows.clone();
+        for (key, row_now) in now {
+            let Some(&row_then) = located.get(key.as_str()) else { continue };
+            let row_then = row_then as usize;
+            let shows_a_write = after
+                .get(*row_now as usize)
+                .is_some_and(|cells| writes.iter().any(|w| project::shows(cells, w.col as usize, &w.values)));
+            if !picture.sealing.is_quiet(row_then) || !shows_a_write {
+                continue;
+            }
+            let Some(record) = self.store.row(key)? else { continue };
+            let doc = match &record.doc_key {
+                Some(doc_key) => self.store.document(doc_key)?,
+                None => None,
+            };
+            if let Some(slot) = before.get_mut(row_then) {
+                *slot = project::owned_row(&record, doc.as_ref(), &picture.layout, self.policy);
+            }
+        }
+        Ok(before)
+    }
+}
+
+fn cell_runs(writes: &[CellWrite]) -> Vec<CellRun> {
+    writes.iter().map(|w| CellRun { row: w.row, col: w.col, values: w.values.clone() }).collect()
+}
