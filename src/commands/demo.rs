@@ -3,6 +3,8 @@
 //! It starts the emulators in-process with the demo company and sheet, connects QuickBooks,
 //! adds the tracking columns (`migrate`), runs the real daemon loop until every ready row has
 //! settled, and shows the sheet before and after, the audit records and a summary.
+//! `--country` makes the company one of another country (its tax codes and rules), with the tax
+//! code settings `qbsync doctor` would advise for it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +16,7 @@ use tokio::sync::Notify;
 
 use super::context::{self, RunFlags};
 use crate::domain::Cell;
+use crate::sandbox::qbo::SandboxCountry;
 use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::settings::{LoadOptions, Settings};
 use crate::store::AuditQuery;
@@ -31,15 +34,38 @@ pub struct Args {
     /// Seconds between passes.
     #[arg(long, default_value_t = 2)]
     pub interval: u64,
+    /// The sandbox company's country: US (the default demo company), US-AST (automated sales
+    /// tax), CA, GB or AU (a tax code on every line).
+    #[arg(long, value_name = "COUNTRY")]
+    pub country: Option<SandboxCountry>,
+}
+
+/// The tax codes (sales, purchase) a company of `country` is set up with for the demo: what
+/// `qbsync doctor` asks for there. A US company needs none.
+fn demo_tax_codes(country: SandboxCountry) -> Option<(&'static str, &'static str)> {
+    match country {
+        SandboxCountry::Us | SandboxCountry::UsAutomatedTax => None,
+        SandboxCountry::Canada => Some(("HST ON", "HST ON")),
+        SandboxCountry::UnitedKingdom => Some(("20.0% S", "20.0% S")),
+        SandboxCountry::Australia => Some(("GST", "GST")),
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
-    let sandbox = Sandbox::start(SandboxOptions { enforce_limits: true, ..SandboxOptions::default() })
+    let company_seed = match args.country {
+        Some(country) => Some(serde_json::to_string(&country.seed()?).context("cannot write the company seed")?),
+        None => None,
+    };
+    let sandbox = Sandbox::start(SandboxOptions { enforce_limits: true, company_seed, ..SandboxOptions::default() })
         .await
         .context("cannot start the sandbox")?;
     let mut env = super::sandbox::prepare(&sandbox, &dir).await?;
+    if let Some((sales, purchase)) = args.country.and_then(demo_tax_codes) {
+        env.push(("QB_DEFAULT_TAX_CODE".into(), sales.into()));
+        env.push(("QB_DEFAULT_PURCHASE_TAX_CODE".into(), purchase.into()));
+    }
     if args.mode == "dual" {
         env.push(("QB_SYNC_MODE".into(), "dual".into()));
         env.push(("QB_ENABLE_BILLS".into(), "true".into()));

@@ -22,6 +22,10 @@ pub struct Args {
     /// The QuickBooks company as seed JSON (default: the bundled demo company).
     #[arg(long, value_name = "JSON")]
     pub company: Option<PathBuf>,
+    /// The demo company as one of another country: US, US-AST (automated sales tax), CA, GB or
+    /// AU, with its tax codes and rules (instead of --company).
+    #[arg(long, value_name = "COUNTRY", conflicts_with = "company")]
+    pub country: Option<crate::sandbox::qbo::SandboxCountry>,
     /// Enforce the published quotas (Sheets 60/min, QuickBooks 500/min, 40 batches/min).
     #[arg(long)]
     pub limits: bool,
@@ -40,7 +44,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         port: args.port,
         seed: args.seed,
         sheet_csv: read(&args.sheet)?,
-        company_seed: read(&args.company)?,
+        company_seed: match args.country {
+            Some(country) => Some(serde_json::to_string(&country.seed()?)?),
+            None => read(&args.company)?,
+        },
         enforce_limits: args.limits,
         ..SandboxOptions::default()
     };

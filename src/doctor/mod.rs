@@ -50,6 +50,7 @@ pub mod names {
     pub const EXPENSE_ACCOUNT: &str = "expense account";
     pub const AP_ACCOUNT: &str = "A/P account";
     pub const BILLS: &str = "bills on the plan";
+    pub const SALES_TAX: &str = "sales tax";
     pub const BILL_PAYMENT_ACCOUNT: &str = "bill payment account";
     pub const DEPOSIT_ACCOUNT: &str = "payment deposit account";
 }

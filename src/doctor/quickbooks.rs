@@ -1,6 +1,7 @@
 //! The QuickBooks checks: the connection works (company, plan, refresh-token expiry), invoice
 //! numbers are the sheet's, the ids of the default item and accounts name active records of
-//! the right kind, and in dual mode the plan has bills.
+//! the right kind, in dual mode the plan has bills, and the tax code settings fit the company's
+//! country and tax codes.
 //!
 //! A first-time user does not know the ids; when one is missing or wrong, the check lists the
 //! records that would do, with their ids, so the fix is a copy and paste.
@@ -27,8 +28,8 @@ const DEPOSIT_TYPES: [&str; 2] = ["Bank", "Other Current Asset"];
 /// At most this many candidates are listed.
 const MAX_CANDIDATES: usize = 15;
 
-const LATER: [&str; 7] =
-    [CUSTOM_NUMBERS, ITEM, EXPENSE_ACCOUNT, AP_ACCOUNT, BILLS, BILL_PAYMENT_ACCOUNT, DEPOSIT_ACCOUNT];
+const LATER: [&str; 8] =
+    [CUSTOM_NUMBERS, ITEM, EXPENSE_ACCOUNT, AP_ACCOUNT, BILLS, SALES_TAX, BILL_PAYMENT_ACCOUNT, DEPOSIT_ACCOUNT];
 
 pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -89,6 +90,7 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
     if wanted(settings, BILLS) {
         checks.push(bills(&company));
     }
+    checks.push(sales_tax(settings, &qbo).await);
     if let AutoMarkPaid::On { account_id } = &settings.payments.mark_bills_paid {
         let id = Some(account_id.as_str());
         checks.push(account(&qbo, BILL_PAYMENT_ACCOUNT, "QB_BILL_PAYMENT_ACCOUNT", id, &PAY_FROM_TYPES).await);
@@ -98,6 +100,30 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
         checks.push(account(&qbo, DEPOSIT_ACCOUNT, "QB_PAYMENT_DEPOSIT_ACCOUNT", id, &DEPOSIT_TYPES).await);
     }
     checks
+}
+
+/// The company's country, tax setup and codes, and whether the tax settings fit them: a
+/// company outside the US needs `QB_DEFAULT_TAX_CODE` (and in dual mode
+/// `QB_DEFAULT_PURCHASE_TAX_CODE`), a US one takes only TAX or NON.
+async fn sales_tax(settings: &Settings, qbo: &QboClient) -> Check {
+    let setup = match qbo.tax_setup().await {
+        Ok(setup) => setup,
+        Err(error) => return qbo_failure(SALES_TAX, &error),
+    };
+    let how = if setup.automated_sales_tax() {
+        "automated sales tax"
+    } else if setup.needs_line_codes() {
+        "a tax code on every line"
+    } else if setup.using_sales_tax == Some(true) {
+        "sales tax without automation"
+    } else {
+        "no sales tax set up"
+    };
+    let found = format!("{} company, {how}; tax codes: {}", setup.country, setup.code_list());
+    match setup.plan(&settings.tax.config, settings.sync.creates_bills()) {
+        Ok(plan) => Check::pass(SALES_TAX, format!("{found}; {}", plan.describe())),
+        Err(error) => Check::fail(SALES_TAX, found, error.to_string()),
+    }
 }
 
 /// Bill-only checks are asked in dual mode, or when their id is set anyway.

@@ -37,6 +37,7 @@ use super::pacing::{CallStats, Counters, Lane, Pacer};
 use super::query::{self, MAX_RESULTS, Search, Select};
 use super::request_id::{RequestId, check_batch_item_id};
 use super::retry::{RetryPolicy, parse_retry_after};
+use super::tax::{TaxCode, TaxSetup};
 use crate::auth::{AuthError, TokenSource};
 
 /// The production API host.
@@ -158,6 +159,10 @@ struct BatchItem<'a> {
     invoice: Option<&'a serde_json::value::RawValue>,
     #[serde(rename = "Bill", skip_serializing_if = "Option::is_none")]
     bill: Option<&'a serde_json::value::RawValue>,
+    #[serde(rename = "CreditMemo", skip_serializing_if = "Option::is_none")]
+    credit_memo: Option<&'a serde_json::value::RawValue>,
+    #[serde(rename = "VendorCredit", skip_serializing_if = "Option::is_none")]
+    vendor_credit: Option<&'a serde_json::value::RawValue>,
 }
 
 impl QboClient {
@@ -274,11 +279,22 @@ impl QboClient {
                 .iter()
                 .zip(&raw)
                 .map(|((b_id, kind, _), body)| {
-                    let (invoice, bill) = match kind {
-                        DocKind::Invoice => (Some(body.as_ref()), None),
-                        DocKind::Bill => (None, Some(body.as_ref())),
+                    let body = Some(body.as_ref());
+                    let mut item = BatchItem {
+                        b_id,
+                        operation: "create",
+                        invoice: None,
+                        bill: None,
+                        credit_memo: None,
+                        vendor_credit: None,
                     };
-                    BatchItem { b_id, operation: "create", invoice, bill }
+                    match kind {
+                        DocKind::Invoice => item.invoice = body,
+                        DocKind::Bill => item.bill = body,
+                        DocKind::CreditMemo => item.credit_memo = body,
+                        DocKind::VendorCredit => item.vendor_credit = body,
+                    }
+                    item
                 })
                 .collect(),
         };
@@ -544,6 +560,22 @@ impl QboClient {
             .get("Preferences")
             .map(Preferences::from_entity)
             .ok_or_else(|| protocol("the answer has no Preferences".into()))
+    }
+
+    /// The company's tax codes, as a plain query answers them (`TaxCode` is not in CDC: read
+    /// them again after a tax fault).
+    pub async fn tax_codes(&self) -> Result<Vec<TaxCode>, QboError> {
+        let entities = self.query_all(&Select::from("TaxCode"), "TaxCode").await?;
+        entities.iter().map(|e| TaxCode::from_entity(e).map_err(protocol)).collect()
+    }
+
+    /// The company's tax setup: country, tax preferences and tax codes (three reads). Turn it
+    /// into a plan with [`TaxSetup::plan`].
+    pub async fn tax_setup(&self) -> Result<TaxSetup, QboError> {
+        let info = self.company_info().await?;
+        let preferences = self.preferences().await?;
+        let codes = self.tax_codes().await?;
+        Ok(TaxSetup::new(&info, &preferences, codes))
     }
 
     /// The back-office link of a document.

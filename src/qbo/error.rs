@@ -158,6 +158,9 @@ impl QboError {
 
 /// The sentence for one fault of a rejected document.
 fn explain(f: &FaultDetail) -> String {
+    if let Some(tax) = super::tax_fault::TaxFault::of(f) {
+        return tax.for_bookkeeper().to_owned();
+    }
     let field = f.element.as_deref().map(|e| format!(" (field {e})")).unwrap_or_default();
     let detail = f.detail.as_deref().map(clean).filter(|d| !d.is_empty());
     match f.code.as_str() {
@@ -514,10 +517,12 @@ mod tests {
             Some("Business Validation Error: Make sure all your transactions have a GST/HST rate before you save."),
             None,
         )]);
+        // A tax fault says which setting fixes it, not QuickBooks' words.
         assert_eq!(
             rejected(gst),
-            "QuickBooks rejected the document: Business Validation Error: Make sure all your transactions have a \
-             GST/HST rate before you save."
+            "QuickBooks needs a tax code on every line of this document: set QB_DEFAULT_TAX_CODE (invoices) or \
+             QB_DEFAULT_PURCHASE_TAX_CODE (bills) to one of the company's tax codes (`qbsync doctor` lists them), or \
+             put one in the row's tax_code cell."
         );
         let two = fault(&[
             ("2500", "Invalid Reference Id", None, Some("Line.SalesItemLineDetail.ItemRef")),

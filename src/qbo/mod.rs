@@ -19,6 +19,8 @@
 //! - [`request_id`]: [`RequestId`], the idempotency key sent with every write.
 //! - [`money`]: `Decimal` ⇄ JSON number text, never through `f64` arithmetic.
 //! - [`links`]: the back-office URL of a document.
+//! - [`tax`]: the company's tax setup and how each document is taxed (pure).
+//! - [`tax_fault`]: QuickBooks refusing a document for its tax, told apart from other refusals.
 //! - [`ledger`]: what QuickBooks says about money after a document exists (balances, payment
 //!   links, voids, payments); [`cdc`]: change data capture and reading documents by id;
 //!   [`payments`]: sending a Payment or BillPayment; [`cancel`]: voiding and deleting.
@@ -37,6 +39,8 @@ pub mod payments;
 pub mod query;
 pub mod request_id;
 mod retry;
+pub mod tax;
+pub mod tax_fault;
 
 pub use cdc::{CdcAnswer, CdcEntity, CdcOutcome, Change};
 pub use client::{PRODUCTION_API_URL, PRODUCTION_APP_URL, QboClient, QboSettings, SANDBOX_API_URL, SANDBOX_APP_URL};
@@ -50,3 +54,8 @@ pub use model::{
 pub use pacing::CallStats;
 pub use payments::{NewPayment, PayFrom};
 pub use request_id::{InvalidRequestId, RequestId};
+pub use tax::{
+    Country, DocTax, DocTaxError, GlobalTaxCalculation, TaxCode, TaxCodeId, TaxCodeSpec, TaxConfig, TaxConfigError,
+    TaxPlan, TaxSetting, TaxSetup,
+};
+pub use tax_fault::TaxFault;

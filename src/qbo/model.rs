@@ -19,14 +19,19 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::money::{Number, decimal_from_json};
+use super::tax::{DocTax, GlobalTaxCalculation, TaxShapeError};
 
-/// The two documents qbsync creates.
+/// The documents qbsync creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DocKind {
     /// Money in: a sales invoice to a customer.
     Invoice,
     /// Money out: a vendor's bill.
     Bill,
+    /// Money back to a customer: a negative money-in row.
+    CreditMemo,
+    /// Money back from a vendor: a negative money-out row.
+    VendorCredit,
 }
 
 impl DocKind {
@@ -35,23 +40,40 @@ impl DocKind {
         match self {
             DocKind::Invoice => "Invoice",
             DocKind::Bill => "Bill",
+            DocKind::CreditMemo => "CreditMemo",
+            DocKind::VendorCredit => "VendorCredit",
         }
     }
 
-    /// The path segment of the create and read endpoints.
+    /// The path segment of the create and read endpoints, and of the back-office link.
     pub(crate) fn resource(&self) -> &'static str {
         match self {
             DocKind::Invoice => "invoice",
             DocKind::Bill => "bill",
+            DocKind::CreditMemo => "creditmemo",
+            DocKind::VendorCredit => "vendorcredit",
         }
     }
 
     /// Who the document is addressed to.
     pub fn party_kind(&self) -> PartyKind {
         match self {
-            DocKind::Invoice => PartyKind::Customer,
-            DocKind::Bill => PartyKind::Vendor,
+            DocKind::Invoice | DocKind::CreditMemo => PartyKind::Customer,
+            DocKind::Bill | DocKind::VendorCredit => PartyKind::Vendor,
         }
+    }
+
+    /// The credit that stands for a negative document of this kind (a credit stays itself).
+    pub fn credit(&self) -> DocKind {
+        match self {
+            DocKind::Invoice | DocKind::CreditMemo => DocKind::CreditMemo,
+            DocKind::Bill | DocKind::VendorCredit => DocKind::VendorCredit,
+        }
+    }
+
+    /// Sales documents take sales tax codes; purchases take purchase codes.
+    pub fn is_sale(&self) -> bool {
+        self.party_kind() == PartyKind::Customer
     }
 }
 
@@ -60,6 +82,8 @@ impl fmt::Display for DocKind {
         f.write_str(match self {
             DocKind::Invoice => "invoice",
             DocKind::Bill => "bill",
+            DocKind::CreditMemo => "credit memo",
+            DocKind::VendorCredit => "vendor credit",
         })
     }
 }
@@ -147,10 +171,19 @@ pub struct NewBill {
 }
 
 /// A document to create.
+///
+/// A credit memo has an invoice's fields and a vendor credit a bill's (amounts positive: the
+/// kind carries the sign); neither has a due date, so theirs is never sent. Tax is laid over
+/// any of them with [`NewDoc::with_tax`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NewDoc {
     Invoice(NewInvoice),
     Bill(NewBill),
+    CreditMemo(NewInvoice),
+    VendorCredit(NewBill),
+    /// A document with its tax: `GlobalTaxCalculation` and each line's `TaxCodeRef`. Built only
+    /// by [`NewDoc::with_tax`], which checks that the codes fit the lines.
+    Taxed(Box<NewDoc>, DocTax),
 }
 
 impl NewDoc {
@@ -158,31 +191,104 @@ impl NewDoc {
         match self {
             NewDoc::Invoice(_) => DocKind::Invoice,
             NewDoc::Bill(_) => DocKind::Bill,
+            NewDoc::CreditMemo(_) => DocKind::CreditMemo,
+            NewDoc::VendorCredit(_) => DocKind::VendorCredit,
+            NewDoc::Taxed(doc, _) => doc.kind(),
         }
     }
 
     pub fn doc_number(&self) -> Option<&str> {
         match self {
-            NewDoc::Invoice(i) => i.doc_number.as_deref(),
-            NewDoc::Bill(b) => b.doc_number.as_deref(),
+            NewDoc::Invoice(i) | NewDoc::CreditMemo(i) => i.doc_number.as_deref(),
+            NewDoc::Bill(b) | NewDoc::VendorCredit(b) => b.doc_number.as_deref(),
+            NewDoc::Taxed(doc, _) => doc.doc_number(),
         }
     }
 
-    /// The customer (invoice) or vendor (bill) id.
+    /// The customer (invoice, credit memo) or vendor (bill, vendor credit) id.
     pub fn party_id(&self) -> &str {
         match self {
-            NewDoc::Invoice(i) => &i.customer_id,
-            NewDoc::Bill(b) => &b.vendor_id,
+            NewDoc::Invoice(i) | NewDoc::CreditMemo(i) => &i.customer_id,
+            NewDoc::Bill(b) | NewDoc::VendorCredit(b) => &b.vendor_id,
+            NewDoc::Taxed(doc, _) => doc.party_id(),
         }
     }
 
-    /// The sum of the line amounts: what QuickBooks will report as `TotalAmt` (no tax is sent).
-    /// Used to check that a document found by number really is this one before adopting it.
+    /// The sum of the line amounts, exactly as sent. Without tax (and with tax included in the
+    /// amounts) it is what QuickBooks reports as `TotalAmt`; with tax added on top QuickBooks'
+    /// total is larger, and only QuickBooks knows by how much.
     pub fn total(&self) -> Decimal {
         match self {
-            NewDoc::Invoice(i) => i.lines.iter().map(|l| l.amount).sum(),
-            NewDoc::Bill(b) => b.lines.iter().map(|l| l.amount).sum(),
+            NewDoc::Invoice(i) | NewDoc::CreditMemo(i) => i.lines.iter().map(|l| l.amount).sum(),
+            NewDoc::Bill(b) | NewDoc::VendorCredit(b) => b.lines.iter().map(|l| l.amount).sum(),
+            NewDoc::Taxed(doc, _) => doc.total(),
         }
+    }
+
+    /// How many lines the document has.
+    pub fn line_count(&self) -> usize {
+        match self {
+            NewDoc::Invoice(i) | NewDoc::CreditMemo(i) => i.lines.len(),
+            NewDoc::Bill(b) | NewDoc::VendorCredit(b) => b.lines.len(),
+            NewDoc::Taxed(doc, _) => doc.line_count(),
+        }
+    }
+
+    /// The credit standing for this document with a negative amount: an invoice becomes a
+    /// credit memo to the same customer, a bill a vendor credit from the same vendor, with every
+    /// amount and unit price made positive (the kind carries the sign) and nothing else changed:
+    /// number, dates, note and tax stay. A credit stays itself.
+    pub fn into_credit(self) -> NewDoc {
+        fn positive_sales(mut doc: NewInvoice) -> NewInvoice {
+            for line in &mut doc.lines {
+                line.amount = line.amount.abs();
+                line.unit_price = line.unit_price.abs();
+                line.qty = line.qty.abs();
+            }
+            doc
+        }
+        fn positive_purchase(mut doc: NewBill) -> NewBill {
+            for line in &mut doc.lines {
+                line.amount = line.amount.abs();
+            }
+            doc
+        }
+        match self {
+            NewDoc::Invoice(i) | NewDoc::CreditMemo(i) => NewDoc::CreditMemo(positive_sales(i)),
+            NewDoc::Bill(b) | NewDoc::VendorCredit(b) => NewDoc::VendorCredit(positive_purchase(b)),
+            NewDoc::Taxed(doc, tax) => NewDoc::Taxed(Box::new(doc.into_credit()), tax),
+        }
+    }
+
+    /// The document without its tax.
+    pub fn untaxed(&self) -> &NewDoc {
+        match self {
+            NewDoc::Taxed(doc, _) => doc,
+            other => other,
+        }
+    }
+
+    /// The tax laid over the document, if any.
+    pub fn tax(&self) -> Option<&DocTax> {
+        match self {
+            NewDoc::Taxed(_, tax) => Some(tax),
+            _ => None,
+        }
+    }
+
+    /// The document taxed with `tax` (replacing any tax it had). An empty `tax` (nothing to
+    /// send, as for a US company that leaves tax to QuickBooks) gives the document unchanged.
+    /// Fails when `tax` names codes for some lines but not for every one.
+    pub fn with_tax(self, tax: DocTax) -> Result<NewDoc, TaxShapeError> {
+        let doc = match self {
+            NewDoc::Taxed(doc, _) => *doc,
+            other => other,
+        };
+        let lines = doc.line_count();
+        if !tax.line_codes.is_empty() && tax.line_codes.len() != lines {
+            return Err(TaxShapeError { codes: tax.line_codes.len(), lines });
+        }
+        if tax.is_empty() { Ok(doc) } else { Ok(NewDoc::Taxed(Box::new(doc), tax)) }
     }
 
     /// The body sent to QuickBooks, byte for byte.
@@ -206,16 +312,29 @@ impl NewDoc {
 
     pub(crate) fn wire(&self) -> WireDoc<'_> {
         match self {
-            NewDoc::Invoice(i) => WireDoc::Invoice(WireInvoice {
+            NewDoc::Taxed(doc, tax) => doc.wire_with(Some(tax)),
+            other => other.wire_with(None),
+        }
+    }
+
+    fn wire_with<'a>(&'a self, tax: Option<&'a DocTax>) -> WireDoc<'a> {
+        let calculation = tax.and_then(|t| t.calculation).map(GlobalTaxCalculation::as_str);
+        let code = |index: usize| {
+            tax.and_then(|t| t.line_codes.get(index)).and_then(|id| id.as_ref()).map(|id| Ref { value: id.as_str() })
+        };
+        match self {
+            NewDoc::Invoice(i) | NewDoc::CreditMemo(i) => WireDoc::Invoice(WireInvoice {
                 doc_number: i.doc_number.as_deref(),
                 txn_date: i.txn_date,
-                due_date: i.due_date,
+                due_date: if matches!(self, NewDoc::Invoice(_)) { i.due_date } else { None },
                 customer_ref: Ref { value: &i.customer_id },
                 private_note: i.private_note.as_deref(),
+                global_tax_calculation: calculation,
                 line: i
                     .lines
                     .iter()
-                    .map(|l| WireSalesLine {
+                    .enumerate()
+                    .map(|(index, l)| WireSalesLine {
                         detail_type: "SalesItemLineDetail",
                         amount: Number(l.amount),
                         description: l.description.as_deref(),
@@ -223,30 +342,36 @@ impl NewDoc {
                             item_ref: Ref { value: &l.item_id },
                             qty: Number(l.qty),
                             unit_price: Number(l.unit_price),
+                            tax_code_ref: code(index),
                         },
                     })
                     .collect(),
             }),
-            NewDoc::Bill(b) => WireDoc::Bill(WireBill {
+            NewDoc::Bill(b) | NewDoc::VendorCredit(b) => WireDoc::Bill(WireBill {
                 doc_number: b.doc_number.as_deref(),
                 txn_date: b.txn_date,
-                due_date: b.due_date,
+                due_date: if matches!(self, NewDoc::Bill(_)) { b.due_date } else { None },
                 vendor_ref: Ref { value: &b.vendor_id },
                 ap_account_ref: b.ap_account_id.as_deref().map(|value| Ref { value }),
                 private_note: b.private_note.as_deref(),
+                global_tax_calculation: calculation,
                 line: b
                     .lines
                     .iter()
-                    .map(|l| WireExpenseLine {
+                    .enumerate()
+                    .map(|(index, l)| WireExpenseLine {
                         detail_type: "AccountBasedExpenseLineDetail",
                         amount: Number(l.amount),
                         description: l.description.as_deref(),
                         account_based_expense_line_detail: WireExpenseDetail {
                             account_ref: Ref { value: &l.account_id },
+                            tax_code_ref: code(index),
                         },
                     })
                     .collect(),
             }),
+            // `with_tax` never nests; a nested one is sent with the outer tax.
+            NewDoc::Taxed(doc, inner) => doc.wire_with(tax.or(Some(inner))),
         }
     }
 }
@@ -275,6 +400,8 @@ pub(crate) struct WireInvoice<'a> {
     customer_ref: Ref<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     private_note: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    global_tax_calculation: Option<&'static str>,
     line: Vec<WireSalesLine<'a>>,
 }
 
@@ -294,6 +421,8 @@ struct WireSalesItemDetail<'a> {
     item_ref: Ref<'a>,
     qty: Number,
     unit_price: Number,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tax_code_ref: Option<Ref<'a>>,
 }
 
 #[derive(Serialize)]
@@ -309,6 +438,8 @@ pub(crate) struct WireBill<'a> {
     ap_account_ref: Option<Ref<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     private_note: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    global_tax_calculation: Option<&'static str>,
     line: Vec<WireExpenseLine<'a>>,
 }
 
@@ -326,6 +457,8 @@ struct WireExpenseLine<'a> {
 #[serde(rename_all = "PascalCase")]
 struct WireExpenseDetail<'a> {
     account_ref: Ref<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tax_code_ref: Option<Ref<'a>>,
 }
 
 /// A document as QuickBooks holds it.
@@ -640,6 +773,93 @@ mod tests {
                 r#""AccountBasedExpenseLineDetail":{"AccountRef":{"value":"7"}}}]}"#
             )
         );
+    }
+
+    fn uk_tax(codes: &[&str], calculation: GlobalTaxCalculation) -> DocTax {
+        DocTax { calculation: Some(calculation), line_codes: codes.iter().map(|c| Some(tax_id(c))).collect() }
+    }
+
+    fn tax_id(code: &str) -> crate::qbo::TaxCodeId {
+        // Ids are only made by resolving against a company; a tiny company does it here.
+        let setup = crate::qbo::TaxSetup {
+            country: crate::qbo::Country::UnitedKingdom,
+            using_sales_tax: Some(true),
+            partner_tax_enabled: None,
+            codes: vec![crate::qbo::TaxCode::from_entity(&serde_json::json!({"Id": code, "Name": code})).unwrap()],
+        };
+        let config = crate::qbo::TaxConfig { sales_code: Some(code.parse().unwrap()), ..Default::default() };
+        setup.plan(&config, false).unwrap().doc_tax(DocKind::Invoice, &[None]).unwrap().line_codes[0].clone().unwrap()
+    }
+
+    #[test]
+    fn a_taxed_invoice_carries_its_calculation_and_every_lines_code() {
+        let doc = typical_invoice().with_tax(uk_tax(&["2"], GlobalTaxCalculation::TaxInclusive)).unwrap();
+        let body = doc.to_body().unwrap();
+        assert!(body.contains(r#""GlobalTaxCalculation":"TaxInclusive","Line":["#), "{body}");
+        assert!(body.contains(r#""UnitPrice":1234.50,"TaxCodeRef":{"value":"2"}}"#), "{body}");
+        // The amount stays the sheet's, exactly.
+        assert!(body.contains(r#""Amount":1234.50,"#), "{body}");
+        assert_eq!((doc.kind(), doc.total(), doc.doc_number()), (DocKind::Invoice, dec("1234.50"), Some("INV-1042")));
+        assert_eq!(doc.untaxed(), &typical_invoice());
+    }
+
+    #[test]
+    fn a_taxed_bill_carries_purchase_codes_on_its_expense_lines() {
+        let doc = typical_bill().with_tax(uk_tax(&["4"], GlobalTaxCalculation::TaxExcluded)).unwrap();
+        let body = doc.to_body().unwrap();
+        assert!(
+            body.contains(r#""AccountBasedExpenseLineDetail":{"AccountRef":{"value":"7"},"TaxCodeRef":{"value":"4"}}"#),
+            "{body}"
+        );
+        assert!(body.contains(r#""GlobalTaxCalculation":"TaxExcluded""#), "{body}");
+    }
+
+    #[test]
+    fn tax_that_does_not_fit_the_lines_is_refused_and_empty_tax_changes_nothing() {
+        let two = uk_tax(&["2", "2"], GlobalTaxCalculation::TaxExcluded);
+        assert_eq!(typical_invoice().with_tax(two), Err(TaxShapeError { codes: 2, lines: 1 }));
+        assert_eq!(typical_invoice().with_tax(DocTax::default()).unwrap(), typical_invoice());
+        // Taxing again replaces the earlier tax rather than nesting it.
+        let once = typical_invoice().with_tax(uk_tax(&["2"], GlobalTaxCalculation::TaxExcluded)).unwrap();
+        let twice = once.with_tax(uk_tax(&["4"], GlobalTaxCalculation::TaxExcluded)).unwrap();
+        assert!(matches!(&twice, NewDoc::Taxed(inner, _) if **inner == typical_invoice()));
+        assert!(twice.to_body().unwrap().contains(r#""TaxCodeRef":{"value":"4"}"#));
+    }
+
+    #[test]
+    fn a_negative_document_becomes_the_credit_for_its_absolute_amount() {
+        let NewDoc::Invoice(mut refund) = typical_invoice() else { unreachable!() };
+        refund.lines[0].amount = dec("-50.00");
+        refund.lines[0].unit_price = dec("-50.00");
+        let taxed = NewDoc::Invoice(refund).with_tax(uk_tax(&["2"], GlobalTaxCalculation::TaxExcluded)).unwrap();
+        let credit = taxed.into_credit();
+        assert_eq!(
+            (credit.kind(), credit.total(), credit.doc_number()),
+            (DocKind::CreditMemo, dec("50.00"), Some("INV-1042"))
+        );
+        let body = credit.to_body().unwrap();
+        assert!(body.contains(r#""Amount":50.00,"#) && body.contains(r#""TaxCodeRef":{"value":"2"}"#), "{body}");
+        assert!(!body.contains(r#""Amount":-"#) && !body.contains(r#""UnitPrice":-"#), "{body}");
+        let NewDoc::Bill(mut bill) = typical_bill() else { unreachable!() };
+        bill.lines[0].amount = dec("-420.00");
+        let credit = NewDoc::Bill(bill).into_credit();
+        assert_eq!((credit.kind(), credit.total(), credit.party_id()), (DocKind::VendorCredit, dec("420.00"), "56"));
+    }
+
+    #[test]
+    fn credits_are_sent_like_their_documents_without_a_due_date() {
+        let NewDoc::Invoice(invoice) = typical_invoice() else { unreachable!() };
+        let memo = NewDoc::CreditMemo(invoice);
+        let body = memo.to_body().unwrap();
+        assert!(!body.contains("DueDate") && body.contains(r#""CustomerRef":{"value":"58"}"#), "{body}");
+        assert_eq!((memo.kind(), memo.kind().entity(), memo.party_id()), (DocKind::CreditMemo, "CreditMemo", "58"));
+        let NewDoc::Bill(mut bill) = typical_bill() else { unreachable!() };
+        bill.due_date = Some(day("2025-12-01"));
+        let credit = NewDoc::VendorCredit(bill);
+        assert!(!credit.to_body().unwrap().contains("DueDate"));
+        assert_eq!((credit.kind(), credit.kind().party_kind()), (DocKind::VendorCredit, PartyKind::Vendor));
+        assert_eq!((DocKind::Invoice.credit(), DocKind::Bill.credit()), (DocKind::CreditMemo, DocKind::VendorCredit));
+        assert_eq!(DocKind::VendorCredit.to_string(), "vendor credit");
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod error;
 mod keys;
 mod layers;
 mod payments;
+mod tax;
 mod values;
 
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ use url::Url;
 pub use error::{InvalidValue, Origin, SettingName, SettingsError};
 pub use layers::LoadOptions;
 pub use payments::{AutoMarkPaid, DEFAULT_PAYMENTS_INTERVAL_SECS, PaymentSettings};
+pub use tax::{NegativeAmounts, NegativeAmountsError, TaxSettings};
 
 use crate::directions::{Directions, DirectionsError, MapKind, NameAliases};
 use crate::domain::{AmountFormat, ColumnNames, DateOrder, EligibleStatuses, Field, Fingerprinter};
@@ -49,6 +51,8 @@ pub struct Settings {
     pub google: GoogleSettings,
     pub quickbooks: QuickBooksSettings,
     pub sync: SyncSettings,
+    /// Sales tax and negative amounts (`QB_DEFAULT_TAX_CODE`, `QBSYNC_NEGATIVE_AMOUNTS`, …).
+    pub tax: TaxSettings,
     pub paths: Paths,
     pub daemon: DaemonSettings,
     pub status: StatusSettings,
@@ -360,6 +364,7 @@ impl Settings {
         let google = read_google(&layers)?;
         let quickbooks = read_quickbooks(&layers, &mut warnings)?;
         let sync = read_sync(&layers, &paths, &mut warnings)?;
+        let tax = tax::read_tax(&layers)?;
         let daemon = DaemonSettings {
             poll_interval: or_default(
                 layers.get("daemon.poll_interval")?,
@@ -385,6 +390,7 @@ impl Settings {
             google,
             quickbooks,
             sync,
+            tax,
             paths,
             daemon,
             status,
@@ -484,6 +490,17 @@ impl Settings {
             .add("directions", &s.directions.as_ref().map(Directions::fingerprint).unwrap_or_default())
             .add("customer_aliases", &s.customer_aliases.fingerprint())
             .add("vendor_aliases", &s.vendor_aliases.fingerprint());
+        // Added only when not the defaults, so a configuration without them keeps its
+        // fingerprint (and its rows their seals) across the upgrade that introduced them.
+        if self.tax != TaxSettings::default() {
+            let tax = &self.tax;
+            let code =
+                |c: &Option<crate::qbo::TaxCodeSpec>| c.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
+            f.add("default_tax_code", &code(&tax.config.sales_code))
+                .add("default_purchase_tax_code", &code(&tax.config.purchase_code))
+                .add("amounts_include_tax", &tax.config.amounts_include_tax.to_string())
+                .add("negative_amounts", tax.negative_amounts.as_str());
+        }
         for (field, name) in s.columns.iter() {
             f.add(field.key(), name);
         }

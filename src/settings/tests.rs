@@ -453,3 +453,43 @@ fn built_in_constants_equal_default_toml() {
     };
     assert_eq!(without_paths(&from_constants), without_paths(&from_toml));
 }
+
+#[test]
+fn tax_settings_default_to_no_codes_exclusive_amounts_and_failing_negatives() {
+    let s = load(&[]).unwrap();
+    assert_eq!(s.tax, TaxSettings::default());
+    assert_eq!(s.tax.negative_amounts, NegativeAmounts::Fail);
+    assert!(s.tax.config.sales_code.is_none() && !s.tax.config.amounts_include_tax);
+}
+
+#[test]
+fn tax_settings_are_read_from_the_environment() {
+    let s = load(&[
+        ("QB_DEFAULT_TAX_CODE", " 20.0% S "),
+        ("QB_DEFAULT_PURCHASE_TAX_CODE", "4"),
+        ("QBSYNC_AMOUNTS_INCLUDE_TAX", "yes"),
+        ("QBSYNC_NEGATIVE_AMOUNTS", "Credit"),
+    ])
+    .unwrap();
+    assert_eq!(s.tax.config.sales_code.as_ref().map(|c| c.as_str()), Some("20.0% S"));
+    assert_eq!(s.tax.config.purchase_code.as_ref().map(|c| c.as_str()), Some("4"));
+    assert!(s.tax.config.amounts_include_tax);
+    assert_eq!(s.tax.negative_amounts, NegativeAmounts::Credit);
+}
+
+#[test]
+fn a_bad_negative_amounts_value_names_the_setting_and_the_choices() {
+    let message = error(&[("QBSYNC_NEGATIVE_AMOUNTS", "refund")]);
+    assert!(message.starts_with("QBSYNC_NEGATIVE_AMOUNTS=refund is not a way to handle negative amounts"), "{message}");
+    assert!(message.contains("use fail") && message.contains("credit"), "{message}");
+    assert!(error(&[("QBSYNC_AMOUNTS_INCLUDE_TAX", "maybe")]).starts_with("QBSYNC_AMOUNTS_INCLUDE_TAX=maybe"));
+}
+
+#[test]
+fn tax_settings_change_the_fingerprint_only_when_set() {
+    let plain = load(&[]).unwrap().config_fingerprint();
+    assert_eq!(load(&[("QBSYNC_NEGATIVE_AMOUNTS", "fail")]).unwrap().config_fingerprint(), plain);
+    let with_code = load(&[("QB_DEFAULT_TAX_CODE", "TAX")]).unwrap().config_fingerprint();
+    assert_ne!(with_code, plain);
+    assert_ne!(load(&[("QB_DEFAULT_TAX_CODE", "NON")]).unwrap().config_fingerprint(), with_code);
+}

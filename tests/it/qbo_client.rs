@@ -862,6 +862,156 @@ async fn company_info_preferences_and_items_are_read() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sales tax and credits, against the sandbox's companies of several countries
+
+mod tax_and_credits {
+    use super::*;
+    use qbsync::auth::StaticToken;
+    use qbsync::qbo::{Country, GlobalTaxCalculation, TaxConfig, TaxFault, TaxSetup};
+    use qbsync::sandbox::qbo::SandboxCountry;
+    use qbsync::sandbox::{Sandbox, SandboxOptions};
+
+    const TOKEN: &str = "tax-test-token";
+
+    async fn company(country: SandboxCountry) -> (Sandbox, QboClient) {
+        let sandbox = Sandbox::start(SandboxOptions::default()).await.unwrap();
+        sandbox.qbo.load_country(country).unwrap();
+        let realm = sandbox.options.realm_id.clone();
+        sandbox.shared.access_tokens.insert(TOKEN, &realm, Duration::from_secs(3600));
+        let mut settings = QboSettings::new(sandbox.base_url().to_string(), realm, SANDBOX_APP_URL);
+        settings.timeout = Duration::from_secs(5);
+        let client = QboClient::new(settings, Arc::new(StaticToken(SecretString::from(TOKEN)))).unwrap();
+        (sandbox, client)
+    }
+
+    fn config(sales: Option<&str>, purchase: Option<&str>, inclusive: bool) -> TaxConfig {
+        TaxConfig {
+            sales_code: sales.map(|s| s.parse().unwrap()),
+            purchase_code: purchase.map(|s| s.parse().unwrap()),
+            amounts_include_tax: inclusive,
+        }
+    }
+
+    fn credit_memo(number: &str, amount: &str) -> NewDoc {
+        let NewDoc::Invoice(mut memo) = invoice(number) else { unreachable!() };
+        memo.customer_id = "1".into();
+        memo.lines[0].amount = dec(amount);
+        memo.lines[0].unit_price = dec(amount);
+        NewDoc::CreditMemo(memo)
+    }
+
+    fn vendor_credit(number: &str, amount: &str) -> NewDoc {
+        let NewDoc::Bill(mut credit) = bill(number) else { unreachable!() };
+        credit.vendor_id = "8".into();
+        credit.ap_account_id = None;
+        credit.lines[0].amount = dec(amount);
+        NewDoc::VendorCredit(credit)
+    }
+
+    #[tokio::test]
+    async fn tax_setup_reads_the_country_the_tax_preferences_and_the_codes() {
+        let (_sandbox, qbo) = company(SandboxCountry::UnitedKingdom).await;
+        let setup: TaxSetup = qbo.tax_setup().await.unwrap();
+        assert_eq!(setup.country, Country::UnitedKingdom);
+        assert!(setup.needs_line_codes() && !setup.automated_sales_tax());
+        assert_eq!(setup.using_sales_tax, Some(true));
+        let standard = setup.find("20.0% s").unwrap();
+        assert_eq!((standard.id.as_str(), standard.sales_rates.as_slice()), ("2", &["20.0% S".to_owned()][..]));
+        assert!(setup.code_list().contains(r#"6 "No VAT""#), "{}", setup.code_list());
+
+        let (_sandbox, qbo) = company(SandboxCountry::UsAutomatedTax).await;
+        let setup = qbo.tax_setup().await.unwrap();
+        assert_eq!((setup.country.clone(), setup.automated_sales_tax()), (Country::UnitedStates, true));
+        assert!(setup.find("TAX").is_some() && setup.find("NON").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_taxed_invoice_reaches_quickbooks_with_its_codes_and_comes_back_with_the_tax() {
+        let (sandbox, qbo) = company(SandboxCountry::Canada).await;
+        let plan = qbo.tax_setup().await.unwrap().plan(&config(Some("HST ON"), None, false), false).unwrap();
+        let NewDoc::Invoice(mut inv) = invoice("CA-1") else { unreachable!() };
+        inv.customer_id = "1".into();
+        inv.lines[0].amount = dec("100.00");
+        inv.lines[0].unit_price = dec("100.00");
+        let doc = NewDoc::Invoice(inv).with_tax(plan.doc_tax(DocKind::Invoice, &[None]).unwrap()).unwrap();
+        let body = doc.to_body().unwrap();
+        assert!(body.contains(r#""GlobalTaxCalculation":"TaxExcluded""#), "{body}");
+        assert!(body.contains(r#""TaxCodeRef":{"value":"6"}"#), "{body}");
+        let created = qbo.create(&doc, &rid("ca-1")).await.unwrap();
+        // The sheet's 100.00 went out exactly; QuickBooks' total carries the 13 % HST.
+        assert_eq!(created.total, dec("113.00"));
+        assert_eq!(sandbox.qbo.invoices()[0].lines[0].amount, dec("100"));
+
+        // Inclusive: the total is the sheet's amount.
+        let inclusive = qbo.tax_setup().await.unwrap().plan(&config(Some("6"), None, true), false).unwrap();
+        let tax = inclusive.doc_tax(DocKind::CreditMemo, &[None]).unwrap();
+        assert_eq!(tax.calculation, Some(GlobalTaxCalculation::TaxInclusive));
+        let memo = credit_memo("CA-CM-1", "113.00").with_tax(tax).unwrap();
+        let created = qbo.create(&memo, &rid("ca-cm-1")).await.unwrap();
+        assert_eq!((created.kind, created.total), (DocKind::CreditMemo, dec("113.00")));
+    }
+
+    #[tokio::test]
+    async fn an_untaxed_document_outside_the_us_fails_with_a_tax_fault_that_is_never_transient() {
+        let (_sandbox, qbo) = company(SandboxCountry::Australia).await;
+        let NewDoc::Invoice(mut inv) = invoice("AU-1") else { unreachable!() };
+        inv.customer_id = "1".into();
+        let error = qbo.create(&NewDoc::Invoice(inv), &rid("au-1")).await.unwrap_err();
+        assert_eq!(error.tax_fault(), Some(TaxFault::MissingCode), "{error:?}");
+        assert!(!error.is_transient());
+        assert!(error.for_bookkeeper().contains("QB_DEFAULT_TAX_CODE"), "{}", error.for_bookkeeper());
+
+        let (_sandbox, qbo) = company(SandboxCountry::Us).await;
+        let NewDoc::Invoice(inv) = invoice("US-1") else { unreachable!() };
+        let wrong = TaxSetup { country: Country::UnitedKingdom, ..qbo.tax_setup().await.unwrap() };
+        // A plan made for the wrong country sends a numeric code; the US company refuses it (the
+        // calculation, which it would refuse too, is left out to see the code's own fault).
+        let plan = wrong.plan(&config(Some("2"), None, false), false).unwrap();
+        let tax = qbsync::qbo::DocTax { calculation: None, ..plan.doc_tax(DocKind::Invoice, &[None]).unwrap() };
+        let doc = NewDoc::Invoice(NewInvoice { customer_id: "1".into(), ..inv }).with_tax(tax).unwrap();
+        let error = qbo.create(&doc, &rid("us-1")).await.unwrap_err();
+        assert_eq!(error.tax_fault(), Some(TaxFault::InvalidUsCode), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn credit_memos_and_vendor_credits_are_created_alone_and_in_batches_and_found_by_number() {
+        let (sandbox, qbo) = company(SandboxCountry::Us).await;
+        let memo = qbo.create(&credit_memo("CM-1", "50.00"), &rid("cm-1")).await.unwrap();
+        assert_eq!(
+            (memo.kind, memo.doc_number.as_deref(), memo.party_id.as_str()),
+            (DocKind::CreditMemo, Some("CM-1"), "1")
+        );
+        assert_eq!(memo.total, dec("50.00"));
+        let credit = qbo.create(&vendor_credit("VC-1", "90.00"), &rid("vc-1")).await.unwrap();
+        assert_eq!((credit.kind, credit.party_id.as_str(), credit.total), (DocKind::VendorCredit, "8", dec("90.00")));
+
+        let items = vec![
+            ("b1".to_owned(), credit_memo("CM-2", "10.00")),
+            ("b2".to_owned(), vendor_credit("VC-2", "20.00")),
+            ("b3".to_owned(), {
+                let NewDoc::Invoice(inv) = invoice("INV-9") else { unreachable!() };
+                NewDoc::Invoice(NewInvoice { customer_id: "1".into(), ..inv })
+            }),
+        ];
+        let results = qbo.create_batch(&items, &rid("batch-credits")).await.unwrap();
+        let kinds: Vec<DocKind> = results.iter().map(|(_, r)| r.as_ref().unwrap().kind).collect();
+        assert_eq!(kinds, [DocKind::CreditMemo, DocKind::VendorCredit, DocKind::Invoice]);
+        assert_eq!((sandbox.qbo.credit_memos().len(), sandbox.qbo.vendor_credits().len()), (2, 2));
+
+        let found = qbo.find_by_doc_number(DocKind::CreditMemo, "CM-2").await.unwrap();
+        assert_eq!(found.len(), 1);
+        let found = qbo.find_by_doc_numbers(DocKind::VendorCredit, &["VC-1".into(), "VC-2".into()]).await.unwrap();
+        assert_eq!(found.len(), 2);
+        let read = qbo.read(DocKind::CreditMemo, &memo.id, false).await.unwrap();
+        assert_eq!(read.doc_number.as_deref(), Some("CM-1"));
+        assert_eq!(
+            qbo.doc_url(DocKind::CreditMemo, &memo.id),
+            format!("{SANDBOX_APP_URL}/app/creditmemo?txnId={}", memo.id)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Money back, against the sandbox: CDC, reads by id, payments, void and delete, metered calls
 
 mod money_back {

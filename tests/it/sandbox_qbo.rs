@@ -1320,6 +1320,248 @@ async fn control_routes_for_settings_stats_summaries_and_payments() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sales tax by country, credit memos and vendor credits
+
+async fn in_country(code: &str) -> Qbo {
+    let qbo = Qbo::start().await;
+    let answer = qbo.http.put(qbo.control_url(&format!("country/{code}"))).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::NO_CONTENT, "{code}");
+    qbo
+}
+
+/// A sales line of `amount` with `code` as its tax code (none when `None`).
+fn sales_line(amount: &str, code: Option<&str>) -> Value {
+    let mut detail = json!({ "ItemRef": { "value": "1" } });
+    if let Some(code) = code {
+        detail["TaxCodeRef"] = json!({ "value": code });
+    }
+    json!({ "DetailType": "SalesItemLineDetail", "Amount": decimal(amount), "SalesItemLineDetail": detail })
+}
+
+fn amount_of(value: &Value) -> Decimal {
+    decimal(&value.to_string())
+}
+
+#[tokio::test]
+async fn a_company_outside_the_us_refuses_a_line_without_a_tax_code_in_its_own_words() {
+    for (country, tax) in [("GB", "VAT"), ("CA", "GST/HST"), ("AU", "GST")] {
+        let qbo = in_country(country).await;
+        let body = json!({ "CustomerRef": { "value": "1" }, "Line": [sales_line("100.00", None)] });
+        let answer = qbo.post("invoice", &body).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{country}: {}", answer.text);
+        let error = &answer.json["Fault"]["Error"][0];
+        assert_eq!(answer.json["Fault"]["type"], "ValidationFault");
+        assert_eq!(error["code"], "6000");
+        assert_eq!(
+            error["Detail"],
+            format!("Business Validation Error: Make sure all your transactions have a {tax} rate before you save.")
+        );
+        // Bills and credits follow the same rule; nothing was stored.
+        let bill_body = json!({ "VendorRef": { "value": "7" }, "Line": [{ "DetailType": "AccountBasedExpenseLineDetail", "Amount": 10, "AccountBasedExpenseLineDetail": { "AccountRef": { "value": "7" } } }] });
+        assert_eq!(fault_code(&qbo.post("bill", &bill_body).await), "6000");
+        assert_eq!(fault_code(&qbo.post("creditmemo", &body).await), "6000");
+        assert!(qbo.sandbox.qbo.invoices().is_empty() && qbo.sandbox.qbo.credit_memos().is_empty());
+        // A code the company does not have is an invalid reference.
+        let unknown = json!({ "CustomerRef": { "value": "1" }, "Line": [sales_line("1", Some("99"))] });
+        assert_eq!(fault_code(&qbo.post("invoice", &unknown).await), "2500");
+    }
+}
+
+#[tokio::test]
+async fn a_us_company_takes_only_tax_or_non_as_a_line_tax_code() {
+    let qbo = in_country("US").await;
+    let body = json!({ "CustomerRef": { "value": "1" }, "Line": [sales_line("100", Some("2"))] });
+    let answer = qbo.post("invoice", &body).await;
+    let error = &answer.json["Fault"]["Error"][0];
+    assert_eq!((answer.status, error["code"].as_str()), (StatusCode::BAD_REQUEST, Some("6100")));
+    assert_eq!(error["Detail"], "Valid line TaxCodes for US should be TAX or NON. Supplied value: 2");
+    assert_eq!(error["element"], "Line.SalesItemLineDetail.TaxCodeRef");
+    // TAX and NON are accepted, and a line without a code is NON, as before.
+    for code in [Some("TAX"), Some("NON"), None] {
+        let body = json!({ "CustomerRef": { "value": "1" }, "Line": [sales_line("100", code)] });
+        let invoice = qbo.create_invoice(&body).await;
+        assert_eq!(invoice["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"]["value"], code.unwrap_or("NON"));
+        assert!(invoice.get("GlobalTaxCalculation").is_none(), "not applicable to US companies");
+        assert_eq!(amount_of(&invoice["TotalAmt"]), decimal("100"));
+    }
+    // What a US company does with GlobalTaxCalculation is undocumented: refused by default,
+    // ignored when switched.
+    let calculated = json!({ "CustomerRef": { "value": "1" }, "GlobalTaxCalculation": "TaxExcluded", "Line": [sales_line("1", None)] });
+    assert_eq!(fault_code(&qbo.post("invoice", &calculated).await), "6000");
+    let switched = qbo
+        .http
+        .patch(qbo.control_url("settings"))
+        .json(&json!({ "refuse_us_tax_calculation": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status(), StatusCode::OK);
+    let invoice = qbo.create_invoice(&calculated).await;
+    assert_eq!(amount_of(&invoice["TxnTaxDetail"]["TotalTax"]), decimal("0"));
+    // Tax codes are not in CDC.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let cdc = qbo.get_with("cdc", &[("entities", "TaxCode"), ("changedSince", &today)]).await;
+    assert_eq!(cdc.status, StatusCode::BAD_REQUEST, "{}", cdc.text);
+    assert!(cdc.text.contains("Unsupported entity name for CDC: TaxCode"), "{}", cdc.text);
+    let invoices = qbo.get_with("cdc", &[("entities", "Invoice,CreditMemo"), ("changedSince", &today)]).await;
+    assert_eq!(invoices.status, StatusCode::OK, "{}", invoices.text);
+}
+
+#[tokio::test]
+async fn tax_exclusive_documents_add_the_tax_to_the_penny() {
+    let qbo = in_country("GB").await;
+    let body = json!({
+        "CustomerRef": { "value": "1" },
+        "GlobalTaxCalculation": "TaxExcluded",
+        "Line": [sales_line("100.00", Some("2")), sales_line("33.33", Some("2")), sales_line("19.99", Some("4"))]
+    });
+    let invoice = qbo.create_invoice(&body).await;
+    // 20 % of 133.33 is 26.666: 26.67. The zero-rated line adds nothing.
+    assert_eq!(amount_of(&invoice["TxnTaxDetail"]["TotalTax"]), decimal("26.67"));
+    assert_eq!(amount_of(&invoice["TotalAmt"]), decimal("179.99"));
+    assert_eq!(amount_of(&invoice["Balance"]), decimal("179.99"));
+    assert_eq!(invoice["GlobalTaxCalculation"], "TaxExcluded");
+    let standard = &invoice["TxnTaxDetail"]["TaxLine"][0];
+    assert_eq!(standard["DetailType"], "TaxLineDetail");
+    assert_eq!(standard["TaxLineDetail"]["TaxRateRef"]["value"], "1");
+    assert_eq!(amount_of(&standard["TaxLineDetail"]["NetAmountTaxable"]), decimal("133.33"));
+    assert_eq!(invoice["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"], json!({ "value": "2", "name": "20.0% S" }));
+    assert_eq!(invoice["CurrencyRef"]["value"], "GBP");
+    // A document that names no calculation is TaxExcluded, as QuickBooks defaults it.
+    let plain = json!({ "CustomerRef": { "value": "1" }, "Line": [sales_line("10.00", Some("2"))] });
+    let invoice = qbo.create_invoice(&plain).await;
+    assert_eq!(
+        (invoice["GlobalTaxCalculation"].as_str(), amount_of(&invoice["TotalAmt"])),
+        (Some("TaxExcluded"), decimal("12.00"))
+    );
+}
+
+#[tokio::test]
+async fn tax_inclusive_documents_keep_the_amount_sent_as_their_total() {
+    let qbo = in_country("CA").await;
+    for (sent, tax) in [("113.00", "13.00"), ("10.00", "1.15"), ("2999.99", "345.13")] {
+        let body = json!({
+            "CustomerRef": { "value": "1" },
+            "GlobalTaxCalculation": "TaxInclusive",
+            "Line": [sales_line(sent, Some("6"))]
+        });
+        let invoice = qbo.create_invoice(&body).await;
+        assert_eq!(amount_of(&invoice["TotalAmt"]), decimal(sent), "{sent}");
+        assert_eq!(amount_of(&invoice["TxnTaxDetail"]["TotalTax"]), decimal(tax), "{sent}");
+        let net = amount_of(&invoice["TxnTaxDetail"]["TaxLine"][0]["TaxLineDetail"]["NetAmountTaxable"]);
+        assert_eq!(net + decimal(tax), decimal(sent), "net and tax add up to the amount sent");
+    }
+    let bad = json!({ "CustomerRef": { "value": "1" }, "GlobalTaxCalculation": "Sometimes", "Line": [sales_line("1", Some("6"))] });
+    assert_eq!(fault_code(&qbo.post("invoice", &bad).await), "2170");
+}
+
+#[tokio::test]
+async fn credit_memos_are_created_read_and_found_by_number() {
+    let qbo = Qbo::start().await;
+    let body = json!({
+        "DocNumber": "CM-1001",
+        "TxnDate": "2025-11-05",
+        "CustomerRef": { "value": "1" },
+        "PrivateNote": "refund [qbsync k1]",
+        "Line": [sales_line("50.00", None)]
+    });
+    let answer = qbo.post_with("creditmemo", &[("requestid", "cm-1")], &body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let memo = &answer.json["CreditMemo"];
+    assert_eq!((memo["DocNumber"].as_str(), memo["SyncToken"].as_str()), (Some("CM-1001"), Some("0")));
+    for field in ["TotalAmt", "Balance", "RemainingCredit"] {
+        assert_eq!(amount_of(&memo[field]), decimal("50"), "{field}");
+    }
+    assert!(memo.get("DueDate").is_none(), "a credit memo has no due date");
+    assert_eq!(memo["CustomerRef"], json!({ "value": "1", "name": "Acme Training Co" }));
+    let id = memo["Id"].as_str().unwrap();
+
+    let read = qbo.get(&format!("creditmemo/{id}")).await;
+    assert_eq!(read.json["CreditMemo"]["PrivateNote"], "refund [qbsync k1]");
+    let found = qbo.query("SELECT * FROM CreditMemo WHERE DocNumber = 'CM-1001'").await;
+    assert_eq!(found.json["QueryResponse"]["CreditMemo"][0]["Id"], id);
+    // A repeated requestid is answered, not applied again.
+    qbo.post_with("creditmemo", &[("requestid", "cm-1")], &body).await;
+    assert_eq!(qbo.sandbox.qbo.credit_memos().len(), 1);
+    // With custom numbers, a second credit memo with the number is a duplicate (6140).
+    let again = qbo.post("creditmemo", &body).await;
+    assert_eq!(fault_code(&again), "6140");
+    assert!(
+        again.json["Fault"]["Error"][0]["Detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("TxnType=CreditMemo with TxnId={id}"))
+    );
+    // An invoice may still carry the number: the kinds are checked apart.
+    let invoice =
+        json!({ "DocNumber": "CM-1001", "CustomerRef": { "value": "1" }, "Line": [sales_line("50.00", None)] });
+    qbo.create_invoice(&invoice).await;
+}
+
+#[tokio::test]
+async fn vendor_credits_are_created_read_and_found_by_number_with_purchase_tax() {
+    let qbo = in_country("AU").await;
+    let body = json!({
+        "DocNumber": "VC-77",
+        "TxnDate": "2025-11-06",
+        "VendorRef": { "value": "8" },
+        "GlobalTaxCalculation": "TaxExcluded",
+        "Line": [{
+            "DetailType": "AccountBasedExpenseLineDetail",
+            "Amount": decimal("90.00"),
+            "AccountBasedExpenseLineDetail": { "AccountRef": { "value": "7" }, "TaxCodeRef": { "value": "4" } }
+        }]
+    });
+    let answer = qbo.post("vendorcredit", &body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let credit = &answer.json["VendorCredit"];
+    assert_eq!(amount_of(&credit["TotalAmt"]), decimal("99.00"));
+    assert_eq!(credit["TxnTaxDetail"]["TaxLine"][0]["TaxLineDetail"]["TaxRateRef"]["value"], "2", "the purchase rate");
+    assert_eq!(credit["APAccountRef"]["value"], "33");
+    assert!(credit.get("DueDate").is_none());
+    let id = credit["Id"].as_str().unwrap();
+    let read = qbo.get(&format!("vendorcredit/{id}")).await;
+    assert_eq!(read.json["VendorCredit"]["DocNumber"], "VC-77");
+    let found = qbo.query("SELECT * FROM VendorCredit WHERE DocNumber = 'VC-77' AND VendorRef = '8'").await;
+    assert_eq!(found.json["QueryResponse"]["VendorCredit"][0]["Id"], id);
+    let summaries = qbo.sandbox.qbo.vendor_credits();
+    assert_eq!((summaries.len(), summaries[0].party_id.as_str(), summaries[0].total), (1, "8", decimal("99")));
+
+    // Like bills, vendor credits need a plan with bills.
+    qbo.sandbox.qbo.set_plan_has_bills(false);
+    assert_eq!(fault_code(&qbo.post("vendorcredit", &body).await), "5020");
+}
+
+#[tokio::test]
+async fn tax_codes_and_rates_are_read_and_queried_like_quickbooks_but_not_written() {
+    let qbo = in_country("CA").await;
+    let codes = qbo.query("SELECT * FROM TaxCode").await;
+    let names: Vec<&str> = codes.json["QueryResponse"]["TaxCode"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Exempt", "GST", "HST ON", "Out of Scope", "Zero-rated"]);
+    let hst = qbo.query("SELECT * FROM TaxCode WHERE Name = 'HST ON'").await;
+    assert_eq!(hst.json["QueryResponse"]["TaxCode"][0]["Id"], "6");
+    let rate = qbo.get("taxrate/1").await;
+    assert_eq!(
+        (rate.json["TaxRate"]["Name"].as_str(), amount_of(&rate.json["TaxRate"]["RateValue"])),
+        (Some("HST ON"), decimal("13"))
+    );
+    let info = qbo.get(&format!("companyinfo/{}", qbo.realm())).await;
+    assert_eq!(info.json["CompanyInfo"]["Country"], "CA");
+    let prefs = qbo.get("preferences").await;
+    assert_eq!(prefs.json["Preferences"]["TaxPrefs"], json!({ "UsingSalesTax": true }));
+    let write = qbo.post("taxcode", &json!({ "Name": "Mine" })).await;
+    assert_eq!(fault_code(&write), "500");
+    // An unknown country is refused by the control route.
+    let refused = qbo.http.put(qbo.control_url("country/FR")).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Money back: payments, voids, deletes, CDC limits, the clock
 
 /// A payment of `amount` from customer `customer` applied to invoice `invoice_id`.

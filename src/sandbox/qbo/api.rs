@@ -172,6 +172,7 @@ async fn write_post(
     let options = TxnOptions {
         allow_duplicate_doc_number: includes(&params, "allowduplicatedocnum"),
         include_void: includes(&params, "void"),
+        ..TxnOptions::default()
     };
     let (reply, applied) = emulator.write_once(
         params.get("requestid").map(String::as_str),
@@ -318,6 +319,7 @@ async fn batch_post(
     let options = TxnOptions {
         allow_duplicate_doc_number: includes(&params, "allowduplicatedocnum"),
         include_void: includes(&params, "void"),
+        ..TxnOptions::default()
     };
     let (reply, applied) = emulator.write_once(
         params.get("requestid").map(String::as_str),

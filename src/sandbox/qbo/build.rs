@@ -102,7 +102,21 @@ pub fn number_addresses(company: &mut Company, out: &mut Object, fields: &[&str]
     }
 }
 
-/// `{"value": "USD", "name": "United States Dollar"}`: the only currency of the sandbox.
-pub fn home_currency() -> Value {
-    json!({ "value": "USD", "name": "United States Dollar" })
+/// The company's home currency as a reference (`{"value": "USD", "name": "United States Dollar"}`):
+/// the only currency of a sandbox company.
+pub fn home_currency(company: &Company) -> Value {
+    let code = company
+        .preferences
+        .get("CurrencyPrefs")
+        .and_then(|c| c.get("HomeCurrency"))
+        .and_then(|h| h.get("value"))
+        .and_then(Value::as_str)
+        .unwrap_or("USD");
+    let name = match code {
+        "CAD" => "Canadian Dollar",
+        "GBP" => "British Pound Sterling",
+        "AUD" => "Australian Dollar",
+        _ => "United States Dollar",
+    };
+    json!({ "value": code, "name": name })
 }

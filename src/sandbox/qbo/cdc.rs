@@ -54,6 +54,10 @@ pub fn run(
             }
             None => return Err(Fault::query_invalid(format!("Unsupported entity name: {name}"))),
         };
+        // Intuit's CDC reference excludes the tax lists (reference §1.3); the wording is ours.
+        if kind.is_tax_list() {
+            return Err(Fault::query_invalid(format!("Unsupported entity name for CDC: {name}")));
+        }
         let mut changed: Vec<&Record> =
             company.records(kind).iter().filter(|r| r.last_updated().is_some_and(|at| at >= since)).collect();
         changed.sort_by_key(|r| (r.deleted, r.last_updated()));

@@ -85,11 +85,13 @@ struct Sequences {
     transactions: u64,
     addresses: u64,
     invoice_numbers: u64,
+    /// Tax codes and rates (US pseudo-codes `TAX`/`NON` have no number).
+    tax: u64,
 }
 
 impl Default for Sequences {
     fn default() -> Self {
-        Sequences { names: 1, items: 1, accounts: 1, transactions: 1, addresses: 1, invoice_numbers: 1001 }
+        Sequences { names: 1, items: 1, accounts: 1, transactions: 1, addresses: 1, invoice_numbers: 1001, tax: 1 }
     }
 }
 
@@ -191,9 +193,13 @@ impl Company {
             EntityKind::Customer | EntityKind::Vendor | EntityKind::Employee => &mut self.sequences.names,
             EntityKind::Item => &mut self.sequences.items,
             EntityKind::Account => &mut self.sequences.accounts,
-            EntityKind::Invoice | EntityKind::Bill | EntityKind::Payment | EntityKind::BillPayment => {
-                &mut self.sequences.transactions
-            }
+            EntityKind::Invoice
+            | EntityKind::Bill
+            | EntityKind::CreditMemo
+            | EntityKind::VendorCredit
+            | EntityKind::Payment
+            | EntityKind::BillPayment => &mut self.sequences.transactions,
+            EntityKind::TaxCode | EntityKind::TaxRate => &mut self.sequences.tax,
         }
     }
 

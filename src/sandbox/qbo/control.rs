@@ -6,6 +6,8 @@
 //! | `GET /_sandbox/qbo/company` | dump the company as seed JSON |
 //! | `PUT /_sandbox/qbo/company` | load a company from seed JSON |
 //! | `DELETE /_sandbox/qbo/company` | go back to the company the sandbox started with |
+//! | `PUT /_sandbox/qbo/country/{code}` | become the demo company of `US`, `US-AST`, `CA`, `GB` or `AU` |
+//! | `GET /_sandbox/qbo/creditmemos`, `GET /_sandbox/qbo/vendorcredits` | summaries for assertions |
 //! | `GET /_sandbox/qbo/invoices`, `GET /_sandbox/qbo/bills` | summaries for assertions |
 //! | `POST /_sandbox/qbo/customers`, `POST /_sandbox/qbo/vendors` | add one (QBO JSON body) |
 //! | `PUT /_sandbox/qbo/{entity}/{id}/active` | `{"active": false}` makes it inactive |
@@ -39,6 +41,9 @@ pub fn routes(emulator: Arc<QboEmulator>) -> Router {
         .route("/_sandbox/qbo/company", get(dump).put(load).delete(reset))
         .route("/_sandbox/qbo/invoices", get(invoices))
         .route("/_sandbox/qbo/bills", get(bills))
+        .route("/_sandbox/qbo/creditmemos", get(credit_memos))
+        .route("/_sandbox/qbo/vendorcredits", get(vendor_credits))
+        .route("/_sandbox/qbo/country/{code}", put(load_country))
         .route("/_sandbox/qbo/customers", post(add_customer))
         .route("/_sandbox/qbo/vendors", post(add_vendor))
         .route("/_sandbox/qbo/{entity}/{id}/active", put(set_active))
@@ -78,6 +83,25 @@ fn unknown_entity(segment: &str) -> Response {
 
 async fn dump(State(emulator): Emulator) -> Json<CompanySeed> {
     Json(emulator.dump_company())
+}
+
+async fn load_country(State(emulator): Emulator, Path(code): Path<String>) -> Response {
+    let country = match super::SandboxCountry::from_str(&code) {
+        Ok(country) => country,
+        Err(error) => return refused(StatusCode::NOT_FOUND, error.to_string()),
+    };
+    match emulator.load_country(country) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => refused(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+    }
+}
+
+async fn credit_memos(State(emulator): Emulator) -> Json<Vec<super::TxnSummary>> {
+    Json(emulator.credit_memos())
+}
+
+async fn vendor_credits(State(emulator): Emulator) -> Json<Vec<super::TxnSummary>> {
+    Json(emulator.vendor_credits())
 }
 
 async fn load(State(emulator): Emulator, body: String) -> Response {

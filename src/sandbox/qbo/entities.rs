@@ -17,6 +17,14 @@ pub enum EntityKind {
     Account,
     Invoice,
     Bill,
+    /// Money back to a customer (a negative sale).
+    CreditMemo,
+    /// Money back from a vendor (a negative bill).
+    VendorCredit,
+    /// Read-only: the company's sales-tax codes (per country).
+    TaxCode,
+    /// Read-only: the rates the tax codes are made of.
+    TaxRate,
     /// A customer's money applied to invoices.
     Payment,
     /// Money paid to a vendor against bills.
@@ -30,7 +38,6 @@ pub const UNMODELLED: &[&str] = &[
     "Budget",
     "Class",
     "CompanyCurrency",
-    "CreditMemo",
     "Department",
     "Deposit",
     "Estimate",
@@ -41,12 +48,9 @@ pub const UNMODELLED: &[&str] = &[
     "RefundReceipt",
     "SalesReceipt",
     "TaxAgency",
-    "TaxCode",
-    "TaxRate",
     "Term",
     "TimeActivity",
     "Transfer",
-    "VendorCredit",
 ];
 
 const META: [&str; 2] = ["MetaData.CreateTime", "MetaData.LastUpdatedTime"];
@@ -55,7 +59,7 @@ const META: [&str; 2] = ["MetaData.CreateTime", "MetaData.LastUpdatedTime"];
 const COMMON: &[&str] = &["Id", "SyncToken", "sparse", "domain", "MetaData"];
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 9] = [
+    pub const ALL: [EntityKind; 13] = [
         EntityKind::Customer,
         EntityKind::Vendor,
         EntityKind::Employee,
@@ -63,6 +67,10 @@ impl EntityKind {
         EntityKind::Account,
         EntityKind::Invoice,
         EntityKind::Bill,
+        EntityKind::CreditMemo,
+        EntityKind::VendorCredit,
+        EntityKind::TaxCode,
+        EntityKind::TaxRate,
         EntityKind::Payment,
         EntityKind::BillPayment,
     ];
@@ -77,6 +85,10 @@ impl EntityKind {
             EntityKind::Account => "Account",
             EntityKind::Invoice => "Invoice",
             EntityKind::Bill => "Bill",
+            EntityKind::CreditMemo => "CreditMemo",
+            EntityKind::VendorCredit => "VendorCredit",
+            EntityKind::TaxCode => "TaxCode",
+            EntityKind::TaxRate => "TaxRate",
             EntityKind::Payment => "Payment",
             EntityKind::BillPayment => "BillPayment",
         }
@@ -93,7 +105,15 @@ impl EntityKind {
     }
 
     pub fn is_transaction(self) -> bool {
-        matches!(self, EntityKind::Invoice | EntityKind::Bill | EntityKind::Payment | EntityKind::BillPayment)
+        matches!(
+            self,
+            EntityKind::Invoice
+                | EntityKind::Bill
+                | EntityKind::CreditMemo
+                | EntityKind::VendorCredit
+                | EntityKind::Payment
+                | EntityKind::BillPayment
+        )
     }
 
     /// Payments apply money to documents: their writes change the documents they link.
@@ -103,7 +123,21 @@ impl EntityKind {
 
     /// Name-list entities have `Active` and are never deleted, only made inactive.
     pub fn is_name_list(self) -> bool {
-        !self.is_transaction()
+        matches!(
+            self,
+            EntityKind::Customer | EntityKind::Vendor | EntityKind::Employee | EntityKind::Item | EntityKind::Account
+        )
+    }
+
+    /// Tax codes and rates: the company's tax setup, read and queried but not written through
+    /// the API (QBO creates them through its separate tax service).
+    pub fn is_tax_list(self) -> bool {
+        matches!(self, EntityKind::TaxCode | EntityKind::TaxRate)
+    }
+
+    /// Documents addressed to a customer (`CustomerRef`) rather than a vendor (`VendorRef`).
+    pub fn is_sale(self) -> bool {
+        matches!(self, EntityKind::Invoice | EntityKind::CreditMemo)
     }
 
     /// Customers, vendors and employees share one DisplayName namespace (6240).
@@ -119,6 +153,8 @@ impl EntityKind {
                 | EntityKind::Vendor
                 | EntityKind::Invoice
                 | EntityKind::Bill
+                | EntityKind::CreditMemo
+                | EntityKind::VendorCredit
                 | EntityKind::Payment
                 | EntityKind::BillPayment
         )
@@ -128,8 +164,13 @@ impl EntityKind {
     pub fn name_field(self) -> Option<&'static str> {
         match self {
             EntityKind::Customer | EntityKind::Vendor | EntityKind::Employee => Some("DisplayName"),
-            EntityKind::Item | EntityKind::Account => Some("Name"),
-            EntityKind::Invoice | EntityKind::Bill | EntityKind::Payment | EntityKind::BillPayment => None,
+            EntityKind::Item | EntityKind::Account | EntityKind::TaxCode | EntityKind::TaxRate => Some("Name"),
+            EntityKind::Invoice
+            | EntityKind::Bill
+            | EntityKind::CreditMemo
+            | EntityKind::VendorCredit
+            | EntityKind::Payment
+            | EntityKind::BillPayment => None,
         }
     }
 
@@ -179,6 +220,9 @@ impl EntityKind {
             EntityKind::Bill => {
                 &["Id", "DocNumber", "TxnDate", "DueDate", "VendorRef", "APAccountRef", "Balance", "TotalAmt"]
             }
+            EntityKind::CreditMemo => &["Id", "DocNumber", "TxnDate", "CustomerRef", "Balance", "TotalAmt"],
+            EntityKind::VendorCredit => &["Id", "DocNumber", "TxnDate", "VendorRef", "TotalAmt"],
+            EntityKind::TaxCode | EntityKind::TaxRate => &["Id", "Name", "Active"],
             EntityKind::Payment => &["Id", "TxnDate", "CustomerRef", "TotalAmt", "PaymentRefNum"],
             EntityKind::BillPayment => &["Id", "DocNumber", "TxnDate", "VendorRef", "TotalAmt", "PayType"],
         };
@@ -421,6 +465,75 @@ impl EntityKind {
                 "TransactionLocationType",
                 "IncludeInAnnualTPAR",
                 "RecurDataRef",
+            ],
+            EntityKind::CreditMemo => &[
+                "DocNumber",
+                "TxnDate",
+                "PrivateNote",
+                "CustomerMemo",
+                "CustomerRef",
+                "Line",
+                "TxnTaxDetail",
+                "BillAddr",
+                "ShipAddr",
+                "BillEmail",
+                "SalesTermRef",
+                "ClassRef",
+                "DepartmentRef",
+                "CurrencyRef",
+                "ExchangeRate",
+                "GlobalTaxCalculation",
+                "ApplyTaxAfterDiscount",
+                "PrintStatus",
+                "EmailStatus",
+                "TotalAmt",
+                "Balance",
+                "RemainingCredit",
+                "CustomField",
+                "TxnSource",
+                "TransactionLocationType",
+                "ProjectRef",
+            ],
+            EntityKind::VendorCredit => &[
+                "DocNumber",
+                "TxnDate",
+                "PrivateNote",
+                "VendorRef",
+                "APAccountRef",
+                "Line",
+                "TxnTaxDetail",
+                "CurrencyRef",
+                "ExchangeRate",
+                "GlobalTaxCalculation",
+                "DepartmentRef",
+                "TotalAmt",
+                "Balance",
+                "LinkedTxn",
+                "TransactionLocationType",
+                "IncludeInAnnualTPAR",
+            ],
+            EntityKind::TaxCode => &[
+                "Name",
+                "Description",
+                "Active",
+                "Hidden",
+                "Taxable",
+                "TaxGroup",
+                "SalesTaxRateList",
+                "PurchaseTaxRateList",
+                "TaxCodeConfigType",
+            ],
+            EntityKind::TaxRate => &[
+                "Name",
+                "Description",
+                "Active",
+                "RateValue",
+                "AgencyRef",
+                "SpecialTaxType",
+                "DisplayType",
+                "EffectiveTaxRate",
+                "TaxReturnLineRef",
+                "OriginalTaxRate",
             ],
             EntityKind::Payment => &[
                 "TxnDate",

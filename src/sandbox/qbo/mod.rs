@@ -23,6 +23,7 @@ mod cdc;
 mod clock;
 mod company;
 mod control;
+mod country;
 mod entities;
 mod fault;
 mod limits;
@@ -32,6 +33,7 @@ mod payments;
 mod query;
 mod reply;
 mod seed;
+mod tax;
 mod transactions;
 mod validate;
 mod void;
@@ -46,6 +48,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use country::{SandboxCountry, UnknownCountry};
 pub use entities::EntityKind;
 pub use fault::ThrottleFormat;
 pub use limits::QboLimits;
@@ -136,6 +139,8 @@ struct Stats {
 pub struct QboSettings {
     /// Replay the answer of a write repeated with the same `requestid`.
     pub honour_request_id: bool,
+    /// Refuse `GlobalTaxCalculation` on a US company's documents (undocumented; on by default).
+    pub refuse_us_tax_calculation: bool,
     /// `Preferences.SalesFormsPrefs.CustomTxnNumbers`.
     pub custom_txn_numbers: bool,
     /// Whether the plan includes Bills (Simple Start does not).
@@ -158,6 +163,7 @@ pub struct QboSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct SettingsPatch {
     pub honour_request_id: Option<bool>,
+    pub refuse_us_tax_calculation: Option<bool>,
     pub custom_txn_numbers: Option<bool>,
     pub plan_has_bills: Option<bool>,
     pub enforce_limits: Option<bool>,
@@ -195,6 +201,7 @@ pub struct QboEmulator {
     limiter: limits::RateLimiter,
     enforce_limits: AtomicBool,
     honour_request_id: AtomicBool,
+    refuse_us_tax_calculation: AtomicBool,
     throttle_format: Mutex<ThrottleFormat>,
     stats: Mutex<Stats>,
     refuse_changes_with_payments: AtomicBool,
@@ -222,6 +229,7 @@ impl QboEmulator {
             limiter: limits::RateLimiter::new(QboLimits::default()),
             enforce_limits: AtomicBool::new(options.enforce_limits),
             honour_request_id: AtomicBool::new(options.honour_request_id),
+            refuse_us_tax_calculation: AtomicBool::new(true),
             throttle_format: Mutex::new(ThrottleFormat::default()),
             stats: Mutex::default(),
             refuse_changes_with_payments: AtomicBool::new(true),
@@ -281,6 +289,22 @@ impl QboEmulator {
     /// Replaces the company with one built from seed JSON.
     pub fn load_company_json(&self, json: &str) -> Result<(), SeedError> {
         self.load_company(&CompanySeed::parse(json)?)
+    }
+
+    /// Replaces the company with the demo company as a company of `country`: its
+    /// `CompanyInfo.Country`, tax preferences and tax codes (see [`SandboxCountry`]).
+    pub fn load_country(&self, country: SandboxCountry) -> Result<(), SeedError> {
+        self.load_company(&country.seed()?)
+    }
+
+    /// The credit memos, oldest first (deleted ones left out).
+    pub fn credit_memos(&self) -> Vec<TxnSummary> {
+        self.summaries(EntityKind::CreditMemo)
+    }
+
+    /// The vendor credits, oldest first (deleted ones left out).
+    pub fn vendor_credits(&self) -> Vec<TxnSummary> {
+        self.summaries(EntityKind::VendorCredit)
     }
 
     /// Goes back to the company the emulator started with.
@@ -461,6 +485,7 @@ impl QboEmulator {
         let company = self.company();
         QboSettings {
             honour_request_id: self.honour_request_id.load(Ordering::SeqCst),
+            refuse_us_tax_calculation: self.refuse_us_tax_calculation.load(Ordering::SeqCst),
             custom_txn_numbers: company.custom_txn_numbers(),
             plan_has_bills: company.plan_has_bills(),
             enforce_limits: self.enforce_limits.load(Ordering::SeqCst),
@@ -475,6 +500,9 @@ impl QboEmulator {
     pub fn update_settings(&self, patch: &SettingsPatch) {
         if let Some(on) = patch.honour_request_id {
             self.set_honour_request_id(on);
+        }
+        if let Some(on) = patch.refuse_us_tax_calculation {
+            self.set_refuse_us_tax_calculation(on);
         }
         if let Some(on) = patch.custom_txn_numbers {
             self.set_custom_txn_numbers(on);
@@ -502,6 +530,11 @@ impl QboEmulator {
     /// Off: a repeated `requestid` is executed again (reports say QBO does not always honour it).
     pub fn set_honour_request_id(&self, on: bool) {
         self.honour_request_id.store(on, Ordering::SeqCst);
+    }
+
+    /// Off: a US company ignores `GlobalTaxCalculation` instead of refusing the document.
+    pub fn set_refuse_us_tax_calculation(&self, on: bool) {
+        self.refuse_us_tax_calculation.store(on, Ordering::SeqCst);
     }
 
     pub fn set_custom_txn_numbers(&self, on: bool) {
@@ -596,7 +629,10 @@ impl QboEmulator {
             now: &now,
             request_id,
             include_invoice_link,
-            options,
+            options: TxnOptions {
+                refuse_us_tax_calculation: self.refuse_us_tax_calculation.load(Ordering::SeqCst),
+                ..options
+            },
             base_url: &self.shared.base_url,
             refuse_with_payments: self.refuse_changes_with_payments.load(Ordering::SeqCst),
             payments_move_sync_token: self.payments_move_sync_token.load(Ordering::SeqCst),
@@ -612,7 +648,7 @@ impl QboEmulator {
 fn summarize(kind: EntityKind, record: &Record) -> TxnSummary {
     let body = &record.body;
     let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
-    let party = body.get(if kind == EntityKind::Invoice { "CustomerRef" } else { "VendorRef" });
+    let party = body.get(if kind.is_sale() { "CustomerRef" } else { "VendorRef" });
     let party_field =
         |field: &str| party.and_then(|p| p.get(field)).and_then(Value::as_str).unwrap_or_default().to_owned();
     let decimal = |value: Option<&Value>| value.and_then(amount::parse).map(|d| d.normalize());

@@ -45,7 +45,14 @@ pub fn build(
         }
         EntityKind::Item => item(company, input, &mut out, active, except, mode.inactive())?,
         EntityKind::Account => account(company, input, &mut out, active, except)?,
-        EntityKind::Invoice | EntityKind::Bill | EntityKind::Payment | EntityKind::BillPayment => {
+        EntityKind::Invoice
+        | EntityKind::Bill
+        | EntityKind::CreditMemo
+        | EntityKind::VendorCredit
+        | EntityKind::TaxCode
+        | EntityKind::TaxRate
+        | EntityKind::Payment
+        | EntityKind::BillPayment => {
             return Err(Fault::unsupported_operation(format!("{} is not a name-list entity", kind.wire_name())));
         }
     }
@@ -61,7 +68,13 @@ pub fn set_active(kind: EntityKind, body: &mut Object, active: bool, now: &DateT
         EntityKind::Customer => &["DisplayName", "FullyQualifiedName"],
         EntityKind::Vendor | EntityKind::Employee => &["DisplayName"],
         EntityKind::Item | EntityKind::Account => &["Name", "FullyQualifiedName"],
-        EntityKind::Invoice | EntityKind::Bill | EntityKind::Payment | EntityKind::BillPayment => &[],
+        EntityKind::TaxCode | EntityKind::TaxRate => &["Name"],
+        EntityKind::Invoice
+        | EntityKind::Bill
+        | EntityKind::CreditMemo
+        | EntityKind::VendorCredit
+        | EntityKind::Payment
+        | EntityKind::BillPayment => &[],
     };
     for field in name_fields {
         if let Some(Value::String(name)) = body.get_mut(*field) {
@@ -145,7 +158,7 @@ fn person(
             out.insert("Balance".into(), balance);
             out.insert("BalanceWithJobs".into(), with_jobs);
             out.entry("PreferredDeliveryMethod").or_insert_with(|| Value::String("Print".into()));
-            out.entry("CurrencyRef").or_insert_with(build::home_currency);
+            out.entry("CurrencyRef").or_insert_with(|| build::home_currency(company));
             build::number_addresses(company, out, &["BillAddr", "ShipAddr", "OtherAddr"]);
         }
         EntityKind::Vendor => {
@@ -285,6 +298,6 @@ fn account(
         let value = validate::decimal(field, input.get(field))?.unwrap_or_default();
         out.insert(field.into(), amount::plain(value));
     }
-    out.entry("CurrencyRef").or_insert_with(build::home_currency);
+    out.entry("CurrencyRef").or_insert_with(|| build::home_currency(company));
     Ok(())
 }

@@ -15,6 +15,7 @@ use super::fault::Fault;
 use super::names;
 use super::payments;
 use super::query::{self, QueryError};
+use super::tax;
 use super::transactions::{self, TxnOptions};
 use super::void;
 
@@ -89,6 +90,10 @@ pub fn build_for_seed(
     } else if kind.is_transaction() {
         let options = TxnOptions { allow_duplicate_doc_number: true, ..TxnOptions::default() };
         transactions::build(company, kind, input, Mode::Seed, now, options)
+    } else if kind.is_tax_list() {
+        let mut out = tax::build_seed(kind, input);
+        super::build::stamp(company, kind, input, &mut out, Mode::Seed, now);
+        Ok(out)
     } else {
         names::build(company, kind, input, Mode::Seed, now)
     }

@@ -198,7 +198,7 @@ pub fn build(
         out.insert("PrivateNote".into(), Value::String(note));
     }
     out.insert(party_field.into(), party.to_ref());
-    out.insert("CurrencyRef".into(), build::home_currency());
+    out.insert("CurrencyRef".into(), build::home_currency(company));
     out.insert("TotalAmt".into(), amount::money(total));
     match kind {
         EntityKind::Payment => {

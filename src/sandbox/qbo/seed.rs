@@ -41,6 +41,16 @@ pub struct CompanySeed {
     pub invoices: Vec<Object>,
     #[serde(default)]
     pub bills: Vec<Object>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credit_memos: Vec<Object>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vendor_credits: Vec<Object>,
+    /// The company's tax rates (`RateValue` in percent), named by its tax codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tax_rates: Vec<Object>,
+    /// The company's tax codes: `TAX`/`NON` for a US company, numbered ones elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tax_codes: Vec<Object>,
     /// Payments as stored: loading one does not apply it again (the documents' balances and
     /// `LinkedTxn` in the seed already show it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -64,8 +74,10 @@ impl CompanySeed {
 
     /// The records of each kind, in the order they must load (accounts before the items that
     /// name them, names before the transactions that reference them).
-    fn in_load_order(&self) -> [(EntityKind, &Vec<Object>); 9] {
+    fn in_load_order(&self) -> [(EntityKind, &Vec<Object>); 13] {
         [
+            (EntityKind::TaxRate, &self.tax_rates),
+            (EntityKind::TaxCode, &self.tax_codes),
             (EntityKind::Account, &self.accounts),
             (EntityKind::Item, &self.items),
             (EntityKind::Customer, &self.customers),
@@ -73,6 +85,8 @@ impl CompanySeed {
             (EntityKind::Employee, &self.employees),
             (EntityKind::Invoice, &self.invoices),
             (EntityKind::Bill, &self.bills),
+            (EntityKind::CreditMemo, &self.credit_memos),
+            (EntityKind::VendorCredit, &self.vendor_credits),
             (EntityKind::Payment, &self.payments),
             (EntityKind::BillPayment, &self.bill_payments),
         ]
@@ -127,6 +141,10 @@ pub fn dump(company: &Company) -> CompanySeed {
         employees: bodies(EntityKind::Employee),
         invoices: bodies(EntityKind::Invoice),
         bills: bodies(EntityKind::Bill),
+        credit_memos: bodies(EntityKind::CreditMemo),
+        vendor_credits: bodies(EntityKind::VendorCredit),
+        tax_rates: bodies(EntityKind::TaxRate),
+        tax_codes: bodies(EntityKind::TaxCode),
         payments: bodies(EntityKind::Payment),
         bill_payments: bodies(EntityKind::BillPayment),
     }

@@ -1,11 +1,13 @@
-//! Transactions: Invoices (money in) and Bills (money out).
+//! Transactions: Invoices (money in) and Bills (money out), and their negatives: CreditMemos
+//! (money back to a customer) and VendorCredits (money back from a vendor).
 //!
 //! This is where the emulator earns its keep. QBO computes `TotalAmt` and `Balance`, appends a
 //! `SubTotalLineDetail` line to invoices, numbers lines, fills reference names, defaults dates,
 //! terms, addresses and e-mail from the customer, and refuses what it would refuse: missing
 //! fields (2020), bad or inactive references (2500/610), long strings (2050), duplicate document
 //! numbers (6140), amounts that are not Qty × UnitPrice (6070), Bills on a plan without them
-//! (5020). Amounts are decimals throughout.
+//! (5020), and lines without the tax code the company's country requires (6000/6100, see
+//! [`super::tax`]). Amounts are decimals throughout.
 
 use chrono::{DateTime, Days, NaiveDate};
 use chrono_tz::Tz;
@@ -17,7 +19,8 @@ use super::build::{self, Mode};
 use super::company::{Company, Object};
 use super::entities::EntityKind;
 use super::fault::Fault;
-use super::validate::{self, Inactive, Resolved};
+use super::tax::{self, Locale, Side, TaxedLine};
+use super::validate::{self, Resolved};
 
 const MAX_DOC_NUMBER: usize = 21;
 const MAX_NOTE: usize = 4000;
@@ -33,6 +36,8 @@ const UNMODELLED_LINES: &[&str] = &["GroupLineDetail", "DiscountLineDetail", "Ta
 pub struct TxnOptions {
     /// `include=allowduplicatedocnum`: accept a DocNumber already in use.
     pub allow_duplicate_doc_number: bool,
+    /// Refuse `GlobalTaxCalculation` on a US company's document (see [`tax::calculation`]).
+    pub refuse_us_tax_calculation: bool,
     /// `include=void`: an update of a Payment or BillPayment voids it.
     pub include_void: bool,
 }
@@ -49,6 +54,8 @@ pub fn build(
     match kind {
         EntityKind::Invoice => invoice(company, input, mode, now, options),
         EntityKind::Bill => bill(company, input, mode, now, options),
+        EntityKind::CreditMemo => credit_memo(company, input, mode, now, options),
+        EntityKind::VendorCredit => vendor_credit(company, input, mode, now, options),
         other => Err(Fault::unsupported_operation(format!("{} is not a transaction", other.wire_name()))),
     }
 }
@@ -204,10 +211,6 @@ fn line_amount(line: &Object) -> Result<Decimal, Fault> {
     validate::amount("Line.Amount", value)
 }
 
-fn tax_code(detail: &Object) -> Value {
-    detail.get("TaxCodeRef").cloned().unwrap_or_else(|| json!({ "value": "NON" }))
-}
-
 /// The item a sales line uses when it names none: QBO's default item, "Services".
 fn default_item(company: &Company) -> Option<Resolved> {
     let services = company.find(EntityKind::Item, "1").filter(|item| !item.deleted && item.active());
@@ -216,8 +219,9 @@ fn default_item(company: &Company) -> Option<Resolved> {
         .map(|item| Resolved::of(EntityKind::Item, item))
 }
 
-fn sales_line(company: &Company, line: &Object, inactive: Inactive) -> Result<(Object, Decimal), Fault> {
+fn sales_line(company: &Company, line: &Object, mode: &Mode<'_>, locale: Locale) -> Result<(Object, TaxedLine), Fault> {
     const ELEMENT: &str = "Line.SalesItemLineDetail.ItemRef";
+    let inactive = mode.inactive();
     let amount = line_amount(line)?;
     let detail = line.get("SalesItemLineDetail").and_then(Value::as_object).cloned().unwrap_or_default();
     let item = match validate::reference(company, EntityKind::Item, detail.get("ItemRef"), ELEMENT, inactive)? {
@@ -245,11 +249,20 @@ fn sales_line(company: &Company, line: &Object, inactive: Inactive) -> Result<(O
     if let Some(unit_price) = unit_price {
         out_detail.insert("UnitPrice".into(), amount::plain(unit_price));
     }
-    out_detail.insert("TaxCodeRef".into(), tax_code(&detail));
+    let (code_ref, code) = tax::line_code(company, locale, &detail, "Line.SalesItemLineDetail.TaxCodeRef", mode)?;
+    set_tax_code(&mut out_detail, code_ref);
     let mut out = line_common(line, "SalesItemLineDetail")?;
     out.insert("Amount".into(), amount::money(amount));
     out.insert("SalesItemLineDetail".into(), Value::Object(out_detail));
-    Ok((out, amount))
+    Ok((out, TaxedLine { code, amount }))
+}
+
+fn set_tax_code(detail: &mut Object, code_ref: Value) {
+    if code_ref.is_null() {
+        detail.remove("TaxCodeRef");
+    } else {
+        detail.insert("TaxCodeRef".into(), code_ref);
+    }
 }
 
 fn description_line(line: &Object) -> Result<Object, Fault> {
@@ -321,6 +334,8 @@ fn invoice(
     options: TxnOptions,
 ) -> Result<Object, Fault> {
     validate::known_fields(EntityKind::Invoice, input)?;
+    let locale = Locale::of(company);
+    let calculation = tax::calculation(locale, input, options.refuse_us_tax_calculation)?;
     let customer = validate::required_reference(
         company,
         EntityKind::Customer,
@@ -330,12 +345,12 @@ fn invoice(
     )?;
     let mut lines = Vec::new();
     let mut used_ids = Vec::new();
-    let mut total = Decimal::ZERO;
+    let mut taxed = Vec::new();
     for (index, line) in input_lines(input)?.into_iter().enumerate() {
         let mut out = match detail_type(line)? {
             "SalesItemLineDetail" => {
-                let (out, amount) = sales_line(company, line, mode.inactive())?;
-                total += amount;
+                let (out, taxed_line) = sales_line(company, line, &mode, locale)?;
+                taxed.push(taxed_line);
                 out
             }
             "DescriptionOnly" => description_line(line)?,
@@ -345,7 +360,11 @@ fn invoice(
         out.insert("LineNum".into(), json!(index + 1));
         lines.push(Value::Object(out));
     }
-    lines.push(json!({ "Amount": amount::money(total), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {} }));
+    let subtotal: Decimal = taxed.iter().map(|l| l.amount).sum();
+    lines.push(
+        json!({ "Amount": amount::money(subtotal), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {} }),
+    );
+    let (total, tax_detail) = tax::totals(company, calculation, Side::Sales, &taxed);
 
     let existing_id = mode.existing().map(|record| record.id().to_owned());
     let doc_number = match doc_number(input)? {
@@ -402,9 +421,10 @@ fn invoice(
         term,
     )?;
     out.insert("CustomerRef".into(), customer.to_ref());
-    out.insert("CurrencyRef".into(), build::home_currency());
+    out.insert("CurrencyRef".into(), build::home_currency(company));
     out.insert("Line".into(), Value::Array(lines));
-    out.insert("TxnTaxDetail".into(), json!({ "TotalTax": 0 }));
+    out.insert("TxnTaxDetail".into(), tax_detail);
+    tax::stamp_calculation(&mut out, calculation);
     let linked = linked_txn(input, &mode).unwrap_or_else(|| json!([]));
     out.insert("LinkedTxn".into(), linked);
     out.insert("CustomField".into(), input.get("CustomField").cloned().unwrap_or_else(|| json!([])));
@@ -457,7 +477,13 @@ pub fn qualifies_for_invoice_link(company: &Company, invoice: &Object) -> bool {
         && email.contains('@')
 }
 
-fn expense_line(company: &Company, line: &Object, inactive: Inactive) -> Result<(Object, Decimal), Fault> {
+fn expense_line(
+    company: &Company,
+    line: &Object,
+    mode: &Mode<'_>,
+    locale: Locale,
+) -> Result<(Object, TaxedLine), Fault> {
+    let inactive = mode.inactive();
     let kind = detail_type(line)?;
     let amount = line_amount(line)?;
     let detail = line.get(kind).and_then(Value::as_object).cloned().unwrap_or_default();
@@ -500,11 +526,12 @@ fn expense_line(company: &Company, line: &Object, inactive: Inactive) -> Result<
         out_detail.insert("CustomerRef".into(), customer.to_ref());
     }
     out_detail.insert("BillableStatus".into(), Value::String(billable));
-    out_detail.insert("TaxCodeRef".into(), tax_code(&detail));
+    let (code_ref, code) = tax::line_code(company, locale, &detail, &format!("Line.{kind}.TaxCodeRef"), mode)?;
+    set_tax_code(&mut out_detail, code_ref);
     let mut out = line_common(line, kind)?;
     out.insert("Amount".into(), amount::money(amount));
     out.insert(kind.into(), Value::Object(out_detail));
-    Ok((out, amount))
+    Ok((out, TaxedLine { code, amount }))
 }
 
 /// The A/P account a Bill uses when it names none: the company's (first) A/P account.
@@ -526,6 +553,8 @@ fn bill(
         return Err(Fault::not_entitled("Bill"));
     }
     validate::known_fields(EntityKind::Bill, input)?;
+    let locale = Locale::of(company);
+    let calculation = tax::calculation(locale, input, options.refuse_us_tax_calculation)?;
     let vendor = validate::required_reference(
         company,
         EntityKind::Vendor,
@@ -535,10 +564,10 @@ fn bill(
     )?;
     let mut lines = Vec::new();
     let mut used_ids = Vec::new();
-    let mut total = Decimal::ZERO;
+    let mut taxed = Vec::new();
     for (index, line) in input_lines(input)?.into_iter().enumerate() {
-        let (mut out, amount) = expense_line(company, line, mode.inactive())?;
-        total += amount;
+        let (mut out, taxed_line) = expense_line(company, line, &mode, locale)?;
+        taxed.push(taxed_line);
         out.insert("Id".into(), Value::String(line_id(line, index, &mut used_ids)));
         lines.push(Value::Object(out));
     }
@@ -586,12 +615,210 @@ fn bill(
     )?;
     out.insert("VendorRef".into(), vendor.to_ref());
     out.insert("APAccountRef".into(), ap_account.to_ref());
-    out.insert("CurrencyRef".into(), build::home_currency());
+    out.insert("CurrencyRef".into(), build::home_currency(company));
     out.insert("Line".into(), Value::Array(lines));
     if let Some(linked) = linked_txn(input, &mode) {
         out.insert("LinkedTxn".into(), linked);
     }
+    let (total, tax_detail) = tax::totals(company, calculation, Side::Purchase, &taxed);
+    if calculation.is_some() {
+        out.insert("TxnTaxDetail".into(), tax_detail);
+    }
+    tax::stamp_calculation(&mut out, calculation);
     totals(input, &mut out, total, &mode)?;
     build::stamp(company, EntityKind::Bill, input, &mut out, mode, now);
+    Ok(out)
+}
+
+/// The number of a sales document (invoice or credit memo): the one sent, checked against the
+/// others of its kind when the company uses custom numbers, or the company's next number.
+fn sales_doc_number(
+    company: &mut Company,
+    kind: EntityKind,
+    input: &Object,
+    mode: &Mode<'_>,
+    options: TxnOptions,
+) -> Result<Option<String>, Fault> {
+    let existing_id = mode.existing().map(|record| record.id().to_owned());
+    Ok(match doc_number(input)? {
+        Some(number) => {
+            if company.custom_txn_numbers()
+                && !options.allow_duplicate_doc_number
+                && let Some(txn_id) = existing_doc_number(company, kind, &number, None, existing_id.as_deref())
+            {
+                return Err(Fault::duplicate_doc_number(&number, kind.wire_name(), txn_id));
+            }
+            Some(number)
+        }
+        None => match mode {
+            Mode::Create if !company.custom_txn_numbers() => Some(company.next_invoice_number()),
+            Mode::Update(existing) => existing.text("DocNumber").map(str::to_owned),
+            _ => None,
+        },
+    })
+}
+
+/// Copies the fields a document takes as sent.
+fn pass_through(input: &Object, out: &mut Object, fields: &[&str]) {
+    for field in fields {
+        if let Some(value) = input.get(*field) {
+            out.insert((*field).into(), value.clone());
+        }
+    }
+}
+
+/// A CreditMemo: an invoice's lines and tax rules, money owed back to the customer. It has no
+/// due date; `RemainingCredit` is what is left to apply (all of it until a payment uses it).
+fn credit_memo(
+    company: &mut Company,
+    input: &Object,
+    mode: Mode<'_>,
+    now: &DateTime<Tz>,
+    options: TxnOptions,
+) -> Result<Object, Fault> {
+    validate::known_fields(EntityKind::CreditMemo, input)?;
+    let locale = Locale::of(company);
+    let calculation = tax::calculation(locale, input, options.refuse_us_tax_calculation)?;
+    let customer = validate::required_reference(
+        company,
+        EntityKind::Customer,
+        input.get("CustomerRef"),
+        "CustomerRef",
+        mode.inactive(),
+    )?;
+    let mut lines = Vec::new();
+    let mut used_ids = Vec::new();
+    let mut taxed = Vec::new();
+    for (index, line) in input_lines(input)?.into_iter().enumerate() {
+        let mut out = match detail_type(line)? {
+            "SalesItemLineDetail" => {
+                let (out, taxed_line) = sales_line(company, line, &mode, locale)?;
+                taxed.push(taxed_line);
+                out
+            }
+            "DescriptionOnly" => description_line(line)?,
+            other => return Err(unmodelled_or_invalid(other, &["DiscountLineDetail", "GroupLineDetail"])),
+        };
+        out.insert("Id".into(), Value::String(line_id(line, index, &mut used_ids)));
+        out.insert("LineNum".into(), json!(index + 1));
+        lines.push(Value::Object(out));
+    }
+    let subtotal: Decimal = taxed.iter().map(|l| l.amount).sum();
+    lines.push(
+        json!({ "Amount": amount::money(subtotal), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {} }),
+    );
+    let (total, tax_detail) = tax::totals(company, calculation, Side::Sales, &taxed);
+    let doc_number = sales_doc_number(company, EntityKind::CreditMemo, input, &mode, options)?;
+    let txn_date = validate::date("TxnDate", input.get("TxnDate"))?.unwrap_or_else(|| now.date_naive());
+
+    let mut out = Object::new();
+    pass_through(
+        input,
+        &mut out,
+        &["ClassRef", "DepartmentRef", "TxnSource", "ProjectRef", "TransactionLocationType", "CustomField"],
+    );
+    notes(input, &mut out)?;
+    if let Some(number) = doc_number {
+        out.insert("DocNumber".into(), Value::String(number));
+    }
+    out.insert("TxnDate".into(), date_text(txn_date));
+    out.insert("CustomerRef".into(), customer.to_ref());
+    out.insert("CurrencyRef".into(), build::home_currency(company));
+    out.insert("Line".into(), Value::Array(lines));
+    out.insert("TxnTaxDetail".into(), tax_detail);
+    tax::stamp_calculation(&mut out, calculation);
+    let customer_record = company.find(EntityKind::Customer, &customer.id).cloned();
+    let customer_field = |field: &str| customer_record.as_ref().and_then(|c| c.body.get(field)).cloned();
+    for address in ["BillAddr", "ShipAddr"] {
+        if let Some(value) = input.get(address).cloned().or_else(|| customer_field(address)) {
+            out.insert(address.into(), value);
+        }
+    }
+    build::number_addresses(company, &mut out, &["BillAddr", "ShipAddr"]);
+    out.insert("PrintStatus".into(), Value::String("NeedToPrint".into()));
+    out.insert("EmailStatus".into(), Value::String("NotSet".into()));
+    totals(input, &mut out, total, &mode)?;
+    let balance = out.get("Balance").cloned().unwrap_or_else(|| json!(0));
+    out.insert("RemainingCredit".into(), balance);
+    build::stamp(company, EntityKind::CreditMemo, input, &mut out, mode, now);
+    Ok(out)
+}
+
+/// A VendorCredit: a bill's lines and tax rules, money the vendor owes back. Like a bill it
+/// needs a plan with bills and an A/P account; it has no due date or terms.
+fn vendor_credit(
+    company: &mut Company,
+    input: &Object,
+    mode: Mode<'_>,
+    now: &DateTime<Tz>,
+    options: TxnOptions,
+) -> Result<Object, Fault> {
+    if !company.plan_has_bills() {
+        return Err(Fault::not_entitled("VendorCredit"));
+    }
+    validate::known_fields(EntityKind::VendorCredit, input)?;
+    let locale = Locale::of(company);
+    let calculation = tax::calculation(locale, input, options.refuse_us_tax_calculation)?;
+    let vendor = validate::required_reference(
+        company,
+        EntityKind::Vendor,
+        input.get("VendorRef"),
+        "VendorRef",
+        mode.inactive(),
+    )?;
+    let mut lines = Vec::new();
+    let mut used_ids = Vec::new();
+    let mut taxed = Vec::new();
+    for (index, line) in input_lines(input)?.into_iter().enumerate() {
+        let (mut out, taxed_line) = expense_line(company, line, &mode, locale)?;
+        taxed.push(taxed_line);
+        out.insert("Id".into(), Value::String(line_id(line, index, &mut used_ids)));
+        lines.push(Value::Object(out));
+    }
+    let ap_account = match validate::reference(
+        company,
+        EntityKind::Account,
+        input.get("APAccountRef"),
+        "APAccountRef",
+        mode.inactive(),
+    )? {
+        Some(account) => account,
+        None => default_ap_account(company)
+            .ok_or_else(|| Fault::business("An Accounts Payable account is required for a vendor credit."))?,
+    };
+    let existing_id = mode.existing().map(|record| record.id().to_owned());
+    let doc_number = doc_number(input)?;
+    if let Some(number) = &doc_number
+        && !options.allow_duplicate_doc_number
+        && let Some(txn_id) = existing_doc_number(
+            company,
+            EntityKind::VendorCredit,
+            number,
+            Some(("VendorRef", &vendor.id)),
+            existing_id.as_deref(),
+        )
+    {
+        return Err(Fault::duplicate_doc_number(number, "VendorCredit", txn_id));
+    }
+    let txn_date = validate::date("TxnDate", input.get("TxnDate"))?.unwrap_or_else(|| now.date_naive());
+
+    let mut out = Object::new();
+    pass_through(input, &mut out, &["DepartmentRef", "TransactionLocationType", "IncludeInAnnualTPAR"]);
+    notes(input, &mut out)?;
+    if let Some(number) = doc_number {
+        out.insert("DocNumber".into(), Value::String(number));
+    }
+    out.insert("TxnDate".into(), date_text(txn_date));
+    out.insert("VendorRef".into(), vendor.to_ref());
+    out.insert("APAccountRef".into(), ap_account.to_ref());
+    out.insert("CurrencyRef".into(), build::home_currency(company));
+    out.insert("Line".into(), Value::Array(lines));
+    let (total, tax_detail) = tax::totals(company, calculation, Side::Purchase, &taxed);
+    if calculation.is_some() {
+        out.insert("TxnTaxDetail".into(), tax_detail);
+    }
+    tax::stamp_calculation(&mut out, calculation);
+    totals(input, &mut out, total, &mode)?;
+    build::stamp(company, EntityKind::VendorCredit, input, &mut out, mode, now);
     Ok(out)
 }

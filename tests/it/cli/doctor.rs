@@ -5,7 +5,7 @@
 use qbsync::doctor::names::*;
 use qbsync::doctor::{self, Check, Options, Outcome, Report};
 use qbsync::sandbox::intuit::IntuitLifetimes;
-use qbsync::sandbox::qbo::EntityKind;
+use qbsync::sandbox::qbo::{EntityKind, SandboxCountry};
 use std::time::Duration;
 
 use super::{assert_exit, load, qbsync, qbsync_in, stdout, with, without};
@@ -342,6 +342,31 @@ async fn in_dual_mode_the_plan_must_have_bills() {
         EXPENSE_ACCOUNT,
         &["QB_DEFAULT_EXPENSE_ACCOUNT is not set", "7 \"Contract Labor\" (Expense)"],
     );
+}
+
+#[tokio::test]
+async fn the_sales_tax_check_lists_the_companys_codes_and_says_which_setting_to_fill() {
+    let world = ready_world(true).await;
+    world.sandbox.qbo.load_country(SandboxCountry::UnitedKingdom).unwrap();
+    let report = diagnose(&world.env).await;
+    assert_fails(
+        &report,
+        SALES_TAX,
+        &["GB company, a tax code on every line", r#"2 "20.0% S""#, r#"6 "No VAT""#, "QB_DEFAULT_TAX_CODE is not set"],
+    );
+
+    let report = diagnose(&with(&world.env, &[("QB_DEFAULT_TAX_CODE", "20.0% S")])).await;
+    assert_fails(&report, SALES_TAX, &["QB_DEFAULT_PURCHASE_TAX_CODE is not set", "bill and vendor credit"]);
+
+    let fixed = with(&world.env, &[("QB_DEFAULT_TAX_CODE", "20.0% S"), ("QB_DEFAULT_PURCHASE_TAX_CODE", "4")]);
+    let report = diagnose(&fixed).await;
+    assert_passes(&report, SALES_TAX, &[r#"sales lines carry 2 "20.0% S", purchase lines 4 "0.0% Z""#, "TaxExcluded"]);
+
+    world.sandbox.qbo.load_country(SandboxCountry::UsAutomatedTax).unwrap();
+    let report = diagnose(&world.env).await;
+    assert_passes(&report, SALES_TAX, &["US company, automated sales tax", "QuickBooks' automated sales tax decides"]);
+    let report = diagnose(&with(&world.env, &[("QB_DEFAULT_TAX_CODE", "HST ON")])).await;
+    assert_fails(&report, SALES_TAX, &["QB_DEFAULT_TAX_CODE=HST ON", "only TAX (taxable) or NON"]);
 }
 
 #[tokio::test]
