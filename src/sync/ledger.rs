@@ -160,21 +160,8 @@ impl<'s> Ledger<'s> {
         let at = now_seconds();
         let mut sheet_rows = Vec::new();
         for key in &doc.row_keys {
-            let previous = self.store.row(key)?;
-            let sheet_row = previous.as_ref().and_then(|r| r.sheet_row);
+            let sheet_row = self.settle_row(doc, key, RowStatus::Synced, doc.doc_number.clone(), None, &at)?;
             sheet_rows.extend(sheet_row.and_then(|r| u32::try_from(r).ok()));
-            self.store.put_row(&RowRecord {
-                row_key: key.clone(),
-                kind: doc.kind,
-                doc_key: Some(doc.doc_key.clone()),
-                doc_number: doc.doc_number.clone(),
-                status: RowStatus::Synced,
-                error: None,
-                content_fp: previous.as_ref().map(|r| r.content_fp.clone()).unwrap_or_default(),
-                config_fp: previous.as_ref().map(|r| r.config_fp.clone()).unwrap_or_default(),
-                sheet_row,
-                synced_at: Some(at.clone()),
-            })?;
         }
         let response = created.raw.to_string();
         self.store.audit_append(
@@ -212,19 +199,7 @@ impl<'s> Ledger<'s> {
         self.store.mark_failed(&doc.doc_key, message)?;
         let at = now_seconds();
         for key in &doc.row_keys {
-            let previous = self.store.row(key)?;
-            self.store.put_row(&RowRecord {
-                row_key: key.clone(),
-                kind: doc.kind,
-                doc_key: Some(doc.doc_key.clone()),
-                doc_number: None,
-                status: RowStatus::Failed,
-                error: Some(message.to_owned()),
-                content_fp: previous.as_ref().map(|r| r.content_fp.clone()).unwrap_or_default(),
-                config_fp: previous.as_ref().map(|r| r.config_fp.clone()).unwrap_or_default(),
-                sheet_row: previous.as_ref().and_then(|r| r.sheet_row),
-                synced_at: Some(at.clone()),
-            })?;
+            self.settle_row(doc, key, RowStatus::Failed, None, Some(message), &at)?;
         }
         self.store.audit_append(
             doc.kind,
@@ -241,6 +216,34 @@ impl<'s> Ledger<'s> {
         tx.commit()?;
         tracing::warn!(row_key = %doc.doc_key, doc_number = ?doc.doc_number, error = %message, "document refused");
         Ok(doc.row_keys.len())
+    }
+
+    /// Records the outcome of `doc` on one of its rows, keeping what the row's record knew of
+    /// its content and place; returns where the row was last seen.
+    fn settle_row(
+        &self,
+        doc: &DocRecord,
+        key: &str,
+        status: RowStatus,
+        doc_number: Option<String>,
+        error: Option<&str>,
+        at: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let previous = self.store.row(key)?;
+        let sheet_row = previous.as_ref().and_then(|r| r.sheet_row);
+        self.store.put_row(&RowRecord {
+            row_key: key.to_owned(),
+            kind: doc.kind,
+            doc_key: Some(doc.doc_key.clone()),
+            doc_number,
+            status,
+            error: error.map(str::to_owned),
+            content_fp: previous.as_ref().map(|r| r.content_fp.clone()).unwrap_or_default(),
+            config_fp: previous.map(|r| r.config_fp).unwrap_or_default(),
+            sheet_row,
+            synced_at: Some(at.to_owned()),
+        })?;
+        Ok(sheet_row)
     }
 
     /// A draft's rows fail before anything was sent for them (their party cannot be had), each
