@@ -341,3 +341,121 @@ impl<'s> Ledger<'s> {
 fn now_seconds() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::qbo::{DocKind, NewInvoice, SalesLine};
+    use crate::store::{AuditQuery, DocState, Kind};
+    use crate::sync::draft::{DraftLine, DraftRow};
+
+    fn draft_of(key: &str, rows: &[(&str, u32)]) -> DocDraft {
+        DocDraft {
+            doc_key: key.into(),
+            kind: Kind::Invoice,
+            doc_number: "ACD-1".into(),
+            party: "Globex Corporation".into(),
+            txn_date: NaiveDate::from_ymd_opt(2025, 11, 5).unwrap(),
+            due_date: None,
+            private_note: None,
+            lines: vec![DraftLine { amount: Decimal::new(12_345, 2), description: None }],
+            rows: rows
+                .iter()
+                .map(|(k, i)| DraftRow { key: (*k).into(), index: *i, content_fp: format!("fp-{k}") })
+                .collect(),
+        }
+    }
+
+    fn payload(draft: &DocDraft) -> NewDoc {
+        NewDoc::Invoice(NewInvoice {
+            doc_number: Some(draft.doc_number.clone()),
+            txn_date: draft.txn_date,
+            due_date: None,
+            customer_id: "58".into(),
+            private_note: None,
+            lines: vec![SalesLine {
+                amount: draft.total(),
+                description: None,
+                item_id: "1".into(),
+                qty: Decimal::ONE,
+                unit_price: draft.total(),
+            }],
+        })
+    }
+
+    fn created(id: &str) -> Doc {
+        let raw = serde_json::json!({"Id": id, "SyncToken": "0", "DocNumber": "ACD-1", "CustomerRef": {"value": "58"}, "TotalAmt": 123.45});
+        Doc::from_entity(DocKind::Invoice, &raw).unwrap()
+    }
+
+    fn events(store: &Store) -> Vec<String> {
+        store.audit(&AuditQuery::default()).unwrap().into_iter().map(|e| format!("{} {}", e.event, e.status)).collect()
+    }
+
+    #[test]
+    fn an_intent_records_the_document_its_rows_and_one_audit_line_and_is_handed_back_unchanged_later() {
+        let store = Store::in_memory().unwrap();
+        let ledger = Ledger::new(&store);
+        let draft = draft_of("d1", &[("r1", 4), ("r2", 5)]);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        assert_eq!(
+            (doc.state, doc.total, doc.row_keys.clone()),
+            (DocState::Pending, Decimal::new(12_345, 2), vec!["r1".into(), "r2".into()])
+        );
+        assert!(doc.request_id.starts_with("d1-") && doc.request_id.len() == 11, "{}", doc.request_id);
+        for key in ["r1", "r2"] {
+            let row = store.row(key).unwrap().unwrap();
+            assert_eq!((row.status, row.doc_key.as_deref()), (RowStatus::Pending, Some("d1")));
+        }
+        assert_eq!(events(&store), ["intent pending"]);
+        // A later pass hands back the same intent: same body, same requestid, no new audit line.
+        let again = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        assert_eq!(again, doc);
+        assert_eq!(events(&store).len(), 1);
+    }
+
+    #[test]
+    fn an_outcome_settles_the_document_and_every_row_together() {
+        let store = Store::in_memory().unwrap();
+        let ledger = Ledger::new(&store);
+        let draft = draft_of("d1", &[("r1", 4), ("r2", 5)]);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        let recorded = ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
+        assert_eq!(recorded.sheet_rows, [5, 6]);
+        let stored = store.document("d1").unwrap().unwrap();
+        assert_eq!((stored.state, stored.qbo_id.as_deref()), (DocState::Created, Some("130")));
+        for key in ["r1", "r2"] {
+            let row = store.row(key).unwrap().unwrap();
+            assert_eq!(row.status, RowStatus::Synced);
+            assert_eq!(row.content_fp, format!("fp-{key}"), "what the record knew of the row is kept");
+        }
+        assert_eq!(events(&store), ["intent pending", "created synced"]);
+
+        // A refusal fails the document and its rows, with the sentence on each row.
+        let other = draft_of("d2", &[("r3", 7)]);
+        let doc = ledger.intend(&other, &payload(&other), "58", "cfg").unwrap();
+        assert_eq!(ledger.refused(&doc, "the customer is inactive", None).unwrap(), 1);
+        let row = store.row("r3").unwrap().unwrap();
+        assert_eq!((row.status, row.error.as_deref()), (RowStatus::Failed, Some("the customer is inactive")));
+        assert_eq!(store.document("d2").unwrap().unwrap().state, DocState::Failed);
+        // A corrected document is a new intent, with a new requestid.
+        let retried = ledger.intend(&other, &payload(&other), "58", "cfg-2").unwrap();
+        assert_eq!(retried.state, DocState::Pending);
+        assert_eq!(store.row("r3").unwrap().unwrap().status, RowStatus::Pending);
+    }
+
+    #[test]
+    fn an_unsettled_send_leaves_the_document_pending_and_the_row_unblamed() {
+        let store = Store::in_memory().unwrap();
+        let ledger = Ledger::new(&store);
+        let draft = draft_of("d1", &[("r1", 4)]);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        ledger.unsettled(&doc, AuditEvent::RetryLater, "QuickBooks answered 503").unwrap();
+        assert_eq!(store.document("d1").unwrap().unwrap().state, DocState::Pending);
+        assert_eq!(store.row("r1").unwrap().unwrap().status, RowStatus::Pending);
+        assert_eq!(events(&store), ["intent pending", "retry-later pending"]);
+    }
+}

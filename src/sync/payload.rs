@@ -99,3 +99,56 @@ pub fn party_kind(kind: Kind) -> PartyKind {
         Kind::Bill => PartyKind::Vendor,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::store::{DocRecord, DocState};
+
+    fn record(key: &str, request_id: &str) -> DocRecord {
+        DocRecord {
+            doc_key: key.into(),
+            kind: Kind::Invoice,
+            doc_number: Some("ACD-1".into()),
+            request_id: request_id.into(),
+            payload_hash: String::new(),
+            payload: "{}".into(),
+            party_id: "58".into(),
+            total: Decimal::new(12_345, 2),
+            state: DocState::Pending,
+            qbo_id: None,
+            qbo_url: None,
+            error: None,
+            attempts: 0,
+            row_keys: vec![key.into()],
+        }
+    }
+
+    fn found(note: &str, party: &str, total: f64) -> Doc {
+        let raw =
+            serde_json::json!({"Id": "9", "PrivateNote": note, "CustomerRef": {"value": party}, "TotalAmt": total});
+        Doc::from_entity(DocKind::Invoice, &raw).unwrap()
+    }
+
+    #[test]
+    fn a_document_is_ours_by_its_marker_or_by_the_same_party_and_total() {
+        let doc = record("k1", "k1-00000000");
+        assert!(is_ours(&found(&note_with_marker(Some("edited"), "k1"), "77", 1.0), &doc), "the marker decides");
+        assert!(is_ours(&found("note rewritten in QuickBooks", "58", 123.45), &doc), "same party and total");
+        assert!(!is_ours(&found("someone else's", "58", 123.46), &doc), "a cent apart is another document");
+        assert!(!is_ours(&found(&note_with_marker(None, "k2"), "77", 123.45), &doc));
+    }
+
+    #[test]
+    fn a_resend_of_the_same_documents_is_the_same_batch() {
+        let chunk = [record("k1", "k1-aaaaaaaa"), record("k2", "k2-bbbbbbbb")];
+        let first = batch_request(&chunk).unwrap();
+        let again = batch_request(&chunk).unwrap();
+        assert_eq!(first.request_id, again.request_id);
+        assert_eq!(first.items.iter().map(|(bid, _, _)| bid.as_str()).collect::<Vec<_>>(), ["b0", "b1"]);
+        let other = batch_request(&[record("k1", "k1-aaaaaaaa")]).unwrap();
+        assert_ne!(other.request_id, first.request_id);
+    }
+}
