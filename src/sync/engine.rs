@@ -93,11 +93,11 @@ impl Engine {
 impl Pass<'_> {
     pub(super) async fn run(mut self, options: PassOptions) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        let Some(first) = self.first_look().await? else {
+        if !self.first_look().await? {
             report.idle = true;
             return Ok(report);
-        };
-        let mut picture = self.picture(Some(first)).await?;
+        }
+        let mut picture = self.picture().await?;
         let mut plan = self.plan(&picture);
 
         if options.dry_run {
@@ -113,7 +113,7 @@ impl Pass<'_> {
             // Claims change anchors, not cells: usually the sheet reads as before and the rows
             // already decoded are taken from this picture rather than decoded again.
             self.kept = Some(picture);
-            picture = self.picture(None).await?;
+            picture = self.picture().await?;
             plan = self.plan(&picture);
             // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere) wait
             // for the next pass, to be verified; drops and moves are safe to do now (rows are

@@ -24,9 +24,6 @@ pub enum PassError {
     Store(StoreError),
     #[error("configuration: {0}")]
     Config(String),
-    /// Rows kept moving while qbsync read the sheet and its anchors: no consistent picture.
-    #[error("the sheet kept changing while qbsync read it (rows inserted, deleted or sorted); it will try again")]
-    SheetBusy,
 }
 
 impl PassError {
@@ -36,7 +33,6 @@ impl PassError {
             self,
             PassError::Sheets(SheetsError::Unavailable { .. })
                 | PassError::Qbo(QboError::Transient { .. } | QboError::Uncertain { .. })
-                | PassError::SheetBusy
         )
     }
 }

@@ -6,16 +6,9 @@
 //!
 //! - the idle check ([`IdleCheck`]) decodes the dozen columns it looks at, judges the row, and
 //!   lets it go;
-//! - the first read of a consistent snapshot keeps only a digest of the whole answer
-//!   ([`read_values_digest`](crate::sheets::SheetsClient::read_values_digest)), to tell whether
-//!   the sheet changed around the anchors;
-//! - a picture ([`Developing`]) seals each row as it arrives (see [`super::seal`]) and decodes
-//!   only the rows that are not quiet, or takes them from the pass's previous picture when their
-//!   bytes and place are the same;
-//! - when the values are still those of the pass's previous picture and only the anchors
-//!   changed (after claims, or at the write-back when nobody edited), that picture is sealed
-//!   again with the new anchors ([`Picture::reseal`]) and the read after the anchors keeps only
-//!   a digest too.
+//! - a picture ([`Developing`]) is one read of values and row metadata together: it seals each
+//!   row as it arrives (see [`super::seal`]) and decodes only the rows that are not quiet, or
+//!   takes them from the pass's previous picture when their bytes and place are the same.
 //!
 //! On a long settled history that is a digest, a seal and an anchor per row, plus the cells
 //! of the rows that are ready, changed or unsealed: memory in proportion to what is ready.
@@ -53,27 +46,6 @@ impl Picture {
     /// Whether row `row` holds its cells (the header always does; a quiet row does not).
     pub fn holds(&self, row: usize) -> bool {
         row < self.rows.len() && !self.sealing.is_quiet(row)
-    }
-
-    /// Makes this the picture of the same values seen with `anchors`, read since: sealed again
-    /// against `stored` (the seals the store holds now). Only when every row that is not quiet
-    /// with those anchors was decoded here; otherwise the picture is left as it was, false is
-    /// returned, and the values must be read again.
-    pub fn reseal(&mut self, anchors: Anchors, policy: &Policy, stored: &FastMap<CompactString, Seal>) -> bool {
-        let previous = Some((&self.sealing, &self.anchors[..]));
-        let sealing = Sealing::of(&self.index, &anchors, &policy.config_fp, stored, previous);
-        if (1..self.rows.len()).any(|row| !sealing.is_quiet(row) && !self.holds(row)) {
-            return false;
-        }
-        // A row that turned quiet is not planned: it reads as blank, as if never decoded.
-        for (row, cells) in self.rows.iter_mut().enumerate().skip(1) {
-            if sealing.is_quiet(row) {
-                *cells = Vec::new();
-            }
-        }
-        self.anchors = anchors;
-        self.sealing = sealing;
-        true
     }
 }
 
@@ -123,6 +95,14 @@ impl RowSink for Developing<'_> {
             _ => raw.cells()?,
         };
         self.rows.push(cells);
+        Ok(())
+    }
+
+    /// The anchors of a read that carries them with its values (see
+    /// [`crate::sheets::SheetsClient::read_rows_with_anchors`]): they come before the first row.
+    fn anchors(&mut self, anchors: &Anchors) -> Result<(), SheetsError> {
+        self.anchors = anchors.clone();
+        self.sealer = Sealer::new(&self.policy.config_fp, &self.anchors, self.stored);
         Ok(())
     }
 
@@ -223,65 +203,37 @@ mod tests {
         developing.finish(index).unwrap()
     }
 
-    /// `picture` resealed with `anchors`, if it stands for them.
-    fn resealed(mut picture: Picture, anchors: Anchors, stored: &FastMap<CompactString, Seal>) -> Option<Picture> {
-        let before = (picture.rows.clone(), quiet(&picture));
-        if picture.reseal(anchors, &policy(), stored) {
-            Some(picture)
-        } else {
-            assert_eq!(
-                (picture.rows.clone(), quiet(&picture)),
-                before,
-                "a picture that does not stand is left as it was"
-            );
-            None
-        }
-    }
-
     fn quiet(picture: &Picture) -> Vec<usize> {
-        (0..picture.rows.len()).filter(|&row| picture.sealing.is_quiet(row)).collect()
+        (0..picture.rows.len()).filter(|&row| picture.is_quiet(row)).collect()
     }
 
     #[test]
-    fn a_picture_is_resealed_with_new_anchors_only_if_it_decoded_every_row_that_is_not_quiet() {
+    fn a_picture_leaves_quiet_rows_undecoded_and_takes_unchanged_rows_from_the_one_before() {
         let policy = policy();
         let three = anchors(&[("k1", 1), ("k2", 2), ("k3", 3)]);
         let unsealed = develop(&policy, three.clone(), &FastMap::default(), None);
-        let seal = |row: usize| unsealed.sealing.seal(row).unwrap();
         let stored: FastMap<CompactString, Seal> =
-            [("k1".into(), seal(1)), ("k2".into(), seal(2))].into_iter().collect();
-        let picture = || develop(&policy, three.clone(), &stored, None);
-        assert_eq!(quiet(&picture()), [1, 2]);
-        assert!(picture().rows[1].is_empty() && !picture().rows[3].is_empty(), "quiet rows are not decoded");
+            [("k1".into(), unsealed.sealing.seal(1).unwrap())].into_iter().collect();
+        let picture = develop(&policy, three.clone(), &stored, None);
+        assert_eq!(quiet(&picture), [1]);
+        assert!(picture.rows[1].is_empty() && !picture.rows[2].is_empty(), "quiet rows are not decoded");
+        let again = develop(&policy, three, &stored, Some(develop(&policy, anchors(&[]), &stored, None)));
+        assert_eq!((again.rows.clone(), quiet(&again)), (picture.rows.clone(), quiet(&picture)));
+    }
 
-        // The same anchors again, or a claim on a row that was decoded: the picture stands.
-        let same = resealed(picture(), three.clone(), &stored).unwrap();
-        assert_eq!(quiet(&same), [1, 2]);
-        assert_eq!(same.rows, picture().rows);
-        let claimed = anchors(&[("k1", 1), ("k2", 2), ("k3", 3), ("k4", 4)]);
-        let after_claim = resealed(picture(), claimed.clone(), &stored).unwrap();
-        assert_eq!(after_claim.rows[4], picture().rows[4]);
-        assert_eq!(after_claim.anchors.len(), 4);
-
-        // A row sealed since turns quiet, and reads as blank like any quiet row.
-        let more: FastMap<CompactString, Seal> =
-            [("k1".into(), seal(1)), ("k2".into(), seal(2)), ("k3".into(), seal(3))].into_iter().collect();
-        let sealed_since = resealed(picture(), three.clone(), &more).unwrap();
-        assert_eq!(quiet(&sealed_since), [1, 2, 3]);
-        assert!(sealed_since.rows[3].is_empty());
-
-        // A quiet row that is quiet no more was never decoded: the values must be read again.
-        let fewer: FastMap<CompactString, Seal> = [("k1".into(), seal(1))].into_iter().collect();
-        assert!(resealed(picture(), three.clone(), &fewer).is_none(), "k2's record was written");
-        let swapped = anchors(&[("k3", 1), ("k2", 2), ("k1", 3)]);
-        assert!(resealed(picture(), swapped, &stored).is_none(), "rows 1 and 3 traded anchors");
-
-        // And what stands is what a fresh read with those anchors makes.
-        for (now, seals) in [(three.clone(), &stored), (claimed, &stored), (three.clone(), &more)] {
-            let fresh = develop(&policy, now.clone(), seals, None);
-            let resealed = resealed(picture(), now, seals).unwrap();
-            assert_eq!(quiet(&resealed), quiet(&fresh));
-            assert_eq!(resealed.rows, fresh.rows);
-        }
+    #[test]
+    fn anchors_that_arrive_with_the_values_seal_the_rows_as_if_read_apart() {
+        let policy = policy();
+        let three = anchors(&[("k1", 1), ("k2", 2), ("k3", 3)]);
+        let unsealed = develop(&policy, three.clone(), &FastMap::default(), None);
+        let stored: FastMap<CompactString, Seal> =
+            [("k2".into(), unsealed.sealing.seal(2).unwrap())].into_iter().collect();
+        let mut developing = Developing::new(&policy, Anchors::default(), &stored, None);
+        developing.anchors(&three).unwrap();
+        let index = read_answer(&answer(), &mut developing).unwrap();
+        let together = developing.finish(index).unwrap();
+        let apart = develop(&policy, three, &stored, None);
+        assert_eq!(quiet(&apart), [2]);
+        assert_eq!((quiet(&together), together.rows), (quiet(&apart), apart.rows));
     }
 }

@@ -49,8 +49,9 @@ pub struct SealContext([u8; 32]);
 impl SealContext {
     pub fn new(config_fp: &str, header: Option<RowDigest>) -> SealContext {
         let mut hash = Sha256::new();
-        // v2: rows are digested with XXH3 (v1 seals, made with SHA-256 digests, never match).
-        hash.update(b"qbsync seal v2\0");
+        // v3: rows are digested as the grid read sends them (v2 seals were of values reads, v1
+        // of SHA-256 digests: neither ever matches, so the first pass after an upgrade seals anew).
+        hash.update(b"qbsync seal v3\0");
         hash.update(config_fp.as_bytes());
         hash.update(b"\0");
         hash.update(header.map_or([0; 16], |h| h.0));

@@ -1,16 +1,16 @@
 //! Snapshot: the sheet as one consistent picture of values and anchors, read as cheaply as
 //! the pass allows.
 //!
-//! Values and anchors are two requests, and a row inserted, deleted or sorted between them
-//! would pair anchors with other rows' cells; so a picture is the values read on both sides
-//! of the anchors, and the two reads must agree. What makes that cheap lives here and nowhere
-//! else: the idle check that lets a pass end after one read, seals that leave quiet rows
-//! undecoded (see [`super::seal`]), the pass's previous picture standing in for a read that
-//! comes back unchanged, and the view of the store loaded only as far as the rows planned
+//! A picture is one `spreadsheets.get` that returns the cells and the row metadata together:
+//! one request, one moment, so a row inserted, deleted or sorted while qbsync reads can never
+//! pair anchors with other rows' cells. What makes reading cheap lives here and nowhere else:
+//! the idle check that lets a pass end after one (smaller) values read, seals that leave quiet
+//! rows undecoded (see [`super::seal`]), the pass's previous picture lending the rows whose
+//! bytes did not change, and the view of the store loaded only as far as the rows planned
 //! need it.
 
 use crate::domain::Cell;
-use crate::sheets::{AllRows, Anchors, AnswerDigest};
+use crate::sheets::{AllRows, Anchors};
 use crate::store::{RowStatus, StoreError};
 
 use super::error::PassError;
@@ -24,13 +24,10 @@ use super::view::StoreView;
 /// configuration changed).
 const WHOLE_VIEW_ABOVE: usize = 2_000;
 
-/// How many times a picture is tried before the pass gives up for now (rows kept moving).
-const TRIES: usize = 3;
-
 impl Pass<'_> {
-    /// The idle check: one read, looked at row by row and let go. `None` when the pass has
-    /// nothing to do; otherwise the digest of that read, for the picture that follows.
-    pub(super) async fn first_look(&mut self) -> Result<Option<AnswerDigest>, PassError> {
+    /// The idle check: one values read, looked at row by row and let go. False when the pass
+    /// has nothing to do.
+    pub(super) async fn first_look(&mut self) -> Result<bool, PassError> {
         // An idle poll stays cheap however long the history: the store is asked only for
         // pending intents, failed rows and where synced rows were last seen.
         let store = self.store;
@@ -40,66 +37,31 @@ impl Pass<'_> {
         let check =
             plan::AttentionCheck::new(&unsettled, self.policy).expecting(store.synced_positions()?, claims_left);
         let mut idle = IdleCheck::new(check, self.policy);
-        let first = self.sheets.read_rows(&mut idle).await?;
+        self.sheets.read_rows(&mut idle).await?;
         if !idle.finish()? {
-            return Ok(None);
+            return Ok(false);
         }
         self.view = StoreView::unsettled(store)?;
-        Ok(Some(first.answer()))
+        Ok(true)
     }
 
     /// A fresh consistent picture, the view caught up first (seals broken by this pass's
     /// writes no longer count) and then made to hold what planning its rows will look up.
-    pub(super) async fn picture(&mut self, first: Option<AnswerDigest>) -> Result<Picture, PassError> {
+    ///
+    /// Values and row metadata come in one read ([`SheetsClient::read_rows_with_anchors`]), so
+    /// a picture is consistent by construction, however busy the person editing: nothing waits
+    /// for the sheet to be quiet. The read is sealed as it arrives, and only rows that are not
+    /// quiet are decoded — or taken from the pass's previous picture when their bytes and place
+    /// are the same (see [`Developing`]).
+    ///
+    /// [`SheetsClient::read_rows_with_anchors`]: crate::sheets::SheetsClient::read_rows_with_anchors
+    pub(super) async fn picture(&mut self) -> Result<Picture, PassError> {
         self.view.catch_up(self.store)?;
-        let known = self.kept.as_ref().map(|kept| kept.anchors.clone());
-        let first = match first {
-            Some(first) => first,
-            None => self.sheets.read_values_digest().await?,
-        };
-        let picture = self.snapshot(first, known).await?;
+        let mut developing = Developing::new(self.policy, Anchors::default(), &self.view.seals, self.kept.take());
+        let read = self.sheets.read_rows_with_anchors(&mut developing).await?;
+        let picture = developing.finish(read.index)?;
         self.prepare_view(&picture)?;
         Ok(picture)
-    }
-
-    /// The read after the anchors is the one kept. Usually it is sealed as it arrives, and only
-    /// rows that are not quiet are decoded (see [`Developing`]). But when the read before the
-    /// anchors found the very values of the pass's previous picture — after claims, which change
-    /// anchors and not cells, and at the write-back, when nobody edited meanwhile — that picture
-    /// stands for the values, sealed again with the anchors read now, and the read after only
-    /// has to show that nothing changed: a digest instead of cutting, sealing and decoding.
-    /// `first`: the digest of the read before the anchors; `known`: anchors read earlier in the
-    /// pass, handed back when unchanged.
-    async fn snapshot(&mut self, mut first: AnswerDigest, mut known: Option<Anchors>) -> Result<Picture, PassError> {
-        let sheets = self.sheets;
-        for _ in 0..TRIES {
-            let anchors = sheets.anchors_like(known.as_ref()).await?;
-            // The kept picture stands for the values if they are the ones read before the
-            // anchors, and it decoded every row that is not quiet with these anchors.
-            let policy = self.policy;
-            let seals = &self.view.seals;
-            let resealed =
-                self.kept.take_if(|kept| kept.index.answer() == first && kept.reseal(anchors.clone(), policy, seals));
-            let (picture, answer) = match resealed {
-                Some(picture) => (picture, sheets.read_values_digest().await?),
-                None => {
-                    let mut developing = Developing::new(policy, anchors, seals, self.kept.take());
-                    let index = sheets.read_rows(&mut developing).await?;
-                    let picture = developing.finish(index)?;
-                    let answer = picture.index.answer();
-                    (picture, answer)
-                }
-            };
-            if answer == first {
-                return Ok(picture);
-            }
-            // The values changed meanwhile: look again, with this picture's decoded rows at hand
-            // for the rows that did not change.
-            first = answer;
-            known = Some(picture.anchors.clone());
-            self.kept = Some(picture);
-        }
-        Err(PassError::SheetBusy)
     }
 
     /// Makes sure the view holds what planning the picture's rows that are not quiet will
@@ -112,20 +74,11 @@ impl Pass<'_> {
         self.view.include(self.store, &wanted)
     }
 
-    /// A fresh consistent picture with every row decoded (rows are moving: nothing is quiet),
-    /// for finding cells that landed on the wrong row.
+    /// A fresh picture with every row decoded (rows are moving: nothing is quiet), for finding
+    /// cells that landed on the wrong row.
     pub(super) async fn whole_picture(&self) -> Result<(Vec<Vec<Cell>>, Anchors), PassError> {
-        let sheets = self.sheets;
-        let mut first = sheets.read_values_digest().await?;
-        for _ in 0..TRIES {
-            let anchors = sheets.anchors_like(None).await?;
-            let mut rows = AllRows::default();
-            let index = sheets.read_rows(&mut rows).await?;
-            if index.answer() == first {
-                return Ok((rows.0, anchors));
-            }
-            first = index.answer();
-        }
-        Err(PassError::SheetBusy)
+        let mut rows = AllRows::default();
+        let read = self.sheets.read_rows_with_anchors(&mut rows).await?;
+        Ok((rows.0, read.anchors))
     }
 }

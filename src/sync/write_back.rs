@@ -42,7 +42,7 @@ impl Pass<'_> {
     /// One projection and its write; true when rows moved under it (and it must run again).
     async fn project_and_write(&mut self, report: &mut PassReport) -> Result<bool, PassError> {
         let policy = self.policy;
-        let picture = match self.picture(None).await {
+        let picture = match self.picture().await {
             // Emptied since the pass planned: there is nothing to write to.
             Err(PassError::EmptySheet) => return Ok(false),
             other => other?,
@@ -179,10 +179,10 @@ impl Pass<'_> {
         // Where every written row is now, by its values as well as its anchor: a sort may have
         // moved the values and left the anchors where they were. The picture read for it stands
         // for the next one, if nobody edits meanwhile.
-        let after = match self.picture(None).await {
+        let after = match self.picture().await {
             Ok(after) => after,
-            // Rows still moving, or the tab emptied: project again from a fresh picture.
-            Err(PassError::SheetBusy | PassError::EmptySheet) => return Ok(true),
+            // The tab emptied: project again from a fresh picture.
+            Err(PassError::EmptySheet) => return Ok(true),
             Err(error) => return Err(error),
         };
         let quiet = |row| after.is_quiet(row);
@@ -206,11 +206,7 @@ impl Pass<'_> {
         // decoded, and the quiet rows of the picture written from are restored from the store.
         let mut checks: Vec<(Vec<CellWrite>, Vec<Vec<Cell>>, Located)> = Vec::new();
         for _ in 0..RESTORE_ROUNDS {
-            let (after, anchors) = match self.whole_picture().await {
-                Ok(picture) => picture,
-                Err(PassError::SheetBusy) => continue, // rows still moving: look again
-                Err(error) => return Err(error),
-            };
+            let (after, anchors) = self.whole_picture().await?;
             let now = plan::locate(&after, &picture.layout, &anchors, &|_| false, &self.view, self.policy);
             if checks.is_empty() {
                 let before = self.as_written_over(picture, located, writes, &after, &now)?;
