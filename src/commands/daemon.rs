@@ -49,6 +49,9 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     context::policy(&settings, RunFlags::default())?;
     let tokens = context::tokens(&settings)?;
     let mut engine = context::engine(&settings, tokens.clone()).await?;
+    // A renamed or deleted tracking column would have the passes create documents they cannot
+    // record: a configuration error, at start, like the others.
+    context::check_layout(&settings, &engine.sheets).await?;
     let interval = context::interval(&settings, args.interval);
     let alerter = alerter(&settings)?;
 

@@ -227,6 +227,10 @@ async fn a_renamed_or_deleted_tracking_header_stops_before_anything_is_created()
         let said = stderr(&run_once);
         assert!(said.contains("\"qb_invoice_id\"") && said.contains(expect), "{said}");
         assert_eq!(said.matches("which qbsync needs to record").count(), 1, "said once: {said}");
+        // The daemon refuses at start too, before its first pass.
+        let daemon = qbsync(&world.env, &["daemon", "--interval", "1"]).await;
+        assert_exit(&daemon, 1);
+        assert!(stderr(&daemon).contains(expect), "{}", stderr(&daemon));
         assert!(world.sandbox.qbo.invoices().is_empty(), "nothing created that could not be recorded");
     }
 }
@@ -319,4 +323,87 @@ async fn in_dual_mode_a_sheet_without_the_bill_columns_creates_nothing() {
     world.migrate(true).await;
     world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
     assert!(!world.sandbox.qbo.bills().is_empty(), "with the columns added, bills are created");
+}
+
+/// The stall of issue 17, under fire: a create for a number no search can find (`①②③`),
+/// recorded by an older qbsync, sent, and its answer lost. The daemon is killed at random while
+/// other rows arrive; the document is found by listing and adopted, exactly once, and no other
+/// row waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_create_for_an_unsearchable_number_is_adopted_under_random_kills_and_stalls_nothing() {
+    use qbsync::domain::Layout;
+    use qbsync::domain::layout::ColumnNames;
+    use qbsync::qbo::model::{DocKind, PartyKind};
+    use qbsync::qbo::request_id::RequestId;
+    use qbsync::sheets::NewAnchor;
+    use qbsync::sync::draft::{DocDraft, DraftLine, DraftRow};
+    use qbsync::sync::ledger::Ledger;
+    use qbsync::sync::payload;
+    use rand::{Rng, SeedableRng};
+
+    let (seed, _guard) = crate::support::torture_seed("careless::a_lost_create_for_an_unsearchable_number", 17);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let world = world_with_rows(1, &[]).await;
+    type_into(&world, 1, INVOICE, "①②③");
+    type_into(&world, 1, INV_DOLLARS, "10.00");
+    let engine = world.engine().await;
+    let policy = world.policy(RunFlags::default());
+    let key = "0123456789abcdef0123";
+
+    // What an older qbsync left: the row anchored, the intent recorded and sent once, and the
+    // document created in QuickBooks with an answer that never came back.
+    engine.sheets.update_anchors(&[NewAnchor { row: 1, key: key.into() }], &[]).await.unwrap();
+    let party = engine.qbo.find_parties(PartyKind::Customer, &["Acme Training Co".into()]).await.unwrap();
+    let sheet = world.sheet();
+    let layout = Layout::from_header(&sheet[0], &ColumnNames::default()).unwrap();
+    let draft = DocDraft {
+        doc_key: key.into(),
+        kind: qbsync::store::Kind::Invoice,
+        doc_number: "①②③".into(),
+        party: "Acme Training Co".into(),
+        txn_date: chrono::NaiveDate::from_ymd_opt(2025, 11, 5).unwrap(),
+        due_date: None,
+        private_note: None,
+        lines: vec![DraftLine { amount: "10.00".parse().unwrap(), description: None }],
+        rows: vec![DraftRow {
+            key: key.into(),
+            index: 1,
+            content_fp: qbsync::domain::content_fingerprint(&sheet[1], &layout),
+        }],
+    };
+    let body = payload::build(&draft, &party[0].id, &policy);
+    let intent = Ledger::new(&engine.store).intend(&draft, &body, &party[0].id, &policy.config_fp).unwrap();
+    Ledger::new(&engine.store).sending(key).unwrap();
+    let request_id = RequestId::parse(&intent.request_id).unwrap();
+    let created = engine.qbo.create_body(DocKind::Invoice, &intent.payload, &request_id).await.unwrap();
+    drop(engine);
+
+    // Rows keep arriving while the daemon is killed at random.
+    let mut appended = Vec::new();
+    for life in 0..8 {
+        for n in 0..rng.gen_range(1..=2) {
+            let number = format!("K-{life}-{n}");
+            let row = [number.as_str(), "submitted", "ACD", "Globex Corporation", "", "", "", "25.00", "2025-11-06"];
+            world.sandbox.google.append_row(world.tab(), &row).unwrap();
+            appended.push(number);
+        }
+        let mut daemon = world.spawn(&["daemon", "--interval", "1"]);
+        tokio::time::sleep(std::time::Duration::from_millis(rng.gen_range(50..1500))).await;
+        daemon.start_kill().unwrap();
+        daemon.wait().await.unwrap();
+    }
+    world.run_once_until_idle(6).await;
+
+    let invoices = world.sandbox.qbo.invoices();
+    let legacy: Vec<_> = invoices.iter().filter(|d| d.doc_number.as_deref() == Some("①②③")).collect();
+    assert_eq!(legacy.len(), 1, "exactly one document for the lost create: {legacy:#?}");
+    assert_eq!(legacy[0].id, created.id, "adopted, not sent again");
+    assert_eq!(cell(&world, 1, "qb_invoice_id"), created.id);
+    assert_eq!(cell(&world, 1, "qb_sync_status"), "synced");
+    for number in &appended {
+        let docs = invoices.iter().filter(|d| d.doc_number.as_deref() == Some(number.as_str())).count();
+        assert_eq!(docs, 1, "{number}: one document");
+        assert!(!world.row(number).is_empty(), "{number}");
+        assert_eq!(world.cell(number, "qb_sync_status"), "synced", "{number}: no row waits for the stall");
+    }
 }
