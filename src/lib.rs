@@ -37,7 +37,8 @@
 //!   sheet into one consistent picture (`picture`, `seal`: quiet rows are not decoded) and the
 //!   store into a view (`view`); `plan` is pure (rows + view → actions; `draft` judges a row,
 //!   `columns` says which tracking columns show it); `ledger` is the only writer of row
-//!   records, documents and audit lines; `send` talks to QuickBooks (`payload`, `names`);
+//!   records, documents and audit lines; `send` talks to QuickBooks (`payload`, `names`,
+//!   `company` for the company's tax rules);
 //!   `write_back` projects the store onto the owned cells (`project`) and checks where writes
 //!   landed; `engine` orchestrates, and `pass` holds one pass's state.
 //! - [`ops`]: logging, systemd notify, status page, metrics, alerts.

@@ -72,6 +72,7 @@ pub async fn run(rows: usize, latency: Duration) -> anyhow::Result<BacklogFigure
     let world = BenchWorld::start(sheet::backlog(rows), latency, None).await?;
     let mut engine = world.engine().await?;
     let policy = crate::commands::context::policy(&world.settings, RunFlags::default())?;
+    engine.company.check(&engine.qbo, &policy).await?;
     let id_column = world.sandbox.google.header_index(world.tab(), "qb_invoice_id")?;
 
     let started = Instant::now();

@@ -28,6 +28,7 @@ use super::sheet;
 use super::world::BenchWorld;
 use crate::commands::context::{self, RunFlags};
 use crate::domain::Cell;
+use crate::qbo::DocKind;
 use crate::settings::{LoadOptions, Settings};
 use crate::sheets::{CellRun, NewAnchor};
 use crate::store::{Kind, NewIntent, RowRecord, RowStatus, Store};
@@ -220,19 +221,21 @@ fn remember_history(state_dir: &Path, rows: usize) -> anyhow::Result<usize> {
         })
         .to_string();
         let keys = [key.clone()];
+        let total: rust_decimal::Decimal = row[7].parse().context("a generated amount")?;
         store.record_intent(&NewIntent {
             doc_key: &key,
             kind: Kind::Invoice,
+            doc_kind: DocKind::Invoice,
             doc_number: Some(&number),
             request_id: &format!("{key}-00000000"),
             payload_hash: &format!("{:064x}", i),
             payload: &payload,
             party_id: &party,
-            total: row[7].parse().context("a generated amount")?,
+            total,
             row_keys: &keys,
         })?;
         let id = (10_000 + i).to_string();
-        store.mark_created(&key, &id, &format!("https://app.sandbox.qbo.intuit.com/app/invoice?txnId={id}"))?;
+        store.mark_created(&key, &id, &format!("https://app.sandbox.qbo.intuit.com/app/invoice?txnId={id}"), total)?;
         store.put_row(&RowRecord {
             row_key: key.clone(),
             kind: Kind::Invoice,
@@ -260,6 +263,9 @@ pub async fn child(rows: usize, phase: Phase, passes: usize) -> anyhow::Result<C
     let tokens = context::tokens(&settings)?;
     let mut engine = context::engine(&settings, tokens).await?;
     engine.sheets.tab_info().await?;
+    // As the daemon does at start: the company's tax rules are learnt before the first pass, so
+    // the figures are those of a pass, not of a process's first one.
+    engine.company.check(&engine.qbo, &policy).await?;
 
     let rss_before_kib = Usage::now().context("/proc/self is not readable")?.rss_kib;
     let mut idle = true;

@@ -5,10 +5,10 @@
 /// The demo sheet's input columns, then the invoice tracking columns `qbsync migrate` adds,
 /// under their default header names.
 pub fn header() -> Vec<String> {
+    use crate::domain::layout::Field;
     let names = crate::domain::layout::ColumnNames::default();
-    let fields =
-        crate::domain::layout::Field::INPUTS.iter().chain(crate::domain::layout::Field::TRACKING_INVOICE.iter());
-    fields.map(|field| names.name(*field).to_owned()).collect()
+    let inputs = Field::INPUTS.into_iter().filter(|field| !Field::OPT_IN.contains(field));
+    inputs.chain(Field::TRACKING_INVOICE).map(|field| names.name(field).to_owned()).collect()
 }
 
 /// The demo company's customers (they all exist, so names resolve in one query per pass).

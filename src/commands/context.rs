@@ -231,6 +231,8 @@ pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
         default_item_id: settings.quickbooks.default_item_id.clone().unwrap_or_default(),
         expense_account_id: settings.quickbooks.default_expense_account.clone().unwrap_or_default(),
         ap_account_id: settings.quickbooks.default_vendor_account.clone(),
+        negative_amounts: settings.tax.negative_amounts,
+        tax: settings.tax.config.clone(),
         create_missing_names: sync.create_missing_names,
         config_fp: format!("{}:{}", settings.config_fingerprint(), directions.fingerprint()),
         directions,

@@ -73,6 +73,16 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
 
     tokio::pin!(shutdown);
     if crate::daemon::connect(tokens.as_ref(), &engine, &mut hooks, interval, &mut shutdown).await? == Startup::Run {
+        // Tax settings that cannot work for this company (a UK company without a VAT code) stop
+        // the daemon with one message listing the company's codes, before any row is judged.
+        // It takes a token, so it comes after `connect`; QuickBooks not answering is left to
+        // the passes.
+        let policy = context::policy(&hooks.settings, RunFlags::default())?;
+        if let Err(error) = engine.company.check(&engine.qbo, &policy).await {
+            notify::stopping();
+            let _ = stop_web.send(());
+            return Err(anyhow::Error::new(error).context("the tax settings do not fit the QuickBooks company"));
+        }
         let schedule = Schedule { full_interval: interval, change_check: hooks.settings.daemon.change_check_interval };
         crate::daemon::run_with(&mut engine, &mut hooks, schedule, &mut shutdown).await;
     }

@@ -11,6 +11,9 @@ use sha2::{Digest, Sha256};
 use super::Cell;
 use super::layout::{Field, Layout};
 
+/// Input columns that appeared after the v1 fingerprint.
+const ADDED_AFTER_V1: [Field; 1] = [Field::TaxCode];
+
 /// Hex characters kept (64 bits: collisions are irrelevant for change detection).
 const LEN: usize = 16;
 
@@ -50,6 +53,11 @@ pub fn content_fingerprint(row: &[Cell], layout: &Layout) -> String {
     let mut fingerprinter = Fingerprinter::new("row content v1");
     for field in Field::INPUTS {
         let cell = layout.cell(row, field);
+        // Columns added after v1 count only when they hold something, so that every
+        // fingerprint remembered before they existed still matches its unchanged row.
+        if ADDED_AFTER_V1.contains(&field) && cell.is_blank() {
+            continue;
+        }
         let kind = match cell {
             _ if cell.is_blank() => "empty",
             Cell::Number(_) => "number",
@@ -87,6 +95,17 @@ mod tests {
         assert_eq!(content_fingerprint(&a, &layout), content_fingerprint(&b, &layout));
         assert_ne!(content_fingerprint(&a, &layout), content_fingerprint(&c, &layout));
         assert_eq!(content_fingerprint(&a, &layout).len(), 16);
+    }
+
+    #[test]
+    fn a_blank_tax_code_leaves_the_fingerprint_of_before_the_column_existed() {
+        let without = layout(&HEADER[..6]);
+        let with = layout(&["invoice", "status", "inv_from", "to_client", "inv_dollars", "submitted_date", "tax_code"]);
+        let old = content_fingerprint(&row(&["1042", "submitted", "ACD", "Acme", "100", "2025-11-05"]), &without);
+        let blank = row(&["1042", "submitted", "ACD", "Acme", "100", "2025-11-05", " "]);
+        let coded = row(&["1042", "submitted", "ACD", "Acme", "100", "2025-11-05", "20.0% S"]);
+        assert_eq!(content_fingerprint(&blank, &with), old);
+        assert_ne!(content_fingerprint(&coded, &with), old);
     }
 
     #[test]

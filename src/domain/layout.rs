@@ -9,7 +9,7 @@
 //! (customer), `inv_dollars` (amount) and `submitted_date` (TxnDate; a missing column would date
 //! everything today). The others are **optional** and read as blank when absent: `end_client`
 //! (customer fallback), `task_descr`, `job_name` (description), `Inv_paid_date` (DueDate),
-//! `owed2ACD`, `owed2workers`, `notes`, `thread` (private note). The tracking columns `qb_*` are
+//! `owed2ACD`, `owed2workers`, `notes`, `thread` (private note), `tax_code` (a line's tax code). The tracking columns `qb_*` are
 //! added by `qbsync migrate`; [`Layout::missing_tracking_columns`] says which.
 
 use std::fmt;
@@ -33,6 +33,8 @@ pub enum Field {
     Owed2Workers,
     Notes,
     Thread,
+    /// A line's tax code (id or name), overriding `QB_DEFAULT_TAX_CODE` for its row.
+    TaxCode,
     QbInvoiceId,
     QbInvoiceUrl,
     QbSyncStatus,
@@ -47,8 +49,8 @@ pub enum Field {
 impl Field {
     /// Every field, inputs first, then tracking columns in the order `migrate` adds them; built
     /// from the three lists below so it cannot drift from them.
-    pub const ALL: [Field; 23] = {
-        let mut all = [Field::Invoice; 23];
+    pub const ALL: [Field; 24] = {
+        let mut all = [Field::Invoice; 24];
         let mut i = 0;
         while i < Field::INPUTS.len() {
             all[i] = Field::INPUTS[i];
@@ -68,7 +70,7 @@ impl Field {
     };
 
     /// The columns qbsync reads and never writes.
-    pub const INPUTS: [Field; 14] = [
+    pub const INPUTS: [Field; 15] = [
         Field::Invoice,
         Field::Status,
         Field::InvFrom,
@@ -83,7 +85,12 @@ impl Field {
         Field::Owed2Workers,
         Field::Notes,
         Field::Thread,
+        Field::TaxCode,
     ];
+
+    /// Inputs a sheet has only when its owner wants what they do (a row's own tax code): never
+    /// reported missing, and not part of the demo sheet.
+    pub const OPT_IN: [Field; 1] = [Field::TaxCode];
 
     /// Inputs without which the sheet cannot be read correctly (see the module docs).
     pub const REQUIRED: [Field; 6] =
@@ -113,6 +120,7 @@ impl Field {
             Field::Owed2Workers => "owed2workers",
             Field::Notes => "notes",
             Field::Thread => "thread",
+            Field::TaxCode => "tax_code",
             Field::QbInvoiceId => "qb_invoice_id",
             Field::QbInvoiceUrl => "qb_invoice_url",
             Field::QbSyncStatus => "qb_sync_status",
@@ -158,7 +166,7 @@ impl fmt::Display for Field {
 /// The header text of each field on this sheet: the shipped names unless configured otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ColumnNames {
-    names: [String; 23],
+    names: [String; Field::ALL.len()],
     /// Whether the bill tracking columns are required too (dual mode): a pass that may create
     /// bills must have somewhere to record them.
     bills: bool,
@@ -278,7 +286,7 @@ fn quoted(names: &[String]) -> String {
 /// Column indexes (0-based) of the fields found in the header row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
-    columns: [Option<usize>; 23],
+    columns: [Option<usize>; Field::ALL.len()],
     names: ColumnNames,
     width: usize,
     /// Row 1 as read, for naming near misses when a column is missing.
@@ -301,7 +309,7 @@ impl Layout {
     /// Like [`Layout::from_header`] but content with missing tracking columns: for `migrate`,
     /// which adds them, and `doctor`, which reports them.
     pub fn read_header(header: &[Cell], names: &ColumnNames) -> Result<Layout, LayoutError> {
-        let mut columns = [None; 23];
+        let mut columns = [None; Field::ALL.len()];
         for (index, cell) in header.iter().enumerate() {
             let key = header_key(&cell.as_text());
             if key.is_empty() {
@@ -391,7 +399,7 @@ impl Layout {
     pub fn missing_optional_columns(&self) -> Vec<&str> {
         Field::INPUTS
             .into_iter()
-            .filter(|f| !Field::REQUIRED.contains(f) && self.column(*f).is_none())
+            .filter(|f| !Field::REQUIRED.contains(f) && !Field::OPT_IN.contains(f) && self.column(*f).is_none())
             .map(|f| self.names.name(f))
             .collect()
     }
@@ -450,9 +458,10 @@ mod tests {
     fn the_demo_header_is_read_in_order() {
         let names: Vec<&str> = DEMO.split(',').collect();
         let layout = Layout::read_header(&header(&names), &ColumnNames::default()).unwrap();
-        for (i, field) in Field::INPUTS.into_iter().enumerate() {
+        for (i, field) in Field::INPUTS.into_iter().filter(|f| !Field::OPT_IN.contains(f)).enumerate() {
             assert_eq!(layout.column(field), Some(i), "{field}");
         }
+        assert_eq!(layout.column(Field::TaxCode), None);
         assert_eq!(layout.width(), 14);
         assert_eq!(
             layout.missing_tracking_columns(false),

@@ -128,7 +128,7 @@ pub enum AmountError {
     )]
     TooManyDecimals { text: String },
     #[error(
-        "{text} is negative, and qbsync does not create credit memos: enter the amount as a positive number, or record the credit in QuickBooks yourself"
+        "{text} is negative: enter the amount as a positive number, or set QBSYNC_NEGATIVE_AMOUNTS=credit to make negative amounts credit memos (vendor credits for bills)"
     )]
     Negative { text: String },
     #[error("{text} is too large: QuickBooks accepts at most 10 digits before the decimal point")]
@@ -136,19 +136,47 @@ pub enum AmountError {
 }
 
 /// Reads an amount from a cell: a number (float noise rounded to cents, see the module docs) or
-/// text in one of the accepted forms.
+/// text in one of the accepted forms. A negative amount is an error; see [`parse_signed_amount`]
+/// where a negative amount means a credit.
 pub fn parse_amount(cell: &Cell, format: &AmountFormat) -> Result<Money, AmountError> {
-    match cell {
-        Cell::Empty => Err(AmountError::Blank),
-        Cell::Bool(_) => Err(AmountError::NotANumber { text: cell.as_text().into_owned() }),
-        Cell::Number(text) => parse_number(text),
-        Cell::Text(text) if text.trim().is_empty() => Err(AmountError::Blank),
-        Cell::Text(text) => parse_text(text, format),
+    match parse_signed_amount(cell, format)? {
+        SignedAmount::Positive(money) => Ok(money),
+        SignedAmount::Negative { text, .. } => Err(AmountError::Negative { text }),
     }
 }
 
-/// A number cell: exact decimal of the JSON text, then the noise rule.
-fn parse_number(text: &str) -> Result<Money, AmountError> {
+/// An amount read with its sign: QuickBooks books the size, and the sign says which document
+/// it belongs on (an invoice or a credit memo).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignedAmount {
+    /// Zero or more.
+    Positive(Money),
+    /// Less than zero: `size` is its absolute value; `text` is how the cell showed it.
+    Negative { size: Money, text: String },
+}
+
+/// Reads an amount from a cell like [`parse_amount`], keeping a negative amount (`-50`,
+/// `(100.00)`, `-$50`) as its size and sign instead of refusing it.
+pub fn parse_signed_amount(cell: &Cell, format: &AmountFormat) -> Result<SignedAmount, AmountError> {
+    let (negative, size, text) = match cell {
+        Cell::Empty => return Err(AmountError::Blank),
+        Cell::Bool(_) => return Err(AmountError::NotANumber { text: cell.as_text().into_owned() }),
+        Cell::Number(text) => {
+            let (negative, size) = parse_number(text)?;
+            (negative, size, text.to_string())
+        }
+        Cell::Text(text) if text.trim().is_empty() => return Err(AmountError::Blank),
+        Cell::Text(text) => {
+            let (negative, size) = parse_text(text, format)?;
+            (negative, size, text.trim().to_owned())
+        }
+    };
+    Ok(if negative { SignedAmount::Negative { size, text } } else { SignedAmount::Positive(size) })
+}
+
+/// A number cell: exact decimal of the JSON text, then the noise rule. Gives whether it is
+/// negative, and its size.
+fn parse_number(text: &str) -> Result<(bool, Money), AmountError> {
     let owned = || text.to_owned();
     let has_negative_exponent = text.contains("e-") || text.contains("E-");
     let value = match Decimal::from_str(text) {
@@ -161,14 +189,12 @@ fn parse_number(text: &str) -> Result<Money, AmountError> {
     };
     let tolerance = noise_tolerance(value);
     // `=A1-B1` may leave -5.55e-17 for an amount that means zero: noise, not a negative amount.
-    if value < -tolerance {
-        return Err(AmountError::Negative { text: owned() });
-    }
+    let negative = value < -tolerance;
     let cents = value.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
     if (value - cents).abs() > tolerance {
         return Err(AmountError::TooManyDecimals { text: owned() });
     }
-    Money::in_range(cents.abs(), owned())
+    Ok((negative, Money::in_range(cents.abs(), owned())?))
 }
 
 /// `max(1e-9, |x| × 1e-14)`; see the module docs for why.
@@ -179,7 +205,8 @@ fn noise_tolerance(value: Decimal) -> Decimal {
 }
 
 /// Text: sign and currency marks around the digits, then the digits in the sheet's format.
-fn parse_text(raw: &str, format: &AmountFormat) -> Result<Money, AmountError> {
+/// Gives whether it is negative (a negative zero is zero), and its size.
+fn parse_text(raw: &str, format: &AmountFormat) -> Result<(bool, Money), AmountError> {
     let text = raw.trim().to_owned();
     let not_a_number = || AmountError::NotANumber { text: text.clone() };
     let (negative, body) = strip_sign_and_currency(&text).ok_or_else(not_a_number)?;
@@ -200,9 +227,6 @@ fn parse_text(raw: &str, format: &AmountFormat) -> Result<Money, AmountError> {
     let integer = integer.trim_start_matches('0');
     let fraction = fraction.trim_end_matches('0');
     let is_zero = integer.is_empty() && fraction.is_empty();
-    if negative && !is_zero {
-        return Err(AmountError::Negative { text });
-    }
     if integer.len() > MAX_INTEGER_DIGITS {
         return Err(AmountError::TooLarge { text });
     }
@@ -211,7 +235,7 @@ fn parse_text(raw: &str, format: &AmountFormat) -> Result<Money, AmountError> {
     }
     let exact = format!("{}.{:0<2}", if integer.is_empty() { "0" } else { integer }, fraction);
     let amount = Decimal::from_str(&exact).map_err(|_| not_a_number())?;
-    Money::in_range(amount, text)
+    Ok((negative && !is_zero, Money::in_range(amount, text)?))
 }
 
 /// Peels `(…)`, a leading `-`/`+`/`−`, and `$`, `US$`, `USD` (before or after) off the digits.
@@ -311,6 +335,32 @@ mod tests {
     fn float(x: f64) -> Cell {
         Cell::from_json(&serde_json::json!(x))
     }
+    #[test]
+    fn a_signed_amount_keeps_the_size_of_a_negative_amount_and_its_text() {
+        for (cell, size, shown) in [
+            (text("(100.00)"), "100.00", "(100.00)"),
+            (text(" -$50 "), "50.00", "-$50"),
+            (number("-12.5"), "12.50", "-12.5"),
+            (float(0.1 - 0.3), "0.20", "-0.19999999999999998"),
+        ] {
+            match parse_signed_amount(&cell, &US) {
+                Ok(SignedAmount::Negative { size: money, text }) => {
+                    assert_eq!((money.to_string().as_str(), text.as_str()), (size, shown), "{cell:?}")
+                }
+                other => panic!("{cell:?}: {other:?}"),
+            }
+        }
+        // Noise around zero is zero, and a negative zero is zero: neither is a credit.
+        for cell in [number("-5.55e-17"), text("-0.00")] {
+            assert_eq!(parse_signed_amount(&cell, &US), Ok(SignedAmount::Positive(Money::ZERO)), "{cell:?}");
+        }
+        assert_eq!(
+            parse_signed_amount(&text("-10.125"), &US),
+            Err(AmountError::TooManyDecimals { text: "-10.125".into() })
+        );
+        assert_eq!(parse_amount(&text("-50"), &US), Err(AmountError::Negative { text: "-50".into() }));
+    }
+
     fn ok(cell: &Cell, format: &AmountFormat) -> String {
         match parse_amount(cell, format) {
             Ok(money) => money.to_string(),
@@ -379,7 +429,7 @@ mod tests {
             (text("-50"), &US, Negative { text: "-50".into() }),
             (text("-$50"), &US, Negative { text: "-$50".into() }),
             (number("-50"), &US, Negative { text: "-50".into() }),
-            (number("-0.001"), &US, Negative { text: "-0.001".into() }),
+            (number("-0.001"), &US, TooManyDecimals { text: "-0.001".into() }),
             (text("10.125"), &US, TooManyDecimals { text: "10.125".into() }),
             (number("10.125"), &US, TooManyDecimals { text: "10.125".into() }),
             (number("10.001"), &US, TooManyDecimals { text: "10.001".into() }),

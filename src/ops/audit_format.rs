@@ -44,22 +44,25 @@ pub fn write_audit(entries: &[AuditEntry], format: AuditFormat, out: &mut dyn Wr
     Ok(())
 }
 
-const TABLE_HEADER: [&str; 8] = ["AT (UTC)", "KIND", "ROW", "DOC", "QBO ID", "STATUS", "EVENT", "ERROR"];
+const TABLE_HEADER: [&str; 9] = ["AT (UTC)", "KIND", "ROW", "DOC", "QBO ID", "TOTAL", "STATUS", "EVENT", "ERROR"];
 
 /// An aligned table, one line per entry; the error column is last and not padded.
 pub fn render_table(entries: &[AuditEntry]) -> String {
     if entries.is_empty() {
         return "No audit entries match.\n".to_owned();
     }
-    let rows: Vec<[String; 8]> = entries
+    let rows: Vec<[String; 9]> = entries
         .iter()
         .map(|e| {
             [
                 e.at.replacen('T', " ", 1).trim_end_matches('Z').to_owned(),
-                e.kind.as_str().to_owned(),
+                // The QuickBooks type where the line is about a document (a credit memo is on
+                // the invoice side), else the side.
+                e.doc_kind.clone().unwrap_or_else(|| e.kind.as_str().to_owned()),
                 e.sheet_row.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
                 e.doc_number.clone().unwrap_or_else(|| "-".into()),
                 e.qbo_id.clone().unwrap_or_else(|| "-".into()),
+                e.total.clone().unwrap_or_else(|| "-".into()),
                 e.status.clone(),
                 e.event.clone(),
                 e.error.as_deref().map(one_line).unwrap_or_default(),
@@ -109,6 +112,8 @@ pub fn write_csv(entries: &[AuditEntry], out: &mut dyn Write) -> Result<(), csv:
         "status",
         "request_id",
         "error",
+        "doc_kind",
+        "total",
     ])?;
     for e in entries {
         let text = |value: &Option<String>| value.as_deref().map(neutralise).unwrap_or_default().into_owned();
@@ -125,6 +130,8 @@ pub fn write_csv(entries: &[AuditEntry], out: &mut dyn Write) -> Result<(), csv:
             neutralise(&e.status).into_owned(),
             text(&e.request_id),
             text(&e.error),
+            text(&e.doc_kind),
+            text(&e.total),
         ])?;
     }
     writer.flush()?;
@@ -165,6 +172,8 @@ mod tests {
             request_json: Some(r#"{"Line":[]}"#.into()),
             response_json: None,
             error: error.map(str::to_owned),
+            doc_kind: Some("Invoice".into()),
+            total: error.is_none().then(|| "120.00".to_owned()),
         }
     }
 

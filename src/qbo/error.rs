@@ -164,9 +164,11 @@ fn explain(f: &FaultDetail) -> String {
     let field = f.element.as_deref().map(|e| format!(" (field {e})")).unwrap_or_default();
     let detail = f.detail.as_deref().map(clean).filter(|d| !d.is_empty());
     match f.code.as_str() {
-        "610" => "QuickBooks says something this document refers to (customer, item or account) has been made \
+        "610" => {
+            "QuickBooks says something this document refers to (customer, item, account or tax code) has been made \
              inactive: re-activate it in QuickBooks or change the row."
-            .into(),
+                .into()
+        }
         "2500" => format!(
             "QuickBooks does not know something this document refers to{field}: the customer, vendor, item or account \
              it points to does not exist; check the row and the settings QB_DEFAULT_ITEM_ID and \
@@ -494,7 +496,7 @@ mod tests {
         let rejected = |f: Fault| classify_fault(f, Op::Write).error.for_bookkeeper();
         assert_eq!(
             rejected(fixture_fault("fault_610_object_not_found.json")),
-            "QuickBooks says something this document refers to (customer, item or account) has been made inactive: \
+            "QuickBooks says something this document refers to (customer, item, account or tax code) has been made inactive: \
              re-activate it in QuickBooks or change the row."
         );
         assert_eq!(

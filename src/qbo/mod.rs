@@ -56,6 +56,6 @@ pub use payments::{NewPayment, PayFrom};
 pub use request_id::{InvalidRequestId, RequestId};
 pub use tax::{
     Country, DocTax, DocTaxError, GlobalTaxCalculation, TaxCode, TaxCodeId, TaxCodeSpec, TaxConfig, TaxConfigError,
-    TaxPlan, TaxSetting, TaxSetup,
+    TaxPlan, TaxSetting, TaxSetup, TaxShapeError,
 };
 pub use tax_fault::TaxFault;

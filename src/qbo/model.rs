@@ -22,7 +22,7 @@ use super::money::{Number, decimal_from_json};
 use super::tax::{DocTax, GlobalTaxCalculation, TaxShapeError};
 
 /// The documents qbsync creates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum DocKind {
     /// Money in: a sales invoice to a customer.
     Invoice,
@@ -35,6 +35,8 @@ pub enum DocKind {
 }
 
 impl DocKind {
+    pub const ALL: [DocKind; 4] = [DocKind::Invoice, DocKind::Bill, DocKind::CreditMemo, DocKind::VendorCredit];
+
     /// The entity name in bodies, queries and batch items.
     pub fn entity(&self) -> &'static str {
         match self {
@@ -69,6 +71,11 @@ impl DocKind {
             DocKind::Invoice | DocKind::CreditMemo => DocKind::CreditMemo,
             DocKind::Bill | DocKind::VendorCredit => DocKind::VendorCredit,
         }
+    }
+
+    /// Money going back: a credit memo or a vendor credit.
+    pub fn is_credit(&self) -> bool {
+        matches!(self, DocKind::CreditMemo | DocKind::VendorCredit)
     }
 
     /// Sales documents take sales tax codes; purchases take purchase codes.
@@ -473,6 +480,8 @@ pub struct Doc {
     pub party_name: Option<String>,
     /// `TotalAmt`; when absent, the sum of the item lines.
     pub total: Decimal,
+    /// `TxnTaxDetail.TotalTax`: the tax inside `total` (zero when QuickBooks names none).
+    pub total_tax: Decimal,
     pub txn_date: Option<NaiveDate>,
     /// The customer pay link (`InvoiceLink`), only when asked for and QuickBooks made one.
     pub invoice_link: Option<String>,
@@ -494,6 +503,11 @@ impl Doc {
             party_id: party.and_then(|p| text(p, "value")).unwrap_or_default(),
             party_name: party.and_then(|p| text(p, "name")),
             total,
+            total_tax: entity
+                .get("TxnTaxDetail")
+                .and_then(|detail| detail.get("TotalTax"))
+                .and_then(decimal_from_json)
+                .unwrap_or_default(),
             txn_date: entity.get("TxnDate").and_then(Value::as_str).and_then(date),
             invoice_link: text(entity, "InvoiceLink").filter(|s| !s.is_empty()),
             raw: entity.clone(),

@@ -30,6 +30,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::qbo::DocKind;
+
 pub use crate::domain::RowStatus;
 pub use home::{Home, HomeError};
 pub use schema::SCHEMA_VERSION;
@@ -160,6 +162,19 @@ impl FromSql for Kind {
     }
 }
 
+impl ToSql for DocKind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.entity().into())
+    }
+}
+
+impl FromSql for DocKind {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        DocKind::ALL.into_iter().find(|k| k.entity() == text).ok_or_else(|| unknown("QuickBooks document type", text))
+    }
+}
+
 impl ToSql for DocState {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(self.as_str().into())
@@ -200,15 +215,21 @@ impl FromSql for Amount {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DocRecord {
     pub doc_key: String,
+    /// The side of the sheet it is shown on.
     pub kind: Kind,
+    /// What QuickBooks holds it as: an invoice or credit memo (money in), a bill or vendor
+    /// credit (money out). Searches and links go by it.
+    pub doc_kind: DocKind,
     pub doc_number: Option<String>,
     pub request_id: String,
     pub payload_hash: String,
     /// The JSON body sent to QuickBooks (contains no secrets).
     pub payload: String,
     pub party_id: String,
-    /// The document's total as sent, exact.
+    /// The document's total as sent, exact: the sum of the sheet's amounts.
     pub total: Decimal,
+    /// QuickBooks' `TotalAmt` once created: with tax added on top, more than `total`.
+    pub qbo_total: Option<Decimal>,
     pub state: DocState,
     pub qbo_id: Option<String>,
     pub qbo_url: Option<String>,
@@ -224,6 +245,7 @@ pub struct DocRecord {
 pub struct NewIntent<'a> {
     pub doc_key: &'a str,
     pub kind: Kind,
+    pub doc_kind: DocKind,
     pub doc_number: Option<&'a str>,
     pub request_id: &'a str,
     pub payload_hash: &'a str,
@@ -286,6 +308,10 @@ pub struct AuditEntry {
     pub request_json: Option<String>,
     pub response_json: Option<String>,
     pub error: Option<String>,
+    /// The QuickBooks document type (`Invoice`, `CreditMemo`, …), for lines about a document.
+    pub doc_kind: Option<String>,
+    /// QuickBooks' total of a created document (tax included), exact.
+    pub total: Option<String>,
 }
 
 /// A new audit line. `at` is set by the store. Written typed; read back as text
@@ -303,6 +329,8 @@ pub struct NewAudit<'a> {
     pub request_json: Option<&'a str>,
     pub response_json: Option<&'a str>,
     pub error: Option<&'a str>,
+    pub doc_kind: Option<DocKind>,
+    pub total: Option<Decimal>,
 }
 
 impl<'a> NewAudit<'a> {
@@ -320,6 +348,8 @@ impl<'a> NewAudit<'a> {
             request_json: None,
             response_json: None,
             error: None,
+            doc_kind: None,
+            total: None,
         }
     }
 }
@@ -455,8 +485,8 @@ impl Store {
         }
         self.doc_changed(intent.doc_key);
         self.conn.execute(
-            "INSERT INTO documents (doc_key, kind, doc_number, request_id, payload_hash, payload, party_id, total, state, attempts, row_keys, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?9, ?10, ?10)",
+            "INSERT INTO documents (doc_key, kind, doc_number, request_id, payload_hash, payload, party_id, total, state, attempts, row_keys, created_at, updated_at, doc_kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?9, ?10, ?10, ?11)",
             params![
                 intent.doc_key,
                 intent.kind,
@@ -469,6 +499,7 @@ impl Store {
                 serde_json::to_string(intent.row_keys)
                     .map_err(|source| StoreError::Encode { what: "the row keys of a document", source })?,
                 now(),
+                intent.doc_kind,
             ],
         )?;
         self.document(intent.doc_key)?.ok_or(StoreError::Sql(rusqlite::Error::QueryReturnedNoRows))
@@ -484,12 +515,18 @@ impl Store {
         Ok(())
     }
 
-    /// QuickBooks holds the document. Idempotent.
-    pub fn mark_created(&self, doc_key: &str, qbo_id: &str, qbo_url: &str) -> Result<(), StoreError> {
+    /// QuickBooks holds the document, with `TotalAmt` `qbo_total`. Idempotent.
+    pub fn mark_created(
+        &self,
+        doc_key: &str,
+        qbo_id: &str,
+        qbo_url: &str,
+        qbo_total: Decimal,
+    ) -> Result<(), StoreError> {
         self.doc_changed(doc_key);
         self.conn.execute(
-            "UPDATE documents SET state = 'created', qbo_id = ?2, qbo_url = ?3, error = NULL, updated_at = ?4 WHERE doc_key = ?1",
-            params![doc_key, qbo_id, qbo_url, now()],
+            "UPDATE documents SET state = 'created', qbo_id = ?2, qbo_url = ?3, qbo_total = ?5, error = NULL, updated_at = ?4 WHERE doc_key = ?1",
+            params![doc_key, qbo_id, qbo_url, now(), qbo_total.to_string()],
         )?;
         Ok(())
     }
@@ -528,13 +565,13 @@ impl Store {
             .optional()?)
     }
 
-    /// The document QuickBooks knows under `qbo_id`, if qbsync created or adopted it.
-    pub fn document_by_qbo_id(&self, kind: Kind, qbo_id: &str) -> Result<Option<DocRecord>, StoreError> {
+    /// The document QuickBooks knows as `doc_kind` `qbo_id`, if qbsync created or adopted it.
+    pub fn document_by_qbo_id(&self, doc_kind: DocKind, qbo_id: &str) -> Result<Option<DocRecord>, StoreError> {
         Ok(self
             .conn
             .query_row(
-                &format!("SELECT {DOC_COLUMNS} FROM documents WHERE kind = ?1 AND qbo_id = ?2"),
-                params![kind.as_str(), qbo_id],
+                &format!("SELECT {DOC_COLUMNS} FROM documents WHERE doc_kind = ?1 AND qbo_id = ?2"),
+                params![doc_kind, qbo_id],
                 doc_from_row,
             )
             .optional()?)
@@ -746,8 +783,8 @@ impl Store {
     pub fn audit_append(&self, kind: Kind, entry: &NewAudit<'_>) -> Result<(), StoreError> {
         self.conn.execute(
             &format!(
-                "INSERT INTO {} (at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO {} (at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error, doc_kind, total)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 kind.audit_table()
             ),
             params![
@@ -763,6 +800,8 @@ impl Store {
                 entry.request_json,
                 entry.response_json,
                 entry.error,
+                entry.doc_kind,
+                entry.total.map(|t| t.to_string()),
             ],
         )?;
         Ok(())
@@ -777,7 +816,7 @@ impl Store {
         let mut entries = Vec::new();
         for kind in kinds {
             let mut sql = format!(
-                "SELECT id, at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error FROM {} WHERE 1 = 1",
+                "SELECT id, at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error, doc_kind, total FROM {} WHERE 1 = 1",
                 kind.audit_table()
             );
             let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
@@ -822,6 +861,8 @@ impl Store {
                     request_json: r.get(10)?,
                     response_json: r.get(11)?,
                     error: r.get(12)?,
+                    doc_kind: r.get(13)?,
+                    total: r.get(14)?,
                 })
             })?;
             for entry in found {
@@ -973,12 +1014,11 @@ pub(crate) fn hot_queries() -> Vec<String> {
     ]
 }
 
-const DOC_COLUMNS: &str = "doc_key, kind, doc_number, request_id, payload_hash, payload, party_id, total, state, qbo_id, qbo_url, error, attempts, row_keys";
+const DOC_COLUMNS: &str = "doc_key, kind, doc_number, request_id, payload_hash, payload, party_id, total, state, qbo_id, qbo_url, error, attempts, row_keys, doc_kind, qbo_total";
 
 /// [`DOC_COLUMNS`] without the payload, its hash, the requestid and the error text, which on a
 /// long history are most of the bytes.
-const PLANNING_DOC_COLUMNS: &str =
-    "doc_key, kind, doc_number, '', '', '', party_id, total, state, qbo_id, qbo_url, NULL, attempts, row_keys";
+const PLANNING_DOC_COLUMNS: &str = "doc_key, kind, doc_number, '', '', '', party_id, total, state, qbo_id, qbo_url, NULL, attempts, row_keys, doc_kind, qbo_total";
 
 fn doc_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRecord> {
     let row_keys: String = r.get(13)?;
@@ -991,6 +1031,8 @@ fn doc_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRecord> {
         payload: r.get(5)?,
         party_id: r.get(6)?,
         total: r.get::<_, Amount>(7)?.0,
+        doc_kind: r.get(14)?,
+        qbo_total: r.get::<_, Option<Amount>>(15)?.map(|a| a.0),
         state: r.get(8)?,
         qbo_id: r.get(9)?,
         qbo_url: r.get(10)?,

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Version 1. The two audit tables share one definition (`audit_table`).
 pub(super) fn v1() -> String {
@@ -129,9 +129,37 @@ CREATE TABLE meta (
     .to_owned()
 }
 
+/// Version 5: credit memos and vendor credits, and sales tax. A document's QuickBooks type is
+/// no longer its side of the sheet (a money-in row may be a credit memo), and QuickBooks' total
+/// may exceed what was sent (tax added on top). Ids are unique per QuickBooks type: nothing
+/// documented says an invoice and a credit memo cannot share one. Audit lines written before
+/// keep no type: their table says it (every one was an invoice or a bill).
+fn v5() -> String {
+    let audit = |table: &str| {
+        format!(
+            "
+ALTER TABLE {table} ADD COLUMN doc_kind TEXT;
+ALTER TABLE {table} ADD COLUMN total TEXT;
+"
+        )
+    };
+    format!(
+        "
+ALTER TABLE documents ADD COLUMN doc_kind TEXT NOT NULL DEFAULT '';
+UPDATE documents SET doc_kind = CASE kind WHEN 'bill' THEN 'Bill' ELSE 'Invoice' END;
+ALTER TABLE documents ADD COLUMN qbo_total TEXT;
+DROP INDEX documents_by_qbo_id;
+CREATE INDEX documents_by_kind_qbo_id ON documents (kind, qbo_id) WHERE qbo_id IS NOT NULL;
+CREATE UNIQUE INDEX documents_by_qbo_id ON documents (doc_kind, qbo_id) WHERE qbo_id IS NOT NULL;
+{}{}",
+        audit("qb_invoice_audit"),
+        audit("qb_bill_audit")
+    )
+}
+
 /// Every upgrade in order; index + 1 is the version it brings the file to.
 fn upgrades() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4()]
+    vec![v1(), v2(), v3(), v4(), v5()]
 }
 
 /// The version recorded in the file (0 for a new file).

@@ -4,6 +4,7 @@ fn intent<'a>(doc_key: &'a str, request_id: &'a str, rows: &'a [String]) -> NewI
     NewIntent {
         doc_key,
         kind: Kind::Invoice,
+        doc_kind: crate::qbo::DocKind::Invoice,
         doc_number: Some("ACD-1"),
         request_id,
         payload_hash: "h",
@@ -55,9 +56,9 @@ fn intent_is_recorded_once_and_survives_reopen() {
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].attempts, 1);
     assert_eq!(pending[0].row_keys, rows);
-    store.mark_created("k1", "130", "https://x/app/invoice?txnId=130").unwrap();
+    store.mark_created("k1", "130", "https://x/app/invoice?txnId=130", rust_decimal::Decimal::ONE_HUNDRED).unwrap();
     assert!(store.pending_documents().unwrap().is_empty());
-    let by_id = store.document_by_qbo_id(Kind::Invoice, "130").unwrap().unwrap();
+    let by_id = store.document_by_qbo_id(crate::qbo::DocKind::Invoice, "130").unwrap().unwrap();
     assert_eq!(by_id.doc_key, "k1");
     // Created is final: a late failure report does not undo it.
     store.mark_failed("k1", "late").unwrap();
@@ -118,7 +119,7 @@ fn failed_documents_can_be_retired_but_created_ones_cannot() {
     store.retire_failed("a").unwrap();
     assert!(store.document("a").unwrap().is_none());
     store.record_intent(&intent("b", "b-0", &rows)).unwrap();
-    store.mark_created("b", "1", "u").unwrap();
+    store.mark_created("b", "1", "u", rust_decimal::Decimal::ONE_HUNDRED).unwrap();
     store.retire_failed("b").unwrap();
     assert!(store.document("b").unwrap().is_some());
 }
@@ -176,7 +177,7 @@ fn planning_reads_documents_without_their_payload_and_failed_rows_by_status() {
     let rows = vec!["k1".to_string()];
     store.record_intent(&intent("k1", "k1-0", &rows)).unwrap();
     store.count_attempt("k1").unwrap();
-    store.mark_created("k1", "130", "https://x/app/invoice?txnId=130").unwrap();
+    store.mark_created("k1", "130", "https://x/app/invoice?txnId=130", rust_decimal::Decimal::ONE_HUNDRED).unwrap();
     let full = store.all_documents().unwrap();
     let mut lean = Vec::new();
     store.for_each_document_for_planning(|doc| lean.push(doc)).unwrap();
@@ -240,7 +241,7 @@ fn the_planner_finds_documents_by_id_and_number_and_placed_rows_by_key() {
     let store = Store::in_memory().unwrap();
     let rows = vec!["k1".to_string()];
     store.record_intent(&intent("k1", "k1-0", &rows)).unwrap();
-    store.mark_created("k1", "130", "https://x/app/invoice?txnId=130").unwrap();
+    store.mark_created("k1", "130", "https://x/app/invoice?txnId=130", rust_decimal::Decimal::ONE_HUNDRED).unwrap();
     store.record_intent(&NewIntent { doc_number: Some("ACD-2"), ..intent("k2", "k2-0", &rows) }).unwrap();
     let by_id = store.documents_for_planning_by_qbo_id("130").unwrap();
     assert_eq!(by_id.iter().map(|d| d.doc_key.as_str()).collect::<Vec<_>>(), ["k1"]);

@@ -14,8 +14,10 @@ use crate::domain::date::parse_date;
 use crate::domain::doc_number::{DocNumber, DocNumberError};
 use crate::domain::invisible::escape_invisible;
 use crate::domain::layout::{Field, Layout, column_letter};
-use crate::domain::money::{AmountError, parse_amount};
+use crate::domain::money::{AmountError, SignedAmount, parse_signed_amount};
 use crate::domain::name::PartyName;
+use crate::qbo::DocKind;
+use crate::settings::NegativeAmounts;
 use crate::store::Kind;
 
 use super::policy::{Mode, Policy};
@@ -28,8 +30,12 @@ const MESSAGE_LIMIT: usize = 2000;
 /// One document line, before ids are known.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DraftLine {
+    /// The size of the row's amount: a credit's lines are positive too (its kind is the sign).
     pub amount: Decimal,
     pub description: Option<String>,
+    /// The row's `tax_code` cell as written (an id or a name), when it holds one: resolved
+    /// against the company's codes when the document is built, like a customer's name.
+    pub tax_code: Option<String>,
 }
 
 /// A row of the sheet taking part in a draft.
@@ -45,7 +51,11 @@ pub struct DraftRow {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DocDraft {
     pub doc_key: String,
+    /// The side of the sheet the document is shown on (money in or money out).
     pub kind: Kind,
+    /// What QuickBooks is asked to create: an invoice or bill, or for a negative amount a
+    /// credit memo or vendor credit.
+    pub doc_kind: DocKind,
     pub doc_number: String,
     /// The QuickBooks DisplayName of the customer (invoices) or vendor (bills), after aliases.
     pub party: String,
@@ -68,6 +78,9 @@ pub enum RowVerdict {
     /// Part of a document to create.
     Document {
         kind: Kind,
+        /// The row's amount was negative (allowed by `QBSYNC_NEGATIVE_AMOUNTS=credit`): its
+        /// document is a credit.
+        credit: bool,
         doc_number: String,
         party: String,
         line: DraftLine,
@@ -79,6 +92,16 @@ pub enum RowVerdict {
     Skip { kind: Kind, reason: String },
     /// The row's data is wrong; nothing is sent.
     Fail { kind: Kind, reason: String },
+}
+
+/// What QuickBooks creates for a document shown on `kind`'s side: a credit when its amount is
+/// negative.
+pub fn doc_kind(kind: Kind, credit: bool) -> DocKind {
+    let document = match kind {
+        Kind::Invoice => DocKind::Invoice,
+        Kind::Bill => DocKind::Bill,
+    };
+    if credit { document.credit() } else { document }
 }
 
 /// The direction a row routes to, if `inv_from` is in the map.
@@ -219,19 +242,19 @@ fn judge_raw(row: &[Cell], index: u32, layout: &Layout, policy: &Policy) -> RowV
     }
     .into_string();
 
-    let amount = match parse_amount(layout.cell(row, Field::InvDollars), &policy.amount_format) {
-        Ok(money) if money.is_zero() => {
+    let (amount, credit) = match parse_signed_amount(layout.cell(row, Field::InvDollars), &policy.amount_format) {
+        Ok(SignedAmount::Positive(money)) if money.is_zero() => {
             return fail(format!(
                 "{} is zero: QuickBooks documents need an amount; enter it or change the status",
                 at(Field::InvDollars)
             ));
         }
-        Ok(money) => money.amount(),
-        Err(AmountError::Negative { text }) => {
-            return fail(format!(
-                "{}: {text} is negative; qbsync does not create credit memos — enter it in QuickBooks by hand, or correct the amount",
-                at(Field::InvDollars)
-            ));
+        Ok(SignedAmount::Positive(money)) => (money.amount(), false),
+        Ok(SignedAmount::Negative { size, .. }) if policy.negative_amounts == NegativeAmounts::Credit => {
+            (size.amount(), true)
+        }
+        Ok(SignedAmount::Negative { text, .. }) => {
+            return fail(format!("{}: {}", at(Field::InvDollars), AmountError::Negative { text }));
         }
         Err(error) => return fail(format!("{}: {error}", at(Field::InvDollars))),
     };
@@ -249,11 +272,13 @@ fn judge_raw(row: &[Cell], index: u32, layout: &Layout, policy: &Policy) -> RowV
         Err(error) => return fail(format!("{}: {error}", at(Field::InvPaidDate))),
     };
 
+    let tax_code = Some(layout.cell(row, Field::TaxCode).trimmed().into_owned()).filter(|code| !code.is_empty());
     RowVerdict::Document {
         kind,
+        credit,
         doc_number,
         party,
-        line: DraftLine { amount, description: description(row, layout) },
+        line: DraftLine { amount, description: description(row, layout), tax_code },
         txn_date,
         due_date,
         note: private_note(row, layout),

@@ -49,19 +49,30 @@ impl Pass<'_> {
                 format!("{}: {}", decision.status, decision.error.clone().unwrap_or_default()),
             ));
         }
+        let tax = match drafts.is_empty() {
+            true => None,
+            false => Some(self.company.tax_plan(self.qbo, policy).await?),
+        };
         for draft in drafts {
             let kind = party_kind(draft.kind);
             let found = self.qbo.find_parties(kind, std::slice::from_ref(&draft.party)).await?;
             let sheet_rows = draft.rows.iter().map(|r| r.index + 1).collect();
-            match found.iter().find(|p| p.active) {
-                Some(party) => report.dry_run.push(DryRunDoc {
-                    kind: draft.kind,
-                    doc_number: draft.doc_number.clone(),
-                    sheet_rows,
-                    payload: Some(payload::build(&draft, &party.id, policy).to_json()),
-                    problem: None,
-                }),
-                None => report.dry_run.push(DryRunDoc {
+            let built = tax.as_ref().map(|tax| (found.iter().find(|p| p.active), tax));
+            match built {
+                Some((Some(party), tax)) => {
+                    let (payload, problem) = match payload::build(&draft, &party.id, policy, tax) {
+                        Ok(doc) => (Some(doc.to_json()), None),
+                        Err(unbuildable) => (None, Some(unbuildable.to_string())),
+                    };
+                    report.dry_run.push(DryRunDoc {
+                        kind: draft.kind,
+                        doc_number: draft.doc_number.clone(),
+                        sheet_rows,
+                        payload,
+                        problem,
+                    })
+                }
+                _ => report.dry_run.push(DryRunDoc {
                     kind: draft.kind,
                     doc_number: draft.doc_number.clone(),
                     sheet_rows,

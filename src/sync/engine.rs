@@ -26,6 +26,7 @@ use crate::qbo::QboClient;
 use crate::sheets::{NewAnchor, SheetsClient};
 use crate::store::{RowStatus, Store};
 
+use super::company::Company;
 use super::error::PassError;
 use super::pass::Pass;
 use super::picture::Picture;
@@ -50,11 +51,21 @@ pub struct Engine {
     pub write_back_every: Duration,
     /// Told about progress while documents are created (`run-once` hangs a progress bar here).
     pub progress: Option<ProgressObserver>,
+    /// What the connected company's rules are (its tax setup), learnt once per process.
+    pub company: Company,
 }
 
 impl Engine {
     pub fn new(sheets: SheetsClient, qbo: QboClient, store: Store) -> Engine {
-        Engine { sheets, qbo, store, batching: true, write_back_every: WRITE_BACK_EVERY, progress: None }
+        Engine {
+            sheets,
+            qbo,
+            store,
+            batching: true,
+            write_back_every: WRITE_BACK_EVERY,
+            progress: None,
+            company: Company::default(),
+        }
     }
 
     /// Runs one pass and records it (not a dry run's) in the store.
@@ -68,6 +79,7 @@ impl Engine {
             write_back_every: self.write_back_every,
             observer: self.progress.as_ref(),
             policy,
+            company: &self.company,
             view: StoreView::default(),
             kept: None,
         };
@@ -158,7 +170,13 @@ impl Pass<'_> {
 
         let ready = self.resolve_parties(&plan.creates, &mut report).await?;
         self.progress(Progress::Planned(ready.len()));
-        let created = self.create_all(ready, &mut report).await;
+        let created = match ready.is_empty() {
+            true => Ok(()),
+            false => {
+                let tax = self.company.tax_plan(self.qbo, self.policy).await?;
+                self.create_all(ready, &tax, &mut report).await
+            }
+        };
         self.progress(Progress::Finished);
         created?;
 

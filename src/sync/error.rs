@@ -2,7 +2,7 @@
 //! the services, the store or the configuration, never about one row's content.
 
 use crate::domain::layout::LayoutError;
-use crate::qbo::QboError;
+use crate::qbo::{QboError, TaxConfigError};
 use crate::sheets::SheetsError;
 use crate::store::StoreError;
 
@@ -24,6 +24,9 @@ pub enum PassError {
     Store(StoreError),
     #[error("configuration: {0}")]
     Config(String),
+    /// The tax settings do not fit the connected company (see [`super::company`]).
+    #[error("configuration: {0}")]
+    TaxSettings(TaxConfigError),
 }
 
 impl PassError {

@@ -109,6 +109,7 @@ impl<'s> Ledger<'s> {
         let doc = self.store.record_intent(&NewIntent {
             doc_key: &draft.doc_key,
             kind: draft.kind,
+            doc_kind: payload.kind(),
             doc_number: Some(&draft.doc_number),
             request_id: &request_id,
             payload_hash: &hash,
@@ -139,6 +140,8 @@ impl<'s> Ledger<'s> {
                 doc_number: Some(&draft.doc_number),
                 request_id: Some(&doc.request_id),
                 request_json: Some(&body),
+                doc_kind: Some(doc.doc_kind),
+                total: Some(doc.total),
                 ..NewAudit::new(AuditEvent::Intent, RowStatus::Pending)
             },
         )?;
@@ -155,8 +158,13 @@ impl<'s> Ledger<'s> {
     /// audit line, in one transaction (a crash in between would leave a created document
     /// whose rows still say pending, never to be written back).
     pub fn created(&self, doc: &DocRecord, created: &Doc, url: &str, adopted: bool) -> Result<Recorded, StoreError> {
+        // QuickBooks answers amounts as JSON numbers (`120.0`); money is shown with its cents.
+        let mut total = created.total;
+        if total.scale() < 2 {
+            total.rescale(2);
+        }
         let tx = self.store.begin()?;
-        self.store.mark_created(&doc.doc_key, &created.id, url)?;
+        self.store.mark_created(&doc.doc_key, &created.id, url, total)?;
         let at = now_seconds();
         let mut sheet_rows = Vec::new();
         for key in &doc.row_keys {
@@ -175,6 +183,9 @@ impl<'s> Ledger<'s> {
                 request_id: Some(&doc.request_id),
                 request_json: Some(&doc.payload),
                 response_json: Some(&response),
+                doc_kind: Some(doc.doc_kind),
+                // QuickBooks' total, tax included: what the client pays or is owed.
+                total: Some(total),
                 ..NewAudit::new(if adopted { AuditEvent::Adopted } else { AuditEvent::Created }, RowStatus::Synced)
             },
         )?;
@@ -183,11 +194,12 @@ impl<'s> Ledger<'s> {
             row_key = %doc.doc_key,
             doc_number = ?doc.doc_number,
             qbo_id = %created.id,
-            kind = doc.kind.as_str(),
+            kind = doc.doc_kind.entity(),
+            %total,
             adopted,
             "{} {}",
             if adopted { "adopted existing" } else { "created" },
-            doc.kind.as_str()
+            doc.doc_kind
         );
         Ok(Recorded { sheet_rows })
     }
@@ -210,6 +222,7 @@ impl<'s> Ledger<'s> {
                 request_json: Some(&doc.payload),
                 response_json: response,
                 error: Some(message),
+                doc_kind: Some(doc.doc_kind),
                 ..NewAudit::new(AuditEvent::Rejected, RowStatus::Failed)
             },
         )?;
@@ -356,12 +369,13 @@ mod tests {
         DocDraft {
             doc_key: key.into(),
             kind: Kind::Invoice,
+            doc_kind: DocKind::Invoice,
             doc_number: "ACD-1".into(),
             party: "Globex Corporation".into(),
             txn_date: NaiveDate::from_ymd_opt(2025, 11, 5).unwrap(),
             due_date: None,
             private_note: None,
-            lines: vec![DraftLine { amount: Decimal::new(12_345, 2), description: None }],
+            lines: vec![DraftLine { amount: Decimal::new(12_345, 2), description: None, tax_code: None }],
             rows: rows
                 .iter()
                 .map(|(k, i)| DraftRow { key: (*k).into(), index: *i, content_fp: format!("fp-{k}") })

@@ -12,7 +12,8 @@
 //! 3. [`ledger`] — the only writer of row records, documents and audit lines; each change of
 //!    state is one typed method in its own transaction.
 //! 4. [`send`] — names, intents, batches and reconciliation with QuickBooks ([`payload`] builds
-//!    what is sent, [`names`] finds customers and vendors).
+//!    what is sent, [`names`] finds customers and vendors, [`company`] knows how the company
+//!    taxes).
 //! 5. [`write_back`] — the store projected onto the cells qbsync owns ([`project`]), written
 //!    where the rows are now, with a check of where the writes landed.
 //!
@@ -22,6 +23,7 @@
 //! rows that are planned.
 
 pub mod columns;
+pub mod company;
 pub mod draft;
 mod dry_run;
 pub mod engine;
@@ -42,6 +44,7 @@ mod snapshot;
 pub mod view;
 mod write_back;
 
+pub use company::Company;
 pub use engine::{Engine, WRITE_BACK_EVERY};
 pub use error::PassError;
 pub use policy::{Mode, Policy};

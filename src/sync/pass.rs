@@ -10,6 +10,7 @@ use crate::qbo::QboClient;
 use crate::sheets::SheetsClient;
 use crate::store::Store;
 
+use super::company::Company;
 use super::ledger::Ledger;
 use super::picture::Picture;
 use super::policy::Policy;
@@ -26,6 +27,8 @@ pub(super) struct Pass<'e> {
     pub(super) write_back_every: Duration,
     pub(super) observer: Option<&'e ProgressObserver>,
     pub(super) policy: &'e Policy,
+    /// The company's rules, learnt when a document is first built (see [`Company`]).
+    pub(super) company: &'e Company,
     /// The store as the pass sees it: loaded when a pass finds work (as far as the rows it
     /// plans need, see [`StoreView`]), caught up before each new picture of the sheet.
     pub(super) view: StoreView,

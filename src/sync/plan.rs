@@ -429,12 +429,13 @@ pub fn plan(
                     row_record(key.to_owned(), kind, None, RowStatus::Failed, Some(reason), fp, policy, index);
                 push_decision(&mut plan, record, decision);
             }
-            RowVerdict::Document { kind, doc_number, party, line, txn_date, due_date, note } => {
+            RowVerdict::Document { kind, credit, doc_number, party, line, txn_date, due_date, note } => {
                 candidates.push(Candidate {
                     key: key.to_owned(),
                     index,
                     fp: fp.clone(),
                     kind,
+                    credit,
                     doc_number,
                     party,
                     line,
@@ -465,6 +466,7 @@ struct Candidate {
     index: u32,
     fp: String,
     kind: Kind,
+    credit: bool,
     doc_number: String,
     party: String,
     line: super::draft::DraftLine,
@@ -530,11 +532,25 @@ fn group_candidates(
             continue;
         }
 
+        // One document is either a sale or a credit: QuickBooks has no document whose lines
+        // go both ways, and netting them would hide a refund inside an invoice.
+        if members.iter().any(|m| m.credit != members[0].credit) {
+            let all = sheet_rows(&members);
+            for m in &members {
+                let reason = format!(
+                    "rows {all} share invoice number {number} but some amounts are negative and some positive: a credit needs its own number (one document is either a sale or a credit)"
+                );
+                fail_candidate(plan, store, policy, m, reason);
+            }
+            continue;
+        }
+
         let first = &members[0];
         let notes: Vec<String> = members.iter().filter_map(|m| m.note.clone()).collect();
         drafts.push(DocDraft {
             doc_key: first.key.clone(),
             kind,
+            doc_kind: super::draft::doc_kind(kind, first.credit),
             doc_number: number.clone(),
             party: first.party.clone(),
             txn_date: first.txn_date,

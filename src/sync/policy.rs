@@ -7,6 +7,8 @@ use crate::domain::date::DateOrder;
 use crate::domain::layout::ColumnNames;
 use crate::domain::money::AmountFormat;
 use crate::domain::status::EligibleStatuses;
+use crate::qbo::TaxConfig;
+use crate::settings::NegativeAmounts;
 
 /// `QB_SYNC_MODE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +32,11 @@ pub struct Policy {
     pub default_item_id: String,
     pub expense_account_id: String,
     pub ap_account_id: Option<String>,
+    /// `QBSYNC_NEGATIVE_AMOUNTS`: whether a negative amount fails its row or becomes a credit.
+    pub negative_amounts: NegativeAmounts,
+    /// The tax settings, resolved against the company's tax codes when documents are built
+    /// (the company's rules are QuickBooks', learnt by the send stage).
+    pub tax: TaxConfig,
     /// `QBSYNC_CREATE_MISSING_NAMES`: create customers and vendors QuickBooks does not know.
     pub create_missing_names: bool,
     pub directions: Directions,

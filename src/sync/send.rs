@@ -12,13 +12,15 @@ use std::collections::{BTreeMap, HashMap};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::qbo::{Doc, QboError, RequestId};
+use crate::domain::invisible::escape_invisible;
+use crate::domain::layout::Field;
+use crate::qbo::{Doc, QboError, RequestId, TaxPlan};
 use crate::store::{AuditEvent, DocRecord, DocState, Kind};
 
-use super::draft::{DocDraft, party_cell};
+use super::draft::{CellRef, DocDraft, party_cell};
 use super::error::PassError;
 use super::pass::Pass;
-use super::payload::{self, BatchRequest, doc_kind, is_ours, party_kind};
+use super::payload::{self, BatchRequest, Unbuildable, is_ours, party_kind};
 use super::report::{CreatedDoc, PassReport, Progress};
 
 /// Most documents per QuickBooks batch request (Intuit's limit).
@@ -46,7 +48,7 @@ impl Pass<'_> {
         if doc.state != DocState::Pending {
             return Ok(());
         }
-        let kind = doc_kind(doc.kind);
+        let kind = doc.doc_kind;
         // Sent before, outcome unknown: whatever QuickBooks holds under this number decides.
         if let (true, Some(number)) = (doc.attempts > 0, &doc.doc_number) {
             let found = self.qbo.find_by_doc_number(kind, number).await?;
@@ -119,11 +121,16 @@ impl Pass<'_> {
     /// long backlog is being created, the sheet is brought up to date every
     /// `write_back_every`. If something stops the pass, the batches already out are still
     /// settled before it returns, so none of their answers is thrown away.
-    pub(super) async fn create_all(&mut self, ready: Vec<Ready>, report: &mut PassReport) -> Result<(), PassError> {
+    pub(super) async fn create_all(
+        &mut self,
+        ready: Vec<Ready>,
+        tax: &TaxPlan,
+        report: &mut PassReport,
+    ) -> Result<(), PassError> {
         if !self.batching || ready.len() < 2 {
             let mut pending: Vec<DocRecord> = Vec::new();
             for (draft, party_id) in ready {
-                let doc = self.intend(&draft, &party_id)?;
+                let Some(doc) = self.intend(&draft, &party_id, tax, report)? else { continue };
                 if never_sent(&doc) {
                     pending.push(doc);
                 } else if sent_unsettled(&doc) {
@@ -144,7 +151,7 @@ impl Pass<'_> {
         let mut unwritten = false;
         loop {
             while stopped.is_none() && in_flight.len() < BATCHES_IN_FLIGHT && drafts.peek().is_some() {
-                match self.launch_batch(&mut drafts, &mut in_flight, &mut report.uncertain) {
+                match self.launch_batch(&mut drafts, &mut in_flight, tax, report) {
                     Ok(Some((id, size))) => {
                         sizes.insert(id, size);
                     }
@@ -187,10 +194,56 @@ impl Pass<'_> {
         stopped.map_or(Ok(()), Err)
     }
 
-    /// The intent of a ready draft, recorded (or the one an earlier pass recorded).
-    fn intend(&self, draft: &DocDraft, party_id: &str) -> Result<DocRecord, PassError> {
-        let payload = payload::build(draft, party_id, self.policy);
-        Ok(self.ledger().intend(draft, &payload, party_id, &self.policy.config_fp)?)
+    /// The intent of a ready draft, recorded (or the one an earlier pass recorded), or `None`
+    /// when the draft cannot be built (its rows fail, saying why).
+    fn intend(
+        &self,
+        draft: &DocDraft,
+        party_id: &str,
+        tax: &TaxPlan,
+        report: &mut PassReport,
+    ) -> Result<Option<DocRecord>, PassError> {
+        match payload::build(draft, party_id, self.policy, tax) {
+            Ok(payload) => Ok(Some(self.ledger().intend(draft, &payload, party_id, &self.policy.config_fp)?)),
+            Err(unbuildable) => {
+                // An intent an earlier pass recorded is settled with its recorded body, whatever
+                // the company's codes say now: it may already be in QuickBooks.
+                if let Some(earlier) = self.store.document(&draft.doc_key)?.filter(|d| d.state == DocState::Pending) {
+                    return Ok(Some(earlier));
+                }
+                let reasons = self.unbuildable_reasons(draft, &unbuildable);
+                self.ledger().draft_failed(draft, &reasons, &self.policy.config_fp)?;
+                report.failed += draft.rows.len();
+                Ok(None)
+            }
+        }
+    }
+
+    /// One sentence per row of a draft that cannot be built: the row whose `tax_code` cell is
+    /// wrong is told so by its cell; the document's other rows are told which row to fix.
+    fn unbuildable_reasons(&self, draft: &DocDraft, unbuildable: &Unbuildable) -> Vec<String> {
+        let cell = |index: u32| self.kept.as_ref().map(|p| CellRef::new(&p.layout, Field::TaxCode, index));
+        draft
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let sentence = match unbuildable {
+                    Unbuildable::Tax { line, error } if *line == i && draft.lines[i].tax_code.is_some() => {
+                        match cell(row.index) {
+                            Some(cell) => format!("{cell}: {error}"),
+                            None => error.to_string(),
+                        }
+                    }
+                    Unbuildable::Tax { line, error } if draft.lines[*line].tax_code.is_some() => format!(
+                        "sheet row {} of the same document: {error}",
+                        draft.rows.get(*line).map_or(0, |r| r.index + 1)
+                    ),
+                    other => other.to_string(),
+                };
+                escape_invisible(&sentence).into_owned()
+            })
+            .collect()
     }
 
     /// Records the intents of the next batch (up to [`BATCH_SIZE`] pending documents) and
@@ -200,15 +253,16 @@ impl Pass<'_> {
         &mut self,
         drafts: &mut impl Iterator<Item = Ready>,
         in_flight: &mut JoinSet<BatchAnswer>,
-        uncertain: &mut usize,
+        tax: &TaxPlan,
+        report: &mut PassReport,
     ) -> Result<Option<(tokio::task::Id, usize)>, PassError> {
         let mut chunk: Vec<DocRecord> = Vec::with_capacity(BATCH_SIZE);
         for (draft, party_id) in drafts.by_ref() {
-            let doc = self.intend(&draft, &party_id)?;
+            let Some(doc) = self.intend(&draft, &party_id, tax, report)? else { continue };
             if never_sent(&doc) {
                 chunk.push(doc);
             } else if sent_unsettled(&doc) {
-                *uncertain += 1;
+                report.uncertain += 1;
             }
             if chunk.len() == BATCH_SIZE {
                 break;
@@ -236,7 +290,7 @@ impl Pass<'_> {
     async fn send_one(&mut self, doc: &DocRecord, report: &mut PassReport) -> Result<(), PassError> {
         let request_id = RequestId::parse(&doc.request_id).map_err(|e| QboError::Protocol { reason: e.to_string() })?;
         self.ledger().sending(&doc.doc_key)?;
-        let outcome = self.qbo.create_body(doc_kind(doc.kind), &doc.payload, &request_id).await;
+        let outcome = self.qbo.create_body(doc.doc_kind, &doc.payload, &request_id).await;
         self.settle_outcome(doc, outcome, report).await
     }
 
@@ -281,8 +335,8 @@ impl Pass<'_> {
         match outcome {
             Ok(created) => self.adopt(doc, &created, false, report),
             Err(QboError::DuplicateDocNumber { txn_id, txn_type, .. }) => {
-                let existing = if txn_type.eq_ignore_ascii_case(doc_kind(doc.kind).entity()) {
-                    match self.qbo.read(doc_kind(doc.kind), &txn_id, false).await {
+                let existing = if txn_type.eq_ignore_ascii_case(doc.doc_kind.entity()) {
+                    match self.qbo.read(doc.doc_kind, &txn_id, false).await {
                         Ok(found) => Some(found),
                         Err(QboError::Rejected { .. }) => None,
                         // Not knowing whose document it is, is not the row's fault: the intent
@@ -299,7 +353,7 @@ impl Pass<'_> {
                 match existing {
                     Some(existing)
                         if is_ours(&existing, doc)
-                            && self.store.document_by_qbo_id(doc.kind, &existing.id)?.is_none() =>
+                            && self.store.document_by_qbo_id(doc.doc_kind, &existing.id)?.is_none() =>
                     {
                         self.adopt(doc, &existing, true, report)
                     }
@@ -314,6 +368,10 @@ impl Pass<'_> {
             }
             Err(QboError::Rejected { faults }) => {
                 let error = QboError::Rejected { faults };
+                if error.tax_fault().is_some() {
+                    // The company's tax rules may have changed since they were learnt.
+                    self.company.forget();
+                }
                 let message = error.for_bookkeeper();
                 let response = format!("{error:?}");
                 self.refuse(doc, &message, Some(&response), report)
@@ -335,7 +393,7 @@ impl Pass<'_> {
 
     fn adopt(&self, doc: &DocRecord, created: &Doc, adopted: bool, report: &mut PassReport) -> Result<(), PassError> {
         self.progress(Progress::Created);
-        let url = self.qbo.doc_url(doc_kind(doc.kind), &created.id);
+        let url = self.qbo.doc_url(doc.doc_kind, &created.id);
         let recorded = self.ledger().created(doc, created, &url, adopted)?;
         report.created.push(CreatedDoc {
             kind: doc.kind,

@@ -191,6 +191,7 @@ mod tests {
             .record_intent(&NewIntent {
                 doc_key: key,
                 kind: Kind::Invoice,
+                doc_kind: crate::qbo::DocKind::Invoice,
                 doc_number: Some("A-1"),
                 request_id: &format!("{key}-00000000"),
                 payload_hash: "h",
@@ -231,7 +232,7 @@ mod tests {
         store.forget_row("gone").unwrap();
         intent(&store, "sent");
         store.count_attempt("sent").unwrap();
-        store.mark_created("sent", "77", "https://q/77").unwrap();
+        store.mark_created("sent", "77", "https://q/77", rust_decimal::Decimal::ONE_HUNDRED).unwrap();
         store.retire_failed("retired").unwrap();
         view.catch_up(&store).unwrap();
 
@@ -248,7 +249,7 @@ mod tests {
     fn a_picture_as_needed_holds_what_is_asked_for_and_every_claim_and_pending_document() {
         let store = Store::in_memory().unwrap();
         intent(&store, "done");
-        store.mark_created("done", "130", "https://q/130").unwrap();
+        store.mark_created("done", "130", "https://q/130", rust_decimal::Decimal::ONE_HUNDRED).unwrap();
         store.put_row(&RowRecord { doc_key: Some("done".into()), ..row("done", RowStatus::Synced, 2) }).unwrap();
         store.seal_rows(&[("done", 42)]).unwrap();
         store.put_row(&row("claim", RowStatus::Claimed, 3)).unwrap();

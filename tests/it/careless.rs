@@ -359,19 +359,21 @@ async fn a_lost_create_for_an_unsearchable_number_is_adopted_under_random_kills_
     let draft = DocDraft {
         doc_key: key.into(),
         kind: qbsync::store::Kind::Invoice,
+        doc_kind: DocKind::Invoice,
         doc_number: "①②③".into(),
         party: "Acme Training Co".into(),
         txn_date: chrono::NaiveDate::from_ymd_opt(2025, 11, 5).unwrap(),
         due_date: None,
         private_note: None,
-        lines: vec![DraftLine { amount: "10.00".parse().unwrap(), description: None }],
+        lines: vec![DraftLine { amount: "10.00".parse().unwrap(), description: None, tax_code: None }],
         rows: vec![DraftRow {
             key: key.into(),
             index: 1,
             content_fp: qbsync::domain::content_fingerprint(&sheet[1], &layout),
         }],
     };
-    let body = payload::build(&draft, &party[0].id, &policy);
+    let tax = engine.company.tax_plan(&engine.qbo, &policy).await.unwrap();
+    let body = payload::build(&draft, &party[0].id, &policy, &tax).unwrap();
     let intent = Ledger::new(&engine.store).intend(&draft, &body, &party[0].id, &policy.config_fp).unwrap();
     Ledger::new(&engine.store).sending(key).unwrap();
     let request_id = RequestId::parse(&intent.request_id).unwrap();

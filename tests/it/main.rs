@@ -18,5 +18,6 @@ mod settings;
 mod sheets_client;
 mod support;
 mod sync;
+mod tax;
 mod throughput;
 mod torture;

@@ -716,7 +716,7 @@ async fn a_fault_inside_a_200_is_a_rejection() {
     assert_eq!(faults[0].code, "610");
     assert_eq!(
         error.for_bookkeeper(),
-        "QuickBooks says something this document refers to (customer, item or account) has been made inactive: \
+        "QuickBooks says something this document refers to (customer, item, account or tax code) has been made inactive: \
          re-activate it in QuickBooks or change the row."
     );
     assert_eq!(received(&server).await.len(), 1);

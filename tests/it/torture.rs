@@ -23,6 +23,7 @@ use qbsync::domain::Cell;
 use qbsync::qbo::{DocKind, PartyKind, RequestId};
 use qbsync::sandbox::faults::endpoint;
 use qbsync::sandbox::google::{MetadataOnMove, SortOrder};
+use qbsync::sandbox::qbo::TxnSummary;
 use qbsync::sandbox::{FaultRule, SandboxOptions};
 use qbsync::store::{AuditQuery, DocState, Kind};
 use rand::rngs::StdRng;
@@ -43,12 +44,25 @@ pub struct ReadyRow {
     pub kind: Kind,
     pub number: String,
     pub party: &'static str,
+    /// The size of the amount; a credit's cell shows it negative.
     pub amount: Decimal,
+    /// A refund: the cell is negative and the document a credit memo or vendor credit.
+    pub credit: bool,
     /// The `thread` cell: the test's own name for the row, unique and never edited.
     pub thread: String,
 }
 
 impl ReadyRow {
+    /// The document QuickBooks must hold for the row.
+    pub fn doc_kind(&self) -> DocKind {
+        match (self.kind, self.credit) {
+            (Kind::Invoice, false) => DocKind::Invoice,
+            (Kind::Invoice, true) => DocKind::CreditMemo,
+            (Kind::Bill, false) => DocKind::Bill,
+            (Kind::Bill, true) => DocKind::VendorCredit,
+        }
+    }
+
     /// The row as sheet values, in [`HEADER`] order.
     pub fn values(&self, rng: &mut StdRng) -> Vec<String> {
         let (from, to) = match self.kind {
@@ -56,6 +70,11 @@ impl ReadyRow {
             Kind::Bill => (self.party, "ACD"),
         };
         let amount = if rng.gen_bool(0.2) { format!("${}", self.amount) } else { self.amount.to_string() };
+        let amount = match self.credit {
+            true if rng.gen_bool(0.5) => format!("({amount})"),
+            true => format!("-{amount}"),
+            false => amount,
+        };
         vec![
             self.number.clone(),
             if rng.gen_bool(0.8) { "submitted" } else { "pending" }.to_owned(),
@@ -89,6 +108,7 @@ pub fn generate(rng: &mut StdRng, count: usize, tag: &str) -> Vec<ReadyRow> {
                     CUSTOMERS[rng.gen_range(0..CUSTOMERS.len())]
                 },
                 amount: Decimal::new(rng.gen_range(100..900_000), 2),
+                credit: false,
                 thread: format!("T{tag}-{i:04}"),
             }
         })
@@ -162,14 +182,16 @@ struct Shape {
     honour_request_id: bool,
     /// What a sort does to row metadata; a person sorts the tab between some lives.
     metadata: MetadataOnMove,
+    /// One row in this many is a refund (`QBSYNC_NEGATIVE_AMOUNTS=credit`); 0: none.
+    credit_every: usize,
 }
 
 impl Shape {
     fn new(honour_request_id: bool, metadata: MetadataOnMove) -> Shape {
         if torture_long() {
-            Shape { rows: 240, kills: 200, max_life_ms: 2000, honour_request_id, metadata }
+            Shape { rows: 240, kills: 200, max_life_ms: 2000, honour_request_id, metadata, credit_every: 0 }
         } else {
-            Shape { rows: 60, kills: 20, max_life_ms: 1200, honour_request_id, metadata }
+            Shape { rows: 60, kills: 20, max_life_ms: 1200, honour_request_id, metadata, credit_every: 0 }
         }
     }
 }
@@ -194,14 +216,29 @@ async fn killed_at_random_with_requestid_ignored_and_no_duplicate_number_check()
     torture("torture::killed_at_random_with_requestid_ignored_and_no_duplicate_number_check", shape).await;
 }
 
+/// Refunds among the rows: credit memos and vendor credits take the same road as invoices and
+/// bills (intent, `requestid`, look-up by number under their own type), and must come out
+/// exactly once too, with QuickBooks ignoring `requestid`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_with_refunds_among_the_rows() {
+    let shape = Shape { credit_every: 4, ..Shape::new(false, MetadataOnMove::Stay) };
+    torture("torture::killed_at_random_with_refunds_among_the_rows", shape).await;
+}
+
 async fn torture(name: &str, shape: Shape) {
     let (seed, _guard) = torture_seed(name, 20_251_121);
     let mut rng = StdRng::seed_from_u64(seed);
-    let rows = generate(&mut rng, shape.rows, "T");
+    let mut rows = generate(&mut rng, shape.rows, "T");
+    if shape.credit_every > 0 {
+        for row in rows.iter_mut().skip(1).step_by(shape.credit_every) {
+            row.credit = true;
+        }
+    }
     // A third of the rows are there from the start; the rest arrive in waves, one before each
     // life of the daemon, as a bookkeeper appends them: every life has work in every step.
     let (first, later) = rows.split_at(shape.rows / 3);
-    let world = world_with(first, &mut rng, seed, &[]).await;
+    let extra: &[(&str, &str)] = if shape.credit_every > 0 { &[("QBSYNC_NEGATIVE_AMOUNTS", "credit")] } else { &[] };
+    let world = world_with(first, &mut rng, seed, extra).await;
     world.set_metadata_moves(shape.metadata);
     world.sandbox.qbo.set_honour_request_id(shape.honour_request_id);
     // Off: QuickBooks accepts a second invoice with the same number (the duplicate check is a
@@ -244,7 +281,7 @@ async fn torture(name: &str, shape: Shape) {
             kills_during_work += 1;
         }
     }
-    let created_under_fire = world.sandbox.qbo.invoices().len() + world.sandbox.qbo.bills().len();
+    let created_under_fire = all_documents(&world).len();
 
     world.sandbox.faults().clear();
     world.run_once_until_idle(8).await;
@@ -286,23 +323,36 @@ fn tracking(kind: Kind) -> [&'static str; 4] {
     }
 }
 
+/// Every document QuickBooks holds, by type.
+fn all_documents(world: &World) -> Vec<(DocKind, TxnSummary)> {
+    let qbo = &world.sandbox.qbo;
+    [
+        (DocKind::Invoice, qbo.invoices()),
+        (DocKind::Bill, qbo.bills()),
+        (DocKind::CreditMemo, qbo.credit_memos()),
+        (DocKind::VendorCredit, qbo.vendor_credits()),
+    ]
+    .into_iter()
+    .flat_map(|(kind, docs)| docs.into_iter().map(move |doc| (kind, doc)))
+    .collect()
+}
+
 /// Exactly one document per ready row, written back on its own row, and the store and the audit
 /// agreeing with QuickBooks.
 pub fn check_exactly_once(world: &World, rows: &[ReadyRow]) {
-    let invoices = world.sandbox.qbo.invoices();
-    let bills = world.sandbox.qbo.bills();
-    let docs = |kind: Kind| if kind == Kind::Invoice { &invoices } else { &bills };
+    let all = all_documents(world);
+    let docs = |kind: DocKind| all.iter().filter(move |(k, _)| *k == kind).map(|(_, doc)| doc);
     let sheet = world.sheet();
     let col = |name: &str| world.col(name);
     let text = |row: &[Cell], name: &str| row.get(col(name)).map(|c| c.as_text().into_owned()).unwrap_or_default();
 
-    for kind in [Kind::Invoice, Kind::Bill] {
-        let expected = rows.iter().filter(|r| r.kind == kind).count();
-        assert_eq!(docs(kind).len(), expected, "{} {}s for {expected} rows", docs(kind).len(), kind.as_str());
+    for kind in DocKind::ALL {
+        let expected = rows.iter().filter(|r| r.doc_kind() == kind).count();
+        assert_eq!(docs(kind).count(), expected, "{} {kind}s for {expected} rows", docs(kind).count());
     }
     for row in rows {
         let matching: Vec<_> =
-            docs(row.kind).iter().filter(|d| d.doc_number.as_deref() == Some(row.number.as_str())).collect();
+            docs(row.doc_kind()).filter(|d| d.doc_number.as_deref() == Some(row.number.as_str())).collect();
         assert_eq!(matching.len(), 1, "{}: {} documents in QuickBooks: {matching:#?}", row.number, matching.len());
         let doc = matching[0];
         assert_eq!(doc.party_name, row.party, "{}", row.number);
@@ -321,34 +371,32 @@ pub fn check_exactly_once(world: &World, rows: &[ReadyRow]) {
 
     let store = world.store();
     let documents = store.all_documents().unwrap();
-    let in_qbo: HashSet<(Kind, String)> = invoices
-        .iter()
-        .map(|d| (Kind::Invoice, d.id.clone()))
-        .chain(bills.iter().map(|d| (Kind::Bill, d.id.clone())))
-        .collect();
+    let in_qbo: HashSet<(DocKind, String)> = all.iter().map(|(kind, doc)| (*kind, doc.id.clone())).collect();
     let mut in_store = HashSet::new();
     for doc in &documents {
         assert_eq!(doc.state, DocState::Created, "{doc:#?}");
         let id = doc.qbo_id.clone().expect("a created document has its id");
-        assert!(in_store.insert((doc.kind, id)), "QuickBooks {} {:?} recorded twice", doc.kind.as_str(), doc.qbo_id);
+        assert!(in_store.insert((doc.doc_kind, id)), "QuickBooks {} {:?} recorded twice", doc.doc_kind, doc.qbo_id);
     }
     assert_eq!(in_store, in_qbo, "the store knows exactly the documents QuickBooks holds");
     for record in store.all_rows().unwrap() {
         assert!(!matches!(record.status.as_str(), "pending" | "claimed"), "stuck row record: {record:#?}");
     }
 
-    // The audit: one created-or-adopted line per document, naming its id, with what was sent
-    // and what came back.
+    // The audit: one created-or-adopted line per document, naming its id and type, with what
+    // was sent and what came back.
     let audit = store.audit(&AuditQuery::default()).unwrap();
-    let mut outcomes: HashMap<(Kind, &str), usize> = HashMap::new();
+    let mut outcomes: HashMap<(String, &str), usize> = HashMap::new();
     for entry in audit.iter().filter(|e| e.event == "created" || e.event == "adopted") {
-        *outcomes.entry((entry.kind, entry.qbo_id.as_deref().unwrap_or_default())).or_default() += 1;
+        let kind = entry.doc_kind.clone().unwrap_or_default();
+        *outcomes.entry((kind, entry.qbo_id.as_deref().unwrap_or_default())).or_default() += 1;
         assert!(entry.request_json.as_deref().is_some_and(|r| r.contains("DocNumber")), "{entry:#?}");
         assert!(entry.response_json.is_some(), "{entry:#?}");
     }
     for doc in &documents {
         let id = doc.qbo_id.as_deref().unwrap_or_default();
-        assert_eq!(outcomes.get(&(doc.kind, id)), Some(&1), "audit lines for {} {id}", doc.kind.as_str());
+        let key = (doc.doc_kind.entity().to_owned(), id);
+        assert_eq!(outcomes.get(&key), Some(&1), "audit lines for {} {id}", doc.doc_kind);
     }
 }
 

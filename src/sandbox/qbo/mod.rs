@@ -336,15 +336,20 @@ impl QboEmulator {
         self.company().find(kind, id).filter(|r| !r.deleted).map(|r| operations::render(r, true))
     }
 
-    /// Makes a customer, vendor, employee, item or account active or inactive, as a user would
-    /// in QBO (the name gains or loses its ` (deleted)` suffix; SyncToken moves on).
+    /// Makes a customer, vendor, employee, item, account or tax code active or inactive, as a
+    /// user would in QBO (a name gains or loses its ` (deleted)` suffix, a tax code keeps its
+    /// name; SyncToken moves on).
     pub fn set_active(&self, kind: EntityKind, id: &str, active: bool) -> Result<(), ControlError> {
-        if !kind.is_name_list() {
+        if !kind.is_name_list() && kind != EntityKind::TaxCode {
             return Err(ControlError::WrongKind { kind, action: "making inactive" });
         }
         let mut company = self.company();
         let record = company.find_mut(kind, id).ok_or_else(|| ControlError::NotFound { kind, id: id.into() })?;
-        names::set_active(kind, &mut record.body, active, &self.now());
+        if kind == EntityKind::TaxCode {
+            record.body.insert("Active".into(), Value::Bool(active));
+        } else {
+            names::set_active(kind, &mut record.body, active, &self.now());
+        }
         Ok(())
     }
 

@@ -6,6 +6,8 @@ use crate::domain::date::DateOrder;
 use crate::domain::layout::ColumnNames;
 use crate::domain::money::AmountFormat;
 use crate::domain::status::EligibleStatuses;
+use crate::qbo::DocKind;
+use crate::settings::NegativeAmounts;
 use crate::store::{DocRecord, DocState};
 use crate::sync::policy::{Mode, Policy};
 use crate::sync::project::{CellWrite, project, undo_misplaced};
@@ -49,6 +51,8 @@ pub(crate) fn policy() -> Policy {
         default_item_id: "1".into(),
         expense_account_id: "7".into(),
         ap_account_id: Some("33".into()),
+        negative_amounts: Default::default(),
+        tax: Default::default(),
         create_missing_names: false,
         directions,
         customer_aliases: NameAliases::default(),
@@ -101,12 +105,14 @@ fn doc(key: &str, number: &str, state: DocState, qbo_id: Option<&str>) -> DocRec
     DocRecord {
         doc_key: key.into(),
         kind: Kind::Invoice,
+        doc_kind: crate::qbo::DocKind::Invoice,
         doc_number: Some(number.into()),
         request_id: format!("{key}-x"),
         payload_hash: "h".into(),
         payload: "{}".into(),
         party_id: "58".into(),
         total: rust_decimal::Decimal::new(10000, 2),
+        qbo_total: None,
         state,
         qbo_id: qbo_id.map(str::to_owned),
         qbo_url: qbo_id.map(|id| format!("https://app.sandbox.qbo.intuit.com/app/invoice?txnId={id}")),
@@ -835,4 +841,50 @@ fn a_row_whose_anchor_was_deleted_with_another_row_gets_its_own_key_back_not_a_c
     other[1][7] = Cell::Number("999".into());
     let plan = super::plan(&other, &layout(&other), &anchors, &|_| false, &view, &policy(), &mut keys());
     assert_eq!(plan.located.get("k1"), None);
+}
+
+#[test]
+fn a_negative_amount_becomes_a_credit_of_its_size_only_when_credits_are_on() {
+    let rows = vec![
+        header(),
+        row("CN-1", "submitted", "ACD", "Globex Corporation", "-40.50"),
+        row("B-1", "submitted", "Jane Smith Consulting", "", "-12"),
+    ];
+    let credits = Policy { mode: Mode::Dual, negative_amounts: NegativeAmounts::Credit, ..policy() };
+    let first = plan(&rows, &layout(&rows), &[], &|_| false, &StoreView::default(), &credits, &mut keys());
+    let (view, anchors) = claimed(&first);
+    let second = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &credits, &mut keys());
+    let kinds: Vec<(DocKind, Kind, String)> =
+        second.creates.iter().map(|d| (d.doc_kind, d.kind, d.total().to_string())).collect();
+    assert_eq!(
+        kinds,
+        [(DocKind::CreditMemo, Kind::Invoice, "40.50".into()), (DocKind::VendorCredit, Kind::Bill, "12.00".into())]
+    );
+
+    let refused =
+        plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &Policy { mode: Mode::Dual, ..policy() }, &mut keys());
+    assert!(refused.creates.is_empty());
+    for decision in &refused.decisions {
+        assert_eq!(decision.status, RowStatus::Failed);
+        assert!(decision.error.as_deref().unwrap().contains("QBSYNC_NEGATIVE_AMOUNTS=credit"), "{decision:?}");
+    }
+}
+
+#[test]
+fn rows_sharing_a_number_fail_when_some_are_credits_and_some_are_not() {
+    let rows = vec![
+        header(),
+        row("ACD-9", "submitted", "ACD", "Globex Corporation", "100"),
+        row("ACD-9", "submitted", "ACD", "Globex Corporation", "-20"),
+    ];
+    let grouped = Policy { group_by_invoice: true, negative_amounts: NegativeAmounts::Credit, ..policy() };
+    let first = plan(&rows, &layout(&rows), &[], &|_| false, &StoreView::default(), &grouped, &mut keys());
+    let (view, anchors) = claimed(&first);
+    let second = plan(&rows, &layout(&rows), &anchors, &|_| false, &view, &grouped, &mut keys());
+    assert!(second.creates.is_empty());
+    assert_eq!(second.decisions.len(), 2);
+    for decision in &second.decisions {
+        let error = decision.error.as_deref().unwrap();
+        assert!(error.contains("rows 2, 3 share invoice number ACD-9 but some amounts are negative"), "{error}");
+    }
 }
