@@ -33,6 +33,7 @@ use super::picture::Picture;
 use super::plan::{self, Plan};
 use super::policy::Policy;
 use super::report::{PassOptions, PassReport, Progress, ProgressObserver};
+use super::snapshot::DriveVersions;
 use super::view::StoreView;
 
 /// How often a pass that is still creating brings the sheet up to date, so a backlog of
@@ -53,6 +54,8 @@ pub struct Engine {
     pub progress: Option<ProgressObserver>,
     /// What the connected company's rules are (its tax setup), learnt once per process.
     pub company: Company,
+    /// Whether Drive lately refused to say the file's version (the write-back's shortcut).
+    pub drive_versions: DriveVersions,
 }
 
 impl Engine {
@@ -65,6 +68,7 @@ impl Engine {
             write_back_every: WRITE_BACK_EVERY,
             progress: None,
             company: Company::default(),
+            drive_versions: DriveVersions::default(),
         }
     }
 
@@ -82,6 +86,7 @@ impl Engine {
             company: &self.company,
             view: StoreView::default(),
             kept: None,
+            drive_versions: &self.drive_versions,
         };
         let outcome = pass.run(options).await;
         if !options.dry_run {

@@ -49,3 +49,4 @@ pub use engine::{Engine, WRITE_BACK_EVERY};
 pub use error::PassError;
 pub use policy::{Mode, Policy};
 pub use report::{CreatedDoc, DryRunDoc, PassOptions, PassReport, Progress, ProgressObserver};
+pub use snapshot::DriveVersions;

@@ -15,6 +15,7 @@ use super::ledger::Ledger;
 use super::picture::Picture;
 use super::policy::Policy;
 use super::report::{Progress, ProgressObserver};
+use super::snapshot::DriveVersions;
 use super::view::StoreView;
 
 /// What one pass keeps while it runs.
@@ -33,8 +34,11 @@ pub(super) struct Pass<'e> {
     /// plans need, see [`StoreView`]), caught up before each new picture of the sheet.
     pub(super) view: StoreView,
     /// The sheet as the pass last saw it: a later read that comes back byte for byte the same
-    /// (nobody edited meanwhile) is not indexed or decoded again.
+    /// (nobody edited meanwhile) is not indexed or decoded again, and the write-back does not
+    /// read at all while Drive says the file has not changed.
     pub(super) kept: Option<Picture>,
+    /// Whether Drive lately refused to give a version (see [`DriveVersions`]).
+    pub(super) drive_versions: &'e DriveVersions,
 }
 
 impl Pass<'_> {

@@ -17,7 +17,7 @@ use compact_str::CompactString;
 
 use crate::domain::Cell;
 use crate::domain::layout::Layout;
-use crate::sheets::{Anchors, RawRow, RowIndex, RowSink, SheetsError};
+use crate::sheets::{Anchors, DriveVersion, RawRow, RowIndex, RowSink, SheetsError};
 
 use super::error::PassError;
 use super::fast::FastMap;
@@ -35,6 +35,9 @@ pub struct Picture {
     pub sealing: Sealing,
     /// Every row; a quiet row is not decoded and is empty.
     pub rows: Vec<Vec<Cell>>,
+    /// The file's Drive version just before the read, when Drive gave one that counts every
+    /// change: the same version later means this picture is still the sheet.
+    pub version: Option<DriveVersion>,
 }
 
 impl Picture {
@@ -78,7 +81,14 @@ impl<'s> Developing<'s> {
     pub fn finish(self, index: RowIndex) -> Result<Picture, PassError> {
         let Some(header) = self.rows.first() else { return Err(PassError::EmptySheet) };
         let layout = Layout::from_header(header, &self.policy.columns)?;
-        Ok(Picture { index, anchors: self.anchors, layout, sealing: self.sealer.finish(), rows: self.rows })
+        Ok(Picture {
+            index,
+            anchors: self.anchors,
+            layout,
+            sealing: self.sealer.finish(),
+            rows: self.rows,
+            version: None,
+        })
     }
 }
 

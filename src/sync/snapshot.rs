@@ -9,8 +9,11 @@
 //! bytes did not change, and the view of the store loaded only as far as the rows planned
 //! need it.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use crate::domain::Cell;
-use crate::sheets::{AllRows, Anchors};
+use crate::sheets::{AllRows, Anchors, DriveVersion};
 use crate::store::{RowStatus, StoreError};
 
 use super::error::PassError;
@@ -18,6 +21,32 @@ use super::pass::Pass;
 use super::picture::{Developing, IdleCheck, Picture};
 use super::plan;
 use super::view::StoreView;
+
+/// How long a pass goes without asking Drive after Drive gave no usable version: a company
+/// whose credentials Drive refuses costs one call per this long, not one per pass, and Drive
+/// enabled later is noticed within it.
+const DRIVE_ASKED_AGAIN_AFTER: Duration = Duration::from_secs(600);
+
+/// Whether Drive lately gave no version that counts every change; kept across passes by the
+/// engine, so that only the shortcut it enables is lost, never a call per pass.
+#[derive(Debug, Default)]
+pub struct DriveVersions {
+    refused_at: Mutex<Option<Instant>>,
+}
+
+impl DriveVersions {
+    fn worth_asking(&self) -> bool {
+        self.lock().is_none_or(|at| at.elapsed() >= DRIVE_ASKED_AGAIN_AFTER)
+    }
+
+    fn refused(&self) {
+        *self.lock() = Some(Instant::now());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.refused_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// Above this many rows to plan, the whole store is read at once rather than record by record
 /// (a history not sealed yet: the first busy pass after an upgrade, or after the header or the
@@ -57,11 +86,56 @@ impl Pass<'_> {
     /// [`SheetsClient::read_rows_with_anchors`]: crate::sheets::SheetsClient::read_rows_with_anchors
     pub(super) async fn picture(&mut self) -> Result<Picture, PassError> {
         self.view.catch_up(self.store)?;
+        let version = self.version_now().await;
         let mut developing = Developing::new(self.policy, Anchors::default(), &self.view.seals, self.kept.take());
         let read = self.sheets.read_rows_with_anchors(&mut developing).await?;
-        let picture = developing.finish(read.index)?;
+        let mut picture = developing.finish(read.index)?;
+        picture.version = version;
         self.prepare_view(&picture)?;
         Ok(picture)
+    }
+
+    /// The pass's last picture when nothing can have changed since it was read, else a fresh
+    /// one. "Nothing" means both: Drive's version is still the one read just before the picture
+    /// (Drive moves it with every change to the file), and no row record written since belongs
+    /// to a row the picture left quiet (its seal, which vouched for it, is gone). A write-back
+    /// after a pass that only talked to QuickBooks then costs one Drive call instead of a Sheets
+    /// read of the whole tab.
+    pub(super) async fn current_picture(&mut self) -> Result<Picture, PassError> {
+        if let Some(kept) = self.kept.take() {
+            if kept.version.is_some() && self.version_now().await == kept.version {
+                let written = self.view.catch_up(self.store)?;
+                let quiet_written =
+                    kept.anchors.iter().any(|a| kept.is_quiet(a.row as usize) && written.contains(&a.key));
+                if !quiet_written {
+                    self.prepare_view(&kept)?;
+                    return Ok(kept);
+                }
+            }
+            self.kept = Some(kept);
+        }
+        self.picture().await
+    }
+
+    /// The file's Drive version now, when Drive gives one that counts every change (see
+    /// [`DriveVersion::counts_every_change`]). Drive trouble only costs the shortcut: the pass
+    /// reads the sheet as it would without Drive, and does not ask again.
+    async fn version_now(&self) -> Option<DriveVersion> {
+        if !self.drive_versions.worth_asking() {
+            return None;
+        }
+        match self.sheets.drive_version().await {
+            Ok(version) if version.counts_every_change() => Some(version),
+            Ok(_) => {
+                self.drive_versions.refused();
+                None
+            }
+            Err(error) => {
+                tracing::debug!(%error, "no Drive version; the write-back reads the sheet");
+                self.drive_versions.refused();
+                None
+            }
+        }
     }
 
     /// Makes sure the view holds what planning the picture's rows that are not quiet will

@@ -148,10 +148,11 @@ impl StoreView {
     }
 
     /// Brings the picture up to date with what was written to the store since it was loaded
-    /// (or last caught up). A record written is read again; its seal is gone (every write to a
-    /// row record breaks it).
-    pub fn catch_up(&mut self, store: &Store) -> Result<(), StoreError> {
+    /// (or last caught up), and says which row records were written. A record written is read
+    /// again; its seal is gone (every write to a row record breaks it).
+    pub fn catch_up(&mut self, store: &Store) -> Result<Vec<String>, StoreError> {
         let changes = store.take_changes();
+        let written: Vec<String> = changes.rows.iter().map(|key| key.to_string()).collect();
         for key in changes.rows {
             self.seals.remove(key.as_str());
             match store.row(&key)? {
@@ -165,7 +166,7 @@ impl StoreView {
                 None => self.docs.remove(key.as_str()),
             };
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Remembers seals just stored (see [`Store::seal_rows`]).

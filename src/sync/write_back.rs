@@ -42,7 +42,7 @@ impl Pass<'_> {
     /// One projection and its write; true when rows moved under it (and it must run again).
     async fn project_and_write(&mut self, report: &mut PassReport) -> Result<bool, PassError> {
         let policy = self.policy;
-        let picture = match self.picture().await {
+        let picture = match self.current_picture().await {
             // Emptied since the pass planned: there is nothing to write to.
             Err(PassError::EmptySheet) => return Ok(false),
             other => other?,

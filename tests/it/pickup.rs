@@ -152,7 +152,9 @@ async fn without_drive_the_daemon_says_so_once_and_polls_as_before() {
         let after = until(&mut seen, |s| s.created == 1).await;
         assert_eq!(after.access.len(), 1, "said once");
         let drive_asks = world.sandbox.requests().matching("GET", "/no-drive/").len();
-        assert!(drive_asks <= after.passes, "Drive is asked once per poll, not every check: {drive_asks}");
+        // Once per poll by the change check, and once (per ten minutes) by a pass's write-back,
+        // which then reads the sheet as it would without Drive.
+        assert!(drive_asks <= after.passes + 1, "Drive is asked once per poll, not every check: {drive_asks}");
     })
     .await;
     assert!(!world.cell("ACD-2025-0901", "qb_invoice_id").is_empty(), "the poll picked the row up");

@@ -287,3 +287,27 @@ async fn names_quickbooks_does_not_know_cost_one_query_each_way_however_many() {
     assert!(world.cell("N-3", "qb_error").contains("exists in QuickBooks as a vendor"));
     assert_eq!(world.cell("N-4", "qb_sync_status"), "synced");
 }
+
+/// A busy pass reads what it must: the idle check, a picture, a second picture to verify the
+/// new row's anchor, and the landing check. The write-back between them reads nothing while
+/// Drive says the file has not changed since the last picture; without Drive it reads.
+#[tokio::test]
+async fn a_pass_that_creates_one_document_reads_the_sheet_four_times_and_five_without_drive() {
+    for (drive, expected) in [(true, 4), (false, 5)] {
+        let mut world = backlog(3, false, &[]).await;
+        if !drive {
+            let base = world.sandbox.base_url().to_owned();
+            world.set_env("QBSYNC_DRIVE_API_URL", &format!("{base}no-drive/"));
+        }
+        let mut engine = world.engine().await;
+        world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+        let row = sheet::ready_row(3);
+        world.sandbox.google.append_row(world.tab(), &row.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+
+        let before = engine.sheets.stats().reads;
+        let report = engine.pass(&world.policy(RunFlags::default()), PassOptions::default()).await.unwrap();
+        assert_eq!(report.created.len(), 1);
+        assert_eq!(engine.sheets.stats().reads - before, expected, "Drive {drive}");
+        assert_eq!(world.cell(&sheet::invoice_number(3), "qb_sync_status"), "synced", "Drive {drive}");
+    }
+}
