@@ -10,7 +10,9 @@
 //! everything today). The others are **optional** and read as blank when absent: `end_client`
 //! (customer fallback), `task_descr`, `job_name` (description), `Inv_paid_date` (DueDate),
 //! `owed2ACD`, `owed2workers`, `notes`, `thread` (private note). The tracking columns `qb_*` are
-//! added by `qbsync migrate`; [`Layout::missing_tracking_columns`] says which.
+//! added by `qbsync migrate`; [`Layout::missing_tracking_columns`] says which. The money
+//! columns (`qb_balance`, `qb_paid_status`, `qb_paid_at` and their `qb_bill_*` twins) are
+//! tracking columns too, but optional: a sheet without them is left alone.
 
 use std::fmt;
 
@@ -42,13 +44,19 @@ pub enum Field {
     QbBillUrl,
     QbBillStatus,
     QbBillError,
+    QbBalance,
+    QbPaidStatus,
+    QbPaidAt,
+    QbBillBalance,
+    QbBillPaidStatus,
+    QbBillPaidAt,
 }
 
 impl Field {
     /// Every field, inputs first, then tracking columns in the order `migrate` adds them; built
-    /// from the three lists below so it cannot drift from them.
-    pub const ALL: [Field; 23] = {
-        let mut all = [Field::Invoice; 23];
+    /// from the lists below so it cannot drift from them.
+    pub const ALL: [Field; 29] = {
+        let mut all = [Field::Invoice; 29];
         let mut i = 0;
         while i < Field::INPUTS.len() {
             all[i] = Field::INPUTS[i];
@@ -63,6 +71,11 @@ impl Field {
         while k < Field::TRACKING_BILL.len() {
             all[i + j + k] = Field::TRACKING_BILL[k];
             k += 1;
+        }
+        let mut m = 0;
+        while m < Field::MONEY.len() {
+            all[i + j + k + m] = Field::MONEY[m];
+            m += 1;
         }
         all
     };
@@ -96,6 +109,23 @@ impl Field {
     /// qbsync's extra columns in dual mode, in the order `migrate` adds them.
     pub const TRACKING_BILL: [Field; 4] = [Field::QbBillId, Field::QbBillUrl, Field::QbBillStatus, Field::QbBillError];
 
+    /// What QuickBooks says about an invoice's money (balance, paid status, paid date).
+    /// Optional: a sheet without them is left alone, and nothing waits for them.
+    pub const MONEY_INVOICE: [Field; 3] = [Field::QbBalance, Field::QbPaidStatus, Field::QbPaidAt];
+
+    /// The same for a bill, in dual mode.
+    pub const MONEY_BILL: [Field; 3] = [Field::QbBillBalance, Field::QbBillPaidStatus, Field::QbBillPaidAt];
+
+    /// Every money column, invoice ones first.
+    pub const MONEY: [Field; 6] = [
+        Field::QbBalance,
+        Field::QbPaidStatus,
+        Field::QbPaidAt,
+        Field::QbBillBalance,
+        Field::QbBillPaidStatus,
+        Field::QbBillPaidAt,
+    ];
+
     /// The settings key (`[columns] inv_dollars`, `QBSYNC_COLUMN_INV_DOLLARS`).
     pub const fn key(self) -> &'static str {
         match self {
@@ -122,6 +152,12 @@ impl Field {
             Field::QbBillUrl => "qb_bill_url",
             Field::QbBillStatus => "qb_bill_status",
             Field::QbBillError => "qb_bill_error",
+            Field::QbBalance => "qb_balance",
+            Field::QbPaidStatus => "qb_paid_status",
+            Field::QbPaidAt => "qb_paid_at",
+            Field::QbBillBalance => "qb_bill_balance",
+            Field::QbBillPaidStatus => "qb_bill_paid_status",
+            Field::QbBillPaidAt => "qb_bill_paid_at",
         }
     }
 
@@ -158,7 +194,7 @@ impl fmt::Display for Field {
 /// The header text of each field on this sheet: the shipped names unless configured otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ColumnNames {
-    names: [String; 23],
+    names: [String; 29],
     /// Whether the bill tracking columns are required too (dual mode): a pass that may create
     /// bills must have somewhere to record them.
     bills: bool,
@@ -278,7 +314,7 @@ fn quoted(names: &[String]) -> String {
 /// Column indexes (0-based) of the fields found in the header row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
-    columns: [Option<usize>; 23],
+    columns: [Option<usize>; 29],
     names: ColumnNames,
     width: usize,
     /// Row 1 as read, for naming near misses when a column is missing.
@@ -301,7 +337,7 @@ impl Layout {
     /// Like [`Layout::from_header`] but content with missing tracking columns: for `migrate`,
     /// which adds them, and `doctor`, which reports them.
     pub fn read_header(header: &[Cell], names: &ColumnNames) -> Result<Layout, LayoutError> {
-        let mut columns = [None; 23];
+        let mut columns = [None; 29];
         for (index, cell) in header.iter().enumerate() {
             let key = header_key(&cell.as_text());
             if key.is_empty() {
@@ -376,12 +412,15 @@ impl Layout {
     }
 
     /// The header names of the tracking columns row 1 lacks, in the order `migrate` appends
-    /// them (the bill columns only when `dual`).
+    /// them (the bill columns only when `dual`), the optional money columns included.
     pub fn missing_tracking_columns(&self, dual: bool) -> Vec<&str> {
         let bill: &[Field] = if dual { &Field::TRACKING_BILL } else { &[] };
+        let bill_money: &[Field] = if dual { &Field::MONEY_BILL } else { &[] };
         Field::TRACKING_INVOICE
             .iter()
             .chain(bill)
+            .chain(&Field::MONEY_INVOICE)
+            .chain(bill_money)
             .filter(|f| self.column(**f).is_none())
             .map(|f| self.names.name(*f))
             .collect()
@@ -406,6 +445,12 @@ impl Layout {
     /// shorter (the API leaves out a row's trailing empty cells).
     pub fn cell<'a>(&self, row: &'a [Cell], field: Field) -> &'a Cell {
         self.column(field).and_then(|i| row.get(i)).unwrap_or(&EMPTY)
+    }
+
+    /// Whether row 1 has any money column: without one, nothing would show what QuickBooks
+    /// says about payments, so nothing is asked.
+    pub fn shows_money(&self) -> bool {
+        Field::MONEY.iter().any(|f| self.column(*f).is_some())
     }
 
     /// The header names this layout was built with.

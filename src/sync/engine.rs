@@ -27,6 +27,7 @@ use crate::sheets::{NewAnchor, SheetsClient};
 use crate::store::{RowStatus, Store};
 
 use super::error::PassError;
+use super::money::Following;
 use super::pass::Pass;
 use super::picture::Picture;
 use super::plan::{self, Plan};
@@ -50,11 +51,21 @@ pub struct Engine {
     pub write_back_every: Duration,
     /// Told about progress while documents are created (`run-once` hangs a progress bar here).
     pub progress: Option<ProgressObserver>,
+    /// Follows payments in QuickBooks for the documents qbsync created; `None` leaves money alone.
+    pub following: Option<Following>,
 }
 
 impl Engine {
     pub fn new(sheets: SheetsClient, qbo: QboClient, store: Store) -> Engine {
-        Engine { sheets, qbo, store, batching: true, write_back_every: WRITE_BACK_EVERY, progress: None }
+        Engine {
+            sheets,
+            qbo,
+            store,
+            batching: true,
+            write_back_every: WRITE_BACK_EVERY,
+            progress: None,
+            following: None,
+        }
     }
 
     /// Runs one pass and records it (not a dry run's) in the store.
@@ -70,6 +81,7 @@ impl Engine {
             policy,
             view: StoreView::default(),
             kept: None,
+            following: self.following.as_mut(),
         };
         let outcome = pass.run(options).await;
         if !options.dry_run {
@@ -93,10 +105,14 @@ impl Engine {
 impl Pass<'_> {
     pub(super) async fn run(mut self, options: PassOptions) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
+        if !options.dry_run {
+            self.follow_money().await?;
+        }
         if !self.first_look().await? {
             report.idle = true;
             return Ok(report);
         }
+        let money_shown = self.money_to_show()?;
         let mut picture = self.picture().await?;
         let mut plan = self.plan(&picture);
 
@@ -163,6 +179,7 @@ impl Pass<'_> {
         created?;
 
         self.write_back(&mut report).await?;
+        self.ledger().money_shown(&money_shown)?;
         Ok(report)
     }
 

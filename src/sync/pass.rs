@@ -11,6 +11,7 @@ use crate::sheets::SheetsClient;
 use crate::store::Store;
 
 use super::ledger::Ledger;
+use super::money::Following;
 use super::picture::Picture;
 use super::policy::Policy;
 use super::report::{Progress, ProgressObserver};
@@ -32,6 +33,8 @@ pub(super) struct Pass<'e> {
     /// The sheet as the pass last saw it: a later read that comes back byte for byte the same
     /// (nobody edited meanwhile) is not indexed or decoded again.
     pub(super) kept: Option<Picture>,
+    /// The payment poller's schedule, when payments are followed (see [`super::money`]).
+    pub(super) following: Option<&'e mut Following>,
 }
 
 impl Pass<'_> {
