@@ -501,13 +501,34 @@ mod tests {
         assert_eq!(layout.width(), 14);
         assert_eq!(
             layout.missing_tracking_columns(false),
-            ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"]
+            [
+                "qb_invoice_id",
+                "qb_invoice_url",
+                "qb_sync_status",
+                "qb_synced_at",
+                "qb_error",
+                "qb_balance",
+                "qb_paid_status",
+                "qb_paid_at"
+            ]
         );
-        assert_eq!(layout.missing_tracking_columns(true).len(), 9);
+        assert_eq!(layout.missing_tracking_columns(true).len(), 15);
         assert_eq!(
             layout.missing_tracking_columns(true)[5..],
-            ["qb_bill_id", "qb_bill_url", "qb_bill_status", "qb_bill_error"]
+            [
+                "qb_bill_id",
+                "qb_bill_url",
+                "qb_bill_status",
+                "qb_bill_error",
+                "qb_balance",
+                "qb_paid_status",
+                "qb_paid_at",
+                "qb_bill_balance",
+                "qb_bill_paid_status",
+                "qb_bill_paid_at"
+            ]
         );
+        assert!(!layout.shows_money());
         assert!(layout.missing_optional_columns().is_empty());
     }
 
@@ -535,7 +556,15 @@ mod tests {
         assert_eq!(layout.width(), 10);
         assert_eq!(
             layout.missing_tracking_columns(false),
-            ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at"]
+            [
+                "qb_invoice_id",
+                "qb_invoice_url",
+                "qb_sync_status",
+                "qb_synced_at",
+                "qb_balance",
+                "qb_paid_status",
+                "qb_paid_at"
+            ]
         );
         assert_eq!(
             layout.missing_optional_columns(),
@@ -659,7 +688,22 @@ mod tests {
         assert!(err.to_string().contains("run `qbsync migrate`"));
         // `migrate` and `doctor` read the same header without refusing it.
         let layout = Layout::read_header(&header(&names), &ColumnNames::default()).unwrap();
-        assert_eq!(layout.missing_tracking_columns(false), ["qb_invoice_id"]);
+        assert_eq!(
+            layout.missing_tracking_columns(false),
+            ["qb_invoice_id", "qb_balance", "qb_paid_status", "qb_paid_at"]
+        );
+    }
+
+    #[test]
+    fn the_money_columns_are_optional_and_any_one_of_them_turns_following_on() {
+        let mut names: Vec<&str> = DEMO.split(',').collect();
+        names.extend(["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"]);
+        let layout = Layout::from_header(&header(&names), &ColumnNames::default()).expect("no money column needed");
+        assert!(!layout.shows_money());
+        names.push("qb_paid_status");
+        let layout = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap();
+        assert!(layout.shows_money());
+        assert_eq!(layout.column(Field::QbPaidStatus), Some(names.len() - 1));
     }
 
     #[test]

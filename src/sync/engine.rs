@@ -53,6 +53,8 @@ pub struct Engine {
     pub progress: Option<ProgressObserver>,
     /// Follows payments in QuickBooks for the documents qbsync created; `None` leaves money alone.
     pub following: Option<Following>,
+    /// The client's metered calls already added to the store's daily count.
+    metered_counted: u64,
 }
 
 impl Engine {
@@ -65,6 +67,7 @@ impl Engine {
             write_back_every: WRITE_BACK_EVERY,
             progress: None,
             following: None,
+            metered_counted: 0,
         }
     }
 
@@ -96,6 +99,16 @@ impl Engine {
             };
             if let Err(error) = self.store.record_pass(&record) {
                 tracing::warn!(%error, "the pass could not be recorded");
+            }
+            // Counted in the store, so `qbsync status` (another process) can hold them against
+            // the monthly allowance.
+            let metered = self.qbo.stats().metered;
+            match self
+                .store
+                .add_metered_calls(chrono::Utc::now().date_naive(), metered.saturating_sub(self.metered_counted))
+            {
+                Ok(()) => self.metered_counted = metered,
+                Err(error) => tracing::warn!(%error, "the metered calls could not be counted"),
             }
         }
         outcome
