@@ -62,14 +62,15 @@ pub fn desired_cells(
                 (Field::QbSyncedAt, at),
                 (error, text(record.error.as_deref())),
             ];
-            if let Some(view) = money.filter(|_| doc.is_some()) {
-                let columns = MoneyColumns::of(record.kind);
-                cells.extend([
-                    (columns.balance, Cell::text(view.balance_cell())),
-                    (columns.status, Cell::text(view.status.as_str())),
-                    (columns.paid_at, Cell::text(view.paid_at_cell())),
-                ]);
-            }
+            // Blank until the poller has seen the document: cells pasted from another row
+            // must not pass for this document's money.
+            let money = money.filter(|_| doc.is_some());
+            let columns = MoneyColumns::of(record.kind);
+            cells.extend([
+                (columns.balance, Cell::text(money.map(PaidView::balance_cell).unwrap_or_default())),
+                (columns.status, Cell::text(money.map(|m| m.status.as_str()).unwrap_or_default())),
+                (columns.paid_at, Cell::text(money.map(PaidView::paid_at_cell).unwrap_or_default())),
+            ]);
             cells
         }
         RowStatus::Failed => vec![
