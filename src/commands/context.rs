@@ -20,6 +20,7 @@ use crate::settings::{LoadOptions, ServiceAccountKey, Settings};
 use crate::sheets::{GoogleCredentials, SheetsClient, SheetsSettings};
 use crate::sheets::{RawRow, RowSink};
 use crate::store::{Home, Store};
+use crate::sync::money::Following;
 use crate::sync::{Engine, Mode, Policy};
 
 /// Flags of `run-once` that shape the policy.
@@ -164,7 +165,9 @@ pub async fn engine(settings: &Settings, tokens: Arc<dyn TokenSource>) -> anyhow
     let qbo = qbo(settings, tokens)?;
     let store = open_store(settings)?;
     claim_home(settings, &store)?;
-    Ok(Engine::new(sheets, qbo, store))
+    let mut engine = Engine::new(sheets, qbo, store);
+    engine.following = Some(Following::every(settings.payments.interval));
+    Ok(engine)
 }
 
 /// Records the configured spreadsheet and tab as the ones this state directory serves, or

@@ -9,8 +9,10 @@
 //! (customer), `inv_dollars` (amount) and `submitted_date` (TxnDate; a missing column would date
 //! everything today). The others are **optional** and read as blank when absent: `end_client`
 //! (customer fallback), `task_descr`, `job_name` (description), `Inv_paid_date` (DueDate),
-//! `owed2ACD`, `owed2workers`, `notes`, `thread` (private note), `tax_code` (a line's tax code). The tracking columns `qb_*` are
-//! added by `qbsync migrate`; [`Layout::missing_tracking_columns`] says which.
+//! `owed2ACD`, `owed2workers`, `notes`, `thread` (private note), `tax_code` (a line's tax code).
+//! The tracking columns `qb_*` are added by `qbsync migrate`; [`Layout::missing_tracking_columns`]
+//! says which. The money columns (`qb_balance`, `qb_paid_status`, `qb_paid_at` and their
+//! `qb_bill_*` twins) are tracking columns too, but optional: a sheet without them is left alone.
 
 use std::fmt;
 
@@ -44,13 +46,19 @@ pub enum Field {
     QbBillUrl,
     QbBillStatus,
     QbBillError,
+    QbBalance,
+    QbPaidStatus,
+    QbPaidAt,
+    QbBillBalance,
+    QbBillPaidStatus,
+    QbBillPaidAt,
 }
 
 impl Field {
     /// Every field, inputs first, then tracking columns in the order `migrate` adds them; built
-    /// from the three lists below so it cannot drift from them.
-    pub const ALL: [Field; 24] = {
-        let mut all = [Field::Invoice; 24];
+    /// from the lists below so it cannot drift from them.
+    pub const ALL: [Field; 30] = {
+        let mut all = [Field::Invoice; 30];
         let mut i = 0;
         while i < Field::INPUTS.len() {
             all[i] = Field::INPUTS[i];
@@ -65,6 +73,11 @@ impl Field {
         while k < Field::TRACKING_BILL.len() {
             all[i + j + k] = Field::TRACKING_BILL[k];
             k += 1;
+        }
+        let mut m = 0;
+        while m < Field::MONEY.len() {
+            all[i + j + k + m] = Field::MONEY[m];
+            m += 1;
         }
         all
     };
@@ -103,6 +116,23 @@ impl Field {
     /// qbsync's extra columns in dual mode, in the order `migrate` adds them.
     pub const TRACKING_BILL: [Field; 4] = [Field::QbBillId, Field::QbBillUrl, Field::QbBillStatus, Field::QbBillError];
 
+    /// What QuickBooks says about an invoice's money (balance, paid status, paid date).
+    /// Optional: a sheet without them is left alone, and nothing waits for them.
+    pub const MONEY_INVOICE: [Field; 3] = [Field::QbBalance, Field::QbPaidStatus, Field::QbPaidAt];
+
+    /// The same for a bill, in dual mode.
+    pub const MONEY_BILL: [Field; 3] = [Field::QbBillBalance, Field::QbBillPaidStatus, Field::QbBillPaidAt];
+
+    /// Every money column, invoice ones first.
+    pub const MONEY: [Field; 6] = [
+        Field::QbBalance,
+        Field::QbPaidStatus,
+        Field::QbPaidAt,
+        Field::QbBillBalance,
+        Field::QbBillPaidStatus,
+        Field::QbBillPaidAt,
+    ];
+
     /// The settings key (`[columns] inv_dollars`, `QBSYNC_COLUMN_INV_DOLLARS`).
     pub const fn key(self) -> &'static str {
         match self {
@@ -130,6 +160,12 @@ impl Field {
             Field::QbBillUrl => "qb_bill_url",
             Field::QbBillStatus => "qb_bill_status",
             Field::QbBillError => "qb_bill_error",
+            Field::QbBalance => "qb_balance",
+            Field::QbPaidStatus => "qb_paid_status",
+            Field::QbPaidAt => "qb_paid_at",
+            Field::QbBillBalance => "qb_bill_balance",
+            Field::QbBillPaidStatus => "qb_bill_paid_status",
+            Field::QbBillPaidAt => "qb_bill_paid_at",
         }
     }
 
@@ -384,12 +420,15 @@ impl Layout {
     }
 
     /// The header names of the tracking columns row 1 lacks, in the order `migrate` appends
-    /// them (the bill columns only when `dual`).
+    /// them (the bill columns only when `dual`), the optional money columns included.
     pub fn missing_tracking_columns(&self, dual: bool) -> Vec<&str> {
         let bill: &[Field] = if dual { &Field::TRACKING_BILL } else { &[] };
+        let bill_money: &[Field] = if dual { &Field::MONEY_BILL } else { &[] };
         Field::TRACKING_INVOICE
             .iter()
             .chain(bill)
+            .chain(&Field::MONEY_INVOICE)
+            .chain(bill_money)
             .filter(|f| self.column(**f).is_none())
             .map(|f| self.names.name(*f))
             .collect()
@@ -414,6 +453,12 @@ impl Layout {
     /// shorter (the API leaves out a row's trailing empty cells).
     pub fn cell<'a>(&self, row: &'a [Cell], field: Field) -> &'a Cell {
         self.column(field).and_then(|i| row.get(i)).unwrap_or(&EMPTY)
+    }
+
+    /// Whether row 1 has any money column: without one, nothing would show what QuickBooks
+    /// says about payments, so nothing is asked.
+    pub fn shows_money(&self) -> bool {
+        Field::MONEY.iter().any(|f| self.column(*f).is_some())
     }
 
     /// The header names this layout was built with.
@@ -465,13 +510,34 @@ mod tests {
         assert_eq!(layout.width(), 14);
         assert_eq!(
             layout.missing_tracking_columns(false),
-            ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"]
+            [
+                "qb_invoice_id",
+                "qb_invoice_url",
+                "qb_sync_status",
+                "qb_synced_at",
+                "qb_error",
+                "qb_balance",
+                "qb_paid_status",
+                "qb_paid_at"
+            ]
         );
-        assert_eq!(layout.missing_tracking_columns(true).len(), 9);
+        assert_eq!(layout.missing_tracking_columns(true).len(), 15);
         assert_eq!(
             layout.missing_tracking_columns(true)[5..],
-            ["qb_bill_id", "qb_bill_url", "qb_bill_status", "qb_bill_error"]
+            [
+                "qb_bill_id",
+                "qb_bill_url",
+                "qb_bill_status",
+                "qb_bill_error",
+                "qb_balance",
+                "qb_paid_status",
+                "qb_paid_at",
+                "qb_bill_balance",
+                "qb_bill_paid_status",
+                "qb_bill_paid_at"
+            ]
         );
+        assert!(!layout.shows_money());
         assert!(layout.missing_optional_columns().is_empty());
     }
 
@@ -499,7 +565,15 @@ mod tests {
         assert_eq!(layout.width(), 10);
         assert_eq!(
             layout.missing_tracking_columns(false),
-            ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at"]
+            [
+                "qb_invoice_id",
+                "qb_invoice_url",
+                "qb_sync_status",
+                "qb_synced_at",
+                "qb_balance",
+                "qb_paid_status",
+                "qb_paid_at"
+            ]
         );
         assert_eq!(
             layout.missing_optional_columns(),
@@ -623,7 +697,22 @@ mod tests {
         assert!(err.to_string().contains("run `qbsync migrate`"));
         // `migrate` and `doctor` read the same header without refusing it.
         let layout = Layout::read_header(&header(&names), &ColumnNames::default()).unwrap();
-        assert_eq!(layout.missing_tracking_columns(false), ["qb_invoice_id"]);
+        assert_eq!(
+            layout.missing_tracking_columns(false),
+            ["qb_invoice_id", "qb_balance", "qb_paid_status", "qb_paid_at"]
+        );
+    }
+
+    #[test]
+    fn the_money_columns_are_optional_and_any_one_of_them_turns_following_on() {
+        let mut names: Vec<&str> = DEMO.split(',').collect();
+        names.extend(["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"]);
+        let layout = Layout::from_header(&header(&names), &ColumnNames::default()).expect("no money column needed");
+        assert!(!layout.shows_money());
+        names.push("qb_paid_status");
+        let layout = Layout::from_header(&header(&names), &ColumnNames::default()).unwrap();
+        assert!(layout.shows_money());
+        assert_eq!(layout.column(Field::QbPaidStatus), Some(names.len() - 1));
     }
 
     #[test]

@@ -160,6 +160,11 @@ pub fn render_html(report: &StatusReport, now: DateTime<Utc>) -> String {
         },
     };
     let _ = write!(html, r#"<dt>QuickBooks</dt><dd id="quickbooks">{quickbooks}</dd>"#);
+    let _ = write!(
+        html,
+        r#"<dt>Metered QuickBooks calls</dt><dd id="qbo-metered-today">{} today, {} in 30 days</dd>"#,
+        report.qbo_metered_today, report.qbo_metered_30_days
+    );
     if let Some(calls) = report.qbo_metered_calls {
         let _ = write!(html, r#"<dt>Metered QuickBooks calls</dt><dd id="qbo-metered-calls">{calls} since start</dd>"#);
     }

@@ -53,6 +53,10 @@ pub struct StatusReport {
     /// "CorePlus" calls (500,000 a month on the free Builder tier, then 429 until the next
     /// month). `None` when no running daemon reports it.
     pub qbo_metered_calls: Option<u64>,
+    /// Metered QuickBooks calls the store counted today (UTC), whichever qbsync process made them.
+    pub qbo_metered_today: u64,
+    /// The same over the last 30 days: what to hold against the monthly allowance.
+    pub qbo_metered_30_days: u64,
     /// Failures of the last [`FAILURE_WINDOW_DAYS`] days, newest first, one per row.
     pub recent_failures: Vec<FailureLine>,
 }
@@ -182,7 +186,10 @@ pub fn build_report_at(
             break;
         }
     }
+    let (qbo_metered_today, qbo_metered_30_days) = store.metered_calls(now.date_naive())?;
     Ok(StatusReport {
+        qbo_metered_today,
+        qbo_metered_30_days,
         generated_at: rfc3339(now),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         invoices: store.counts(Kind::Invoice)?,
@@ -245,6 +252,11 @@ pub fn render_text(report: &StatusReport) -> String {
     if let Some(calls) = report.qbo_metered_calls {
         let _ = writeln!(out, "{:<13}{calls} metered QuickBooks calls (reads, queries, CDC) since start", "Metered");
     }
+    let _ = writeln!(
+        out,
+        "{:<13}{} metered QuickBooks calls today (UTC), {} in the last 30 days",
+        "Metered", report.qbo_metered_today, report.qbo_metered_30_days
+    );
 
     let _ = writeln!(out);
     let _ = writeln!(out, "{:<13}{:>8}{:>8}{:>8}{:>8}", "", "synced", "failed", "skipped", "pending");
@@ -395,9 +407,13 @@ mod tests {
     }
 
     #[test]
-    fn metered_calls_are_shown_only_when_a_daemon_counts_them() {
+    fn metered_calls_since_start_are_shown_only_when_a_daemon_counts_them_and_the_stored_days_always() {
         let quiet = render_text(&StatusReport::default());
-        assert!(!quiet.contains("metered"), "{quiet}");
+        assert!(!quiet.contains("since start"), "{quiet}");
+        assert!(quiet.contains("0 metered QuickBooks calls today (UTC), 0 in the last 30 days"), "{quiet}");
+        let stored =
+            render_text(&StatusReport { qbo_metered_today: 7, qbo_metered_30_days: 290, ..StatusReport::default() });
+        assert!(stored.contains("7 metered QuickBooks calls today (UTC), 290 in the last 30 days"), "{stored}");
         let counted = render_text(&StatusReport { qbo_metered_calls: Some(288), ..StatusReport::default() });
         assert!(counted.contains("288 metered QuickBooks calls"), "{counted}");
         let json =

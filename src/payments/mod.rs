@@ -12,15 +12,22 @@
 //!   fall back to reading the open documents by id.
 //! - [`poller`]: [`Poller`], one polling round against QuickBooks through that policy,
 //!   giving [`DocFacts`] for the documents the caller follows (deletions confirmed by a read).
+//! - [`follow`]: one round for the documents qbsync created, as the [`MoneyChange`]s their
+//!   rows must show (judged again by the company's calendar, so an invoice falls overdue by
+//!   itself).
 //! - [`autopay`]: the opt-in direction, a date in `Inv_paid_date` becoming a payment for the
 //!   open balance, never more.
 
 pub mod autopay;
+pub mod follow;
 pub mod poller;
 pub mod status;
 pub mod window;
 
 pub use autopay::{NoPayment, PayDecision, PayRequest, Unpaid, decide_payment};
+pub use follow::{FollowRound, Followed, Money, MoneyChange, follow};
 pub use poller::{DocKey, DocUpdate, PollRound, Poller};
-pub use status::{DocFacts, Lifecycle, PaidStatus, PaidView, UnknownPaidStatus, company_today, paid_view};
+pub use status::{
+    DocFacts, Lifecycle, PaidStatus, PaidView, UnknownPaidStatus, company_today, paid_view, paid_view_on,
+};
 pub use window::{CdcWindow, NextRead, WindowOutcome};

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 
 use super::status::{DocFacts, Lifecycle};
 use super::window::{CdcWindow, NextRead, WindowOutcome};
@@ -49,6 +49,10 @@ pub struct PollRound {
     pub covered_until: Option<DateTime<Utc>>,
     /// The round stopped before its window was covered; poll again soon.
     pub unfinished: bool,
+    /// QuickBooks' clock in the company's time zone at its last CDC answer of the round (the
+    /// envelope's `time`): what "after the due date" is judged by. `None` after a round that
+    /// read by id only.
+    pub company_now: Option<DateTime<FixedOffset>>,
 }
 
 /// Follows QuickBooks' changes across rounds.
@@ -77,6 +81,7 @@ impl Poller {
         let mut payment_dates: HashMap<(PaymentKind, String), Option<NaiveDate>> = HashMap::new();
         let mut maybe_deleted: HashSet<DocKey> = HashSet::new();
         let mut unfinished = true;
+        let mut company_now = None;
         for _ in 0..MAX_STEPS {
             match self.window.next(now) {
                 NextRead::Cdc { changed_since } => {
@@ -113,6 +118,7 @@ impl Poller {
                             }
                         }
                     }
+                    company_now = answer.answered_at.or(company_now);
                     let answered_at = answer.answered_at.map_or(now, |at| at.with_timezone(&Utc));
                     if self.window.after_cdc(changed_since, answer.objects, answered_at) == WindowOutcome::Covered {
                         unfinished = false;
@@ -186,7 +192,7 @@ impl Poller {
             updates.push(DocUpdate { kind: key.0, id: key.1, sync_token: Some(doc.sync_token), facts });
         }
         updates.sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
-        Ok(PollRound { updates, covered_until: self.window.covered_until(), unfinished })
+        Ok(PollRound { updates, covered_until: self.window.covered_until(), unfinished, company_now })
     }
 
     /// The latest date among the payments a paid document names, reading (once per round) the

@@ -145,6 +145,12 @@ pub fn company_today(now: DateTime<Utc>, company_tz: Tz) -> NaiveDate {
 /// a zero balance is `paid`; then a balance after the due date is `overdue`; then a balance
 /// below the total is `partial`; otherwise `open`.
 pub fn paid_view(facts: &DocFacts, now: DateTime<Utc>, company_tz: Tz) -> PaidView {
+    paid_view_on(facts, company_today(now, company_tz))
+}
+
+/// [`paid_view`] on the company's calendar date `today` (when the caller has QuickBooks' own
+/// clock rather than a time zone).
+pub fn paid_view_on(facts: &DocFacts, today: NaiveDate) -> PaidView {
     match facts.lifecycle {
         Lifecycle::Deleted => return PaidView { status: PaidStatus::Deleted, balance: None, paid_at: None },
         Lifecycle::Voided => {
@@ -156,7 +162,6 @@ pub fn paid_view(facts: &DocFacts, now: DateTime<Utc>, company_tz: Tz) -> PaidVi
     if balance <= Decimal::ZERO {
         return PaidView { status: PaidStatus::Paid, balance: Some(Decimal::ZERO), paid_at: facts.last_payment_date };
     }
-    let today = company_today(now, company_tz);
     let status = if facts.due_date.is_some_and(|due| due < today) {
         PaidStatus::Overdue
     } else if balance < facts.total {

@@ -11,11 +11,15 @@
 //! - **qb_invoice_audit / qb_bill_audit**: append-only history of every attempt and outcome, for
 //!   people to query (README documents the schema and example queries).
 //! - **name_cache**: QuickBooks customer and vendor ids by display name.
+//! - **doc_money**: what QuickBooks last said about each created document's money (balance,
+//!   paid, overdue, voided, deleted) and whether the sheet shows it yet; **metered_calls**: the
+//!   metered QuickBooks calls made each day (see `money`).
 //!
 //! The database runs in WAL mode with `synchronous=FULL`: a committed intent survives `kill -9`
 //! and power loss, which is what the exactly-once guarantee rests on.
 
 mod home;
+mod money;
 mod schema;
 
 use std::cell::RefCell;
@@ -125,6 +129,8 @@ pub enum AuditEvent {
     RetryLater,
     /// The row is no longer on the sheet.
     RowDeleted,
+    /// QuickBooks says something new about the document's money (paid, overdue, voided…).
+    Money,
     /// A decision about a row that goes no further this pass (failed, skipped, copy).
     Decided(RowStatus),
 }
@@ -139,6 +145,7 @@ impl AuditEvent {
             AuditEvent::Uncertain => "uncertain",
             AuditEvent::RetryLater => "retry-later",
             AuditEvent::RowDeleted => "row-deleted",
+            AuditEvent::Money => "money",
             AuditEvent::Decided(status) => status.as_str(),
         }
     }

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Version 1. The two audit tables share one definition (`audit_table`).
 pub(super) fn v1() -> String {
@@ -157,9 +157,36 @@ CREATE UNIQUE INDEX documents_by_qbo_id ON documents (doc_kind, qbo_id) WHERE qb
     )
 }
 
+/// Version 6: what QuickBooks says about the money of each document qbsync created (see
+/// `store::money`), and the metered QuickBooks calls made each day.
+fn v6() -> String {
+    "
+CREATE TABLE doc_money (
+    doc_key       TEXT PRIMARY KEY REFERENCES documents (doc_key),
+    total         TEXT NOT NULL,
+    balance       TEXT NOT NULL,
+    due_date      TEXT,
+    lifecycle     TEXT NOT NULL CHECK (lifecycle IN ('live', 'voided', 'deleted')),
+    last_paid_on  TEXT,
+    paid_status   TEXT NOT NULL CHECK (paid_status IN ('open', 'partial', 'paid', 'overdue', 'voided', 'deleted')),
+    shown_balance TEXT,
+    paid_at       TEXT,
+    unshown       INTEGER NOT NULL DEFAULT 1,
+    updated_at    TEXT NOT NULL
+);
+CREATE INDEX doc_money_unshown ON doc_money (doc_key) WHERE unshown = 1;
+
+CREATE TABLE metered_calls (
+    day   TEXT PRIMARY KEY,
+    calls INTEGER NOT NULL
+);
+"
+    .to_owned()
+}
+
 /// Every upgrade in order; index + 1 is the version it brings the file to.
 fn upgrades() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4(), v5()]
+    vec![v1(), v2(), v3(), v4(), v5(), v6()]
 }
 
 /// The version recorded in the file (0 for a new file).

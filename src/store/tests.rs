@@ -309,3 +309,69 @@ fn what_every_pass_asks_is_answered_from_indexes_not_by_reading_every_record() {
         }
     }
 }
+
+#[test]
+fn a_documents_money_is_remembered_unseals_its_rows_and_is_unshown_until_the_write_back() {
+    use crate::payments::{DocFacts, Lifecycle, Money, PaidStatus, PaidView};
+    let store = Store::in_memory().unwrap();
+    let keys = ["r1".to_owned()];
+    store
+        .record_intent(&NewIntent {
+            doc_key: "d1",
+            kind: Kind::Invoice,
+            doc_kind: crate::qbo::DocKind::Invoice,
+            doc_number: Some("A-1"),
+            request_id: "d1-00000000",
+            payload_hash: "h",
+            payload: "{}",
+            party_id: "1",
+            total: Decimal::new(10_000, 2),
+            row_keys: &keys,
+        })
+        .unwrap();
+    store.mark_created("d1", "130", "https://q/130", Decimal::new(10_000, 2)).unwrap();
+    store.put_row(&RowRecord { doc_key: Some("d1".into()), ..RowRecord::sample("r1", RowStatus::Synced) }).unwrap();
+    store.seal_rows(&[("r1", 42)]).unwrap();
+    let followed = store.followed_documents().unwrap();
+    assert_eq!((followed.len(), followed[0].qbo_id.as_str(), followed[0].known.is_none()), (1, "130", true));
+
+    let money = Money {
+        facts: DocFacts {
+            total: Decimal::new(10_000, 2),
+            balance: Decimal::new(4_050, 2),
+            due_date: chrono::NaiveDate::from_ymd_opt(2026, 3, 10),
+            lifecycle: Lifecycle::Live,
+            last_payment_date: None,
+        },
+        view: PaidView { status: PaidStatus::Partial, balance: Some(Decimal::new(4_050, 2)), paid_at: None },
+    };
+    store.take_changes();
+    store.put_money("d1", &money).unwrap();
+    assert_eq!(store.money("d1").unwrap(), Some(money.clone()), "exact decimals and dates come back");
+    let mut seals = Vec::new();
+    store.for_each_seal(|key, _| seals.push(key.to_owned())).unwrap();
+    assert!(seals.is_empty(), "the row's seal is gone");
+    let changes = store.take_changes();
+    assert!(changes.rows.contains("r1") && changes.docs.contains("d1"));
+    assert_eq!(store.unshown_money().unwrap(), ["d1"]);
+    store.money_shown(&["d1".to_owned()]).unwrap();
+    assert!(!store.has_unshown_money().unwrap());
+
+    let gone = Money {
+        facts: DocFacts { lifecycle: Lifecycle::Deleted, ..money.facts },
+        view: PaidView { status: PaidStatus::Deleted, balance: None, paid_at: None },
+    };
+    store.put_money("d1", &gone).unwrap();
+    assert!(store.followed_documents().unwrap().is_empty(), "a deleted document is not followed any more");
+}
+
+#[test]
+fn metered_calls_add_up_per_day_and_over_thirty_days() {
+    let store = Store::in_memory().unwrap();
+    let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+    store.add_metered_calls(day(1), 5).unwrap();
+    store.add_metered_calls(day(31), 3).unwrap();
+    store.add_metered_calls(day(31), 4).unwrap();
+    assert_eq!(store.metered_calls(day(31)).unwrap(), (7, 7), "the 1st is 31 days before the 31st");
+    assert_eq!(store.metered_calls(day(30)).unwrap(), (0, 5));
+}

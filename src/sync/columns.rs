@@ -47,13 +47,38 @@ impl Tracking {
     }
 }
 
+/// The three cells that show what QuickBooks says about a document's money.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoneyColumns {
+    pub balance: Field,
+    pub status: Field,
+    pub paid_at: Field,
+}
+
+impl MoneyColumns {
+    /// A document's money shows beside its id: a bill's in the bill columns in every mode.
+    pub fn of(kind: Kind) -> MoneyColumns {
+        match kind {
+            Kind::Invoice => {
+                MoneyColumns { balance: Field::QbBalance, status: Field::QbPaidStatus, paid_at: Field::QbPaidAt }
+            }
+            Kind::Bill => MoneyColumns {
+                balance: Field::QbBillBalance,
+                status: Field::QbBillPaidStatus,
+                paid_at: Field::QbBillPaidAt,
+            },
+        }
+    }
+}
+
 /// The columns qbsync may write on this sheet: every tracking column it has. They are
 /// qbsync's by name in any mode; the bill columns exist only where `migrate --mode dual` (or a
-/// person) added them.
+/// person) added them, the money columns only where `migrate` (or a person) added them.
 pub fn writable(layout: &Layout) -> impl Iterator<Item = (Field, usize)> + '_ {
     Field::TRACKING_INVOICE
         .into_iter()
         .chain(Field::TRACKING_BILL)
+        .chain(Field::MONEY)
         .filter_map(|field| layout.column(field).map(|col| (field, col)))
 }
 

@@ -28,6 +28,7 @@ use crate::store::{RowStatus, Store};
 
 use super::company::Company;
 use super::error::PassError;
+use super::money::Following;
 use super::pass::Pass;
 use super::picture::Picture;
 use super::plan::{self, Plan};
@@ -56,6 +57,10 @@ pub struct Engine {
     pub company: Company,
     /// Whether Drive lately refused to say the file's version (the write-back's shortcut).
     pub drive_versions: DriveVersions,
+    /// Follows payments in QuickBooks for the documents qbsync created; `None` leaves money alone.
+    pub following: Option<Following>,
+    /// The client's metered calls already added to the store's daily count.
+    metered_counted: u64,
 }
 
 impl Engine {
@@ -69,6 +74,8 @@ impl Engine {
             progress: None,
             company: Company::default(),
             drive_versions: DriveVersions::default(),
+            following: None,
+            metered_counted: 0,
         }
     }
 
@@ -87,6 +94,7 @@ impl Engine {
             view: StoreView::default(),
             kept: None,
             drive_versions: &self.drive_versions,
+            following: self.following.as_mut(),
         };
         let outcome = pass.run(options).await;
         if !options.dry_run {
@@ -102,6 +110,16 @@ impl Engine {
             if let Err(error) = self.store.record_pass(&record) {
                 tracing::warn!(%error, "the pass could not be recorded");
             }
+            // Counted in the store, so `qbsync status` (another process) can hold them against
+            // the monthly allowance.
+            let metered = self.qbo.stats().metered;
+            match self
+                .store
+                .add_metered_calls(chrono::Utc::now().date_naive(), metered.saturating_sub(self.metered_counted))
+            {
+                Ok(()) => self.metered_counted = metered,
+                Err(error) => tracing::warn!(%error, "the metered calls could not be counted"),
+            }
         }
         outcome
     }
@@ -110,10 +128,14 @@ impl Engine {
 impl Pass<'_> {
     pub(super) async fn run(mut self, options: PassOptions) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
+        if !options.dry_run {
+            self.follow_money().await?;
+        }
         if !self.first_look().await? {
             report.idle = true;
             return Ok(report);
         }
+        let money_shown = self.money_to_show()?;
         let mut picture = self.picture().await?;
         let mut plan = self.plan(&picture);
 
@@ -186,6 +208,7 @@ impl Pass<'_> {
         created?;
 
         self.write_back(&mut report).await?;
+        self.ledger().money_shown(&money_shown)?;
         Ok(report)
     }
 

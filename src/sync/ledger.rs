@@ -10,6 +10,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::payments::FollowRound;
 use crate::qbo::{Doc, NewDoc};
 use crate::store::{AuditEvent, DocRecord, DocState, NewAudit, NewIntent, RowRecord, RowStatus, Store, StoreError};
 
@@ -340,6 +341,57 @@ impl<'s> Ledger<'s> {
                 ..NewAudit::new(AuditEvent::RowDeleted, record.status)
             },
         )?;
+        tx.commit()
+    }
+
+    /// What a round of the payment poller learned: each document's money (its rows unsealed,
+    /// to be shown by the next write-back) with an audit line, and where the change history is
+    /// covered to, together. A crash before the commit leaves the window where it was, so the
+    /// next round asks again.
+    pub fn money(&self, round: &FollowRound) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        for change in &round.changes {
+            self.store.put_money(&change.doc_key, &change.money)?;
+            let doc = self.store.document(&change.doc_key)?;
+            let kind = doc.as_ref().map_or(crate::store::Kind::Invoice, |d| d.kind);
+            let view = &change.money.view;
+            let shown = serde_json::json!({
+                "paid_status": view.status.as_str(),
+                "balance": view.balance_cell(),
+                "paid_at": view.paid_at_cell(),
+            })
+            .to_string();
+            self.store.audit_append(
+                kind,
+                &NewAudit {
+                    row_key: Some(&change.doc_key),
+                    doc_number: doc.as_ref().and_then(|d| d.doc_number.as_deref()),
+                    qbo_id: Some(&change.qbo_id),
+                    qbo_url: doc.as_ref().and_then(|d| d.qbo_url.as_deref()),
+                    response_json: Some(&shown),
+                    ..NewAudit::new(AuditEvent::Money, RowStatus::Synced)
+                },
+            )?;
+            tracing::info!(
+                doc_key = %change.doc_key,
+                qbo_id = %change.qbo_id,
+                paid_status = %view.status,
+                balance = %view.balance_cell(),
+                "QuickBooks says the {} is {}",
+                kind.as_str(),
+                view.status
+            );
+        }
+        if let Some(until) = round.covered_until {
+            self.store.set_payments_covered_until(until)?;
+        }
+        tx.commit()
+    }
+
+    /// The write-back has projected the money of these documents onto their rows.
+    pub fn money_shown(&self, doc_keys: &[String]) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        self.store.money_shown(doc_keys)?;
         tx.commit()
     }
 

@@ -13,7 +13,8 @@
 //!    state is one typed method in its own transaction.
 //! 4. [`send`] — names, intents, batches and reconciliation with QuickBooks ([`payload`] builds
 //!    what is sent, [`names`] finds customers and vendors, [`company`] knows how the company
-//!    taxes).
+//!    taxes). Before the snapshot, when it is due, [`money`] runs a round of the payment poller
+//!    and records what QuickBooks says about the money of the documents qbsync created.
 //! 5. [`write_back`] — the store projected onto the cells qbsync owns ([`project`]), written
 //!    where the rows are now, with a check of where the writes landed.
 //!
@@ -30,6 +31,7 @@ pub mod engine;
 pub mod error;
 mod fast;
 pub mod ledger;
+pub mod money;
 pub mod names;
 mod pass;
 pub mod payload;

@@ -12,6 +12,7 @@ use crate::store::Store;
 
 use super::company::Company;
 use super::ledger::Ledger;
+use super::money::Following;
 use super::picture::Picture;
 use super::policy::Policy;
 use super::report::{Progress, ProgressObserver};
@@ -39,6 +40,8 @@ pub(super) struct Pass<'e> {
     pub(super) kept: Option<Picture>,
     /// Whether Drive lately refused to give a version (see [`DriveVersions`]).
     pub(super) drive_versions: &'e DriveVersions,
+    /// The payment poller's schedule, when payments are followed (see [`super::money`]).
+    pub(super) following: Option<&'e mut Following>,
 }
 
 impl Pass<'_> {

@@ -143,6 +143,11 @@ impl<'a> IdleCheck<'a> {
         IdleCheck { policy, check, layout: None, columns: Vec::new(), buffer: Vec::new(), rows: 0, restarted: false }
     }
 
+    /// Whether the header read has a money column (see [`crate::payments`]).
+    pub fn shows_money(&self) -> bool {
+        matches!(&self.layout, Some(Ok(layout)) if layout.shows_money())
+    }
+
     /// After the read: whether the pass has anything to do. An empty sheet, or a header that
     /// does not name the columns qbsync needs, is an error.
     pub fn finish(mut self) -> Result<bool, PassError> {

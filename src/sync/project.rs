@@ -14,10 +14,11 @@ use crate::domain::doc_number::DocNumber;
 use crate::domain::fingerprint::content_fingerprint;
 use crate::domain::layout::{Field, Layout};
 use crate::domain::money::parse_amount;
+use crate::payments::PaidView;
 use crate::sheets::clip::clip_cell;
 use crate::store::{DocRecord, DocState, RowRecord, RowStatus};
 
-use super::columns::{Tracking, writable};
+use super::columns::{MoneyColumns, Tracking, writable};
 use super::plan::{Located, StoreView};
 use super::policy::Policy;
 
@@ -39,8 +40,14 @@ pub struct Mismatch {
     pub expected_doc_number: String,
 }
 
-/// The owned cells each anchored row should show, as (field, value) pairs.
-pub fn desired_cells(record: &RowRecord, doc: Option<&DocRecord>, policy: &Policy) -> Vec<(Field, Cell)> {
+/// The owned cells each anchored row should show, as (field, value) pairs; `money` is what
+/// QuickBooks last said about the money of the row's document, once the poller has seen it.
+pub fn desired_cells(
+    record: &RowRecord,
+    doc: Option<&DocRecord>,
+    money: Option<&PaidView>,
+    policy: &Policy,
+) -> Vec<(Field, Cell)> {
     let Tracking { id, url, status, error } = tracking(record, policy);
     // As Google will keep it: a longer cell would never compare equal to what the sheet shows.
     let text = |s: Option<&str>| clip_cell(&Cell::text(s.unwrap_or_default())).into_owned();
@@ -48,13 +55,23 @@ pub fn desired_cells(record: &RowRecord, doc: Option<&DocRecord>, policy: &Polic
     match record.status {
         RowStatus::Synced => {
             let doc = doc.filter(|d| d.state == DocState::Created);
-            vec![
+            let mut cells = vec![
                 (id, text(doc.and_then(|d| d.qbo_id.as_deref()))),
                 (url, text(doc.and_then(|d| d.qbo_url.as_deref()))),
                 (status, Cell::text(RowStatus::Synced.as_str())),
                 (Field::QbSyncedAt, at),
                 (error, text(record.error.as_deref())),
-            ]
+            ];
+            // Blank until the poller has seen the document: cells pasted from another row
+            // must not pass for this document's money.
+            let money = money.filter(|_| doc.is_some());
+            let columns = MoneyColumns::of(record.kind);
+            cells.extend([
+                (columns.balance, Cell::text(money.map(PaidView::balance_cell).unwrap_or_default())),
+                (columns.status, Cell::text(money.map(|m| m.status.as_str()).unwrap_or_default())),
+                (columns.paid_at, Cell::text(money.map(PaidView::paid_at_cell).unwrap_or_default())),
+            ]);
+            cells
         }
         RowStatus::Failed => vec![
             (id, Cell::Empty),
@@ -85,8 +102,14 @@ fn tracking(record: &RowRecord, policy: &Policy) -> Tracking {
 /// A row showing, in every column qbsync may write, what the store says of `record` — its own
 /// kind's cells as [`desired_cells`] has them, blank in the others — and nothing elsewhere.
 /// What a sealed row showed there, since it is sealed only then (see [`shows_only_owned`]).
-pub fn owned_row(record: &RowRecord, doc: Option<&DocRecord>, layout: &Layout, policy: &Policy) -> Vec<Cell> {
-    let desired = desired_cells(record, doc, policy);
+pub fn owned_row(
+    record: &RowRecord,
+    doc: Option<&DocRecord>,
+    money: Option<&PaidView>,
+    layout: &Layout,
+    policy: &Policy,
+) -> Vec<Cell> {
+    let desired = desired_cells(record, doc, money, policy);
     let mut row = Vec::new();
     for (field, col) in writable(layout) {
         if row.len() <= col {
@@ -103,10 +126,11 @@ pub fn shows_only_owned(
     row: &[Cell],
     record: &RowRecord,
     doc: Option<&DocRecord>,
+    money: Option<&PaidView>,
     layout: &Layout,
     policy: &Policy,
 ) -> bool {
-    let owned = owned_row(record, doc, layout, policy);
+    let owned = owned_row(record, doc, money, layout, policy);
     writable(layout).all(|(_, col)| {
         fn text(cells: &[Cell], col: usize) -> std::borrow::Cow<'_, str> {
             cells.get(col).map(Cell::trimmed).unwrap_or_default()
@@ -208,7 +232,8 @@ pub fn project(
                 continue;
             }
         }
-        let mut desired = desired_cells(record, doc, policy);
+        let money = record.doc_key.as_ref().and_then(|d| store.money.get(d.as_str()));
+        let mut desired = desired_cells(record, doc, money, policy);
         if let Some(note) = drift(row, layout, record, doc, policy) {
             // The row changed after its document was created: it stays synced, and says so.
             let error = tracking(record, policy).error;

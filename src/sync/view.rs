@@ -11,6 +11,7 @@
 
 use compact_str::CompactString;
 
+use crate::payments::PaidView;
 use crate::store::{DocRecord, RowRecord, RowStatus, Store, StoreError};
 
 use super::fast::{FastMap, FastSet};
@@ -29,6 +30,9 @@ use super::seal::Seal;
 pub struct StoreView {
     pub rows: FastMap<CompactString, RowRecord>,
     pub docs: FastMap<CompactString, DocRecord>,
+    /// What the rows of the documents held show of their money, by document key (see
+    /// [`crate::payments`]); a document the payment poller has not seen yet has none.
+    pub money: FastMap<CompactString, PaidView>,
     /// Every seal the store holds, by row key.
     pub seals: FastMap<CompactString, Seal>,
     /// Loaded whole: [`StoreView::include`] has nothing to add.
@@ -76,6 +80,9 @@ impl StoreView {
         })?;
         store.for_each_document_for_planning(|doc| {
             view.docs.insert(doc.doc_key.as_str().into(), doc);
+        })?;
+        store.for_each_money(|doc_key, money| {
+            view.money.insert(doc_key.as_str().into(), money.view);
         })?;
         view.load_seals(store)?;
         Ok(view)
@@ -142,6 +149,9 @@ impl StoreView {
         for doc in docs {
             // A record already held may be newer than one just read only if it was caught
             // up, which reads the store too: either is what the store holds.
+            if !self.docs.contains_key(doc.doc_key.as_str()) {
+                self.read_money(store, &doc.doc_key)?;
+            }
             self.docs.entry(doc.doc_key.as_str().into()).or_insert(doc);
         }
         Ok(())
@@ -161,12 +171,21 @@ impl StoreView {
             };
         }
         for key in changes.docs {
+            self.read_money(store, &key)?;
             match store.document_for_planning(&key)? {
                 Some(doc) => self.docs.insert(key.into(), doc),
                 None => self.docs.remove(key.as_str()),
             };
         }
         Ok(written)
+    }
+
+    fn read_money(&mut self, store: &Store, doc_key: &str) -> Result<(), StoreError> {
+        match store.money(doc_key)? {
+            Some(money) => self.money.insert(doc_key.into(), money.view),
+            None => self.money.remove(doc_key),
+        };
+        Ok(())
     }
 
     /// Remembers seals just stored (see [`Store::seal_rows`]).

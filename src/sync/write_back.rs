@@ -132,10 +132,11 @@ impl Pass<'_> {
                     return false;
                 };
                 let doc = record.doc_key.as_ref().and_then(|d| self.view.docs.get(d.as_str()));
+                let money = record.doc_key.as_ref().and_then(|d| self.view.money.get(d.as_str()));
                 picture
                     .rows
                     .get(**row as usize)
-                    .is_some_and(|cells| project::shows_only_owned(cells, record, doc, &picture.layout, policy))
+                    .is_some_and(|cells| project::shows_only_owned(cells, record, doc, money, &picture.layout, policy))
             })
             .filter_map(|(key, row)| Some((key.as_str(), picture.sealing.seal(*row as usize)?)))
             .filter(|(key, seal)| self.view.seals.get(*key) != Some(seal))
@@ -266,12 +267,13 @@ impl Pass<'_> {
                 continue;
             }
             let Some(record) = self.store.row(key)? else { continue };
-            let doc = match &record.doc_key {
-                Some(doc_key) => self.store.document(doc_key)?,
-                None => None,
+            let (doc, money) = match &record.doc_key {
+                Some(doc_key) => (self.store.document(doc_key)?, self.store.money(doc_key)?),
+                None => (None, None),
             };
             if let Some(slot) = before.get_mut(row_then) {
-                *slot = project::owned_row(&record, doc.as_ref(), &picture.layout, self.policy);
+                let money = money.as_ref().map(|m| &m.view);
+                *slot = project::owned_row(&record, doc.as_ref(), money, &picture.layout, self.policy);
             }
         }
         Ok(before)

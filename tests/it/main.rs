@@ -7,6 +7,7 @@ mod cli;
 mod daemon;
 mod demo;
 mod live_edits;
+mod money;
 mod ops;
 mod payments;
 mod pickup;

@@ -412,7 +412,10 @@ async fn sealed_history_is_not_planned_again_yet_every_edit_to_it_is_seen() {
     let append = |number: &str| {
         let mut cells: Vec<String> = world.row("ACD-2025-0101").iter().map(|c| c.as_text().into_owned()).collect();
         cells[world.col("invoice")] = number.to_owned();
-        for owned in ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"] {
+        for owned in ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"]
+            .into_iter()
+            .chain(["qb_balance", "qb_paid_status", "qb_paid_at"])
+        {
             cells[world.col(owned)] = String::new();
         }
         let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
