@@ -44,14 +44,15 @@ pub fn write_audit(entries: &[AuditEntry], format: AuditFormat, out: &mut dyn Wr
     Ok(())
 }
 
-const TABLE_HEADER: [&str; 8] = ["AT (UTC)", "KIND", "ROW", "DOC", "QBO ID", "STATUS", "EVENT", "ERROR"];
+const TABLE_HEADER: [&str; 9] =
+    ["AT (UTC)", "KIND", "ROW", "DOC", "QBO ID", "STATUS", "EVENT", "PASS", "ERROR / REASON"];
 
 /// An aligned table, one line per entry; the error column is last and not padded.
 pub fn render_table(entries: &[AuditEntry]) -> String {
     if entries.is_empty() {
         return "No audit entries match.\n".to_owned();
     }
-    let rows: Vec<[String; 8]> = entries
+    let rows: Vec<[String; 9]> = entries
         .iter()
         .map(|e| {
             [
@@ -62,7 +63,8 @@ pub fn render_table(entries: &[AuditEntry]) -> String {
                 e.qbo_id.clone().unwrap_or_else(|| "-".into()),
                 e.status.clone(),
                 e.event.clone(),
-                e.error.as_deref().map(one_line).unwrap_or_default(),
+                e.pass_id.clone().unwrap_or_else(|| "-".into()),
+                note(e),
             ]
         })
         .collect();
@@ -109,6 +111,9 @@ pub fn write_csv(entries: &[AuditEntry], out: &mut dyn Write) -> Result<(), csv:
         "status",
         "request_id",
         "error",
+        "pass_id",
+        "actor",
+        "reason",
     ])?;
     for e in entries {
         let text = |value: &Option<String>| value.as_deref().map(neutralise).unwrap_or_default().into_owned();
@@ -125,6 +130,9 @@ pub fn write_csv(entries: &[AuditEntry], out: &mut dyn Write) -> Result<(), csv:
             neutralise(&e.status).into_owned(),
             text(&e.request_id),
             text(&e.error),
+            text(&e.pass_id),
+            text(&e.actor),
+            text(&e.reason),
         ])?;
     }
     writer.flush()?;
@@ -137,6 +145,15 @@ pub fn neutralise(text: &str) -> Cow<'_, str> {
         Cow::Owned(format!("'{text}"))
     } else {
         Cow::Borrowed(text)
+    }
+}
+
+/// The error, or for what a person asked (an undo) who asked and why.
+fn note(entry: &AuditEntry) -> String {
+    match (&entry.error, &entry.actor) {
+        (Some(error), _) => one_line(error),
+        (None, Some(actor)) => one_line(&format!("by {actor}: {}", entry.reason.as_deref().unwrap_or_default())),
+        (None, None) => String::new(),
     }
 }
 
@@ -165,6 +182,9 @@ mod tests {
             request_json: Some(r#"{"Line":[]}"#.into()),
             response_json: None,
             error: error.map(str::to_owned),
+            pass_id: Some("20261121-093012.001".into()),
+            actor: None,
+            reason: None,
         }
     }
 

@@ -17,6 +17,7 @@
 
 mod home;
 mod schema;
+mod undo;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -33,6 +34,7 @@ use serde::Serialize;
 pub use crate::domain::RowStatus;
 pub use home::{Home, HomeError};
 pub use schema::SCHEMA_VERSION;
+pub use undo::{NewUndo, UndoOp, UndoRecord, UndoState};
 
 /// Failures of the store. Every one is fatal for the pass (the store is local; if it fails,
 /// nothing can be done safely).
@@ -125,6 +127,15 @@ pub enum AuditEvent {
     RowDeleted,
     /// A decision about a row that goes no further this pass (failed, skipped, copy).
     Decided(RowStatus),
+    /// A person asked for a document to be taken back (`qbsync void`); recorded before the
+    /// request is sent.
+    UndoIntent,
+    /// QuickBooks voided the document (an invoice).
+    Voided,
+    /// QuickBooks deleted the document (a bill: QuickBooks has no void for bills).
+    Deleted,
+    /// The document was not taken back (a payment is applied to it, or QuickBooks refused).
+    UndoRefused,
 }
 
 impl AuditEvent {
@@ -138,6 +149,10 @@ impl AuditEvent {
             AuditEvent::RetryLater => "retry-later",
             AuditEvent::RowDeleted => "row-deleted",
             AuditEvent::Decided(status) => status.as_str(),
+            AuditEvent::UndoIntent => "void-intent",
+            AuditEvent::Voided => "voided",
+            AuditEvent::Deleted => "deleted",
+            AuditEvent::UndoRefused => "void-refused",
         }
     }
 }
@@ -286,6 +301,12 @@ pub struct AuditEntry {
     pub request_json: Option<String>,
     pub response_json: Option<String>,
     pub error: Option<String>,
+    /// The pass that wrote it (`qbsync void --pass` takes it); none outside a pass.
+    pub pass_id: Option<String>,
+    /// Who asked for it, when a person did (the OS user who ran `qbsync void`).
+    pub actor: Option<String>,
+    /// Why, in that person's words.
+    pub reason: Option<String>,
 }
 
 /// A new audit line. `at` is set by the store. Written typed; read back as text
@@ -303,6 +324,9 @@ pub struct NewAudit<'a> {
     pub request_json: Option<&'a str>,
     pub response_json: Option<&'a str>,
     pub error: Option<&'a str>,
+    pub pass_id: Option<&'a str>,
+    pub actor: Option<&'a str>,
+    pub reason: Option<&'a str>,
 }
 
 impl<'a> NewAudit<'a> {
@@ -320,6 +344,9 @@ impl<'a> NewAudit<'a> {
             request_json: None,
             response_json: None,
             error: None,
+            pass_id: None,
+            actor: None,
+            reason: None,
         }
     }
 }
@@ -332,6 +359,7 @@ pub struct AuditQuery {
     pub row_key: Option<String>,
     pub doc_number: Option<String>,
     pub qbo_id: Option<String>,
+    pub pass_id: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub failed_only: bool,
     pub limit: Option<u32>,
@@ -344,6 +372,7 @@ pub struct StatusCounts {
     pub failed: u64,
     pub skipped: u64,
     pub pending: u64,
+    pub voided: u64,
 }
 
 /// One finished pass.
@@ -667,12 +696,12 @@ impl Store {
         Ok(rows)
     }
 
-    /// Where each synced row was last seen, with the id it should show there:
-    /// `(1-based sheet row, kind, QuickBooks id)`. Lean on purpose: the idle check reads it on
+    /// Where each synced or voided row was last seen, with the id and status it should show
+    /// there: `(1-based sheet row, kind, QuickBooks id, status)`. Lean on purpose: the idle check reads it on
     /// every poll, whatever the length of the history.
-    pub fn synced_positions(&self) -> Result<Vec<(i64, Kind, String)>, StoreError> {
+    pub fn synced_positions(&self) -> Result<Vec<(i64, Kind, String, RowStatus)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(SYNCED_POSITIONS)?;
-        let found = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Kind>(1)?, r.get::<_, String>(2)?)))?;
+        let found = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         Ok(found.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -746,8 +775,8 @@ impl Store {
     pub fn audit_append(&self, kind: Kind, entry: &NewAudit<'_>) -> Result<(), StoreError> {
         self.conn.execute(
             &format!(
-                "INSERT INTO {} (at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO {} (at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error, pass_id, actor, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 kind.audit_table()
             ),
             params![
@@ -763,6 +792,9 @@ impl Store {
                 entry.request_json,
                 entry.response_json,
                 entry.error,
+                entry.pass_id,
+                entry.actor,
+                entry.reason,
             ],
         )?;
         Ok(())
@@ -777,7 +809,7 @@ impl Store {
         let mut entries = Vec::new();
         for kind in kinds {
             let mut sql = format!(
-                "SELECT id, at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error FROM {} WHERE 1 = 1",
+                "SELECT id, at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error, pass_id, actor, reason FROM {} WHERE 1 = 1",
                 kind.audit_table()
             );
             let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
@@ -796,6 +828,10 @@ impl Store {
             if let Some(id) = &query.qbo_id {
                 args.push(Box::new(id.clone()));
                 sql += &format!(" AND qbo_id = ?{}", args.len());
+            }
+            if let Some(pass) = &query.pass_id {
+                args.push(Box::new(pass.clone()));
+                sql += &format!(" AND pass_id = ?{}", args.len());
             }
             if let Some(since) = query.since {
                 args.push(Box::new(since.to_rfc3339_opts(SecondsFormat::Secs, true)));
@@ -822,6 +858,9 @@ impl Store {
                     request_json: r.get(10)?,
                     response_json: r.get(11)?,
                     error: r.get(12)?,
+                    pass_id: r.get(13)?,
+                    actor: r.get(14)?,
+                    reason: r.get(15)?,
                 })
             })?;
             for entry in found {
@@ -925,6 +964,7 @@ impl Store {
                 RowStatus::Synced => counts.synced += n,
                 RowStatus::Failed => counts.failed += n,
                 RowStatus::Skipped => counts.skipped += n,
+                RowStatus::Voided => counts.voided += n,
                 RowStatus::Claimed | RowStatus::Pending | RowStatus::Copy => counts.pending += n,
             }
         }
@@ -951,10 +991,10 @@ impl Atomic<'_> {
 const PENDING_DOCUMENTS: &str = "SELECT {columns} FROM documents WHERE state = 'pending' ORDER BY created_at";
 /// Row records with one status (`?1`; `{columns}`: the columns to read).
 const ROWS_WITH_STATUS: &str = "SELECT {columns} FROM rows WHERE status = ?1";
-/// Where each synced row is, and the id it shows there.
+/// Where each synced (or voided) row is, the id it shows there and its status.
 const SYNCED_POSITIONS: &str =
-    "SELECT r.sheet_row, r.kind, d.qbo_id FROM rows r JOIN documents d ON d.doc_key = r.doc_key
-     WHERE r.status = 'synced' AND r.sheet_row IS NOT NULL AND d.qbo_id IS NOT NULL";
+    "SELECT r.sheet_row, r.kind, d.qbo_id, r.status FROM rows r JOIN documents d ON d.doc_key = r.doc_key
+     WHERE r.status IN ('synced', 'voided') AND r.sheet_row IS NOT NULL AND d.qbo_id IS NOT NULL";
 /// The keys of row records that say where their row is.
 const PLACED_ROW_KEYS: &str = "SELECT row_key FROM rows WHERE sheet_row IS NOT NULL AND status != 'claimed'";
 /// Every seal.

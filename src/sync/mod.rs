@@ -39,6 +39,7 @@ pub mod report;
 pub mod seal;
 mod send;
 mod snapshot;
+pub mod undo;
 pub mod view;
 mod write_back;
 

@@ -20,3 +20,4 @@ mod support;
 mod sync;
 mod throughput;
 mod torture;
+mod void;
