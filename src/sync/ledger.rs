@@ -606,6 +606,66 @@ mod tests {
     }
 
     #[test]
+    fn a_pass_names_itself_on_every_audit_line_it_writes() {
+        let store = Store::in_memory().unwrap();
+        let ledger = Ledger::in_pass(&store, "20251105-142301.123");
+        let draft = draft_of("d1", &[("r1", 4)]);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
+        let lines = store.audit(&AuditQuery::default()).unwrap();
+        assert!(lines.iter().all(|l| l.pass_id.as_deref() == Some("20251105-142301.123")), "{lines:?}");
+        assert_eq!(store.documents_of_pass("20251105-142301.123").unwrap(), ["d1"]);
+        assert!(store.documents_of_pass("another").unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_undo_is_recorded_before_it_is_sent_and_settles_every_row_of_its_document_together() {
+        let store = Store::in_memory().unwrap();
+        let ledger = Ledger::new(&store);
+        let draft = draft_of("d1", &[("r1", 4), ("r2", 5)]);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
+        let doc = store.document("d1").unwrap().unwrap();
+
+        let undo = ledger.intend_undo(&doc, UndoOp::Void, "wrong customer", "alice").unwrap();
+        assert_eq!(undo.state, UndoState::Pending);
+        assert!(undo.request_id.starts_with("d1-u") && undo.request_id.len() == 11, "{}", undo.request_id);
+        // Asked again before it is settled: the same undo, the same requestid, no new line.
+        assert_eq!(ledger.intend_undo(&doc, UndoOp::Void, "again", "bob").unwrap(), undo);
+        assert_eq!(store.row("r1").unwrap().unwrap().status, RowStatus::Synced, "nothing changes before the answer");
+
+        assert_eq!(ledger.undone(&doc, &undo, None).unwrap(), [5, 6]);
+        assert_eq!(store.undo("d1").unwrap().unwrap().state, UndoState::Done);
+        for key in ["r1", "r2"] {
+            let row = store.row(key).unwrap().unwrap();
+            assert_eq!((row.status, row.doc_number.as_deref()), (RowStatus::Voided, Some("ACD-1")));
+        }
+        let lines = store.audit(&AuditQuery::default()).unwrap();
+        let voided = lines.last().unwrap();
+        assert_eq!((voided.event.as_str(), voided.status.as_str()), ("voided", "voided"));
+        assert_eq!((voided.actor.as_deref(), voided.reason.as_deref()), (Some("alice"), Some("wrong customer")));
+        assert_eq!(events(&store), ["intent pending", "created synced", "void-intent synced", "voided voided"]);
+    }
+
+    #[test]
+    fn a_refused_undo_leaves_the_rows_synced_and_a_later_one_gets_a_new_requestid() {
+        let store = Store::in_memory().unwrap();
+        let ledger = Ledger::new(&store);
+        let draft = draft_of("d1", &[("r1", 4)]);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
+        let doc = store.document("d1").unwrap().unwrap();
+        let first = ledger.intend_undo(&doc, UndoOp::Void, "why", "alice").unwrap();
+        ledger.undo_refused(&doc, &first, "a payment is applied", None).unwrap();
+        assert_eq!(store.row("r1").unwrap().unwrap().status, RowStatus::Synced);
+        assert_eq!(store.undo("d1").unwrap().unwrap().state, UndoState::Refused);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = ledger.intend_undo(&doc, UndoOp::Void, "why", "alice").unwrap();
+        assert_eq!(second.state, UndoState::Pending);
+        assert_ne!(second.request_id, first.request_id, "a replayed requestid would replay the refusal");
+    }
+
+    #[test]
     fn an_unsettled_send_leaves_the_document_pending_and_the_row_unblamed() {
         let store = Store::in_memory().unwrap();
         let ledger = Ledger::new(&store);
