@@ -105,7 +105,7 @@ fn describe(item: &Undoable) -> String {
         UndoOp::Delete => "delete (QuickBooks cannot void a bill)",
     };
     format!(
-        "{verb} {} {} (QuickBooks id {}, total {}, sheet rows: {} row(s))",
+        "{verb} {} {} (QuickBooks id {}, total {}, {} row(s) on the sheet)",
         doc.kind.as_str(),
         doc.doc_number.as_deref().unwrap_or("(no number)"),
         doc.qbo_id.as_deref().unwrap_or("?"),
