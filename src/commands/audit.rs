@@ -37,6 +37,9 @@ pub struct Args {
     /// Failures only.
     #[arg(long)]
     pub failed: bool,
+    /// Entries written by one pass (the PASS column; `qbsync void --pass` takes it).
+    #[arg(long, value_name = "ID")]
+    pub pass: Option<String>,
     /// Entries of the QuickBooks document with this Id.
     #[arg(long, value_name = "ID")]
     pub qbo_id: Option<String>,
@@ -107,6 +110,7 @@ pub fn find(store: &Store, args: &Args, limit: Option<u32>) -> anyhow::Result<Ve
         kind: args.kind.map(Kind::from),
         doc_number: args.doc.clone(),
         qbo_id: args.qbo_id.clone(),
+        pass_id: args.pass.clone(),
         since: args.since,
         failed_only: args.failed,
         ..AuditQuery::default()

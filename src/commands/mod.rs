@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod run_once;
 pub mod sandbox;
 pub mod status;
+pub mod void;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,8 @@ pub enum Command {
     Status(status::Args),
     /// Answers "was this row sent, and what came back" without SQL.
     Audit(audit::Args),
+    /// Takes back documents qbsync created: voids invoices, deletes bills.
+    Void(void::Args),
     /// Measures throughput, calls per document, latency and idle cost against the sandbox.
     Bench(bench::Args),
 }
@@ -93,6 +96,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => doctor::run(&load, args).await,
         Command::Status(args) => status::run(&load, args).await,
         Command::Audit(args) => audit::run(&load, args).await,
+        Command::Void(args) => void::run(&load, args).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }

@@ -24,6 +24,9 @@ pub enum RowStatus {
     Skipped,
     /// A pasted copy of a synced row; qbsync does not send it again.
     Copy,
+    /// Its document was taken back (`qbsync void`): voided in QuickBooks, or deleted where
+    /// QuickBooks has no void. The row keeps the id and link and is never sent again by itself.
+    Voided,
 }
 
 /// Text that is not a [`RowStatus`] (a store written by something else, or damaged).
@@ -32,13 +35,14 @@ pub enum RowStatus {
 pub struct UnknownRowStatus(pub String);
 
 impl RowStatus {
-    pub const ALL: [RowStatus; 6] = [
+    pub const ALL: [RowStatus; 7] = [
         RowStatus::Claimed,
         RowStatus::Pending,
         RowStatus::Synced,
         RowStatus::Failed,
         RowStatus::Skipped,
         RowStatus::Copy,
+        RowStatus::Voided,
     ];
 
     /// The word recorded in the store and, for settled rows, written on the sheet.
@@ -50,6 +54,7 @@ impl RowStatus {
             RowStatus::Failed => "failed",
             RowStatus::Skipped => "skipped",
             RowStatus::Copy => "copy",
+            RowStatus::Voided => "voided",
         }
     }
 
@@ -149,6 +154,7 @@ mod tests {
         assert_eq!(RowStatus::shown(" SYNCED "), Some(RowStatus::Synced));
         assert_eq!(RowStatus::shown("Failed"), Some(RowStatus::Failed));
         assert_eq!(RowStatus::shown("copy"), Some(RowStatus::Copy));
+        assert_eq!(RowStatus::shown("Voided "), Some(RowStatus::Voided));
         assert_eq!(RowStatus::shown("pending"), None, "qbsync never writes pending on the sheet");
         assert_eq!(RowStatus::shown("on hold"), None);
         assert_eq!(RowStatus::shown("  "), None);

@@ -44,14 +44,15 @@ pub fn write_audit(entries: &[AuditEntry], format: AuditFormat, out: &mut dyn Wr
     Ok(())
 }
 
-const TABLE_HEADER: [&str; 9] = ["AT (UTC)", "KIND", "ROW", "DOC", "QBO ID", "TOTAL", "STATUS", "EVENT", "ERROR"];
+const TABLE_HEADER: [&str; 10] =
+    ["AT (UTC)", "KIND", "ROW", "DOC", "QBO ID", "TOTAL", "STATUS", "EVENT", "PASS", "ERROR / REASON"];
 
 /// An aligned table, one line per entry; the error column is last and not padded.
 pub fn render_table(entries: &[AuditEntry]) -> String {
     if entries.is_empty() {
         return "No audit entries match.\n".to_owned();
     }
-    let rows: Vec<[String; 9]> = entries
+    let rows: Vec<[String; 10]> = entries
         .iter()
         .map(|e| {
             [
@@ -65,7 +66,8 @@ pub fn render_table(entries: &[AuditEntry]) -> String {
                 e.total.clone().unwrap_or_else(|| "-".into()),
                 e.status.clone(),
                 e.event.clone(),
-                e.error.as_deref().map(one_line).unwrap_or_default(),
+                e.pass_id.clone().unwrap_or_else(|| "-".into()),
+                note(e),
             ]
         })
         .collect();
@@ -114,6 +116,9 @@ pub fn write_csv(entries: &[AuditEntry], out: &mut dyn Write) -> Result<(), csv:
         "error",
         "doc_kind",
         "total",
+        "pass_id",
+        "actor",
+        "reason",
     ])?;
     for e in entries {
         let text = |value: &Option<String>| value.as_deref().map(neutralise).unwrap_or_default().into_owned();
@@ -132,6 +137,9 @@ pub fn write_csv(entries: &[AuditEntry], out: &mut dyn Write) -> Result<(), csv:
             text(&e.error),
             text(&e.doc_kind),
             text(&e.total),
+            text(&e.pass_id),
+            text(&e.actor),
+            text(&e.reason),
         ])?;
     }
     writer.flush()?;
@@ -144,6 +152,15 @@ pub fn neutralise(text: &str) -> Cow<'_, str> {
         Cow::Owned(format!("'{text}"))
     } else {
         Cow::Borrowed(text)
+    }
+}
+
+/// The error, or for what a person asked (an undo) who asked and why.
+fn note(entry: &AuditEntry) -> String {
+    match (&entry.error, &entry.actor) {
+        (Some(error), _) => one_line(error),
+        (None, Some(actor)) => one_line(&format!("by {actor}: {}", entry.reason.as_deref().unwrap_or_default())),
+        (None, None) => String::new(),
     }
 }
 
@@ -174,6 +191,9 @@ mod tests {
             error: error.map(str::to_owned),
             doc_kind: Some("Invoice".into()),
             total: error.is_none().then(|| "120.00".to_owned()),
+            pass_id: Some("20261121-093012.001".into()),
+            actor: None,
+            reason: None,
         }
     }
 

@@ -290,7 +290,7 @@ mod tests {
         StatusReport {
             version: "0.1.0".into(),
             generated_at: "2026-11-21T09:00:00Z".into(),
-            invoices: StatusCounts { synced: 41, failed: 1, skipped: 2, pending: 0 },
+            invoices: StatusCounts { synced: 41, failed: 1, skipped: 2, pending: 0, voided: 0 },
             last_success: Some("2026-11-21T08:59:00Z".into()),
             quickbooks: QuickBooksStatus::connected(None, Utc::now()),
             google: GoogleStatus::ok(),

@@ -362,8 +362,8 @@ mod tests {
         )
         .expect("report");
 
-        assert_eq!(report.invoices, StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 0 });
-        assert_eq!(report.bills, StatusCounts { synced: 0, failed: 0, skipped: 1, pending: 0 });
+        assert_eq!(report.invoices, StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 0, voided: 0 });
+        assert_eq!(report.bills, StatusCounts { synced: 0, failed: 0, skipped: 1, pending: 0, voided: 0 });
         assert_eq!(report.last_success.as_deref(), Some("2026-11-21T09:00:02.000Z"));
         assert!(report.quickbooks.warn_expiry_soon);
         assert_eq!(report.next_pass, Some(rfc3339(next)));

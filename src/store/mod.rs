@@ -21,6 +21,7 @@
 mod home;
 mod money;
 mod schema;
+mod undo;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -39,6 +40,7 @@ use crate::qbo::DocKind;
 pub use crate::domain::RowStatus;
 pub use home::{Home, HomeError};
 pub use schema::SCHEMA_VERSION;
+pub use undo::{NewUndo, UndoOp, UndoRecord, UndoState};
 
 /// Failures of the store. Every one is fatal for the pass (the store is local; if it fails,
 /// nothing can be done safely).
@@ -133,6 +135,15 @@ pub enum AuditEvent {
     Money,
     /// A decision about a row that goes no further this pass (failed, skipped, copy).
     Decided(RowStatus),
+    /// A person asked for a document to be taken back (`qbsync void`); recorded before the
+    /// request is sent.
+    UndoIntent,
+    /// QuickBooks voided the document (an invoice).
+    Voided,
+    /// QuickBooks deleted the document (a bill: QuickBooks has no void for bills).
+    Deleted,
+    /// The document was not taken back (a payment is applied to it, or QuickBooks refused).
+    UndoRefused,
 }
 
 impl AuditEvent {
@@ -147,6 +158,10 @@ impl AuditEvent {
             AuditEvent::RowDeleted => "row-deleted",
             AuditEvent::Money => "money",
             AuditEvent::Decided(status) => status.as_str(),
+            AuditEvent::UndoIntent => "void-intent",
+            AuditEvent::Voided => "voided",
+            AuditEvent::Deleted => "deleted",
+            AuditEvent::UndoRefused => "void-refused",
         }
     }
 }
@@ -319,6 +334,12 @@ pub struct AuditEntry {
     pub doc_kind: Option<String>,
     /// QuickBooks' total of a created document (tax included), exact.
     pub total: Option<String>,
+    /// The pass that wrote it (`qbsync void --pass` takes it); none outside a pass.
+    pub pass_id: Option<String>,
+    /// Who asked for it, when a person did (the OS user who ran `qbsync void`).
+    pub actor: Option<String>,
+    /// Why, in that person's words.
+    pub reason: Option<String>,
 }
 
 /// A new audit line. `at` is set by the store. Written typed; read back as text
@@ -338,6 +359,9 @@ pub struct NewAudit<'a> {
     pub error: Option<&'a str>,
     pub doc_kind: Option<DocKind>,
     pub total: Option<Decimal>,
+    pub pass_id: Option<&'a str>,
+    pub actor: Option<&'a str>,
+    pub reason: Option<&'a str>,
 }
 
 impl<'a> NewAudit<'a> {
@@ -357,6 +381,9 @@ impl<'a> NewAudit<'a> {
             error: None,
             doc_kind: None,
             total: None,
+            pass_id: None,
+            actor: None,
+            reason: None,
         }
     }
 }
@@ -369,6 +396,7 @@ pub struct AuditQuery {
     pub row_key: Option<String>,
     pub doc_number: Option<String>,
     pub qbo_id: Option<String>,
+    pub pass_id: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub failed_only: bool,
     pub limit: Option<u32>,
@@ -381,6 +409,7 @@ pub struct StatusCounts {
     pub failed: u64,
     pub skipped: u64,
     pub pending: u64,
+    pub voided: u64,
 }
 
 /// One finished pass.
@@ -711,12 +740,12 @@ impl Store {
         Ok(rows)
     }
 
-    /// Where each synced row was last seen, with the id it should show there:
-    /// `(1-based sheet row, kind, QuickBooks id)`. Lean on purpose: the idle check reads it on
+    /// Where each synced or voided row was last seen, with the id and status it should show
+    /// there: `(1-based sheet row, kind, QuickBooks id, status)`. Lean on purpose: the idle check reads it on
     /// every poll, whatever the length of the history.
-    pub fn synced_positions(&self) -> Result<Vec<(i64, Kind, String)>, StoreError> {
+    pub fn synced_positions(&self) -> Result<Vec<(i64, Kind, String, RowStatus)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(SYNCED_POSITIONS)?;
-        let found = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Kind>(1)?, r.get::<_, String>(2)?)))?;
+        let found = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         Ok(found.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -790,8 +819,8 @@ impl Store {
     pub fn audit_append(&self, kind: Kind, entry: &NewAudit<'_>) -> Result<(), StoreError> {
         self.conn.execute(
             &format!(
-                "INSERT INTO {} (at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error, doc_kind, total)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                "INSERT INTO {} (at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error, doc_kind, total, pass_id, actor, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 kind.audit_table()
             ),
             params![
@@ -809,6 +838,9 @@ impl Store {
                 entry.error,
                 entry.doc_kind,
                 entry.total.map(|t| t.to_string()),
+                entry.pass_id,
+                entry.actor,
+                entry.reason,
             ],
         )?;
         Ok(())
@@ -823,7 +855,7 @@ impl Store {
         let mut entries = Vec::new();
         for kind in kinds {
             let mut sql = format!(
-                "SELECT id, at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error, doc_kind, total FROM {} WHERE 1 = 1",
+                "SELECT id, at, event, row_key, sheet_row, doc_number, qbo_id, qbo_url, status, request_id, request_json, response_json, error, doc_kind, total, pass_id, actor, reason FROM {} WHERE 1 = 1",
                 kind.audit_table()
             );
             let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
@@ -842,6 +874,10 @@ impl Store {
             if let Some(id) = &query.qbo_id {
                 args.push(Box::new(id.clone()));
                 sql += &format!(" AND qbo_id = ?{}", args.len());
+            }
+            if let Some(pass) = &query.pass_id {
+                args.push(Box::new(pass.clone()));
+                sql += &format!(" AND pass_id = ?{}", args.len());
             }
             if let Some(since) = query.since {
                 args.push(Box::new(since.to_rfc3339_opts(SecondsFormat::Secs, true)));
@@ -870,6 +906,9 @@ impl Store {
                     error: r.get(12)?,
                     doc_kind: r.get(13)?,
                     total: r.get(14)?,
+                    pass_id: r.get(15)?,
+                    actor: r.get(16)?,
+                    reason: r.get(17)?,
                 })
             })?;
             for entry in found {
@@ -973,6 +1012,7 @@ impl Store {
                 RowStatus::Synced => counts.synced += n,
                 RowStatus::Failed => counts.failed += n,
                 RowStatus::Skipped => counts.skipped += n,
+                RowStatus::Voided => counts.voided += n,
                 RowStatus::Claimed | RowStatus::Pending | RowStatus::Copy => counts.pending += n,
             }
         }
@@ -999,10 +1039,10 @@ impl Atomic<'_> {
 const PENDING_DOCUMENTS: &str = "SELECT {columns} FROM documents WHERE state = 'pending' ORDER BY created_at";
 /// Row records with one status (`?1`; `{columns}`: the columns to read).
 const ROWS_WITH_STATUS: &str = "SELECT {columns} FROM rows WHERE status = ?1";
-/// Where each synced row is, and the id it shows there.
+/// Where each synced (or voided) row is, the id it shows there and its status.
 const SYNCED_POSITIONS: &str =
-    "SELECT r.sheet_row, r.kind, d.qbo_id FROM rows r JOIN documents d ON d.doc_key = r.doc_key
-     WHERE r.status = 'synced' AND r.sheet_row IS NOT NULL AND d.qbo_id IS NOT NULL";
+    "SELECT r.sheet_row, r.kind, d.qbo_id, r.status FROM rows r JOIN documents d ON d.doc_key = r.doc_key
+     WHERE r.status IN ('synced', 'voided') AND r.sheet_row IS NOT NULL AND d.qbo_id IS NOT NULL";
 /// The keys of row records that say where their row is.
 const PLACED_ROW_KEYS: &str = "SELECT row_key FROM rows WHERE sheet_row IS NOT NULL AND status != 'claimed'";
 /// Every seal.

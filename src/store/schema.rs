@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Version 1. The two audit tables share one definition (`audit_table`).
 pub(super) fn v1() -> String {
@@ -184,9 +184,44 @@ CREATE TABLE metered_calls (
     .to_owned()
 }
 
+/// Version 7: taking documents back (`qbsync void`). An undo is an intent like a create —
+/// recorded before its request leaves, with its own `requestid` — so it has its own table; the
+/// audit says which pass created a document (`pass_id`, what `qbsync void --pass` takes) and
+/// who undid it and why.
+fn v7() -> String {
+    let audit = |name: &str| {
+        format!(
+            "
+ALTER TABLE {name} ADD COLUMN pass_id TEXT;
+ALTER TABLE {name} ADD COLUMN actor TEXT;
+ALTER TABLE {name} ADD COLUMN reason TEXT;
+CREATE INDEX {name}_by_pass ON {name} (pass_id) WHERE pass_id IS NOT NULL;
+"
+        )
+    };
+    format!(
+        "{}{}
+CREATE TABLE undos (
+    doc_key      TEXT PRIMARY KEY REFERENCES documents (doc_key),
+    operation    TEXT NOT NULL CHECK (operation IN ('void', 'delete')),
+    request_id   TEXT NOT NULL UNIQUE,
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'done', 'refused')),
+    reason       TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    error        TEXT,
+    requested_at TEXT NOT NULL,
+    settled_at   TEXT
+);
+",
+        audit("qb_invoice_audit"),
+        audit("qb_bill_audit")
+    )
+}
+
 /// Every upgrade in order; index + 1 is the version it brings the file to.
 fn upgrades() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4(), v5(), v6()]
+    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7()]
 }
 
 /// The version recorded in the file (0 for a new file).

@@ -167,7 +167,10 @@ fn counts_follow_row_status() {
     {
         store.put_row(&RowRecord::sample(key, status)).unwrap();
     }
-    assert_eq!(store.counts(Kind::Invoice).unwrap(), StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 1 });
+    assert_eq!(
+        store.counts(Kind::Invoice).unwrap(),
+        StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 1, voided: 0 }
+    );
     assert_eq!(store.counts(Kind::Bill).unwrap(), StatusCounts::default());
 }
 

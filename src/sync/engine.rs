@@ -83,6 +83,7 @@ impl Engine {
     pub async fn pass(&mut self, policy: &Policy, options: PassOptions) -> Result<PassReport, PassError> {
         let started_at = crate::store::now();
         let pass = Pass {
+            id: pass_id(chrono::Utc::now()),
             sheets: &self.sheets,
             qbo: &self.qbo,
             store: &self.store,
@@ -123,6 +124,12 @@ impl Engine {
         }
         outcome
     }
+}
+
+/// A pass's id: when it started, to the millisecond (passes run one at a time), short enough to
+/// type after `qbsync void --pass`.
+fn pass_id(started: chrono::DateTime<chrono::Utc>) -> String {
+    started.format("%Y%m%d-%H%M%S%.3f").to_string()
 }
 
 impl Pass<'_> {

@@ -12,7 +12,10 @@ use sha2::{Digest, Sha256};
 
 use crate::payments::FollowRound;
 use crate::qbo::{Doc, NewDoc};
-use crate::store::{AuditEvent, DocRecord, DocState, NewAudit, NewIntent, RowRecord, RowStatus, Store, StoreError};
+use crate::store::{
+    AuditEvent, DocRecord, DocState, Kind, NewAudit, NewIntent, NewUndo, RowRecord, RowStatus, Store, StoreError,
+    UndoOp, UndoRecord, UndoState,
+};
 
 use super::draft::DocDraft;
 use super::plan::Claim;
@@ -22,6 +25,9 @@ use super::seal::Seal;
 #[derive(Clone, Copy)]
 pub struct Ledger<'s> {
     store: &'s Store,
+    /// The pass whose decisions these are: every audit line says so, so that what one pass
+    /// created can be found (and taken back) as a whole.
+    pass_id: Option<&'s str>,
 }
 
 /// A document QuickBooks holds, as the ledger recorded it.
@@ -32,8 +38,18 @@ pub struct Recorded {
 }
 
 impl<'s> Ledger<'s> {
+    /// A ledger for changes made outside a pass (taking documents back).
     pub fn new(store: &'s Store) -> Ledger<'s> {
-        Ledger { store }
+        Ledger { store, pass_id: None }
+    }
+
+    /// A ledger for the pass `pass_id`.
+    pub fn in_pass(store: &'s Store, pass_id: &'s str) -> Ledger<'s> {
+        Ledger { store, pass_id: Some(pass_id) }
+    }
+
+    fn audit(&self, kind: Kind, entry: &NewAudit<'_>) -> Result<(), StoreError> {
+        self.store.audit_append(kind, &NewAudit { pass_id: self.pass_id, ..entry.clone() })
     }
 
     /// Remembers a decision about a row that goes no further this pass (failed, skipped, a
@@ -43,7 +59,7 @@ impl<'s> Ledger<'s> {
         let record = RowRecord { synced_at: Some(now_seconds()), ..decision.clone() };
         let tx = self.store.begin()?;
         self.store.put_row(&record)?;
-        self.store.audit_append(
+        self.audit(
             record.kind,
             &NewAudit {
                 row_key: Some(&record.row_key),
@@ -133,7 +149,7 @@ impl<'s> Ledger<'s> {
                 synced_at: None,
             })?;
         }
-        self.store.audit_append(
+        self.audit(
             draft.kind,
             &NewAudit {
                 row_key: Some(&draft.doc_key),
@@ -173,7 +189,7 @@ impl<'s> Ledger<'s> {
             sheet_rows.extend(sheet_row.and_then(|r| u32::try_from(r).ok()));
         }
         let response = created.raw.to_string();
-        self.store.audit_append(
+        self.audit(
             doc.kind,
             &NewAudit {
                 row_key: Some(&doc.doc_key),
@@ -214,7 +230,7 @@ impl<'s> Ledger<'s> {
         for key in &doc.row_keys {
             self.settle_row(doc, key, RowStatus::Failed, None, Some(message), &at)?;
         }
-        self.store.audit_append(
+        self.audit(
             doc.kind,
             &NewAudit {
                 row_key: Some(&doc.doc_key),
@@ -284,7 +300,7 @@ impl<'s> Ledger<'s> {
     /// A send of `doc` whose outcome is unknown (`Uncertain`) or that QuickBooks could not
     /// take now (`RetryLater`): the document stays pending and the row is not blamed.
     pub fn unsettled(&self, doc: &DocRecord, event: AuditEvent, error: &str) -> Result<(), StoreError> {
-        self.store.audit_append(
+        self.audit(
             doc.kind,
             &NewAudit {
                 row_key: Some(&doc.doc_key),
@@ -329,7 +345,7 @@ impl<'s> Ledger<'s> {
         tracing::info!(row_key = %record.row_key, sheet_row = ?record.sheet_row, "{message}");
         let tx = self.store.begin()?;
         self.store.clear_sheet_row(&record.row_key)?;
-        self.store.audit_append(
+        self.audit(
             record.kind,
             &NewAudit {
                 row_key: Some(&record.row_key),
@@ -400,6 +416,148 @@ impl<'s> Ledger<'s> {
         let tx = self.store.begin()?;
         self.store.seal_rows(seals)?;
         tx.commit()
+    }
+}
+
+/// Taking documents back (`qbsync void`): the same discipline as creating them.
+impl Ledger<'_> {
+    /// Records the intent to take `doc` back with `operation`, before anything is sent: the undo
+    /// (with its `requestid`) and an audit line naming who asked and why. An undo recorded
+    /// earlier and not refused is handed back as it is (same `requestid`), so a second run
+    /// settles the first one's request rather than sending another.
+    pub fn intend_undo(
+        &self,
+        doc: &DocRecord,
+        operation: UndoOp,
+        reason: &str,
+        actor: &str,
+    ) -> Result<UndoRecord, StoreError> {
+        let seed = format!("{}|{}|{}", doc.doc_key, operation.as_str(), crate::store::now());
+        let hash = hex::encode(Sha256::digest(seed.as_bytes()));
+        // Same length as a create's: the key, a dash, a marker and 7 hex digits.
+        let request_id = format!("{}-u{}", doc.doc_key, &hash[..7]);
+        let tx = self.store.begin()?;
+        if let Some(earlier) = self.store.undo(&doc.doc_key)?.filter(|u| u.state != UndoState::Refused) {
+            return Ok(earlier);
+        }
+        let undo = self.store.record_undo(&NewUndo {
+            doc_key: &doc.doc_key,
+            operation,
+            request_id: &request_id,
+            reason,
+            actor,
+        })?;
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                qbo_url: doc.qbo_url.as_deref(),
+                request_id: Some(&undo.request_id),
+                actor: Some(actor),
+                reason: Some(reason),
+                ..NewAudit::new(AuditEvent::UndoIntent, RowStatus::Synced)
+            },
+        )?;
+        tx.commit()?;
+        Ok(undo)
+    }
+
+    /// Counts one more send of a pending undo, before it leaves.
+    pub fn undoing(&self, undo: &UndoRecord) -> Result<(), StoreError> {
+        self.store.count_undo_attempt(&undo.doc_key)
+    }
+
+    /// QuickBooks voided or deleted `doc`: the undo done, every row of the document `voided`
+    /// (keeping its number, id and link, so it is never taken for a new row) and the audit line,
+    /// in one transaction. Returns the sheet rows where its rows were last seen.
+    pub fn undone(&self, doc: &DocRecord, undo: &UndoRecord, response: Option<&str>) -> Result<Vec<i64>, StoreError> {
+        let tx = self.store.begin()?;
+        self.store.settle_undo(&doc.doc_key, UndoState::Done, None)?;
+        let at = now_seconds();
+        let mut sheet_rows = Vec::new();
+        for key in &doc.row_keys {
+            sheet_rows.extend(self.settle_row(doc, key, RowStatus::Voided, doc.doc_number.clone(), None, &at)?);
+        }
+        let event = match undo.operation {
+            UndoOp::Void => AuditEvent::Voided,
+            UndoOp::Delete => AuditEvent::Deleted,
+        };
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                sheet_row: sheet_rows.first().copied(),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                qbo_url: doc.qbo_url.as_deref(),
+                request_id: Some(&undo.request_id),
+                response_json: response,
+                actor: Some(&undo.actor),
+                reason: Some(&undo.reason),
+                ..NewAudit::new(event, RowStatus::Voided)
+            },
+        )?;
+        tx.commit()?;
+        tracing::info!(
+            row_key = %doc.doc_key,
+            doc_number = ?doc.doc_number,
+            qbo_id = ?doc.qbo_id,
+            actor = %undo.actor,
+            "{} {} {}",
+            doc.kind.as_str(),
+            doc.doc_number.as_deref().unwrap_or_default(),
+            if undo.operation == UndoOp::Void { "voided" } else { "deleted" }
+        );
+        Ok(sheet_rows)
+    }
+
+    /// `doc` is not taken back (`message` says why, e.g. a payment is applied): the undo refused,
+    /// the document and its rows as they were.
+    pub fn undo_refused(
+        &self,
+        doc: &DocRecord,
+        undo: &UndoRecord,
+        message: &str,
+        response: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        self.store.settle_undo(&doc.doc_key, UndoState::Refused, Some(message))?;
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                request_id: Some(&undo.request_id),
+                response_json: response,
+                error: Some(message),
+                actor: Some(&undo.actor),
+                reason: Some(&undo.reason),
+                ..NewAudit::new(AuditEvent::UndoRefused, RowStatus::Synced)
+            },
+        )?;
+        tx.commit()?;
+        tracing::warn!(row_key = %doc.doc_key, doc_number = ?doc.doc_number, error = %message, "document not taken back");
+        Ok(())
+    }
+
+    /// An undo request whose outcome is unknown: it stays pending, to be settled by a re-read.
+    pub fn undo_unsettled(&self, doc: &DocRecord, undo: &UndoRecord, error: &str) -> Result<(), StoreError> {
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                request_id: Some(&undo.request_id),
+                error: Some(error),
+                actor: Some(&undo.actor),
+                reason: Some(&undo.reason),
+                ..NewAudit::new(AuditEvent::Uncertain, RowStatus::Synced)
+            },
+        )
     }
 }
 
@@ -511,6 +669,66 @@ mod tests {
         let retried = ledger.intend(&other, &payload(&other), "58", "cfg-2").unwrap();
         assert_eq!(retried.state, DocState::Pending);
         assert_eq!(store.row("r3").unwrap().unwrap().status, RowStatus::Pending);
+    }
+
+    #[test]
+    fn a_pass_names_itself_on_every_audit_line_it_writes() {
+        let store = Store::in_memory().unwrap();
+        let ledger = Ledger::in_pass(&store, "20251105-142301.123");
+        let draft = draft_of("d1", &[("r1", 4)]);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
+        let lines = store.audit(&AuditQuery::default()).unwrap();
+        assert!(lines.iter().all(|l| l.pass_id.as_deref() == Some("20251105-142301.123")), "{lines:?}");
+        assert_eq!(store.documents_of_pass("20251105-142301.123").unwrap(), ["d1"]);
+        assert!(store.documents_of_pass("another").unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_undo_is_recorded_before_it_is_sent_and_settles_every_row_of_its_document_together() {
+        let store = Store::in_memory().unwrap();
+        let ledger = Ledger::new(&store);
+        let draft = draft_of("d1", &[("r1", 4), ("r2", 5)]);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
+        let doc = store.document("d1").unwrap().unwrap();
+
+        let undo = ledger.intend_undo(&doc, UndoOp::Void, "wrong customer", "alice").unwrap();
+        assert_eq!(undo.state, UndoState::Pending);
+        assert!(undo.request_id.starts_with("d1-u") && undo.request_id.len() == 11, "{}", undo.request_id);
+        // Asked again before it is settled: the same undo, the same requestid, no new line.
+        assert_eq!(ledger.intend_undo(&doc, UndoOp::Void, "again", "bob").unwrap(), undo);
+        assert_eq!(store.row("r1").unwrap().unwrap().status, RowStatus::Synced, "nothing changes before the answer");
+
+        assert_eq!(ledger.undone(&doc, &undo, None).unwrap(), [5, 6]);
+        assert_eq!(store.undo("d1").unwrap().unwrap().state, UndoState::Done);
+        for key in ["r1", "r2"] {
+            let row = store.row(key).unwrap().unwrap();
+            assert_eq!((row.status, row.doc_number.as_deref()), (RowStatus::Voided, Some("ACD-1")));
+        }
+        let lines = store.audit(&AuditQuery::default()).unwrap();
+        let voided = lines.last().unwrap();
+        assert_eq!((voided.event.as_str(), voided.status.as_str()), ("voided", "voided"));
+        assert_eq!((voided.actor.as_deref(), voided.reason.as_deref()), (Some("alice"), Some("wrong customer")));
+        assert_eq!(events(&store), ["intent pending", "created synced", "void-intent synced", "voided voided"]);
+    }
+
+    #[test]
+    fn a_refused_undo_leaves_the_rows_synced_and_a_later_one_gets_a_new_requestid() {
+        let store = Store::in_memory().unwrap();
+        let ledger = Ledger::new(&store);
+        let draft = draft_of("d1", &[("r1", 4)]);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
+        let doc = store.document("d1").unwrap().unwrap();
+        let first = ledger.intend_undo(&doc, UndoOp::Void, "why", "alice").unwrap();
+        ledger.undo_refused(&doc, &first, "a payment is applied", None).unwrap();
+        assert_eq!(store.row("r1").unwrap().unwrap().status, RowStatus::Synced);
+        assert_eq!(store.undo("d1").unwrap().unwrap().state, UndoState::Refused);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = ledger.intend_undo(&doc, UndoOp::Void, "why", "alice").unwrap();
+        assert_eq!(second.state, UndoState::Pending);
+        assert_ne!(second.request_id, first.request_id, "a replayed requestid would replay the refusal");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub mod report;
 pub mod seal;
 mod send;
 mod snapshot;
+pub mod undo;
 pub mod view;
 mod write_back;
 

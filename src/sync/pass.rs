@@ -21,6 +21,8 @@ use super::view::StoreView;
 
 /// What one pass keeps while it runs.
 pub(super) struct Pass<'e> {
+    /// Names the pass in the audit (see [`Ledger::in_pass`]).
+    pub(super) id: String,
     pub(super) sheets: &'e SheetsClient,
     pub(super) qbo: &'e QboClient,
     /// Read here; written only through [`Pass::ledger`].
@@ -46,7 +48,7 @@ pub(super) struct Pass<'e> {
 
 impl Pass<'_> {
     pub(super) fn ledger(&self) -> Ledger<'_> {
-        Ledger::new(self.store)
+        Ledger::in_pass(self.store, &self.id)
     }
 
     pub(super) fn progress(&self, event: Progress) {

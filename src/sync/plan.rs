@@ -153,10 +153,10 @@ pub fn needs_attention(rows: &[Vec<Cell>], layout: &Layout, store: &StoreView, p
     let synced = store
         .rows
         .values()
-        .filter(|r| r.status == RowStatus::Synced)
+        .filter(|r| matches!(r.status, RowStatus::Synced | RowStatus::Voided))
         .filter_map(|r| {
             let id = r.doc_key.as_ref().and_then(|d| store.docs.get(d.as_str())).and_then(|d| d.qbo_id.clone())?;
-            Some((r.sheet_row?, r.kind, id))
+            Some((r.sheet_row?, r.kind, id, r.status))
         })
         .collect();
     let claims_left = store.rows.values().any(|r| r.status == RowStatus::Claimed);
@@ -178,8 +178,9 @@ pub struct AttentionCheck<'a> {
     /// The ids seen so far, hashed: the rows they came from are let go. Two ids sharing a
     /// hash would only cost a full pass that finds nothing to do.
     seen_ids: FastSet<(Kind, u64)>,
-    /// Where synced rows were last seen (0-based row → the id they show), see [`Self::expecting`].
-    expected: FastMap<usize, (Kind, String)>,
+    /// Where synced and voided rows were last seen (0-based row → the id and status they
+    /// show), see [`Self::expecting`].
+    expected: FastMap<usize, (Kind, String, RowStatus)>,
     needed: bool,
 }
 
@@ -206,12 +207,15 @@ impl<'a> AttentionCheck<'a> {
     }
 
     /// Also needs a pass when a synced row does not show its id where it was last seen
-    /// (`(1-based sheet row, kind, QuickBooks id)`), or when `claims_left` says an interrupted
-    /// pass left claims behind.
-    pub fn expecting(mut self, synced: Vec<(i64, Kind, String)>, claims_left: bool) -> AttentionCheck<'a> {
+    /// (`(1-based sheet row, kind, QuickBooks id, status)`), or a voided row does not say
+    /// `voided` yet (`qbsync void` changes the store, not the sheet), or when `claims_left` says
+    /// an interrupted pass left claims behind.
+    pub fn expecting(mut self, synced: Vec<(i64, Kind, String, RowStatus)>, claims_left: bool) -> AttentionCheck<'a> {
         self.expected = synced
             .into_iter()
-            .filter_map(|(sheet_row, kind, id)| Some((usize::try_from(sheet_row - 1).ok()?, (kind, id))))
+            .filter_map(|(sheet_row, kind, id, status)| {
+                Some((usize::try_from(sheet_row - 1).ok()?, (kind, id, status)))
+            })
             .collect();
         self.needed |= claims_left;
         self
@@ -229,8 +233,12 @@ impl<'a> AttentionCheck<'a> {
         if self.needed || is_blank_row(row, layout) {
             return self.needed;
         }
-        if let Some((kind, id)) = self.expected.get(&index)
-            && layout.cell(row, Tracking::id_of(*kind)).trimmed() != id.as_str()
+        if let Some((kind, id, status)) = self.expected.get(&index)
+            && (layout.cell(row, Tracking::id_of(*kind)).trimmed() != id.as_str()
+                || (*status == RowStatus::Voided
+                    && RowStatus::shown(
+                        &layout.cell(row, Tracking::of(*kind, self.policy.mode, true).status).as_text(),
+                    ) != Some(RowStatus::Voided)))
         {
             self.needed = true;
             return true;
@@ -391,6 +399,24 @@ pub fn plan(
         // history that is a handful, not every row.
         let fp = &content_fingerprint(row, layout);
         if let Some(record) = record {
+            if record.status == RowStatus::Voided {
+                // Finished, unless a person cleared its tracking cells and gave it a new number
+                // to post it again: then it is a new row, under a new key (its old key stays
+                // with the voided document, whose number it must never take back).
+                let number = layout.cell(row, Field::Invoice).trimmed();
+                let renumbered =
+                    !number.is_empty() && !record.doc_number.as_deref().is_some_and(|n| n.ends_with(number.as_ref()));
+                if let Some(old) = key.filter(|_| renumbered) {
+                    plan.stats.ready += 1;
+                    plan.located.remove(old);
+                    plan.drop_anchors
+                        .extend(anchors.iter().filter(|a| a.key == old && a.row == index).map(|a| a.metadata_id));
+                    let key = new_key();
+                    let record = row_record(key.clone(), kind, None, RowStatus::Claimed, None, fp, policy, index);
+                    plan.claims.push(Claim { row: index, key, record });
+                }
+                continue;
+            }
             if let Some(doc) = record.doc_key.as_ref().and_then(|d| store.docs.get(d.as_str())) {
                 match doc.state {
                     DocState::Created => continue, // projection writes it back
@@ -818,7 +844,7 @@ fn relocate<'a>(
     // A row and its pasted copies can fit several keys; the key with a document takes its row
     // first, and a copy's key goes to a row already flagged as a copy.
     let rank = |group: &&[&Anchor]| match record_of(group[0].key.as_str()).map(|r| r.status) {
-        Some(RowStatus::Synced | RowStatus::Pending) => 0,
+        Some(RowStatus::Synced | RowStatus::Pending | RowStatus::Voided) => 0,
         Some(RowStatus::Failed | RowStatus::Skipped) => 1,
         Some(RowStatus::Copy) => 2,
         Some(RowStatus::Claimed) | None => 3,
@@ -916,10 +942,12 @@ fn adopt_orphans<'a>(
     if free.is_empty() {
         return;
     }
+    // A voided document is never another row's: its row was taken back, not lost.
+    let voided = |d: &DocRecord| store.rows.get(d.row_keys[0].as_str()).is_some_and(|r| r.status == RowStatus::Voided);
     let orphans: Vec<&DocRecord> = store
         .docs
         .values()
-        .filter(|d| d.state != DocState::Failed && d.row_keys.len() == 1)
+        .filter(|d| d.state != DocState::Failed && d.row_keys.len() == 1 && !voided(d))
         .filter(|d| !anchored.contains(d.row_keys[0].as_str()) && !plan.located.contains_key(d.row_keys[0].as_str()))
         .collect();
     if orphans.is_empty() {

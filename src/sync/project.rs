@@ -89,6 +89,18 @@ pub fn desired_cells(
             (Field::QbSyncedAt, at),
             (error, text(record.error.as_deref())),
         ],
+        // A voided row keeps its id and link: the document is still in QuickBooks (voided) or
+        // was (a deleted bill), and a row without them would look ready to be sent again.
+        RowStatus::Voided => {
+            let doc = doc.filter(|d| d.state == DocState::Created);
+            vec![
+                (id, text(doc.and_then(|d| d.qbo_id.as_deref()))),
+                (url, text(doc.and_then(|d| d.qbo_url.as_deref()))),
+                (status, Cell::text(RowStatus::Voided.as_str())),
+                (Field::QbSyncedAt, at),
+                (error, text(record.error.as_deref())),
+            ]
+        }
         // Claimed and pending rows show nothing yet: the outcome is not known.
         RowStatus::Claimed | RowStatus::Pending => Vec::new(),
     }

@@ -143,7 +143,18 @@ impl StoreView {
         }
         for number in &wanted.numbers {
             if self.asked.numbers.insert(number.clone()) {
-                docs.extend(store.documents_for_planning_by_number(number)?);
+                for doc in store.documents_for_planning_by_number(number)? {
+                    // A document found by number may be taken for a row whose anchor was lost
+                    // (see `plan::adopt_orphans`) unless its own row says it was voided.
+                    for key in &doc.row_keys {
+                        if !self.rows.contains_key(key.as_str())
+                            && let Some(record) = store.row(key)?
+                        {
+                            self.rows.insert(key.as_str().into(), record);
+                        }
+                    }
+                    docs.push(doc);
+                }
             }
         }
         for doc in docs {

@@ -22,3 +22,4 @@ mod sync;
 mod tax;
 mod throughput;
 mod torture;
+mod void;

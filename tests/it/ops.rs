@@ -285,7 +285,10 @@ async fn status_server_answers_json_health_and_metrics() {
 
     let json: serde_json::Value =
         http.get(format!("{}status.json", server.base)).send().await.expect("json").json().await.expect("parse");
-    assert_eq!(json["invoices"], serde_json::json!({"synced": 42, "failed": 2, "skipped": 3, "pending": 1}));
+    assert_eq!(
+        json["invoices"],
+        serde_json::json!({"synced": 42, "failed": 2, "skipped": 3, "pending": 1, "voided": 0})
+    );
     assert_eq!(json["bills"]["synced"], 17);
     assert_eq!(json["quickbooks"]["connected"], true);
     assert!(json["last_success"].is_string());
