@@ -218,3 +218,24 @@ async fn a_void_whose_answer_was_lost_is_read_back_not_sent_again() {
     world.run_once_until_idle(4).await;
     assert_eq!(world.cell("ACD-2025-0112", "qb_sync_status"), "voided");
 }
+
+#[tokio::test]
+async fn a_vendor_credit_is_deleted_since_quickbooks_documents_no_void_for_credits() {
+    let extra = [("QB_SYNC_MODE", "dual"), ("QB_ENABLE_BILLS", "true"), ("QBSYNC_NEGATIVE_AMOUNTS", "credit")];
+    let world = synced(&extra).await;
+    let id = world.cell("BBJ-7802", "qb_bill_id");
+    assert!(world.sandbox.qbo.vendor_credits().iter().any(|c| c.id == id), "the demo's refund became a vendor credit");
+
+    let (status, output) = world.run_cli(&["void", "--doc", "BBJ-7802", "--reason", "refund withdrawn", "--yes"]).await;
+    assert!(status.success(), "{output}");
+    assert!(output.contains("deleted vendor credit BBJ-7802"), "{output}");
+    assert!(world.sandbox.qbo.vendor_credits().iter().all(|c| c.id != id));
+    let deletes: Vec<RecordedRequest> =
+        voids(&world).into_iter().filter(|r| r.query_param("operation").as_deref() == Some("delete")).collect();
+    assert_eq!(deletes.len(), 1);
+    assert!(deletes[0].path.ends_with("/vendorcredit"), "{}", deletes[0].path);
+
+    world.run_once_until_idle(4).await;
+    assert_eq!(world.cell("BBJ-7802", "qb_bill_status"), "voided");
+    assert_eq!(world.cell("BBJ-7802", "qb_bill_id"), id);
+}
