@@ -52,13 +52,15 @@ pub enum Field {
     QbBillBalance,
     QbBillPaidStatus,
     QbBillPaidAt,
+    QbTotal,
+    QbBillTotal,
 }
 
 impl Field {
     /// Every field, inputs first, then tracking columns in the order `migrate` adds them; built
     /// from the lists below so it cannot drift from them.
-    pub const ALL: [Field; 30] = {
-        let mut all = [Field::Invoice; 30];
+    pub const ALL: [Field; 32] = {
+        let mut all = [Field::Invoice; 32];
         let mut i = 0;
         while i < Field::INPUTS.len() {
             all[i] = Field::INPUTS[i];
@@ -78,6 +80,11 @@ impl Field {
         while m < Field::MONEY.len() {
             all[i + j + k + m] = Field::MONEY[m];
             m += 1;
+        }
+        let mut t = 0;
+        while t < Field::TOTALS.len() {
+            all[i + j + k + m + t] = Field::TOTALS[t];
+            t += 1;
         }
         all
     };
@@ -133,6 +140,11 @@ impl Field {
         Field::QbBillPaidAt,
     ];
 
+    /// QuickBooks' total of the document a row created, tax included (the sheet's amount is
+    /// without it where tax is added on top): invoice side, then bill side. Optional like the
+    /// money columns, and known from the create itself, so no poll is needed to show it.
+    pub const TOTALS: [Field; 2] = [Field::QbTotal, Field::QbBillTotal];
+
     /// The settings key (`[columns] inv_dollars`, `QBSYNC_COLUMN_INV_DOLLARS`).
     pub const fn key(self) -> &'static str {
         match self {
@@ -160,6 +172,8 @@ impl Field {
             Field::QbBillUrl => "qb_bill_url",
             Field::QbBillStatus => "qb_bill_status",
             Field::QbBillError => "qb_bill_error",
+            Field::QbTotal => "qb_total",
+            Field::QbBillTotal => "qb_bill_total",
             Field::QbBalance => "qb_balance",
             Field::QbPaidStatus => "qb_paid_status",
             Field::QbPaidAt => "qb_paid_at",
@@ -424,11 +438,13 @@ impl Layout {
     pub fn missing_tracking_columns(&self, dual: bool) -> Vec<&str> {
         let bill: &[Field] = if dual { &Field::TRACKING_BILL } else { &[] };
         let bill_money: &[Field] = if dual { &Field::MONEY_BILL } else { &[] };
+        let totals: &[Field] = if dual { &Field::TOTALS } else { &Field::TOTALS[..1] };
         Field::TRACKING_INVOICE
             .iter()
             .chain(bill)
             .chain(&Field::MONEY_INVOICE)
             .chain(bill_money)
+            .chain(totals)
             .filter(|f| self.column(**f).is_none())
             .map(|f| self.names.name(*f))
             .collect()
@@ -518,10 +534,11 @@ mod tests {
                 "qb_error",
                 "qb_balance",
                 "qb_paid_status",
-                "qb_paid_at"
+                "qb_paid_at",
+                "qb_total"
             ]
         );
-        assert_eq!(layout.missing_tracking_columns(true).len(), 15);
+        assert_eq!(layout.missing_tracking_columns(true).len(), 17);
         assert_eq!(
             layout.missing_tracking_columns(true)[5..],
             [
@@ -534,7 +551,9 @@ mod tests {
                 "qb_paid_at",
                 "qb_bill_balance",
                 "qb_bill_paid_status",
-                "qb_bill_paid_at"
+                "qb_bill_paid_at",
+                "qb_total",
+                "qb_bill_total"
             ]
         );
         assert!(!layout.shows_money());
@@ -572,7 +591,8 @@ mod tests {
                 "qb_synced_at",
                 "qb_balance",
                 "qb_paid_status",
-                "qb_paid_at"
+                "qb_paid_at",
+                "qb_total"
             ]
         );
         assert_eq!(
@@ -699,7 +719,7 @@ mod tests {
         let layout = Layout::read_header(&header(&names), &ColumnNames::default()).unwrap();
         assert_eq!(
             layout.missing_tracking_columns(false),
-            ["qb_invoice_id", "qb_balance", "qb_paid_status", "qb_paid_at"]
+            ["qb_invoice_id", "qb_balance", "qb_paid_status", "qb_paid_at", "qb_total"]
         );
     }
 

@@ -47,25 +47,31 @@ impl Tracking {
     }
 }
 
-/// The three cells that show what QuickBooks says about a document's money.
+/// The cells that show what QuickBooks says about a document's money.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MoneyColumns {
     pub balance: Field,
     pub status: Field,
     pub paid_at: Field,
+    /// QuickBooks' total, tax included, known from the create.
+    pub total: Field,
 }
 
 impl MoneyColumns {
     /// A document's money shows beside its id: a bill's in the bill columns in every mode.
     pub fn of(kind: Kind) -> MoneyColumns {
         match kind {
-            Kind::Invoice => {
-                MoneyColumns { balance: Field::QbBalance, status: Field::QbPaidStatus, paid_at: Field::QbPaidAt }
-            }
+            Kind::Invoice => MoneyColumns {
+                balance: Field::QbBalance,
+                status: Field::QbPaidStatus,
+                paid_at: Field::QbPaidAt,
+                total: Field::QbTotal,
+            },
             Kind::Bill => MoneyColumns {
                 balance: Field::QbBillBalance,
                 status: Field::QbBillPaidStatus,
                 paid_at: Field::QbBillPaidAt,
+                total: Field::QbBillTotal,
             },
         }
     }
@@ -79,6 +85,7 @@ pub fn writable(layout: &Layout) -> impl Iterator<Item = (Field, usize)> + '_ {
         .into_iter()
         .chain(Field::TRACKING_BILL)
         .chain(Field::MONEY)
+        .chain(Field::TOTALS)
         .filter_map(|field| layout.column(field).map(|col| (field, col)))
 }
 

@@ -67,6 +67,7 @@ pub fn desired_cells(
             let money = money.filter(|_| doc.is_some());
             let columns = MoneyColumns::of(record.kind);
             cells.extend([
+                (columns.total, text(doc.and_then(|d| d.qbo_total).map(|t| t.to_string()).as_deref())),
                 (columns.balance, Cell::text(money.map(PaidView::balance_cell).unwrap_or_default())),
                 (columns.status, Cell::text(money.map(|m| m.status.as_str()).unwrap_or_default())),
                 (columns.paid_at, Cell::text(money.map(PaidView::paid_at_cell).unwrap_or_default())),

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use crate::support::World;
 
-const HEADER: &str = "invoice,status,inv_from,to_client,inv_dollars,submitted_date,tax_code,qb_invoice_id,qb_invoice_url,qb_sync_status,qb_synced_at,qb_error,qb_bill_id,qb_bill_url,qb_bill_status,qb_bill_error";
+const HEADER: &str = "invoice,status,inv_from,to_client,inv_dollars,submitted_date,tax_code,qb_invoice_id,qb_invoice_url,qb_sync_status,qb_synced_at,qb_error,qb_bill_id,qb_bill_url,qb_bill_status,qb_bill_error,qb_total,qb_bill_total";
 
 /// One row: number, who it is from (routes it), customer, amount, tax code cell.
 type Row<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
@@ -23,7 +23,7 @@ async fn world(country: SandboxCountry, env: &[(&str, &str)], rows: &[Row<'_>]) 
     world.sandbox.qbo.load_country(country).expect("the country's company loads");
     let mut csv = format!("{HEADER}\n");
     for (number, from, client, amount, code) in rows {
-        csv += &format!("{number},submitted,{from},{client},{amount},2025-11-05,{code},,,,,,,,,\n");
+        csv += &format!("{number},submitted,{from},{client},{amount},2025-11-05,{code},,,,,,,,,,,\n");
     }
     world.sandbox.google.load_csv(world.tab(), &csv).expect("sheet loads");
     world
@@ -66,6 +66,11 @@ async fn a_british_company_adds_vat_to_the_sheets_amounts_on_invoices_and_bills(
     assert_eq!(world.cell("UK-1", "qb_invoice_id"), invoice.id);
     assert_eq!(world.cell("UK-2", "qb_bill_status"), "synced");
     assert_eq!(world.cell("UK-2", "qb_bill_id"), bill.id);
+    // The row shows QuickBooks' total beside the sheet's amount.
+    assert_eq!(
+        (world.cell("UK-1", "qb_total"), world.cell("UK-2", "qb_bill_total")),
+        ("120.00".into(), "59.99".into())
+    );
 
     // The audit shows QuickBooks' total, tax included, and the document's type.
     let created = store(&world)
