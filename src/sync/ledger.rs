@@ -419,6 +419,22 @@ impl<'s> Ledger<'s> {
     }
 }
 
+/// An audit line about taking `doc` back: what every such line names (the document, the undo's
+/// `requestid`, who asked and why); each event adds what it knows.
+fn undo_line<'a>(doc: &'a DocRecord, undo: &'a UndoRecord, event: AuditEvent, status: RowStatus) -> NewAudit<'a> {
+    NewAudit {
+        row_key: Some(&doc.doc_key),
+        doc_number: doc.doc_number.as_deref(),
+        qbo_id: doc.qbo_id.as_deref(),
+        qbo_url: doc.qbo_url.as_deref(),
+        request_id: Some(&undo.request_id),
+        actor: Some(&undo.actor),
+        reason: Some(&undo.reason),
+        doc_kind: Some(doc.doc_kind),
+        ..NewAudit::new(event, status)
+    }
+}
+
 /// Taking documents back (`qbsync void`): the same discipline as creating them.
 impl Ledger<'_> {
     /// Records the intent to take `doc` back with `operation`, before anything is sent: the undo
@@ -447,19 +463,7 @@ impl Ledger<'_> {
             reason,
             actor,
         })?;
-        self.audit(
-            doc.kind,
-            &NewAudit {
-                row_key: Some(&doc.doc_key),
-                doc_number: doc.doc_number.as_deref(),
-                qbo_id: doc.qbo_id.as_deref(),
-                qbo_url: doc.qbo_url.as_deref(),
-                request_id: Some(&undo.request_id),
-                actor: Some(actor),
-                reason: Some(reason),
-                ..NewAudit::new(AuditEvent::UndoIntent, RowStatus::Synced)
-            },
-        )?;
+        self.audit(doc.kind, &undo_line(doc, &undo, AuditEvent::UndoIntent, RowStatus::Synced))?;
         tx.commit()?;
         Ok(undo)
     }
@@ -487,16 +491,9 @@ impl Ledger<'_> {
         self.audit(
             doc.kind,
             &NewAudit {
-                row_key: Some(&doc.doc_key),
                 sheet_row: sheet_rows.first().copied(),
-                doc_number: doc.doc_number.as_deref(),
-                qbo_id: doc.qbo_id.as_deref(),
-                qbo_url: doc.qbo_url.as_deref(),
-                request_id: Some(&undo.request_id),
                 response_json: response,
-                actor: Some(&undo.actor),
-                reason: Some(&undo.reason),
-                ..NewAudit::new(event, RowStatus::Voided)
+                ..undo_line(doc, undo, event, RowStatus::Voided)
             },
         )?;
         tx.commit()?;
@@ -527,15 +524,9 @@ impl Ledger<'_> {
         self.audit(
             doc.kind,
             &NewAudit {
-                row_key: Some(&doc.doc_key),
-                doc_number: doc.doc_number.as_deref(),
-                qbo_id: doc.qbo_id.as_deref(),
-                request_id: Some(&undo.request_id),
                 response_json: response,
                 error: Some(message),
-                actor: Some(&undo.actor),
-                reason: Some(&undo.reason),
-                ..NewAudit::new(AuditEvent::UndoRefused, RowStatus::Synced)
+                ..undo_line(doc, undo, AuditEvent::UndoRefused, RowStatus::Synced)
             },
         )?;
         tx.commit()?;
@@ -547,16 +538,7 @@ impl Ledger<'_> {
     pub fn undo_unsettled(&self, doc: &DocRecord, undo: &UndoRecord, error: &str) -> Result<(), StoreError> {
         self.audit(
             doc.kind,
-            &NewAudit {
-                row_key: Some(&doc.doc_key),
-                doc_number: doc.doc_number.as_deref(),
-                qbo_id: doc.qbo_id.as_deref(),
-                request_id: Some(&undo.request_id),
-                error: Some(error),
-                actor: Some(&undo.actor),
-                reason: Some(&undo.reason),
-                ..NewAudit::new(AuditEvent::Uncertain, RowStatus::Synced)
-            },
+            &NewAudit { error: Some(error), ..undo_line(doc, undo, AuditEvent::Uncertain, RowStatus::Synced) },
         )
     }
 }
