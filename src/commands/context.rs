@@ -20,7 +20,7 @@ use crate::settings::{LoadOptions, ServiceAccountKey, Settings};
 use crate::sheets::{GoogleCredentials, SheetsClient, SheetsSettings};
 use crate::sheets::{RawRow, RowSink};
 use crate::store::{Home, Store};
-use crate::sync::money::Following;
+use crate::sync::following::Following;
 use crate::sync::{Engine, Mode, Policy};
 
 /// Flags of `run-once` that shape the policy.

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use super::fault::{Fault, FaultDetail};
 use super::model::PartyKind;
+use super::tax_fault::TaxFault;
 
 /// Why a QuickBooks call did not give the answer asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,7 +159,7 @@ impl QboError {
 
 /// The sentence for one fault of a rejected document.
 fn explain(f: &FaultDetail) -> String {
-    if let Some(tax) = super::tax_fault::TaxFault::of(f) {
+    if let Some(tax) = TaxFault::of(f) {
         return tax.for_bookkeeper().to_owned();
     }
     let field = f.element.as_deref().map(|e| format!(" (field {e})")).unwrap_or_default();
@@ -346,6 +347,17 @@ fn server_side(op: Op, reason: String) -> Classified {
         Op::Write => QboError::Uncertain { reason: format!("QuickBooks failed while handling the write ({reason})") },
     }
     .into()
+}
+
+impl QboError {
+    /// The tax fault this error is, if QuickBooks refused the document for its tax. Such an
+    /// error is a [`QboError::Rejected`], so it is never transient.
+    pub fn tax_fault(&self) -> Option<TaxFault> {
+        match self {
+            QboError::Rejected { faults } => faults.iter().find_map(TaxFault::of),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -586,5 +598,57 @@ mod tests {
         let f = fault(&[("3200", "message=AuthenticationFailed", Some("Token expired: AB0173xyz"), None)]);
         let c = classify_status(401, Some(f), Op::Read);
         assert!(!c.error.to_string().contains("AB0173"), "{}", c.error);
+    }
+}
+
+/// QuickBooks' tax refusals as errors: never transient, and said as the setting to change.
+#[cfg(test)]
+mod tax_fault_tests {
+    use super::*;
+    use crate::qbo::fault::FaultDetail;
+
+    fn rejected(code: &str, message: &str, detail: &str) -> QboError {
+        QboError::Rejected {
+            faults: vec![FaultDetail {
+                code: code.into(),
+                message: message.into(),
+                detail: Some(detail.into()),
+                element: Some(String::new()),
+            }],
+        }
+    }
+
+    #[test]
+    fn every_locales_missing_rate_is_a_missing_code() {
+        for tax in ["GST/HST", "VAT", "GST"] {
+            let error = rejected(
+                "6000",
+                "A business validation error has occurred while processing your request",
+                &format!(
+                    "Business Validation Error: Make sure all your transactions have a {tax} rate before you save."
+                ),
+            );
+            assert_eq!(error.tax_fault(), Some(TaxFault::MissingCode), "{tax}");
+            assert!(!error.is_transient());
+            assert!(error.for_bookkeeper().starts_with("QuickBooks needs a tax code on every line"), "{tax}");
+        }
+    }
+
+    #[test]
+    fn a_us_code_other_than_tax_or_non_is_its_own_fault() {
+        let error = rejected(
+            "6100",
+            "Invalid Line TaxCode in the request",
+            "Valid line TaxCodes for US should be TAX or NON. Supplied value: 8",
+        );
+        assert_eq!(error.tax_fault(), Some(TaxFault::InvalidUsCode));
+        assert!(error.for_bookkeeper().contains("only TAX or NON"), "{}", error.for_bookkeeper());
+    }
+
+    #[test]
+    fn other_business_rules_are_not_tax_faults() {
+        let error = rejected("6000", "Business Validation Error", "Transaction total cannot be negative.");
+        assert_eq!(error.tax_fault(), None);
+        assert_eq!(QboError::Transient { reason: "x".into(), retry_after: None }.tax_fault(), None);
     }
 }

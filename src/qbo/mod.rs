@@ -28,6 +28,7 @@
 pub mod cancel;
 pub mod cdc;
 pub mod client;
+pub mod doc_tax;
 pub mod error;
 pub mod fault;
 pub mod ledger;
@@ -44,6 +45,7 @@ pub mod tax_fault;
 
 pub use cdc::{CdcAnswer, CdcEntity, CdcOutcome, Change};
 pub use client::{PRODUCTION_API_URL, PRODUCTION_APP_URL, QboClient, QboSettings, SANDBOX_API_URL, SANDBOX_APP_URL};
+pub use doc_tax::{DocTax, GlobalTaxCalculation, TaxCodeId, TaxShapeError};
 pub use error::{NameHolder, QboError};
 pub use fault::{Fault, FaultDetail};
 pub use ledger::{Applied, DocState, PaymentKind, PaymentLink, PaymentState};
@@ -54,8 +56,5 @@ pub use model::{
 pub use pacing::CallStats;
 pub use payments::{NewPayment, PayFrom};
 pub use request_id::{InvalidRequestId, RequestId};
-pub use tax::{
-    Country, DocTax, DocTaxError, GlobalTaxCalculation, TaxCode, TaxCodeId, TaxCodeSpec, TaxConfig, TaxConfigError,
-    TaxPlan, TaxSetting, TaxSetup, TaxShapeError,
-};
+pub use tax::{Country, DocTaxError, TaxCode, TaxCodeSpec, TaxConfig, TaxConfigError, TaxPlan, TaxSetting, TaxSetup};
 pub use tax_fault::TaxFault;

@@ -18,8 +18,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::doc_tax::{DocTax, GlobalTaxCalculation, TaxShapeError};
 use super::money::{Number, decimal_from_json};
-use super::tax::{DocTax, GlobalTaxCalculation, TaxShapeError};
 
 /// The documents qbsync creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

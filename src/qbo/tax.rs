@@ -18,6 +18,7 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
+use super::doc_tax::{DocTax, GlobalTaxCalculation, TaxCodeId};
 use super::model::{CompanyInfo, DocKind, Preferences};
 
 /// The company's country, from `CompanyInfo.Country` (2- or 3-letter; Intuit moved to 3 letters
@@ -71,22 +72,6 @@ impl fmt::Display for Country {
     }
 }
 
-/// The id of one of the company's tax codes (`TAX`/`NON` in the US, a number elsewhere).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TaxCodeId(String);
-
-impl TaxCodeId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TaxCodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// One of the company's tax codes, as `SELECT * FROM TaxCode` answers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaxCode {
@@ -127,59 +112,13 @@ impl TaxCode {
         };
         Ok(TaxCode {
             name: text("Name").unwrap_or_else(|| id.clone()),
-            id: TaxCodeId(id),
+            id: TaxCodeId::new(id),
             active: entity.get("Active").and_then(Value::as_bool).unwrap_or(true),
             group: entity.get("TaxGroup").and_then(Value::as_bool).unwrap_or(false),
             sales_rates: rates("SalesTaxRateList"),
             purchase_rates: rates("PurchaseTaxRateList"),
         })
     }
-}
-
-/// `GlobalTaxCalculation`: whether line amounts include their tax. Required outside the US,
-/// never sent in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GlobalTaxCalculation {
-    /// Tax is added to the amounts (QuickBooks' default).
-    TaxExcluded,
-    /// The amounts are what the client pays; the tax is inside them.
-    TaxInclusive,
-    /// No tax at all.
-    NotApplicable,
-}
-
-impl GlobalTaxCalculation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GlobalTaxCalculation::TaxExcluded => "TaxExcluded",
-            GlobalTaxCalculation::TaxInclusive => "TaxInclusive",
-            GlobalTaxCalculation::NotApplicable => "NotApplicable",
-        }
-    }
-}
-
-/// The tax of one document: its `GlobalTaxCalculation` and each line's `TaxCodeRef`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DocTax {
-    /// `None` leaves it out (US companies).
-    pub calculation: Option<GlobalTaxCalculation>,
-    /// One per line, in line order, or empty when no line carries a code.
-    pub line_codes: Vec<Option<TaxCodeId>>,
-}
-
-impl DocTax {
-    /// Nothing to send: QuickBooks decides.
-    pub fn is_empty(&self) -> bool {
-        self.calculation.is_none() && self.line_codes.iter().all(Option::is_none)
-    }
-}
-
-/// A [`DocTax`] whose codes do not fit the document's lines.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{codes} line tax codes were given for a document of {lines} lines")]
-pub struct TaxShapeError {
-    pub codes: usize,
-    pub lines: usize,
 }
 
 /// A tax code as a person wrote it in a setting or a cell: the code's id or its name.
@@ -391,7 +330,7 @@ impl TaxSetup {
 /// `TAX` or `NON`, any case.
 fn us_code(spec: &str) -> Option<TaxCodeId> {
     match spec.trim().to_ascii_uppercase().as_str() {
-        code @ ("TAX" | "NON") => Some(TaxCodeId(code.to_owned())),
+        code @ ("TAX" | "NON") => Some(TaxCodeId::new(code)),
         _ => None,
     }
 }
@@ -511,7 +450,7 @@ mod tests {
     }
 
     fn id(s: &str) -> Option<TaxCodeId> {
-        Some(TaxCodeId(s.into()))
+        Some(TaxCodeId::new(s))
     }
 
     #[test]

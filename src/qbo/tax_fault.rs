@@ -8,8 +8,8 @@
 //! Fault 6000 carries many business rules; its tax form is recognised by the text every locale
 //! shares ("…have a GST/HST rate before you save", "…VAT rate…", "…GST rate…"), and by
 //! Australia's "…while calculating tax" (reference §3.3). Fault 6100 is the US "TAX or NON" rule.
+//! An error tells its tax fault with [`QboError::tax_fault`](super::QboError::tax_fault).
 
-use super::error::QboError;
 use super::fault::FaultDetail;
 
 /// What about a document's tax QuickBooks refused.
@@ -47,66 +47,5 @@ impl TaxFault {
                  TAX or NON (or leave it unset), and use TAX or NON in the row's tax_code cell."
             }
         }
-    }
-}
-
-impl QboError {
-    /// The tax fault this error is, if QuickBooks refused the document for its tax. Such an
-    /// error is a [`QboError::Rejected`], so it is never transient.
-    pub fn tax_fault(&self) -> Option<TaxFault> {
-        match self {
-            QboError::Rejected { faults } => faults.iter().find_map(TaxFault::of),
-            _ => None,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rejected(code: &str, message: &str, detail: &str) -> QboError {
-        QboError::Rejected {
-            faults: vec![FaultDetail {
-                code: code.into(),
-                message: message.into(),
-                detail: Some(detail.into()),
-                element: Some(String::new()),
-            }],
-        }
-    }
-
-    #[test]
-    fn every_locales_missing_rate_is_a_missing_code() {
-        for tax in ["GST/HST", "VAT", "GST"] {
-            let error = rejected(
-                "6000",
-                "A business validation error has occurred while processing your request",
-                &format!(
-                    "Business Validation Error: Make sure all your transactions have a {tax} rate before you save."
-                ),
-            );
-            assert_eq!(error.tax_fault(), Some(TaxFault::MissingCode), "{tax}");
-            assert!(!error.is_transient());
-            assert!(error.for_bookkeeper().starts_with("QuickBooks needs a tax code on every line"), "{tax}");
-        }
-    }
-
-    #[test]
-    fn a_us_code_other_than_tax_or_non_is_its_own_fault() {
-        let error = rejected(
-            "6100",
-            "Invalid Line TaxCode in the request",
-            "Valid line TaxCodes for US should be TAX or NON. Supplied value: 8",
-        );
-        assert_eq!(error.tax_fault(), Some(TaxFault::InvalidUsCode));
-        assert!(error.for_bookkeeper().contains("only TAX or NON"), "{}", error.for_bookkeeper());
-    }
-
-    #[test]
-    fn other_business_rules_are_not_tax_faults() {
-        let error = rejected("6000", "Business Validation Error", "Transaction total cannot be negative.");
-        assert_eq!(error.tax_fault(), None);
-        assert_eq!(QboError::Transient { reason: "x".into(), retry_after: None }.tax_fault(), None);
     }
 }

@@ -28,13 +28,12 @@ use crate::store::{RowStatus, Store};
 
 use super::company::Company;
 use super::error::PassError;
-use super::money::Following;
+use super::following::Following;
 use super::pass::Pass;
-use super::picture::Picture;
+use super::picture::{DriveVersions, Picture};
 use super::plan::{self, Plan};
 use super::policy::Policy;
 use super::report::{PassOptions, PassReport, Progress, ProgressObserver};
-use super::snapshot::DriveVersions;
 use super::view::StoreView;
 
 /// How often a pass that is still creating brings the sheet up to date, so a backlog of

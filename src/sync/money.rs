@@ -9,41 +9,12 @@
 //! is left alone). A round that fails is logged and tried again at the next interval; the
 //! pass goes on, since creating documents does not depend on it.
 
-use std::time::Duration;
-
-use chrono::{FixedOffset, Utc};
+use chrono::Utc;
 use tokio::time::Instant;
 
 use super::error::PassError;
 use super::ledger::Ledger;
 use super::pass::Pass;
-
-/// When the payment poller runs, and what it remembers between rounds.
-#[derive(Clone, Debug)]
-pub struct Following {
-    interval: Duration,
-    next: Option<Instant>,
-    /// Whether the header had a money column when a pass last read it.
-    money_columns: bool,
-    /// The company's UTC offset as QuickBooks last showed it.
-    company_offset: FixedOffset,
-}
-
-impl Following {
-    /// A round every `interval`; the first at the first pass that finds a money column.
-    pub fn every(interval: Duration) -> Following {
-        Following { interval, next: None, money_columns: false, company_offset: FixedOffset::east_opt(0).expect("UTC") }
-    }
-
-    /// The next pass runs a round (tests, and `qbsync bench`, use it instead of waiting).
-    pub fn due_now(&mut self) {
-        self.next = None;
-    }
-
-    fn is_due(&self, now: Instant) -> bool {
-        self.money_columns && self.next.is_none_or(|next| now >= next)
-    }
-}
 
 impl Pass<'_> {
     /// A round of the payment poller, when one is due.
@@ -57,27 +28,25 @@ impl Pass<'_> {
         let followed = store.followed_documents()?;
         let covered_until = store.payments_covered_until()?;
         let round =
-            crate::payments::follow(self.qbo, &followed, covered_until, Utc::now(), following.company_offset).await;
+            crate::payments::follow(self.qbo, &followed, covered_until, Utc::now(), following.company_offset()).await;
         let round = match round {
             Ok(round) => round,
             Err(error) => {
                 tracing::warn!(%error, "could not learn what changed in QuickBooks; trying again next interval");
-                following.next = Some(started + following.interval);
+                following.failed(started);
                 return Ok(());
             }
         };
-        // An unfinished round (a window still narrowing) goes on at the next pass.
-        following.next = Some(if round.unfinished { started } else { started + following.interval });
-        following.company_offset = round.company_offset;
+        following.ran(started, round.unfinished, round.company_offset);
         tracing::debug!(followed = followed.len(), changed = round.changes.len(), "payments followed");
         Ledger::new(store).money(&round)?;
         Ok(())
     }
 
-    /// Remembers whether the header has a money column (see [`Following`]).
+    /// Remembers whether the header has a money column (see [`super::following::Following`]).
     pub(super) fn note_money_columns(&mut self, present: bool) {
         if let Some(following) = self.following.as_deref_mut() {
-            following.money_columns = present;
+            following.saw_money_columns(present);
         }
     }
 

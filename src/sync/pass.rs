@@ -11,12 +11,12 @@ use crate::sheets::SheetsClient;
 use crate::store::Store;
 
 use super::company::Company;
+use super::following::Following;
 use super::ledger::Ledger;
-use super::money::Following;
-use super::picture::Picture;
+use super::picture::{DriveVersions, Picture};
 use super::policy::Policy;
 use super::report::{Progress, ProgressObserver};
-use super::snapshot::DriveVersions;
+
 use super::view::StoreView;
 
 /// What one pass keeps while it runs.

@@ -13,6 +13,9 @@
 //! On a long settled history that is a digest, a seal and an anchor per row, plus the cells
 //! of the rows that are ready, changed or unsealed: memory in proportion to what is ready.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use compact_str::CompactString;
 
 use crate::domain::Cell;
@@ -49,6 +52,32 @@ impl Picture {
     /// Whether row `row` holds its cells (the header always does; a quiet row does not).
     pub fn holds(&self, row: usize) -> bool {
         row < self.rows.len() && !self.sealing.is_quiet(row)
+    }
+}
+
+/// How long a pass goes without asking Drive after Drive gave no usable version: a company
+/// whose credentials Drive refuses costs one call per this long, not one per pass, and Drive
+/// enabled later is noticed within it.
+const DRIVE_ASKED_AGAIN_AFTER: Duration = Duration::from_secs(600);
+
+/// Whether Drive lately gave no version that counts every change; kept across passes by the
+/// engine, so that only the shortcut it enables is lost, never a call per pass.
+#[derive(Debug, Default)]
+pub struct DriveVersions {
+    refused_at: Mutex<Option<Instant>>,
+}
+
+impl DriveVersions {
+    pub(super) fn worth_asking(&self) -> bool {
+        self.lock().is_none_or(|at| at.elapsed() >= DRIVE_ASKED_AGAIN_AFTER)
+    }
+
+    pub(super) fn refused(&self) {
+        *self.lock() = Some(Instant::now());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.refused_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -9,9 +9,6 @@
 //! bytes did not change, and the view of the store loaded only as far as the rows planned
 //! need it.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use crate::domain::Cell;
 use crate::sheets::{AllRows, Anchors, DriveVersion};
 use crate::store::{RowStatus, StoreError};
@@ -21,32 +18,6 @@ use super::pass::Pass;
 use super::picture::{Developing, IdleCheck, Picture};
 use super::plan;
 use super::view::StoreView;
-
-/// How long a pass goes without asking Drive after Drive gave no usable version: a company
-/// whose credentials Drive refuses costs one call per this long, not one per pass, and Drive
-/// enabled later is noticed within it.
-const DRIVE_ASKED_AGAIN_AFTER: Duration = Duration::from_secs(600);
-
-/// Whether Drive lately gave no version that counts every change; kept across passes by the
-/// engine, so that only the shortcut it enables is lost, never a call per pass.
-#[derive(Debug, Default)]
-pub struct DriveVersions {
-    refused_at: Mutex<Option<Instant>>,
-}
-
-impl DriveVersions {
-    fn worth_asking(&self) -> bool {
-        self.lock().is_none_or(|at| at.elapsed() >= DRIVE_ASKED_AGAIN_AFTER)
-    }
-
-    fn refused(&self) {
-        *self.lock() = Some(Instant::now());
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.refused_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
 
 /// Above this many rows to plan, the whole store is read at once rather than record by record
 /// (a history not sealed yet: the first busy pass after an upgrade, or after the header or the
