@@ -44,10 +44,11 @@ impl Pass<'_> {
             decisions.extend(replanned.decisions);
         }
         for decision in &decisions {
-            report.dry_run_writes.push((
-                decision.sheet_row.unwrap_or_default() as u32,
-                format!("{}: {}", decision.status, decision.error.clone().unwrap_or_default()),
-            ));
+            let mut line = format!("{}: {}", decision.status, decision.error.clone().unwrap_or_default());
+            if let Some(preview) = &decision.preview {
+                line += &format!(" (preview: {preview})");
+            }
+            report.dry_run_writes.push((decision.sheet_row.unwrap_or_default() as u32, line));
         }
         let tax = match drafts.is_empty() {
             true => None,

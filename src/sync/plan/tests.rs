@@ -44,6 +44,7 @@ pub(crate) fn policy() -> Policy {
         mode: Mode::InvoiceOnly,
         eligible: EligibleStatuses::default(),
         group_by_invoice: false,
+        require_approval: false,
         doc_number_prefix: String::new(),
         amount_format: AmountFormat::default(),
         date_order: DateOrder::MonthFirst,
