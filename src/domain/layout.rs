@@ -565,6 +565,26 @@ mod tests {
     const DEMO: &str = "invoice,status,inv_from,to_client,end_client,task_descr,job_name,inv_dollars,submitted_date,Inv_paid_date,owed2ACD,owed2workers,notes,thread";
 
     #[test]
+    fn with_approval_on_the_preview_and_approval_columns_are_required_and_added_last() {
+        let tracked = format!("{DEMO},qb_invoice_id,qb_invoice_url,qb_sync_status,qb_synced_at,qb_error");
+        let names: Vec<&str> = tracked.split(',').collect();
+        let approving = ColumnNames::default().with_approval_columns(true);
+        let layout = Layout::read_header(&header(&names), &approving).unwrap();
+        assert_eq!(layout.missing_approval_columns(), ["qb_preview", "approved"]);
+        let Err(LayoutError::MissingTrackingColumns(missing)) = layout.check_tracking(false) else {
+            panic!("the approval columns are required")
+        };
+        assert_eq!(missing.iter().map(|m| m.field).collect::<Vec<_>>(), [Field::QbPreview, Field::Approved]);
+        assert!(Layout::from_header(&header(&names), &ColumnNames::default()).is_ok(), "not without approval");
+
+        let with = Layout::from_header(&header(&[&names[..], &["approved", "qb_preview"]].concat()), &approving);
+        let with = with.expect("both columns there, in any order");
+        assert!(with.missing_approval_columns().is_empty());
+        assert!(!Field::Approved.is_tracking() && !Field::Approved.is_content(), "read, never written, not content");
+        assert!(Field::QbPreview.is_tracking());
+    }
+
+    #[test]
     fn the_demo_header_is_read_in_order() {
         let names: Vec<&str> = DEMO.split(',').collect();
         let layout = Layout::read_header(&header(&names), &ColumnNames::default()).unwrap();
