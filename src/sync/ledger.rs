@@ -53,7 +53,7 @@ impl<'s> Ledger<'s> {
     }
 
     /// Remembers a decision about a row that goes no further this pass (failed, skipped, a
-    /// copy), with the invoice number the row showed when the caller knows it: the audit names
+    /// copy, in review), with the invoice number the row showed when the caller knows it: the audit names
     /// a failure by the number the bookkeeper knows it by.
     pub fn decide(&self, decision: &RowRecord, doc_number: Option<&str>) -> Result<(), StoreError> {
         let record = RowRecord { synced_at: Some(now_seconds()), ..decision.clone() };

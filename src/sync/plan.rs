@@ -110,7 +110,8 @@ pub struct Plan {
     /// Pending documents whose outcome must be settled before anything else is sent for them.
     pub reconcile: Vec<String>,
     pub creates: Vec<DocDraft>,
-    /// Decisions to remember for rows that go no further this pass.
+    /// Decisions to remember for rows that go no further this pass (failed, skipped, copies,
+    /// in review).
     pub decisions: Vec<RowRecord>,
     /// Where each anchored row is now (key → 0-based grid row).
     pub located: Located,

@@ -44,6 +44,7 @@ async fn a_ready_row_is_previewed_and_not_created() {
     let (status, output) = world.run_cli(&["run-once", "--dry-run"]).await;
     assert!(status.success(), "{output}");
     assert!(output.contains("preview: invoice ACD-2025-0101 to Acme Training Co, 1,234.50"), "{output}");
+    assert!(output.contains(" rows would wait for approval"), "{output}");
     assert_eq!(world.cell(ROW, "qb_sync_status"), "", "{output}");
 
     world.run_once_until_idle(4).await;
