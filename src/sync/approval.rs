@@ -19,6 +19,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::Cell;
 use crate::domain::layout::{ColumnNames, Field};
+use crate::qbo::DocKind;
 use crate::store::{RowRecord, RowStatus};
 
 use super::draft::DocDraft;
@@ -48,10 +49,10 @@ pub fn unmarked(content_fp: &str) -> &str {
 /// `invoice ACD-7 to Acme Training Co, 1,234.50, dated 2025-11-05, due 2025-12-05`.
 pub fn preview(draft: &DocDraft, policy: &Policy) -> String {
     let (what, to) = match draft.doc_kind {
-        crate::qbo::DocKind::Invoice => ("invoice", "to"),
-        crate::qbo::DocKind::CreditMemo => ("credit memo", "to"),
-        crate::qbo::DocKind::Bill => ("bill", "from"),
-        crate::qbo::DocKind::VendorCredit => ("vendor credit", "from"),
+        DocKind::Invoice => ("invoice", "to"),
+        DocKind::CreditMemo => ("credit memo", "to"),
+        DocKind::Bill => ("bill", "from"),
+        DocKind::VendorCredit => ("vendor credit", "from"),
     };
     let mut line = format!("{what} {} {to} {}, {}", draft.doc_number, draft.party, grouped(draft.total()));
     if draft.lines.len() > 1 {
@@ -100,12 +101,12 @@ pub fn holds(record: Option<&RowRecord>, approved: bool, content_fp: &str, previ
         })
 }
 
-/// The review record of a row that is not (or no longer) approved for `preview`. A yes the
-/// row shows now (`approved`) was not given for this preview: it is remembered as stale, and
-/// the row says it must be given again.
-pub fn review(base: RowRecord, approved: bool, preview: String, names: &ColumnNames) -> RowRecord {
+/// The review record of a row that waits for approval of `preview`. `stale_yes`: the row
+/// shows a yes that was not given for this preview; it is remembered as stale, and the row
+/// says it must be given again.
+pub fn review(base: RowRecord, stale_yes: bool, preview: String, names: &ColumnNames) -> RowRecord {
     let (shown, approval) = (names.name(Field::QbPreview), names.name(Field::Approved));
-    let (content_fp, error) = if approved {
+    let (content_fp, error) = if stale_yes {
         (
             format!("{}{STALE}", base.content_fp),
             format!(
