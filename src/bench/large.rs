@@ -249,6 +249,7 @@ fn remember_history(state_dir: &Path, rows: usize) -> anyhow::Result<usize> {
             config_fp: format!("{:016x}", KEY_BASE),
             sheet_row: Some(i as i64 + 2),
             synced_at: Some(sheet::synced_at(i)),
+            preview: None,
         })?;
     }
     Ok(store.all_documents()?.len())

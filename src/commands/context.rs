@@ -227,6 +227,7 @@ pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
         mode,
         eligible: sync.eligible_statuses.clone(),
         group_by_invoice: sync.group_by_invoice,
+        require_approval: sync.require_approval,
         doc_number_prefix: sync.doc_number_prefix.clone(),
         amount_format: sync.amount_format,
         date_order: sync.date_order,

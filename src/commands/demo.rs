@@ -83,7 +83,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
 
     let sheets = context::sheets(&settings).await?;
-    let added = super::migrate::add_tracking_columns(&sheets, &settings.sync.columns, args.mode == "dual").await?;
+    let approval = settings.sync.require_approval;
+    let added =
+        super::migrate::add_tracking_columns(&sheets, &settings.sync.columns, args.mode == "dual", approval).await?;
     println!("\n`qbsync migrate` added the tracking columns: {}\n", added.join(", "));
 
     let tokens = context::tokens(&settings)?;

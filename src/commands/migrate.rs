@@ -1,5 +1,6 @@
-//! `qbsync migrate`: the tracking columns at the far right of the header row, and the state
-//! database schema. Running it twice changes nothing.
+//! `qbsync migrate`: the tracking columns at the far right of the header row (and, with
+//! `QBSYNC_REQUIRE_APPROVAL` on, the preview and approval columns), and the state database
+//! schema. Running it twice changes nothing.
 
 use std::process::ExitCode;
 
@@ -25,7 +26,8 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
         None => settings.sync.creates_bills(),
     };
     let sheets = context::sheets(&settings).await?;
-    let added = add_tracking_columns(&sheets, &settings.sync.columns, dual).await?;
+    let approval = settings.sync.require_approval;
+    let added = add_tracking_columns(&sheets, &settings.sync.columns, dual, approval).await?;
     if added.is_empty() {
         println!("The header row already has every tracking column.");
     } else {
@@ -34,16 +36,20 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Appends the missing tracking headers after the last used header cell; returns their names.
+/// Appends the missing tracking headers (and the approval ones when `approval`) after the last
+/// used header cell; returns their names.
 pub async fn add_tracking_columns(
     sheets: &crate::sheets::SheetsClient,
     columns: &crate::domain::layout::ColumnNames,
     dual: bool,
+    approval: bool,
 ) -> anyhow::Result<Vec<String>> {
     let values = sheets.read_values().await?;
     let header: Vec<Cell> = values.first().cloned().unwrap_or_default();
     let layout = Layout::read_header(&header, columns)?;
-    let missing: Vec<String> = layout.missing_tracking_columns(dual).into_iter().map(str::to_owned).collect();
+    let approval_columns = if approval { layout.missing_approval_columns() } else { Vec::new() };
+    let missing: Vec<String> =
+        layout.missing_tracking_columns(dual).into_iter().chain(approval_columns).map(str::to_owned).collect();
     if missing.is_empty() {
         return Ok(missing);
     }

@@ -92,6 +92,9 @@ pub fn print_report(report: &PassReport, dry_run: bool) {
         for (row, text) in &report.dry_run_writes {
             println!("Would write to sheet row {row}: {text}");
         }
+        if report.in_review > 0 {
+            println!("{} rows would wait for approval (QBSYNC_REQUIRE_APPROVAL).", report.in_review);
+        }
         return;
     }
     for doc in &report.created {
@@ -107,13 +110,14 @@ pub fn print_report(report: &PassReport, dry_run: bool) {
         );
     }
     println!(
-        "{} created, {} failed, {} skipped, {} copies flagged, {} still uncertain, {} cells written{}",
+        "{} created, {} failed, {} skipped, {} copies flagged, {} still uncertain, {} cells written{}{}",
         report.created.len(),
         report.failed,
         report.skipped,
         report.copies,
         report.uncertain,
         report.cells_written,
+        if report.in_review > 0 { format!(", {} waiting for approval", report.in_review) } else { String::new() },
         if report.deferred_by_limit > 0 {
             format!(", {} left for the next run (--limit)", report.deferred_by_limit)
         } else {

@@ -46,12 +46,14 @@ impl Fingerprinter {
     }
 }
 
-/// The fingerprint of a row's input cells (never the `qb_*` columns qbsync writes itself).
+/// The fingerprint of a row's content: its input cells, but never the `qb_*` columns qbsync
+/// writes itself, nor a person's approval (approving a row is not editing it; see
+/// [`Field::DECISIONS`]).
 /// Cells are compared trimmed and by kind, so a number `1234.5` and the text `1234.5` differ
 /// (they may parse differently) but a trailing space does not count as an edit.
 pub fn content_fingerprint(row: &[Cell], layout: &Layout) -> String {
     let mut fingerprinter = Fingerprinter::new("row content v1");
-    for field in Field::INPUTS {
+    for field in Field::INPUTS.into_iter().filter(|f| f.is_content()) {
         let cell = layout.cell(row, field);
         // Columns added after v1 count only when they hold something, so that every
         // fingerprint remembered before they existed still matches its unchanged row.
@@ -106,6 +108,17 @@ mod tests {
         let coded = row(&["1042", "submitted", "ACD", "Acme", "100", "2025-11-05", "20.0% S"]);
         assert_eq!(content_fingerprint(&blank, &with), old);
         assert_ne!(content_fingerprint(&coded, &with), old);
+    }
+
+    #[test]
+    fn approving_a_row_leaves_its_fingerprint_as_it_was() {
+        let without = layout(&HEADER[..6]);
+        let with = layout(&["invoice", "status", "inv_from", "to_client", "inv_dollars", "submitted_date", "approved"]);
+        let old = content_fingerprint(&row(&["1042", "submitted", "ACD", "Acme", "100", "2025-11-05"]), &without);
+        let mut approved = row(&["1042", "submitted", "ACD", "Acme", "100", "2025-11-05", "yes"]);
+        assert_eq!(content_fingerprint(&approved, &with), old);
+        approved[6] = Cell::Bool(true);
+        assert_eq!(content_fingerprint(&approved, &with), old);
     }
 
     #[test]

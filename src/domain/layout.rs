@@ -9,10 +9,13 @@
 //! (customer), `inv_dollars` (amount) and `submitted_date` (TxnDate; a missing column would date
 //! everything today). The others are **optional** and read as blank when absent: `end_client`
 //! (customer fallback), `task_descr`, `job_name` (description), `Inv_paid_date` (DueDate),
-//! `owed2ACD`, `owed2workers`, `notes`, `thread` (private note), `tax_code` (a line's tax code).
+//! `owed2ACD`, `owed2workers`, `notes`, `thread` (private note), `tax_code` (a line's tax code),
+//! `approved` (a person's yes to a row's preview, when `QBSYNC_REQUIRE_APPROVAL` is on).
 //! The tracking columns `qb_*` are added by `qbsync migrate`; [`Layout::missing_tracking_columns`]
 //! says which. The money columns (`qb_balance`, `qb_paid_status`, `qb_paid_at` and their
 //! `qb_bill_*` twins) are tracking columns too, but optional: a sheet without them is left alone.
+//! With approval on, `qb_preview` (what would be sent) and `approved` are required too, and
+//! `migrate` adds them.
 
 use std::fmt;
 
@@ -37,6 +40,9 @@ pub enum Field {
     Thread,
     /// A line's tax code (id or name), overriding `QB_DEFAULT_TAX_CODE` for its row.
     TaxCode,
+    /// A person's approval of the row's preview (`yes`, or a ticked checkbox): read, never
+    /// written, and not part of the row's content.
+    Approved,
     QbInvoiceId,
     QbInvoiceUrl,
     QbSyncStatus,
@@ -54,13 +60,15 @@ pub enum Field {
     QbBillPaidAt,
     QbTotal,
     QbBillTotal,
+    /// What a row in review would become, in one line (`QBSYNC_REQUIRE_APPROVAL`).
+    QbPreview,
 }
 
 impl Field {
     /// Every field, inputs first, then tracking columns in the order `migrate` adds them; built
     /// from the lists below so it cannot drift from them.
-    pub const ALL: [Field; 32] = {
-        let mut all = [Field::Invoice; 32];
+    pub const ALL: [Field; 34] = {
+        let mut all = [Field::Invoice; 34];
         let mut i = 0;
         while i < Field::INPUTS.len() {
             all[i] = Field::INPUTS[i];
@@ -86,11 +94,12 @@ impl Field {
             all[i + j + k + m + t] = Field::TOTALS[t];
             t += 1;
         }
+        all[i + j + k + m + t] = Field::QbPreview;
         all
     };
 
     /// The columns qbsync reads and never writes.
-    pub const INPUTS: [Field; 15] = [
+    pub const INPUTS: [Field; 16] = [
         Field::Invoice,
         Field::Status,
         Field::InvFrom,
@@ -106,11 +115,20 @@ impl Field {
         Field::Notes,
         Field::Thread,
         Field::TaxCode,
+        Field::Approved,
     ];
 
-    /// Inputs a sheet has only when its owner wants what they do (a row's own tax code): never
-    /// reported missing, and not part of the demo sheet.
-    pub const OPT_IN: [Field; 1] = [Field::TaxCode];
+    /// Inputs a sheet has only when its owner wants what they do (a row's own tax code, the
+    /// approval of previews): never reported missing, and not part of the demo sheet.
+    pub const OPT_IN: [Field; 2] = [Field::TaxCode, Field::Approved];
+
+    /// Inputs that record what a person decided about a row rather than what the row says:
+    /// they are not its content, so approving a row never looks like an edit of it.
+    pub const DECISIONS: [Field; 1] = [Field::Approved];
+
+    /// The columns of review before posting, in the order `migrate` adds them (when
+    /// `QBSYNC_REQUIRE_APPROVAL` is on): qbsync's preview, then the person's approval.
+    pub const APPROVAL: [Field; 2] = [Field::QbPreview, Field::Approved];
 
     /// Inputs without which the sheet cannot be read correctly (see the module docs).
     pub const REQUIRED: [Field; 6] =
@@ -163,6 +181,7 @@ impl Field {
             Field::Notes => "notes",
             Field::Thread => "thread",
             Field::TaxCode => "tax_code",
+            Field::Approved => "approved",
             Field::QbInvoiceId => "qb_invoice_id",
             Field::QbInvoiceUrl => "qb_invoice_url",
             Field::QbSyncStatus => "qb_sync_status",
@@ -174,6 +193,7 @@ impl Field {
             Field::QbBillError => "qb_bill_error",
             Field::QbTotal => "qb_total",
             Field::QbBillTotal => "qb_bill_total",
+            Field::QbPreview => "qb_preview",
             Field::QbBalance => "qb_balance",
             Field::QbPaidStatus => "qb_paid_status",
             Field::QbPaidAt => "qb_paid_at",
@@ -202,6 +222,12 @@ impl Field {
         !Field::INPUTS.contains(&self)
     }
 
+    /// True for the inputs that are the row's content (every input but a person's decisions
+    /// about the row, see [`Field::DECISIONS`]).
+    pub fn is_content(self) -> bool {
+        !self.is_tracking() && !Field::DECISIONS.contains(&self)
+    }
+
     fn index(self) -> usize {
         self as usize
     }
@@ -220,6 +246,9 @@ pub struct ColumnNames {
     /// Whether the bill tracking columns are required too (dual mode): a pass that may create
     /// bills must have somewhere to record them.
     bills: bool,
+    /// Whether the approval columns are required too (`QBSYNC_REQUIRE_APPROVAL`): a row waiting
+    /// for approval must be able to show its preview and be approved.
+    approval: bool,
 }
 
 /// A column-name configuration that cannot work.
@@ -233,7 +262,7 @@ pub enum ColumnNameError {
 
 impl Default for ColumnNames {
     fn default() -> Self {
-        ColumnNames { names: Field::ALL.map(|f| f.default_header().to_owned()), bills: false }
+        ColumnNames { names: Field::ALL.map(|f| f.default_header().to_owned()), bills: false, approval: false }
     }
 }
 
@@ -262,6 +291,17 @@ impl ColumnNames {
     /// Whether a pass needs the bill tracking columns.
     pub fn bill_columns(&self) -> bool {
         self.bills
+    }
+
+    /// These names, with the approval columns required (`true`) or not.
+    pub fn with_approval_columns(mut self, required: bool) -> ColumnNames {
+        self.approval = required;
+        self
+    }
+
+    /// Whether a pass needs the approval columns.
+    pub fn approval_columns(&self) -> bool {
+        self.approval
     }
 
     /// Checks that no two fields share a header name.
@@ -387,12 +427,15 @@ impl Layout {
     }
 
     /// Refuses a layout without every tracking column the mode writes (the bill columns only
-    /// when `dual`), naming for each the header that looks like it (renamed) if there is one.
+    /// when `dual`, the approval columns only when the names say approval is on), naming for
+    /// each the header that looks like it (renamed) if there is one.
     pub fn check_tracking(&self, dual: bool) -> Result<(), LayoutError> {
         let bill: &[Field] = if dual { &Field::TRACKING_BILL } else { &[] };
+        let approval: &[Field] = if self.names.approval_columns() { &Field::APPROVAL } else { &[] };
         let missing: Vec<MissingColumn> = Field::TRACKING_INVOICE
             .iter()
             .chain(bill)
+            .chain(approval)
             .filter(|f| self.column(**f).is_none())
             .map(|&field| {
                 let name = self.names.name(field).to_owned();
@@ -448,6 +491,12 @@ impl Layout {
             .filter(|f| self.column(**f).is_none())
             .map(|f| self.names.name(*f))
             .collect()
+    }
+
+    /// The header names of the approval columns row 1 lacks, in the order `migrate` appends
+    /// them (after the tracking columns).
+    pub fn missing_approval_columns(&self) -> Vec<&str> {
+        Field::APPROVAL.iter().filter(|f| self.column(**f).is_none()).map(|f| self.names.name(*f)).collect()
     }
 
     /// The header names of optional input columns row 1 lacks (read as blank; `doctor` lists them).
@@ -514,6 +563,26 @@ mod tests {
     }
 
     const DEMO: &str = "invoice,status,inv_from,to_client,end_client,task_descr,job_name,inv_dollars,submitted_date,Inv_paid_date,owed2ACD,owed2workers,notes,thread";
+
+    #[test]
+    fn with_approval_on_the_preview_and_approval_columns_are_required_and_added_last() {
+        let tracked = format!("{DEMO},qb_invoice_id,qb_invoice_url,qb_sync_status,qb_synced_at,qb_error");
+        let names: Vec<&str> = tracked.split(',').collect();
+        let approving = ColumnNames::default().with_approval_columns(true);
+        let layout = Layout::read_header(&header(&names), &approving).unwrap();
+        assert_eq!(layout.missing_approval_columns(), ["qb_preview", "approved"]);
+        let Err(LayoutError::MissingTrackingColumns(missing)) = layout.check_tracking(false) else {
+            panic!("the approval columns are required")
+        };
+        assert_eq!(missing.iter().map(|m| m.field).collect::<Vec<_>>(), [Field::QbPreview, Field::Approved]);
+        assert!(Layout::from_header(&header(&names), &ColumnNames::default()).is_ok(), "not without approval");
+
+        let with = Layout::from_header(&header(&[&names[..], &["approved", "qb_preview"]].concat()), &approving);
+        let with = with.expect("both columns there, in any order");
+        assert!(with.missing_approval_columns().is_empty());
+        assert!(!Field::Approved.is_tracking() && !Field::Approved.is_content(), "read, never written, not content");
+        assert!(Field::QbPreview.is_tracking());
+    }
 
     #[test]
     fn the_demo_header_is_read_in_order() {

@@ -27,6 +27,10 @@ pub enum RowStatus {
     /// Its document was taken back (`qbsync void`): voided in QuickBooks, or deleted where
     /// QuickBooks has no void. The row keeps the id and link and is never sent again by itself.
     Voided,
+    /// Waiting for a person's approval (`QBSYNC_REQUIRE_APPROVAL`): the preview cell shows what
+    /// would be sent, and nothing is sent until the row's `approved` cell says yes for exactly
+    /// that content.
+    Review,
 }
 
 /// Text that is not a [`RowStatus`] (a store written by something else, or damaged).
@@ -35,7 +39,7 @@ pub enum RowStatus {
 pub struct UnknownRowStatus(pub String);
 
 impl RowStatus {
-    pub const ALL: [RowStatus; 7] = [
+    pub const ALL: [RowStatus; 8] = [
         RowStatus::Claimed,
         RowStatus::Pending,
         RowStatus::Synced,
@@ -43,6 +47,7 @@ impl RowStatus {
         RowStatus::Skipped,
         RowStatus::Copy,
         RowStatus::Voided,
+        RowStatus::Review,
     ];
 
     /// The word recorded in the store and, for settled rows, written on the sheet.
@@ -55,6 +60,7 @@ impl RowStatus {
             RowStatus::Skipped => "skipped",
             RowStatus::Copy => "copy",
             RowStatus::Voided => "voided",
+            RowStatus::Review => "review",
         }
     }
 
@@ -155,6 +161,7 @@ mod tests {
         assert_eq!(RowStatus::shown("Failed"), Some(RowStatus::Failed));
         assert_eq!(RowStatus::shown("copy"), Some(RowStatus::Copy));
         assert_eq!(RowStatus::shown("Voided "), Some(RowStatus::Voided));
+        assert_eq!(RowStatus::shown(" Review"), Some(RowStatus::Review));
         assert_eq!(RowStatus::shown("pending"), None, "qbsync never writes pending on the sheet");
         assert_eq!(RowStatus::shown("on hold"), None);
         assert_eq!(RowStatus::shown("  "), None);

@@ -45,6 +45,7 @@ const TABLE: &[(&str, &[&str], bool)] = &[
     ("sync.amount_decimal_comma", &["QBSYNC_AMOUNT_DECIMAL_COMMA"], false),
     ("sync.amounts_include_tax", &["QBSYNC_AMOUNTS_INCLUDE_TAX"], false),
     ("sync.negative_amounts", &["QBSYNC_NEGATIVE_AMOUNTS"], false),
+    ("sync.require_approval", &["QBSYNC_REQUIRE_APPROVAL"], false),
     ("paths.state_dir", &["QBSYNC_STATE_DIR"], false),
     ("paths.log_dir", &["QBSYNC_LOG_DIR"], false),
     ("paths.config_dir", &["QBSYNC_CONFIG_DIR"], false),

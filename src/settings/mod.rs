@@ -205,6 +205,8 @@ pub struct SyncSettings {
     pub eligible_statuses: EligibleStatuses,
     /// `QBSYNC_GROUP_BY_INVOICE`
     pub group_by_invoice: bool,
+    /// `QBSYNC_REQUIRE_APPROVAL`: a ready row waits, showing a preview, until a person approves it.
+    pub require_approval: bool,
     /// `QBSYNC_CREATE_MISSING_NAMES`
     pub create_missing_names: bool,
     /// `QBSYNC_DOC_NUMBER_PREFIX` (at most 20 characters).
@@ -501,7 +503,12 @@ impl Settings {
                 .add("amounts_include_tax", &tax.config.amounts_include_tax.to_string())
                 .add("negative_amounts", tax.negative_amounts.as_str());
         }
+        // The approval columns count only when renamed, for the same reason. Whether approval
+        // is on does not count: it changes when a row is sent, never what it becomes.
         for (field, name) in s.columns.iter() {
+            if Field::APPROVAL.contains(&field) && name == field.default_header() {
+                continue;
+            }
             f.add(field.key(), name);
         }
         f.finish()
@@ -668,6 +675,7 @@ fn read_sync(layers: &Layers, paths: &Paths, warnings: &mut Vec<String>) -> Resu
         })
     })?;
     let decimal_comma = or_default(layers.get("sync.amount_decimal_comma")?, false, values::boolean)?;
+    let require_approval = or_default(layers.get("sync.require_approval")?, false, values::boolean)?;
 
     let directions_file = paths.directions_file();
     let directions = if directions_file.exists() { Some(Directions::load(&directions_file)?) } else { None };
@@ -676,11 +684,12 @@ fn read_sync(layers: &Layers, paths: &Paths, warnings: &mut Vec<String>) -> Resu
         enable_bills,
         eligible_statuses,
         group_by_invoice: or_default(layers.get("sync.group_by_invoice")?, false, values::boolean)?,
+        require_approval,
         create_missing_names: or_default(layers.get("sync.create_missing_names")?, false, values::boolean)?,
         doc_number_prefix,
         date_order,
         amount_format: AmountFormat { allow_space_grouping_comma_decimal: decimal_comma },
-        columns: read_columns(layers)?,
+        columns: read_columns(layers)?.with_approval_columns(require_approval),
         directions,
         customer_aliases: NameAliases::load_optional(&paths.customers_file())?,
         vendor_aliases: NameAliases::load_optional(&paths.vendors_file())?,

@@ -291,6 +291,9 @@ pub struct RowRecord {
     /// 1-based sheet row where qbsync last saw it (for people; never used to address a write).
     pub sheet_row: Option<i64>,
     pub synced_at: Option<String>,
+    /// What a row in review would become, as its preview cell shows it (see
+    /// `crate::sync::approval`); `None` for every other status.
+    pub preview: Option<String>,
 }
 
 #[cfg(test)]
@@ -309,6 +312,7 @@ impl RowRecord {
             config_fp: "cfg".into(),
             sheet_row: None,
             synced_at: None,
+            preview: None,
         }
     }
 }
@@ -690,12 +694,12 @@ impl Store {
     pub fn put_row(&self, row: &RowRecord) -> Result<(), StoreError> {
         self.row_changed(&row.row_key);
         self.conn.prepare_cached(
-            "INSERT INTO rows (row_key, kind, doc_key, doc_number, status, error, content_fp, config_fp, sheet_row, synced_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            "INSERT INTO rows (row_key, kind, doc_key, doc_number, status, error, content_fp, config_fp, sheet_row, synced_at, updated_at, preview)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT(row_key) DO UPDATE SET kind = excluded.kind, doc_key = excluded.doc_key, doc_number = excluded.doc_number,
                status = excluded.status, error = excluded.error, content_fp = excluded.content_fp, config_fp = excluded.config_fp,
                sheet_row = excluded.sheet_row, synced_at = excluded.synced_at, updated_at = excluded.updated_at,
-               seal = NULL",
+               preview = excluded.preview, seal = NULL",
         )?
         .execute(params![
                 row.row_key,
@@ -709,6 +713,7 @@ impl Store {
                 row.sheet_row,
                 row.synced_at,
                 now(),
+                row.preview,
             ])?;
         Ok(())
     }
@@ -1013,7 +1018,8 @@ impl Store {
                 RowStatus::Failed => counts.failed += n,
                 RowStatus::Skipped => counts.skipped += n,
                 RowStatus::Voided => counts.voided += n,
-                RowStatus::Claimed | RowStatus::Pending | RowStatus::Copy => counts.pending += n,
+                // A row in review waits for a person, as a claimed or pending row waits for qbsync.
+                RowStatus::Claimed | RowStatus::Pending | RowStatus::Copy | RowStatus::Review => counts.pending += n,
             }
         }
         Ok(counts)
@@ -1093,7 +1099,7 @@ fn doc_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRecord> {
 }
 
 const ROW_COLUMNS: &str =
-    "row_key, kind, doc_key, doc_number, status, error, content_fp, config_fp, sheet_row, synced_at";
+    "row_key, kind, doc_key, doc_number, status, error, content_fp, config_fp, sheet_row, synced_at, preview";
 
 fn row_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowRecord> {
     Ok(RowRecord {
@@ -1107,6 +1113,7 @@ fn row_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowRecord> {
         config_fp: r.get(7)?,
         sheet_row: r.get(8)?,
         synced_at: r.get(9)?,
+        preview: r.get(10)?,
     })
 }
 

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Version 1. The two audit tables share one definition (`audit_table`).
 pub(super) fn v1() -> String {
@@ -219,9 +219,19 @@ CREATE TABLE undos (
     )
 }
 
+/// Version 8: review before posting (`QBSYNC_REQUIRE_APPROVAL`). A row in review remembers the
+/// preview it was shown with, so that the projection can write it from the store alone and an
+/// approval counts only for what the person saw.
+fn v8() -> String {
+    "
+ALTER TABLE rows ADD COLUMN preview TEXT;
+"
+    .to_owned()
+}
+
 /// Every upgrade in order; index + 1 is the version it brings the file to.
 fn upgrades() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7()]
+    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7(), v8()]
 }
 
 /// The version recorded in the file (0 for a new file).

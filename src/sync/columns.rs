@@ -79,13 +79,16 @@ impl MoneyColumns {
 
 /// The columns qbsync may write on this sheet: every tracking column it has. They are
 /// qbsync's by name in any mode; the bill columns exist only where `migrate --mode dual` (or a
-/// person) added them, the money columns only where `migrate` (or a person) added them.
+/// person) added them, the money columns only where `migrate` (or a person) added them, the
+/// preview only where `migrate` with approval on (or a person) added it. The `approved`
+/// column is the person's: it is never among them.
 pub fn writable(layout: &Layout) -> impl Iterator<Item = (Field, usize)> + '_ {
     Field::TRACKING_INVOICE
         .into_iter()
         .chain(Field::TRACKING_BILL)
         .chain(Field::MONEY)
         .chain(Field::TOTALS)
+        .chain([Field::QbPreview])
         .filter_map(|field| layout.column(field).map(|col| (field, col)))
 }
 

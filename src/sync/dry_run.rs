@@ -22,6 +22,7 @@ impl Pass<'_> {
         report.failed = plan.decisions.iter().filter(|d| d.status == RowStatus::Failed).count();
         report.skipped = plan.stats.skipped;
         report.copies = plan.stats.copies;
+        report.in_review = plan.stats.in_review;
         // Rows without anchors would be claimed first; judge them as if they had been.
         let mut drafts = plan.creates.clone();
         let mut decisions = plan.decisions.clone();
@@ -40,14 +41,16 @@ impl Pass<'_> {
             let quiet = |row| picture.is_quiet(row);
             let replanned =
                 plan::plan(&picture.rows, &picture.layout, &anchors, &quiet, &virtual_view, policy, &mut next);
+            report.in_review += replanned.stats.in_review;
             drafts.extend(replanned.creates);
             decisions.extend(replanned.decisions);
         }
         for decision in &decisions {
-            report.dry_run_writes.push((
-                decision.sheet_row.unwrap_or_default() as u32,
-                format!("{}: {}", decision.status, decision.error.clone().unwrap_or_default()),
-            ));
+            let mut line = format!("{}: {}", decision.status, decision.error.clone().unwrap_or_default());
+            if let Some(preview) = &decision.preview {
+                line += &format!(" (preview: {preview})");
+            }
+            report.dry_run_writes.push((decision.sheet_row.unwrap_or_default() as u32, line));
         }
         let tax = match drafts.is_empty() {
             true => None,

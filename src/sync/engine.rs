@@ -178,6 +178,7 @@ impl Pass<'_> {
         report.quiet = picture.sealing.quiet_rows();
         report.skipped = plan.stats.skipped;
         report.copies = plan.stats.copies;
+        report.in_review = plan.stats.in_review;
         report.deferred_by_limit = plan.stats.deferred_by_limit;
         for decision in &plan.decisions {
             // The audit names the invoice number the row showed, so a failure can be found by

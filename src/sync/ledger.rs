@@ -53,7 +53,7 @@ impl<'s> Ledger<'s> {
     }
 
     /// Remembers a decision about a row that goes no further this pass (failed, skipped, a
-    /// copy), with the invoice number the row showed when the caller knows it: the audit names
+    /// copy, in review), with the invoice number the row showed when the caller knows it: the audit names
     /// a failure by the number the bookkeeper knows it by.
     pub fn decide(&self, decision: &RowRecord, doc_number: Option<&str>) -> Result<(), StoreError> {
         let record = RowRecord { synced_at: Some(now_seconds()), ..decision.clone() };
@@ -147,6 +147,7 @@ impl<'s> Ledger<'s> {
                 config_fp: config_fp.to_owned(),
                 sheet_row: Some(row.index as i64 + 1),
                 synced_at: None,
+                preview: None,
             })?;
         }
         self.audit(
@@ -272,6 +273,7 @@ impl<'s> Ledger<'s> {
             config_fp: previous.map(|r| r.config_fp).unwrap_or_default(),
             sheet_row,
             synced_at: Some(at.to_owned()),
+            preview: None,
         })?;
         Ok(sheet_row)
     }
@@ -291,6 +293,7 @@ impl<'s> Ledger<'s> {
                 config_fp: config_fp.to_owned(),
                 sheet_row: Some(row.index as i64 + 1),
                 synced_at: None,
+                preview: None,
             };
             self.decide(&record, Some(&draft.doc_number))?;
         }

@@ -8,7 +8,8 @@
 //!    of what the store remembers. Everything that makes reading cheap (the idle check, seals,
 //!    reuse of the previous read) lives here.
 //! 2. [`plan`] — pure: rows, anchors and the store's view in, actions out. [`draft`] judges one
-//!    row; [`columns`] says which tracking columns show it.
+//!    row; [`columns`] says which tracking columns show it; [`approval`] holds back rows a
+//!    person has not approved yet (review before posting).
 //! 3. [`ledger`] — the only writer of row records, documents and audit lines; each change of
 //!    state is one typed method in its own transaction.
 //! 4. [`send`] — names, intents, batches and reconciliation with QuickBooks ([`payload`] builds
@@ -23,6 +24,7 @@
 //! row that still carries its seal; the [`view`] of the store holds only the records of the
 //! rows that are planned.
 
+pub mod approval;
 pub mod columns;
 pub mod company;
 pub mod draft;

@@ -21,6 +21,7 @@ use crate::domain::layout::{Field, Layout};
 use crate::domain::money::parse_amount;
 use crate::store::{DocRecord, DocState, Kind, RowRecord, RowStatus};
 
+use super::approval::{self, STALE};
 use super::columns::Tracking;
 use super::draft::{DocDraft, DraftRow, RowVerdict, judge, kind_of};
 use super::fast::{FastMap, FastSet};
@@ -92,6 +93,8 @@ pub struct PlanStats {
     pub skipped: usize,
     pub copies: usize,
     pub deferred_by_limit: usize,
+    /// Rows waiting for a person's approval (`QBSYNC_REQUIRE_APPROVAL`).
+    pub in_review: usize,
 }
 
 /// Everything one pass should do.
@@ -107,7 +110,8 @@ pub struct Plan {
     /// Pending documents whose outcome must be settled before anything else is sent for them.
     pub reconcile: Vec<String>,
     pub creates: Vec<DocDraft>,
-    /// Decisions to remember for rows that go no further this pass.
+    /// Decisions to remember for rows that go no further this pass (failed, skipped, copies,
+    /// in review).
     pub decisions: Vec<RowRecord>,
     /// Where each anchored row is now (key → 0-based grid row).
     pub located: Located,
@@ -138,9 +142,10 @@ impl<'p> Kinds<'p> {
     }
 }
 
-/// True when no input cell of the row holds anything.
+/// True when no input cell of the row holds anything but a person's approval (an approval of
+/// nothing is not a row).
 fn is_blank_row(row: &[Cell], layout: &Layout) -> bool {
-    Field::INPUTS.iter().all(|f| layout.cell(row, *f).is_blank())
+    Field::INPUTS.iter().filter(|f| f.is_content()).all(|f| layout.cell(row, *f).is_blank())
 }
 
 /// A cheap test, before anchors are read, of whether a pass could have anything to do: a
@@ -174,6 +179,9 @@ pub struct AttentionCheck<'a> {
     policy: &'a Policy,
     /// Fingerprints of the failed rows the store remembers under the current configuration.
     failures: FastSet<&'a str>,
+    /// Fingerprints (stale ones marked, see [`approval::STALE`]) of the rows in review the
+    /// store remembers under the current configuration.
+    reviews: FastSet<&'a str>,
     kinds: Kinds<'a>,
     /// The ids seen so far, hashed: the rows they came from are let go. Two ids sharing a
     /// hash would only cost a full pass that finds nothing to do.
@@ -195,10 +203,17 @@ impl<'a> AttentionCheck<'a> {
             .filter(|r| r.status == RowStatus::Failed && r.config_fp == policy.config_fp)
             .map(|r| r.content_fp.as_str())
             .collect();
+        let reviews = store
+            .rows
+            .values()
+            .filter(|r| r.status == RowStatus::Review && r.config_fp == policy.config_fp)
+            .map(|r| r.content_fp.as_str())
+            .collect();
         let needed = store.docs.values().any(|d| d.state == DocState::Pending);
         AttentionCheck {
             policy,
             failures,
+            reviews,
             kinds: Kinds::new(policy),
             seen_ids: FastSet::default(),
             expected: FastMap::default(),
@@ -246,7 +261,7 @@ impl<'a> AttentionCheck<'a> {
         let kind = self.kinds.of(layout, row);
         let id = layout.cell(row, Tracking::id_of(kind)).trimmed();
         self.needed = if id.is_empty() {
-            looks_ready(row, index as u32, kind, layout, self.policy, &self.failures)
+            looks_ready(row, index as u32, kind, layout, self.policy, &self.failures, &self.reviews)
         } else {
             !self.seen_ids.insert((kind, FxBuildHasher.hash_one(id.as_ref())))
         };
@@ -267,6 +282,7 @@ fn looks_ready(
     layout: &Layout,
     policy: &Policy,
     failures: &FastSet<&str>,
+    reviews: &FastSet<&str>,
 ) -> bool {
     let status = layout.cell(row, Field::Status).trimmed().into_owned();
     if !policy.backfill && !policy.eligible.contains(&status) {
@@ -282,6 +298,18 @@ fn looks_ready(
             policy.include_failed || !failures.contains(content_fingerprint(row, layout).as_str())
         }
         Some(RowStatus::Skipped) => !matches!(judge(row, index, layout, policy), RowVerdict::Skip { .. }),
+        // A row in review waits for a person: it is judged again when its content changed,
+        // when a yes appeared (the planner decides whether it counts), or when a stale yes
+        // was cleared (a yes that follows will count). A row that still shows a stale yes, or
+        // no yes, and is unchanged, waits on.
+        Some(RowStatus::Review) if policy.require_approval => {
+            let fp = content_fingerprint(row, layout);
+            let waiting = match approval::approves(layout.cell(row, Field::Approved)) {
+                true => format!("{fp}{STALE}"),
+                false => fp,
+            };
+            !reviews.contains(waiting.as_str())
+        }
         _ => true,
     }
 }
@@ -457,6 +485,7 @@ pub fn plan(
             }
             RowVerdict::Document { kind, credit, doc_number, party, line, txn_date, due_date, note } => {
                 candidates.push(Candidate {
+                    approved: approval::approves(layout.cell(row, Field::Approved)),
                     key: key.to_owned(),
                     index,
                     fp: fp.clone(),
@@ -499,6 +528,8 @@ struct Candidate {
     txn_date: chrono::NaiveDate,
     due_date: Option<chrono::NaiveDate>,
     note: Option<String>,
+    /// The row's `approved` cell says yes (whether that yes counts is for [`approval::holds`]).
+    approved: bool,
 }
 
 /// Turns ready rows into drafts: one per row, or one per document number when grouping; rows
@@ -573,7 +604,7 @@ fn group_candidates(
 
         let first = &members[0];
         let notes: Vec<String> = members.iter().filter_map(|m| m.note.clone()).collect();
-        drafts.push(DocDraft {
+        let draft = DocDraft {
             doc_key: first.key.clone(),
             kind,
             doc_kind: super::draft::doc_kind(kind, first.credit),
@@ -587,7 +618,26 @@ fn group_candidates(
                 .iter()
                 .map(|m| DraftRow { key: m.key.clone(), index: m.index, content_fp: m.fp.clone() })
                 .collect(),
-        });
+        };
+        if policy.require_approval {
+            // A document goes ahead only when every row of it was approved for exactly what it
+            // would send now; otherwise each row shows the preview and waits.
+            let preview = approval::preview(&draft, policy);
+            let record = |m: &Candidate| store.rows.get(m.key.as_str());
+            let holds = |m: &Candidate| approval::holds(record(m), m.approved, &m.fp, &preview, policy);
+            if !members.iter().all(holds) {
+                for m in &members {
+                    plan.stats.in_review += 1;
+                    let base = row_record(m.key.clone(), kind, None, RowStatus::Review, None, &m.fp, policy, m.index);
+                    // A yes that holds for this preview stays good while other rows wait.
+                    let stale = m.approved && !holds(m);
+                    let decision = approval::review(base, stale, preview.clone(), &policy.columns);
+                    push_decision(plan, record(m), decision);
+                }
+                continue;
+            }
+        }
+        drafts.push(draft);
     }
     drafts.sort_by_key(|d| d.rows[0].index);
     if let Some(limit) = policy.limit {
@@ -619,6 +669,7 @@ fn push_decision(plan: &mut Plan, previous: Option<&RowRecord>, decision: RowRec
             && p.error == decision.error
             && p.content_fp == decision.content_fp
             && p.config_fp == decision.config_fp
+            && p.preview == decision.preview
     });
     if !same {
         plan.decisions.push(decision);
@@ -647,6 +698,7 @@ fn row_record(
         config_fp: policy.config_fp.clone(),
         sheet_row: Some(index as i64 + 1),
         synced_at: None,
+        preview: None,
     }
 }
 
@@ -705,9 +757,11 @@ fn fits(record: &RowRecord, cells: &[Cell], layout: &Layout) -> bool {
             !cell.is_empty() && number.ends_with(cell.as_ref())
         }
         _ => {
-            // A row failed because of other rows remembers a marked fingerprint (see
-            // `fail_candidate`); it is still the row's own content.
-            let remembered = record.content_fp.strip_suffix(CLASH).unwrap_or(&record.content_fp);
+            // A row failed because of other rows, or in review with a stale approval,
+            // remembers a marked fingerprint (see `fail_candidate`, `approval::STALE`); it is
+            // still the row's own content.
+            let remembered = approval::unmarked(&record.content_fp);
+            let remembered = remembered.strip_suffix(CLASH).unwrap_or(remembered);
             content_fingerprint(cells, layout) == remembered
         }
     }
@@ -845,7 +899,7 @@ fn relocate<'a>(
     // first, and a copy's key goes to a row already flagged as a copy.
     let rank = |group: &&[&Anchor]| match record_of(group[0].key.as_str()).map(|r| r.status) {
         Some(RowStatus::Synced | RowStatus::Pending | RowStatus::Voided) => 0,
-        Some(RowStatus::Failed | RowStatus::Skipped) => 1,
+        Some(RowStatus::Failed | RowStatus::Skipped | RowStatus::Review) => 1,
         Some(RowStatus::Copy) => 2,
         Some(RowStatus::Claimed) | None => 3,
     };

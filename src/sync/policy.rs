@@ -25,6 +25,8 @@ pub struct Policy {
     pub mode: Mode,
     pub eligible: EligibleStatuses,
     pub group_by_invoice: bool,
+    /// `QBSYNC_REQUIRE_APPROVAL`: a ready row is previewed and waits for a person's approval.
+    pub require_approval: bool,
     pub doc_number_prefix: String,
     pub amount_format: AmountFormat,
     pub date_order: DateOrder,

@@ -52,10 +52,10 @@ pub fn desired_cells(
     // As Google will keep it: a longer cell would never compare equal to what the sheet shows.
     let text = |s: Option<&str>| clip_cell(&Cell::text(s.unwrap_or_default())).into_owned();
     let at = text(record.synced_at.as_deref());
-    match record.status {
+    let mut cells = match record.status {
         RowStatus::Synced => {
             let doc = doc.filter(|d| d.state == DocState::Created);
-            let mut cells = vec![
+            let mut synced = vec![
                 (id, text(doc.and_then(|d| d.qbo_id.as_deref()))),
                 (url, text(doc.and_then(|d| d.qbo_url.as_deref()))),
                 (status, Cell::text(RowStatus::Synced.as_str())),
@@ -66,13 +66,13 @@ pub fn desired_cells(
             // must not pass for this document's money.
             let money = money.filter(|_| doc.is_some());
             let columns = MoneyColumns::of(record.kind);
-            cells.extend([
+            synced.extend([
                 (columns.total, text(doc.and_then(|d| d.qbo_total).map(|t| t.to_string()).as_deref())),
                 (columns.balance, Cell::text(money.map(PaidView::balance_cell).unwrap_or_default())),
                 (columns.status, Cell::text(money.map(|m| m.status.as_str()).unwrap_or_default())),
                 (columns.paid_at, Cell::text(money.map(PaidView::paid_at_cell).unwrap_or_default())),
             ]);
-            cells
+            synced
         }
         RowStatus::Failed => vec![
             (id, Cell::Empty),
@@ -102,9 +102,24 @@ pub fn desired_cells(
                 (error, text(record.error.as_deref())),
             ]
         }
+        // Nothing is created yet: the row shows what would be, and what to do about it.
+        RowStatus::Review => vec![
+            (id, Cell::Empty),
+            (url, Cell::Empty),
+            (status, Cell::text(RowStatus::Review.as_str())),
+            (Field::QbSyncedAt, at),
+            (error, text(record.error.as_deref())),
+            (Field::QbPreview, text(record.preview.as_deref())),
+        ],
         // Claimed and pending rows show nothing yet: the outcome is not known.
-        RowStatus::Claimed | RowStatus::Pending => Vec::new(),
+        RowStatus::Claimed | RowStatus::Pending => return Vec::new(),
+    };
+    if record.status != RowStatus::Review {
+        // A preview is only for a row waiting for approval: once decided, it would show what
+        // was, or what will never be, sent.
+        cells.push((Field::QbPreview, Cell::Empty));
     }
+    cells
 }
 
 /// The columns that show `record`'s outcome (see [`Tracking::of`]).

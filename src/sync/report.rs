@@ -39,6 +39,8 @@ pub struct PassReport {
     pub failed: usize,
     pub skipped: usize,
     pub copies: usize,
+    /// Rows waiting for a person's approval (`QBSYNC_REQUIRE_APPROVAL`).
+    pub in_review: usize,
     /// Documents whose outcome is still unknown (they are settled next pass).
     pub uncertain: usize,
     pub cells_written: usize,

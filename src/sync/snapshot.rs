@@ -29,10 +29,12 @@ impl Pass<'_> {
     /// has nothing to do.
     pub(super) async fn first_look(&mut self) -> Result<bool, PassError> {
         // An idle poll stays cheap however long the history: the store is asked only for
-        // pending intents, failed rows and where synced rows were last seen.
+        // pending intents, failed rows, rows in review and where synced rows were last seen.
         let store = self.store;
-        let unsettled =
-            StoreView::new(store.rows_with_status(RowStatus::Failed)?, store.pending_documents_for_planning()?);
+        // Rows in review are among them: a yes typed into `approved` must end the wait.
+        let mut waiting = store.rows_with_status(RowStatus::Failed)?;
+        waiting.extend(store.rows_with_status(RowStatus::Review)?);
+        let unsettled = StoreView::new(waiting, store.pending_documents_for_planning()?);
         let claims_left = !store.rows_with_status(RowStatus::Claimed)?.is_empty();
         let check =
             plan::AttentionCheck::new(&unsettled, self.policy).expecting(store.synced_positions()?, claims_left);

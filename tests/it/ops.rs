@@ -176,6 +176,7 @@ fn row(key: &str, kind: Kind, status: RowStatus, sheet_row: i64, doc: &str) -> R
         config_fp: "f".into(),
         sheet_row: Some(sheet_row),
         synced_at: None,
+        preview: None,
     }
 }
 

@@ -69,11 +69,15 @@ impl World {
         context::engine(&settings, tokens).await.expect("engine")
     }
 
-    /// Adds the tracking columns, as `qbsync migrate` does.
+    /// Adds the tracking columns (and the approval ones when approval is on), as `qbsync
+    /// migrate` does.
     pub async fn migrate(&self, dual: bool) {
         let settings = self.settings();
         let sheets = context::sheets(&settings).await.expect("sheets");
-        qbsync::commands::migrate::add_tracking_columns(&sheets, &settings.sync.columns, dual).await.expect("migrate");
+        let approval = settings.sync.require_approval;
+        qbsync::commands::migrate::add_tracking_columns(&sheets, &settings.sync.columns, dual, approval)
+            .await
+            .expect("migrate");
     }
 
     /// Passes until one is idle (or `max` passes); returns every non-idle report.

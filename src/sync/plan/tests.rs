@@ -44,6 +44,7 @@ pub(crate) fn policy() -> Policy {
         mode: Mode::InvoiceOnly,
         eligible: EligibleStatuses::default(),
         group_by_invoice: false,
+        require_approval: false,
         doc_number_prefix: String::new(),
         amount_format: AmountFormat::default(),
         date_order: DateOrder::MonthFirst,
@@ -887,4 +888,71 @@ fn rows_sharing_a_number_fail_when_some_are_credits_and_some_are_not() {
         let error = decision.error.as_deref().unwrap();
         assert!(error.contains("rows 2, 3 share invoice number ACD-9 but some amounts are negative"), "{error}");
     }
+}
+
+/// The demo header with the approval columns (`qb_preview` at 19, `approved` at 20), and one
+/// ready row showing `review`.
+fn in_review() -> Vec<Vec<Cell>> {
+    let mut head = header();
+    head.extend([Cell::text("qb_preview"), Cell::text("approved")]);
+    let mut ready = row("ACD-1", "submitted", "ACD", "Globex Corporation", "1234.5");
+    ready.resize(21, Cell::Empty);
+    ready[16] = Cell::text("review");
+    vec![head, ready]
+}
+
+#[test]
+fn with_approval_on_a_row_waits_in_review_until_a_yes_given_for_its_preview() {
+    let approving = Policy { require_approval: true, ..policy() };
+    let rows = in_review();
+    let layout = layout(&rows);
+    let first = plan(&rows, &layout, &[], &|_| false, &StoreView::default(), &approving, &mut keys());
+    let (view, anchors) = claimed(&first);
+    let shown = plan(&rows, &layout, &anchors, &|_| false, &view, &approving, &mut keys());
+    assert!(shown.creates.is_empty(), "nothing is created before approval");
+    assert_eq!(shown.stats.in_review, 1);
+    let review = shown.decisions[0].clone();
+    assert_eq!(review.status, RowStatus::Review);
+    assert_eq!(review.preview.as_deref(), Some("invoice ACD-1 to Globex Corporation, 1,234.50, dated 2025-11-05"));
+    assert_eq!(review.content_fp, content_fingerprint(&rows[1], &layout));
+
+    // Remembered and unchanged: nothing to decide again, and the idle check lets it wait.
+    let view = StoreView::new(vec![review.clone()], Vec::new());
+    let again = plan(&rows, &layout, &anchors, &|_| false, &view, &approving, &mut keys());
+    assert!(again.creates.is_empty() && again.decisions.is_empty());
+    assert!(!needs_attention(&rows, &layout, &view, &approving));
+    assert!(needs_attention(&rows, &layout, &view, &policy()), "with approval off it goes ahead");
+    assert_eq!(plan(&rows, &layout, &anchors, &|_| false, &view, &policy(), &mut keys()).creates.len(), 1);
+
+    // A yes (or a ticked box) for this preview: the idle check notices, and the row is drafted.
+    let mut approved = rows.clone();
+    approved[1][20] = Cell::Bool(true);
+    assert!(needs_attention(&approved, &layout, &view, &approving));
+    assert_eq!(plan(&approved, &layout, &anchors, &|_| false, &view, &approving, &mut keys()).creates.len(), 1);
+    let other_config = Policy { config_fp: "other".into(), ..approving.clone() };
+    assert!(plan(&approved, &layout, &anchors, &|_| false, &view, &other_config, &mut keys()).creates.is_empty());
+
+    // Changed with its yes on: shown again, and the yes is stale.
+    let mut changed = approved.clone();
+    changed[1][7] = Cell::Number("1500".into());
+    let reshown = plan(&changed, &layout, &anchors, &|_| false, &view, &approving, &mut keys());
+    assert!(reshown.creates.is_empty(), "nothing from content nobody approved");
+    let stale = reshown.decisions[0].clone();
+    assert_eq!(stale.content_fp, format!("{}{STALE}", content_fingerprint(&changed[1], &layout)));
+    assert!(stale.error.as_deref().is_some_and(|e| e.starts_with("the row changed since it was approved")));
+    assert!(stale.preview.as_deref().is_some_and(|p| p.contains(", 1,500.00,")));
+
+    // The stale yes never counts, and the idle check lets it wait for the person...
+    let view = StoreView::new(vec![stale], Vec::new());
+    let waiting = plan(&changed, &layout, &anchors, &|_| false, &view, &approving, &mut keys());
+    assert!(waiting.creates.is_empty() && waiting.decisions.is_empty());
+    assert!(!needs_attention(&changed, &layout, &view, &approving));
+    // ...who clears it: the row asks again, and a yes after that counts.
+    let mut cleared = changed.clone();
+    cleared[1][20] = Cell::Empty;
+    assert!(needs_attention(&cleared, &layout, &view, &approving));
+    let asked = plan(&cleared, &layout, &anchors, &|_| false, &view, &approving, &mut keys());
+    assert_eq!(asked.decisions[0].content_fp, content_fingerprint(&changed[1], &layout));
+    let view = StoreView::new(vec![asked.decisions[0].clone()], Vec::new());
+    assert_eq!(plan(&changed, &layout, &anchors, &|_| false, &view, &approving, &mut keys()).creates.len(), 1);
 }
