@@ -501,6 +501,17 @@ impl Settings {
                 .add("amounts_include_tax", &tax.config.amounts_include_tax.to_string())
                 .add("negative_amounts", tax.negative_amounts.as_str());
         }
+        // Paying documents from the sheet changes what a synced row with a paid date leads to, so
+        // turning it on must unseal such rows (see `sync::seal`); off, the fingerprint is as before.
+        let payments = &self.payments;
+        if payments.mark_invoices_paid != AutoMarkPaid::Off || payments.mark_bills_paid != AutoMarkPaid::Off {
+            let direction = |d: &AutoMarkPaid| match d {
+                AutoMarkPaid::Off => String::new(),
+                AutoMarkPaid::On { account_id } => account_id.clone(),
+            };
+            f.add("auto_mark_invoice_paid", &direction(&payments.mark_invoices_paid))
+                .add("auto_mark_bill_paid", &direction(&payments.mark_bills_paid));
+        }
         for (field, name) in s.columns.iter() {
             f.add(field.key(), name);
         }

@@ -10,11 +10,14 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::payments::FollowRound;
-use crate::qbo::{Doc, NewDoc};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::payments::{FollowRound, Money};
+use crate::qbo::{Doc, NewDoc, NewPayment, PaymentState};
 use crate::store::{
-    AuditEvent, DocRecord, DocState, Kind, NewAudit, NewIntent, NewUndo, RowRecord, RowStatus, Store, StoreError,
-    UndoOp, UndoRecord, UndoState,
+    AuditEvent, DocRecord, DocState, Kind, NewAudit, NewIntent, NewPayout, NewUndo, PayoutRecord, PayoutState,
+    RowRecord, RowStatus, Store, StoreError, UndoOp, UndoRecord, UndoState,
 };
 
 use super::draft::DocDraft;
@@ -559,6 +562,211 @@ impl Ledger<'_> {
             },
         )
     }
+}
+
+/// Paying documents (`QB_AUTO_MARK_INVOICE_PAID`, `QB_AUTO_MARK_BILL_PAID`): the same
+/// discipline as creating them. The row's status stays `synced` throughout (the document is
+/// unchanged); what the payment did shows in the money columns, through `doc_money`.
+impl Ledger<'_> {
+    /// Records the intent to pay `doc` with `payment` (`amount` on `paid_on`) before anything
+    /// is sent: the payout, with the exact body and a `requestid` derived from it, and an audit
+    /// line. A payout recorded earlier, whatever its state, is handed back as it is: the same
+    /// body and `requestid` while it is pending, and never a second payment once settled.
+    pub fn intend_payment(
+        &self,
+        doc: &DocRecord,
+        payment: &NewPayment,
+        amount: Decimal,
+        paid_on: NaiveDate,
+    ) -> Result<PayoutRecord, StoreError> {
+        let body =
+            payment.to_body().map_err(|source| StoreError::Encode { what: "a QuickBooks payment body", source })?;
+        let hash = hex::encode(Sha256::digest(body.as_bytes()));
+        // The document's key, a dash, `p` and 7 hex digits: as long as a create's, within 36.
+        let request_id = format!("{}-p{}", doc.doc_key, &hash[..7]);
+        let tx = self.store.begin()?;
+        if let Some(earlier) = self.store.payout(&doc.doc_key)? {
+            return Ok(earlier);
+        }
+        let payout = self.store.record_payout(&NewPayout {
+            doc_key: &doc.doc_key,
+            kind: payment.kind(),
+            request_id: &request_id,
+            payload: &body,
+            amount,
+            paid_on,
+        })?;
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                qbo_url: doc.qbo_url.as_deref(),
+                request_id: Some(&payout.request_id),
+                request_json: Some(&body),
+                doc_kind: Some(doc.doc_kind),
+                total: Some(amount),
+                ..NewAudit::new(AuditEvent::PaymentIntent, RowStatus::Synced)
+            },
+        )?;
+        tx.commit()?;
+        Ok(payout)
+    }
+
+    /// Counts one more send of a pending payout, before it leaves.
+    pub fn paying(&self, payout: &PayoutRecord) -> Result<(), StoreError> {
+        self.store.count_payout_attempt(&payout.doc_key)
+    }
+
+    /// QuickBooks holds `payment` for `payout` (its answer, or `found` by the payout's marker
+    /// after an answer was lost): the payout paid, the document's money as the payment left it
+    /// (`money`, shown by the next write-back) and the audit line, in one transaction.
+    pub fn paid(
+        &self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        payment: &PaymentState,
+        money: Option<&Money>,
+        found: bool,
+    ) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        self.store.settle_payout(&payout.doc_key, PayoutState::Paid, Some(&payment.id), None)?;
+        if let Some(money) = money {
+            self.store.put_money(&doc.doc_key, money)?;
+        }
+        let response = payment_summary(payout, Some(&payment.id), found);
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                qbo_url: doc.qbo_url.as_deref(),
+                request_id: Some(&payout.request_id),
+                request_json: Some(&payout.payload),
+                response_json: Some(&response),
+                doc_kind: Some(doc.doc_kind),
+                total: Some(payout.amount),
+                ..NewAudit::new(AuditEvent::Paid, RowStatus::Synced)
+            },
+        )?;
+        tx.commit()?;
+        tracing::info!(
+            doc_key = %doc.doc_key,
+            doc_number = ?doc.doc_number,
+            qbo_id = ?doc.qbo_id,
+            payment_id = %payment.id,
+            amount = %payout.amount,
+            paid_on = %payout.paid_on,
+            found,
+            "{} {} paid in QuickBooks by {} {}",
+            doc.doc_kind,
+            doc.doc_number.as_deref().unwrap_or_default(),
+            payout.kind.entity(),
+            payment.id
+        );
+        Ok(())
+    }
+
+    /// QuickBooks refused the payment (`message` says why): the payout refused, nothing paid;
+    /// a person records it by hand.
+    pub fn payment_refused(
+        &self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        message: &str,
+        response: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.settle_payout(doc, payout, PayoutState::Refused, message, response, AuditEvent::PaymentRefused, None)?;
+        tracing::warn!(doc_key = %doc.doc_key, doc_number = ?doc.doc_number, error = %message, "payment refused");
+        Ok(())
+    }
+
+    /// Nothing is owed any more (`reason` says what QuickBooks showed): the payout settled
+    /// without a payment, and the document's money as read (`money`), together.
+    pub fn payment_unneeded(
+        &self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        reason: &str,
+        money: Option<&Money>,
+    ) -> Result<(), StoreError> {
+        self.settle_payout(doc, payout, PayoutState::Unneeded, reason, None, AuditEvent::PaymentUnneeded, money)?;
+        tracing::info!(doc_key = %doc.doc_key, doc_number = ?doc.doc_number, %reason, "no payment needed");
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn settle_payout(
+        &self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        state: PayoutState,
+        message: &str,
+        response: Option<&str>,
+        event: AuditEvent,
+        money: Option<&Money>,
+    ) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        self.store.settle_payout(&payout.doc_key, state, None, Some(message))?;
+        if let Some(money) = money {
+            self.store.put_money(&doc.doc_key, money)?;
+        }
+        let summary = payment_summary(payout, None, false);
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                request_id: Some(&payout.request_id),
+                request_json: Some(&payout.payload),
+                response_json: Some(response.unwrap_or(&summary)),
+                error: Some(message),
+                doc_kind: Some(doc.doc_kind),
+                total: Some(payout.amount),
+                ..NewAudit::new(event, RowStatus::Synced)
+            },
+        )?;
+        tx.commit()
+    }
+
+    /// A payment send whose outcome is unknown (`Uncertain`) or that QuickBooks could not take
+    /// now (`RetryLater`): the payout stays pending, to be looked up before any resend.
+    pub fn payment_unsettled(
+        &self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        event: AuditEvent,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                request_id: Some(&payout.request_id),
+                error: Some(error),
+                doc_kind: Some(doc.doc_kind),
+                total: Some(payout.amount),
+                ..NewAudit::new(event, RowStatus::Synced)
+            },
+        )
+    }
+}
+
+/// What the audit's `response_json` says of a payout: kind, amount, date, the payment's id.
+fn payment_summary(payout: &PayoutRecord, payment_id: Option<&str>, found: bool) -> String {
+    serde_json::json!({
+        "payment_kind": payout.kind.entity(),
+        "payment_id": payment_id,
+        "amount": payout.amount.to_string(),
+        "paid_on": payout.paid_on.format("%Y-%m-%d").to_string(),
+        "found_by_marker": found,
+    })
+    .to_string()
 }
 
 fn now_seconds() -> String {

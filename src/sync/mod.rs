@@ -13,8 +13,9 @@
 //!    state is one typed method in its own transaction.
 //! 4. [`send`] — names, intents, batches and reconciliation with QuickBooks ([`payload`] builds
 //!    what is sent, [`names`] finds customers and vendors, [`company`] knows how the company
-//!    taxes). Before the snapshot, when it is due, [`money`] runs a round of the payment poller
-//!    and records what QuickBooks says about the money of the documents qbsync created.
+//!    taxes). After it, [`autopay`] pays in QuickBooks the documents whose rows show a paid
+//!    date (opt-in). Before the snapshot, when it is due, [`money`] runs a round of the payment
+//!    poller and records what QuickBooks says about the money of the documents qbsync created.
 //! 5. [`write_back`] — the store projected onto the cells qbsync owns ([`project`]), written
 //!    where the rows are now, with a check of where the writes landed.
 //!
@@ -23,6 +24,7 @@
 //! row that still carries its seal; the [`view`] of the store holds only the records of the
 //! rows that are planned.
 
+mod autopay;
 pub mod columns;
 pub mod company;
 pub mod draft;
@@ -50,6 +52,6 @@ mod write_back;
 pub use company::Company;
 pub use engine::{Engine, WRITE_BACK_EVERY};
 pub use error::PassError;
-pub use policy::{Mode, Policy};
+pub use policy::{Autopay, Mode, Policy};
 pub use report::{CreatedDoc, DryRunDoc, PassOptions, PassReport, Progress, ProgressObserver};
 pub use snapshot::DriveVersions;
