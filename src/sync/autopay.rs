@@ -11,9 +11,12 @@
 //! fingerprint, so no row carrying a date stays sealed out of sight.
 //!
 //! **What.** A document is paid once any of its rows shows a date (the latest date shown is the
-//! payment's date) for its **open balance** as QuickBooks last showed it (`doc_money`; when the
-//! poller has not seen it yet, one read of the document), never more; a balance of 0, a voided
-//! or deleted document means nothing to send ([`crate::payments::decide_payment`]).
+//! payment's date) for its **open balance**, never more; a balance of 0, a voided or deleted
+//! document means nothing to send ([`crate::payments::decide_payment`]). When what QuickBooks
+//! last showed (`doc_money`, from the poller) already says so, no call is made; otherwise the
+//! document is read first, since the poller's picture may be an interval old and a payment
+//! decided on a balance paid down meanwhile would pay more than is owed. That is one metered
+//! read per document paid, once; what it shows is kept as the poller's rounds are.
 //!
 //! **Exactly once, as creates.** The payout (exact body, a `requestid` derived from it, and a
 //! `[qbsync <doc key>]` marker in the payment's `PrivateNote`) is recorded through the
@@ -36,7 +39,7 @@ use rust_decimal::Decimal;
 use crate::domain::date::parse_date;
 use crate::domain::layout::Field;
 use crate::payments::{
-    DocFacts, FollowRound, Lifecycle, Money, MoneyChange, NoPayment, PayDecision, PayRequest, Unpaid, decide_payment,
+    DocFacts, FollowRound, Lifecycle, Money, MoneyChange, PayDecision, PayRequest, Unpaid, decide_payment,
     paid_view_on,
 };
 use crate::qbo::{DocKind, DocState as QboDoc, NewPayment, PayFrom, PaymentState, QboError, RequestId};
@@ -115,28 +118,36 @@ impl Pass<'_> {
         if already_recorded {
             return Ok(());
         }
-        let (unpaid, read) = match self.store.money(doc_key)? {
-            Some(money) => (Unpaid { balance: money.facts.balance, lifecycle: money.facts.lifecycle }, None),
-            None => {
-                // The poller has not seen it yet (or the sheet has no money columns): read it.
-                let Some(state) = self.read_doc(&doc, &qbo_id).await? else { return Ok(()) };
-                let money = money_of(&state, None, self.policy.today);
-                (Unpaid { balance: money.facts.balance, lifecycle: money.facts.lifecycle }, Some(money))
+        // What the poller last saw settles it without a call when nothing is owed or the
+        // document is gone. Otherwise the document is read now: the poller's picture may be an
+        // interval old, and a payment decided on a balance paid down meanwhile would pay more
+        // than is owed. One metered read per document paid, once.
+        let known = self.store.money(doc_key)?;
+        if let Some(money) = &known {
+            let unpaid = Unpaid { balance: money.facts.balance, lifecycle: money.facts.lifecycle };
+            if let PayDecision::Nothing(reason) = decide_payment(&request, &unpaid) {
+                tracing::debug!(doc_key, ?reason, "no payment");
+                return Ok(());
             }
-        };
-        if let Some(money) = &read {
-            // What the read showed is QuickBooks' word like a poll's: kept, and shown on the row.
-            self.record_money(&doc, &qbo_id, money)?;
         }
-        let (amount, on) = match decide_payment(&request, &unpaid) {
+        let Some(state) = self.read_doc(&doc, &qbo_id).await? else { return Ok(()) };
+        let read = money_of(&state, None, self.policy.today);
+        if known.as_ref().is_none_or(|k| k.facts != read.facts) {
+            // QuickBooks' word, like a poll's: kept, and shown on the row.
+            self.record_money(&doc, &qbo_id, &read)?;
+        }
+        let unpaid = Unpaid { balance: read.facts.balance, lifecycle: read.facts.lifecycle };
+        let (mut amount, on) = match decide_payment(&request, &unpaid) {
             PayDecision::Pay { amount, on } => (amount, on),
             PayDecision::Nothing(reason) => {
-                if reason != NoPayment::NothingOwed {
-                    tracing::debug!(doc_key, ?reason, "no payment");
-                }
+                tracing::info!(doc_key, ?reason, "no payment: QuickBooks shows nothing to pay");
                 return Ok(());
             }
         };
+        // QuickBooks answers amounts as JSON numbers (`250.0`); money is sent with its cents.
+        if amount.scale() < 2 {
+            amount.rescale(2);
+        }
         let marker = Some(note_with_marker(None, doc_key));
         let payment = match doc.doc_kind {
             DocKind::Invoice => NewPayment::Invoice {

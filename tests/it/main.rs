@@ -2,6 +2,7 @@
 //! Every test drives the real clients over real HTTP against the in-process sandbox.
 
 mod auth;
+mod autopay;
 mod careless;
 mod cli;
 mod daemon;
