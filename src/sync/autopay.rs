@@ -39,8 +39,7 @@ use rust_decimal::Decimal;
 use crate::domain::date::parse_date;
 use crate::domain::layout::Field;
 use crate::payments::{
-    DocFacts, FollowRound, Lifecycle, Money, MoneyChange, PayDecision, PayRequest, Unpaid, decide_payment,
-    paid_view_on,
+    DocFacts, FollowRound, Lifecycle, Money, MoneyChange, PayDecision, PayRequest, Unpaid, decide_payment, paid_view_on,
 };
 use crate::qbo::{DocKind, DocState as QboDoc, NewPayment, PayFrom, PaymentState, QboError, RequestId};
 use crate::store::{AuditEvent, DocRecord, DocState, PayoutRecord, RowStatus};
@@ -315,12 +314,8 @@ fn money_of(state: &QboDoc, paid_on: Option<NaiveDate>, today: NaiveDate) -> Mon
 
 /// The document's money after `payment`: its balance less what the payment applied to it.
 fn after(known: Money, payment: &PaymentState, doc: &DocRecord, payout: &PayoutRecord, today: NaiveDate) -> Money {
-    let applied: Decimal = payment
-        .applied
-        .iter()
-        .filter(|a| Some(a.doc_id.as_str()) == doc.qbo_id.as_deref())
-        .map(|a| a.amount)
-        .sum();
+    let applied: Decimal =
+        payment.applied.iter().filter(|a| Some(a.doc_id.as_str()) == doc.qbo_id.as_deref()).map(|a| a.amount).sum();
     let balance = (known.facts.balance - applied).max(Decimal::ZERO);
     let facts = DocFacts {
         balance,

@@ -780,6 +780,7 @@ mod tests {
 
     use super::*;
     use crate::qbo::{DocKind, NewInvoice, SalesLine};
+    use crate::store::PayoutState;
     use crate::store::{AuditQuery, DocState, Kind};
     use crate::sync::draft::{DraftLine, DraftRow};
 
@@ -937,6 +938,44 @@ mod tests {
         let second = ledger.intend_undo(&doc, UndoOp::Void, "why", "alice").unwrap();
         assert_eq!(second.state, UndoState::Pending);
         assert_ne!(second.request_id, first.request_id, "a replayed requestid would replay the refusal");
+    }
+
+    #[test]
+    fn a_payment_is_recorded_before_it_is_sent_once_per_document_and_settled_with_its_audit_line() {
+        let store = Store::in_memory().unwrap();
+        let ledger = Ledger::new(&store);
+        let draft = draft_of("d1", &[("r1", 4)]);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
+        let doc = store.document("d1").unwrap().unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
+        let amount = Decimal::new(12_345, 2);
+        let payment = NewPayment::Invoice {
+            customer_id: "58".into(),
+            invoice_id: "130".into(),
+            amount,
+            txn_date: day,
+            deposit_account_id: Some("35".into()),
+            private_note: Some("[qbsync d1]".into()),
+        };
+        let payout = ledger.intend_payment(&doc, &payment, amount, day).unwrap();
+        assert_eq!(
+            (payout.state, payout.amount, payout.payload.clone()),
+            (PayoutState::Pending, amount, payment.to_body().unwrap())
+        );
+        assert!(payout.request_id.starts_with("d1-p") && payout.request_id.len() == 11, "{}", payout.request_id);
+        // Decided again (another date, another amount): the payout recorded first, nothing new.
+        let later = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
+        assert_eq!(ledger.intend_payment(&doc, &payment, Decimal::ONE, later).unwrap(), payout);
+
+        let answer = serde_json::json!({"Id": "163", "TotalAmt": 123.45, "TxnDate": "2026-03-04",
+            "Line": [{"Amount": 123.45, "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}]}]});
+        let paid = PaymentState::from_entity(crate::qbo::PaymentKind::Payment, &answer).unwrap();
+        ledger.paid(&doc, &payout, &paid, None, false).unwrap();
+        let settled = store.payout("d1").unwrap().unwrap();
+        assert_eq!((settled.state, settled.qbo_id.as_deref()), (PayoutState::Paid, Some("163")));
+        assert_eq!(store.row("r1").unwrap().unwrap().status, RowStatus::Synced, "the row is unchanged");
+        assert_eq!(events(&store), ["intent pending", "created synced", "payment-intent synced", "paid synced"]);
     }
 
     #[test]

@@ -140,7 +140,13 @@ async fn a_balance_already_zero_in_quickbooks_gets_nothing() {
     assert!(payments_sent(&world, "/payment").is_empty(), "nothing owed, nothing sent");
     assert_eq!(payment_links(&world, EntityKind::Invoice, &id), 1, "only the bookkeeper's");
     assert_eq!(world.cell("P-1", "qb_paid_status"), "paid", "the read showed it paid");
-    assert!(world.store().payout(&world.store().document_by_qbo_id(qbsync::qbo::DocKind::Invoice, &id).unwrap().unwrap().doc_key).unwrap().is_none());
+    assert!(
+        world
+            .store()
+            .payout(&world.store().document_by_qbo_id(qbsync::qbo::DocKind::Invoice, &id).unwrap().unwrap().doc_key)
+            .unwrap()
+            .is_none()
+    );
     let report = engine.pass(&world.policy(RunFlags::default()), PassOptions::default()).await.expect("pass");
     assert!(report.idle, "settled: the paid date no longer asks for a pass");
 }
