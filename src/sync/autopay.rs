@@ -33,16 +33,16 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{NaiveDate, Offset};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::domain::date::parse_date;
 use crate::domain::layout::Field;
 use crate::payments::{
-    DocFacts, FollowRound, Lifecycle, Money, MoneyChange, PayDecision, PayRequest, Unpaid, decide_payment, paid_view_on,
+    DocFacts, Lifecycle, Money, MoneyChange, PayDecision, PayRequest, Unpaid, decide_payment, paid_view_on,
 };
 use crate::qbo::{DocKind, DocState as QboDoc, NewPayment, PayFrom, PaymentState, QboError, RequestId};
-use crate::store::{AuditEvent, DocRecord, DocState, PayoutRecord, RowStatus};
+use crate::store::{AuditEvent, DocRecord, DocState, PayoutRecord, PayoutState, RowStatus};
 
 use super::draft::{note_has_marker, note_with_marker};
 use super::error::PassError;
@@ -112,11 +112,12 @@ impl Pass<'_> {
         let (Some(qbo_id), Some(account)) = (doc.qbo_id.clone(), self.policy.autopay.account(doc.doc_kind)) else {
             return Ok(());
         };
-        let already_recorded = self.store.payout(doc_key)?.is_some();
-        let request = PayRequest { synced: true, paid_date: Some(on), already_recorded };
-        if already_recorded {
+        // Decided before, whatever came of it: a document is never paid by qbsync twice (checked
+        // here, before any call, rather than by the decision after a read).
+        if self.store.payout(doc_key)?.is_some() {
             return Ok(());
         }
+        let request = PayRequest { synced: true, paid_date: Some(on), already_recorded: false };
         // What the poller last saw settles it without a call when nothing is owed or the
         // document is gone. Otherwise the document is read now: the poller's picture may be an
         // interval old, and a payment decided on a balance paid down meanwhile would pay more
@@ -183,7 +184,7 @@ impl Pass<'_> {
             _ => return Ok(()),
         };
         let payout = self.ledger().intend_payment(&doc, &payment, amount, on)?;
-        if payout.state == crate::store::PayoutState::Pending && payout.attempts == 0 {
+        if payout.state == PayoutState::Pending && payout.attempts == 0 {
             self.send_payout(&doc, &payout, report).await?;
         }
         Ok(())
@@ -282,19 +283,13 @@ impl Pass<'_> {
     }
 
     fn record_money(&self, doc: &DocRecord, qbo_id: &str, money: &Money) -> Result<(), PassError> {
-        let round = FollowRound {
-            changes: vec![MoneyChange {
-                doc_key: doc.doc_key.clone(),
-                kind: doc.doc_kind,
-                qbo_id: qbo_id.to_owned(),
-                money: money.clone(),
-            }],
-            covered_until: None,
-            unfinished: false,
-            // Only the poller uses the offset; a round recorded here carries none of its own.
-            company_offset: chrono::Utc.fix(),
+        let change = MoneyChange {
+            doc_key: doc.doc_key.clone(),
+            kind: doc.doc_kind,
+            qbo_id: qbo_id.to_owned(),
+            money: money.clone(),
         };
-        Ok(self.ledger().money(&round)?)
+        Ok(self.ledger().money_read(&change)?)
     }
 }
 

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::payments::{FollowRound, Money};
+use crate::payments::{FollowRound, Money, MoneyChange};
 use crate::qbo::{Doc, NewDoc, NewPayment, PaymentState};
 use crate::store::{
     AuditEvent, DocRecord, DocState, Kind, NewAudit, NewIntent, NewPayout, NewUndo, PayoutRecord, PayoutState,
@@ -370,41 +370,55 @@ impl<'s> Ledger<'s> {
     pub fn money(&self, round: &FollowRound) -> Result<(), StoreError> {
         let tx = self.store.begin()?;
         for change in &round.changes {
-            self.store.put_money(&change.doc_key, &change.money)?;
-            let doc = self.store.document(&change.doc_key)?;
-            let kind = doc.as_ref().map_or(crate::store::Kind::Invoice, |d| d.kind);
-            let view = &change.money.view;
-            let shown = serde_json::json!({
-                "paid_status": view.status.as_str(),
-                "balance": view.balance_cell(),
-                "paid_at": view.paid_at_cell(),
-            })
-            .to_string();
-            self.store.audit_append(
-                kind,
-                &NewAudit {
-                    row_key: Some(&change.doc_key),
-                    doc_number: doc.as_ref().and_then(|d| d.doc_number.as_deref()),
-                    qbo_id: Some(&change.qbo_id),
-                    qbo_url: doc.as_ref().and_then(|d| d.qbo_url.as_deref()),
-                    response_json: Some(&shown),
-                    ..NewAudit::new(AuditEvent::Money, RowStatus::Synced)
-                },
-            )?;
-            tracing::info!(
-                doc_key = %change.doc_key,
-                qbo_id = %change.qbo_id,
-                paid_status = %view.status,
-                balance = %view.balance_cell(),
-                "QuickBooks says the {} is {}",
-                kind.as_str(),
-                view.status
-            );
+            self.money_change(change)?;
         }
         if let Some(until) = round.covered_until {
             self.store.set_payments_covered_until(until)?;
         }
         tx.commit()
+    }
+
+    /// What a read of one document outside the poller's rounds showed of its money (see
+    /// [`super::autopay`]), kept as a round's would be. The poller's window is not moved.
+    pub fn money_read(&self, change: &MoneyChange) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        self.money_change(change)?;
+        tx.commit()
+    }
+
+    /// One document's money and its audit line, inside the caller's transaction.
+    fn money_change(&self, change: &MoneyChange) -> Result<(), StoreError> {
+        self.store.put_money(&change.doc_key, &change.money)?;
+        let doc = self.store.document(&change.doc_key)?;
+        let kind = doc.as_ref().map_or(crate::store::Kind::Invoice, |d| d.kind);
+        let view = &change.money.view;
+        let shown = serde_json::json!({
+            "paid_status": view.status.as_str(),
+            "balance": view.balance_cell(),
+            "paid_at": view.paid_at_cell(),
+        })
+        .to_string();
+        self.store.audit_append(
+            kind,
+            &NewAudit {
+                row_key: Some(&change.doc_key),
+                doc_number: doc.as_ref().and_then(|d| d.doc_number.as_deref()),
+                qbo_id: Some(&change.qbo_id),
+                qbo_url: doc.as_ref().and_then(|d| d.qbo_url.as_deref()),
+                response_json: Some(&shown),
+                ..NewAudit::new(AuditEvent::Money, RowStatus::Synced)
+            },
+        )?;
+        tracing::info!(
+            doc_key = %change.doc_key,
+            qbo_id = %change.qbo_id,
+            paid_status = %view.status,
+            balance = %view.balance_cell(),
+            "QuickBooks says the {} is {}",
+            kind.as_str(),
+            view.status
+        );
+        Ok(())
     }
 
     /// The write-back has projected the money of these documents onto their rows.
@@ -678,7 +692,7 @@ impl Ledger<'_> {
         message: &str,
         response: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.settle_payout(doc, payout, PayoutState::Refused, message, response, AuditEvent::PaymentRefused, None)?;
+        self.not_paid(doc, payout, NotPaid::Refused { response }, message)?;
         tracing::warn!(doc_key = %doc.doc_key, doc_number = ?doc.doc_number, error = %message, "payment refused");
         Ok(())
     }
@@ -692,28 +706,29 @@ impl Ledger<'_> {
         reason: &str,
         money: Option<&Money>,
     ) -> Result<(), StoreError> {
-        self.settle_payout(doc, payout, PayoutState::Unneeded, reason, None, AuditEvent::PaymentUnneeded, money)?;
+        self.not_paid(doc, payout, NotPaid::Unneeded { money }, reason)?;
         tracing::info!(doc_key = %doc.doc_key, doc_number = ?doc.doc_number, %reason, "no payment needed");
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn settle_payout(
+    /// Settles a payout without a payment, with its audit line, in one transaction.
+    fn not_paid(
         &self,
         doc: &DocRecord,
         payout: &PayoutRecord,
-        state: PayoutState,
+        outcome: NotPaid<'_>,
         message: &str,
-        response: Option<&str>,
-        event: AuditEvent,
-        money: Option<&Money>,
     ) -> Result<(), StoreError> {
+        let summary = payment_summary(payout, None, false);
+        let (state, event, response) = match outcome {
+            NotPaid::Refused { response } => (PayoutState::Refused, AuditEvent::PaymentRefused, response),
+            NotPaid::Unneeded { .. } => (PayoutState::Unneeded, AuditEvent::PaymentUnneeded, None),
+        };
         let tx = self.store.begin()?;
         self.store.settle_payout(&payout.doc_key, state, None, Some(message))?;
-        if let Some(money) = money {
+        if let NotPaid::Unneeded { money: Some(money) } = outcome {
             self.store.put_money(&doc.doc_key, money)?;
         }
-        let summary = payment_summary(payout, None, false);
         self.audit(
             doc.kind,
             &NewAudit {
@@ -755,6 +770,15 @@ impl Ledger<'_> {
             },
         )
     }
+}
+
+/// Why a payout ends without a payment.
+#[derive(Clone, Copy)]
+enum NotPaid<'a> {
+    /// QuickBooks refused it (`response`, its answer).
+    Refused { response: Option<&'a str> },
+    /// Nothing was owed any more; `money` is the document's money as last read.
+    Unneeded { money: Option<&'a Money> },
 }
 
 /// What the audit's `response_json` says of a payout: kind, amount, date, the payment's id.
