@@ -16,12 +16,12 @@ use crate::directions::{Directions, NameAliases};
 use crate::domain::Cell;
 use crate::domain::layout::Layout;
 use crate::qbo::{QboClient, QboSettings};
-use crate::settings::{LoadOptions, ServiceAccountKey, Settings};
+use crate::settings::{AutoMarkPaid, LoadOptions, ServiceAccountKey, Settings};
 use crate::sheets::{GoogleCredentials, SheetsClient, SheetsSettings};
 use crate::sheets::{RawRow, RowSink};
 use crate::store::{Home, Store};
 use crate::sync::following::Following;
-use crate::sync::{Engine, Mode, Policy};
+use crate::sync::{Autopay, Engine, Mode, Policy};
 
 /// Flags of `run-once` that shape the policy.
 #[derive(Clone, Copy, Debug, Default)]
@@ -246,6 +246,11 @@ pub fn policy(settings: &Settings, flags: RunFlags) -> anyhow::Result<Policy> {
         include_failed: flags.include_failed,
         backfill: flags.backfill,
         limit: flags.limit,
+        autopay: Autopay {
+            invoices: settings.payments.mark_invoices_paid.clone(),
+            // Bills exist only in dual mode; a bill switch set in invoice-only mode pays nothing.
+            bills: if mode == Mode::Dual { settings.payments.mark_bills_paid.clone() } else { AutoMarkPaid::Off },
+        },
     })
 }
 

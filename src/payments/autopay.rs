@@ -6,7 +6,7 @@
 //! it in QuickBooks already, and paying more than is owed would leave a credit nobody asked for.
 //! A balance already 0, a voided or deleted document, or a payment already recorded for the row
 //! means there is nothing to send. Sending it exactly once (intent, `requestid`, reconciliation)
-//! is the caller's part, as for creates.
+//! is the caller's part, as for creates: the pass's autopay stage (`sync::autopay`).
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;

@@ -145,6 +145,8 @@ pub struct PaymentState {
     /// The lines that name a document of the kind it pays.
     pub applied: Vec<Applied>,
     pub voided: bool,
+    /// `PrivateNote`: where qbsync puts the marker a payment whose answer was lost is found by.
+    pub private_note: Option<String>,
     pub last_updated: Option<DateTime<FixedOffset>>,
 }
 
@@ -180,6 +182,7 @@ impl PaymentState {
             applied,
             voided: total.is_zero()
                 && entity.get("PrivateNote").and_then(Value::as_str).is_some_and(|n| n.starts_with("Voided")),
+            private_note: text(entity, "PrivateNote"),
             last_updated: last_updated(entity),
         })
     }

@@ -39,9 +39,19 @@ pub enum NewPayment {
         txn_date: NaiveDate,
         /// `DepositToAccountRef`; QuickBooks picks Undeposited Funds when `None`.
         deposit_account_id: Option<String>,
+        /// `PrivateNote`: the marker a lost answer's payment is found by.
+        private_note: Option<String>,
     },
     /// A payment to a vendor against one bill.
-    Bill { vendor_id: String, bill_id: String, amount: Decimal, txn_date: NaiveDate, pay_from: PayFrom },
+    Bill {
+        vendor_id: String,
+        bill_id: String,
+        amount: Decimal,
+        txn_date: NaiveDate,
+        pay_from: PayFrom,
+        /// `PrivateNote`: the marker a lost answer's payment is found by.
+        private_note: Option<String>,
+    },
 }
 
 #[derive(Serialize)]
@@ -71,6 +81,8 @@ struct WirePayment<'a> {
     txn_date: NaiveDate,
     #[serde(skip_serializing_if = "Option::is_none")]
     deposit_to_account_ref: Option<Ref<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_note: Option<&'a str>,
     line: [Line<'a>; 1],
 }
 
@@ -97,6 +109,8 @@ struct WireBillPayment<'a> {
     check_payment: Option<BankRef<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     credit_card_payment: Option<CardRef<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_note: Option<&'a str>,
     line: [Line<'a>; 1],
 }
 
@@ -111,19 +125,20 @@ impl NewPayment {
     /// The exact request body, money as exact number text; record it with the intent.
     pub fn to_body(&self) -> Result<String, serde_json::Error> {
         match self {
-            NewPayment::Invoice { customer_id, invoice_id, amount, txn_date, deposit_account_id } => {
+            NewPayment::Invoice { customer_id, invoice_id, amount, txn_date, deposit_account_id, private_note } => {
                 serde_json::to_string(&WirePayment {
                     customer_ref: Ref { value: customer_id },
                     total_amt: Number(*amount),
                     txn_date: *txn_date,
                     deposit_to_account_ref: deposit_account_id.as_deref().map(|value| Ref { value }),
+                    private_note: private_note.as_deref(),
                     line: [Line {
                         amount: Number(*amount),
                         linked_txn: [Link { txn_id: invoice_id, txn_type: "Invoice" }],
                     }],
                 })
             }
-            NewPayment::Bill { vendor_id, bill_id, amount, txn_date, pay_from } => {
+            NewPayment::Bill { vendor_id, bill_id, amount, txn_date, pay_from, private_note } => {
                 let (pay_type, check_payment, credit_card_payment) = match pay_from {
                     PayFrom::Bank { account_id } => {
                         ("Check", Some(BankRef { bank_account_ref: Ref { value: account_id } }), None)
@@ -139,6 +154,7 @@ impl NewPayment {
                     pay_type,
                     check_payment,
                     credit_card_payment,
+                    private_note: private_note.as_deref(),
                     line: [Line { amount: Number(*amount), linked_txn: [Link { txn_id: bill_id, txn_type: "Bill" }] }],
                 })
             }
@@ -211,6 +227,7 @@ mod tests {
             amount: "1234.50".parse().unwrap(),
             txn_date: day("2026-03-04"),
             deposit_account_id: None,
+            private_note: None,
         };
         assert_eq!(
             payment.to_body().unwrap(),
@@ -226,10 +243,11 @@ mod tests {
             amount: "200.00".parse().unwrap(),
             txn_date: day("2026-03-04"),
             pay_from: PayFrom::Bank { account_id: "35".into() },
+            private_note: Some("[qbsync k1]".into()),
         };
         assert_eq!(
             check.to_body().unwrap(),
-            r#"{"VendorRef":{"value":"56"},"TotalAmt":200.00,"TxnDate":"2026-03-04","PayType":"Check","CheckPayment":{"BankAccountRef":{"value":"35"}},"Line":[{"Amount":200.00,"LinkedTxn":[{"TxnId":"234","TxnType":"Bill"}]}]}"#
+            r#"{"VendorRef":{"value":"56"},"TotalAmt":200.00,"TxnDate":"2026-03-04","PayType":"Check","CheckPayment":{"BankAccountRef":{"value":"35"}},"PrivateNote":"[qbsync k1]","Line":[{"Amount":200.00,"LinkedTxn":[{"TxnId":"234","TxnType":"Bill"}]}]}"#
         );
         let NewPayment::Bill { vendor_id, bill_id, amount, txn_date, .. } = check else { unreachable!() };
         let card = NewPayment::Bill {
@@ -238,6 +256,7 @@ mod tests {
             amount,
             txn_date,
             pay_from: PayFrom::CreditCard { account_id: "41".into() },
+            private_note: None,
         };
         assert!(
             card.to_body()

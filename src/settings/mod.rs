@@ -505,6 +505,17 @@ impl Settings {
         }
         // The approval columns count only when renamed, for the same reason. Whether approval
         // is on does not count: it changes when a row is sent, never what it becomes.
+        // Paying documents from the sheet changes what a synced row with a paid date leads to, so
+        // turning it on must unseal such rows (see `sync::seal`); off, the fingerprint is as before.
+        let payments = &self.payments;
+        if payments.mark_invoices_paid != AutoMarkPaid::Off || payments.mark_bills_paid != AutoMarkPaid::Off {
+            let direction = |d: &AutoMarkPaid| match d {
+                AutoMarkPaid::Off => String::new(),
+                AutoMarkPaid::On { account_id } => account_id.clone(),
+            };
+            f.add("auto_mark_invoice_paid", &direction(&payments.mark_invoices_paid))
+                .add("auto_mark_bill_paid", &direction(&payments.mark_bills_paid));
+        }
         for (field, name) in s.columns.iter() {
             if Field::APPROVAL.contains(&field) && name == field.default_header() {
                 continue;

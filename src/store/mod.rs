@@ -20,6 +20,7 @@
 
 mod home;
 mod money;
+mod payouts;
 mod schema;
 mod undo;
 
@@ -39,6 +40,7 @@ use crate::qbo::DocKind;
 
 pub use crate::domain::RowStatus;
 pub use home::{Home, HomeError};
+pub use payouts::{NewPayout, PayoutRecord, PayoutState};
 pub use schema::SCHEMA_VERSION;
 pub use undo::{NewUndo, UndoOp, UndoRecord, UndoState};
 
@@ -144,6 +146,14 @@ pub enum AuditEvent {
     Deleted,
     /// The document was not taken back (a payment is applied to it, or QuickBooks refused).
     UndoRefused,
+    /// The intent to pay a document (a row's `Inv_paid_date`) was recorded, before the send.
+    PaymentIntent,
+    /// QuickBooks holds the payment qbsync sent (from its answer, or found by its marker).
+    Paid,
+    /// QuickBooks refused the payment; nothing was paid.
+    PaymentRefused,
+    /// Nothing was owed any more when the payment was settled; nothing was sent.
+    PaymentUnneeded,
 }
 
 impl AuditEvent {
@@ -162,6 +172,10 @@ impl AuditEvent {
             AuditEvent::Voided => "voided",
             AuditEvent::Deleted => "deleted",
             AuditEvent::UndoRefused => "void-refused",
+            AuditEvent::PaymentIntent => "payment-intent",
+            AuditEvent::Paid => "paid",
+            AuditEvent::PaymentRefused => "payment-refused",
+            AuditEvent::PaymentUnneeded => "payment-unneeded",
         }
     }
 }

@@ -59,7 +59,7 @@ impl FromSql for StoredLifecycle {
 }
 
 /// Dates as `YYYY-MM-DD`.
-struct Day(NaiveDate);
+pub(super) struct Day(pub(super) NaiveDate);
 
 impl FromSql for Day {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {

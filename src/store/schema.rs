@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Version 1. The two audit tables share one definition (`audit_table`).
 pub(super) fn v1() -> String {
@@ -229,9 +229,34 @@ ALTER TABLE rows ADD COLUMN preview TEXT;
     .to_owned()
 }
 
+/// Version 9: payments qbsync sends (`QB_AUTO_MARK_INVOICE_PAID`, `QB_AUTO_MARK_BILL_PAID`,
+/// see `store::payouts`). A payment is a write like a create — recorded with its exact body and
+/// `requestid` before it leaves — and a document is paid by qbsync at most once, so the
+/// document's key is the table's key.
+fn v9() -> String {
+    "
+CREATE TABLE payouts (
+    doc_key      TEXT PRIMARY KEY REFERENCES documents (doc_key),
+    kind         TEXT NOT NULL CHECK (kind IN ('Payment', 'BillPayment')),
+    request_id   TEXT NOT NULL UNIQUE,
+    payload      TEXT NOT NULL,
+    amount       TEXT NOT NULL,
+    paid_on      TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'paid', 'refused', 'unneeded')),
+    qbo_id       TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    error        TEXT,
+    requested_at TEXT NOT NULL,
+    settled_at   TEXT
+);
+CREATE INDEX payouts_pending ON payouts (requested_at) WHERE state = 'pending';
+"
+    .to_owned()
+}
+
 /// Every upgrade in order; index + 1 is the version it brings the file to.
 fn upgrades() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7(), v8()]
+    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7(), v8(), v9()]
 }
 
 /// The version recorded in the file (0 for a new file).

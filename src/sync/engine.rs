@@ -1,15 +1,16 @@
 //! One pass, from first read to last write: the orchestration of the stages.
 //!
 //! ```text
-//! snapshot ──► plan ──► anchors ──► send ──► write-back
-//!  (reads)    (pure)   (claims)   (QuickBooks)  (cells)
-//!                 \_______ ledger: every state change ______/
+//! snapshot ──► plan ──► anchors ──► send ──► autopay ──► write-back
+//!  (reads)    (pure)   (claims)   (QuickBooks) (payments)   (cells)
+//!                 \____________ ledger: every state change ____________/
 //! ```
 //!
 //! Data flows one way. The [`super::snapshot`] hands on a consistent picture of the sheet and
 //! a view of what the store remembers; the [`super::plan`] decides, without I/O; claims are
 //! anchored and verified before anything is written to a row; [`super::send`] records intents
-//! and talks to QuickBooks; [`super::write_back`] projects the store onto the cells qbsync
+//! and talks to QuickBooks; [`super::autopay`] pays what rows say is paid (opt-in);
+//! [`super::write_back`] projects the store onto the cells qbsync
 //! owns. Every change of state goes through the [`Ledger`]. A crash between any two steps
 //! leaves the store saying what to do next.
 //!
@@ -141,7 +142,6 @@ impl Pass<'_> {
             report.idle = true;
             return Ok(report);
         }
-        let money_shown = self.money_to_show()?;
         let mut picture = self.picture().await?;
         let mut plan = self.plan(&picture);
 
@@ -214,8 +214,15 @@ impl Pass<'_> {
         self.progress(Progress::Finished);
         created?;
 
+        // Payments after creates, so a row created with its paid date is paid in the same pass;
+        // before the write-back, so the row shows it. A failure here still lets the write-back
+        // show what was created, and is reported after it.
+        let paid = self.autopay(&mut report).await;
+        // Everything unshown now, the payments' money included, is what this write-back shows.
+        let money_shown = self.money_to_show()?;
         self.write_back(&mut report).await?;
         self.ledger().money_shown(&money_shown)?;
+        paid?;
         Ok(report)
     }
 

@@ -10,11 +10,14 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::payments::FollowRound;
-use crate::qbo::{Doc, NewDoc};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::payments::{FollowRound, Money, MoneyChange};
+use crate::qbo::{Doc, NewDoc, NewPayment, PaymentState};
 use crate::store::{
-    AuditEvent, DocRecord, DocState, Kind, NewAudit, NewIntent, NewUndo, RowRecord, RowStatus, Store, StoreError,
-    UndoOp, UndoRecord, UndoState,
+    AuditEvent, DocRecord, DocState, Kind, NewAudit, NewIntent, NewPayout, NewUndo, PayoutRecord, PayoutState,
+    RowRecord, RowStatus, Store, StoreError, UndoOp, UndoRecord, UndoState,
 };
 
 use super::draft::DocDraft;
@@ -370,41 +373,55 @@ impl<'s> Ledger<'s> {
     pub fn money(&self, round: &FollowRound) -> Result<(), StoreError> {
         let tx = self.store.begin()?;
         for change in &round.changes {
-            self.store.put_money(&change.doc_key, &change.money)?;
-            let doc = self.store.document(&change.doc_key)?;
-            let kind = doc.as_ref().map_or(crate::store::Kind::Invoice, |d| d.kind);
-            let view = &change.money.view;
-            let shown = serde_json::json!({
-                "paid_status": view.status.as_str(),
-                "balance": view.balance_cell(),
-                "paid_at": view.paid_at_cell(),
-            })
-            .to_string();
-            self.store.audit_append(
-                kind,
-                &NewAudit {
-                    row_key: Some(&change.doc_key),
-                    doc_number: doc.as_ref().and_then(|d| d.doc_number.as_deref()),
-                    qbo_id: Some(&change.qbo_id),
-                    qbo_url: doc.as_ref().and_then(|d| d.qbo_url.as_deref()),
-                    response_json: Some(&shown),
-                    ..NewAudit::new(AuditEvent::Money, RowStatus::Synced)
-                },
-            )?;
-            tracing::info!(
-                doc_key = %change.doc_key,
-                qbo_id = %change.qbo_id,
-                paid_status = %view.status,
-                balance = %view.balance_cell(),
-                "QuickBooks says the {} is {}",
-                kind.as_str(),
-                view.status
-            );
+            self.money_change(change)?;
         }
         if let Some(until) = round.covered_until {
             self.store.set_payments_covered_until(until)?;
         }
         tx.commit()
+    }
+
+    /// What a read of one document outside the poller's rounds showed of its money (see
+    /// [`super::autopay`]), kept as a round's would be. The poller's window is not moved.
+    pub fn money_read(&self, change: &MoneyChange) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        self.money_change(change)?;
+        tx.commit()
+    }
+
+    /// One document's money and its audit line, inside the caller's transaction.
+    fn money_change(&self, change: &MoneyChange) -> Result<(), StoreError> {
+        self.store.put_money(&change.doc_key, &change.money)?;
+        let doc = self.store.document(&change.doc_key)?;
+        let kind = doc.as_ref().map_or(crate::store::Kind::Invoice, |d| d.kind);
+        let view = &change.money.view;
+        let shown = serde_json::json!({
+            "paid_status": view.status.as_str(),
+            "balance": view.balance_cell(),
+            "paid_at": view.paid_at_cell(),
+        })
+        .to_string();
+        self.store.audit_append(
+            kind,
+            &NewAudit {
+                row_key: Some(&change.doc_key),
+                doc_number: doc.as_ref().and_then(|d| d.doc_number.as_deref()),
+                qbo_id: Some(&change.qbo_id),
+                qbo_url: doc.as_ref().and_then(|d| d.qbo_url.as_deref()),
+                response_json: Some(&shown),
+                ..NewAudit::new(AuditEvent::Money, RowStatus::Synced)
+            },
+        )?;
+        tracing::info!(
+            doc_key = %change.doc_key,
+            qbo_id = %change.qbo_id,
+            paid_status = %view.status,
+            balance = %view.balance_cell(),
+            "QuickBooks says the {} is {}",
+            kind.as_str(),
+            view.status
+        );
+        Ok(())
     }
 
     /// The write-back has projected the money of these documents onto their rows.
@@ -546,6 +563,221 @@ impl Ledger<'_> {
     }
 }
 
+/// Paying documents (`QB_AUTO_MARK_INVOICE_PAID`, `QB_AUTO_MARK_BILL_PAID`): the same
+/// discipline as creating them. The row's status stays `synced` throughout (the document is
+/// unchanged); what the payment did shows in the money columns, through `doc_money`.
+impl Ledger<'_> {
+    /// Records the intent to pay `doc` with `payment` (`amount` on `paid_on`) before anything
+    /// is sent: the payout, with the exact body and a `requestid` derived from it, and an audit
+    /// line. A payout recorded earlier, whatever its state, is handed back as it is: the same
+    /// body and `requestid` while it is pending, and never a second payment once settled.
+    pub fn intend_payment(
+        &self,
+        doc: &DocRecord,
+        payment: &NewPayment,
+        amount: Decimal,
+        paid_on: NaiveDate,
+    ) -> Result<PayoutRecord, StoreError> {
+        let body =
+            payment.to_body().map_err(|source| StoreError::Encode { what: "a QuickBooks payment body", source })?;
+        let hash = hex::encode(Sha256::digest(body.as_bytes()));
+        // The document's key, a dash, `p` and 7 hex digits: as long as a create's, within 36.
+        let request_id = format!("{}-p{}", doc.doc_key, &hash[..7]);
+        let tx = self.store.begin()?;
+        if let Some(earlier) = self.store.payout(&doc.doc_key)? {
+            return Ok(earlier);
+        }
+        let payout = self.store.record_payout(&NewPayout {
+            doc_key: &doc.doc_key,
+            kind: payment.kind(),
+            request_id: &request_id,
+            payload: &body,
+            amount,
+            paid_on,
+        })?;
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                qbo_url: doc.qbo_url.as_deref(),
+                request_id: Some(&payout.request_id),
+                request_json: Some(&body),
+                doc_kind: Some(doc.doc_kind),
+                total: Some(amount),
+                ..NewAudit::new(AuditEvent::PaymentIntent, RowStatus::Synced)
+            },
+        )?;
+        tx.commit()?;
+        Ok(payout)
+    }
+
+    /// Counts one more send of a pending payout, before it leaves.
+    pub fn paying(&self, payout: &PayoutRecord) -> Result<(), StoreError> {
+        self.store.count_payout_attempt(&payout.doc_key)
+    }
+
+    /// QuickBooks holds `payment` for `payout` (its answer, or `found` by the payout's marker
+    /// after an answer was lost): the payout paid, the document's money as the payment left it
+    /// (`money`, shown by the next write-back) and the audit line, in one transaction.
+    pub fn paid(
+        &self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        payment: &PaymentState,
+        money: Option<&Money>,
+        found: bool,
+    ) -> Result<(), StoreError> {
+        let tx = self.store.begin()?;
+        self.store.settle_payout(&payout.doc_key, PayoutState::Paid, Some(&payment.id), None)?;
+        if let Some(money) = money {
+            self.store.put_money(&doc.doc_key, money)?;
+        }
+        let response = payment_summary(payout, Some(&payment.id), found);
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                qbo_url: doc.qbo_url.as_deref(),
+                request_id: Some(&payout.request_id),
+                request_json: Some(&payout.payload),
+                response_json: Some(&response),
+                doc_kind: Some(doc.doc_kind),
+                total: Some(payout.amount),
+                ..NewAudit::new(AuditEvent::Paid, RowStatus::Synced)
+            },
+        )?;
+        tx.commit()?;
+        tracing::info!(
+            doc_key = %doc.doc_key,
+            doc_number = ?doc.doc_number,
+            qbo_id = ?doc.qbo_id,
+            payment_id = %payment.id,
+            amount = %payout.amount,
+            paid_on = %payout.paid_on,
+            found,
+            "{} {} paid in QuickBooks by {} {}",
+            doc.doc_kind,
+            doc.doc_number.as_deref().unwrap_or_default(),
+            payout.kind.entity(),
+            payment.id
+        );
+        Ok(())
+    }
+
+    /// QuickBooks refused the payment (`message` says why): the payout refused, nothing paid;
+    /// a person records it by hand.
+    pub fn payment_refused(
+        &self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        message: &str,
+        response: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.not_paid(doc, payout, NotPaid::Refused { response }, message)?;
+        tracing::warn!(doc_key = %doc.doc_key, doc_number = ?doc.doc_number, error = %message, "payment refused");
+        Ok(())
+    }
+
+    /// Nothing is owed any more (`reason` says what QuickBooks showed): the payout settled
+    /// without a payment, and the document's money as read (`money`), together.
+    pub fn payment_unneeded(
+        &self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        reason: &str,
+        money: Option<&Money>,
+    ) -> Result<(), StoreError> {
+        self.not_paid(doc, payout, NotPaid::Unneeded { money }, reason)?;
+        tracing::info!(doc_key = %doc.doc_key, doc_number = ?doc.doc_number, %reason, "no payment needed");
+        Ok(())
+    }
+
+    /// Settles a payout without a payment, with its audit line, in one transaction.
+    fn not_paid(
+        &self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        outcome: NotPaid<'_>,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let summary = payment_summary(payout, None, false);
+        let (state, event, response) = match outcome {
+            NotPaid::Refused { response } => (PayoutState::Refused, AuditEvent::PaymentRefused, response),
+            NotPaid::Unneeded { .. } => (PayoutState::Unneeded, AuditEvent::PaymentUnneeded, None),
+        };
+        let tx = self.store.begin()?;
+        self.store.settle_payout(&payout.doc_key, state, None, Some(message))?;
+        if let NotPaid::Unneeded { money: Some(money) } = outcome {
+            self.store.put_money(&doc.doc_key, money)?;
+        }
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                request_id: Some(&payout.request_id),
+                request_json: Some(&payout.payload),
+                response_json: Some(response.unwrap_or(&summary)),
+                error: Some(message),
+                doc_kind: Some(doc.doc_kind),
+                total: Some(payout.amount),
+                ..NewAudit::new(event, RowStatus::Synced)
+            },
+        )?;
+        tx.commit()
+    }
+
+    /// A payment send whose outcome is unknown (`Uncertain`) or that QuickBooks could not take
+    /// now (`RetryLater`): the payout stays pending, to be looked up before any resend.
+    pub fn payment_unsettled(
+        &self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        event: AuditEvent,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.audit(
+            doc.kind,
+            &NewAudit {
+                row_key: Some(&doc.doc_key),
+                doc_number: doc.doc_number.as_deref(),
+                qbo_id: doc.qbo_id.as_deref(),
+                request_id: Some(&payout.request_id),
+                error: Some(error),
+                doc_kind: Some(doc.doc_kind),
+                total: Some(payout.amount),
+                ..NewAudit::new(event, RowStatus::Synced)
+            },
+        )
+    }
+}
+
+/// Why a payout ends without a payment.
+#[derive(Clone, Copy)]
+enum NotPaid<'a> {
+    /// QuickBooks refused it (`response`, its answer).
+    Refused { response: Option<&'a str> },
+    /// Nothing was owed any more; `money` is the document's money as last read.
+    Unneeded { money: Option<&'a Money> },
+}
+
+/// What the audit's `response_json` says of a payout: kind, amount, date, the payment's id.
+fn payment_summary(payout: &PayoutRecord, payment_id: Option<&str>, found: bool) -> String {
+    serde_json::json!({
+        "payment_kind": payout.kind.entity(),
+        "payment_id": payment_id,
+        "amount": payout.amount.to_string(),
+        "paid_on": payout.paid_on.format("%Y-%m-%d").to_string(),
+        "found_by_marker": found,
+    })
+    .to_string()
+}
+
 fn now_seconds() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -557,6 +789,7 @@ mod tests {
 
     use super::*;
     use crate::qbo::{DocKind, NewInvoice, SalesLine};
+    use crate::store::PayoutState;
     use crate::store::{AuditQuery, DocState, Kind};
     use crate::sync::draft::{DraftLine, DraftRow};
 
@@ -714,6 +947,44 @@ mod tests {
         let second = ledger.intend_undo(&doc, UndoOp::Void, "why", "alice").unwrap();
         assert_eq!(second.state, UndoState::Pending);
         assert_ne!(second.request_id, first.request_id, "a replayed requestid would replay the refusal");
+    }
+
+    #[test]
+    fn a_payment_is_recorded_before_it_is_sent_once_per_document_and_settled_with_its_audit_line() {
+        let store = Store::in_memory().unwrap();
+        let ledger = Ledger::new(&store);
+        let draft = draft_of("d1", &[("r1", 4)]);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
+        let doc = store.document("d1").unwrap().unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
+        let amount = Decimal::new(12_345, 2);
+        let payment = NewPayment::Invoice {
+            customer_id: "58".into(),
+            invoice_id: "130".into(),
+            amount,
+            txn_date: day,
+            deposit_account_id: Some("35".into()),
+            private_note: Some("[qbsync d1]".into()),
+        };
+        let payout = ledger.intend_payment(&doc, &payment, amount, day).unwrap();
+        assert_eq!(
+            (payout.state, payout.amount, payout.payload.clone()),
+            (PayoutState::Pending, amount, payment.to_body().unwrap())
+        );
+        assert!(payout.request_id.starts_with("d1-p") && payout.request_id.len() == 11, "{}", payout.request_id);
+        // Decided again (another date, another amount): the payout recorded first, nothing new.
+        let later = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
+        assert_eq!(ledger.intend_payment(&doc, &payment, Decimal::ONE, later).unwrap(), payout);
+
+        let answer = serde_json::json!({"Id": "163", "TotalAmt": 123.45, "TxnDate": "2026-03-04",
+            "Line": [{"Amount": 123.45, "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}]}]});
+        let paid = PaymentState::from_entity(crate::qbo::PaymentKind::Payment, &answer).unwrap();
+        ledger.paid(&doc, &payout, &paid, None, false).unwrap();
+        let settled = store.payout("d1").unwrap().unwrap();
+        assert_eq!((settled.state, settled.qbo_id.as_deref()), (PayoutState::Paid, Some("163")));
+        assert_eq!(store.row("r1").unwrap().unwrap().status, RowStatus::Synced, "the row is unchanged");
+        assert_eq!(events(&store), ["intent pending", "created synced", "payment-intent synced", "paid synced"]);
     }
 
     #[test]

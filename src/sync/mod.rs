@@ -14,8 +14,9 @@
 //!    state is one typed method in its own transaction.
 //! 4. [`send`] — names, intents, batches and reconciliation with QuickBooks ([`payload`] builds
 //!    what is sent, [`names`] finds customers and vendors, [`company`] knows how the company
-//!    taxes). Before the snapshot, when it is due, [`money`] runs a round of the payment poller
-//!    and records what QuickBooks says about the money of the documents qbsync created.
+//!    taxes). After it, [`autopay`] pays in QuickBooks the documents whose rows show a paid
+//!    date (opt-in). Before the snapshot, when it is due, [`money`] runs a round of the payment
+//!    poller and records what QuickBooks says about the money of the documents qbsync created.
 //! 5. [`write_back`] — the store projected onto the cells qbsync owns ([`project`]), written
 //!    where the rows are now, with a check of where the writes landed.
 //!
@@ -25,6 +26,7 @@
 //! rows that are planned.
 
 pub mod approval;
+mod autopay;
 pub mod columns;
 pub mod company;
 pub mod draft;
@@ -54,5 +56,5 @@ pub use company::Company;
 pub use engine::{Engine, WRITE_BACK_EVERY};
 pub use error::PassError;
 pub use picture::DriveVersions;
-pub use policy::{Mode, Policy};
+pub use policy::{Autopay, Mode, Policy};
 pub use report::{CreatedDoc, DryRunDoc, PassOptions, PassReport, Progress, ProgressObserver};

@@ -15,6 +15,7 @@ use compact_str::CompactString;
 use rustc_hash::FxBuildHasher;
 
 use crate::domain::Cell;
+use crate::domain::date::parse_date;
 use crate::domain::doc_number::DocNumber;
 use crate::domain::fingerprint::content_fingerprint;
 use crate::domain::layout::{Field, Layout};
@@ -189,6 +190,8 @@ pub struct AttentionCheck<'a> {
     /// Where synced and voided rows were last seen (0-based row → the id and status they
     /// show), see [`Self::expecting`].
     expected: FastMap<usize, (Kind, String, RowStatus)>,
+    /// Documents a paid date on their row would have qbsync pay (see [`Self::paying`]).
+    payable: FastSet<(Kind, CompactString)>,
     needed: bool,
 }
 
@@ -217,8 +220,19 @@ impl<'a> AttentionCheck<'a> {
             kinds: Kinds::new(policy),
             seen_ids: FastSet::default(),
             expected: FastMap::default(),
+            payable: FastSet::default(),
             needed,
         }
+    }
+
+    /// Also needs a pass when a row showing the id of a document qbsync may still pay
+    /// (`payable`: side of the sheet and QuickBooks id, see `Store::payable_documents`) shows a
+    /// paid date, or when a payment's outcome is unknown (`pending`): typing a date on a synced
+    /// row changes no cell the check looks at otherwise.
+    pub fn paying(mut self, payable: Vec<(Kind, String)>, pending: bool) -> AttentionCheck<'a> {
+        self.payable = payable.into_iter().map(|(kind, id)| (kind, id.into())).collect();
+        self.needed |= pending;
+        self
     }
 
     /// Also needs a pass when a synced row does not show its id where it was last seen
@@ -264,6 +278,8 @@ impl<'a> AttentionCheck<'a> {
             looks_ready(row, index as u32, kind, layout, self.policy, &self.failures, &self.reviews)
         } else {
             !self.seen_ids.insert((kind, FxBuildHasher.hash_one(id.as_ref())))
+                || (self.payable.contains(&(kind, id.as_ref().into()))
+                    && matches!(parse_date(layout.cell(row, Field::InvPaidDate), self.policy.date_order), Ok(Some(_))))
         };
         self.needed
     }

@@ -7,8 +7,8 @@ use crate::domain::date::DateOrder;
 use crate::domain::layout::ColumnNames;
 use crate::domain::money::AmountFormat;
 use crate::domain::status::EligibleStatuses;
-use crate::qbo::TaxConfig;
-use crate::settings::NegativeAmounts;
+use crate::qbo::{DocKind, TaxConfig};
+use crate::settings::{AutoMarkPaid, NegativeAmounts};
 
 /// `QB_SYNC_MODE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,4 +54,39 @@ pub struct Policy {
     pub backfill: bool,
     /// `--limit N`: create at most N documents this pass.
     pub limit: Option<usize>,
+    /// Which documents a row's `Inv_paid_date` pays in QuickBooks (see [`super::autopay`]).
+    pub autopay: Autopay,
+}
+
+/// `QB_AUTO_MARK_INVOICE_PAID` and `QB_AUTO_MARK_BILL_PAID`, each with its account: both off
+/// by default, bills only in dual mode (no bills are created otherwise).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Autopay {
+    pub invoices: AutoMarkPaid,
+    pub bills: AutoMarkPaid,
+}
+
+impl Autopay {
+    /// The account payments of `doc_kind` go through, when qbsync pays that kind; credits are
+    /// never paid.
+    pub fn account(&self, doc_kind: DocKind) -> Option<&str> {
+        let direction = match doc_kind {
+            DocKind::Invoice => &self.invoices,
+            DocKind::Bill => &self.bills,
+            _ => return None,
+        };
+        match direction {
+            AutoMarkPaid::On { account_id } => Some(account_id),
+            AutoMarkPaid::Off => None,
+        }
+    }
+
+    /// The document kinds qbsync pays.
+    pub fn kinds(&self) -> impl Iterator<Item = DocKind> + '_ {
+        [DocKind::Invoice, DocKind::Bill].into_iter().filter(|kind| self.account(*kind).is_some())
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.kinds().next().is_some()
+    }
 }

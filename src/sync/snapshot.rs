@@ -36,8 +36,13 @@ impl Pass<'_> {
         waiting.extend(store.rows_with_status(RowStatus::Review)?);
         let unsettled = StoreView::new(waiting, store.pending_documents_for_planning()?);
         let claims_left = !store.rows_with_status(RowStatus::Claimed)?.is_empty();
-        let check =
-            plan::AttentionCheck::new(&unsettled, self.policy).expecting(store.synced_positions()?, claims_left);
+        let mut payable = Vec::new();
+        for doc_kind in self.policy.autopay.kinds() {
+            payable.extend(store.payable_documents(doc_kind)?);
+        }
+        let check = plan::AttentionCheck::new(&unsettled, self.policy)
+            .expecting(store.synced_positions()?, claims_left)
+            .paying(payable, store.has_pending_payouts()?);
         let mut idle = IdleCheck::new(check, self.policy);
         self.sheets.read_rows(&mut idle).await?;
         self.note_money_columns(idle.shows_money());

@@ -3,6 +3,7 @@
 
 mod approval;
 mod auth;
+mod autopay;
 mod careless;
 mod cli;
 mod daemon;

@@ -1132,6 +1132,7 @@ mod money_back {
             amount: dec("1234.50"),
             txn_date: day("2026-03-04"),
             deposit_account_id: Some("35".into()),
+            private_note: None,
         };
         let first = client.create_payment(&payment, &rid("pay-row-7")).await.unwrap();
         let again = client.create_payment(&payment, &rid("pay-row-7")).await.unwrap();
@@ -1152,6 +1153,7 @@ mod money_back {
             amount: bill.total,
             txn_date: day("2026-03-05"),
             pay_from: PayFrom::Bank { account_id: "35".into() },
+            private_note: None,
         };
         let paid = client.create_bill_payment(&bill_payment, &rid("billpay-row-8")).await.unwrap();
         assert_eq!(paid.kind, PaymentKind::BillPayment);

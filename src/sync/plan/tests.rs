@@ -63,6 +63,7 @@ pub(crate) fn policy() -> Policy {
         include_failed: false,
         backfill: false,
         limit: None,
+        autopay: Default::default(),
     }
 }
 
