@@ -178,3 +178,34 @@ async fn a_sheet_without_the_money_columns_is_left_alone_and_costs_no_metered_ca
     assert_eq!(engine.qbo.stats().metered, metered, "no poll without a column to show it in");
     assert_eq!(world.sheet()[0], header_before, "no column added by a pass");
 }
+
+#[tokio::test]
+async fn a_bill_paid_in_quickbooks_shows_paid_in_the_bill_columns() {
+    let world = World::start(Default::default(), &[("QB_SYNC_MODE", "dual"), ("QB_ENABLE_BILLS", "true")]).await;
+    let csv = format!("{HEADER}\nB-1,submitted,Jane Smith Consulting,ACD,,,,420.00,2026-01-05,2099-01-31,,,,\n");
+    world.sandbox.google.load_csv(world.tab(), &csv).expect("sheet loads");
+    world.migrate(true).await;
+    let mut engine = world.engine().await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 4).await;
+    let id = world.cell("B-1", "qb_bill_id");
+    assert!(!id.is_empty(), "the bill was created");
+    let bill_money = |world: &World| {
+        (
+            world.cell("B-1", "qb_bill_balance"),
+            world.cell("B-1", "qb_bill_paid_status"),
+            world.cell("B-1", "qb_bill_paid_at"),
+        )
+    };
+    follow(&world, &mut engine).await;
+    assert_eq!(bill_money(&world), shown("420.00", "open", ""));
+
+    world
+        .sandbox
+        .qbo
+        .record_payment_on(EntityKind::Bill, &id, dec("420.00"), NaiveDate::from_ymd_opt(2026, 2, 2))
+        .unwrap();
+    follow(&world, &mut engine).await;
+    assert_eq!(bill_money(&world), shown("0.00", "paid", "2026-02-02"));
+    assert_eq!(world.cell("B-1", "qb_balance"), "", "nothing in the invoice columns");
+    assert_eq!(world.cell("B-1", "qb_bill_status"), "synced");
+}
