@@ -48,7 +48,7 @@ section:last-of-type { border-bottom: 0; }
 .count b { display: block; font-size: 26px; font-variant-numeric: tabular-nums; line-height: 1.1; }
 .count span { font-size: 12px; color: var(--muted); }
 .count.synced b { color: var(--ok); } .count.failed b { color: var(--bad); }
-.count.skipped b { color: var(--skip); } .count.pending b { color: var(--wait); }
+.count.skipped b { color: var(--skip); } .count.pending b, .count.review b { color: var(--wait); } .count.voided b { color: var(--skip); }
 .count.zero b { color: #9aa5b1; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 6px 18px; margin: 0; }
 dt { color: var(--muted); } dd { margin: 0; }
@@ -237,9 +237,14 @@ fn direction(html: &mut String, id: &str, title: &str, subtitle: &str, counts: &
         html,
         r#"<div class="direction" id="{id}"><h3>{title} <span>{subtitle}</span></h3><div class="counts">"#
     );
-    for (status, n) in
-        [("synced", counts.synced), ("failed", counts.failed), ("skipped", counts.skipped), ("pending", counts.pending)]
-    {
+    for (status, n) in [
+        ("synced", counts.synced),
+        ("failed", counts.failed),
+        ("skipped", counts.skipped),
+        ("pending", counts.pending),
+        ("review", counts.review),
+        ("voided", counts.voided),
+    ] {
         let zero = if n == 0 { " zero" } else { "" };
         let _ = write!(
             html,
@@ -290,7 +295,7 @@ mod tests {
         StatusReport {
             version: "0.1.0".into(),
             generated_at: "2026-11-21T09:00:00Z".into(),
-            invoices: StatusCounts { synced: 41, failed: 1, skipped: 2, pending: 0, voided: 0 },
+            invoices: StatusCounts { synced: 41, failed: 1, skipped: 2, pending: 0, voided: 0, review: 0 },
             last_success: Some("2026-11-21T08:59:00Z".into()),
             quickbooks: QuickBooksStatus::connected(None, Utc::now()),
             google: GoogleStatus::ok(),

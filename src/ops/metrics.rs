@@ -180,6 +180,8 @@ impl Metrics {
                 ("failed", counts.failed),
                 ("skipped", counts.skipped),
                 ("pending", counts.pending),
+                ("review", counts.review),
+                ("voided", counts.voided),
             ] {
                 self.rows.get_or_create(&RowLabels { kind: kind.as_str(), status }).set(n as i64);
             }

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! { "generated_at": "…", "version": "0.1.0",
-//!   "invoices": {"synced": n, "failed": n, "skipped": n, "pending": n}, "bills": {…},
+//!   "invoices": {"synced": n, "failed": n, "skipped": n, "pending": n, "voided": n, "review": n}, "bills": {…},
 //!   "last_success": "…"|null,
 //!   "last_pass": {"started_at", "finished_at", "ok", "created", "failed", "skipped", "error"}|null,
 //!   "next_pass": "…"|null,
@@ -259,9 +259,17 @@ pub fn render_text(report: &StatusReport) -> String {
     );
 
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:<13}{:>8}{:>8}{:>8}{:>8}", "", "synced", "failed", "skipped", "pending");
+    let _ = writeln!(
+        out,
+        "{:<13}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}",
+        "", "synced", "failed", "skipped", "pending", "review", "voided"
+    );
     for (label, c) in [("Invoices", &report.invoices), ("Bills", &report.bills)] {
-        let _ = writeln!(out, "{label:<13}{:>8}{:>8}{:>8}{:>8}", c.synced, c.failed, c.skipped, c.pending);
+        let _ = writeln!(
+            out,
+            "{label:<13}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}",
+            c.synced, c.failed, c.skipped, c.pending, c.review, c.voided
+        );
     }
 
     let _ = writeln!(out);
@@ -362,8 +370,11 @@ mod tests {
         )
         .expect("report");
 
-        assert_eq!(report.invoices, StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 0, voided: 0 });
-        assert_eq!(report.bills, StatusCounts { synced: 0, failed: 0, skipped: 1, pending: 0, voided: 0 });
+        assert_eq!(
+            report.invoices,
+            StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 0, voided: 0, review: 0 }
+        );
+        assert_eq!(report.bills, StatusCounts { synced: 0, failed: 0, skipped: 1, pending: 0, voided: 0, review: 0 });
         assert_eq!(report.last_success.as_deref(), Some("2026-11-21T09:00:02.000Z"));
         assert!(report.quickbooks.warn_expiry_soon);
         assert_eq!(report.next_pass, Some(rfc3339(next)));
@@ -383,7 +394,8 @@ mod tests {
         assert!(text.contains("[fixed since]"), "{text}");
         assert!(
             text.lines()
-                .any(|l| l.starts_with("Invoices") && l.split_whitespace().eq(["Invoices", "2", "1", "0", "0"])),
+                .any(|l| l.starts_with("Invoices")
+                    && l.split_whitespace().eq(["Invoices", "2", "1", "0", "0", "0", "0"])),
             "{text}"
         );
     }

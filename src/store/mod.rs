@@ -428,6 +428,8 @@ pub struct StatusCounts {
     pub skipped: u64,
     pub pending: u64,
     pub voided: u64,
+    /// Waiting for a person's approval (`QBSYNC_REQUIRE_APPROVAL`).
+    pub review: u64,
 }
 
 /// One finished pass.
@@ -1032,8 +1034,8 @@ impl Store {
                 RowStatus::Failed => counts.failed += n,
                 RowStatus::Skipped => counts.skipped += n,
                 RowStatus::Voided => counts.voided += n,
-                // A row in review waits for a person, as a claimed or pending row waits for qbsync.
-                RowStatus::Claimed | RowStatus::Pending | RowStatus::Copy | RowStatus::Review => counts.pending += n,
+                RowStatus::Review => counts.review += n,
+                RowStatus::Claimed | RowStatus::Pending | RowStatus::Copy => counts.pending += n,
             }
         }
         Ok(counts)

@@ -169,7 +169,7 @@ fn counts_follow_row_status() {
     }
     assert_eq!(
         store.counts(Kind::Invoice).unwrap(),
-        StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 1, voided: 0 }
+        StatusCounts { synced: 2, failed: 1, skipped: 0, pending: 1, voided: 0, review: 0 }
     );
     assert_eq!(store.counts(Kind::Bill).unwrap(), StatusCounts::default());
 }

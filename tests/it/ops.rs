@@ -288,7 +288,7 @@ async fn status_server_answers_json_health_and_metrics() {
         http.get(format!("{}status.json", server.base)).send().await.expect("json").json().await.expect("parse");
     assert_eq!(
         json["invoices"],
-        serde_json::json!({"synced": 42, "failed": 2, "skipped": 3, "pending": 1, "voided": 0})
+        serde_json::json!({"synced": 42, "failed": 2, "skipped": 3, "pending": 1, "voided": 0, "review": 0})
     );
     assert_eq!(json["bills"]["synced"], 17);
     assert_eq!(json["quickbooks"]["connected"], true);
