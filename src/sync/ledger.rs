@@ -598,15 +598,9 @@ impl Ledger<'_> {
         self.audit(
             doc.kind,
             &NewAudit {
-                row_key: Some(&doc.doc_key),
-                doc_number: doc.doc_number.as_deref(),
-                qbo_id: doc.qbo_id.as_deref(),
-                qbo_url: doc.qbo_url.as_deref(),
-                request_id: Some(&payout.request_id),
                 request_json: Some(&body),
-                doc_kind: Some(doc.doc_kind),
                 total: Some(amount),
-                ..NewAudit::new(AuditEvent::PaymentIntent, RowStatus::Synced)
+                ..payout_line(doc, &payout, AuditEvent::PaymentIntent)
             },
         )?;
         tx.commit()?;
@@ -637,18 +631,7 @@ impl Ledger<'_> {
         let response = payment_summary(payout, Some(&payment.id), found);
         self.audit(
             doc.kind,
-            &NewAudit {
-                row_key: Some(&doc.doc_key),
-                doc_number: doc.doc_number.as_deref(),
-                qbo_id: doc.qbo_id.as_deref(),
-                qbo_url: doc.qbo_url.as_deref(),
-                request_id: Some(&payout.request_id),
-                request_json: Some(&payout.payload),
-                response_json: Some(&response),
-                doc_kind: Some(doc.doc_kind),
-                total: Some(payout.amount),
-                ..NewAudit::new(AuditEvent::Paid, RowStatus::Synced)
-            },
+            &NewAudit { response_json: Some(&response), ..payout_line(doc, payout, AuditEvent::Paid) },
         )?;
         tx.commit()?;
         tracing::info!(
@@ -717,16 +700,9 @@ impl Ledger<'_> {
         self.audit(
             doc.kind,
             &NewAudit {
-                row_key: Some(&doc.doc_key),
-                doc_number: doc.doc_number.as_deref(),
-                qbo_id: doc.qbo_id.as_deref(),
-                request_id: Some(&payout.request_id),
-                request_json: Some(&payout.payload),
                 response_json: Some(response.unwrap_or(&summary)),
                 error: Some(message),
-                doc_kind: Some(doc.doc_kind),
-                total: Some(payout.amount),
-                ..NewAudit::new(event, RowStatus::Synced)
+                ..payout_line(doc, payout, event)
             },
         )?;
         tx.commit()
@@ -741,19 +717,24 @@ impl Ledger<'_> {
         event: AuditEvent,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.audit(
-            doc.kind,
-            &NewAudit {
-                row_key: Some(&doc.doc_key),
-                doc_number: doc.doc_number.as_deref(),
-                qbo_id: doc.qbo_id.as_deref(),
-                request_id: Some(&payout.request_id),
-                error: Some(error),
-                doc_kind: Some(doc.doc_kind),
-                total: Some(payout.amount),
-                ..NewAudit::new(event, RowStatus::Synced)
-            },
-        )
+        self.audit(doc.kind, &NewAudit { request_json: None, error: Some(error), ..payout_line(doc, payout, event) })
+    }
+}
+
+/// An audit line about paying `doc` through `payout`: the document, the payment's `requestid`,
+/// body and amount; each event adds what it knows. The row stays `synced`: a payment changes
+/// the document's money, not whether the row was sent.
+fn payout_line<'a>(doc: &'a DocRecord, payout: &'a PayoutRecord, event: AuditEvent) -> NewAudit<'a> {
+    NewAudit {
+        row_key: Some(&doc.doc_key),
+        doc_number: doc.doc_number.as_deref(),
+        qbo_id: doc.qbo_id.as_deref(),
+        qbo_url: doc.qbo_url.as_deref(),
+        request_id: Some(&payout.request_id),
+        request_json: Some(&payout.payload),
+        doc_kind: Some(doc.doc_kind),
+        total: Some(payout.amount),
+        ..NewAudit::new(event, RowStatus::Synced)
     }
 }
 
