@@ -33,14 +33,18 @@
 //! - [`qbo`]: the only module that knows the QuickBooks wire format (entities, faults, queries).
 //! - [`auth`]: Intuit OAuth 2.0, the encrypted token store, Google credentials.
 //! - [`store`]: the only module that knows SQL. Intents, outcomes, audit tables, caches.
-//! - [`sync`]: one pass as a one-way pipeline of stages, a file each. `snapshot` reads the
-//!   sheet into one consistent picture (`picture`, `seal`: quiet rows are not decoded) and the
-//!   store into a view (`view`); `plan` is pure (rows + view → actions; `draft` judges a row,
-//!   `columns` says which tracking columns show it); `ledger` is the only writer of row
-//!   records, documents and audit lines; `send` talks to QuickBooks (`payload`, `names`,
-//!   `company` for the company's tax rules);
-//!   `write_back` projects the store onto the owned cells (`project`) and checks where writes
-//!   landed; `engine` orchestrates, and `pass` holds one pass's state.
+//! - [`sync`]: one pass as a one-way pipeline of stages, a file each. `money` runs a round of
+//!   the payment poller when due (`following` is its schedule); `snapshot` reads the sheet into
+//!   one consistent picture (`picture`, `seal`: quiet rows are not decoded) and the store into a
+//!   view (`view`); `plan` is pure (rows + view → actions; `draft` judges a row, `columns` says
+//!   which tracking columns show it, `approval` when a person's yes counts); `ledger` is the
+//!   only writer of row records, documents, payments, undos and audit lines; `send` talks to
+//!   QuickBooks (`payload`, `names`, `company` for the company's tax rules) and `autopay` pays
+//!   what the sheet says was paid; `write_back` projects the store onto the owned cells
+//!   (`project`) and checks where writes landed; `engine` orchestrates, and `pass` holds one
+//!   pass's state. `undo` (`qbsync void`) takes documents back through the same ledger.
+//! - [`payments`]: what QuickBooks says about money (change data capture, paid statuses) and
+//!   whether the sheet asks for a payment.
 //! - [`ops`]: logging, systemd notify, status page, metrics, alerts.
 //! - [`sandbox`]: emulators of the four remote services, for tests, the demo and the benchmark.
 //! - [`bench`]: `qbsync bench`, throughput and cost figures measured against the sandbox with

@@ -1,5 +1,5 @@
 //! Money coming back, as a step of the pass: when it is due, one round of the payment poller
-//! ([`crate::payments::follow`]) before the pass looks at the sheet, recorded through the
+//! ([`crate::payments::follow()`]) before the pass looks at the sheet, recorded through the
 //! ledger, so that the pass's write-back shows it in the same single batch write as
 //! everything else.
 //!
