@@ -792,6 +792,14 @@ mod tests {
         }
     }
 
+    /// Document `d1` of `rows`, created in QuickBooks as 130, as the store now holds it.
+    fn created_document(ledger: &Ledger<'_>, store: &Store, rows: &[(&str, u32)]) -> DocRecord {
+        let draft = draft_of("d1", rows);
+        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
+        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
+        store.document("d1").unwrap().unwrap()
+    }
+
     fn payload(draft: &DocDraft) -> NewDoc {
         NewDoc::Invoice(NewInvoice {
             doc_number: Some(draft.doc_number.clone()),
@@ -887,10 +895,7 @@ mod tests {
     fn an_undo_is_recorded_before_it_is_sent_and_settles_every_row_of_its_document_together() {
         let store = Store::in_memory().unwrap();
         let ledger = Ledger::new(&store);
-        let draft = draft_of("d1", &[("r1", 4), ("r2", 5)]);
-        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
-        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
-        let doc = store.document("d1").unwrap().unwrap();
+        let doc = created_document(&ledger, &store, &[("r1", 4), ("r2", 5)]);
 
         let undo = ledger.intend_undo(&doc, UndoOp::Void, "wrong customer", "alice").unwrap();
         assert_eq!(undo.state, UndoState::Pending);
@@ -916,10 +921,7 @@ mod tests {
     fn a_refused_undo_leaves_the_rows_synced_and_a_later_one_gets_a_new_requestid() {
         let store = Store::in_memory().unwrap();
         let ledger = Ledger::new(&store);
-        let draft = draft_of("d1", &[("r1", 4)]);
-        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
-        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
-        let doc = store.document("d1").unwrap().unwrap();
+        let doc = created_document(&ledger, &store, &[("r1", 4)]);
         let first = ledger.intend_undo(&doc, UndoOp::Void, "why", "alice").unwrap();
         ledger.undo_refused(&doc, &first, "a payment is applied", None).unwrap();
         assert_eq!(store.row("r1").unwrap().unwrap().status, RowStatus::Synced);
@@ -934,10 +936,7 @@ mod tests {
     fn a_payment_is_recorded_before_it_is_sent_once_per_document_and_settled_with_its_audit_line() {
         let store = Store::in_memory().unwrap();
         let ledger = Ledger::new(&store);
-        let draft = draft_of("d1", &[("r1", 4)]);
-        let doc = ledger.intend(&draft, &payload(&draft), "58", "cfg").unwrap();
-        ledger.created(&doc, &created("130"), "https://q/130", false).unwrap();
-        let doc = store.document("d1").unwrap().unwrap();
+        let doc = created_document(&ledger, &store, &[("r1", 4)]);
         let day = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
         let amount = Decimal::new(12_345, 2);
         let payment = NewPayment::Invoice {
