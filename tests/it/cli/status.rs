@@ -68,7 +68,10 @@ async fn status_reports_counts_connections_passes_and_recent_failures() {
     assert!(text.contains("QuickBooks   connected (authorization valid until "), "{text}");
     assert!(text.contains("Google       ok"), "{text}");
     let synced = invoices.len().to_string();
-    assert!(text.lines().any(|l| l.split_whitespace().eq(["Invoices", synced.as_str(), "7", "0", "0"])), "{text}");
+    assert!(
+        text.lines().any(|l| l.split_whitespace().eq(["Invoices", synced.as_str(), "7", "0", "0", "0", "0"])),
+        "{text}"
+    );
     assert!(text.contains("Failures in the last 7 days (newest first):"), "{text}");
     let wayne_line = text.lines().find(|l| l.contains("\"Wayne Enterprises\" is not in QuickBooks")).expect("listed");
     assert!(wayne_line.contains(&format!("row {}", grid_row + 1)), "{wayne_line}");
