@@ -129,20 +129,28 @@ CREATE TABLE meta (
     .to_owned()
 }
 
+/// The audit tables, one per side of the sheet (see `Kind::audit_table`).
+const AUDIT_TABLES: [&str; 2] = ["qb_invoice_audit", "qb_bill_audit"];
+
+/// The same change to every audit table: `sql` of one table's name.
+fn on_audit_tables(sql: impl Fn(&str) -> String) -> String {
+    AUDIT_TABLES.iter().map(|table| sql(table)).collect()
+}
+
 /// Version 5: credit memos and vendor credits, and sales tax. A document's QuickBooks type is
 /// no longer its side of the sheet (a money-in row may be a credit memo), and QuickBooks' total
 /// may exceed what was sent (tax added on top). Ids are unique per QuickBooks type: nothing
 /// documented says an invoice and a credit memo cannot share one. Audit lines written before
 /// keep no type: their table says it (every one was an invoice or a bill).
 fn v5() -> String {
-    let audit = |table: &str| {
+    let audit = on_audit_tables(|table| {
         format!(
             "
 ALTER TABLE {table} ADD COLUMN doc_kind TEXT;
 ALTER TABLE {table} ADD COLUMN total TEXT;
 "
         )
-    };
+    });
     format!(
         "
 ALTER TABLE documents ADD COLUMN doc_kind TEXT NOT NULL DEFAULT '';
@@ -151,9 +159,7 @@ ALTER TABLE documents ADD COLUMN qbo_total TEXT;
 DROP INDEX documents_by_qbo_id;
 CREATE INDEX documents_by_kind_qbo_id ON documents (kind, qbo_id) WHERE qbo_id IS NOT NULL;
 CREATE UNIQUE INDEX documents_by_qbo_id ON documents (doc_kind, qbo_id) WHERE qbo_id IS NOT NULL;
-{}{}",
-        audit("qb_invoice_audit"),
-        audit("qb_bill_audit")
+{audit}"
     )
 }
 
@@ -189,7 +195,7 @@ CREATE TABLE metered_calls (
 /// audit says which pass created a document (`pass_id`, what `qbsync void --pass` takes) and
 /// who undid it and why.
 fn v7() -> String {
-    let audit = |name: &str| {
+    let audit = on_audit_tables(|name| {
         format!(
             "
 ALTER TABLE {name} ADD COLUMN pass_id TEXT;
@@ -198,9 +204,9 @@ ALTER TABLE {name} ADD COLUMN reason TEXT;
 CREATE INDEX {name}_by_pass ON {name} (pass_id) WHERE pass_id IS NOT NULL;
 "
         )
-    };
+    });
     format!(
-        "{}{}
+        "{audit}
 CREATE TABLE undos (
     doc_key      TEXT PRIMARY KEY REFERENCES documents (doc_key),
     operation    TEXT NOT NULL CHECK (operation IN ('void', 'delete')),
@@ -213,9 +219,7 @@ CREATE TABLE undos (
     requested_at TEXT NOT NULL,
     settled_at   TEXT
 );
-",
-        audit("qb_invoice_audit"),
-        audit("qb_bill_audit")
+"
     )
 }
 

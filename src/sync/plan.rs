@@ -564,56 +564,10 @@ fn group_candidates(
     let mut drafts: Vec<DocDraft> = Vec::new();
     for ((kind, number), mut members) in groups {
         members.sort_by_key(|m| m.index);
-        let sheet_rows = |members: &[Candidate]| -> String {
-            members.iter().map(|m| (m.index + 1).to_string()).collect::<Vec<_>>().join(", ")
-        };
 
-        let taken = docs.by_number(kind, &number).filter(|d| !members.iter().any(|m| d.row_keys.contains(&m.key)));
-        if let Some(existing) = taken {
-            let what = match &existing.qbo_id {
-                Some(id) => format!("QuickBooks {} {id}", kind.as_str()),
-                None => format!("a {} qbsync is creating", kind.as_str()),
-            };
+        if let Some(reason) = group_refusal(kind, &number, &members, docs, policy) {
             for m in &members {
-                let reason = format!(
-                    "invoice number {number} is already used by {what} (from another row): give this row its own number if it is a different document, or delete it if it is a copy"
-                );
-                fail_candidate(plan, store, policy, m, reason);
-            }
-            continue;
-        }
-
-        if members.len() > 1 && !policy.group_by_invoice {
-            let all = sheet_rows(&members);
-            for m in &members {
-                let reason = format!(
-                    "rows {all} share invoice number {number}: give each its own number, or set QBSYNC_GROUP_BY_INVOICE=true to make them one document with one line per row"
-                );
-                fail_candidate(plan, store, policy, m, reason);
-            }
-            continue;
-        }
-        if members.iter().any(|m| m.party != members[0].party) {
-            let all = sheet_rows(&members);
-            for m in &members {
-                let reason = format!(
-                    "rows {all} share invoice number {number} but name different {}s: make them agree, or give them different numbers",
-                    if kind == Kind::Invoice { "customer" } else { "vendor" }
-                );
-                fail_candidate(plan, store, policy, m, reason);
-            }
-            continue;
-        }
-
-        // One document is either a sale or a credit: QuickBooks has no document whose lines
-        // go both ways, and netting them would hide a refund inside an invoice.
-        if members.iter().any(|m| m.credit != members[0].credit) {
-            let all = sheet_rows(&members);
-            for m in &members {
-                let reason = format!(
-                    "rows {all} share invoice number {number} but some amounts are negative and some positive: a credit needs its own number (one document is either a sale or a credit)"
-                );
-                fail_candidate(plan, store, policy, m, reason);
+                fail_candidate(plan, store, policy, m, reason.clone());
             }
             continue;
         }
@@ -662,6 +616,51 @@ fn group_candidates(
     }
     plan.stats.to_create = drafts.len();
     plan.creates = drafts;
+}
+
+/// Why the rows sharing one number cannot become one document, if they cannot: the number is
+/// another document's, grouping is off, or they disagree on the party or on being a credit.
+/// Every member fails with the same sentence, which names them all.
+fn group_refusal(
+    kind: Kind,
+    number: &str,
+    members: &[Candidate],
+    docs: &DocIndex<'_>,
+    policy: &Policy,
+) -> Option<String> {
+    let taken = docs.by_number(kind, number).filter(|d| !members.iter().any(|m| d.row_keys.contains(&m.key)));
+    if let Some(existing) = taken {
+        let what = match &existing.qbo_id {
+            Some(id) => format!("QuickBooks {} {id}", kind.as_str()),
+            None => format!("a {} qbsync is creating", kind.as_str()),
+        };
+        return Some(format!(
+            "invoice number {number} is already used by {what} (from another row): give this row its own number if it is a different document, or delete it if it is a copy"
+        ));
+    }
+    let all = || members.iter().map(|m| (m.index + 1).to_string()).collect::<Vec<_>>().join(", ");
+    if members.len() > 1 && !policy.group_by_invoice {
+        return Some(format!(
+            "rows {} share invoice number {number}: give each its own number, or set QBSYNC_GROUP_BY_INVOICE=true to make them one document with one line per row",
+            all()
+        ));
+    }
+    if members.iter().any(|m| m.party != members[0].party) {
+        return Some(format!(
+            "rows {} share invoice number {number} but name different {}s: make them agree, or give them different numbers",
+            all(),
+            if kind == Kind::Invoice { "customer" } else { "vendor" }
+        ));
+    }
+    // One document is either a sale or a credit: QuickBooks has no document whose lines go
+    // both ways, and netting them would hide a refund inside an invoice.
+    if members.iter().any(|m| m.credit != members[0].credit) {
+        return Some(format!(
+            "rows {} share invoice number {number} but some amounts are negative and some positive: a credit needs its own number (one document is either a sale or a credit)",
+            all()
+        ));
+    }
+    None
 }
 
 /// Fails a row because of *other* rows (a shared or taken number). Such a failure is not the
