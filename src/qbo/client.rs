@@ -215,15 +215,7 @@ impl QboClient {
     /// Creates a document from the exact body text recorded with its intent, so a resend is
     /// byte-for-byte the first send (`body` is what [`NewDoc::to_body`] produced).
     pub async fn create_body(&self, kind: DocKind, body: &str, request_id: &RequestId) -> Result<Doc, QboError> {
-        let call = Call {
-            label: "create",
-            method: Method::POST,
-            url: self.url(&[kind.resource()], &[("requestid", request_id.as_str())]),
-            body: Some(("application/json", body.to_owned())),
-            op: Op::Write,
-            lane: Lane::Single,
-        };
-        let answer = self.execute(&call).await?;
+        let answer = self.execute(&self.create_call(kind.resource(), body, request_id)).await?;
         self.created(answer.get(kind.entity()).and_then(|e| Doc::from_entity(kind, e).ok()), || {
             format!("QuickBooks answered the {} create without a readable {}", kind, kind.entity())
         })
@@ -640,6 +632,18 @@ impl QboClient {
     }
 
     /// `{company}/{segments…}?minorversion=…&{params…}`; segments are percent-encoded.
+    /// A create of one entity from its exact body, under its `requestid`.
+    pub(super) fn create_call(&self, resource: &str, body: &str, request_id: &RequestId) -> Call {
+        Call {
+            label: "create",
+            method: Method::POST,
+            url: self.url(&[resource], &[("requestid", request_id.as_str())]),
+            body: Some(("application/json", body.to_owned())),
+            op: Op::Write,
+            lane: Lane::Single,
+        }
+    }
+
     pub(super) fn url(&self, segments: &[&str], params: &[(&str, &str)]) -> Url {
         let mut url = self.inner.company.clone();
         // Cannot fail: `new` checked that the URL takes a path.

@@ -8,15 +8,13 @@
 //! before sending again. Creates are not metered.
 
 use chrono::NaiveDate;
-use reqwest::Method;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::client::{Call, QboClient};
-use super::error::{Op, QboError};
+use super::client::QboClient;
+use super::error::QboError;
 use super::ledger::{PaymentKind, PaymentState};
 use super::money::Number;
-use super::pacing::Lane;
 use super::request_id::RequestId;
 
 /// Where a bill is paid from.
@@ -191,15 +189,7 @@ impl QboClient {
         body: &str,
         request_id: &RequestId,
     ) -> Result<PaymentState, QboError> {
-        let call = Call {
-            label: "create",
-            method: Method::POST,
-            url: self.url(&[kind.resource()], &[("requestid", request_id.as_str())]),
-            body: Some(("application/json", body.to_owned())),
-            op: Op::Write,
-            lane: Lane::Single,
-        };
-        let answer = self.execute(&call).await?;
+        let answer = self.execute(&self.create_call(kind.resource(), body, request_id)).await?;
         self.created(answer.get(kind.entity()).and_then(|e| PaymentState::from_entity(kind, e).ok()), || {
             format!("QuickBooks answered the {} create without a readable {}", kind.entity(), kind.entity())
         })
