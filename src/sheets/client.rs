@@ -72,6 +72,8 @@ pub struct SheetsClient {
     search_url: Url,
     /// `spreadsheets.get` of the tab's grid data: values and row metadata (see [`super::grid`]).
     grid_url: Url,
+    /// `spreadsheets.batchUpdate` answering with the tab's grid data after the update.
+    update_and_look_url: Url,
     pacer: Pacer,
     counters: Counters,
     retry: RetryPolicy,
@@ -138,6 +140,12 @@ impl SheetsClient {
             }
             query.append_pair("includeGridData", "true").append_pair("fields", grid::GRID_FIELDS);
         }
+        let mut update_and_look_url = sheets_root
+            .join(&format!("v4/spreadsheets/{spreadsheet_path}:batchUpdate"))
+            .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
+        update_and_look_url
+            .query_pairs_mut()
+            .append_pair("fields", &format!("updatedSpreadsheet({})", grid::GRID_FIELDS));
 
         let connector = hub::connector(settings.timeout)?;
         let tokens = TokenProvider::new(&credentials, connector.clone(), settings.timeout).await?;
@@ -159,6 +167,7 @@ impl SheetsClient {
             values_url,
             search_url,
             grid_url,
+            update_and_look_url,
             pacer: Pacer::new(settings.reads_per_minute, settings.writes_per_minute),
             counters: Counters::default(),
             retry: RetryPolicy { max_attempts: settings.max_attempts, base: settings.backoff_base },
@@ -237,29 +246,8 @@ impl SheetsClient {
     ///
     /// [`RawRow::anchors`]: super::RawRow::anchors
     pub async fn read_rows_with_anchors(&self, sink: &mut (impl RowSink + Send)) -> Result<GridRead, SheetsError> {
-        struct Grid<'s, S> {
-            sheet_id: i32,
-            stream: GridStream,
-            sink: &'s mut S,
-            started: bool,
-        }
-        impl<S: RowSink> Answer for Grid<'_, S> {
-            type Read = GridRead;
-            fn start(&mut self) {
-                if std::mem::replace(&mut self.started, true) {
-                    self.stream = GridStream::new(self.sheet_id);
-                    self.sink.restart();
-                }
-            }
-            fn chunk(&mut self, bytes: &[u8]) -> Result<(), SheetsError> {
-                self.stream.push(bytes, self.sink)
-            }
-            fn finish(&mut self) -> Result<GridRead, SheetsError> {
-                std::mem::replace(&mut self.stream, GridStream::new(self.sheet_id)).finish()
-            }
-        }
         let sheet_id = self.sheet_id().await?;
-        let grid = Grid { sheet_id, stream: GridStream::new(sheet_id), sink, started: false };
+        let grid = GridAnswer::new(GridStream::new(sheet_id), sink);
         match self.plain_read("spreadsheets.get", &self.grid_url, None, grid).await {
             Ok(read) => Ok(read),
             Err(error) => Err(self.explain_rejection(error).await),
@@ -439,6 +427,64 @@ impl SheetsClient {
         .await
     }
 
+    /// [`update_anchors`](Self::update_anchors), answered by the tab as it is right after the
+    /// update: its values and anchors exactly as [`read_rows_with_anchors`] reads them, handed to
+    /// `sink` the same way. Google applies a `batchUpdate` whole and answers with the spreadsheet
+    /// after it (`includeSpreadsheetInResponse`), so what the anchors landed on is seen at the
+    /// instant they were made, for one write and no read.
+    ///
+    /// `None` when there was nothing left to send: a retry found that an attempt whose answer was
+    /// lost had made every change already. The caller then reads the sheet itself.
+    ///
+    /// [`read_rows_with_anchors`]: Self::read_rows_with_anchors
+    pub async fn update_anchors_and_look(
+        &self,
+        create: &[NewAnchor],
+        delete: &[i32],
+        sink: &mut (impl RowSink + Send),
+    ) -> Result<Option<GridRead>, SheetsError> {
+        if create.is_empty() && delete.is_empty() {
+            return Ok(None);
+        }
+        let sheet_id = self.sheet_id().await?;
+        let body = |create: &[NewAnchor], delete: &[i32]| -> Result<Vec<u8>, SheetsError> {
+            let request = BatchUpdateSpreadsheetRequest {
+                include_spreadsheet_in_response: Some(true),
+                response_ranges: Some(grid::grid_ranges(&self.settings.tab).to_vec()),
+                response_include_grid_data: Some(true),
+                ..anchors::update_request(sheet_id, create, delete)?
+            };
+            let encoded = serde_json::to_value(&request)
+                .map_err(|e| SheetsError::Rejected { message: format!("the anchors could not be encoded: {e}") })?;
+            Ok(without_nulls(encoded).to_string().into_bytes())
+        };
+        let first = body(create, delete)?;
+        let first = &first;
+        let answer = Mutex::new(GridAnswer::new(GridStream::updated(sheet_id), sink));
+        let answer = &answer;
+        let outcome = self
+            .sheets_call("spreadsheets:batchUpdate (anchors)", move |attempt| async move {
+                let again;
+                let json = if attempt == 1 {
+                    first
+                } else {
+                    let current = self.anchors().await.map_err(Failure::Fatal)?;
+                    let (create, delete) = anchors::still_to_do(create, delete, &current);
+                    if create.is_empty() && delete.is_empty() {
+                        return Ok(None);
+                    }
+                    again = body(&create, &delete).map_err(Failure::Fatal)?;
+                    &again
+                };
+                self.plain_attempt(Quota::Write, &self.update_and_look_url, Some(json), answer).await.map(Some)
+            })
+            .await;
+        match outcome {
+            Err(error) => Err(self.explain_rejection(error).await),
+            ok => ok,
+        }
+    }
+
     /// Makes the grid at least `width` columns wide (appending columns at the right), so that
     /// `qbsync migrate` can add header cells beyond the last column. The grid is read on every
     /// attempt: appending is not idempotent.
@@ -571,51 +617,70 @@ impl SheetsClient {
         json: Option<&[u8]>,
         answer: A,
     ) -> Result<A::Read, SheetsError> {
-        // Each attempt takes the answer for the time it reads a chunk; the lock is never held
-        // across an await, and never contended.
         let answer = Mutex::new(answer);
         let answer = &answer;
-        let take = || answer.lock().unwrap_or_else(PoisonError::into_inner);
         self.retry
             .run(what, SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
-                self.bounded(async move {
-                    self.pacer.read().await;
-                    let token = self.tokens.token(&[SPREADSHEETS_SCOPE]).await.map_err(TokenFailure::into_failure)?;
-                    self.counters.read();
-                    let request = match json {
-                        Some(json) => self
-                            .drive
-                            .post(url.clone())
-                            .header(reqwest::header::CONTENT_TYPE, "application/json")
-                            .body(json.to_vec()),
-                        None => self.drive.get(url.clone()),
-                    };
-                    let mut response = request
-                        .bearer_auth(token.expose_secret())
-                        .send()
-                        .await
-                        .map_err(|e| self.transport_failure(&e, "connection failed"))?;
-                    let status = response.status().as_u16();
-                    let read_chunk = |e: reqwest::Error| self.transport_failure(&e, "reading the answer failed");
-                    if !(200..300).contains(&status) {
-                        let mut body = Vec::new();
-                        while let Some(chunk) = response.chunk().await.map_err(read_chunk)? {
-                            let room = MAX_ERROR_BODY.saturating_sub(body.len());
-                            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                        }
-                        return Err(match serde_json::from_slice::<Value>(&body) {
-                            Ok(json) => classify_google_error(Some(status), &json, self.context()),
-                            Err(_) => classify_status_only(status, self.context()),
-                        });
-                    }
-                    take().start();
-                    while let Some(chunk) = response.chunk().await.map_err(read_chunk)? {
-                        take().chunk(&chunk).map_err(Failure::Fatal)?;
-                    }
-                    take().finish().map_err(Failure::Fatal)
-                })
+                self.plain_attempt(Quota::Read, url, json, answer)
             })
             .await
+    }
+
+    /// One attempt of a plain-HTTP call (see [`plain_read`](Self::plain_read)), paced and
+    /// counted as the `quota` it spends.
+    async fn plain_attempt<A: Answer + Send>(
+        &self,
+        quota: Quota,
+        url: &Url,
+        json: Option<&[u8]>,
+        answer: &Mutex<A>,
+    ) -> Result<A::Read, Failure> {
+        // The attempt takes the answer for the time it reads a chunk; the lock is never held
+        // across an await, and never contended.
+        let take = || answer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.bounded(async move {
+            match quota {
+                Quota::Read => self.pacer.read().await,
+                Quota::Write => self.pacer.write().await,
+            }
+            let token = self.tokens.token(&[SPREADSHEETS_SCOPE]).await.map_err(TokenFailure::into_failure)?;
+            match quota {
+                Quota::Read => self.counters.read(),
+                Quota::Write => self.counters.write(),
+            }
+            let request = match json {
+                Some(json) => self
+                    .drive
+                    .post(url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(json.to_vec()),
+                None => self.drive.get(url.clone()),
+            };
+            let mut response = request
+                .bearer_auth(token.expose_secret())
+                .send()
+                .await
+                .map_err(|e| self.transport_failure(&e, "connection failed"))?;
+            let status = response.status().as_u16();
+            let read_chunk = |e: reqwest::Error| self.transport_failure(&e, "reading the answer failed");
+            if !(200..300).contains(&status) {
+                let mut body = Vec::new();
+                while let Some(chunk) = response.chunk().await.map_err(read_chunk)? {
+                    let room = MAX_ERROR_BODY.saturating_sub(body.len());
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                return Err(match serde_json::from_slice::<Value>(&body) {
+                    Ok(json) => classify_google_error(Some(status), &json, self.context()),
+                    Err(_) => classify_status_only(status, self.context()),
+                });
+            }
+            take().start();
+            while let Some(chunk) = response.chunk().await.map_err(read_chunk)? {
+                take().chunk(&chunk).map_err(Failure::Fatal)?;
+            }
+            take().finish().map_err(Failure::Fatal)
+        })
+        .await
     }
 
     /// A transport error of a plain-HTTP call, worded as the hub's are (reqwest's own timeout
@@ -719,6 +784,55 @@ impl SheetIdCache {
 }
 
 /// What a plain read does with a successful answer as it arrives.
+/// A request as the hub would send it: google-sheets4's types spell every unset member as
+/// `null`, which Google reads as set (a `Request` with seventy members set is refused).
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(members) => Value::Object(
+            members.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+/// Which of Google's per-minute quotas a plain-HTTP call spends.
+#[derive(Clone, Copy, Debug)]
+enum Quota {
+    Read,
+    Write,
+}
+
+/// A grid answer being cut into rows for a sink; an attempt after the first starts both over.
+struct GridAnswer<'s, S> {
+    stream: GridStream,
+    sink: &'s mut S,
+    started: bool,
+}
+
+impl<'s, S: RowSink> GridAnswer<'s, S> {
+    fn new(stream: GridStream, sink: &'s mut S) -> GridAnswer<'s, S> {
+        GridAnswer { stream, sink, started: false }
+    }
+}
+
+impl<S: RowSink> Answer for GridAnswer<'_, S> {
+    type Read = GridRead;
+    fn start(&mut self) {
+        if std::mem::replace(&mut self.started, true) {
+            self.stream = self.stream.again();
+            self.sink.restart();
+        }
+    }
+    fn chunk(&mut self, bytes: &[u8]) -> Result<(), SheetsError> {
+        self.stream.push(bytes, self.sink)
+    }
+    fn finish(&mut self) -> Result<GridRead, SheetsError> {
+        let again = self.stream.again();
+        std::mem::replace(&mut self.stream, again).finish()
+    }
+}
+
 trait Answer {
     type Read;
     /// An attempt's answer begins (after an earlier attempt's, that one is forgotten).

@@ -24,7 +24,7 @@ use rand::Rng;
 
 use crate::domain::layout::Field;
 use crate::qbo::QboClient;
-use crate::sheets::{NewAnchor, SheetsClient};
+use crate::sheets::SheetsClient;
 use crate::store::{RowStatus, Store};
 
 use super::company::Company;
@@ -154,11 +154,9 @@ impl Pass<'_> {
             || !plan.drop_anchors.is_empty()
             || !plan.forget_rows.is_empty()
         {
-            self.settle_anchors(&plan).await?;
-            // Claims change anchors, not cells: usually the sheet reads as before and the rows
-            // already decoded are taken from this picture rather than decoded again.
-            self.kept = Some(picture);
-            picture = self.picture().await?;
+            // Google answers the claims with the sheet as they left it: a claim that landed on
+            // another row (one inserted since the picture) is seen before anything is created.
+            picture = self.settle_and_look(&plan, picture).await?;
             plan = self.plan(&picture);
             // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere) wait
             // for the next pass, to be verified; drops and moves are safe to do now (rows are
@@ -236,13 +234,7 @@ impl Pass<'_> {
     /// a crash in between would leave an anchor on a wrong row with no record to unmask it.
     async fn settle_anchors(&self, plan: &Plan) -> Result<(), PassError> {
         self.ledger().claim(&plan.claims)?;
-        let create: Vec<NewAnchor> = plan
-            .claims
-            .iter()
-            .map(|c| NewAnchor { row: c.row, key: c.key.clone() })
-            .chain(plan.moves.iter().cloned())
-            .collect();
-        self.sheets.update_anchors(&create, &plan.drop_anchors).await?;
+        self.sheets.update_anchors(&plan.anchors_to_make(), &plan.drop_anchors).await?;
         self.ledger().forget(&plan.forget_rows)?;
         Ok(())
     }

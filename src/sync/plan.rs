@@ -119,6 +119,18 @@ pub struct Plan {
     pub stats: PlanStats,
 }
 
+impl Plan {
+    /// The anchors the plan makes: one for each claim, and each moved one again where its row
+    /// is now.
+    pub fn anchors_to_make(&self) -> Vec<NewAnchor> {
+        self.claims
+            .iter()
+            .map(|c| NewAnchor { row: c.row, key: c.key.clone() })
+            .chain(self.moves.iter().cloned())
+            .collect()
+    }
+}
+
 /// The kind of document each row would become, routed once per distinct `inv_from` text:
 /// routing normalises the name (allocating), and a sheet has a handful of distinct values over
 /// tens of thousands of rows.

@@ -1624,3 +1624,52 @@ async fn grid_data_keeps_only_the_fields_asked_for_and_its_row_metadata_follows_
     let metadata = deleted["sheets"][0]["data"][1]["rowMetadata"].as_array().expect("rowMetadata").clone();
     assert!(metadata.iter().all(|m| *m == json!({})), "the row's metadata went with it");
 }
+
+/// `includeSpreadsheetInResponse` answers with the spreadsheet as the update left it, cut to the
+/// `fields` mask and the `responseRanges`; a refused update answers with Google's error and
+/// changes nothing.
+#[tokio::test]
+async fn a_batch_update_can_answer_with_the_spreadsheet_after_it() {
+    let sandbox = start().await;
+    let api = Api::new(&sandbox);
+    let fields = "updatedSpreadsheet(sheets(data(rowData(values(effectiveValue)),rowMetadata(developerMetadata(metadataId,metadataValue)))))";
+    let path = sheets_path(&sandbox, &format!(":batchUpdate?fields={fields}"));
+    let request = |requests: Vec<Value>| {
+        json!({"requests": requests, "includeSpreadsheetInResponse": true,
+            "responseRanges": ["'inv_tbl'!A:A", "'inv_tbl'"], "responseIncludeGridData": true})
+    };
+    let version = sandbox.google.drive_version();
+
+    let answer = api.post(&path, request(vec![row_metadata("row-a", 2, Some(7))])).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.body.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(vec!["updatedSpreadsheet".to_owned()])
+    );
+    let updated = &answer.body["updatedSpreadsheet"];
+    assert_eq!(updated, &grid_read(&api, &sandbox).await, "the same as a read made right after");
+    assert_eq!(
+        updated["sheets"][0]["data"][1]["rowMetadata"][2],
+        json!({"developerMetadata": [{"metadataId": 7, "metadataValue": "row-a"}]})
+    );
+    assert!(sandbox.google.drive_version() > version, "an update is a change");
+
+    let version = sandbox.google.drive_version();
+    let refused = api.post(&path, request(vec![row_metadata("row-b", 3, None), json!({"updateCells": {}})])).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(sandbox.google.drive_version(), version, "nothing was applied");
+    let after = grid_read(&api, &sandbox).await;
+    assert_eq!(after["sheets"][0]["data"][1]["rowMetadata"][3], json!({}));
+
+    // Without a mask, `responseIncludeGridData` decides; the replies come as they always do.
+    let plain = api
+        .post(
+            &sheets_path(&sandbox, ":batchUpdate"),
+            json!({"requests": [row_metadata("row-c", 4, None)], "includeSpreadsheetInResponse": true}),
+        )
+        .await;
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    assert!(plain.body["replies"][0]["createDeveloperMetadata"].is_object());
+    assert_eq!(plain.body["updatedSpreadsheet"]["sheets"][0]["properties"]["title"], "inv_tbl");
+    assert!(plain.body["updatedSpreadsheet"]["sheets"][0].get("data").is_none());
+}

@@ -1103,3 +1103,50 @@ async fn rows_reach_the_sink_before_the_answer_is_complete() {
     let read = client.read_rows_with_anchors(&mut sink).await.expect("the answer arrives in two halves");
     assert_eq!((sink.1, read.index.len()), (200, 200));
 }
+
+#[tokio::test]
+async fn anchors_made_with_a_look_answer_the_sheet_as_a_read_right_after_them_sees_it() {
+    let sandbox = sandbox_with(EVERY_KIND).await;
+    let client = sandbox_client(&sandbox).await;
+    client.update_anchors(&[NewAnchor { row: 1, key: "k-old".into() }], &[]).await.expect("anchor");
+    let old = client.anchors().await.expect("anchors")[0].metadata_id;
+    client.tab_info().await.expect("tab info");
+
+    let before = client.stats();
+    let create = [(2, "k2"), (4, "k4")].map(|(row, key)| NewAnchor { row, key: key.into() });
+    let mut looked = RowsWithAnchors::default();
+    let read = client.update_anchors_and_look(&create, &[old], &mut looked).await.expect("updated").expect("a look");
+    let after = client.stats();
+    assert_eq!((after.writes - before.writes, after.reads - before.reads), (1, 0), "one write and no read");
+
+    let read_after = assert_one_read_matches_two(&client).await;
+    assert_eq!(looked.rows, read_after.rows, "row for row, with their anchors");
+    assert_eq!(looked.anchors, read_after.anchors);
+    assert_eq!(
+        read.anchors.to_vec().iter().map(|a| (a.key.as_str(), a.row)).collect::<Vec<_>>(),
+        vec![("k2", 2), ("k4", 4)]
+    );
+}
+
+#[tokio::test]
+async fn a_look_whose_answer_was_lost_after_every_anchor_was_made_sends_nothing_again() {
+    let server = MockServer::start().await;
+    mount_spreadsheet(&server, spreadsheet(&[("inv_tbl", 5, 14)]), 1).await;
+    // Applied, but the answer never arrives; the retry's search finds row-c anchored and
+    // anchor 40 gone, so nothing is left to send and there is no sheet to answer with.
+    Mock::given(method("POST"))
+        .and(path(format!("/v4/spreadsheets/{SHEET}:batchUpdate")))
+        .respond_with(json_response(200, json!({}).to_string()).set_delay(Duration::from_secs(30)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_search(&server, vec![metadata(77, "qbsync.row", "row-c", 5, "ROWS", 3)]).await;
+    let client =
+        client_with(SheetsSettings { timeout: Duration::from_millis(300), ..settings(&server, "inv_tbl") }).await;
+    let mut sink = RowsWithAnchors::default();
+    let looked = client.update_anchors_and_look(&[NewAnchor { row: 3, key: "row-c".into() }], &[40], &mut sink).await;
+    assert!(looked.expect("completed on retry").is_none());
+    assert!(sink.rows.is_empty());
+    // spreadsheets.get + search; one write; one retry.
+    assert_eq!(client.stats(), stats(2, 1, 0, 0, 1));
+}

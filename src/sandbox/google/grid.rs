@@ -43,6 +43,43 @@ fn cut(keep: Keep<'_>, value: Value) -> Value {
     }
 }
 
+/// The answer of a `spreadsheets.batchUpdate` asked to include the spreadsheet
+/// (`includeSpreadsheetInResponse`): `spreadsheetId`, the `replies`, and `updatedSpreadsheet`,
+/// the spreadsheet after the update limited to `responseRanges`, with grid data when
+/// `responseIncludeGridData` is set or a `fields` mask reaches into it (Google ignores the flag
+/// when a mask is set).
+pub fn batch_update_answer(
+    ss: &Spreadsheet,
+    base_url: &str,
+    replies: Value,
+    request: &Value,
+    selection: Option<&Selection>,
+) -> Result<Vec<u8>, ApiError> {
+    let ranges: Vec<String> = request
+        .get("responseRanges")
+        .and_then(Value::as_array)
+        .map(|ranges| ranges.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let with_grid =
+        selection.is_some() || request.get("responseIncludeGridData").and_then(Value::as_bool) == Some(true);
+    let mut out = Vec::new();
+    let mut object = ObjectWriter::new(&mut out);
+    let replies = json!({"spreadsheetId": ss.id, "replies": replies});
+    let Value::Object(top) = cut(selection, replies) else { return Ok(b"{}".to_vec()) };
+    for (name, value) in &top {
+        object.member(name, |out| write_json(out, value));
+    }
+    if let Some(keep) = pick(selection, "updatedSpreadsheet") {
+        let spreadsheet = match with_grid {
+            true => answer(ss, base_url, &ranges, keep)?,
+            false => serde_json::to_vec(&cut(keep, ss.to_api_json(base_url))).unwrap_or_default(),
+        };
+        object.member("updatedSpreadsheet", |out| out.extend_from_slice(&spreadsheet));
+    }
+    object.close();
+    Ok(out)
+}
+
 /// Google's default row height and column width, in pixels.
 const ROW_PIXELS: u32 = 21;
 const COLUMN_PIXELS: u32 = 100;

@@ -195,6 +195,32 @@ pub async fn sheets(
             Err(error) => error.into_response(),
         };
     }
+    if op == Op::BatchUpdate {
+        let request = match parse_body(&body) {
+            Ok(request) => request,
+            Err(error) => return error.into_response(),
+        };
+        if request.get("includeSpreadsheetInResponse").and_then(Value::as_bool) == Some(true) {
+            // The spreadsheet is written out in the same turn as the update: nothing can come
+            // between them, as nothing can in Google's one request.
+            let base_url = &emulator.shared.base_url;
+            let answer = emulator.api_write(&id, |ss, rng, mover| {
+                let mut reply = batch_update::apply(ss, &request, rng, mover)?;
+                grid::batch_update_answer(ss, base_url, reply["replies"].take(), &request, selection.as_ref())
+            });
+            return match answer {
+                Ok(body) => {
+                    if emulator.shared.faults.drop_after_commit(fault_endpoint)
+                        && let Some(Extension(killer)) = killer
+                    {
+                        killer.kill().await
+                    }
+                    ([(axum::http::header::CONTENT_TYPE, "application/json; charset=UTF-8")], body).into_response()
+                }
+                Err(error) => error.into_response(),
+            };
+        }
+    }
     let result = match kind {
         Kind::Read => parse_body(&body).and_then(|body| emulator.api_read(&id, |ss| read(ss, &op, &query, &body))),
         Kind::Write => {
@@ -339,11 +365,11 @@ impl GoogleEmulator {
 
     /// Runs a write on a draft of the spreadsheet and keeps it only if the write succeeded, so a
     /// failing request changes nothing.
-    fn api_write(
+    fn api_write<T>(
         &self,
         id: &str,
-        f: impl FnOnce(&mut Spreadsheet, &mut rand::rngs::StdRng, &mut Mover) -> Result<Value, ApiError>,
-    ) -> Result<Value, ApiError> {
+        f: impl FnOnce(&mut Spreadsheet, &mut rand::rngs::StdRng, &mut Mover) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let current = state.spreadsheets.get_mut(id).ok_or_else(ApiError::not_found)?;
