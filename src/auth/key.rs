@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 
 use super::AuthError;
 use super::private_fs;
-use super::token_store::store_error;
 
 const KEY_LEN: usize = 32;
 
@@ -76,7 +75,7 @@ impl TokenKey {
                 }
                 // systemd sets the variable for any credential; this one may simply not be among them.
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => return Err(store_error(format!("cannot read {}: {error}", path.display()))),
+                Err(error) => return Err(AuthError::store(format!("cannot read {}: {error}", path.display()))),
             }
         }
         TokenKey::from_key_file(state_dir)
@@ -122,29 +121,30 @@ impl TokenKey {
     fn from_key_file(state_dir: &Path) -> Result<TokenKey, AuthError> {
         let path = state_dir.join(Self::KEY_FILE);
         private_fs::ensure_private_dir(state_dir)
-            .map_err(|error| store_error(format!("cannot create {}: {error}", state_dir.display())))?;
+            .map_err(|error| AuthError::store(format!("cannot create {}: {error}", state_dir.display())))?;
         if !path.exists() {
             let key = TokenKey::generate();
             let text = Zeroizing::new(format!("{}\n", key.to_text().expose_secret()));
             private_fs::create_file_once(state_dir, Self::KEY_FILE, text.as_bytes())
-                .map_err(|error| store_error(format!("cannot create {}: {error}", path.display())))?;
+                .map_err(|error| AuthError::store(format!("cannot create {}: {error}", path.display())))?;
             // Whether ours or a concurrent process's won, the file now holds the key.
         }
         let loose = private_fs::loose_bits(&path)
-            .map_err(|error| store_error(format!("cannot read {}: {error}", path.display())))?;
+            .map_err(|error| AuthError::store(format!("cannot read {}: {error}", path.display())))?;
         if loose != 0 {
-            return Err(store_error(format!(
+            return Err(AuthError::store(format!(
                 "{} can be read by other users: run `chmod 600 {}`",
                 path.display(),
                 path.display()
             )));
         }
         let bytes = Zeroizing::new(
-            std::fs::read(&path).map_err(|error| store_error(format!("cannot read {}: {error}", path.display())))?,
+            std::fs::read(&path)
+                .map_err(|error| AuthError::store(format!("cannot read {}: {error}", path.display())))?,
         );
         let text = std::str::from_utf8(&bytes).map_err(|_| ());
         text.and_then(|text| TokenKey::parse_text(text, KeySource::KeyFile(path.clone())))
-            .map_err(|()| store_error(format!("{} is damaged: it must hold 64 hex digits", path.display())))
+            .map_err(|()| AuthError::store(format!("{} is damaged: it must hold 64 hex digits", path.display())))
     }
 
     /// A credential file may hold the raw 32 bytes (`systemd-creds encrypt` of a binary key)

@@ -93,6 +93,13 @@ pub enum AuthError {
     Config { reason: String },
 }
 
+impl AuthError {
+    /// The token store or its key file could not be read or written: `reason` says which and why.
+    pub(crate) fn store(reason: String) -> AuthError {
+        AuthError::Store { reason }
+    }
+}
+
 /// A source of QuickBooks access tokens.
 #[async_trait]
 pub trait TokenSource: Send + Sync {

@@ -86,7 +86,7 @@ impl TokenStore {
     /// Uses `state_dir` (created 0700 if needed) with `key`. Reads nothing yet.
     pub fn open(state_dir: &Path, key: TokenKey) -> Result<TokenStore, AuthError> {
         private_fs::ensure_private_dir(state_dir)
-            .map_err(|error| store_error(format!("cannot prepare {}: {error}", state_dir.display())))?;
+            .map_err(|error| AuthError::store(format!("cannot prepare {}: {error}", state_dir.display())))?;
         Ok(TokenStore { dir: state_dir.to_owned(), key: Arc::new(key) })
     }
 
@@ -111,11 +111,11 @@ impl TokenStore {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(store_error(format!("cannot read {}: {error}", path.display()))),
+            Err(error) => return Err(AuthError::store(format!("cannot read {}: {error}", path.display()))),
         };
         let plaintext = self.decrypt(name, &bytes)?;
         let value = serde_json::from_slice(&plaintext)
-            .map_err(|_| store_error(format!("{} is damaged: delete it and connect again", path.display())))?;
+            .map_err(|_| AuthError::store(format!("{} is damaged: delete it and connect again", path.display())))?;
         Ok(Some(value))
     }
 
@@ -124,28 +124,30 @@ impl TokenStore {
         let path = self.dir.join(name);
         let mut plaintext = Zeroizing::new(Vec::with_capacity(4096));
         serde_json::to_writer(&mut *plaintext, value)
-            .map_err(|error| store_error(format!("cannot encode {}: {error}", path.display())))?;
+            .map_err(|error| AuthError::store(format!("cannot encode {}: {error}", path.display())))?;
         let bytes = self.encrypt(name, &plaintext)?;
         private_fs::replace_file(&self.dir, name, &bytes)
-            .map_err(|error| store_error(format!("cannot write {}: {error}", path.display())))
+            .map_err(|error| AuthError::store(format!("cannot write {}: {error}", path.display())))
     }
 
     pub(crate) fn remove_sealed(&self, name: &str) -> Result<(), AuthError> {
         private_fs::remove_file(&self.dir, name)
-            .map_err(|error| store_error(format!("cannot delete {}: {error}", self.dir.join(name).display())))
+            .map_err(|error| AuthError::store(format!("cannot delete {}: {error}", self.dir.join(name).display())))
     }
 
     /// [`TokenStore::load`] off the async threads.
     pub(crate) async fn load_async(&self) -> Result<Option<StoredGrant>, AuthError> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.load()).await.map_err(|error| store_error(error.to_string()))?
+        tokio::task::spawn_blocking(move || store.load()).await.map_err(|error| AuthError::store(error.to_string()))?
     }
 
     /// [`TokenStore::save`] off the async threads. Once started, the save completes even if the
     /// caller stops waiting, so a refresh whose answer arrived is not lost to a cancelled task.
     pub(crate) async fn save_async(&self, grant: &StoredGrant) -> Result<(), AuthError> {
         let (store, grant) = (self.clone(), grant.clone());
-        tokio::task::spawn_blocking(move || store.save(&grant)).await.map_err(|error| store_error(error.to_string()))?
+        tokio::task::spawn_blocking(move || store.save(&grant))
+            .await
+            .map_err(|error| AuthError::store(error.to_string()))?
     }
 
     pub fn dir(&self) -> &Path {
@@ -196,7 +198,7 @@ impl TokenStore {
         let ciphertext = self
             .cipher()
             .encrypt(&nonce, Payload { msg: plaintext, aad: &self.associated_data(name) })
-            .map_err(|_| store_error("encryption failed".into()))?;
+            .map_err(|_| AuthError::store("encryption failed".into()))?;
         let mut bytes = Vec::with_capacity(HEADER_LEN + NONCE_LEN + ciphertext.len());
         bytes.extend_from_slice(&self.header());
         bytes.extend_from_slice(&nonce);
@@ -207,7 +209,7 @@ impl TokenStore {
     fn decrypt(&self, name: &str, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, AuthError> {
         let path = self.dir.join(name);
         let damaged = || {
-            store_error(format!(
+            AuthError::store(format!(
                 "{} is damaged or not a qbsync token store: delete it and connect again",
                 path.display()
             ))
@@ -217,14 +219,14 @@ impl TokenStore {
         }
         let (header, rest) = bytes.split_at(HEADER_LEN);
         if header[MAGIC.len()] != VERSION {
-            return Err(store_error(format!(
+            return Err(AuthError::store(format!(
                 "{} was written by another version of qbsync (format {}); this one reads format {VERSION}",
                 path.display(),
                 header[MAGIC.len()]
             )));
         }
         if header[MAGIC.len() + 1..] != self.key.id() {
-            return Err(store_error(WRONG_KEY.into()));
+            return Err(AuthError::store(WRONG_KEY.into()));
         }
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         self.cipher()
@@ -299,10 +301,6 @@ impl RecordIn {
             reconnect: self.reconnect,
         }
     }
-}
-
-pub(super) fn store_error(reason: String) -> AuthError {
-    AuthError::Store { reason }
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@
 //! `updateSheetProperties`, `updateSpreadsheetProperties`, `sortRange`, `cutPaste`, `addSheet`,
 //! `deleteSheet`. What `sortRange` and `cutPaste` do to row metadata is the sandbox's switch
 //! (`moves.rs`); `moveDimension` moves rows, metadata included. A `cutPaste` whose destination
-//! would pass the grid's edge is refused (Google's answer is not recorded).
+//! would pass the grid's edge is refused (Google's answer is not recorded). Asked to
+//! (`includeSpreadsheetInResponse`), the answer carries the spreadsheet as the update left it,
+//! written out in the same turn as the update (`super::grid::batch_update_answer`).
 
 use rand::Rng;
 use serde_json::{Value, json};

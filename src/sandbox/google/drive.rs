@@ -16,7 +16,7 @@ use chrono::SecondsFormat;
 use serde_json::{Map, Value, json};
 
 use super::GoogleEmulator;
-use super::error::UNAUTHENTICATED_MESSAGE;
+use super::error::{UNAUTHENTICATED_MESSAGE, drive_error};
 use super::fault::{self, Service};
 use super::spreadsheet::Spreadsheet;
 use super::token::bearer;
@@ -43,7 +43,7 @@ pub async fn files_get(
         .map(|(_, v)| v.into_owned());
     let file = emulator.lock().spreadsheets.get(&id).filter(|ss| ss.shared).map(file_json);
     let Some(file) = file else {
-        return error(404, "notFound", Some(&id));
+        return drive_error(404, "notFound", Some(&id));
     };
     match select(&file, fields.as_deref()) {
         Ok(selected) => Json(selected).into_response(),
@@ -79,23 +79,6 @@ fn select(file: &Value, fields: Option<&str>) -> Result<Value, String> {
         out.insert(field.to_owned(), file[field].clone());
     }
     Ok(Value::Object(out))
-}
-
-/// Drive's error envelope. `file_id` fills the not-found message.
-pub fn error(code: u16, reason: &str, file_id: Option<&str>) -> Response {
-    let (message, domain) = match reason {
-        "notFound" => (format!("File not found: {}.", file_id.unwrap_or_default()), "global"),
-        "userRateLimitExceeded" => ("User Rate Limit Exceeded".to_owned(), "usageLimits"),
-        "backendError" => ("Backend Error".to_owned(), "global"),
-        _ => ("Internal Error".to_owned(), "global"),
-    };
-    let mut item = json!({"message": message, "domain": domain, "reason": reason});
-    if reason == "notFound" {
-        item["location"] = json!("fileId");
-        item["locationType"] = json!("parameter");
-    }
-    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(json!({"error": {"code": code, "message": message, "errors": [item]}}))).into_response()
 }
 
 fn unauthenticated() -> Response {

@@ -2,7 +2,7 @@
 //!
 //! Every Sheets failure a client can see goes through [`ApiError`], so the shapes recorded in
 //! `shared/fixtures/sheets/` (403, 404, 429) and Google's documented 400/401 bodies are written
-//! in exactly one place.
+//! in exactly one place. Drive's own envelope is here too ([`drive_error`]).
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -104,6 +104,23 @@ pub fn bad_gateway_html() -> Response {
                 <p><b>502.</b> <ins>That’s an error.</ins>\n  <p>The server encountered a temporary error and could not \
                 complete your request.<p>Please try again in 30 seconds.  <ins>That’s all we know.</ins>\n";
     (StatusCode::BAD_GATEWAY, [(header::CONTENT_TYPE, "text/html; charset=UTF-8")], page).into_response()
+}
+
+/// Drive's error envelope (Drive v3 answers in its own shape, not Sheets'). `file_id` fills the not-found message.
+pub fn drive_error(code: u16, reason: &str, file_id: Option<&str>) -> Response {
+    let (message, domain) = match reason {
+        "notFound" => (format!("File not found: {}.", file_id.unwrap_or_default()), "global"),
+        "userRateLimitExceeded" => ("User Rate Limit Exceeded".to_owned(), "usageLimits"),
+        "backendError" => ("Backend Error".to_owned(), "global"),
+        _ => ("Internal Error".to_owned(), "global"),
+    };
+    let mut item = json!({"message": message, "domain": domain, "reason": reason});
+    if reason == "notFound" {
+        item["location"] = json!("fileId");
+        item["locationType"] = json!("parameter");
+    }
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(json!({"error": {"code": code, "message": message, "errors": [item]}}))).into_response()
 }
 
 #[cfg(test)]

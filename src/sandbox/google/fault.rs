@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::GoogleEmulator;
-use super::drive;
+use super::error::drive_error;
 use super::error::{ApiError, bad_gateway_html};
 use super::quota::{self, Kind, Scope};
 use crate::sandbox::faults::Before;
@@ -48,7 +48,7 @@ fn server_error(code: u16, service: Service) -> Response {
         }
         Service::Sheets(_) if code == 503 => ApiError::unavailable().into_response(),
         Service::Sheets(_) => ApiError::internal().into_response(),
-        Service::Drive => drive::error(code, if code == 503 { "backendError" } else { "internalError" }, None),
+        Service::Drive => drive_error(code, if code == 503 { "backendError" } else { "internalError" }, None),
     }
 }
 
@@ -60,6 +60,6 @@ fn throttled(emulator: &GoogleEmulator, service: Service) -> Response {
         )
             .into_response(),
         Service::Sheets(kind) => quota::exceeded(kind, Scope::User, emulator.quotas.config().per_user).into_response(),
-        Service::Drive => drive::error(403, "userRateLimitExceeded", None),
+        Service::Drive => drive_error(403, "userRateLimitExceeded", None),
     }
 }
