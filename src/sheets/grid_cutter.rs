@@ -16,7 +16,7 @@
 //! [`GridCutter::updated`]); the cutter then steers one level further down.
 
 use super::SheetsError;
-use super::stream::{INSIDE_ELEMENT, malformed, quote_or_backslash};
+use super::stream::{malformed, quote_or_backslash};
 
 /// Which array of a `GridData` an element belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +85,14 @@ struct Element {
     keep: bool,
 }
 
+/// Where stepping through an element stopped.
+enum Inside {
+    /// The element ends just before this index of the chunk.
+    EndsAt(usize),
+    /// The chunk ended inside it.
+    GoesOn,
+}
+
 /// Cuts a grid answer into the elements of its `rowData` and `rowMetadata` arrays (see the
 /// module doc).
 #[derive(Debug, Default)]
@@ -143,6 +151,17 @@ impl GridCutter {
         let mut start = 0;
         let mut i = 0;
         while i < chunk.len() {
+            if self.depth_in_element > 0 {
+                // Nearly every byte of an answer is inside a row: stepped over in one tight loop.
+                match self.step_inside_element(chunk, i) {
+                    Inside::EndsAt(end) => {
+                        self.emit(chunk, start, end, events)?;
+                        i = end;
+                    }
+                    Inside::GoesOn => i = chunk.len(),
+                }
+                continue;
+            }
             if self.in_string {
                 if self.escaped {
                     self.escaped = false;
@@ -168,25 +187,6 @@ impl GridCutter {
                         i += 1;
                     }
                 }
-                continue;
-            }
-            if self.depth_in_element > 0 {
-                // Inside an element only strings and brackets matter: step over the rest.
-                match chunk[i..].iter().position(|&b| INSIDE_ELEMENT[usize::from(b)]) {
-                    Some(at) => i += at,
-                    None => break,
-                }
-                match chunk[i] {
-                    b'"' => self.in_string = true,
-                    b'{' | b'[' => self.depth_in_element += 1,
-                    _ => {
-                        self.depth_in_element -= 1;
-                        if self.depth_in_element == 0 {
-                            self.emit(chunk, start, i + 1, events)?;
-                        }
-                    }
-                }
-                i += 1;
                 continue;
             }
             let byte = chunk[i];
@@ -263,6 +263,46 @@ impl GridCutter {
             self.partial.extend_from_slice(&chunk[start..]);
         }
         Ok(())
+    }
+
+    /// Steps through the element being read from `chunk[i]`: only strings (whose brackets do
+    /// not count) and brackets matter. The state lives in locals for the loop, so the compiler
+    /// keeps it in registers; it is written back where the loop stops.
+    fn step_inside_element(&mut self, chunk: &[u8], mut i: usize) -> Inside {
+        let mut depth = self.depth_in_element;
+        let mut in_string = self.in_string;
+        let mut escaped = self.escaped;
+        let mut outcome = Inside::GoesOn;
+        while i < chunk.len() {
+            let byte = chunk[i];
+            i += 1;
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if byte == b'\\' {
+                    escaped = true;
+                } else if byte == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match byte {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        outcome = Inside::EndsAt(i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.depth_in_element = depth;
+        self.in_string = in_string;
+        self.escaped = escaped;
+        outcome
     }
 
     /// The answer is complete: refuses one that ended early.
