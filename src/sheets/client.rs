@@ -37,8 +37,9 @@ use super::grid::{self, GridRead, GridStream};
 use super::hub::{self, DRIVE_METADATA_SCOPE, Hub, SPREADSHEETS_SCOPE, TokenProvider};
 use super::pacing::Pacer;
 use super::retry::RetryPolicy;
+use super::row::{AnswerDigest, AnswerHasher, RowIndex, RowSink};
 use super::stats::{Counters, SheetsStats};
-use super::values::{AllRows, AnswerDigest, AnswerHasher, RowIndex, RowSink, RowStream};
+use super::values::{AllRows, RowStream};
 use super::{CellRun, GoogleCredentials, HeldBack, SheetsSettings, TabInfo, Written, a1};
 use crate::domain::Cell;
 

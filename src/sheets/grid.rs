@@ -17,26 +17,24 @@
 //! Sheet1!A1:C10 and Sheet1!D15:E20, then the first GridData will have a startRow/startColumn
 //! of 0", `Sheet.data` in Google's reference).
 //!
-//! A row comes out as the same [`Cell`]s a `values.get` with `UNFORMATTED_VALUE` and
-//! `SERIAL_NUMBER` gives, because `effectiveValue` is that value: numbers (dates as serial
-//! numbers) as numbers, text as text (a number stored as text stays text), booleans as
-//! booleans. An error's `effectiveValue` is its type, spelled here as the sheet shows it
-//! (`#DIV/0!`), which is what `values.get` sends; `formattedValue`, when present, is taken as
-//! is. Cells after the last one with a value and rows after the last one with a value are
-//! left out, as `values.get` leaves them out.
+//! A row comes out as the same [`Cell`](crate::domain::Cell)s a `values.get` with
+//! `UNFORMATTED_VALUE` and `SERIAL_NUMBER` gives, because `effectiveValue` is that value:
+//! numbers (dates as serial numbers) as numbers, text as text (a number stored as text stays
+//! text), booleans as booleans. An error's `effectiveValue` is its type, spelled here as the
+//! sheet shows it (`#DIV/0!`), which is what `values.get` sends; `formattedValue`, when
+//! present, is taken as is. Cells after the last one with a value and rows after the last one
+//! with a value are left out, as `values.get` leaves them out. This file reads the answer; a
+//! row's cells are decoded in `super::grid_row`, where [`RawRow`] reaches them without
+//! importing this file back.
 
-use std::borrow::Cow;
-
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use xxhash_rust::xxh3::Xxh3Default;
 
 use super::SheetsError;
 use super::a1;
 use super::anchors::{ANCHOR_KEY, Anchors, RowAnchor};
 use super::grid_cutter::{GridCutter, GridEvents, Part};
+use super::row::{AnswerHasher, RawRow, RowDigest, RowIndex, RowSink};
 use super::stream::malformed;
-use super::values::{AnswerHasher, RawRow, RowDigest, RowIndex, RowSink, set_number, set_text};
-use crate::domain::Cell;
 
 /// The parts of a grid answer the read uses: each row's cells' values and each row's developer
 /// metadata, without the formats, sizes and properties a full answer carries. Not
@@ -263,129 +261,13 @@ fn unreadable(error: &serde_json::Error) -> SheetsError {
     SheetsError::Rejected { message: format!("Google's answer could not be decoded: {error}") }
 }
 
-/// Decodes a `RowData` into `buffer` as [`RawRow::cells_into`] does a `values.get` row (see
-/// there); answers how many cells the row has: up to its last cell with a value.
-pub(crate) fn cells_into(bytes: &[u8], columns: Option<&[bool]>, buffer: &mut Vec<Cell>) -> Result<usize, SheetsError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    RowSeed { buffer, columns }
-        .deserialize(&mut deserializer)
-        .and_then(|len| deserializer.end().map(|()| len))
-        .map_err(|e| unreadable(&e))
-}
-
-/// A `RowData`: `{"values": [CellData, …]}`, or `{}` for a row without cells.
-struct RowSeed<'b, 'c> {
-    buffer: &'b mut Vec<Cell>,
-    columns: Option<&'c [bool]>,
-}
-
-impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_> {
-    type Value = usize;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RowSeed<'_, '_> {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a RowData object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
-        let RowSeed { buffer, columns } = self;
-        let mut len = 0;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "values" {
-                len = map.next_value_seed(CellsSeed { buffer: &mut *buffer, columns })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(len)
-    }
-}
-
-/// `RowData.values`: the cells, written over the buffer's slots.
-struct CellsSeed<'b, 'c> {
-    buffer: &'b mut Vec<Cell>,
-    columns: Option<&'c [bool]>,
-}
-
-impl<'de> DeserializeSeed<'de> for CellsSeed<'_, '_> {
-    type Value = usize;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for CellsSeed<'_, '_> {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a list of CellData")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut cells: A) -> Result<usize, A::Error> {
-        // The row ends after its last cell with a value, as a `values.get` row does.
-        let mut len = 0;
-        let mut at = 0;
-        loop {
-            if at == self.buffer.len() {
-                self.buffer.push(Cell::Empty);
-            }
-            let wanted = self.columns.is_none_or(|columns| columns.get(at).copied().unwrap_or(false));
-            let slot = &mut self.buffer[at];
-            let valued = if wanted {
-                match cells.next_element::<wire::CellData<'de>>()? {
-                    None => return Ok(len),
-                    Some(cell) => cell.write(slot),
-                }
-            } else {
-                match cells.next_element::<wire::Valued>()? {
-                    None => return Ok(len),
-                    Some(wire::Valued(valued)) => {
-                        *slot = Cell::Empty;
-                        valued
-                    }
-                }
-            };
-            at += 1;
-            if valued {
-                len = at;
-            }
-        }
-    }
-}
-
-/// Error types as the sheet shows them, which is how `values.get` sends an error cell.
-fn error_text(kind: &str) -> &'static str {
-    match kind {
-        "NULL_VALUE" => "#NULL!",
-        "DIVIDE_BY_ZERO" => "#DIV/0!",
-        "VALUE" => "#VALUE!",
-        "REF" => "#REF!",
-        "NAME" => "#NAME?",
-        "NUM" => "#NUM!",
-        "N_A" => "#N/A",
-        "LOADING" => "Loading...",
-        _ => "#ERROR!",
-    }
-}
-
-/// The parts of a grid answer read here, named and typed as in Google's reference
-/// (`DimensionProperties`, `DeveloperMetadata`, `CellData`, `ExtendedValue`, `ErrorValue`).
+/// The parts of a grid answer's row metadata read here, named and typed as in Google's
+/// reference (`DimensionProperties`, `DeveloperMetadata`); a row's cells are read in
+/// `super::grid_row`.
 mod wire {
     use std::borrow::Cow;
 
     use serde::Deserialize;
-    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
-
-    use super::{error_text, set_number, set_text};
-    use crate::domain::Cell;
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -402,80 +284,6 @@ mod wire {
         pub metadata_key: Option<Cow<'a, str>>,
         pub metadata_value: Option<String>,
     }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct CellData<'a> {
-        #[serde(borrow)]
-        effective_value: Option<ExtendedValue<'a>>,
-        #[serde(borrow)]
-        formatted_value: Option<Cow<'a, str>>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct ExtendedValue<'a> {
-        number_value: Option<serde_json::Number>,
-        #[serde(borrow)]
-        string_value: Option<Cow<'a, str>>,
-        bool_value: Option<bool>,
-        #[serde(borrow)]
-        error_value: Option<ErrorValue<'a>>,
-    }
-
-    #[derive(Deserialize)]
-    struct ErrorValue<'a> {
-        #[serde(borrow, rename = "type")]
-        kind: Option<Cow<'a, str>>,
-    }
-
-    impl CellData<'_> {
-        /// Writes the cell's value over `slot`; answers whether it had one.
-        pub fn write(self, slot: &mut Cell) -> bool {
-            let Some(value) = self.effective_value else {
-                *slot = Cell::Empty;
-                return false;
-            };
-            if let Some(number) = value.number_value {
-                set_number(slot, number);
-            } else if let Some(text) = value.string_value {
-                set_text(slot, &text);
-            } else if let Some(value) = value.bool_value {
-                *slot = Cell::Bool(value);
-            } else if let Some(error) = value.error_value {
-                let shown = self.formatted_value.filter(|shown| !shown.is_empty());
-                let text = shown.unwrap_or_else(|| Cow::Borrowed(error_text(error.kind.as_deref().unwrap_or(""))));
-                set_text(slot, &text);
-            } else {
-                *slot = Cell::Empty;
-            }
-            true
-        }
-    }
-
-    /// A cell stepped over: only whether it has a value.
-    pub struct Valued(pub bool);
-
-    impl<'de> Deserialize<'de> for Valued {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Valued, D::Error> {
-            struct Keys;
-            impl<'de> Visitor<'de> for Keys {
-                type Value = Valued;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a CellData object")
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Valued, A::Error> {
-                    let mut valued = false;
-                    while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                        valued |= key == "effectiveValue";
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                    Ok(Valued(valued))
-                }
-            }
-            deserializer.deserialize_map(Keys)
-        }
-    }
 }
 
 /// Reads a grid answer held whole (a test's) as the client reads one arriving.
@@ -491,6 +299,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::domain::Cell;
     use crate::sheets::values::{AllRows, read_answer};
 
     /// One metadata entry as a grid answer carries it.
@@ -635,18 +444,6 @@ mod tests {
         assert_ne!(base.index.answer(), moved.index.answer());
         assert_eq!(base.index.digest(1), moved.index.digest(1));
         assert!(!base.anchors.is_same_answer(&moved.anchors));
-    }
-
-    #[test]
-    fn a_sink_can_skip_columns_nobody_looks_at() {
-        let raw = br#"{"values":[{"effectiveValue":{"stringValue":"a"}},{"effectiveValue":{"numberValue":2}},{},{"effectiveValue":{"boolValue":false}},{}]}"#;
-        let mut buffer = vec![text("old"); 7];
-        let len = cells_into(raw, Some(&[true, false, true]), &mut buffer).unwrap();
-        assert_eq!(&buffer[..len], &[text("a"), Cell::Empty, Cell::Empty, Cell::Empty]);
-        let len = cells_into(raw, None, &mut buffer).unwrap();
-        assert_eq!(&buffer[..len], &[text("a"), Cell::Number("2".into()), Cell::Empty, Cell::Bool(false)]);
-        assert_eq!(cells_into(b"{}", None, &mut buffer).unwrap(), 0);
-        assert!(cells_into(b"[1]", None, &mut buffer).is_err());
     }
 
     #[test]

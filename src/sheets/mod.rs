@@ -11,6 +11,8 @@
 //! - [`anchors`]: developer metadata that follows a row when rows move.
 //! - [`values`]: a whole-tab read taken row by row as it arrives, never held whole.
 //! - [`grid`]: the values and the row anchors of the tab in one read, row by row as well.
+//! - [`row`]: one row of either read and the sinks it is handed to; `values_row` and
+//!   `grid_row` decode a row into cells as each read spells it.
 //! - `stream`, `grid_cutter`: long answers cut into the elements of their long arrays as they
 //!   arrive.
 //! - [`error`], [`retry`], [`pacing`], [`stats`]: classifying failures, trying again, staying
@@ -28,12 +30,15 @@ pub mod drive_version;
 pub mod error;
 pub mod grid;
 pub(crate) mod grid_cutter;
+pub(crate) mod grid_row;
 pub(crate) mod hub;
 pub(crate) mod pacing;
 pub(crate) mod retry;
+pub mod row;
 pub mod stats;
 pub(crate) mod stream;
 pub mod values;
+pub(crate) mod values_row;
 
 use std::time::Duration;
 
@@ -45,8 +50,9 @@ pub use credentials::GoogleCredentials;
 pub use drive_version::DriveVersion;
 pub use error::SheetsError;
 pub use grid::GridRead;
+pub use row::{AnswerDigest, RawRow, RowDigest, RowIndex, RowSink};
 pub use stats::SheetsStats;
-pub use values::{AllRows, AnswerDigest, DigestsOnly, RawRow, RowDigest, RowIndex, RowSink};
+pub use values::{AllRows, DigestsOnly};
 
 /// Where the sheet is and how patiently to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]

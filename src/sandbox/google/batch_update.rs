@@ -17,9 +17,10 @@
 use rand::Rng;
 use serde_json::{Value, json};
 
+use super::developer_metadata::{DeveloperMetadata, Visibility};
 use super::error::ApiError;
 use super::fields::Selection;
-use super::metadata::{self, DeveloperMetadata, Filter, Visibility};
+use super::metadata::{self, Filter};
 use super::moves::Mover;
 use super::spreadsheet::{Coordinate, DEFAULT_COLUMNS, DEFAULT_ROWS, MAX_CELLS, Rect, SortOrder, Spreadsheet};
 

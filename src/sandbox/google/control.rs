@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::csv::{self, CsvError};
+use super::developer_metadata::Location;
 use super::entry::{Entry, typed};
-use super::metadata::Location;
 use super::moves::{MetadataMoves, Mover};
 use super::spreadsheet::{Coordinate, DEFAULT_COLUMNS, DEFAULT_ROWS, Rect, SortOrder, Spreadsheet};
 use super::values::{self, DateRender, Major, Render, ValueRender};
@@ -725,7 +725,7 @@ async fn put_quota(State(emulator): State<Arc<GoogleEmulator>>, Json(settings): 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::google::metadata::{Anchor, DeveloperMetadata, Visibility};
+    use crate::sandbox::google::developer_metadata::{Anchor, DeveloperMetadata, Visibility};
     use crate::sandbox::google::moves::MetadataOnMove;
 
     fn sheet() -> Spreadsheet {

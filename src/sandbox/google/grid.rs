@@ -19,10 +19,10 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
+use super::developer_metadata::{Anchor, DeveloperMetadata, Location};
 use super::entry::{Computed, Entry, display, number_json};
 use super::error::ApiError;
 use super::fields::Selection;
-use super::metadata::{Anchor, DeveloperMetadata, Location};
 use super::spreadsheet::{Rect, Spreadsheet};
 
 /// What to keep of a part of the answer: `None` keeps all of it.
@@ -330,8 +330,8 @@ impl<'o> ObjectWriter<'o> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::google::developer_metadata::Visibility;
     use crate::sandbox::google::entry::typed;
-    use crate::sandbox::google::metadata::Visibility;
 
     fn sheet() -> Spreadsheet {
         let mut ss = Spreadsheet::new("id", "Books");

@@ -4,73 +4,18 @@
 //! Used by `spreadsheets.batchUpdate` (create/update/delete), `developerMetadata.get`/`search`
 //! and the `…ByDataFilter` value methods. Anchors point at row/column identities (see
 //! `spreadsheet.rs`), so a location is computed fresh every time it is rendered.
+//!
+//! The entries themselves are data the spreadsheet holds and live in `developer_metadata.rs`;
+//! this file holds what needs a [`Spreadsheet`] to answer, so it depends on the spreadsheet and
+//! the spreadsheet does not depend on it.
 
 use serde_json::{Value, json};
 
+use super::developer_metadata::{Anchor, DeveloperMetadata, Location};
 use super::error::ApiError;
 use super::spreadsheet::{Rect, Spreadsheet};
 
-/// One developer metadata entry.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DeveloperMetadata {
-    pub id: i32,
-    pub key: String,
-    pub value: Option<String>,
-    pub visibility: Visibility,
-    pub anchor: Anchor,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Visibility {
-    Document,
-    Project,
-}
-
-/// What the metadata is attached to. Rows and columns by identity, not by index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Anchor {
-    Spreadsheet,
-    Sheet { sheet_id: i32 },
-    Row { sheet_id: i32, uid: u64 },
-    Column { sheet_id: i32, uid: u64 },
-}
-
-/// Where an anchor currently is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Location {
-    Spreadsheet,
-    Sheet { sheet: usize },
-    Row { sheet: usize, index: usize },
-    Column { sheet: usize, index: usize },
-}
-
-impl Visibility {
-    pub fn parse(text: &str) -> Option<Visibility> {
-        match text {
-            "DOCUMENT" => Some(Visibility::Document),
-            "PROJECT" => Some(Visibility::Project),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Document => "DOCUMENT",
-            Visibility::Project => "PROJECT",
-        }
-    }
-}
-
 impl Anchor {
-    pub fn sheet_id(&self) -> Option<i32> {
-        match *self {
-            Anchor::Spreadsheet => None,
-            Anchor::Sheet { sheet_id } | Anchor::Row { sheet_id, .. } | Anchor::Column { sheet_id, .. } => {
-                Some(sheet_id)
-            }
-        }
-    }
-
     /// The current position, `None` once the row, column or sheet is gone.
     pub fn locate(&self, ss: &Spreadsheet) -> Option<Location> {
         match *self {
@@ -327,6 +272,7 @@ fn index(json: &Value, key: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::google::developer_metadata::Visibility;
 
     #[test]
     fn row_metadata_renders_its_current_row() {

@@ -53,6 +53,7 @@ mod a1;
 pub mod batch_update;
 pub mod control;
 pub mod csv;
+pub mod developer_metadata;
 pub mod drive;
 pub mod entry;
 pub mod error;

@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::a1::{self, ParsedRange, Span};
+use super::developer_metadata::{Anchor, DeveloperMetadata};
 use super::entry::{Computed, Entry};
 use super::error::ApiError;
 use super::formula::{self, Grid};
-use super::metadata::{Anchor, DeveloperMetadata};
 use super::moves::Fate;
 
 /// Size of a sheet Google creates: 1000 rows × 26 columns.
@@ -627,8 +627,8 @@ fn spreadsheet_theme() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::google::developer_metadata::{Location, Visibility};
     use crate::sandbox::google::entry::typed;
-    use crate::sandbox::google::metadata::Location;
 
     fn sheet_with(values: &[&[&str]]) -> Spreadsheet {
         let mut ss = Spreadsheet::new("id", "t");
@@ -664,7 +664,7 @@ mod tests {
         for &row in rows {
             let id = i32::try_from(ss.metadata.len()).unwrap() + 1;
             let anchor = Anchor::Row { sheet_id: ss.sheets[sheet].sheet_id, uid: ss.sheets[sheet].rows[row].uid };
-            let visibility = super::super::metadata::Visibility::Document;
+            let visibility = Visibility::Document;
             ss.metadata.insert(id, DeveloperMetadata { id, key: "k".into(), value: None, visibility, anchor });
         }
     }
