@@ -328,8 +328,9 @@ impl<'s> Ledger<'s> {
         tx.commit()
     }
 
-    /// A row qbsync decided about is no longer on the sheet (deleted, or its anchor removed):
-    /// nothing is written anywhere for it, and the audit says so, once.
+    /// A row qbsync decided about is no longer on the sheet, found neither by its anchor nor by
+    /// its values (deleted, pasted over, or its anchor removed): nothing is written anywhere for
+    /// it, and the audit says so, once.
     pub fn row_gone(&self, record: &RowRecord) -> Result<(), StoreError> {
         let doc = match &record.doc_key {
             Some(key) => self.store.document(key)?,

@@ -15,7 +15,7 @@ use super::error::PassError;
 use super::fast::FastSet;
 use super::pass::Pass;
 use super::picture::Picture;
-use super::plan::{self, Anchor, Located};
+use super::plan::{self, Located};
 use super::project::{self, CellWrite};
 use super::report::PassReport;
 use super::seal::Seal;
@@ -64,7 +64,7 @@ impl Pass<'_> {
                 && self.view.rows.get(key.as_str()).is_some_and(|r| r.sheet_row != Some(**row as i64 + 1))
         });
         self.ledger().moved(moved.map(|(key, row)| (key.as_str(), *row as i64 + 1)))?;
-        self.note_rows_gone(&picture.anchors)?;
+        self.note_rows_gone(&located)?;
 
         // Saving a position broke the row's seal: the view must know before sealing again.
         self.view.catch_up(self.store)?;
@@ -149,14 +149,15 @@ impl Pass<'_> {
         Ok(())
     }
 
-    /// Notes every row qbsync placed on the sheet whose anchor is gone (see
-    /// [`super::ledger::Ledger::row_gone`]). The store is asked for the keys of placed rows, not the
+    /// Notes every row qbsync placed on the sheet that is found nowhere on it now, neither by
+    /// its anchor nor by its values (see [`super::ledger::Ledger::row_gone`]): deleted, or
+    /// overwritten whole. An anchor alone does not keep a row: a sort can leave it on a row
+    /// that shows something else. The store is asked for the keys of placed rows, not the
     /// view, which holds only the rows being planned.
-    fn note_rows_gone(&self, anchors: &[Anchor]) -> Result<(), StoreError> {
-        let anchored: FastSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
+    fn note_rows_gone(&self, located: &Located) -> Result<(), StoreError> {
         let mut gone: Vec<String> = Vec::new();
         self.store.for_each_placed_row_key(|key| {
-            if !anchored.contains(key) {
+            if !located.contains_key(key) {
                 gone.push(key.to_owned());
             }
         })?;

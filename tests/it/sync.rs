@@ -2,7 +2,7 @@
 //! into the emulated QuickBooks company and back onto the sheet.
 
 use qbsync::commands::context::RunFlags;
-use qbsync::sandbox::google::LiveEdit;
+use qbsync::sandbox::google::{LiveEdit, SortOrder};
 use qbsync::sheets::a1;
 use qbsync::store::{AuditQuery, Kind};
 use qbsync::sync::{Engine, PassOptions, Policy};
@@ -583,4 +583,69 @@ async fn a_quiet_row_hit_by_a_misplaced_write_gets_its_own_cells_back() {
     assert_eq!(to_victim.len(), 2, "{to_victim:?}");
     assert_eq!(to_victim[0]["values"][0][0].as_str(), Some(id.as_str()), "the misplaced write");
     assert_eq!(to_victim[1]["values"][0][0].as_str(), Some(victim_shows[0].as_str()), "the restore");
+}
+
+/// A row a person pastes another synced row over is gone, though its anchor is still there
+/// (a paste moves values, never row metadata): a row is found by its values as well as by its
+/// anchor, and an anchor under another document's id says nothing of its own row. The audit
+/// says the row went, and the pasted copy is flagged as one.
+#[tokio::test]
+async fn a_synced_row_pasted_over_by_another_reaches_the_audit_as_gone() {
+    let (world, mut engine, policy) = synced_demo().await;
+    let tab = world.tab().to_owned();
+    let google = &world.sandbox.google;
+    let index_of = |number: &str| {
+        let col = world.col("invoice");
+        world.sheet().iter().position(|r| r.get(col).is_some_and(|c| c.as_text() == number)).unwrap()
+    };
+    let overwritten_id = world.cell("ACD-2025-0104", "qb_invoice_id");
+    let target = index_of("ACD-2025-0104");
+    let original_at = index_of("ACD-2025-0105");
+    let original: Vec<String> = world.row("ACD-2025-0105").iter().map(|c| c.as_text().into_owned()).collect();
+    for (col, value) in original.iter().enumerate() {
+        google.set_cell(&tab, target, col, value).unwrap();
+    }
+
+    let report = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert!(report.created.is_empty());
+    assert_eq!(report.copies, 1, "the pasted row is a copy");
+    let audit = engine.store.audit(&AuditQuery { doc_number: Some("ACD-2025-0104".into()), ..Default::default() });
+    assert!(audit.unwrap().iter().any(|e| e.event == "row-deleted"), "the row pasted over reaches the audit");
+    assert!(!world.sheet().iter().any(|r| r[world.col("qb_invoice_id")].as_text() == overwritten_id));
+    let sheet = world.sheet();
+    assert_eq!(sheet[original_at][world.col("qb_sync_status")].as_text(), "synced", "the original keeps its row");
+    assert_eq!(sheet[target][world.col("qb_sync_status")].as_text(), "copy");
+}
+
+/// A sort that leaves row metadata on its physical rows (the sandbox's default, and what Google
+/// documents best) leaves each synced row's anchor under another row's values. A row deleted
+/// after that takes another row's anchor with it and leaves its own behind: it is still gone,
+/// and the audit says so, because a row is found by its values as well as by its anchor.
+#[tokio::test]
+async fn a_row_deleted_after_a_sort_left_its_anchor_elsewhere_reaches_the_audit_as_deleted() {
+    let (world, mut engine, policy) = synced_demo().await;
+    let tab = world.tab().to_owned();
+    let google = &world.sandbox.google;
+    let index_of = |number: &str| {
+        let col = world.col("invoice");
+        world.sheet().iter().position(|r| r.get(col).is_some_and(|c| c.as_text() == number)).unwrap()
+    };
+    let before = world.sheet();
+    google.sort_rows(&tab, "invoice", SortOrder::Descending).unwrap();
+    assert_ne!(world.sheet(), before, "the sort moved rows");
+    let deleted_id = world.cell("ACD-2025-0104", "qb_invoice_id");
+    google.delete_row(&tab, index_of("ACD-2025-0104")).unwrap();
+
+    let report = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert!(report.created.is_empty(), "nothing is created again for rows that only moved");
+    let audit = engine.store.audit(&AuditQuery { doc_number: Some("ACD-2025-0104".into()), ..Default::default() });
+    assert!(audit.unwrap().iter().any(|e| e.event == "row-deleted"), "the deleted row reaches the audit");
+    assert!(!world.sheet().iter().any(|r| r[world.col("qb_invoice_id")].as_text() == deleted_id));
+    for number in ["ACD-2025-0101", "ACD-2025-0103", "ACD-2025-0105"] {
+        assert_eq!(world.cell(number, "qb_sync_status"), "synced", "{number} keeps its own id, moved or not");
+    }
+    let others = engine.store.audit(&AuditQuery::default()).unwrap();
+    let deleted: Vec<_> =
+        others.iter().filter(|e| e.event == "row-deleted").filter_map(|e| e.doc_number.clone()).collect();
+    assert_eq!(deleted, vec!["ACD-2025-0104".to_owned()], "only the deleted row is noted");
 }

@@ -195,30 +195,17 @@ pub fn grid_range(ss: &Spreadsheet, json: &Value, field: &str) -> Result<Rect, A
 /// Does this metadata match the filter? A lookup matches on every field it sets; a cell range
 /// matches metadata whose location intersects it.
 pub fn matches(ss: &Spreadsheet, m: &DeveloperMetadata, filter: &Filter) -> Result<bool, ApiError> {
+    // The fields the entry carries are checked before it is located: locating a row walks the
+    // sheet, and a lookup by id or value over 100,000 anchors must not walk it for each.
+    if let Filter::Lookup(lookup) = filter
+        && !carries(m, lookup)
+    {
+        return Ok(false);
+    }
     let Some(location) = m.anchor.locate(ss) else { return Ok(false) };
     match filter {
         Filter::Cells(rect) => Ok(location.intersects(rect)),
         Filter::Lookup(lookup) => {
-            if let Some(id) = lookup.get("metadataId").and_then(Value::as_i64)
-                && i64::from(m.id) != id
-            {
-                return Ok(false);
-            }
-            if let Some(key) = lookup.get("metadataKey").and_then(Value::as_str)
-                && m.key != key
-            {
-                return Ok(false);
-            }
-            if let Some(value) = lookup.get("metadataValue").and_then(Value::as_str)
-                && m.value.as_deref() != Some(value)
-            {
-                return Ok(false);
-            }
-            if let Some(visibility) = lookup.get("visibility").and_then(Value::as_str)
-                && m.visibility.as_str() != visibility
-            {
-                return Ok(false);
-            }
             if let Some(kind) = lookup.get("locationType").and_then(Value::as_str)
                 && location.type_name() != kind
             {
@@ -240,6 +227,18 @@ pub fn matches(ss: &Spreadsheet, m: &DeveloperMetadata, filter: &Filter) -> Resu
             Ok(true)
         }
     }
+}
+
+/// Whether the entry has every id, key, value and visibility `lookup` asks for.
+fn carries(m: &DeveloperMetadata, lookup: &Value) -> bool {
+    let id = lookup.get("metadataId").and_then(Value::as_i64);
+    let key = lookup.get("metadataKey").and_then(Value::as_str);
+    let value = lookup.get("metadataValue").and_then(Value::as_str);
+    let visibility = lookup.get("visibility").and_then(Value::as_str);
+    id.is_none_or(|id| i64::from(m.id) == id)
+        && key.is_none_or(|key| m.key == key)
+        && value.is_none_or(|value| m.value.as_deref() == Some(value))
+        && visibility.is_none_or(|visibility| m.visibility.as_str() == visibility)
 }
 
 /// The cells a filter selects, each once, in metadata-id order for lookups.
