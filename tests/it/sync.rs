@@ -426,10 +426,7 @@ async fn sealed_history_is_not_planned_again_yet_every_edit_to_it_is_seen() {
         world.store().for_each_seal(|_, _| count += 1).unwrap();
         count
     };
-    let index_of = |number: &str| {
-        let col = world.col("invoice");
-        world.sheet().iter().position(|r| r.get(col).is_some_and(|c| c.as_text() == number)).unwrap()
-    };
+    let index_of = |number: &str| row_of(&world, number);
     assert_eq!(seals(), 0, "the passes that wrote the history back had cells to write: nothing sealed yet");
 
     // The next busy pass finds the history in agreement and seals it.
@@ -527,10 +524,7 @@ async fn a_quiet_row_hit_by_a_misplaced_write_gets_its_own_cells_back() {
         }
         cells
     };
-    let index_of = |number: &str| {
-        let col = world.col("invoice");
-        world.sheet().iter().position(|r| r.get(col).is_some_and(|c| c.as_text() == number)).unwrap()
-    };
+    let index_of = |number: &str| row_of(&world, number);
     let shown = |number: &str| -> Vec<String> { owned.iter().map(|column| world.cell(number, column)).collect() };
     // A busy pass seals the history.
     let first = new_row("ACD-2025-0901");
@@ -594,10 +588,7 @@ async fn a_synced_row_pasted_over_by_another_reaches_the_audit_as_gone() {
     let (world, mut engine, policy) = synced_demo().await;
     let tab = world.tab().to_owned();
     let google = &world.sandbox.google;
-    let index_of = |number: &str| {
-        let col = world.col("invoice");
-        world.sheet().iter().position(|r| r.get(col).is_some_and(|c| c.as_text() == number)).unwrap()
-    };
+    let index_of = |number: &str| row_of(&world, number);
     let overwritten_id = world.cell("ACD-2025-0104", "qb_invoice_id");
     let target = index_of("ACD-2025-0104");
     let original_at = index_of("ACD-2025-0105");
@@ -626,10 +617,7 @@ async fn a_row_deleted_after_a_sort_left_its_anchor_elsewhere_reaches_the_audit_
     let (world, mut engine, policy) = synced_demo().await;
     let tab = world.tab().to_owned();
     let google = &world.sandbox.google;
-    let index_of = |number: &str| {
-        let col = world.col("invoice");
-        world.sheet().iter().position(|r| r.get(col).is_some_and(|c| c.as_text() == number)).unwrap()
-    };
+    let index_of = |number: &str| row_of(&world, number);
     let before = world.sheet();
     google.sort_rows(&tab, "invoice", SortOrder::Descending).unwrap();
     assert_ne!(world.sheet(), before, "the sort moved rows");
@@ -648,4 +636,10 @@ async fn a_row_deleted_after_a_sort_left_its_anchor_elsewhere_reaches_the_audit_
     let deleted: Vec<_> =
         others.iter().filter(|e| e.event == "row-deleted").filter_map(|e| e.doc_number.clone()).collect();
     assert_eq!(deleted, vec!["ACD-2025-0104".to_owned()], "only the deleted row is noted");
+}
+
+/// The grid row (0-based) that shows invoice `number`.
+fn row_of(world: &World, number: &str) -> usize {
+    let col = world.col("invoice");
+    world.sheet().iter().position(|r| r.get(col).is_some_and(|c| c.as_text() == number)).unwrap()
 }
