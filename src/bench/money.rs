@@ -82,13 +82,11 @@ pub async fn run(options: MoneyOptions, mut progress: impl FnMut(&str)) -> anyho
         "5a, 5b: {} payments over {} payment intervals, and an idle company for {} rounds…",
         options.paid.payments, options.paid.intervals, options.idle_rounds
     ));
-    let (paid, idle) = tokio::join!(
-        async { paid::run(world(&options, options.paid.payments).await?, &options.paid).await },
-        async {
+    let (paid, idle) =
+        tokio::join!(async { paid::run(world(&options, options.paid.payments).await?, &options.paid).await }, async {
             let world = world(&options, IDLE_DOCUMENTS).await?;
             metering::idle(world, options.idle_rounds, options.paid.poll_interval).await
-        },
-    );
+        },);
     Ok(MoneyReport { machine: Machine::this(), created, paid: paid?, idle: idle?, options })
 }
 
@@ -109,10 +107,8 @@ impl fmt::Display for MoneyReport {
             m.qbsync_version,
             if m.release_build { "release" } else { "debug" },
             m.cpus,
-            m.memory_kib.map_or("an unknown amount of memory".to_owned(), |k| format!(
-                "{:.1} GiB of memory",
-                mib(k) / 1024.0
-            )),
+            m.memory_kib
+                .map_or("an unknown amount of memory".to_owned(), |k| format!("{:.1} GiB of memory", mib(k) / 1024.0)),
         )?;
         writeln!(
             f,
@@ -175,11 +171,7 @@ impl fmt::Display for MoneyReport {
             f,
             "   = {:.1} metered calls per 1,000 documents created{}",
             c.per_thousand(),
-            if c.documents == 1000 {
-                String::new()
-            } else {
-                format!(" (scaled: calls × 1,000 / {})", c.documents)
-            }
+            if c.documents == 1000 { String::new() } else { format!(" (scaled: calls × 1,000 / {})", c.documents) }
         )
     }
 }

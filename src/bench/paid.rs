@@ -154,7 +154,9 @@ async fn pay_and_watch(
     let mut recorded: Vec<Instant> = Vec::with_capacity(targets.len());
     let mut seen: Vec<Option<Duration>> = vec![None; targets.len()];
     loop {
-        while let Some(target) = targets.get(recorded.len()).filter(|_| start + moments[recorded.len()] <= Instant::now()) {
+        while let Some(target) =
+            targets.get(recorded.len()).filter(|_| start + moments[recorded.len()] <= Instant::now())
+        {
             world.sandbox.qbo.record_payment(EntityKind::Invoice, &target.id, target.balance)?;
             recorded.push(Instant::now());
         }

@@ -59,12 +59,9 @@ pub async fn settle(engine: &mut Engine, policy: &Policy) -> anyhow::Result<(usi
     anyhow::bail!("the sheet did not settle in {SETTLE_PASSES} passes")
 }
 
-/// A world whose `rows` ready rows are created, with one round of the poller run since: the
-/// company as a running daemon has it, every document followed and its window covered.
-pub async fn settled_world(
-    world: &BenchWorld,
-    engine: &mut Engine,
-) -> anyhow::Result<Policy> {
+/// Creates every ready row of `world`, then runs one round of the poller: the company as a
+/// running daemon has it, every document followed and its window covered. Returns the policy.
+pub async fn settled_world(world: &BenchWorld, engine: &mut Engine) -> anyhow::Result<Policy> {
     let policy = context::policy(&world.settings, RunFlags::default())?;
     settle(engine, &policy).await?;
     force_round(engine, &policy).await?;
@@ -75,7 +72,7 @@ pub async fn settled_world(
 /// does not depend on when it runs, only on what changed since the last.
 pub async fn force_round(engine: &mut Engine, policy: &Policy) -> anyhow::Result<PassReport> {
     engine.following.as_mut().context("payments are not followed")?.due_now();
-    Ok(engine.pass(policy, PassOptions::default()).await.context("a benchmark pass stopped")?)
+    engine.pass(policy, PassOptions::default()).await.context("a benchmark pass stopped")
 }
 
 /// The daemon's schedule for a money figure: `poll` (`None`: the shipped interval) and the
