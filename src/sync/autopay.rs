@@ -78,6 +78,16 @@ impl Pass<'_> {
         Ok(())
     }
 
+    /// Until a pass of this process has paid: the rows of payments held for the account setting
+    /// lose their seals before the sheet is read, so that the pass deciding those payments again
+    /// sees their paid dates (a sealed row is not decoded).
+    pub(super) fn reopen_held_payouts(&self) -> Result<(), PassError> {
+        if *self.retry_held_payouts && self.policy.autopay.is_on() {
+            self.ledger().unseal_held_payouts()?;
+        }
+        Ok(())
+    }
+
     /// The paid date of each created document whose rows the picture holds with a date: the
     /// latest date its rows show.
     fn paid_dates(&self) -> Result<BTreeMap<String, NaiveDate>, PassError> {

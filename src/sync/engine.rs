@@ -142,6 +142,7 @@ impl Pass<'_> {
         let mut report = PassReport::default();
         if !options.dry_run {
             self.follow_money().await?;
+            self.reopen_held_payouts()?;
         }
         if !self.first_look().await? {
             report.idle = true;

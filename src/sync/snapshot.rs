@@ -37,11 +37,6 @@ impl Pass<'_> {
         let unsettled = StoreView::new(waiting, store.pending_documents_for_planning()?);
         let claims_left = !store.rows_with_status(RowStatus::Claimed)?.is_empty();
         let mut payable = Vec::new();
-        if *self.retry_held_payouts && self.policy.autopay.is_on() {
-            // Payments held for the account setting are decided again once a process: their
-            // rows must not stay sealed out of sight (see `super::autopay`).
-            self.ledger().unseal_held_payouts()?;
-        }
         for doc_kind in self.policy.autopay.kinds() {
             payable.extend(store.payable_documents(doc_kind, *self.retry_held_payouts)?);
         }
