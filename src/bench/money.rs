@@ -98,6 +98,11 @@ async fn world(options: &MoneyOptions, rows: usize) -> anyhow::Result<BenchWorld
     Ok(world)
 }
 
+/// `1 pass`, `2 passes`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 impl fmt::Display for MoneyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = &self.machine;
@@ -164,8 +169,19 @@ impl fmt::Display for MoneyReport {
         writeln!(f, "\n5c. Creating {} documents on a company already followed", c.documents)?;
         writeln!(
             f,
-            "   {} created in {} passes: {} metered calls; then {} round(s) of the poller until every row showed its money: {} metered calls ({} CDC polls, {} reads and queries in all)",
-            c.created, c.creating_passes, c.creating_metered, c.rounds, c.rounds_metered, c.cdc_polls, c.reads
+            "   {} created in {}: {}; then {} of the poller until every row showed its money: {} ({} CDC polls, {} reads and queries in all)",
+            c.created,
+            count(c.creating_passes as u64, "pass", "passes"),
+            count(c.creating_metered, "metered call", "metered calls"),
+            count(c.rounds as u64, "round", "rounds"),
+            count(c.rounds_metered, "metered call", "metered calls"),
+            c.cdc_polls,
+            c.reads
+        )?;
+        writeln!(
+            f,
+            "   (not counted: {} before the backlog, once per process: the tax setup, the first document and the first round)",
+            count(c.before_backlog, "metered call", "metered calls")
         )?;
         write!(
             f,
