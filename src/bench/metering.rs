@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::rounds::{self, Watched};
@@ -87,44 +86,38 @@ impl CreationMetering {
 }
 
 /// Runs figure 5b in `world` (a sandbox holding a [`sheet::money_backlog`]), watching
-/// `rounds` whole rounds of the poller; `poll` is the daemon's poll interval (`None`: shipped).
-pub async fn idle(world: BenchWorld, rounds: usize, poll: Option<Duration>) -> anyhow::Result<IdleMetering> {
+/// `idle_rounds` whole rounds of the poller; `poll` is the daemon's poll interval (`None`: shipped).
+pub async fn idle(world: BenchWorld, idle_rounds: usize, poll: Option<Duration>) -> anyhow::Result<IdleMetering> {
     let mut engine = world.engine().await?;
     rounds::settled_world(&world, &mut engine).await?;
     let documents = world.sandbox.qbo.invoices().len();
     let payments_interval = world.payments_interval();
     let schedule = rounds::schedule(&world.settings, poll);
-    let wanted = rounds.max(1);
+    let wanted = idle_rounds.max(1);
     // The round before the first measured, then `wanted` more, each an interval and a poll apart.
     let deadline = (payments_interval + schedule.full_interval) * (wanted as u32 + 2) + Duration::from_secs(60);
 
     let watched = Arc::new(Mutex::new(Watched::default()));
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let settings = world.settings.clone();
-    let daemon = rounds::run_daemon(&mut engine, &settings, schedule, watched.clone(), async {
-        let _ = stop_rx.await;
-    });
     let watcher = async {
         let started = Instant::now();
         // The emulator's count at the end of the round before the first measured.
         let mut cdc_at_first: Option<u64> = None;
-        let outcome = loop {
+        loop {
             let ended = rounds::lock(&watched).rounds.len();
             if ended >= 1 && cdc_at_first.is_none() {
                 cdc_at_first = Some(world.sandbox.qbo.request_counts().cdc);
             }
             if ended > wanted {
-                break Ok(world.sandbox.qbo.request_counts().cdc - cdc_at_first.unwrap_or_default());
+                return Ok(world.sandbox.qbo.request_counts().cdc - cdc_at_first.unwrap_or_default());
             }
             if started.elapsed() >= deadline {
-                break Err(anyhow::anyhow!("only {ended} rounds of the poller ran in {} s", deadline.as_secs()));
+                bail!("only {ended} rounds of the poller ran in {} s", deadline.as_secs());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        let _ = stop_tx.send(());
-        outcome
+        }
     };
-    let ((), cdc_polls) = tokio::join!(daemon, watcher);
+    let cdc_polls: anyhow::Result<u64> =
+        rounds::alongside(&mut engine, &world.settings, schedule, watched.clone(), watcher).await;
     let cdc_polls = cdc_polls?;
     let watched = rounds::lock(&watched);
     let (first, last) = (watched.rounds[0], watched.rounds[wanted]);

@@ -21,7 +21,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::latency::quantile;
@@ -97,19 +96,8 @@ pub async fn run(world: BenchWorld, options: &PaidOptions) -> anyhow::Result<Pai
 
     let watched = Arc::new(Mutex::new(Watched::default()));
     let metered_before = engine.qbo.stats().metered;
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let settings = world.settings.clone();
-    // The daemon runs in this task next to the bookkeeper (an engine is not shared between
-    // threads); the bookkeeper stops it once every payment shows, or at the deadline.
-    let daemon = rounds::run_daemon(&mut engine, &settings, schedule, watched.clone(), async {
-        let _ = stop_rx.await;
-    });
-    let bookkeeper = async {
-        let seen = pay_and_watch(&world, &targets, &moments, deadline).await;
-        let _ = stop_tx.send(());
-        seen
-    };
-    let ((), seen) = tokio::join!(daemon, bookkeeper);
+    let bookkeeper = pay_and_watch(&world, &targets, &moments, deadline);
+    let seen = rounds::alongside(&mut engine, &world.settings, schedule, watched.clone(), bookkeeper).await;
     let seen = seen?;
 
     let samples: Vec<Duration> = seen.iter().flatten().copied().collect();

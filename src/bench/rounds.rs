@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::world::BenchWorld;
@@ -84,17 +85,28 @@ pub fn schedule(settings: &Settings, poll: Option<Duration>) -> Schedule {
     }
 }
 
-/// Runs the real daemon loop over `engine` until `stop` completes, noting rounds in `watched`.
-pub async fn run_daemon(
+/// Runs the real daemon loop over `engine`, noting its rounds in `watched`, alongside `author`
+/// (in this task: an engine is not shared between threads), and stops it once `author` is done.
+pub async fn alongside<T>(
     engine: &mut Engine,
     settings: &Settings,
     schedule: Schedule,
     watched: Shared,
-    stop: impl Future<Output = ()>,
-) {
+    author: impl Future<Output = T>,
+) -> T {
     let metered = engine.qbo.stats().metered;
     let mut hooks = Hooks { settings: settings.clone(), metered, watched };
-    crate::daemon::run_with(engine, &mut hooks, schedule, stop).await;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let daemon = crate::daemon::run_with(engine, &mut hooks, schedule, async {
+        let _ = stop_rx.await;
+    });
+    let author = async {
+        let outcome = author.await;
+        let _ = stop_tx.send(());
+        outcome
+    };
+    let ((), outcome) = tokio::join!(daemon, author);
+    outcome
 }
 
 struct Hooks {
