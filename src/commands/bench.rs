@@ -20,8 +20,9 @@ pub struct Args {
     /// Rows of the settled sheet the large-sheet passes read [default: 50000; 2000 with --quick].
     #[arg(long, value_name = "N")]
     pub idle_rows: Option<usize>,
-    /// Seconds between the daemon's polls for the latency figure [default: the shipped poll
-    /// interval, 60; 1 with --quick].
+    /// Seconds between the daemon's polls for the latency figure, and with --money for the
+    /// payment and idle figures [default: the shipped poll interval, 60; with --quick 4, or 1
+    /// with --money].
     #[arg(long, value_name = "SECS")]
     pub interval: Option<u64>,
     /// Rows appended for the latency figure [default: 12; 3 with --quick].
