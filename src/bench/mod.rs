@@ -15,11 +15,22 @@
 //! - [`large`]: idle passes and one-document passes over a long sheet, in child processes
 //!   (section 4);
 //! - [`sheet`], [`probe`]: the sheets it uses and the `/proc` readings it takes.
+//!
+//! Section 5, money coming back (`qbsync bench --money`, [`money`]), runs on its own: at the
+//! shipped payment interval it takes about half an hour.
+//!
+//! - [`paid`]: a payment recorded in QuickBooks until its row shows it (5a);
+//! - [`metering`]: metered calls of an idle company and per 1,000 documents created (5b, 5c);
+//! - [`rounds`]: the daemon as both run it, noting the payment poller's rounds.
 
 pub mod backlog;
 pub mod large;
 pub mod latency;
+pub mod metering;
+pub mod money;
+pub mod paid;
 pub mod probe;
+pub mod rounds;
 pub mod sheet;
 mod world;
 
@@ -32,6 +43,7 @@ use serde::Serialize;
 pub use backlog::BacklogFigures;
 pub use large::LargeSheetFigures;
 pub use latency::LatencyFigures;
+pub use money::{MoneyOptions, MoneyReport};
 
 /// QuickBooks' ceiling: 40 batch requests a minute of at most 30 documents each.
 pub const CEILING_PER_MINUTE: f64 = 1_200.0;

@@ -11,6 +11,26 @@ pub fn header() -> Vec<String> {
     inputs.chain(Field::TRACKING_INVOICE).map(|field| names.name(field).to_owned()).collect()
 }
 
+/// [`header`], then the invoice money columns `qbsync migrate` adds (`qb_balance`,
+/// `qb_paid_status`, `qb_paid_at`): a sheet on which the payment poller shows what it learns.
+pub fn money_header() -> Vec<String> {
+    let names = crate::domain::layout::ColumnNames::default();
+    let money = crate::domain::layout::Field::MONEY_INVOICE.into_iter().map(|field| names.name(field).to_owned());
+    header().into_iter().chain(money).collect()
+}
+
+/// Ready row `i` on a [`money_header`] sheet: the money columns blank.
+pub fn ready_money_row(i: usize) -> Vec<String> {
+    let mut row = ready_row(i);
+    row.resize(money_header().len(), String::new());
+    row
+}
+
+/// A [`money_header`] sheet of `rows` ready rows.
+pub fn money_backlog(rows: usize) -> String {
+    to_csv(money_header(), (0..rows).map(ready_money_row))
+}
+
 /// The demo company's customers (they all exist, so names resolve in one query per pass).
 const CUSTOMERS: [&str; 6] =
     ["Acme Training Co", "O'Brien & Sons", "Globex Corporation", "Initech LLC", "Umbrella Academy", "Stark Industries"];
@@ -91,6 +111,17 @@ mod tests {
         let text = backlog(3);
         assert_eq!(text.lines().count(), 4);
         assert!(text.contains("\"O'Brien & Sons\"") || text.contains("O'Brien & Sons"));
+    }
+
+    #[test]
+    fn money_rows_carry_the_money_columns_blank() {
+        let header = money_header();
+        assert_eq!(&header[header.len() - 3..], ["qb_balance", "qb_paid_status", "qb_paid_at"]);
+        let row = ready_money_row(3);
+        assert_eq!(row.len(), header.len());
+        assert_eq!(row[..ready_row(3).len()], ready_row(3)[..]);
+        assert!(row[row.len() - 3..].iter().all(String::is_empty));
+        assert_eq!(money_backlog(2).lines().count(), 3);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::sandbox::faults::FaultRule;
 use crate::sandbox::{Sandbox, SandboxDirs, SandboxOptions};
 use crate::settings::{LoadOptions, Settings};
 use crate::sync::Engine;
+use crate::sync::following::Following;
 
 /// The demo direction map: the benchmark's rows come from "ACD", which it routes to invoices.
 const DIRECTIONS: &str = include_str!("../../config/qb_directions.json");
@@ -26,6 +27,9 @@ pub struct BenchWorld {
     pub env: Vec<(String, String)>,
     pub settings: Settings,
     pub state_dir: PathBuf,
+    /// The payment poller's interval when it is not the settings' (`qbsync bench --money
+    /// --quick` polls every few seconds, below what `QBSYNC_PAYMENTS_INTERVAL` accepts).
+    pub payments_interval: Option<Duration>,
     /// Holds the directories for as long as the world lives.
     _dir: TempDir,
 }
@@ -60,13 +64,22 @@ impl BenchWorld {
         })?;
         sandbox.connect_quickbooks(&state_dir).await.context("QuickBooks did not connect")?;
         let settings = Settings::load(&LoadOptions { config_file: None, env_file: None, environment: env.clone() })?;
-        Ok(BenchWorld { sandbox, env, settings, state_dir, _dir: dir })
+        Ok(BenchWorld { sandbox, env, settings, state_dir, payments_interval: None, _dir: dir })
     }
 
     /// A fresh engine over this world's store, built as `qbsync daemon` builds it.
     pub async fn engine(&self) -> anyhow::Result<Engine> {
         let tokens = context::tokens(&self.settings)?;
-        context::engine(&self.settings, tokens).await
+        let mut engine = context::engine(&self.settings, tokens).await?;
+        if let Some(interval) = self.payments_interval {
+            engine.following = Some(Following::every(interval));
+        }
+        Ok(engine)
+    }
+
+    /// How often the payment poller runs in this world.
+    pub fn payments_interval(&self) -> Duration {
+        self.payments_interval.unwrap_or(self.settings.payments.interval)
     }
 
     pub fn tab(&self) -> &str {

@@ -8,8 +8,8 @@ use super::context::{self, RunFlags};
 use super::lock::InstanceLock;
 use crate::settings::LoadOptions;
 use crate::store::Store;
-use crate::sync::PassReport;
 use crate::sync::{Engine, PassOptions};
+use crate::sync::{MoneyCounts, PassReport};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -109,19 +109,87 @@ pub fn print_report(report: &PassReport, dry_run: bool) {
             rows.join(", ")
         );
     }
-    println!(
-        "{} created, {} failed, {} skipped, {} copies flagged, {} still uncertain, {} cells written{}{}",
-        report.created.len(),
-        report.failed,
-        report.skipped,
-        report.copies,
-        report.uncertain,
-        report.cells_written,
-        if report.in_review > 0 { format!(", {} waiting for approval", report.in_review) } else { String::new() },
-        if report.deferred_by_limit > 0 {
-            format!(", {} left for the next run (--limit)", report.deferred_by_limit)
-        } else {
-            String::new()
-        }
-    );
+    println!("{}", summary(report));
+}
+
+/// The line that sums a pass up: what was created and decided, then what it did about money,
+/// then what is left waiting.
+pub fn summary(report: &PassReport) -> String {
+    let mut parts = vec![
+        format!("{} created", report.created.len()),
+        format!("{} failed", report.failed),
+        format!("{} skipped", report.skipped),
+        format!("{} copies flagged", report.copies),
+        format!("{} still uncertain", report.uncertain),
+        format!("{} cells written", report.cells_written),
+    ];
+    parts.extend(money_summary(&report.money));
+    if report.in_review > 0 {
+        parts.push(format!("{} waiting for approval", report.in_review));
+    }
+    if report.deferred_by_limit > 0 {
+        parts.push(format!("{} left for the next run (--limit)", report.deferred_by_limit));
+    }
+    parts.join(", ")
+}
+
+/// What a pass did about money, only what happened.
+fn money_summary(money: &MoneyCounts) -> Vec<String> {
+    let payments = |n: usize| if n == 1 { "1 payment".to_owned() } else { format!("{n} payments") };
+    let mut parts = Vec::new();
+    if money.payments_recorded > 0 {
+        parts.push(format!("{} recorded in QuickBooks", payments(money.payments_recorded)));
+    }
+    if money.payments_refused > 0 {
+        parts.push(format!(
+            "{} refused by QuickBooks (record by hand; see qbsync audit)",
+            payments(money.payments_refused)
+        ));
+    }
+    if money.payments_held > 0 {
+        parts.push(format!(
+            "{} held: QuickBooks refused the payment account (correct the setting and restart; see qbsync audit)",
+            payments(money.payments_held)
+        ));
+    }
+    if money.shown > 0 {
+        let documents = if money.shown == 1 { "1 document".to_owned() } else { format!("{} documents", money.shown) };
+        parts.push(format!("money shown for {documents}"));
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_counts_what_was_created_and_decided() {
+        let report = PassReport { failed: 1, skipped: 2, cells_written: 14, ..PassReport::default() };
+        assert_eq!(
+            summary(&report),
+            "0 created, 1 failed, 2 skipped, 0 copies flagged, 0 still uncertain, 14 cells written"
+        );
+    }
+
+    #[test]
+    fn payments_and_money_shown_are_counted_only_when_something_happened() {
+        let money = MoneyCounts { payments_recorded: 1, payments_refused: 0, payments_held: 0, shown: 3 };
+        let report = PassReport { cells_written: 9, money, deferred_by_limit: 4, ..PassReport::default() };
+        assert_eq!(
+            summary(&report),
+            "0 created, 0 failed, 0 skipped, 0 copies flagged, 0 still uncertain, 9 cells written, \
+             1 payment recorded in QuickBooks, money shown for 3 documents, 4 left for the next run (--limit)"
+        );
+        let money = MoneyCounts { payments_recorded: 2, payments_refused: 1, payments_held: 2, shown: 1 };
+        assert_eq!(
+            money_summary(&money),
+            [
+                "2 payments recorded in QuickBooks",
+                "1 payment refused by QuickBooks (record by hand; see qbsync audit)",
+                "2 payments held: QuickBooks refused the payment account (correct the setting and restart; see qbsync audit)",
+                "money shown for 1 document",
+            ]
+        );
+    }
 }

@@ -14,17 +14,12 @@ use super::names::*;
 use super::{Check, list};
 use crate::auth::{AuthError, ConnectionStatus, TokenSource};
 use crate::commands::context;
-use crate::qbo::{Account, CompanyInfo, Item, QboClient, QboError};
+use crate::qbo::{Account, CompanyInfo, DEPOSIT_TYPES, Item, PAY_FROM_TYPES, QboClient, QboError};
 use crate::settings::{AutoMarkPaid, Settings};
 
 /// Account types an expense line may post to.
 const EXPENSE_TYPES: [&str; 3] = ["Expense", "Other Expense", "Cost of Goods Sold"];
 const PAYABLE_TYPE: &str = "Accounts Payable";
-/// Account types a bill may be paid from (`CheckPayment` or `CreditCardPayment`).
-const PAY_FROM_TYPES: [&str; 2] = ["Bank", "Credit Card"];
-/// Account types a customer's payment may be deposited to (Undeposited Funds is an
-/// "Other Current Asset").
-const DEPOSIT_TYPES: [&str; 2] = ["Bank", "Other Current Asset"];
 /// At most this many candidates are listed.
 const MAX_CANDIDATES: usize = 15;
 

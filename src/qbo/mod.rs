@@ -50,8 +50,8 @@ pub use error::{NameHolder, QboError};
 pub use fault::{Fault, FaultDetail};
 pub use ledger::{Applied, DocState, PaymentKind, PaymentLink, PaymentState};
 pub use model::{
-    Account, CompanyInfo, Doc, DocKind, ExpenseLine, Item, NewBill, NewDoc, NewInvoice, Party, PartyKind, Preferences,
-    SalesLine,
+    Account, CompanyInfo, DEPOSIT_TYPES, Doc, DocKind, ExpenseLine, Item, NewBill, NewDoc, NewInvoice, PAY_FROM_TYPES,
+    Party, PartyKind, Preferences, SalesLine,
 };
 pub use pacing::CallStats;
 pub use payments::{NewPayment, PayFrom};

@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::doc_tax::{DocTax, GlobalTaxCalculation, TaxShapeError};
+use super::ledger::PaymentKind;
 use super::money::{Number, decimal_from_json};
 
 /// The documents qbsync creates.
@@ -565,7 +566,30 @@ pub struct Account {
     pub active: bool,
 }
 
+/// Account types a bill may be paid from: a bank account (`CheckPayment`) or a credit card
+/// (`CreditCardPayment`).
+pub const PAY_FROM_TYPES: [&str; 2] = ["Bank", CREDIT_CARD_TYPE];
+/// Account types a customer's payment may be deposited to (Undeposited Funds is an "Other
+/// Current Asset").
+pub const DEPOSIT_TYPES: [&str; 2] = ["Bank", "Other Current Asset"];
+/// The type QuickBooks gives credit cards: a bill paid from one is a `CreditCard` BillPayment.
+const CREDIT_CARD_TYPE: &str = "Credit Card";
+
 impl Account {
+    /// Whether a bill paid from it is a credit-card payment (else a check).
+    pub fn is_credit_card(&self) -> bool {
+        self.account_type == CREDIT_CARD_TYPE
+    }
+
+    /// Whether a payment of `kind` can go through it: active, and of a type that takes it.
+    pub fn takes(&self, kind: PaymentKind) -> bool {
+        let types = match kind {
+            PaymentKind::Payment => DEPOSIT_TYPES,
+            PaymentKind::BillPayment => PAY_FROM_TYPES,
+        };
+        self.active && types.contains(&self.account_type.as_str())
+    }
+
     pub(crate) fn from_entity(entity: &Value) -> Result<Account, String> {
         Ok(Account {
             id: text(entity, "Id").ok_or("the account has no Id")?,

@@ -120,6 +120,17 @@ impl NewPayment {
         }
     }
 
+    /// The account the payment goes through: the deposit account, or the bank or card a bill
+    /// is paid from (`None`: QuickBooks picks Undeposited Funds).
+    pub fn account_id(&self) -> Option<&str> {
+        match self {
+            NewPayment::Invoice { deposit_account_id, .. } => deposit_account_id.as_deref(),
+            NewPayment::Bill {
+                pay_from: PayFrom::Bank { account_id } | PayFrom::CreditCard { account_id }, ..
+            } => Some(account_id),
+        }
+    }
+
     /// The exact request body, money as exact number text; record it with the intent.
     pub fn to_body(&self) -> Result<String, serde_json::Error> {
         match self {

@@ -150,8 +150,11 @@ pub enum AuditEvent {
     PaymentIntent,
     /// QuickBooks holds the payment qbsync sent (from its answer, or found by its marker).
     Paid,
-    /// QuickBooks refused the payment; nothing was paid.
+    /// QuickBooks refused the payment for the document; nothing was paid.
     PaymentRefused,
+    /// QuickBooks refused the payment because of the payment account setting; nothing was
+    /// paid, and it is decided again after a restart.
+    PaymentHeld,
     /// Nothing was owed any more when the payment was settled; nothing was sent.
     PaymentUnneeded,
 }
@@ -175,6 +178,7 @@ impl AuditEvent {
             AuditEvent::PaymentIntent => "payment-intent",
             AuditEvent::Paid => "paid",
             AuditEvent::PaymentRefused => "payment-refused",
+            AuditEvent::PaymentHeld => "payment-held",
             AuditEvent::PaymentUnneeded => "payment-unneeded",
         }
     }

@@ -5,9 +5,11 @@
 //! A payout is a write like a create, kept like one: recorded with its exact body and the
 //! `requestid` every resend reuses before the first send, then settled `pending` → `paid`
 //! (QuickBooks holds the payment, by its answer or found by its marker), `refused` (QuickBooks
-//! refused it: a person records it by hand) or `unneeded` (nothing was owed by the time it was
-//! settled, so nothing was sent). One payout per document, ever: whatever its outcome, a
-//! document qbsync decided to pay is not paid by qbsync again.
+//! refused it for the document: a person records it by hand), `held` (QuickBooks refused it
+//! because of the payment account setting: nothing was paid, and it is decided again, under a
+//! new `requestid`, once qbsync restarts with the setting corrected) or `unneeded` (nothing was
+//! owed by the time it was settled, so nothing was sent). One payout per document: whatever its
+//! outcome, a document qbsync decided to pay is not paid by qbsync again.
 
 use chrono::NaiveDate;
 use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
@@ -27,8 +29,11 @@ pub enum PayoutState {
     Pending,
     /// QuickBooks holds the payment.
     Paid,
-    /// QuickBooks refused the payment; nothing was paid.
+    /// QuickBooks refused the payment for the document; nothing was paid.
     Refused,
+    /// QuickBooks refused the payment because of the account it was to go through (a setting,
+    /// not the row); nothing was paid, and it is decided again after a restart.
+    Held,
     /// Nothing was owed any more when it was settled; nothing was sent.
     Unneeded,
 }
@@ -39,6 +44,7 @@ impl PayoutState {
             PayoutState::Pending => "pending",
             PayoutState::Paid => "paid",
             PayoutState::Refused => "refused",
+            PayoutState::Held => "held",
             PayoutState::Unneeded => "unneeded",
         }
     }
@@ -53,7 +59,7 @@ impl ToSql for PayoutState {
 impl FromSql for PayoutState {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         let text = value.as_str()?;
-        [PayoutState::Pending, PayoutState::Paid, PayoutState::Refused, PayoutState::Unneeded]
+        [PayoutState::Pending, PayoutState::Paid, PayoutState::Refused, PayoutState::Held, PayoutState::Unneeded]
             .into_iter()
             .find(|s| s.as_str() == text)
             .ok_or_else(|| unknown("payout state", text))
@@ -95,6 +101,8 @@ pub struct PayoutRecord {
     pub error: Option<String>,
     pub requested_at: String,
     pub settled_at: Option<String>,
+    /// The account the payment goes through (`None` for payouts recorded before schema v10).
+    pub account_id: Option<String>,
 }
 
 fn entity_name<S: serde::Serializer>(kind: &PaymentKind, serializer: S) -> Result<S::Ok, S::Error> {
@@ -110,10 +118,12 @@ pub struct NewPayout<'a> {
     pub payload: &'a str,
     pub amount: Decimal,
     pub paid_on: NaiveDate,
+    /// The account the payment goes through (the deposit account, or the bank or card).
+    pub account_id: Option<&'a str>,
 }
 
-const PAYOUT_COLUMNS: &str =
-    "doc_key, kind, request_id, payload, amount, paid_on, state, qbo_id, attempts, error, requested_at, settled_at";
+const PAYOUT_COLUMNS: &str = "doc_key, kind, request_id, payload, amount, paid_on, state, qbo_id, attempts, error, \
+     requested_at, settled_at, account_id";
 
 fn payout_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PayoutRecord> {
     Ok(PayoutRecord {
@@ -129,6 +139,7 @@ fn payout_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PayoutRecord> {
         error: r.get(9)?,
         requested_at: r.get(10)?,
         settled_at: r.get(11)?,
+        account_id: r.get(12)?,
     })
 }
 
@@ -141,8 +152,8 @@ impl Store {
         }
         self.doc_changed(payout.doc_key);
         self.conn.execute(
-            "INSERT INTO payouts (doc_key, kind, request_id, payload, amount, paid_on, state, requested_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+            "INSERT INTO payouts (doc_key, kind, request_id, payload, amount, paid_on, state, requested_at, account_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)",
             params![
                 payout.doc_key,
                 payout.kind.entity(),
@@ -150,7 +161,30 @@ impl Store {
                 payout.payload,
                 payout.amount.to_string(),
                 payout.paid_on.format("%Y-%m-%d").to_string(),
-                now()
+                now(),
+                payout.account_id
+            ],
+        )?;
+        self.payout(payout.doc_key)?.ok_or(StoreError::Sql(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    /// Decides a `held` payout again: it becomes `payout`, pending and never sent. Only a held
+    /// payout is renewed (QuickBooks paid nothing for it); any other is handed back as it is.
+    pub fn renew_payout(&self, payout: &NewPayout<'_>) -> Result<PayoutRecord, StoreError> {
+        self.doc_changed(payout.doc_key);
+        self.conn.execute(
+            "UPDATE payouts SET kind = ?2, request_id = ?3, payload = ?4, amount = ?5, paid_on = ?6, state = 'pending',
+                    qbo_id = NULL, attempts = 0, error = NULL, requested_at = ?7, settled_at = NULL, account_id = ?8
+             WHERE doc_key = ?1 AND state = 'held'",
+            params![
+                payout.doc_key,
+                payout.kind.entity(),
+                payout.request_id,
+                payout.payload,
+                payout.amount.to_string(),
+                payout.paid_on.format("%Y-%m-%d").to_string(),
+                now(),
+                payout.account_id
             ],
         )?;
         self.payout(payout.doc_key)?.ok_or(StoreError::Sql(rusqlite::Error::QueryReturnedNoRows))
@@ -204,18 +238,31 @@ impl Store {
         Ok(())
     }
 
+    /// Drops the seals of the rows of documents whose payout is held, so that the pass deciding
+    /// those payouts again plans those rows in full and sees their paid dates.
+    pub fn unseal_held_payouts(&self) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE rows SET seal = NULL
+             WHERE seal IS NOT NULL AND doc_key IN (SELECT doc_key FROM payouts WHERE state = 'held')",
+            [],
+        )?;
+        Ok(())
+    }
+
     /// The documents of `doc_kind` a row's paid date could still make qbsync pay, as `(side of
-    /// the sheet, QuickBooks id)`: created, never paid by qbsync, and not known to be voided,
-    /// deleted or settled in QuickBooks (a balance of 0). The idle check looks for their ids.
-    pub fn payable_documents(&self, doc_kind: DocKind) -> Result<Vec<(Kind, String)>, StoreError> {
+    /// the sheet, QuickBooks id)`: created, never paid by qbsync (or, with `with_held`, held for
+    /// the account setting), and not known to be voided, deleted or settled in QuickBooks (a
+    /// balance of 0). The idle check looks for their ids.
+    pub fn payable_documents(&self, doc_kind: DocKind, with_held: bool) -> Result<Vec<(Kind, String)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT d.kind, d.qbo_id, m.balance FROM documents d
              LEFT JOIN doc_money m ON m.doc_key = d.doc_key
              LEFT JOIN payouts p ON p.doc_key = d.doc_key
-             WHERE d.state = 'created' AND d.qbo_id IS NOT NULL AND d.doc_kind = ?1 AND p.doc_key IS NULL
+             WHERE d.state = 'created' AND d.qbo_id IS NOT NULL AND d.doc_kind = ?1
+               AND (p.doc_key IS NULL OR (?2 AND p.state = 'held'))
                AND (m.doc_key IS NULL OR m.lifecycle = 'live')",
         )?;
-        let rows = stmt.query_map(params![doc_kind], |r| {
+        let rows = stmt.query_map(params![doc_kind, with_held], |r| {
             Ok((r.get::<_, Kind>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<Amount>>(2)?))
         })?;
         let mut payable = Vec::new();
@@ -244,7 +291,7 @@ mod tests {
                 [],
             )
             .unwrap();
-        assert_eq!(store.payable_documents(DocKind::Invoice).unwrap(), [(Kind::Invoice, "130".to_owned())]);
+        assert_eq!(store.payable_documents(DocKind::Invoice, false).unwrap(), [(Kind::Invoice, "130".to_owned())]);
         let day = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
         let new = NewPayout {
             doc_key: "d1",
@@ -253,11 +300,12 @@ mod tests {
             payload: "{}",
             amount: "10.00".parse().unwrap(),
             paid_on: day,
+            account_id: Some("35"),
         };
         let first = store.record_payout(&new).unwrap();
         assert_eq!((first.state, first.amount, first.paid_on), (PayoutState::Pending, new.amount, day));
         assert!(store.has_pending_payouts().unwrap());
-        assert!(store.payable_documents(DocKind::Invoice).unwrap().is_empty(), "decided: not payable again");
+        assert!(store.payable_documents(DocKind::Invoice, true).unwrap().is_empty(), "decided: not payable again");
         let again = store.record_payout(&NewPayout { request_id: "other", ..new.clone() }).unwrap();
         assert_eq!(again, first, "an intent recorded earlier is handed back as it is");
         store.count_payout_attempt("d1").unwrap();
@@ -266,5 +314,44 @@ mod tests {
         let settled = store.payout("d1").unwrap().unwrap();
         assert_eq!((settled.state, settled.qbo_id.as_deref(), settled.attempts), (PayoutState::Paid, Some("163"), 1));
         assert!(store.pending_payouts().unwrap().is_empty());
+        assert_eq!(store.renew_payout(&new).unwrap(), settled, "a payout that is not held is never renewed");
+    }
+
+    #[test]
+    fn a_held_payout_is_payable_again_only_when_asked_and_is_renewed_as_a_new_intent() {
+        let store = Store::in_memory().unwrap();
+        store
+            .conn
+            .execute(
+                "INSERT INTO documents (doc_key, kind, doc_kind, request_id, payload_hash, payload, party_id, total, state, qbo_id, created_at, updated_at)
+                 VALUES ('d1', 'invoice', 'Invoice', 'd1-r', 'h', '{}', '58', '10.00', 'created', '130', 'now', 'now')",
+                [],
+            )
+            .unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
+        let held = NewPayout {
+            doc_key: "d1",
+            kind: PaymentKind::Payment,
+            request_id: "d1-paaaaaaa",
+            payload: "{\"DepositToAccountRef\":{\"value\":\"99\"}}",
+            amount: "10.00".parse().unwrap(),
+            paid_on: day,
+            account_id: Some("99"),
+        };
+        store.record_payout(&held).unwrap();
+        store.count_payout_attempt("d1").unwrap();
+        store.settle_payout("d1", PayoutState::Held, None, Some("account 99 is inactive")).unwrap();
+        assert_eq!(store.payout("d1").unwrap().unwrap().account_id.as_deref(), Some("99"));
+        assert!(store.payable_documents(DocKind::Invoice, false).unwrap().is_empty());
+        assert_eq!(store.payable_documents(DocKind::Invoice, true).unwrap(), [(Kind::Invoice, "130".to_owned())]);
+
+        let renewed = NewPayout { request_id: "d1-pbbbbbbb", payload: "{}", account_id: Some("35"), ..held };
+        let payout = store.renew_payout(&renewed).unwrap();
+        assert_eq!(
+            (payout.state, payout.attempts, payout.request_id.as_str(), payout.account_id.as_deref()),
+            (PayoutState::Pending, 0, "d1-pbbbbbbb", Some("35"))
+        );
+        assert_eq!(payout.error, None);
+        assert_eq!(store.pending_payouts().unwrap(), [payout]);
     }
 }

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Version 1. The two audit tables share one definition (`audit_table`).
 pub(super) fn v1() -> String {
@@ -258,9 +258,41 @@ CREATE INDEX payouts_pending ON payouts (requested_at) WHERE state = 'pending';
     .to_owned()
 }
 
+/// Version 10: a payment QuickBooks refused because of the payment account setting is `held`,
+/// not refused for good: it is sent again once qbsync restarts (with the setting corrected).
+/// The account a payout pays through is kept beside its body, to say which setting was at
+/// fault. SQLite cannot change a CHECK constraint in place, so the table is rebuilt.
+fn v10() -> String {
+    "
+CREATE TABLE payouts_v10 (
+    doc_key      TEXT PRIMARY KEY REFERENCES documents (doc_key),
+    kind         TEXT NOT NULL CHECK (kind IN ('Payment', 'BillPayment')),
+    request_id   TEXT NOT NULL UNIQUE,
+    payload      TEXT NOT NULL,
+    amount       TEXT NOT NULL,
+    paid_on      TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'paid', 'refused', 'held', 'unneeded')),
+    qbo_id       TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    error        TEXT,
+    requested_at TEXT NOT NULL,
+    settled_at   TEXT,
+    account_id   TEXT
+);
+INSERT INTO payouts_v10 (doc_key, kind, request_id, payload, amount, paid_on, state, qbo_id, attempts, error,
+                         requested_at, settled_at)
+    SELECT doc_key, kind, request_id, payload, amount, paid_on, state, qbo_id, attempts, error, requested_at, settled_at
+    FROM payouts;
+DROP TABLE payouts;
+ALTER TABLE payouts_v10 RENAME TO payouts;
+CREATE INDEX payouts_pending ON payouts (requested_at) WHERE state = 'pending';
+"
+    .to_owned()
+}
+
 /// Every upgrade in order; index + 1 is the version it brings the file to.
 fn upgrades() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7(), v8(), v9()]
+    vec![v1(), v2(), v3(), v4(), v5(), v6(), v7(), v8(), v9(), v10()]
 }
 
 /// The version recorded in the file (0 for a new file).

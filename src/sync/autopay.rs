@@ -27,6 +27,15 @@
 //! is sent. A payout never sent (a crash between the intent and the send) is sent as recorded.
 //! Whatever the outcome, a document qbsync decided to pay is never paid by qbsync again.
 //!
+//! **A refusal is the row's or the setting's.** When QuickBooks refuses a payment, the account
+//! it was to go through is read: if QuickBooks has no such account, or it is inactive, or of a
+//! type that cannot take the payment, the setting naming it (`QB_PAYMENT_DEPOSIT_ACCOUNT`,
+//! `QB_BILL_PAYMENT_ACCOUNT`) is at fault, not the row. The payout is then `held`, not refused:
+//! nothing was paid, and the first pass of the next process (a restart is what puts a corrected
+//! setting in force) decides it again from scratch — a fresh read of the document, the open
+//! balance, a new body and a new `requestid` — so it is still paid once at most. Otherwise the
+//! refusal is the document's, and a person records the payment by hand.
+//!
 //! **Showing it.** The payment's answer says what it applied; the document's money in the store
 //! is updated from it in the same transaction that records the payment, so the write-back of
 //! the same pass shows `paid` (the poller's next round confirms it from QuickBooks).
@@ -50,10 +59,6 @@ use super::pass::Pass;
 use super::plan;
 use super::report::PassReport;
 
-/// The account type QuickBooks gives credit cards: a bill paid from one is a `CreditCard`
-/// BillPayment, from anything else a check.
-const CREDIT_CARD_TYPE: &str = "Credit Card";
-
 impl Pass<'_> {
     /// Settles the payouts earlier passes left pending, then pays the documents whose rows in
     /// the pass's picture show a paid date.
@@ -65,9 +70,20 @@ impl Pass<'_> {
         if !self.policy.autopay.is_on() {
             return Ok(());
         }
+        let retry_held = std::mem::replace(self.retry_held_payouts, false);
         let mut bill_pay_from: Option<PayFrom> = None;
         for (doc_key, on) in self.paid_dates()? {
-            self.pay(&doc_key, on, &mut bill_pay_from, report).await?;
+            self.pay(&doc_key, on, retry_held, &mut bill_pay_from, report).await?;
+        }
+        Ok(())
+    }
+
+    /// Until a pass of this process has paid: the rows of payments held for the account setting
+    /// lose their seals before the sheet is read, so that the pass deciding those payments again
+    /// sees their paid dates (a sealed row is not decoded).
+    pub(super) fn reopen_held_payouts(&self) -> Result<(), PassError> {
+        if *self.retry_held_payouts && self.policy.autopay.is_on() {
+            self.ledger().unseal_held_payouts()?;
         }
         Ok(())
     }
@@ -100,11 +116,13 @@ impl Pass<'_> {
         Ok(dates)
     }
 
-    /// Pays `doc_key`'s open balance on `on`, when the rules say so.
+    /// Pays `doc_key`'s open balance on `on`, when the rules say so; a payout held for the
+    /// account setting is decided again when `retry_held`.
     async fn pay(
         &mut self,
         doc_key: &str,
         on: NaiveDate,
+        retry_held: bool,
         bill_pay_from: &mut Option<PayFrom>,
         report: &mut PassReport,
     ) -> Result<(), PassError> {
@@ -113,10 +131,13 @@ impl Pass<'_> {
             return Ok(());
         };
         // Decided before, whatever came of it: a document is never paid by qbsync twice (checked
-        // here, before any call, rather than by the decision after a read).
-        if self.store.payout(doc_key)?.is_some() {
-            return Ok(());
-        }
+        // here, before any call, rather than by the decision after a read). A held payout paid
+        // nothing, and is decided again, once a process.
+        let held = match self.store.payout(doc_key)? {
+            None => None,
+            Some(payout) if payout.state == PayoutState::Held && retry_held => Some(payout),
+            Some(_) => return Ok(()),
+        };
         let request = PayRequest { synced: true, paid_date: Some(on), already_recorded: false };
         // What the poller last saw settles it without a call when nothing is owed or the
         // document is gone. Otherwise the document is read now: the poller's picture may be an
@@ -162,12 +183,16 @@ impl Pass<'_> {
                 let pay_from = match bill_pay_from {
                     Some(pay_from) => pay_from.clone(),
                     None => {
-                        let found = self.qbo.read_account(account).await?;
-                        let pay_from = if found.account_type == CREDIT_CARD_TYPE {
-                            PayFrom::CreditCard { account_id: account.to_owned() }
-                        } else {
-                            PayFrom::Bank { account_id: account.to_owned() }
+                        let credit_card = match self.qbo.read_account(account).await {
+                            Ok(found) => found.is_credit_card(),
+                            // No such account: QuickBooks refuses the payment, and the refusal
+                            // is put down to the setting (see `Pass::refused`).
+                            Err(QboError::Rejected { .. }) => false,
+                            Err(error) => return Err(error.into()),
                         };
+                        let account_id = account.to_owned();
+                        let pay_from =
+                            if credit_card { PayFrom::CreditCard { account_id } } else { PayFrom::Bank { account_id } };
                         bill_pay_from.insert(pay_from).clone()
                     }
                 };
@@ -183,7 +208,10 @@ impl Pass<'_> {
             // Credits are never paid (see `Autopay::account`).
             _ => return Ok(()),
         };
-        let payout = self.ledger().intend_payment(&doc, &payment, amount, on)?;
+        let payout = match &held {
+            Some(held) => self.ledger().renew_payment(&doc, held, &payment, amount, on)?,
+            None => self.ledger().intend_payment(&doc, &payment, amount, on)?,
+        };
         if payout.state == PayoutState::Pending && payout.attempts == 0 {
             self.send_payout(&doc, &payout, report).await?;
         }
@@ -215,7 +243,9 @@ impl Pass<'_> {
             let payment = self.qbo.read_payment(link.kind, &link.id).await?;
             if payment.private_note.as_deref().is_some_and(|note| note_has_marker(note, &payout.doc_key)) {
                 let money = money_of(&state, Some(payout.paid_on), self.policy.today);
-                return Ok(self.ledger().paid(&doc, payout, &payment, Some(&money), true)?);
+                self.ledger().paid(&doc, payout, &payment, Some(&money), true)?;
+                report.money.payments_recorded += 1;
+                return Ok(());
             }
         }
         let money = money_of(&state, None, self.policy.today);
@@ -233,7 +263,9 @@ impl Pass<'_> {
                 "the balance of {} {qbo_id} fell to {} after qbsync decided to pay {}: record the rest by hand in QuickBooks",
                 doc.doc_kind, state.balance, payout.amount
             );
-            return Ok(self.ledger().payment_refused(&doc, payout, &message, None)?);
+            self.ledger().payment_refused(&doc, payout, &message, None)?;
+            report.money.payments_refused += 1;
+            return Ok(());
         }
         self.send_payout(&doc, payout, report).await
     }
@@ -252,12 +284,11 @@ impl Pass<'_> {
         match outcome {
             Ok(payment) => {
                 let money = self.store.money(&doc.doc_key)?.map(|m| after(m, &payment, doc, payout, self.policy.today));
-                Ok(self.ledger().paid(doc, payout, &payment, money.as_ref(), false)?)
+                self.ledger().paid(doc, payout, &payment, money.as_ref(), false)?;
+                report.money.payments_recorded += 1;
+                Ok(())
             }
-            Err(error @ QboError::Rejected { .. }) => {
-                let response = format!("{error:?}");
-                Ok(self.ledger().payment_refused(doc, payout, &error.for_bookkeeper(), Some(&response))?)
-            }
+            Err(error @ QboError::Rejected { .. }) => self.refused(doc, payout, &error, report).await,
             Err(error @ (QboError::Uncertain { .. } | QboError::Protocol { .. })) => {
                 report.uncertain += 1;
                 tracing::warn!(doc_key = %doc.doc_key, request_id = %payout.request_id, %error, "payment outcome unknown; will look it up before sending again");
@@ -270,6 +301,55 @@ impl Pass<'_> {
             }
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// QuickBooks refused `payout` with `error`: held when the account it was to go through is
+    /// at fault (the setting's problem, decided again after a restart), else refused for good.
+    async fn refused(
+        &mut self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        error: &QboError,
+        report: &mut PassReport,
+    ) -> Result<(), PassError> {
+        let response = format!("{error:?}");
+        match self.account_problem(doc.doc_kind, payout).await? {
+            Some(problem) => {
+                let setting = account_setting(doc.doc_kind);
+                let message = format!(
+                    "QuickBooks refused the payment: {problem}. Set {setting} to the Id of an account that can take it \
+                     (`qbsync doctor` lists them) and restart qbsync: the payment is decided again then, and sent once"
+                );
+                self.ledger().payment_held(doc, payout, &message, Some(&response))?;
+                report.money.payments_held += 1;
+            }
+            None => {
+                self.ledger().payment_refused(doc, payout, &error.for_bookkeeper(), Some(&response))?;
+                report.money.payments_refused += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// What is wrong with the account `payout` goes through, from a fresh read (one metered
+    /// call, after a refusal only); `None` when it can take the payment.
+    async fn account_problem(&self, doc_kind: DocKind, payout: &PayoutRecord) -> Result<Option<String>, PassError> {
+        let Some(account) = payout.account_id.as_deref().or_else(|| self.policy.autopay.account(doc_kind)) else {
+            return Ok(None);
+        };
+        let found = match self.qbo.read_account(account).await {
+            Ok(found) => found,
+            Err(QboError::Rejected { .. }) => return Ok(Some(format!("QuickBooks has no account with Id {account}"))),
+            Err(error) => return Err(error.into()),
+        };
+        let named = format!("account {} \"{}\" ({})", found.id, found.name, found.account_type);
+        Ok(if !found.active {
+            Some(format!("{named} is inactive"))
+        } else if !found.takes(payout.kind) {
+            Some(format!("{named} cannot take a {}", payout.kind.entity()))
+        } else {
+            None
+        })
     }
 
     /// The document as QuickBooks holds it now, or `None` when it is not there (the poller
@@ -290,6 +370,14 @@ impl Pass<'_> {
             money: money.clone(),
         };
         Ok(self.ledger().money_read(&change)?)
+    }
+}
+
+/// The setting that names the account payments of `doc_kind` go through.
+fn account_setting(doc_kind: DocKind) -> &'static str {
+    match doc_kind {
+        DocKind::Bill => "QB_BILL_PAYMENT_ACCOUNT",
+        _ => "QB_PAYMENT_DEPOSIT_ACCOUNT",
     }
 }
 

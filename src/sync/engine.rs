@@ -59,6 +59,9 @@ pub struct Engine {
     pub drive_versions: DriveVersions,
     /// Follows payments in QuickBooks for the documents qbsync created; `None` leaves money alone.
     pub following: Option<Following>,
+    /// Payments QuickBooks refused because of the account setting are decided again once per
+    /// process, at the first pass that pays: a restart is what puts a corrected setting in force.
+    retry_held_payouts: bool,
     /// The client's metered calls already added to the store's daily count.
     metered_counted: u64,
 }
@@ -75,6 +78,7 @@ impl Engine {
             company: Company::default(),
             drive_versions: DriveVersions::default(),
             following: None,
+            retry_held_payouts: true,
             metered_counted: 0,
         }
     }
@@ -96,6 +100,7 @@ impl Engine {
             kept: None,
             drive_versions: &self.drive_versions,
             following: self.following.as_mut(),
+            retry_held_payouts: &mut self.retry_held_payouts,
         };
         let outcome = pass.run(options).await;
         if !options.dry_run {
@@ -137,6 +142,7 @@ impl Pass<'_> {
         let mut report = PassReport::default();
         if !options.dry_run {
             self.follow_money().await?;
+            self.reopen_held_payouts()?;
         }
         if !self.first_look().await? {
             report.idle = true;
@@ -220,6 +226,7 @@ impl Pass<'_> {
         let money_shown = self.money_to_show()?;
         self.write_back(&mut report).await?;
         self.ledger().money_shown(&money_shown)?;
+        report.money.shown = money_shown.len();
         paid?;
         Ok(report)
     }

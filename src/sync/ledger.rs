@@ -579,23 +579,58 @@ impl Ledger<'_> {
         amount: Decimal,
         paid_on: NaiveDate,
     ) -> Result<PayoutRecord, StoreError> {
+        self.record_payout(doc, payment, amount, paid_on, None)
+    }
+
+    /// Decides again a payout QuickBooks refused because of its account (`held`, nothing was
+    /// paid): `payment` becomes its intent, pending and never sent, with its audit line. Its
+    /// `requestid` is derived from the held one's too, so it never repeats one QuickBooks has
+    /// answered with a refusal (a resend of the same body would be answered from that memory).
+    /// A payout that is no longer held is handed back as it is.
+    pub fn renew_payment(
+        &self,
+        doc: &DocRecord,
+        held: &PayoutRecord,
+        payment: &NewPayment,
+        amount: Decimal,
+        paid_on: NaiveDate,
+    ) -> Result<PayoutRecord, StoreError> {
+        self.record_payout(doc, payment, amount, paid_on, Some(held))
+    }
+
+    fn record_payout(
+        &self,
+        doc: &DocRecord,
+        payment: &NewPayment,
+        amount: Decimal,
+        paid_on: NaiveDate,
+        held: Option<&PayoutRecord>,
+    ) -> Result<PayoutRecord, StoreError> {
         let body =
             payment.to_body().map_err(|source| StoreError::Encode { what: "a QuickBooks payment body", source })?;
-        let hash = hex::encode(Sha256::digest(body.as_bytes()));
+        let mut digest = Sha256::new();
+        digest.update(body.as_bytes());
+        if let Some(held) = held {
+            digest.update(held.request_id.as_bytes());
+        }
+        let hash = hex::encode(digest.finalize());
         // The document's key, a dash, `p` and 7 hex digits: as long as a create's, within 36.
         let request_id = format!("{}-p{}", doc.doc_key, &hash[..7]);
-        let tx = self.store.begin()?;
-        if let Some(earlier) = self.store.payout(&doc.doc_key)? {
-            return Ok(earlier);
-        }
-        let payout = self.store.record_payout(&NewPayout {
+        let new = NewPayout {
             doc_key: &doc.doc_key,
             kind: payment.kind(),
             request_id: &request_id,
             payload: &body,
             amount,
             paid_on,
-        })?;
+            account_id: payment.account_id(),
+        };
+        let tx = self.store.begin()?;
+        let payout = match (self.store.payout(&doc.doc_key)?, held) {
+            (None, _) => self.store.record_payout(&new)?,
+            (Some(earlier), Some(_)) if earlier.state == PayoutState::Held => self.store.renew_payout(&new)?,
+            (Some(earlier), _) => return Ok(earlier),
+        };
         self.audit(
             doc.kind,
             &NewAudit {
@@ -606,6 +641,12 @@ impl Ledger<'_> {
         )?;
         tx.commit()?;
         Ok(payout)
+    }
+
+    /// The rows of payments held for the account setting lose their seals, so that the pass
+    /// that decides those payments again (the first of a process) sees their paid dates.
+    pub fn unseal_held_payouts(&self) -> Result<(), StoreError> {
+        self.store.unseal_held_payouts()
     }
 
     /// Counts one more send of a pending payout, before it leaves.
@@ -666,6 +707,21 @@ impl Ledger<'_> {
         Ok(())
     }
 
+    /// QuickBooks refused the payment because of the account it was to go through (`message`
+    /// names the setting and what is wrong with the account): the payout held, nothing paid,
+    /// nothing blamed on the row; it is decided again after a restart.
+    pub fn payment_held(
+        &self,
+        doc: &DocRecord,
+        payout: &PayoutRecord,
+        message: &str,
+        response: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.not_paid(doc, payout, NotPaid::Held { response }, message)?;
+        tracing::warn!(doc_key = %doc.doc_key, doc_number = ?doc.doc_number, error = %message, "payment held for the account setting");
+        Ok(())
+    }
+
     /// Nothing is owed any more (`reason` says what QuickBooks showed): the payout settled
     /// without a payment, and the document's money as read (`money`), together.
     pub fn payment_unneeded(
@@ -691,6 +747,7 @@ impl Ledger<'_> {
         let summary = payment_summary(payout, None, false);
         let (state, event, response) = match outcome {
             NotPaid::Refused { response } => (PayoutState::Refused, AuditEvent::PaymentRefused, response),
+            NotPaid::Held { response } => (PayoutState::Held, AuditEvent::PaymentHeld, response),
             NotPaid::Unneeded { .. } => (PayoutState::Unneeded, AuditEvent::PaymentUnneeded, None),
         };
         let tx = self.store.begin()?;
@@ -742,8 +799,10 @@ fn payout_line<'a>(doc: &'a DocRecord, payout: &'a PayoutRecord, event: AuditEve
 /// Why a payout ends without a payment.
 #[derive(Clone, Copy)]
 enum NotPaid<'a> {
-    /// QuickBooks refused it (`response`, its answer).
+    /// QuickBooks refused it for the document (`response`, its answer).
     Refused { response: Option<&'a str> },
+    /// QuickBooks refused it because of the payment account (`response`, its answer).
+    Held { response: Option<&'a str> },
     /// Nothing was owed any more; `money` is the document's money as last read.
     Unneeded { money: Option<&'a Money> },
 }

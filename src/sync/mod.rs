@@ -57,4 +57,4 @@ pub use engine::{Engine, WRITE_BACK_EVERY};
 pub use error::PassError;
 pub use picture::DriveVersions;
 pub use policy::{Autopay, Mode, Policy};
-pub use report::{CreatedDoc, DryRunDoc, PassOptions, PassReport, Progress, ProgressObserver};
+pub use report::{CreatedDoc, DryRunDoc, MoneyCounts, PassOptions, PassReport, Progress, ProgressObserver};

@@ -44,6 +44,9 @@ pub(super) struct Pass<'e> {
     pub(super) drive_versions: &'e DriveVersions,
     /// The payment poller's schedule, when payments are followed (see [`super::money`]).
     pub(super) following: Option<&'e mut Following>,
+    /// Whether payments held for the account setting are still to be decided again in this
+    /// process (see [`super::autopay`]); cleared once a pass has.
+    pub(super) retry_held_payouts: &'e mut bool,
 }
 
 impl Pass<'_> {

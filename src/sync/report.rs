@@ -49,8 +49,27 @@ pub struct PassReport {
     /// (see [`super::seal`]).
     pub quiet: usize,
     pub deferred_by_limit: usize,
+    /// What the pass did about money: payments sent for rows' paid dates, money shown.
+    pub money: MoneyCounts,
     pub dry_run: Vec<DryRunDoc>,
     pub dry_run_writes: Vec<(u32, String)>,
+}
+
+/// What a pass did about money (issue 18): payments qbsync sent for the paid dates rows show
+/// (`QB_AUTO_MARK_INVOICE_PAID`, `QB_AUTO_MARK_BILL_PAID`), and documents whose money the
+/// write-back showed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MoneyCounts {
+    /// Payments QuickBooks now holds for qbsync: by its answer, or found by their marker after
+    /// an answer was lost.
+    pub payments_recorded: usize,
+    /// Payments QuickBooks refused for the document: a person records them by hand.
+    pub payments_refused: usize,
+    /// Payments QuickBooks refused because of the payment account setting: sent again once
+    /// qbsync is restarted (with the setting corrected).
+    pub payments_held: usize,
+    /// Documents whose balance, paid status and paid date the write-back brought up to date.
+    pub shown: usize,
 }
 
 /// What a pass reports as it goes, for a progress bar (`run-once` over a backlog).

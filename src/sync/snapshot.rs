@@ -38,7 +38,7 @@ impl Pass<'_> {
         let claims_left = !store.rows_with_status(RowStatus::Claimed)?.is_empty();
         let mut payable = Vec::new();
         for doc_kind in self.policy.autopay.kinds() {
-            payable.extend(store.payable_documents(doc_kind)?);
+            payable.extend(store.payable_documents(doc_kind, *self.retry_held_payouts)?);
         }
         let check = plan::AttentionCheck::new(&unsettled, self.policy)
             .expecting(store.synced_positions()?, claims_left)

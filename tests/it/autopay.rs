@@ -57,6 +57,13 @@ fn payment_links(world: &World, kind: EntityKind, id: &str) -> usize {
     })
 }
 
+/// The payout qbsync recorded for the document with QuickBooks id `id`.
+fn payout_of(world: &World, kind: qbsync::qbo::DocKind, id: &str) -> qbsync::store::PayoutRecord {
+    let store = world.store();
+    let doc = store.document_by_qbo_id(kind, id).unwrap().expect("the document");
+    store.payout(&doc.doc_key).unwrap().expect("a payout")
+}
+
 fn events(world: &World) -> Vec<String> {
     world.store().audit(&AuditQuery::default()).unwrap().into_iter().map(|e| e.event).collect()
 }
@@ -223,4 +230,156 @@ async fn a_crash_between_the_payment_intent_and_its_send_sends_it_once_on_restar
     assert_eq!(sent[0].body, payout.payload, "the exact body recorded with the intent");
     assert_eq!(payment_links(&world, EntityKind::Invoice, &id), 1);
     assert_eq!(world.cell("P-1", "qb_paid_status"), "paid");
+}
+
+#[tokio::test]
+async fn run_once_says_how_many_payments_it_recorded_and_for_how_many_documents_it_showed_money() {
+    let world = world(&[("P-1", "250.00", "")], &INVOICES_PAID).await;
+    world.run_once_until_idle(4).await;
+    type_paid_date(&world, "P-1", "2026-01-20");
+    let (status, output) = world.run_cli(&["run-once"]).await;
+    assert!(status.success(), "{output}");
+    assert!(
+        output.contains(" cells written, 1 payment recorded in QuickBooks, money shown for 1 document"),
+        "{output}"
+    );
+    assert_eq!(world.cell("P-1", "qb_paid_status"), "paid");
+    let quiet = world.run_once_until_idle(2).await;
+    assert!(!quiet.contains("payment"), "nothing paid again: {quiet}");
+}
+
+#[tokio::test]
+async fn a_payment_refused_for_the_account_setting_is_held_then_paid_once_after_a_restart_with_it_corrected() {
+    // Account 7 is an expense account: QuickBooks cannot deposit a customer's payment to it.
+    let wrong = [("QB_AUTO_MARK_INVOICE_PAID", "true"), ("QB_PAYMENT_DEPOSIT_ACCOUNT", "7")];
+    let mut world = world(&[("P-1", "250.00", "2026-01-20")], &wrong).await;
+    let mut engine = world.engine().await;
+    let reports = world.run_until_idle(&mut engine, RunFlags::default(), 6).await;
+    assert_eq!(reports.iter().map(|r| r.money.payments_held).sum::<usize>(), 1);
+    assert_eq!(reports.iter().map(|r| r.money.payments_refused).sum::<usize>(), 0, "not blamed on the row");
+    assert_eq!(payments_sent(&world, "/payment").len(), 1, "sent once and refused");
+    assert_eq!(balance(&world, "P-1"), "250.00".parse::<Decimal>().unwrap());
+    let id = world.cell("P-1", "qb_invoice_id");
+    let held = payout_of(&world, qbsync::qbo::DocKind::Invoice, &id);
+    assert_eq!((held.state, held.account_id.as_deref()), (PayoutState::Held, Some("7")));
+    let error = held.error.clone().unwrap_or_default();
+    assert!(error.contains("QB_PAYMENT_DEPOSIT_ACCOUNT") && error.contains("Contract Labor"), "{error}");
+    assert!(events(&world).iter().any(|e| e == "payment-held"));
+    assert!(!events(&world).iter().any(|e| e == "payment-refused"));
+    assert_eq!((world.cell("P-1", "qb_sync_status"), world.cell("P-1", "qb_error")), ("synced".into(), String::new()));
+    // The same process does not send it again, however many passes and rounds.
+    for _ in 0..2 {
+        engine.following.as_mut().expect("followed").due_now();
+        settle(&world, &mut engine).await;
+    }
+    assert_eq!(payments_sent(&world, "/payment").len(), 1);
+    drop(engine);
+
+    // Restarted with the setting corrected: decided again from a fresh read, and paid once.
+    world.set_env("QB_PAYMENT_DEPOSIT_ACCOUNT", "35");
+    let mut engine = world.engine().await;
+    let reports = world.run_until_idle(&mut engine, RunFlags::default(), 6).await;
+    assert_eq!(reports.iter().map(|r| r.money.payments_recorded).sum::<usize>(), 1);
+    let sent = world.sandbox.requests().matching("POST", "/payment");
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[1].body.contains(r#""DepositToAccountRef":{"value":"35"}"#), "{}", sent[1].body);
+    assert_ne!(sent[1].query_param("requestid"), sent[0].query_param("requestid"), "a new requestid");
+    assert_eq!(payment_links(&world, EntityKind::Invoice, &id), 1);
+    assert_eq!(balance(&world, "P-1"), Decimal::ZERO);
+    assert_eq!(world.cell("P-1", "qb_paid_status"), "paid");
+    let paid = payout_of(&world, qbsync::qbo::DocKind::Invoice, &id);
+    assert_eq!((paid.state, paid.account_id.as_deref()), (PayoutState::Paid, Some("35")));
+    drop(engine);
+
+    // A later restart finds nothing to pay.
+    let mut engine = world.engine().await;
+    settle(&world, &mut engine).await;
+    assert_eq!(payments_sent(&world, "/payment").len(), 2);
+    assert_eq!(payment_links(&world, EntityKind::Invoice, &id), 1);
+}
+
+#[tokio::test]
+async fn a_bill_paid_from_a_credit_card_account_gets_one_credit_card_bill_payment() {
+    let extra = [
+        ("QB_SYNC_MODE", "dual"),
+        ("QB_ENABLE_BILLS", "true"),
+        ("QB_AUTO_MARK_BILL_PAID", "true"),
+        ("QB_BILL_PAYMENT_ACCOUNT", "41"),
+    ];
+    let mut env: Vec<(&str, &str)> = FAST_CLIENTS.to_vec();
+    env.extend(extra);
+    let world = World::start(Default::default(), &env).await;
+    // The company's credit card, as a bookkeeper sets it up in QuickBooks.
+    let mut company = world.sandbox.qbo.dump_company();
+    let card =
+        serde_json::json!({ "Id": "41", "Name": "Visa", "AccountType": "Credit Card", "AccountSubType": "CreditCard" });
+    company.accounts.push(card.as_object().cloned().unwrap());
+    world.sandbox.qbo.load_company(&company).unwrap();
+    world.migrate(true).await;
+    world.run_once_until_idle(4).await;
+    let id = world.cell("JS-2025-041", "qb_bill_id");
+    assert!(!id.is_empty());
+
+    type_paid_date(&world, "JS-2025-041", "2025-12-01");
+    let (status, output) = world.run_cli(&["run-once"]).await;
+    assert!(status.success(), "{output}");
+    assert!(output.contains("1 payment recorded in QuickBooks"), "{output}");
+    let sent = payments_sent(&world, "/billpayment");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].contains(r#""PayType":"CreditCard","CreditCardPayment":{"CCAccountRef":{"value":"41"}}"#),
+        "{}",
+        sent[0]
+    );
+    assert!(!sent[0].contains("CheckPayment"), "{}", sent[0]);
+    let bill = world.sandbox.qbo.bills().into_iter().find(|b| b.id == id).expect("bill");
+    assert!(bill.balance.is_zero());
+    let payout = payout_of(&world, qbsync::qbo::DocKind::Bill, &id);
+    let stored = world.sandbox.qbo.entity(EntityKind::BillPayment, payout.qbo_id.as_deref().expect("paid")).unwrap();
+    assert_eq!(stored["PayType"], "CreditCard");
+    assert_eq!(stored["CreditCardPayment"]["CCAccountRef"]["value"], "41");
+    assert_eq!(payment_links(&world, EntityKind::Bill, &id), 1);
+    assert_eq!(world.cell("JS-2025-041", "qb_bill_paid_status"), "paid");
+    assert_eq!(world.cell("JS-2025-041", "qb_bill_paid_at"), "2025-12-01");
+    world.run_once_until_idle(2).await;
+    assert_eq!(payments_sent(&world, "/billpayment").len(), 1, "paid once");
+}
+
+#[tokio::test]
+async fn a_payment_held_for_an_inactive_account_is_sent_after_a_restart_once_the_account_is_active_again() {
+    let inactive = [("QB_AUTO_MARK_INVOICE_PAID", "true"), ("QB_PAYMENT_DEPOSIT_ACCOUNT", "36")];
+    let world = world(&[("P-1", "250.00", "2026-01-20")], &inactive).await;
+    let set_savings = |active: bool| {
+        let mut company = world.sandbox.qbo.dump_company();
+        company.accounts.retain(|a| a["Id"] != "36");
+        let savings = serde_json::json!({ "Id": "36", "Name": "Savings", "AccountType": "Bank", "AccountSubType": "Savings", "Active": active });
+        company.accounts.push(savings.as_object().cloned().unwrap());
+        world.sandbox.qbo.load_company(&company).unwrap();
+    };
+    set_savings(false);
+    let mut engine = world.engine().await;
+    settle(&world, &mut engine).await;
+    let id = world.cell("P-1", "qb_invoice_id");
+    let held = payout_of(&world, qbsync::qbo::DocKind::Invoice, &id);
+    assert_eq!(held.state, PayoutState::Held);
+    assert!(held.error.as_deref().is_some_and(|e| e.contains("inactive")), "{held:?}");
+    // A busy pass for another row finds P-1 in agreement and seals it: from now on it is not
+    // planned again unless something about it changes.
+    let other = ["P-2", "submitted", "ACD", "Acme Training Co", "", "", "", "80.00", "2026-01-05"];
+    world.sandbox.google.append_row(world.tab(), &other).expect("row appended");
+    settle(&world, &mut engine).await;
+    let mut sealed = 0;
+    world.store().for_each_seal(|_, _| sealed += 1).unwrap();
+    assert!(sealed >= 1, "P-1 is sealed");
+    drop(engine);
+
+    // The bookkeeper makes the account active again in QuickBooks; the setting stays as it was,
+    // so the row stays sealed unless qbsync looks at it again.
+    set_savings(true);
+    let mut engine = world.engine().await;
+    settle(&world, &mut engine).await;
+    assert_eq!(payments_sent(&world, "/payment").len(), 2, "refused once, then sent once");
+    assert_eq!(payment_links(&world, EntityKind::Invoice, &id), 1);
+    assert_eq!(world.cell("P-1", "qb_paid_status"), "paid");
+    assert_eq!(payout_of(&world, qbsync::qbo::DocKind::Invoice, &id).state, PayoutState::Paid);
 }

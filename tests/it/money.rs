@@ -163,6 +163,40 @@ async fn after_an_outage_longer_than_thirty_days_the_row_still_learns_its_paymen
 }
 
 #[tokio::test]
+async fn a_window_with_more_than_a_thousand_changes_is_narrowed_and_every_paid_row_still_shows_its_payment() {
+    let due = NaiveDate::from_ymd_opt(2099, 1, 31).unwrap();
+    let (world, mut engine) =
+        synced(&[("M-1", "300.00", due), ("M-2", "80.00", due), ("M-3", "45.00", due), ("M-4", "60.00", due)]).await;
+    follow(&world, &mut engine).await;
+    let ids: Vec<String> = ["M-1", "M-2", "M-3"].iter().map(|n| invoice_id(&world, n)).collect();
+    let qbo = &world.sandbox.qbo;
+    // An import in QuickBooks changes 1,100 other invoices since the last round: more than one
+    // CDC answer holds, and the answer says nothing of being cut short.
+    let mut company = qbo.dump_company();
+    let line = serde_json::json!([{ "DetailType": "SalesItemLineDetail", "Amount": 1, "SalesItemLineDetail": {} }]);
+    for n in 0..1100 {
+        let other =
+            serde_json::json!({ "CustomerRef": { "value": "2" }, "DocNumber": format!("IMPORT-{n}"), "Line": line });
+        company.invoices.push(other.as_object().cloned().unwrap());
+    }
+    qbo.load_company(&company).unwrap();
+    qbo.record_payment_on(EntityKind::Invoice, &ids[0], dec("300.00"), NaiveDate::from_ymd_opt(2026, 2, 1)).unwrap();
+    qbo.record_payment_on(EntityKind::Invoice, &ids[1], dec("30.00"), NaiveDate::from_ymd_opt(2026, 2, 2)).unwrap();
+    qbo.record_payment_on(EntityKind::Invoice, &ids[2], dec("20.00"), NaiveDate::from_ymd_opt(2026, 2, 3)).unwrap();
+    qbo.record_payment_on(EntityKind::Invoice, &ids[2], dec("25.00"), NaiveDate::from_ymd_opt(2026, 2, 4)).unwrap();
+
+    let cdc_before = qbo.request_counts().cdc;
+    follow(&world, &mut engine).await;
+    assert!(qbo.request_counts().cdc - cdc_before >= 2, "the full answer was narrowed, not taken as complete");
+    assert_eq!(money(&world, "M-1"), shown("0.00", "paid", "2026-02-01"));
+    assert_eq!(money(&world, "M-2"), shown("50.00", "partial", ""));
+    assert_eq!(money(&world, "M-3"), shown("0.00", "paid", "2026-02-04"), "paid by the later of two payments");
+    assert_eq!(money(&world, "M-4"), shown("60.00", "open", ""), "unchanged");
+    assert_eq!(world.sheet().len(), 5, "the imported invoices are not qbsync's: no row for them");
+    assert_eq!(qbo.invoices().len(), 1104);
+}
+
+#[tokio::test]
 async fn a_sheet_without_the_money_columns_is_left_alone_and_costs_no_metered_call() {
     let world = World::demo().await;
     let tracking = "qb_invoice_id,qb_invoice_url,qb_sync_status,qb_synced_at,qb_error";

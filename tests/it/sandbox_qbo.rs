@@ -1646,6 +1646,33 @@ async fn a_bill_payment_by_check_pays_the_bill_from_its_bank_account() {
 }
 
 #[tokio::test]
+async fn a_payment_goes_only_through_an_account_of_a_type_that_takes_it() {
+    let qbo = Qbo::start().await;
+    let created = qbo.post("bill", &bill("7", Some("B-1"), json!(250))).await;
+    let bill_id = id_of(&created.json["Bill"]);
+    let line = json!([{ "Amount": 250, "LinkedTxn": [{ "TxnId": bill_id, "TxnType": "Bill" }] }]);
+    // Account 35 is a bank account: a check, not a credit-card payment; 7 is an expense account.
+    let by_card = json!({
+        "VendorRef": { "value": "7" }, "TotalAmt": 250, "PayType": "CreditCard", "Line": line,
+        "CreditCardPayment": { "CCAccountRef": { "value": "35" } }
+    });
+    let refused = qbo.post("billpayment", &by_card).await;
+    assert_eq!(fault_code(&refused), "6000", "{}", refused.text);
+    assert!(refused.text.contains("CreditCardPayment.CCAccountRef"), "{}", refused.text);
+    let from_expenses = json!({
+        "VendorRef": { "value": "7" }, "TotalAmt": 250, "PayType": "Check", "Line": line,
+        "CheckPayment": { "BankAccountRef": { "value": "7" } }
+    });
+    assert_eq!(fault_code(&qbo.post("billpayment", &from_expenses).await), "6000");
+    let invoice = qbo.post("invoice", &invoice("1", Some("I-1"), json!(100))).await;
+    let mut deposit = payment("1", &id_of(&invoice.json["Invoice"]), json!(100));
+    deposit["DepositToAccountRef"] = json!({ "value": "7" });
+    assert_eq!(fault_code(&qbo.post("payment", &deposit).await), "6000", "a deposit needs a bank or asset account");
+    let read = qbo.get(&format!("bill/{bill_id}")).await.json["Bill"].clone();
+    assert_eq!(read["Balance"], json!(250.0), "nothing was paid");
+}
+
+#[tokio::test]
 async fn voiding_an_invoice_zeroes_it_and_prepends_voided_to_its_note() {
     let qbo = Qbo::start().await;
     let mut body = invoice("1", Some("VOID-1"), json!(120));

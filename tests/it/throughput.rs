@@ -202,6 +202,31 @@ async fn throttling_by_the_published_limits_never_fails_a_row() {
 }
 
 #[test]
+fn the_money_benchmark_runs_in_quick_mode() {
+    let output = assert_cmd::Command::cargo_bin("qbsync")
+        .unwrap()
+        .args(["bench", "--money", "--quick", "--json"])
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let options = &report["options"];
+    let paid = &report["paid"];
+    assert_eq!(paid["samples"].as_array().unwrap().len() as u64, options["paid"]["payments"].as_u64().unwrap());
+    assert_eq!(paid["failed_passes"].as_u64(), Some(0), "{paid:#}");
+    let idle = &report["idle"];
+    let rounds = options["idle_rounds"].as_u64().unwrap();
+    assert_eq!(idle["rounds"].as_u64(), Some(rounds));
+    assert_eq!(idle["metered_calls"].as_u64(), Some(rounds), "an idle round is one metered call: {idle:#}");
+    assert_eq!(idle["cdc_polls"].as_u64(), Some(rounds), "its CDC poll: {idle:#}");
+    let created = &report["created"];
+    let documents = options["documents"].as_u64().unwrap();
+    assert_eq!(created["created"].as_u64(), Some(documents), "{created:#}");
+    assert_eq!(created["showing_money"].as_u64(), Some(documents + 1), "every row shows its money: {created:#}");
+}
+
+#[test]
 fn the_benchmark_runs_in_quick_mode() {
     let output = assert_cmd::Command::cargo_bin("qbsync")
         .unwrap()

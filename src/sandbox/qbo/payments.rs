@@ -132,15 +132,35 @@ fn lines(
     Ok((out, applied))
 }
 
-/// An account reference that must resolve (`BankAccountRef`, `DepositToAccountRef`, …).
+/// An account reference that must resolve (`BankAccountRef`, `DepositToAccountRef`, …) to an
+/// account of one of `types`. QuickBooks' answer to an account of another type is not
+/// documented: the emulator refuses it with a business-validation fault (6000), the pessimistic
+/// reading, naming the element.
 fn account_ref(
     company: &Company,
     value: Option<&Value>,
     element: &str,
+    types: &[&str],
     mode: &Mode<'_>,
 ) -> Result<Option<Value>, Fault> {
-    Ok(validate::reference(company, EntityKind::Account, value, element, mode.inactive())?.map(|a| a.to_ref()))
+    let Some(account) = validate::reference(company, EntityKind::Account, value, element, mode.inactive())? else {
+        return Ok(None);
+    };
+    let account_type = company.find(EntityKind::Account, &account.id).and_then(|a| a.text("AccountType"));
+    if !matches!(mode, Mode::Seed) && !account_type.is_some_and(|t| types.contains(&t)) {
+        return Err(Fault::business(&format!(
+            "{element} must name an account of type {}; account {} is of type {}.",
+            types.join(" or "),
+            account.id,
+            account_type.unwrap_or("unknown")
+        )));
+    }
+    Ok(Some(account.to_ref()))
 }
+
+/// The account types a customer's payment may be deposited to (Undeposited Funds is an
+/// "Other Current Asset").
+const DEPOSIT_TYPES: [&str; 2] = ["Bank", "Other Current Asset"];
 
 /// Where a payment lands when the client names no account: Undeposited Funds, else the first
 /// bank account, as QuickBooks' own default.
@@ -152,11 +172,12 @@ fn default_deposit_account(company: &Company) -> Option<Value> {
         .map(|a| Resolved::of(EntityKind::Account, a).to_ref())
 }
 
-/// A BillPayment's `PayType` and where its account is named.
-fn pay_type(input: &Object) -> Result<(&'static str, &'static str, &'static str), Fault> {
+/// A BillPayment's `PayType`, where its account is named, and the account type it must be:
+/// a check is drawn on a bank account, a credit-card payment charged to a credit card.
+fn pay_type(input: &Object) -> Result<(&'static str, &'static str, &'static str, &'static str), Fault> {
     match input.get("PayType").and_then(Value::as_str).ok_or_else(|| Fault::required("PayType"))? {
-        "Check" => Ok(("Check", "CheckPayment", "BankAccountRef")),
-        "CreditCard" => Ok(("CreditCard", "CreditCardPayment", "CCAccountRef")),
+        "Check" => Ok(("Check", "CheckPayment", "BankAccountRef", "Bank")),
+        "CreditCard" => Ok(("CreditCard", "CreditCardPayment", "CCAccountRef", "Credit Card")),
         other => Err(Fault::validation(
             "2170",
             "Invalid Enumeration",
@@ -202,7 +223,8 @@ pub fn build(
     out.insert("TotalAmt".into(), amount::money(total));
     match kind {
         EntityKind::Payment => {
-            let deposit = match account_ref(company, input.get("DepositToAccountRef"), "DepositToAccountRef", &mode)? {
+            let given = input.get("DepositToAccountRef");
+            let deposit = match account_ref(company, given, "DepositToAccountRef", &DEPOSIT_TYPES, &mode)? {
                 Some(account) => Some(account),
                 None => default_deposit_account(company),
             };
@@ -222,10 +244,11 @@ pub fn build(
             if let Some(number) = validate::text("DocNumber", input.get("DocNumber"), 21)? {
                 out.insert("DocNumber".into(), Value::String(number));
             }
-            let (pay_type, detail, reference) = pay_type(input)?;
+            let (pay_type, detail, reference, account_type) = pay_type(input)?;
             let element = format!("{detail}.{reference}");
             let given = input.get(detail).and_then(|d| d.get(reference));
-            let account = account_ref(company, given, &element, &mode)?.ok_or_else(|| Fault::required(&element))?;
+            let account = account_ref(company, given, &element, &[account_type], &mode)?
+                .ok_or_else(|| Fault::required(&element))?;
             out.insert("PayType".into(), Value::String(pay_type.into()));
             let mut detail_out = json!({ reference: account });
             if pay_type == "Check" {
