@@ -971,14 +971,19 @@ fn relocate<'a>(
         let claimed = record.status == RowStatus::Claimed;
         let first = group[0];
         let elsewhere = rows.get(first.row as usize).is_some_and(|cells| shows_other_id(doc_of(record), cells, layout));
-        if elsewhere && !claimed && !taken.contains(&first.row) {
-            // The row shows another document's id and nothing proves whose the key is: the
-            // anchor stays as a hint, and nothing of this key is written anywhere.
+        let held = key_of_row.get(first.row as usize).is_some_and(Option::is_some);
+        if elsewhere && !claimed && !held {
+            // The row shows another document's id, and no key's row is there: nothing proves
+            // whose the key is, so the anchor stays as a hint, and nothing of this key is
+            // written anywhere.
             continue;
         }
-        if claimed || taken.contains(&first.row) {
-            // A claim that landed on a row it does not fit, or an anchor left on a row whose
-            // own key was found: it says nothing true about that row.
+        if claimed || elsewhere || taken.contains(&first.row) {
+            // A claim that landed on a row it does not fit, or an anchor left on another key's
+            // row (where that key was found, or one showing another document's id): it says
+            // nothing true about that row. Kept, it would hide forever that the key's own row
+            // was deleted (a sort left the anchor behind first); dropped, the key is noted gone,
+            // or found again by its values if its row is still there (see `adopt_orphans`).
             for anchor in group.iter() {
                 plan.drop_anchors.push(anchor.metadata_id);
             }
@@ -993,10 +998,10 @@ fn relocate<'a>(
 }
 
 /// A row whose anchor was lost — deleted with a row that a sort or a paste had left it on —
-/// is still its document's row: a free row that shows the id or the number of a document none
-/// of whose rows carries an anchor gets that document's row key back (its anchor is written
-/// anew), rather than being taken for a copy or for a new row reusing the number. The first
-/// such row in sheet order takes it; later ones are copies as usual.
+/// is still its document's row: a free row that [`shows_orphan`] a document none of whose rows
+/// carries an anchor gets that document's row key back (its anchor is written anew), rather
+/// than being taken for a copy of itself or for a new row reusing the number. The first such
+/// row in sheet order takes it; later ones are copies as usual.
 #[allow(clippy::too_many_arguments)]
 fn adopt_orphans<'a>(
     rows: &[Vec<Cell>],
@@ -1025,16 +1030,9 @@ fn adopt_orphans<'a>(
     let mut adopted: FastSet<&str> = FastSet::default();
     for &row in free {
         let cells = &rows[row as usize];
-        let number = layout.cell(cells, Field::Invoice).trimmed();
         let found = orphans.iter().find(|doc| {
-            let id = layout.cell(cells, Tracking::id_of(doc.kind)).trimmed();
-            let same_number =
-                !number.is_empty() && doc.doc_number.as_deref().is_some_and(|n| n.ends_with(number.as_ref()));
-            let own_id = doc.qbo_id.as_deref().is_some_and(|own| own == id.as_ref());
-            // The same amount too: a row typed anew under a deleted row's number is not its row.
-            let same_total = parse_amount(layout.cell(cells, Field::InvDollars), &policy.amount_format)
-                .is_ok_and(|amount| amount.amount() == doc.total);
-            !adopted.contains(doc.doc_key.as_str()) && same_number && same_total && (id.is_empty() || own_id)
+            let record = store.rows.get(doc.row_keys[0].as_str());
+            !adopted.contains(doc.doc_key.as_str()) && shows_orphan(doc, record, cells, layout, policy)
         });
         if let Some(doc) = found {
             let key = doc.row_keys[0].as_str();
@@ -1044,6 +1042,25 @@ fn adopt_orphans<'a>(
             plan.moves.push(NewAnchor { row, key: key.to_owned() });
         }
     }
+}
+
+/// Whether `cells` are the row of `doc` (made from `record`), whose anchor was lost. A row
+/// showing the document's own id is its row when it shows the document's number too — its
+/// amount may have been changed since, which the projection reports — or everything else as
+/// `record` remembers it (renumbered since). A row showing no id (its id never reached the
+/// sheet, or was given back) is its row only when it shows the number and the total: a row
+/// typed anew under a deleted row's number is not its row.
+fn shows_orphan(doc: &DocRecord, record: Option<&RowRecord>, cells: &[Cell], layout: &Layout, policy: &Policy) -> bool {
+    let number = layout.cell(cells, Field::Invoice).trimmed();
+    let same_number = !number.is_empty() && doc.doc_number.as_deref().is_some_and(|n| n.ends_with(number.as_ref()));
+    let id = layout.cell(cells, Tracking::id_of(doc.kind)).trimmed();
+    if id.is_empty() {
+        let same_total = parse_amount(layout.cell(cells, Field::InvDollars), &policy.amount_format)
+            .is_ok_and(|amount| amount.amount() == doc.total);
+        return same_number && same_total;
+    }
+    doc.qbo_id.as_deref() == Some(id.as_ref())
+        && (same_number || record.is_some_and(|r| renumbered(r, cells, layout, &policy.doc_number_prefix)))
 }
 
 /// The row a displaced key went to, among the rows that fit it: the only one, or the first of

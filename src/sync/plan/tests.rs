@@ -838,11 +838,62 @@ fn a_row_whose_anchor_was_deleted_with_another_row_gets_its_own_key_back_not_a_c
     assert_eq!(plan.moves, vec![NewAnchor { row: 1, key: "k1".into() }]);
     assert!(plan.claims.is_empty() && plan.stats.copies == 0, "{:?}", plan.claims);
 
-    // A row typed anew under that number, for another amount, is not its row.
+    // A row typed anew under that number, for another amount (and no id), is not its row.
     let mut other = rows.clone();
     other[1][7] = Cell::Number("999".into());
+    other[1][14] = Cell::Empty;
+    other[1][16] = Cell::Empty;
     let plan = super::plan(&other, &layout(&other), &anchors, &|_| false, &view, &policy(), &mut keys());
     assert_eq!(plan.located.get("k1"), None);
+}
+
+#[test]
+fn a_synced_row_edited_and_then_left_without_its_anchor_is_still_its_documents_row_not_a_copy() {
+    let (rows, view) = three_rows();
+    // A sort left k1's anchor on another row's values, which a person then deleted; k1's own
+    // row had been edited after its document was created: its number, or its amount.
+    let anchors = [anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let mut renumbered = rows.clone();
+    renumbered[1][0] = Cell::text("ACD-1-R");
+    let mut new_amount = rows.clone();
+    new_amount[1][7] = Cell::Number("999".into());
+    for edited in [renumbered, new_amount] {
+        let layout = layout(&edited);
+        let plan = plan(&edited, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
+        assert_eq!(plan.located.get("k1"), Some(&1), "{:?}", edited[1]);
+        assert_eq!(plan.moves, vec![NewAnchor { row: 1, key: "k1".into() }], "its anchor is written anew");
+        assert!(plan.claims.is_empty() && plan.stats.copies == 0, "not taken for a copy: {:?}", plan.claims);
+        let (writes, mismatches) = project(&edited, &layout, &plan.located, &view, &policy());
+        assert!(mismatches.is_empty(), "{mismatches:?}");
+        let note = writes.iter().filter(|w| w.row == 1).flat_map(|w| &w.values).map(|c| c.as_text().into_owned());
+        assert!(note.collect::<String>().contains("after QuickBooks invoice 130 was created"), "{writes:?}");
+    }
+}
+
+#[test]
+fn an_anchor_left_on_another_synced_row_is_dropped_once_its_own_row_is_gone() {
+    let (rows, view) = three_rows();
+    let mut other = row("ACD-4", "submitted", "ACD", "Initech LLC", "40");
+    other[14] = Cell::text("131");
+    other[16] = Cell::text("synced");
+    let mut records: Vec<RowRecord> = view.rows.values().cloned().collect();
+    records.push(RowRecord {
+        doc_key: Some("k4".into()),
+        doc_number: Some("ACD-4".into()),
+        ..record("k4", RowStatus::Synced, &content_fingerprint(&other, &layout(&rows)))
+    });
+    let mut docs: Vec<DocRecord> = view.docs.values().cloned().collect();
+    docs.push(doc("k4", "ACD-4", DocState::Created, Some("131")));
+    let view = StoreView::new(records, docs);
+    // A sort left k1's anchor on the row now showing k4's values (k4's anchor was moved there
+    // too), then a person deleted k1's row: nothing on the sheet is k1's any more.
+    let sheet = vec![header(), other, rows[2].clone(), rows[3].clone()];
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3), anchor(4, "k4", 1)];
+    let plan = plan(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k4"), Some(&1));
+    assert_eq!(plan.located.get("k1"), None, "nothing is written for k1");
+    assert_eq!(plan.drop_anchors, vec![1], "so that the write-back notes k1's row gone, for the audit");
+    assert!(plan.claims.is_empty() && plan.decisions.is_empty(), "{:?} {:?}", plan.claims, plan.decisions);
 }
 
 #[test]
