@@ -998,10 +998,10 @@ fn relocate<'a>(
 }
 
 /// A row whose anchor was lost — deleted with a row that a sort or a paste had left it on —
-/// is still its document's row: a free row that [`shows_orphan`] a document none of whose rows
-/// carries an anchor gets that document's row key back (its anchor is written anew), rather
-/// than being taken for a copy of itself or for a new row reusing the number. The first such
-/// row in sheet order takes it; later ones are copies as usual.
+/// is still its document's row: a free row that shows such a document (one none of whose rows
+/// carries an anchor, see [`shows_orphan`]) gets that document's row key back (its anchor is
+/// written anew), rather than being taken for a copy of itself or for a new row reusing the
+/// number. The first such row in sheet order takes it; later ones are copies as usual.
 #[allow(clippy::too_many_arguments)]
 fn adopt_orphans<'a>(
     rows: &[Vec<Cell>],
