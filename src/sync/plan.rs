@@ -892,10 +892,11 @@ fn settle_anchors<'a>(
     key_of_row
 }
 
-/// Finds where displaced keys went among the `free` rows: the one row that fits each (a copy
-/// only on a row flagged as one), or, for a key whose number was changed since, the one row
-/// that shows everything else as it was. A key found nowhere keeps its anchor where it is,
-/// unless that row is another key's or shows another document's id.
+/// Finds where displaced keys went among the `free` rows: the one row that fits each (a copy's
+/// key only on a row flagged as one, and another key on such a row only when no other row fits
+/// it), or, for a key whose number was changed since, the one row that shows everything else
+/// as it was. A key found nowhere keeps its anchor where it is, unless that row is another
+/// key's.
 #[allow(clippy::too_many_arguments)]
 fn relocate<'a>(
     rows: &[Vec<Cell>],
@@ -920,49 +921,59 @@ fn relocate<'a>(
     };
     displaced.sort_by_key(rank);
     let mut taken: FastSet<u32> = FastSet::default();
-    let mut unplaced: Vec<&[&'a Anchor]> = Vec::new();
-    for group in displaced {
-        let key = group[0].key.as_str();
-        let Some(record) = record_of(key) else { continue };
-        let doc = doc_of(record);
-        let candidates = |evidence: &dyn Fn(&[Cell]) -> bool| -> Vec<u32> {
-            free.iter()
-                .copied()
-                .filter(|row| !taken.contains(row))
-                .filter(|&row| {
-                    let cells = &rows[row as usize];
-                    evidence(cells) && (record.status == RowStatus::Copy || !flagged_copy(cells, layout))
-                })
-                .collect()
-        };
-        let mut found = candidates(&|cells| fits(record, cells, layout));
-        if record.status == RowStatus::Copy && found.iter().any(|&row| flagged_copy(&rows[row as usize], layout)) {
-            found.retain(|&row| flagged_copy(&rows[row as usize], layout));
-        }
-        if found.is_empty() {
-            // Its number was changed since (a person correcting it): the row that shows
-            // everything else as it was, and no other document's id.
-            found = candidates(&|cells| {
-                renumbered(record, cells, layout, &policy.doc_number_prefix) && !shows_other_id(doc, cells, layout)
-            });
-        }
-        match one_of(&found, rows, layout) {
-            Some(row) => {
-                taken.insert(row);
-                key_of_row[row as usize] = Some(key);
-                plan.located.insert(key.into(), row);
-                match group.iter().copied().find(|a| a.row == row) {
-                    // Its anchor was right; the row changed (a renumbered row).
-                    Some(keep) => drop_others(plan, group, keep),
-                    None => {
-                        for anchor in group.iter() {
-                            plan.drop_anchors.push(anchor.metadata_id);
+    let mut unplaced: Vec<&[&'a Anchor]> = displaced;
+    // First every key among the rows that do not say `copy` (a copy's key among those that do).
+    // Then a key with a document whose every fitting row says `copy`, among the rows no copy's
+    // key took: a flag that landed on a document's own row (rows moved under the write meant for
+    // its copy) does not make it a copy, and leaving the key out would leave the row and its
+    // copies all flagged, the document shown on none.
+    for flagged_too in [false, true] {
+        for group in std::mem::take(&mut unplaced) {
+            let key = group[0].key.as_str();
+            let Some(record) = record_of(key) else { continue };
+            let doc = doc_of(record);
+            let may_take = |cells: &[Cell]| {
+                record.status == RowStatus::Copy || (flagged_too && doc.is_some()) || !flagged_copy(cells, layout)
+            };
+            let candidates = |evidence: &dyn Fn(&[Cell]) -> bool| -> Vec<u32> {
+                free.iter()
+                    .copied()
+                    .filter(|row| !taken.contains(row))
+                    .filter(|&row| {
+                        let cells = &rows[row as usize];
+                        evidence(cells) && may_take(cells)
+                    })
+                    .collect()
+            };
+            let mut found = candidates(&|cells| fits(record, cells, layout));
+            if record.status == RowStatus::Copy && found.iter().any(|&row| flagged_copy(&rows[row as usize], layout)) {
+                found.retain(|&row| flagged_copy(&rows[row as usize], layout));
+            }
+            if found.is_empty() {
+                // Its number was changed since (a person correcting it): the row that shows
+                // everything else as it was, and no other document's id.
+                found = candidates(&|cells| {
+                    renumbered(record, cells, layout, &policy.doc_number_prefix) && !shows_other_id(doc, cells, layout)
+                });
+            }
+            match one_of(&found, rows, layout) {
+                Some(row) => {
+                    taken.insert(row);
+                    key_of_row[row as usize] = Some(key);
+                    plan.located.insert(key.into(), row);
+                    match group.iter().copied().find(|a| a.row == row) {
+                        // Its anchor was right; the row changed (a renumbered row).
+                        Some(keep) => drop_others(plan, group, keep),
+                        None => {
+                            for anchor in group.iter() {
+                                plan.drop_anchors.push(anchor.metadata_id);
+                            }
+                            plan.moves.push(NewAnchor { row, key: key.to_owned() });
                         }
-                        plan.moves.push(NewAnchor { row, key: key.to_owned() });
                     }
                 }
+                _ => unplaced.push(group),
             }
-            _ => unplaced.push(group),
         }
     }
     for group in unplaced {

@@ -897,6 +897,29 @@ fn an_anchor_left_on_another_synced_row_is_dropped_once_its_own_row_is_gone() {
 }
 
 #[test]
+fn a_synced_row_flagged_copy_by_a_write_meant_for_its_copy_is_still_its_documents_row_after_a_sort() {
+    let (rows, view) = three_rows();
+    let layout = layout(&rows);
+    // k1's row was copied and the copy (k0) flagged; rows moved under the write that flagged it,
+    // so k1's own row says `copy` too. Then a sort left k1's anchor (and k2's) on other rows.
+    let mut flagged = rows[1].clone();
+    flagged[16] = Cell::text("copy");
+    flagged[18] = Cell::text("this row looks like a copy of sheet row 2");
+    let mut records: Vec<RowRecord> = view.rows.values().cloned().collect();
+    records.push(record("k0", RowStatus::Copy, &content_fingerprint(&rows[1], &layout)));
+    let view = StoreView::new(records, view.docs.values().cloned().collect());
+    let sheet = vec![header(), rows[3].clone(), flagged.clone(), flagged, rows[2].clone()];
+    let anchors = [anchor(1, "k3", 1), anchor(2, "k2", 2), anchor(3, "k0", 3), anchor(4, "k1", 4)];
+    let plan = plan(&sheet, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
+    let at = |key: &str| plan.located.get(key).copied();
+    assert_eq!((at("k1"), at("k0"), at("k2"), at("k3")), (Some(2), Some(3), Some(4), Some(1)));
+    assert!(plan.claims.is_empty() && plan.stats.copies == 0, "not a second copy: {:?}", plan.claims);
+    let (writes, _) = project(&sheet, &layout, &plan.located, &view, &policy());
+    let shown: Vec<&Cell> = writes.iter().filter(|w| w.row == 2).flat_map(|w| &w.values).collect();
+    assert!(shown.contains(&&Cell::text("synced")), "its flag is replaced: {writes:?}");
+}
+
+#[test]
 fn a_negative_amount_becomes_a_credit_of_its_size_only_when_credits_are_on() {
     let rows = vec![
         header(),
