@@ -416,8 +416,16 @@ pub fn plan(
                 .and_then(|r| r.doc_key.as_ref())
                 .and_then(|d| store.docs.get(d.as_str()))
                 .is_some_and(|d| d.state != DocState::Failed);
+            let Some(original) = original_row(doc, index, &plan.located, rows, layout, quiet) else {
+                // The document's own row is not found this pass, and this row may be it, its
+                // key lost for now (an anchor a sort left behind and a delete took, a row that
+                // says `copy` because rows moved under a write meant for its copy). A copy's
+                // claim would hold the row from then on, against its own key: nothing is
+                // decided for it until the document's row is found, or it is that row.
+                continue;
+            };
             if let Some(copy) =
-                detect_copy(kind, &id, doc, index, key, record, has_own_document, &plan.located, row, layout, policy)
+                detect_copy(kind, &id, doc, index, key, record, has_own_document, original, row, layout, policy)
             {
                 plan.stats.copies += 1;
                 match key {
@@ -717,8 +725,32 @@ fn row_record(
     }
 }
 
-/// A row carrying the QuickBooks id of another row's document (`doc`, found by that id; the
-/// caller has ruled out the row's own) is a pasted copy.
+/// Where the row of `doc` is this pass, if one of its keys sits on a row other than `index`
+/// that shows the document's number or id (or on a quiet row, which its seal proves its own).
+/// A key left on a row it does not fit (see [`relocate`]) says nothing of where its row is.
+fn original_row(
+    doc: &DocRecord,
+    index: u32,
+    located: &Located,
+    rows: &[Vec<Cell>],
+    layout: &Layout,
+    quiet: Quiet<'_>,
+) -> Option<u32> {
+    let shows_document = |row: u32| {
+        let Some(cells) = rows.get(row as usize) else { return false };
+        let number = layout.cell(cells, Field::Invoice).trimmed();
+        let id = layout.cell(cells, Tracking::id_of(doc.kind)).trimmed();
+        (!number.is_empty() && doc.doc_number.as_deref().is_some_and(|n| n.ends_with(number.as_ref())))
+            || (!id.is_empty() && doc.qbo_id.as_deref() == Some(id.as_ref()))
+    };
+    doc.row_keys
+        .iter()
+        .filter_map(|key| located.get(key.as_str()).copied())
+        .find(|&row| row != index && (quiet(row as usize) || shows_document(row)))
+}
+
+/// A row carrying the QuickBooks id of another row's document (`doc`, found by that id on row
+/// `original`; the caller has ruled out the row's own) is a pasted copy.
 #[allow(clippy::too_many_arguments)]
 fn detect_copy(
     kind: Kind,
@@ -728,7 +760,7 @@ fn detect_copy(
     key: Option<&str>,
     record: Option<&RowRecord>,
     has_own_document: bool,
-    located: &Located,
+    original: u32,
     row: &[Cell],
     layout: &Layout,
     policy: &Policy,
@@ -742,15 +774,10 @@ fn detect_copy(
     if record.is_some_and(|r| r.status == RowStatus::Copy && r.content_fp == *fp) {
         return None; // already flagged, unchanged
     }
-    let original = doc
-        .row_keys
-        .iter()
-        .find_map(|k| located.get(k.as_str()))
-        .map(|row| format!("sheet row {}", row + 1))
-        .unwrap_or_else(|| "a row no longer on the sheet".to_owned());
     let number = doc.doc_number.clone().unwrap_or_default();
     let reason = format!(
-        "this row looks like a copy of {original} (invoice {number}, QuickBooks {} {id}); qbsync did not create anything for it. To make it a new document, clear its QuickBooks id and status cells and give it its own invoice number; otherwise delete it",
+        "this row looks like a copy of sheet row {} (invoice {number}, QuickBooks {} {id}); qbsync did not create anything for it. To make it a new document, clear its QuickBooks id and status cells and give it its own invoice number; otherwise delete it",
+        original + 1,
         kind.as_str()
     );
     Some(row_record(key.unwrap_or_default().to_owned(), kind, None, RowStatus::Copy, Some(reason), fp, policy, index))

@@ -920,6 +920,27 @@ fn a_synced_row_flagged_copy_by_a_write_meant_for_its_copy_is_still_its_document
 }
 
 #[test]
+fn a_row_showing_its_documents_id_is_not_taken_for_a_copy_while_the_documents_row_is_not_found() {
+    let (rows, view) = three_rows();
+    // A sort left k1's anchor on k3's row (and k3's on k1's), and a person typed a new row
+    // under k1's number: two rows show ACD-1, and which is k1's cannot be told this pass.
+    let typed = row("ACD-1", "submitted", "ACD", "Initech LLC", "55");
+    let sheet = vec![header(), rows[3].clone(), rows[2].clone(), rows[1].clone(), typed];
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy(), &mut || "new".into());
+    assert_eq!(plan.located.get("k1"), None);
+    assert_eq!(plan.stats.copies, 0, "k1's own row is not flagged a copy of a row not found");
+    assert_eq!(plan.claims.iter().map(|c| c.row).collect::<Vec<_>>(), [4], "only the typed row is claimed");
+    assert_eq!(plan.drop_anchors, vec![1, 3], "k1's anchor on k3's row says nothing; k3's is moved");
+
+    // Next pass, k1 has no anchor: the row showing its id and number is its row.
+    let anchors = [anchor(2, "k2", 2), anchor(4, "k3", 1)];
+    let plan = super::plan(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy(), &mut || "new".into());
+    assert_eq!(plan.located.get("k1"), Some(&3));
+    assert_eq!(plan.stats.copies, 0);
+}
+
+#[test]
 fn a_negative_amount_becomes_a_credit_of_its_size_only_when_credits_are_on() {
     let rows = vec![
         header(),
