@@ -603,7 +603,9 @@ fn cells_that_landed_where_they_were_meant_to_need_no_undo() {
     let before = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
     let after = vec![header(), with_cells(before[1].clone(), &["130", "u130", "synced"])];
     let located = Located::from_iter([("a".into(), 1u32)]);
-    assert!(undo_misplaced(&[id_write(1, "a", "130")], &before, &located, &after, &located).is_empty());
+    assert!(
+        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located, &after, &located).is_empty()
+    );
 }
 
 #[test]
@@ -615,7 +617,8 @@ fn cells_written_onto_a_row_sorted_into_their_place_are_given_back() {
     let located_before = Located::from_iter([("a".into(), 1u32), ("b".into(), 2u32)]);
     let after = vec![header(), with_cells(b.clone(), &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32), ("b".into(), 1u32)]);
-    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    let undo =
+        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!((undo[0].row, undo[0].col, undo[0].key.as_str()), (1, 14, "b"));
     assert_eq!(undo[0].values, vec![Cell::text("77"), Cell::text("u77"), Cell::text("copy")], "B's own cells back");
@@ -630,7 +633,8 @@ fn cells_written_onto_a_row_inserted_meanwhile_are_cleared() {
     let located_before = Located::from_iter([("a".into(), 1u32)]);
     let after = vec![header(), with_cells(new, &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    let undo =
+        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!(undo[0].row, 1);
     assert_eq!(undo[0].values, vec![Cell::Empty; 3], "the new row had nothing in qbsync's columns");
@@ -646,7 +650,8 @@ fn an_unanchored_row_that_moved_gets_its_own_cells_back() {
     let located_before = Located::from_iter([("a".into(), 1u32)]);
     let after = vec![header(), with_cells(copy, &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    let undo =
+        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!(undo[0].values, vec![Cell::text("55"), Cell::text("u55"), Cell::text("synced")]);
 }
@@ -676,7 +681,7 @@ fn rows_that_got_the_same_cells_from_their_own_writes_are_not_victims() {
         },
         CellWrite { row: 2, col: 17, values: vec![at], key: "b".into() },
     ];
-    let undo = undo_misplaced(&writes, &before, &located_before, &after, &located_after);
+    let undo = undo_misplaced(&writes, &layout(&before), &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!((undo[0].row, undo[0].col), (2, 17), "only the inserted row is given back its blank cell");
 }
@@ -691,8 +696,25 @@ fn a_copy_pasted_after_the_write_is_not_a_victim() {
     let a_after = with_cells(a, &["130", "u130", "synced"]);
     let after = vec![header(), a_after.clone(), a_after];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    let undo =
+        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
     assert!(undo.is_empty(), "{undo:?}");
+}
+
+#[test]
+fn a_flag_that_landed_on_the_twin_of_the_row_it_was_meant_for_is_not_given_back() {
+    // A (k) and its pasted copy (c, flagged) are identical but in qbsync's cells; qbsync wrote
+    // `copy` to c's row again while a sort swapped the two, so it landed on A.
+    let a = with_cells(row("ACD-1", "submitted", "ACD", "Globex Corporation", "100"), &["130", "u130", "synced"]);
+    let mut copy = with_cells(a.clone(), &["130", "u130", "copy"]);
+    copy[18] = Cell::text("this row looks like a copy of sheet row 2");
+    let before = vec![header(), a.clone(), copy.clone()];
+    let located_before = Located::from_iter([("k".into(), 1u32), ("c".into(), 2u32)]);
+    let flag = CellWrite { row: 2, col: 16, values: vec![Cell::text("copy")], key: "c".into() };
+    let after = vec![header(), copy, with_cells(a, &["130", "u130", "copy"])];
+    let located_after = Located::from_iter([("c".into(), 1u32), ("k".into(), 2u32)]);
+    let undo = undo_misplaced(&[flag], &layout(&before), &before, &located_before, &after, &located_after);
+    assert!(undo.is_empty(), "giving it back would only swap the flag back and forth: {undo:?}");
 }
 
 /// Three rows with three kinds of record: k1 synced (invoice 130), k2 with its create under
