@@ -331,6 +331,9 @@ pub fn undo_misplaced(
     let own_cells = |r: &[Cell]| -> Vec<String> {
         (0..width).filter(|c| !owned.contains(c)).map(|c| normalise(&r.get(c).cloned().unwrap_or_default())).collect()
     };
+    // Once per row, not once per row and write: a write-back after an insert near the top
+    // checks every write against every row.
+    let after_own: Vec<Vec<String>> = after.iter().map(|r| own_cells(r)).collect();
     let mut undo: Vec<CellWrite> = Vec::new();
     for write in writes {
         let span = write.col as usize..write.col as usize + write.values.len();
@@ -346,7 +349,7 @@ pub fn undo_misplaced(
             // two says `copy`, which the next projection settles. Given back, it would move
             // the flag that tells the twins apart, so the next look would find the other twin
             // wronged, and so on, round after round.
-            if key_at.get(&index) == Some(&write.key.as_str()) || meant.as_ref() == Some(&own_cells(row)) {
+            if key_at.get(&index) == Some(&write.key.as_str()) || meant.as_ref() == Some(&after_own[index as usize]) {
                 continue;
             }
             if !shows(row, write.col as usize, &write.values) {
