@@ -428,8 +428,16 @@ pub fn plan(
                 .and_then(|r| r.doc_key.as_ref())
                 .and_then(|d| store.docs.get(d.as_str()))
                 .is_some_and(|d| d.state != DocState::Failed);
+            let Some(original) = original_row(doc, index, &plan.located, rows, layout, quiet) else {
+                // The document's own row is not found this pass, and this row may be it, its
+                // key lost for now (an anchor a sort left behind and a delete took, a row that
+                // says `copy` because rows moved under a write meant for its copy). A copy's
+                // claim would hold the row from then on, against its own key: nothing is
+                // decided for it until the document's row is found, or it is that row.
+                continue;
+            };
             if let Some(copy) =
-                detect_copy(kind, &id, doc, index, key, record, has_own_document, &plan.located, row, layout, policy)
+                detect_copy(kind, &id, doc, index, key, record, has_own_document, original, row, layout, policy)
             {
                 plan.stats.copies += 1;
                 match key {
@@ -729,8 +737,32 @@ fn row_record(
     }
 }
 
-/// A row carrying the QuickBooks id of another row's document (`doc`, found by that id; the
-/// caller has ruled out the row's own) is a pasted copy.
+/// Where the row of `doc` is this pass, if one of its keys sits on a row other than `index`
+/// that shows the document's number or id (or on a quiet row, which its seal proves its own).
+/// A key left on a row it does not fit (see [`relocate`]) says nothing of where its row is.
+fn original_row(
+    doc: &DocRecord,
+    index: u32,
+    located: &Located,
+    rows: &[Vec<Cell>],
+    layout: &Layout,
+    quiet: Quiet<'_>,
+) -> Option<u32> {
+    let shows_document = |row: u32| {
+        let Some(cells) = rows.get(row as usize) else { return false };
+        let number = layout.cell(cells, Field::Invoice).trimmed();
+        let id = layout.cell(cells, Tracking::id_of(doc.kind)).trimmed();
+        (!number.is_empty() && doc.doc_number.as_deref().is_some_and(|n| n.ends_with(number.as_ref())))
+            || (!id.is_empty() && doc.qbo_id.as_deref() == Some(id.as_ref()))
+    };
+    doc.row_keys
+        .iter()
+        .filter_map(|key| located.get(key.as_str()).copied())
+        .find(|&row| row != index && (quiet(row as usize) || shows_document(row)))
+}
+
+/// A row carrying the QuickBooks id of another row's document (`doc`, found by that id on row
+/// `original`; the caller has ruled out the row's own) is a pasted copy.
 #[allow(clippy::too_many_arguments)]
 fn detect_copy(
     kind: Kind,
@@ -740,7 +772,7 @@ fn detect_copy(
     key: Option<&str>,
     record: Option<&RowRecord>,
     has_own_document: bool,
-    located: &Located,
+    original: u32,
     row: &[Cell],
     layout: &Layout,
     policy: &Policy,
@@ -754,15 +786,10 @@ fn detect_copy(
     if record.is_some_and(|r| r.status == RowStatus::Copy && r.content_fp == *fp) {
         return None; // already flagged, unchanged
     }
-    let original = doc
-        .row_keys
-        .iter()
-        .find_map(|k| located.get(k.as_str()))
-        .map(|row| format!("sheet row {}", row + 1))
-        .unwrap_or_else(|| "a row no longer on the sheet".to_owned());
     let number = doc.doc_number.clone().unwrap_or_default();
     let reason = format!(
-        "this row looks like a copy of {original} (invoice {number}, QuickBooks {} {id}); qbsync did not create anything for it. To make it a new document, clear its QuickBooks id and status cells and give it its own invoice number; otherwise delete it",
+        "this row looks like a copy of sheet row {} (invoice {number}, QuickBooks {} {id}); qbsync did not create anything for it. To make it a new document, clear its QuickBooks id and status cells and give it its own invoice number; otherwise delete it",
+        original + 1,
         kind.as_str()
     );
     Some(row_record(key.unwrap_or_default().to_owned(), kind, None, RowStatus::Copy, Some(reason), fp, policy, index))
@@ -904,10 +931,11 @@ fn settle_anchors<'a>(
     key_of_row
 }
 
-/// Finds where displaced keys went among the `free` rows: the one row that fits each (a copy
-/// only on a row flagged as one), or, for a key whose number was changed since, the one row
-/// that shows everything else as it was. A key found nowhere keeps its anchor where it is,
-/// unless that row is another key's or shows another document's id.
+/// Finds where displaced keys went among the `free` rows: the one row that fits each (a copy's
+/// key only on a row flagged as one, and another key on such a row only when no other row fits
+/// it), or, for a key whose number was changed since, the one row that shows everything else
+/// as it was. A key found nowhere keeps its anchor where it is, unless that row is another
+/// key's.
 #[allow(clippy::too_many_arguments)]
 fn relocate<'a>(
     rows: &[Vec<Cell>],
@@ -932,49 +960,59 @@ fn relocate<'a>(
     };
     displaced.sort_by_key(rank);
     let mut taken: FastSet<u32> = FastSet::default();
-    let mut unplaced: Vec<&[&'a Anchor]> = Vec::new();
-    for group in displaced {
-        let key = group[0].key.as_str();
-        let Some(record) = record_of(key) else { continue };
-        let doc = doc_of(record);
-        let candidates = |evidence: &dyn Fn(&[Cell]) -> bool| -> Vec<u32> {
-            free.iter()
-                .copied()
-                .filter(|row| !taken.contains(row))
-                .filter(|&row| {
-                    let cells = &rows[row as usize];
-                    evidence(cells) && (record.status == RowStatus::Copy || !flagged_copy(cells, layout))
-                })
-                .collect()
-        };
-        let mut found = candidates(&|cells| fits(record, cells, layout));
-        if record.status == RowStatus::Copy && found.iter().any(|&row| flagged_copy(&rows[row as usize], layout)) {
-            found.retain(|&row| flagged_copy(&rows[row as usize], layout));
-        }
-        if found.is_empty() {
-            // Its number was changed since (a person correcting it): the row that shows
-            // everything else as it was, and no other document's id.
-            found = candidates(&|cells| {
-                renumbered(record, cells, layout, &policy.doc_number_prefix) && !shows_other_id(doc, cells, layout)
-            });
-        }
-        match one_of(&found, rows, layout) {
-            Some(row) => {
-                taken.insert(row);
-                key_of_row[row as usize] = Some(key);
-                plan.located.insert(key.into(), row);
-                match group.iter().copied().find(|a| a.row == row) {
-                    // Its anchor was right; the row changed (a renumbered row).
-                    Some(keep) => drop_others(plan, group, keep),
-                    None => {
-                        for anchor in group.iter() {
-                            plan.drop_anchors.push(anchor.metadata_id);
+    let mut unplaced: Vec<&[&'a Anchor]> = displaced;
+    // First every key among the rows that do not say `copy` (a copy's key among those that do).
+    // Then a key with a document whose every fitting row says `copy`, among the rows no copy's
+    // key took: a flag that landed on a document's own row (rows moved under the write meant for
+    // its copy) does not make it a copy, and leaving the key out would leave the row and its
+    // copies all flagged, the document shown on none.
+    for flagged_too in [false, true] {
+        for group in std::mem::take(&mut unplaced) {
+            let key = group[0].key.as_str();
+            let Some(record) = record_of(key) else { continue };
+            let doc = doc_of(record);
+            let may_take = |cells: &[Cell]| {
+                record.status == RowStatus::Copy || (flagged_too && doc.is_some()) || !flagged_copy(cells, layout)
+            };
+            let candidates = |evidence: &dyn Fn(&[Cell]) -> bool| -> Vec<u32> {
+                free.iter()
+                    .copied()
+                    .filter(|row| !taken.contains(row))
+                    .filter(|&row| {
+                        let cells = &rows[row as usize];
+                        evidence(cells) && may_take(cells)
+                    })
+                    .collect()
+            };
+            let mut found = candidates(&|cells| fits(record, cells, layout));
+            if record.status == RowStatus::Copy && found.iter().any(|&row| flagged_copy(&rows[row as usize], layout)) {
+                found.retain(|&row| flagged_copy(&rows[row as usize], layout));
+            }
+            if found.is_empty() {
+                // Its number was changed since (a person correcting it): the row that shows
+                // everything else as it was, and no other document's id.
+                found = candidates(&|cells| {
+                    renumbered(record, cells, layout, &policy.doc_number_prefix) && !shows_other_id(doc, cells, layout)
+                });
+            }
+            match one_of(&found, rows, layout) {
+                Some(row) => {
+                    taken.insert(row);
+                    key_of_row[row as usize] = Some(key);
+                    plan.located.insert(key.into(), row);
+                    match group.iter().copied().find(|a| a.row == row) {
+                        // Its anchor was right; the row changed (a renumbered row).
+                        Some(keep) => drop_others(plan, group, keep),
+                        None => {
+                            for anchor in group.iter() {
+                                plan.drop_anchors.push(anchor.metadata_id);
+                            }
+                            plan.moves.push(NewAnchor { row, key: key.to_owned() });
                         }
-                        plan.moves.push(NewAnchor { row, key: key.to_owned() });
                     }
                 }
+                _ => unplaced.push(group),
             }
-            _ => unplaced.push(group),
         }
     }
     for group in unplaced {
@@ -983,14 +1021,19 @@ fn relocate<'a>(
         let claimed = record.status == RowStatus::Claimed;
         let first = group[0];
         let elsewhere = rows.get(first.row as usize).is_some_and(|cells| shows_other_id(doc_of(record), cells, layout));
-        if elsewhere && !claimed && !taken.contains(&first.row) {
-            // The row shows another document's id and nothing proves whose the key is: the
-            // anchor stays as a hint, and nothing of this key is written anywhere.
+        let held = key_of_row.get(first.row as usize).is_some_and(Option::is_some);
+        if elsewhere && !claimed && !held {
+            // The row shows another document's id, and no key's row is there: nothing proves
+            // whose the key is, so the anchor stays as a hint, and nothing of this key is
+            // written anywhere.
             continue;
         }
-        if claimed || taken.contains(&first.row) {
-            // A claim that landed on a row it does not fit, or an anchor left on a row whose
-            // own key was found: it says nothing true about that row.
+        if claimed || elsewhere || taken.contains(&first.row) {
+            // A claim that landed on a row it does not fit, or an anchor left on another key's
+            // row (where that key was found, or one showing another document's id): it says
+            // nothing true about that row. Kept, it would hide forever that the key's own row
+            // was deleted (a sort left the anchor behind first); dropped, the key is noted gone,
+            // or found again by its values if its row is still there (see `adopt_orphans`).
             for anchor in group.iter() {
                 plan.drop_anchors.push(anchor.metadata_id);
             }
@@ -1005,10 +1048,10 @@ fn relocate<'a>(
 }
 
 /// A row whose anchor was lost — deleted with a row that a sort or a paste had left it on —
-/// is still its document's row: a free row that shows the id or the number of a document none
-/// of whose rows carries an anchor gets that document's row key back (its anchor is written
-/// anew), rather than being taken for a copy or for a new row reusing the number. The first
-/// such row in sheet order takes it; later ones are copies as usual.
+/// is still its document's row: a free row that shows such a document (one none of whose rows
+/// carries an anchor, see [`shows_orphan`]) gets that document's row key back (its anchor is
+/// written anew), rather than being taken for a copy of itself or for a new row reusing the
+/// number. The first such row in sheet order takes it; later ones are copies as usual.
 #[allow(clippy::too_many_arguments)]
 fn adopt_orphans<'a>(
     rows: &[Vec<Cell>],
@@ -1037,16 +1080,9 @@ fn adopt_orphans<'a>(
     let mut adopted: FastSet<&str> = FastSet::default();
     for &row in free {
         let cells = &rows[row as usize];
-        let number = layout.cell(cells, Field::Invoice).trimmed();
         let found = orphans.iter().find(|doc| {
-            let id = layout.cell(cells, Tracking::id_of(doc.kind)).trimmed();
-            let same_number =
-                !number.is_empty() && doc.doc_number.as_deref().is_some_and(|n| n.ends_with(number.as_ref()));
-            let own_id = doc.qbo_id.as_deref().is_some_and(|own| own == id.as_ref());
-            // The same amount too: a row typed anew under a deleted row's number is not its row.
-            let same_total = parse_amount(layout.cell(cells, Field::InvDollars), &policy.amount_format)
-                .is_ok_and(|amount| amount.amount() == doc.total);
-            !adopted.contains(doc.doc_key.as_str()) && same_number && same_total && (id.is_empty() || own_id)
+            let record = store.rows.get(doc.row_keys[0].as_str());
+            !adopted.contains(doc.doc_key.as_str()) && shows_orphan(doc, record, cells, layout, policy)
         });
         if let Some(doc) = found {
             let key = doc.row_keys[0].as_str();
@@ -1056,6 +1092,25 @@ fn adopt_orphans<'a>(
             plan.moves.push(NewAnchor { row, key: key.to_owned() });
         }
     }
+}
+
+/// Whether `cells` are the row of `doc` (made from `record`), whose anchor was lost. A row
+/// showing the document's own id is its row when it shows the document's number too — its
+/// amount may have been changed since, which the projection reports — or everything else as
+/// `record` remembers it (renumbered since). A row showing no id (its id never reached the
+/// sheet, or was given back) is its row only when it shows the number and the total: a row
+/// typed anew under a deleted row's number is not its row.
+fn shows_orphan(doc: &DocRecord, record: Option<&RowRecord>, cells: &[Cell], layout: &Layout, policy: &Policy) -> bool {
+    let number = layout.cell(cells, Field::Invoice).trimmed();
+    let same_number = !number.is_empty() && doc.doc_number.as_deref().is_some_and(|n| n.ends_with(number.as_ref()));
+    let id = layout.cell(cells, Tracking::id_of(doc.kind)).trimmed();
+    if id.is_empty() {
+        let same_total = parse_amount(layout.cell(cells, Field::InvDollars), &policy.amount_format)
+            .is_ok_and(|amount| amount.amount() == doc.total);
+        return same_number && same_total;
+    }
+    doc.qbo_id.as_deref() == Some(id.as_ref())
+        && (same_number || record.is_some_and(|r| renumbered(r, cells, layout, &policy.doc_number_prefix)))
 }
 
 /// The row a displaced key went to, among the rows that fit it: the only one, or the first of

@@ -318,6 +318,7 @@ fn normalise(cell: &Cell) -> String {
 /// were meant for are not written here: the next projection writes them where they are now.
 pub fn undo_misplaced(
     writes: &[CellWrite],
+    layout: &Layout,
     before: &[Vec<Cell>],
     located_before: &Located,
     after: &[Vec<Cell>],
@@ -325,24 +326,30 @@ pub fn undo_misplaced(
 ) -> Vec<CellWrite> {
     let key_at: FastMap<u32, &str> = located_after.iter().map(|(key, row)| (*row, key.as_str())).collect();
     let width = before.iter().chain(after).map(Vec::len).max().unwrap_or(0);
+    let owned: Vec<usize> = writable(layout).map(|(_, col)| col).collect();
+    // A row's own cells: all but those qbsync writes.
+    let own_cells = |r: &[Cell]| -> Vec<String> {
+        (0..width).filter(|c| !owned.contains(c)).map(|c| normalise(&r.get(c).cloned().unwrap_or_default())).collect()
+    };
+    // Once per row, not once per row and write: a write-back after an insert near the top
+    // checks every write against every row.
+    let after_own: Vec<Vec<String>> = after.iter().map(|r| own_cells(r)).collect();
     let mut undo: Vec<CellWrite> = Vec::new();
     for write in writes {
         let span = write.col as usize..write.col as usize + write.values.len();
-        let outside = |r: &[Cell]| -> Vec<String> {
-            (0..width)
-                .filter(|c| !span.contains(c))
-                .map(|c| normalise(&r.get(c).cloned().unwrap_or_default()))
-                .collect()
-        };
         if located_after.get(write.key.as_str()) == Some(&write.row) {
             continue; // landed where it was meant to
         }
         // The row it was meant for (by its anchor), as it was.
-        let meant = located_before.get(write.key.as_str()).and_then(|r| before.get(*r as usize)).map(|r| outside(r));
+        let meant = located_before.get(write.key.as_str()).and_then(|r| before.get(*r as usize)).map(|r| own_cells(r));
         for (index, row) in after.iter().enumerate().skip(1) {
             let index = index as u32;
-            // That row, and pasted copies of it, show these cells rightly.
-            if key_at.get(&index) == Some(&write.key.as_str()) || meant.as_ref() == Some(&outside(row)) {
+            // That row, and its twins (a pasted copy of it, identical but in qbsync's cells),
+            // show these cells rightly: a write that landed on a twin only swaps which of the
+            // two says `copy`, which the next projection settles. Given back, it would move
+            // the flag that tells the twins apart, so the next look would find the other twin
+            // wronged, and so on, round after round.
+            if key_at.get(&index) == Some(&write.key.as_str()) || meant.as_ref() == Some(&after_own[index as usize]) {
                 continue;
             }
             if !shows(row, write.col as usize, &write.values) {

@@ -138,21 +138,16 @@ impl StoreView {
         }
         for id in &wanted.ids {
             if self.asked.ids.insert(id.clone()) {
-                docs.extend(store.documents_for_planning_by_qbo_id(id)?);
+                for doc in store.documents_for_planning_by_qbo_id(id)? {
+                    self.include_rows_of(store, &doc)?;
+                    docs.push(doc);
+                }
             }
         }
         for number in &wanted.numbers {
             if self.asked.numbers.insert(number.clone()) {
                 for doc in store.documents_for_planning_by_number(number)? {
-                    // A document found by number may be taken for a row whose anchor was lost
-                    // (see `plan::adopt_orphans`) unless its own row says it was voided.
-                    for key in &doc.row_keys {
-                        if !self.rows.contains_key(key.as_str())
-                            && let Some(record) = store.row(key)?
-                        {
-                            self.rows.insert(key.as_str().into(), record);
-                        }
-                    }
+                    self.include_rows_of(store, &doc)?;
                     docs.push(doc);
                 }
             }
@@ -164,6 +159,20 @@ impl StoreView {
                 self.read_money(store, &doc.doc_key)?;
             }
             self.docs.entry(doc.doc_key.as_str().into()).or_insert(doc);
+        }
+        Ok(())
+    }
+
+    /// The row records of a document found by the id or the number a row shows: the row may be
+    /// the document's own row whose anchor was lost (see `plan::adopt_orphans`), recognised by
+    /// what its record remembers (a row renumbered since), unless that record says it was voided.
+    fn include_rows_of(&mut self, store: &Store, doc: &DocRecord) -> Result<(), StoreError> {
+        for key in &doc.row_keys {
+            if !self.rows.contains_key(key.as_str())
+                && let Some(record) = store.row(key)?
+            {
+                self.rows.insert(key.as_str().into(), record);
+            }
         }
         Ok(())
     }
@@ -294,15 +303,16 @@ mod tests {
         assert!(view.docs["open"].payload.is_empty(), "pending documents are read without their payloads");
         assert_eq!(view.seals.get("done"), Some(&42));
 
-        // By key (with the row's document), by id, by number; a key the store does not know
-        // is simply absent.
+        // By key (with the row's document), by id and by number (with the documents' rows: a
+        // row showing either may be its document's own row, its anchor lost); a key the store
+        // does not know is simply absent.
         let wanted = Wanted { rows: vec!["done".into(), "nobody".into()], ..Wanted::default() };
         view.include(&store, &wanted).unwrap();
         assert!(view.rows.contains_key("done") && !view.rows.contains_key("nobody"));
         assert_eq!(view.docs["done"].qbo_id.as_deref(), Some("130"));
         let mut by_id = StoreView::unsettled(&store).unwrap();
         by_id.include(&store, &Wanted { ids: vec!["130".into()], ..Wanted::default() }).unwrap();
-        assert!(by_id.docs.contains_key("done") && !by_id.rows.contains_key("done"));
+        assert!(by_id.docs.contains_key("done") && by_id.rows.contains_key("done"));
         let mut by_number = StoreView::unsettled(&store).unwrap();
         by_number.include(&store, &Wanted { numbers: vec!["A-1".into()], ..Wanted::default() }).unwrap();
         let mut found: Vec<_> = by_number.docs.keys().cloned().collect();

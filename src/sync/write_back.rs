@@ -216,7 +216,7 @@ impl Pass<'_> {
             }
             let mut undo: Vec<CellWrite> = Vec::new();
             for (written, then, where_then) in &checks {
-                for write in project::undo_misplaced(written, then, where_then, &after, &now) {
+                for write in project::undo_misplaced(written, &picture.layout, then, where_then, &after, &now) {
                     if !undo.iter().any(|u| u.row == write.row && u.col == write.col) {
                         undo.push(write);
                     }

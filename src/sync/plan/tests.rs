@@ -603,7 +603,9 @@ fn cells_that_landed_where_they_were_meant_to_need_no_undo() {
     let before = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
     let after = vec![header(), with_cells(before[1].clone(), &["130", "u130", "synced"])];
     let located = Located::from_iter([("a".into(), 1u32)]);
-    assert!(undo_misplaced(&[id_write(1, "a", "130")], &before, &located, &after, &located).is_empty());
+    assert!(
+        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located, &after, &located).is_empty()
+    );
 }
 
 #[test]
@@ -615,7 +617,8 @@ fn cells_written_onto_a_row_sorted_into_their_place_are_given_back() {
     let located_before = Located::from_iter([("a".into(), 1u32), ("b".into(), 2u32)]);
     let after = vec![header(), with_cells(b.clone(), &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32), ("b".into(), 1u32)]);
-    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    let undo =
+        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!((undo[0].row, undo[0].col, undo[0].key.as_str()), (1, 14, "b"));
     assert_eq!(undo[0].values, vec![Cell::text("77"), Cell::text("u77"), Cell::text("copy")], "B's own cells back");
@@ -630,7 +633,8 @@ fn cells_written_onto_a_row_inserted_meanwhile_are_cleared() {
     let located_before = Located::from_iter([("a".into(), 1u32)]);
     let after = vec![header(), with_cells(new, &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    let undo =
+        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!(undo[0].row, 1);
     assert_eq!(undo[0].values, vec![Cell::Empty; 3], "the new row had nothing in qbsync's columns");
@@ -646,7 +650,8 @@ fn an_unanchored_row_that_moved_gets_its_own_cells_back() {
     let located_before = Located::from_iter([("a".into(), 1u32)]);
     let after = vec![header(), with_cells(copy, &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    let undo =
+        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!(undo[0].values, vec![Cell::text("55"), Cell::text("u55"), Cell::text("synced")]);
 }
@@ -676,7 +681,7 @@ fn rows_that_got_the_same_cells_from_their_own_writes_are_not_victims() {
         },
         CellWrite { row: 2, col: 17, values: vec![at], key: "b".into() },
     ];
-    let undo = undo_misplaced(&writes, &before, &located_before, &after, &located_after);
+    let undo = undo_misplaced(&writes, &layout(&before), &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!((undo[0].row, undo[0].col), (2, 17), "only the inserted row is given back its blank cell");
 }
@@ -691,8 +696,25 @@ fn a_copy_pasted_after_the_write_is_not_a_victim() {
     let a_after = with_cells(a, &["130", "u130", "synced"]);
     let after = vec![header(), a_after.clone(), a_after];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo = undo_misplaced(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
+    let undo =
+        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
     assert!(undo.is_empty(), "{undo:?}");
+}
+
+#[test]
+fn a_flag_that_landed_on_the_twin_of_the_row_it_was_meant_for_is_not_given_back() {
+    // A (k) and its pasted copy (c, flagged) are identical but in qbsync's cells; qbsync wrote
+    // `copy` to c's row again while a sort swapped the two, so it landed on A.
+    let a = with_cells(row("ACD-1", "submitted", "ACD", "Globex Corporation", "100"), &["130", "u130", "synced"]);
+    let mut copy = with_cells(a.clone(), &["130", "u130", "copy"]);
+    copy[18] = Cell::text("this row looks like a copy of sheet row 2");
+    let before = vec![header(), a.clone(), copy.clone()];
+    let located_before = Located::from_iter([("k".into(), 1u32), ("c".into(), 2u32)]);
+    let flag = CellWrite { row: 2, col: 16, values: vec![Cell::text("copy")], key: "c".into() };
+    let after = vec![header(), copy, with_cells(a, &["130", "u130", "copy"])];
+    let located_after = Located::from_iter([("c".into(), 1u32), ("k".into(), 2u32)]);
+    let undo = undo_misplaced(&[flag], &layout(&before), &before, &located_before, &after, &located_after);
+    assert!(undo.is_empty(), "giving it back would only swap the flag back and forth: {undo:?}");
 }
 
 /// Three rows with three kinds of record: k1 synced (invoice 130), k2 with its create under
@@ -838,11 +860,106 @@ fn a_row_whose_anchor_was_deleted_with_another_row_gets_its_own_key_back_not_a_c
     assert_eq!(plan.moves, vec![NewAnchor { row: 1, key: "k1".into() }]);
     assert!(plan.claims.is_empty() && plan.stats.copies == 0, "{:?}", plan.claims);
 
-    // A row typed anew under that number, for another amount, is not its row.
+    // A row typed anew under that number, for another amount (and no id), is not its row.
     let mut other = rows.clone();
     other[1][7] = Cell::Number("999".into());
+    other[1][14] = Cell::Empty;
+    other[1][16] = Cell::Empty;
     let plan = super::plan(&other, &layout(&other), &anchors, &|_| false, &view, &policy(), &mut keys());
     assert_eq!(plan.located.get("k1"), None);
+}
+
+#[test]
+fn a_synced_row_edited_and_then_left_without_its_anchor_is_still_its_documents_row_not_a_copy() {
+    let (rows, view) = three_rows();
+    // A sort left k1's anchor on another row's values, which a person then deleted; k1's own
+    // row had been edited after its document was created: its number, or its amount.
+    let anchors = [anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let mut renumbered = rows.clone();
+    renumbered[1][0] = Cell::text("ACD-1-R");
+    let mut new_amount = rows.clone();
+    new_amount[1][7] = Cell::Number("999".into());
+    for edited in [renumbered, new_amount] {
+        let layout = layout(&edited);
+        let plan = plan(&edited, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
+        assert_eq!(plan.located.get("k1"), Some(&1), "{:?}", edited[1]);
+        assert_eq!(plan.moves, vec![NewAnchor { row: 1, key: "k1".into() }], "its anchor is written anew");
+        assert!(plan.claims.is_empty() && plan.stats.copies == 0, "not taken for a copy: {:?}", plan.claims);
+        let (writes, mismatches) = project(&edited, &layout, &plan.located, &view, &policy());
+        assert!(mismatches.is_empty(), "{mismatches:?}");
+        let note = writes.iter().filter(|w| w.row == 1).flat_map(|w| &w.values).map(|c| c.as_text().into_owned());
+        assert!(note.collect::<String>().contains("after QuickBooks invoice 130 was created"), "{writes:?}");
+    }
+}
+
+#[test]
+fn an_anchor_left_on_another_synced_row_is_dropped_once_its_own_row_is_gone() {
+    let (rows, view) = three_rows();
+    let mut other = row("ACD-4", "submitted", "ACD", "Initech LLC", "40");
+    other[14] = Cell::text("131");
+    other[16] = Cell::text("synced");
+    let mut records: Vec<RowRecord> = view.rows.values().cloned().collect();
+    records.push(RowRecord {
+        doc_key: Some("k4".into()),
+        doc_number: Some("ACD-4".into()),
+        ..record("k4", RowStatus::Synced, &content_fingerprint(&other, &layout(&rows)))
+    });
+    let mut docs: Vec<DocRecord> = view.docs.values().cloned().collect();
+    docs.push(doc("k4", "ACD-4", DocState::Created, Some("131")));
+    let view = StoreView::new(records, docs);
+    // A sort left k1's anchor on the row now showing k4's values (k4's anchor was moved there
+    // too), then a person deleted k1's row: nothing on the sheet is k1's any more.
+    let sheet = vec![header(), other, rows[2].clone(), rows[3].clone()];
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3), anchor(4, "k4", 1)];
+    let plan = plan(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k4"), Some(&1));
+    assert_eq!(plan.located.get("k1"), None, "nothing is written for k1");
+    assert_eq!(plan.drop_anchors, vec![1], "so that the write-back notes k1's row gone, for the audit");
+    assert!(plan.claims.is_empty() && plan.decisions.is_empty(), "{:?} {:?}", plan.claims, plan.decisions);
+}
+
+#[test]
+fn a_synced_row_flagged_copy_by_a_write_meant_for_its_copy_is_still_its_documents_row_after_a_sort() {
+    let (rows, view) = three_rows();
+    let layout = layout(&rows);
+    // k1's row was copied and the copy (k0) flagged; rows moved under the write that flagged it,
+    // so k1's own row says `copy` too. Then a sort left k1's anchor (and k2's) on other rows.
+    let mut flagged = rows[1].clone();
+    flagged[16] = Cell::text("copy");
+    flagged[18] = Cell::text("this row looks like a copy of sheet row 2");
+    let mut records: Vec<RowRecord> = view.rows.values().cloned().collect();
+    records.push(record("k0", RowStatus::Copy, &content_fingerprint(&rows[1], &layout)));
+    let view = StoreView::new(records, view.docs.values().cloned().collect());
+    let sheet = vec![header(), rows[3].clone(), flagged.clone(), flagged, rows[2].clone()];
+    let anchors = [anchor(1, "k3", 1), anchor(2, "k2", 2), anchor(3, "k0", 3), anchor(4, "k1", 4)];
+    let plan = plan(&sheet, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
+    let at = |key: &str| plan.located.get(key).copied();
+    assert_eq!((at("k1"), at("k0"), at("k2"), at("k3")), (Some(2), Some(3), Some(4), Some(1)));
+    assert!(plan.claims.is_empty() && plan.stats.copies == 0, "not a second copy: {:?}", plan.claims);
+    let (writes, _) = project(&sheet, &layout, &plan.located, &view, &policy());
+    let shown: Vec<&Cell> = writes.iter().filter(|w| w.row == 2).flat_map(|w| &w.values).collect();
+    assert!(shown.contains(&&Cell::text("synced")), "its flag is replaced: {writes:?}");
+}
+
+#[test]
+fn a_row_showing_its_documents_id_is_not_taken_for_a_copy_while_the_documents_row_is_not_found() {
+    let (rows, view) = three_rows();
+    // A sort left k1's anchor on k3's row (and k3's on k1's), and a person typed a new row
+    // under k1's number: two rows show ACD-1, and which is k1's cannot be told this pass.
+    let typed = row("ACD-1", "submitted", "ACD", "Initech LLC", "55");
+    let sheet = vec![header(), rows[3].clone(), rows[2].clone(), rows[1].clone(), typed];
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy(), &mut || "new".into());
+    assert_eq!(plan.located.get("k1"), None);
+    assert_eq!(plan.stats.copies, 0, "k1's own row is not flagged a copy of a row not found");
+    assert_eq!(plan.claims.iter().map(|c| c.row).collect::<Vec<_>>(), [4], "only the typed row is claimed");
+    assert_eq!(plan.drop_anchors, vec![1, 3], "k1's anchor on k3's row says nothing; k3's is moved");
+
+    // Next pass, k1 has no anchor: the row showing its id and number is its row.
+    let anchors = [anchor(2, "k2", 2), anchor(4, "k3", 1)];
+    let plan = super::plan(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy(), &mut || "new".into());
+    assert_eq!(plan.located.get("k1"), Some(&3));
+    assert_eq!(plan.stats.copies, 0);
 }
 
 #[test]
