@@ -23,7 +23,7 @@ use qbsync::domain::Cell;
 use qbsync::qbo::{DocKind, PartyKind, RequestId};
 use qbsync::sandbox::faults::endpoint;
 use qbsync::sandbox::google::{MetadataOnMove, SortOrder};
-use qbsync::sandbox::qbo::TxnSummary;
+use qbsync::sandbox::qbo::{EntityKind, TxnSummary};
 use qbsync::sandbox::{FaultRule, SandboxOptions};
 use qbsync::store::{AuditQuery, DocState, Kind};
 use rand::rngs::StdRng;
@@ -48,6 +48,8 @@ pub struct ReadyRow {
     pub amount: Decimal,
     /// A refund: the cell is negative and the document a credit memo or vendor credit.
     pub credit: bool,
+    /// The row shows a paid date: with autopay on, its document gets one payment.
+    pub paid: bool,
     /// The `thread` cell: the test's own name for the row, unique and never edited.
     pub thread: String,
 }
@@ -85,7 +87,7 @@ impl ReadyRow {
             format!("JOB-{}", rng.gen_range(100..999)),
             amount,
             DATES[rng.gen_range(0..DATES.len())].to_owned(),
-            String::new(),
+            if self.paid { PAID_ON.to_owned() } else { String::new() },
             String::new(),
             String::new(),
             String::new(),
@@ -93,6 +95,9 @@ impl ReadyRow {
         ]
     }
 }
+
+/// The date a paid row shows in `Inv_paid_date`.
+const PAID_ON: &str = "2026-01-20";
 
 /// `count` ready rows with varied parties and amounts; one in eight is money going out (a bill).
 pub fn generate(rng: &mut StdRng, count: usize, tag: &str) -> Vec<ReadyRow> {
@@ -109,6 +114,7 @@ pub fn generate(rng: &mut StdRng, count: usize, tag: &str) -> Vec<ReadyRow> {
                 },
                 amount: Decimal::new(rng.gen_range(100..900_000), 2),
                 credit: false,
+                paid: false,
                 thread: format!("T{tag}-{i:04}"),
             }
         })
@@ -184,14 +190,32 @@ struct Shape {
     metadata: MetadataOnMove,
     /// One row in this many is a refund (`QBSYNC_NEGATIVE_AMOUNTS=credit`); 0: none.
     credit_every: usize,
+    /// One row in this many shows a paid date, with autopay on both ways; 0: none, autopay off.
+    paid_every: usize,
 }
 
 impl Shape {
     fn new(honour_request_id: bool, metadata: MetadataOnMove) -> Shape {
         if torture_long() {
-            Shape { rows: 240, kills: 200, max_life_ms: 2000, honour_request_id, metadata, credit_every: 0 }
+            Shape {
+                rows: 240,
+                kills: 200,
+                max_life_ms: 2000,
+                honour_request_id,
+                metadata,
+                credit_every: 0,
+                paid_every: 0,
+            }
         } else {
-            Shape { rows: 60, kills: 20, max_life_ms: 1200, honour_request_id, metadata, credit_every: 0 }
+            Shape {
+                rows: 60,
+                kills: 20,
+                max_life_ms: 1200,
+                honour_request_id,
+                metadata,
+                credit_every: 0,
+                paid_every: 0,
+            }
         }
     }
 }
@@ -225,6 +249,23 @@ async fn killed_at_random_with_refunds_among_the_rows() {
     torture("torture::killed_at_random_with_refunds_among_the_rows", shape).await;
 }
 
+/// Rows whose paid date asks for a payment: each document must get exactly one, for its whole
+/// balance, however the daemon dies (intent, `requestid` ignored, the marker that finds a payment
+/// whose answer was lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_while_paying_what_the_sheet_says_was_paid() {
+    let shape = Shape { paid_every: 3, ..Shape::new(false, MetadataOnMove::Stay) };
+    torture("torture::killed_at_random_while_paying_what_the_sheet_says_was_paid", shape).await;
+}
+
+/// Autopay on both ways, through the sandbox company's bank account.
+const AUTOPAY: [(&str, &str); 4] = [
+    ("QB_AUTO_MARK_INVOICE_PAID", "true"),
+    ("QB_PAYMENT_DEPOSIT_ACCOUNT", "35"),
+    ("QB_AUTO_MARK_BILL_PAID", "true"),
+    ("QB_BILL_PAYMENT_ACCOUNT", "35"),
+];
+
 async fn torture(name: &str, shape: Shape) {
     let (seed, _guard) = torture_seed(name, 20_251_121);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -236,9 +277,20 @@ async fn torture(name: &str, shape: Shape) {
     }
     // A third of the rows are there from the start; the rest arrive in waves, one before each
     // life of the daemon, as a bookkeeper appends them: every life has work in every step.
+    if shape.paid_every > 0 {
+        for row in rows.iter_mut().filter(|r| !r.credit).step_by(shape.paid_every) {
+            row.paid = true;
+        }
+    }
     let (first, later) = rows.split_at(shape.rows / 3);
-    let extra: &[(&str, &str)] = if shape.credit_every > 0 { &[("QBSYNC_NEGATIVE_AMOUNTS", "credit")] } else { &[] };
-    let world = world_with(first, &mut rng, seed, extra).await;
+    let mut extra: Vec<(&str, &str)> = Vec::new();
+    if shape.credit_every > 0 {
+        extra.push(("QBSYNC_NEGATIVE_AMOUNTS", "credit"));
+    }
+    if shape.paid_every > 0 {
+        extra.extend(AUTOPAY);
+    }
+    let world = world_with(first, &mut rng, seed, &extra).await;
     world.set_metadata_moves(shape.metadata);
     world.sandbox.qbo.set_honour_request_id(shape.honour_request_id);
     // Off: QuickBooks accepts a second invoice with the same number (the duplicate check is a
@@ -291,7 +343,7 @@ async fn torture(name: &str, shape: Shape) {
     let events = |event: &str| audit.iter().filter(|e| e.event == event).count();
     println!(
         "{name}: seed {seed}, {} rows, {kills} kills ({kills_during_work} with work left; lives {}–{} ms), \
-         {created_under_fire} documents created under fire, {:.1} s; audit: {} uncertain, {} adopted, {} created; \
+         {created_under_fire} documents created under fire, {:.1} s; audit: {} uncertain, {} adopted, {} created, {} paid; \
          QuickBooks: {} creates, {} batches, {} replayed, {} faults injected",
         rows.len(),
         lives.iter().min().unwrap_or(&0),
@@ -300,12 +352,42 @@ async fn torture(name: &str, shape: Shape) {
         events("uncertain"),
         events("adopted"),
         events("created"),
+        events("paid"),
         counts.create,
         counts.batch,
         counts.replayed,
         counts.injected_faults,
     );
     check_exactly_once(&world, &rows);
+    check_paid_exactly_once(&world, &rows);
+}
+
+/// Every row showing a paid date has its document paid by exactly one payment for its whole
+/// total, and no other payment exists.
+fn check_paid_exactly_once(world: &World, rows: &[ReadyRow]) {
+    let qbo = &world.sandbox.qbo;
+    let payments: Vec<serde_json::Value> =
+        [EntityKind::Payment, EntityKind::BillPayment].into_iter().flat_map(|kind| qbo.all(kind)).collect();
+    assert_eq!(payments.len(), rows.iter().filter(|r| r.paid).count(), "one payment per paid row, no more");
+    let all = all_documents(world);
+    for row in rows.iter().filter(|r| r.paid) {
+        let (_, doc) = all
+            .iter()
+            .find(|(kind, doc)| *kind == row.doc_kind() && doc.doc_number.as_deref() == Some(row.number.as_str()))
+            .expect("the paid row's document");
+        let paying: Vec<&serde_json::Value> = payments
+            .iter()
+            .filter(|p| {
+                p["Line"].as_array().into_iter().flatten().any(|line| {
+                    line["LinkedTxn"].as_array().into_iter().flatten().any(|l| l["TxnId"].as_str() == Some(&doc.id))
+                })
+            })
+            .collect();
+        assert_eq!(paying.len(), 1, "{}: {} payments", row.number, paying.len());
+        let amount: Decimal = paying[0]["TotalAmt"].to_string().parse().expect("an amount");
+        assert_eq!(amount, row.amount, "{}: paid in full", row.number);
+        assert_eq!(doc.balance, Decimal::ZERO, "{}: nothing left owing", row.number);
+    }
 }
 
 /// Sorts the whole tab by a column a person might choose.

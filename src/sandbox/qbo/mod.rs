@@ -331,6 +331,11 @@ impl QboEmulator {
         self.company().live(kind).map(|record| summarize(kind, record)).collect()
     }
 
+    /// Every live entity of `kind` as the API would answer it (payments, which have no summary).
+    pub fn all(&self, kind: EntityKind) -> Vec<Value> {
+        self.company().live(kind).map(|record| operations::render(record, true)).collect()
+    }
+
     /// Reads one entity as the API would answer it (without `time`).
     pub fn entity(&self, kind: EntityKind, id: &str) -> Option<Value> {
         self.company().find(kind, id).filter(|r| !r.deleted).map(|r| operations::render(r, true))
