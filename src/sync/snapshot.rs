@@ -82,9 +82,10 @@ impl Pass<'_> {
     /// no read (see [`SheetsClient::update_anchors_and_look`]). Rows whose bytes and place did
     /// not change are taken from `before` rather than decoded again.
     ///
-    /// The picture's Drive version is read after Google's answer, not before: an edit in the
-    /// moment between is one more edit after a read, which the write-back's landing check finds
-    /// as it finds every other (see [`super::write_back`]).
+    /// The picture has no Drive version, so the write-back never takes it for the sheet as it
+    /// is: Drive can only be asked after Google's answer, and an edit made in between would go
+    /// unseen. The write-back gives back cells that landed on a row that moved by what its
+    /// picture showed there, so that picture must never be older than its Drive version says.
     ///
     /// [`SheetsClient::update_anchors_and_look`]: crate::sheets::SheetsClient::update_anchors_and_look
     pub(super) async fn settle_and_look(&mut self, plan: &Plan, before: Picture) -> Result<Picture, PassError> {
@@ -100,11 +101,10 @@ impl Pass<'_> {
         let answered = self.sheets.update_anchors_and_look(&create, &plan.drop_anchors, &mut developing).await?;
         let picture = answered.map(|read| developing.finish(read.index)).transpose()?;
         self.ledger().forget(&plan.forget_rows)?;
-        let Some(mut picture) = picture else {
+        let Some(picture) = picture else {
             // A retry found the anchors made by an attempt whose answer was lost: read the sheet.
             return self.picture().await;
         };
-        picture.version = self.version_now().await;
         self.view.catch_up(self.store)?;
         self.prepare_view(&picture)?;
         Ok(picture)
