@@ -183,7 +183,7 @@ pub fn claim_home(settings: &Settings, store: &Store) -> anyhow::Result<()> {
 /// tracking column the mode writes (renamed or deleted), which would leave qbsync creating
 /// documents it has nowhere to record. Only row 1 is kept of the read. When Google cannot be
 /// reached, the check is left to the passes, which make it again on every read.
-pub async fn check_layout(settings: &Settings, sheets: &SheetsClient) -> anyhow::Result<()> {
+pub async fn check_layout(settings: &Settings, sheets: &SheetsClient) -> anyhow::Result<Option<Layout>> {
     struct Header(Option<Vec<Cell>>);
     impl RowSink for Header {
         fn row(&mut self, row: usize, raw: RawRow<'_>) -> Result<(), crate::sheets::SheetsError> {
@@ -200,12 +200,13 @@ pub async fn check_layout(settings: &Settings, sheets: &SheetsClient) -> anyhow:
     // Trouble reading is the passes' to report (they retry, or say what to fix); only a header
     // that would let a pass create what it cannot record stops here.
     if sheets.read_rows(&mut header).await.is_err() {
-        return Ok(());
+        return Ok(None);
     }
-    let Some(header) = header.0 else { return Ok(()) };
-    Layout::from_header(&header, &settings.sync.columns)
-        .and_then(|layout| layout.check_tracking(settings.sync.creates_bills()))
-        .with_context(|| format!("tab \"{}\"", settings.google.sheet_tab))
+    let Some(header) = header.0 else { return Ok(None) };
+    let layout = Layout::from_header(&header, &settings.sync.columns)
+        .and_then(|layout| layout.check_tracking(settings.sync.creates_bills()).map(|()| layout))
+        .with_context(|| format!("tab \"{}\"", settings.google.sheet_tab))?;
+    Ok(Some(layout))
 }
 
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {

@@ -6,8 +6,10 @@ use anyhow::Context;
 
 use super::context::{self, RunFlags};
 use super::lock::InstanceLock;
+use crate::domain::layout::Layout;
 use crate::settings::LoadOptions;
 use crate::store::Store;
+use crate::sync::following::Following;
 use crate::sync::{Engine, PassOptions};
 use crate::sync::{MoneyCounts, PassReport};
 
@@ -43,11 +45,16 @@ pub async fn run(load: &LoadOptions, args: Args) -> anyhow::Result<ExitCode> {
     };
     context::claim_home(&settings, &store)?;
     let sheets = context::sheets(&settings).await?;
-    context::check_layout(&settings, &sheets).await?;
+    let layout = context::check_layout(&settings, &sheets).await?;
     let qbo = context::qbo(&settings, tokens)?;
     let mut engine = Engine::new(sheets, qbo, store);
     if !args.dry_run {
         engine.progress = Some(progress_bar());
+        // Run from cron, each run is its process's only pass: it follows the money every time,
+        // as a daemon does every interval, on a sheet that shows money columns.
+        let mut following = Following::every(settings.payments.interval);
+        following.saw_money_columns(layout.as_ref().is_some_and(Layout::shows_money));
+        engine.following = Some(following);
     }
     let report = engine.pass(&policy, PassOptions { dry_run: args.dry_run }).await.context("the pass stopped")?;
     print_report(&report, args.dry_run);

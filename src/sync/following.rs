@@ -46,8 +46,8 @@ impl Following {
         self.next = Some(started + self.interval);
     }
 
-    /// What a pass found in the header.
-    pub(super) fn saw_money_columns(&mut self, present: bool) {
+    /// What a pass (or `run-once`, before its pass) found in the header.
+    pub fn saw_money_columns(&mut self, present: bool) {
         self.money_columns = present;
     }
 

@@ -243,3 +243,20 @@ async fn a_bill_paid_in_quickbooks_shows_paid_in_the_bill_columns() {
     assert_eq!(world.cell("B-1", "qb_balance"), "", "nothing in the invoice columns");
     assert_eq!(world.cell("B-1", "qb_bill_status"), "synced");
 }
+
+/// `run-once` from cron is its process's only pass, so it follows the money every time it runs
+/// (a daemon's rounds wait for their interval): a payment recorded in QuickBooks shows on the row
+/// after the next run.
+#[tokio::test]
+async fn run_once_brings_a_payment_back_onto_its_row() {
+    let due = NaiveDate::from_ymd_opt(2099, 1, 31).unwrap();
+    let (world, _engine) = synced(&[("M-1", "250.00", due)]).await;
+    let id = invoice_id(&world, "M-1");
+    let paid_on = NaiveDate::from_ymd_opt(2026, 2, 2);
+    world.sandbox.qbo.record_payment_on(EntityKind::Invoice, &id, dec("250.00"), paid_on).unwrap();
+
+    let (status, output) = world.run_cli(&["run-once"]).await;
+    assert!(status.success(), "{output}");
+    assert_eq!(money(&world, "M-1"), shown("0.00", "paid", "2026-02-02"), "{output}");
+    assert!(output.contains("money shown for 1 document"), "{output}");
+}
