@@ -73,8 +73,6 @@ pub struct SheetsClient {
     search_url: Url,
     /// `spreadsheets.get` of the tab's grid data: values and row metadata (see [`super::grid`]).
     grid_url: Url,
-    /// `spreadsheets.batchUpdate` answering with the tab's grid data after the update.
-    update_and_look_url: Url,
     pacer: Pacer,
     counters: Counters,
     retry: RetryPolicy,
@@ -141,12 +139,6 @@ impl SheetsClient {
             }
             query.append_pair("includeGridData", "true").append_pair("fields", grid::GRID_FIELDS);
         }
-        let mut update_and_look_url = sheets_root
-            .join(&format!("v4/spreadsheets/{spreadsheet_path}:batchUpdate"))
-            .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
-        update_and_look_url
-            .query_pairs_mut()
-            .append_pair("fields", &format!("updatedSpreadsheet({})", grid::GRID_FIELDS));
 
         let connector = hub::connector(settings.timeout)?;
         let tokens = TokenProvider::new(&credentials, connector.clone(), settings.timeout).await?;
@@ -168,7 +160,6 @@ impl SheetsClient {
             values_url,
             search_url,
             grid_url,
-            update_and_look_url,
             pacer: Pacer::new(settings.reads_per_minute, settings.writes_per_minute),
             counters: Counters::default(),
             retry: RetryPolicy { max_attempts: settings.max_attempts, base: settings.backoff_base },
@@ -428,64 +419,6 @@ impl SheetsClient {
         .await
     }
 
-    /// [`update_anchors`](Self::update_anchors), answered by the tab as it is right after the
-    /// update: its values and anchors exactly as [`read_rows_with_anchors`] reads them, handed to
-    /// `sink` the same way. Google applies a `batchUpdate` whole and answers with the spreadsheet
-    /// after it (`includeSpreadsheetInResponse`), so what the anchors landed on is seen at the
-    /// instant they were made, for one write and no read.
-    ///
-    /// `None` when there was nothing left to send: a retry found that an attempt whose answer was
-    /// lost had made every change already. The caller then reads the sheet itself.
-    ///
-    /// [`read_rows_with_anchors`]: Self::read_rows_with_anchors
-    pub async fn update_anchors_and_look(
-        &self,
-        create: &[NewAnchor],
-        delete: &[i32],
-        sink: &mut (impl RowSink + Send),
-    ) -> Result<Option<GridRead>, SheetsError> {
-        if create.is_empty() && delete.is_empty() {
-            return Ok(None);
-        }
-        let sheet_id = self.sheet_id().await?;
-        let body = |create: &[NewAnchor], delete: &[i32]| -> Result<Vec<u8>, SheetsError> {
-            let request = BatchUpdateSpreadsheetRequest {
-                include_spreadsheet_in_response: Some(true),
-                response_ranges: Some(grid::grid_ranges(&self.settings.tab).to_vec()),
-                response_include_grid_data: Some(true),
-                ..anchors::update_request(sheet_id, create, delete)?
-            };
-            let encoded = serde_json::to_value(&request)
-                .map_err(|e| SheetsError::Rejected { message: format!("the anchors could not be encoded: {e}") })?;
-            Ok(without_nulls(encoded).to_string().into_bytes())
-        };
-        let first = body(create, delete)?;
-        let first = &first;
-        let answer = Mutex::new(GridAnswer::new(GridStream::updated(sheet_id), sink));
-        let answer = &answer;
-        let outcome = self
-            .sheets_call("spreadsheets:batchUpdate (anchors)", move |attempt| async move {
-                let again;
-                let json = if attempt == 1 {
-                    first
-                } else {
-                    let current = self.anchors().await.map_err(Failure::Fatal)?;
-                    let (create, delete) = anchors::still_to_do(create, delete, &current);
-                    if create.is_empty() && delete.is_empty() {
-                        return Ok(None);
-                    }
-                    again = body(&create, &delete).map_err(Failure::Fatal)?;
-                    &again
-                };
-                self.plain_attempt(Quota::Write, &self.update_and_look_url, Some(json), answer).await.map(Some)
-            })
-            .await;
-        match outcome {
-            Err(error) => Err(self.explain_rejection(error).await),
-            ok => ok,
-        }
-    }
-
     /// Makes the grid at least `width` columns wide (appending columns at the right), so that
     /// `qbsync migrate` can add header cells beyond the last column. The grid is read on every
     /// attempt: appending is not idempotent.
@@ -621,17 +554,13 @@ impl SheetsClient {
         let answer = Mutex::new(answer);
         let answer = &answer;
         self.retry
-            .run(what, SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
-                self.plain_attempt(Quota::Read, url, json, answer)
-            })
+            .run(what, SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| self.plain_attempt(url, json, answer))
             .await
     }
 
-    /// One attempt of a plain-HTTP call (see [`plain_read`](Self::plain_read)), paced and
-    /// counted as the `quota` it spends.
+    /// One attempt of a plain-HTTP read (see [`plain_read`](Self::plain_read)).
     async fn plain_attempt<A: Answer + Send>(
         &self,
-        quota: Quota,
         url: &Url,
         json: Option<&[u8]>,
         answer: &Mutex<A>,
@@ -640,15 +569,9 @@ impl SheetsClient {
         // across an await, and never contended.
         let take = || answer.lock().unwrap_or_else(PoisonError::into_inner);
         self.bounded(async move {
-            match quota {
-                Quota::Read => self.pacer.read().await,
-                Quota::Write => self.pacer.write().await,
-            }
+            self.pacer.read().await;
             let token = self.tokens.token(&[SPREADSHEETS_SCOPE]).await.map_err(TokenFailure::into_failure)?;
-            match quota {
-                Quota::Read => self.counters.read(),
-                Quota::Write => self.counters.write(),
-            }
+            self.counters.read();
             let request = match json {
                 Some(json) => self
                     .drive
@@ -785,25 +708,6 @@ impl SheetIdCache {
 }
 
 /// What a plain read does with a successful answer as it arrives.
-/// A request as the hub would send it: google-sheets4's types spell every unset member as
-/// `null`, which Google reads as set (a `Request` with seventy members set is refused).
-fn without_nulls(value: Value) -> Value {
-    match value {
-        Value::Object(members) => Value::Object(
-            members.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
-        other => other,
-    }
-}
-
-/// Which of Google's per-minute quotas a plain-HTTP call spends.
-#[derive(Clone, Copy, Debug)]
-enum Quota {
-    Read,
-    Write,
-}
-
 /// A grid answer being cut into rows for a sink; an attempt after the first starts both over.
 struct GridAnswer<'s, S> {
     stream: GridStream,

@@ -87,27 +87,17 @@ struct State {
 }
 
 impl GridStream {
+    /// A stream for another answer (a retry's) of the same tab.
+    pub(crate) fn again(&self) -> GridStream {
+        GridStream::new(self.state.sheet_id)
+    }
+
     /// For tab `sheet_id`.
     pub(crate) fn new(sheet_id: i32) -> GridStream {
-        GridStream::cut_by(GridCutter::new(), sheet_id)
-    }
-
-    /// For tab `sheet_id`, as the spreadsheet a `spreadsheets.batchUpdate` answers with after
-    /// its update (asked for with [`grid_ranges`] as its `responseRanges`).
-    pub(crate) fn updated(sheet_id: i32) -> GridStream {
-        GridStream::cut_by(GridCutter::updated(), sheet_id)
-    }
-
-    /// A stream for another answer of the same kind (a retry's).
-    pub(crate) fn again(&self) -> GridStream {
-        GridStream::cut_by(self.cutter.again(), self.state.sheet_id)
-    }
-
-    fn cut_by(cutter: GridCutter, sheet_id: i32) -> GridStream {
         let mut metadata = Xxh3Default::new();
         metadata.update(b"qbsync grid rowMetadata\0");
         GridStream {
-            cutter,
+            cutter: GridCutter::new(),
             state: State {
                 sheet_id,
                 hasher: AnswerHasher::default(),

@@ -10,10 +10,6 @@
 //! whole, with which `GridData` (counted across the answer) and which array it belongs to. An
 //! element is copied only when it straddles two chunks, and only if the reader wants it: the
 //! parts of the answer a read does not use are stepped over without being gathered.
-//!
-//! The same spreadsheet can come wrapped: a `spreadsheets.batchUpdate` asked to include the
-//! spreadsheet in its response answers `{"updatedSpreadsheet":{"sheets":[…]}}` (see
-//! [`GridCutter::updated`]); the cutter then steers one level further down.
 
 use super::SheetsError;
 use super::stream::{malformed, quote_or_backslash};
@@ -42,7 +38,6 @@ pub(crate) trait GridEvents {
 /// The keys the cutter steers by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Key {
-    UpdatedSpreadsheet,
     Sheets,
     Data,
     RowData,
@@ -53,7 +48,6 @@ enum Key {
 impl Key {
     fn of(bytes: &[u8]) -> Key {
         match bytes {
-            b"updatedSpreadsheet" => Key::UpdatedSpreadsheet,
             b"sheets" => Key::Sheets,
             b"data" => Key::Data,
             b"rowData" => Key::RowData,
@@ -64,7 +58,7 @@ impl Key {
 }
 
 /// The longest key the cutter steers by; longer keys are not kept while read.
-const LONGEST_KEY: usize = "updatedSpreadsheet".len();
+const LONGEST_KEY: usize = "rowMetadata".len();
 
 /// One container open outside the elements.
 #[derive(Clone, Copy, Debug)]
@@ -97,8 +91,6 @@ enum Inside {
 /// module doc).
 #[derive(Debug, Default)]
 pub(crate) struct GridCutter {
-    /// The spreadsheet is the member `updatedSpreadsheet` of the answer, not the answer.
-    wrapped: bool,
     stack: Vec<Frame>,
     /// Inside the innermost object, the next string is a key.
     expect_key: bool,
@@ -121,28 +113,6 @@ pub(crate) struct GridCutter {
 impl GridCutter {
     pub(crate) fn new() -> GridCutter {
         GridCutter::default()
-    }
-
-    /// For the answer of a `spreadsheets.batchUpdate` that includes the spreadsheet after the
-    /// update: the spreadsheet is its member `updatedSpreadsheet`.
-    pub(crate) fn updated() -> GridCutter {
-        GridCutter { wrapped: true, ..GridCutter::default() }
-    }
-
-    /// A cutter for another answer of the same kind.
-    pub(crate) fn again(&self) -> GridCutter {
-        GridCutter { wrapped: self.wrapped, ..GridCutter::default() }
-    }
-
-    /// The frames from the spreadsheet object inwards, if the cutter is inside it.
-    fn in_spreadsheet(&self) -> Option<&[Frame]> {
-        if !self.wrapped {
-            return Some(&self.stack);
-        }
-        match self.stack.split_first() {
-            Some((answer, inside)) if answer.object && answer.key == Key::UpdatedSpreadsheet => Some(inside),
-            _ => None,
-        }
     }
 
     /// Reads the next piece of the answer, telling `events` what it completes.
@@ -327,7 +297,7 @@ impl GridCutter {
     /// The stack is `{"sheets":[{"data":[{` and the innermost key is one of ours: the arrays
     /// under it are cut. Answers which, if the cutter is just inside one.
     fn element_array(&self) -> Option<Part> {
-        let [sheets, sheet_list, data, data_list, grid, array] = self.in_spreadsheet()? else { return None };
+        let [sheets, sheet_list, data, data_list, grid, array] = self.stack.as_slice() else { return None };
         let path = sheets.object
             && sheets.key == Key::Sheets
             && !sheet_list.object
@@ -357,7 +327,7 @@ impl GridCutter {
 
     /// An object opening now is a `GridData`: the stack is `{"sheets":[{"data":[`.
     fn at_grid_data(&self) -> bool {
-        matches!(self.in_spreadsheet(), Some([sheets, sheet_list, data, data_list])
+        matches!(self.stack.as_slice(), [sheets, sheet_list, data, data_list]
             if sheets.key == Key::Sheets && !sheet_list.object && data.object && data.key == Key::Data && !data_list.object)
     }
 
@@ -480,23 +450,6 @@ mod tests {
         assert_eq!(seen.grids, vec![0, 1]);
         assert_eq!(seen.elements.len(), 6);
         assert_eq!(normalised(seen.elements), normalised(by_serde(ANSWER)));
-    }
-
-    #[test]
-    fn a_spreadsheet_inside_a_batch_update_answer_is_cut_like_a_read_of_it() {
-        let wrapped = format!(r#"{{"spreadsheetId":"x","replies":[{{"sheets":[]}}],"updatedSpreadsheet":{ANSWER}}}"#);
-        let mut seen = Seen::default();
-        let mut cutter = GridCutter::updated();
-        cutter.push(wrapped.as_bytes(), &mut seen).unwrap();
-        cutter.finish().unwrap();
-        assert_eq!(seen.grids, vec![0, 1]);
-        assert_eq!(normalised(seen.elements), normalised(by_serde(ANSWER)));
-
-        // Unwrapped, the same cutter finds no spreadsheet where it looks for one.
-        let mut seen = Seen::default();
-        let mut cutter = GridCutter::updated();
-        cutter.push(ANSWER.as_bytes(), &mut seen).unwrap();
-        assert!(seen.elements.is_empty() && seen.grids.is_empty());
     }
 
     #[test]

@@ -160,9 +160,11 @@ impl Pass<'_> {
             || !plan.drop_anchors.is_empty()
             || !plan.forget_rows.is_empty()
         {
-            // Google answers the claims with the sheet as they left it: a claim that landed on
-            // another row (one inserted since the picture) is seen before anything is created.
-            picture = self.settle_and_look(&plan, picture).await?;
+            self.settle_anchors(&plan).await?;
+            // Claims change anchors, not cells: usually the sheet reads as before and the rows
+            // already decoded are taken from this picture rather than decoded again.
+            self.kept = Some(picture);
+            picture = self.picture().await?;
             plan = self.plan(&picture);
             // Claims still wanted now (rows added meanwhile, a claim that landed elsewhere) wait
             // for the next pass, to be verified; drops and moves are safe to do now (rows are

@@ -16,7 +16,7 @@ use crate::store::{RowStatus, StoreError};
 use super::error::PassError;
 use super::pass::Pass;
 use super::picture::{Developing, IdleCheck, Picture};
-use super::plan::{self, Plan};
+use super::plan;
 use super::view::StoreView;
 
 /// Above this many rows to plan, the whole store is read at once rather than record by record
@@ -72,40 +72,6 @@ impl Pass<'_> {
         let read = self.sheets.read_rows_with_anchors(&mut developing).await?;
         let mut picture = developing.finish(read.index)?;
         picture.version = version;
-        self.prepare_view(&picture)?;
-        Ok(picture)
-    }
-
-    /// Settles the plan's anchors as [`Pass::settle_anchors`] does, and answers with the picture
-    /// Google sends back with them: the sheet at the instant the anchors were made, so where
-    /// each claim landed is checked before anything is created for its row, for one write and
-    /// no read (see [`SheetsClient::update_anchors_and_look`]). Rows whose bytes and place did
-    /// not change are taken from `before` rather than decoded again.
-    ///
-    /// The picture has no Drive version, so the write-back never takes it for the sheet as it
-    /// is: Drive can only be asked after Google's answer, and an edit made in between would go
-    /// unseen. The write-back gives back cells that landed on a row that moved by what its
-    /// picture showed there, so that picture must never be older than its Drive version says.
-    ///
-    /// [`SheetsClient::update_anchors_and_look`]: crate::sheets::SheetsClient::update_anchors_and_look
-    pub(super) async fn settle_and_look(&mut self, plan: &Plan, before: Picture) -> Result<Picture, PassError> {
-        let create = plan.anchors_to_make();
-        self.ledger().claim(&plan.claims)?;
-        if create.is_empty() && plan.drop_anchors.is_empty() {
-            self.ledger().forget(&plan.forget_rows)?;
-            self.kept = Some(before);
-            return self.picture().await;
-        }
-        self.view.catch_up(self.store)?;
-        let mut developing = Developing::new(self.policy, Anchors::default(), &self.view.seals, Some(before));
-        let answered = self.sheets.update_anchors_and_look(&create, &plan.drop_anchors, &mut developing).await?;
-        let picture = answered.map(|read| developing.finish(read.index)).transpose()?;
-        self.ledger().forget(&plan.forget_rows)?;
-        let Some(picture) = picture else {
-            // A retry found the anchors made by an attempt whose answer was lost: read the sheet.
-            return self.picture().await;
-        };
-        self.view.catch_up(self.store)?;
         self.prepare_view(&picture)?;
         Ok(picture)
     }
