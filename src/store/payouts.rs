@@ -280,8 +280,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_payout_is_recorded_once_and_settled_once() {
+    /// A store holding one created invoice, `d1` (QuickBooks id 130, total 10.00).
+    fn with_created_invoice() -> Store {
         let store = Store::in_memory().unwrap();
         store
             .conn
@@ -291,6 +291,12 @@ mod tests {
                 [],
             )
             .unwrap();
+        store
+    }
+
+    #[test]
+    fn a_payout_is_recorded_once_and_settled_once() {
+        let store = with_created_invoice();
         assert_eq!(store.payable_documents(DocKind::Invoice, false).unwrap(), [(Kind::Invoice, "130".to_owned())]);
         let day = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
         let new = NewPayout {
@@ -319,15 +325,7 @@ mod tests {
 
     #[test]
     fn a_held_payout_is_payable_again_only_when_asked_and_is_renewed_as_a_new_intent() {
-        let store = Store::in_memory().unwrap();
-        store
-            .conn
-            .execute(
-                "INSERT INTO documents (doc_key, kind, doc_kind, request_id, payload_hash, payload, party_id, total, state, qbo_id, created_at, updated_at)
-                 VALUES ('d1', 'invoice', 'Invoice', 'd1-r', 'h', '{}', '58', '10.00', 'created', '130', 'now', 'now')",
-                [],
-            )
-            .unwrap();
+        let store = with_created_invoice();
         let day = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
         let held = NewPayout {
             doc_key: "d1",
