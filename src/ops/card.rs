@@ -237,14 +237,7 @@ fn direction(html: &mut String, id: &str, title: &str, subtitle: &str, counts: &
         html,
         r#"<div class="direction" id="{id}"><h3>{title} <span>{subtitle}</span></h3><div class="counts">"#
     );
-    for (status, n) in [
-        ("synced", counts.synced),
-        ("failed", counts.failed),
-        ("skipped", counts.skipped),
-        ("pending", counts.pending),
-        ("review", counts.review),
-        ("voided", counts.voided),
-    ] {
+    for (status, n) in counts.by_status() {
         let zero = if n == 0 { " zero" } else { "" };
         let _ = write!(
             html,

@@ -175,14 +175,7 @@ impl Metrics {
     /// success), so `/metrics` and `/status.json` agree.
     pub fn observe_status(&self, report: &StatusReport) {
         for (kind, counts) in [(Kind::Invoice, &report.invoices), (Kind::Bill, &report.bills)] {
-            for (status, n) in [
-                ("synced", counts.synced),
-                ("failed", counts.failed),
-                ("skipped", counts.skipped),
-                ("pending", counts.pending),
-                ("review", counts.review),
-                ("voided", counts.voided),
-            ] {
+            for (status, n) in counts.by_status() {
                 self.rows.get_or_create(&RowLabels { kind: kind.as_str(), status }).set(n as i64);
             }
         }

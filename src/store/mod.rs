@@ -436,6 +436,21 @@ pub struct StatusCounts {
     pub review: u64,
 }
 
+impl StatusCounts {
+    /// Each count with the status word it is shown under, in the order every report shows them
+    /// (the status page and `/metrics` alike).
+    pub fn by_status(&self) -> [(&'static str, u64); 6] {
+        [
+            ("synced", self.synced),
+            ("failed", self.failed),
+            ("skipped", self.skipped),
+            ("pending", self.pending),
+            ("review", self.review),
+            ("voided", self.voided),
+        ]
+    }
+}
+
 /// One finished pass.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct PassRecord {
