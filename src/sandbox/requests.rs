@@ -34,6 +34,58 @@ impl RecordedRequest {
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_str(&self.body).ok()
     }
+
+    /// The runs of cell values this request writes, whichever way it writes them: the ranges
+    /// of a `values:batchUpdate`, or the `updateCells` of a `spreadsheets.batchUpdate`. Empty
+    /// for any other request.
+    pub fn cell_writes(&self) -> Vec<CellsWritten> {
+        let Some(body) = self.json().filter(|_| self.method == "POST") else { return Vec::new() };
+        if self.path.ends_with("values:batchUpdate") {
+            let ranges = body["data"].as_array().cloned().unwrap_or_default();
+            return ranges
+                .iter()
+                .filter_map(|range| {
+                    let a1 = range["range"].as_str()?;
+                    let first = a1.rsplit('!').next()?.split(':').next()?;
+                    let letters = first.chars().take_while(char::is_ascii_alphabetic).count();
+                    let row: u32 = first[letters..].parse().ok()?;
+                    let col = first[..letters].chars().fold(0u32, |n, c| n * 26 + (c as u32 - 'A' as u32 + 1));
+                    let values = range["values"][0].as_array().cloned().unwrap_or_default();
+                    Some(CellsWritten { row: row.checked_sub(1)?, col: col.checked_sub(1)?, values })
+                })
+                .collect();
+        }
+        if !self.path.ends_with(":batchUpdate") {
+            return Vec::new();
+        }
+        let requests = body["requests"].as_array().cloned().unwrap_or_default();
+        requests
+            .iter()
+            .filter_map(|request| {
+                let update = request.get("updateCells")?;
+                let at = |name: &str| update["start"][name].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+                let cells = update["rows"][0]["values"].as_array().cloned().unwrap_or_default();
+                let values = cells
+                    .iter()
+                    .map(|cell| match cell["userEnteredValue"].as_object().and_then(|v| v.values().next()) {
+                        Some(value) => value.clone(),
+                        None => serde_json::Value::String(String::new()),
+                    })
+                    .collect();
+                Some(CellsWritten { row: at("rowIndex"), col: at("columnIndex"), values })
+            })
+            .collect()
+    }
+}
+
+/// One run of cells a request writes (see [`RecordedRequest::cell_writes`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellsWritten {
+    /// The 0-based row and column of the first cell.
+    pub row: u32,
+    pub col: u32,
+    /// The values left to right, as `values:batchUpdate` spells them (an empty cell as `""`).
+    pub values: Vec<serde_json::Value>,
 }
 
 /// Every request received since start (or the last [`RequestLog::clear`]).
@@ -50,6 +102,11 @@ impl RequestLog {
     /// Requests whose path contains `fragment`.
     pub fn matching(&self, method: &str, fragment: &str) -> Vec<RecordedRequest> {
         self.lock().iter().filter(|r| r.method == method && r.path.contains(fragment)).cloned().collect()
+    }
+
+    /// The requests that write cell values (see [`RecordedRequest::cell_writes`]).
+    pub fn cell_writes(&self) -> Vec<RecordedRequest> {
+        self.lock().iter().filter(|r| !r.cell_writes().is_empty()).cloned().collect()
     }
 
     pub fn clear(&self) {

@@ -7,6 +7,7 @@
 //! | [`read_values`](SheetsClient::read_values), [`read_rows`](SheetsClient::read_rows) | `values.get` of the whole tab | read |
 //! | [`read_rows_with_anchors`](SheetsClient::read_rows_with_anchors) | `spreadsheets.get` with grid data: values and anchors together | read |
 //! | [`write_cells`](SheetsClient::write_cells) | one `values:batchUpdate`, RAW | write |
+//! | [`write_cells_and_look`](SheetsClient::write_cells_and_look) | one `spreadsheets:batchUpdate` of `updateCells`, answered with the rows written | write |
 //! | [`anchors`](SheetsClient::anchors), [`anchors_like`](SheetsClient::anchors_like) | `developerMetadata:search` | read |
 //! | [`update_anchors`](SheetsClient::update_anchors) | one `spreadsheets:batchUpdate` | write |
 //! | [`ensure_columns`](SheetsClient::ensure_columns) | `spreadsheets.get` + `appendDimension` | read + write |
@@ -35,6 +36,7 @@ use super::error::{
 };
 use super::grid::{self, GridRead, GridStream};
 use super::hub::{self, DRIVE_METADATA_SCOPE, Hub, SPREADSHEETS_SCOPE, TokenProvider};
+use super::landed::{self, LandedRow};
 use super::pacing::Pacer;
 use super::retry::RetryPolicy;
 use super::row::{AnswerDigest, AnswerHasher, RowIndex, RowSink};
@@ -73,6 +75,8 @@ pub struct SheetsClient {
     search_url: Url,
     /// `spreadsheets.get` of the tab's grid data: values and row metadata (see [`super::grid`]).
     grid_url: Url,
+    /// `spreadsheets.batchUpdate` answering with the rows it wrote (see [`super::landed`]).
+    write_and_look_url: Url,
     pacer: Pacer,
     counters: Counters,
     retry: RetryPolicy,
@@ -139,6 +143,10 @@ impl SheetsClient {
             }
             query.append_pair("includeGridData", "true").append_pair("fields", grid::GRID_FIELDS);
         }
+        let mut write_and_look_url = sheets_root
+            .join(&format!("v4/spreadsheets/{spreadsheet_path}:batchUpdate"))
+            .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
+        write_and_look_url.query_pairs_mut().append_pair("fields", landed::LANDED_FIELDS);
 
         let connector = hub::connector(settings.timeout)?;
         let tokens = TokenProvider::new(&credentials, connector.clone(), settings.timeout).await?;
@@ -160,6 +168,7 @@ impl SheetsClient {
             values_url,
             search_url,
             grid_url,
+            write_and_look_url,
             pacer: Pacer::new(settings.reads_per_minute, settings.writes_per_minute),
             counters: Counters::default(),
             retry: RetryPolicy { max_attempts: settings.max_attempts, base: settings.backoff_base },
@@ -321,6 +330,50 @@ impl SheetsClient {
             }
         }
         Ok(written)
+    }
+
+    /// [`write_cells`](Self::write_cells), answered with every written row as the write left it
+    /// (see [`super::landed`]): its cells and its anchors, seen at the instant of the write, for
+    /// no read. The rows come back in order, one per row written.
+    ///
+    /// `None` instead of rows when the answer cannot say: Google refused the write whole (it is
+    /// then sent as [`write_cells`](Self::write_cells) sends it, split around what is refused),
+    /// or its answer could not be decoded after the cells were written. The caller then reads.
+    pub async fn write_cells_and_look(
+        &self,
+        runs: &[CellRun],
+    ) -> Result<(Written, Option<Vec<LandedRow>>), SheetsError> {
+        let runs: Vec<&CellRun> = runs.iter().filter(|run| !run.values.is_empty()).collect();
+        if runs.is_empty() {
+            return Ok((Written::default(), Some(Vec::new())));
+        }
+        let sheet_id = self.sheet_id().await?;
+        let body = landed::write_request(sheet_id, &self.settings.tab, &runs);
+        let body = &body;
+        let answer = Mutex::new(Gathered::default());
+        let answer = &answer;
+        // Writing the same values again is harmless: an attempt whose answer was lost is repeated.
+        let outcome = self
+            .retry
+            .run("spreadsheets:batchUpdate (cells)", SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
+                self.plain_attempt(Quota::Write, &self.write_and_look_url, Some(body), answer)
+            })
+            .await;
+        match outcome {
+            Ok(answer) => match landed::parse(&answer) {
+                Ok(rows) => Ok((Written::default(), Some(rows))),
+                Err(error) => {
+                    tracing::warn!(%error, "the cells were written, but Google's answer could not be read");
+                    Ok((Written::default(), None))
+                }
+            },
+            // A batchUpdate is applied whole or not at all: nothing was written.
+            Err(SheetsError::Rejected { .. }) => {
+                let runs: Vec<CellRun> = runs.into_iter().cloned().collect();
+                Ok((self.write_cells(&runs).await?, None))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// One `values:batchUpdate` of `data`, RAW, retried as every call is.
@@ -554,13 +607,17 @@ impl SheetsClient {
         let answer = Mutex::new(answer);
         let answer = &answer;
         self.retry
-            .run(what, SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| self.plain_attempt(url, json, answer))
+            .run(what, SPREADSHEETS_SCOPE, &self.counters, &self.tokens, move |_| {
+                self.plain_attempt(Quota::Read, url, json, answer)
+            })
             .await
     }
 
-    /// One attempt of a plain-HTTP read (see [`plain_read`](Self::plain_read)).
+    /// One attempt of a plain-HTTP call (see [`plain_read`](Self::plain_read)), paced and
+    /// counted as the `quota` it spends.
     async fn plain_attempt<A: Answer + Send>(
         &self,
+        quota: Quota,
         url: &Url,
         json: Option<&[u8]>,
         answer: &Mutex<A>,
@@ -569,9 +626,15 @@ impl SheetsClient {
         // across an await, and never contended.
         let take = || answer.lock().unwrap_or_else(PoisonError::into_inner);
         self.bounded(async move {
-            self.pacer.read().await;
+            match quota {
+                Quota::Read => self.pacer.read().await,
+                Quota::Write => self.pacer.write().await,
+            }
             let token = self.tokens.token(&[SPREADSHEETS_SCOPE]).await.map_err(TokenFailure::into_failure)?;
-            self.counters.read();
+            match quota {
+                Quota::Read => self.counters.read(),
+                Quota::Write => self.counters.write(),
+            }
             let request = match json {
                 Some(json) => self
                     .drive
@@ -707,7 +770,31 @@ impl SheetIdCache {
     }
 }
 
-/// What a plain read does with a successful answer as it arrives.
+/// Which of Google's per-minute quotas a plain-HTTP call spends.
+#[derive(Clone, Copy, Debug)]
+enum Quota {
+    Read,
+    Write,
+}
+
+/// A small answer gathered whole (a write's rows); an attempt after the first starts over.
+#[derive(Default)]
+struct Gathered(Vec<u8>);
+
+impl Answer for Gathered {
+    type Read = Vec<u8>;
+    fn start(&mut self) {
+        self.0.clear();
+    }
+    fn chunk(&mut self, bytes: &[u8]) -> Result<(), SheetsError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<Vec<u8>, SheetsError> {
+        Ok(std::mem::take(&mut self.0))
+    }
+}
+
 /// A grid answer being cut into rows for a sink; an attempt after the first starts both over.
 struct GridAnswer<'s, S> {
     stream: GridStream,
@@ -761,6 +848,7 @@ mod tests {
         send(client.read_values());
         send(client.read_rows_with_anchors(&mut AllRows::default()));
         send(client.write_cells(&[]));
+        send(client.write_cells_and_look(&[]));
         send(client.anchors());
         send(client.update_anchors(&[], &[]));
         send(client.ensure_columns(1));

@@ -18,7 +18,8 @@
 //!    date (opt-in). Before the snapshot, when it is due, [`money`] runs a round of the payment
 //!    poller and records what QuickBooks says about the money of the documents qbsync created.
 //! 5. [`write_back`] — the store projected onto the cells qbsync owns ([`project`]), written
-//!    where the rows are now, with a check of where the writes landed.
+//!    where the rows are now, with a check of where the writes landed ([`landing`], from the
+//!    rows the write answers with).
 //!
 //! On a long history nearly every row is settled. The write-back [`seal`]s the synced rows it
 //! finds in agreement with the store, and later passes neither decode nor plan nor project a
@@ -35,6 +36,7 @@ pub mod engine;
 pub mod error;
 mod fast;
 pub mod following;
+mod landing;
 pub mod ledger;
 pub mod money;
 pub mod names;

@@ -1,10 +1,11 @@
 //! Write-back: the store projected onto the cells qbsync owns, written where the rows are now.
 //!
 //! The sheet is written last, as a projection of the store; a crash before it only delays it.
-//! Rows are located in one consistent picture of values and anchors (see [`super::snapshot`]),
-//! and the anchors are read again after writing: Sheets cannot make a write conditional, so
-//! cells that landed on a row that moved in between are given back (see
-//! [`project::undo_misplaced`]). Synced rows found in agreement with the store are sealed here
+//! Rows are located in one consistent picture of values and anchors (see [`super::snapshot`]).
+//! Sheets cannot make a write conditional, so where the cells landed is checked: the write
+//! answers with the rows it wrote, and when each shows the row the picture located there
+//! ([`super::landing`]) the write is done; otherwise the sheet is read again and cells that
+//! landed on a row that moved in between are given back (see [`project::undo_misplaced`]). Synced rows found in agreement with the store are sealed here
 //! (see [`super::seal`]).
 
 use crate::domain::Cell;
@@ -13,6 +14,7 @@ use crate::store::{RowStatus, StoreError};
 
 use super::error::PassError;
 use super::fast::FastSet;
+use super::landing;
 use super::pass::Pass;
 use super::picture::Picture;
 use super::plan::{self, Located};
@@ -94,7 +96,7 @@ impl Pass<'_> {
         }
         let runs = cell_runs(&writes);
         report.cells_written += runs.iter().map(|r| r.values.len()).sum::<usize>();
-        let written = self.sheets.write_cells(&runs).await?;
+        let (written, landed) = self.sheets.write_cells_and_look(&runs).await?;
         for held in &written.held_back {
             // Google refused these cells alone; the rest landed, and the next pass tries again.
             tracing::warn!(
@@ -104,6 +106,11 @@ impl Pass<'_> {
                 google = %held.message,
                 "Google refused to write these cells; the others were written"
             );
+        }
+        // The write's answer shows the written rows as it left them: when each is the row the
+        // picture located, nothing can have landed astray and no read is needed to know it.
+        if landed.is_some_and(|landed| landing::as_aimed(&picture, &writes, &landed)) {
+            return Ok(false);
         }
         self.verify_landing(&picture, &located, &writes).await
     }

@@ -1103,3 +1103,52 @@ async fn rows_reach_the_sink_before_the_answer_is_complete() {
     let read = client.read_rows_with_anchors(&mut sink).await.expect("the answer arrives in two halves");
     assert_eq!((sink.1, read.index.len()), (200, 200));
 }
+
+/// A write of cells answered with the rows it wrote: the same cells a grid read then gives,
+/// typed as RAW types them, each row with its anchors, one spreadsheets.batchUpdate and no read.
+#[tokio::test]
+async fn a_write_answers_with_the_rows_it_wrote_as_a_grid_read_then_shows_them() {
+    let sandbox = sandbox_with(EVERY_KIND).await;
+    let client = sandbox_client(&sandbox).await;
+    client.update_anchors(&[NewAnchor { row: 2, key: "k-acd-2".into() }], &[]).await.expect("anchor created");
+    let runs = [
+        CellRun { row: 1, col: 7, values: vec![text("=1+1"), Cell::Empty, number("12.50")] },
+        CellRun { row: 2, col: 0, values: vec![text("ACD-2b")] },
+        CellRun { row: 2, col: 12, values: vec![Cell::Bool(true)] },
+    ];
+    let before = client.stats();
+    let (written, landed) = client.write_cells_and_look(&runs).await.expect("written");
+    assert!(written.held_back.is_empty());
+    let after = client.stats();
+    assert_eq!((after.reads - before.reads, after.writes - before.writes), (0, 1), "one write, no read");
+    let landed = landed.expect("the answer shows the rows");
+
+    let sink = assert_one_read_matches_two(&client).await;
+    assert_eq!(landed.iter().map(|l| l.row).collect::<Vec<_>>(), [1, 2], "one row each, in order");
+    for row in &landed {
+        let (_, cells, anchors) = &sink.rows[row.row as usize];
+        assert_eq!(&row.cells, cells, "row {} as a grid read shows it", row.row);
+        assert_eq!(&row.anchors, anchors, "row {} with its anchors", row.row);
+    }
+    assert_eq!(landed[0].cells[7], text("=1+1"), "text stays text");
+    assert_eq!(landed[0].cells[8], Cell::Empty, "an empty cell is cleared");
+    assert_eq!(landed[0].cells[9], number("12.5"));
+    assert_eq!(landed[1].cells[0], text("ACD-2b"));
+    assert_eq!(landed[1].cells[12], Cell::Bool(true));
+    assert_eq!(landed[1].anchors.iter().map(|a| a.key.as_str()).collect::<Vec<_>>(), ["k-acd-2"]);
+}
+
+/// A write Google refuses whole (here for a run past the grid's edge) is sent again as values:batchUpdate, which holds back only the run
+/// refused; the caller is told to look for itself.
+#[tokio::test]
+async fn a_write_refused_whole_is_split_as_before_and_answers_no_rows() {
+    let sandbox = sandbox_with(EVERY_KIND).await;
+    let client = sandbox_client(&sandbox).await;
+    let runs = [
+        CellRun { row: 1, col: 7, values: vec![text("kept")] },
+        CellRun { row: 5_000, col: 0, values: vec![text("past the grid")] },
+    ];
+    let (_, landed) = client.write_cells_and_look(&runs).await.expect("written");
+    assert_eq!(landed, None);
+    assert_eq!(client.read_values().await.expect("read")[1][7], text("kept"));
+}

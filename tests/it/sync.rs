@@ -3,7 +3,6 @@
 
 use qbsync::commands::context::RunFlags;
 use qbsync::sandbox::google::{LiveEdit, SortOrder};
-use qbsync::sheets::a1;
 use qbsync::store::{AuditQuery, Kind};
 use qbsync::sync::{Engine, PassOptions, Policy};
 use rust_decimal::Decimal;
@@ -307,9 +306,19 @@ async fn the_exact_payloads_sent_for_a_typical_invoice_and_bill() {
             assert!(request.query_param("requestid").is_some(), "{}", request.path);
         }
     }
-    // Sheets writes are RAW.
-    for request in world.sandbox.requests().matching("POST", "values:batchUpdate") {
-        assert_eq!(request.json().unwrap()["valueInputOption"], "RAW");
+    // Sheets writes are RAW: text is written as text, whichever request writes it.
+    let writes = world.sandbox.requests().cell_writes();
+    assert!(!writes.is_empty());
+    for request in writes {
+        let body = request.json().unwrap();
+        if request.path.ends_with("values:batchUpdate") {
+            assert_eq!(body["valueInputOption"], "RAW");
+        }
+        for update in body["requests"].as_array().into_iter().flatten().filter_map(|r| r.get("updateCells")) {
+            assert_eq!(update["fields"], "userEnteredValue");
+            let values = update["rows"][0]["values"].as_array().unwrap();
+            assert!(values.iter().all(|v| v.get("userEnteredValue").is_none_or(|v| v.get("formulaValue").is_none())));
+        }
     }
 }
 
@@ -539,7 +548,7 @@ async fn a_quiet_row_hit_by_a_misplaced_write_gets_its_own_cells_back() {
     assert_eq!(victim_shows[2], "synced");
     let typed = new_row("ACD-2025-0902");
     google.insert_row(&tab, index_of(victim) + 1, &typed.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
-    google.edit_before_next_values_write(&tab, LiveEdit::InsertRows { at: 1, count: 1 });
+    google.edit_before_next_cell_write(&tab, LiveEdit::InsertRows { at: 1, count: 1 });
     world.sandbox.requests().clear();
     let report = engine.pass(&policy, PassOptions::default()).await.unwrap();
     assert_eq!(report.created.len(), 1);
@@ -564,19 +573,19 @@ async fn a_quiet_row_hit_by_a_misplaced_write_gets_its_own_cells_back() {
     // Given back at once, not blanked and then mended by the next projection: of the writes to
     // the victim's row, the first is the misplaced one and the next carries its own id.
     let victim_row = index_of(victim) as u32;
-    let at = format!("{}!{}:", a1::quote_sheet(&tab), a1::cell(victim_row, world.col("qb_invoice_id") as u32));
+    let id_col = world.col("qb_invoice_id") as u32;
     let to_victim: Vec<serde_json::Value> = world
         .sandbox
         .requests()
-        .matching("POST", "values:batchUpdate")
+        .cell_writes()
         .iter()
-        .filter_map(|w| w.json())
-        .flat_map(|body| body["data"].as_array().cloned().unwrap_or_default())
-        .filter(|data| data["range"].as_str().is_some_and(|range| range.starts_with(&at)))
+        .flat_map(|w| w.cell_writes())
+        .filter(|run| run.row == victim_row && run.col == id_col)
+        .map(|run| run.values[0].clone())
         .collect();
     assert_eq!(to_victim.len(), 2, "{to_victim:?}");
-    assert_eq!(to_victim[0]["values"][0][0].as_str(), Some(id.as_str()), "the misplaced write");
-    assert_eq!(to_victim[1]["values"][0][0].as_str(), Some(victim_shows[0].as_str()), "the restore");
+    assert_eq!(to_victim[0].as_str(), Some(id.as_str()), "the misplaced write");
+    assert_eq!(to_victim[1].as_str(), Some(victim_shows[0].as_str()), "the restore");
 }
 
 /// A row a person pastes another synced row over is gone, though its anchor is still there

@@ -8,8 +8,8 @@
 //! Emulated: `createDeveloperMetadata`, `updateDeveloperMetadata`, `deleteDeveloperMetadata`,
 //! `insertDimension`, `deleteDimension`, `appendDimension`, `moveDimension`,
 //! `updateSheetProperties`, `updateSpreadsheetProperties`, `sortRange`, `cutPaste`, `addSheet`,
-//! `deleteSheet`. What `sortRange` and `cutPaste` do to row metadata is the sandbox's switch
-//! (`moves.rs`); `moveDimension` moves rows, metadata included. A `cutPaste` whose destination
+//! `deleteSheet`, and `updateCells` of values (`update_cells.rs`). What `sortRange` and
+//! `cutPaste` do to row metadata is the sandbox's switch (`moves.rs`); `moveDimension` moves rows, metadata included. A `cutPaste` whose destination
 //! would pass the grid's edge is refused (Google's answer is not recorded). Asked to
 //! (`includeSpreadsheetInResponse`), the answer carries the spreadsheet as the update left it,
 //! written out in the same turn as the update (`super::grid::batch_update_answer`).
@@ -23,11 +23,11 @@ use super::fields::Selection;
 use super::metadata::{self, Filter};
 use super::moves::Mover;
 use super::spreadsheet::{Coordinate, DEFAULT_COLUMNS, DEFAULT_ROWS, MAX_CELLS, Rect, SortOrder, Spreadsheet};
+use super::update_cells;
 
 /// Request kinds Google has but the sandbox does not emulate (answered 400 with a clear message,
 /// rather than pretending they worked).
 const NOT_EMULATED: &[&str] = &[
-    "updateCells",
     "repeatCell",
     "mergeCells",
     "unmergeCells",
@@ -116,6 +116,7 @@ pub fn apply(ss: &mut Spreadsheet, body: &Value, rng: &mut impl Rng, mover: &mut
             "cutPaste" => cut_paste(ss, params, &context, mover)?,
             "addSheet" => add_sheet(ss, params).map_err(fail)?,
             "deleteSheet" => delete_sheet(ss, params).map_err(fail)?,
+            "updateCells" => update_cells::apply(ss, params, &context)?,
             other if NOT_EMULATED.contains(&other) => {
                 return Err(fail("this request kind is not emulated by the qbsync sandbox".into()));
             }

@@ -437,15 +437,16 @@ impl GoogleEmulator {
         self.edit(tab, |ss, sheet, mover| apply_edit(ss, sheet, edit, mover))
     }
 
-    /// Makes `edit` on `tab` in the instant before the next `values:batchUpdate` is applied:
-    /// a row that moves between qbsync locating it and writing to it, made to happen on cue.
-    pub fn edit_before_next_values_write(&self, tab: &str, edit: LiveEdit) {
-        self.lock().before_values_write = Some((tab.to_owned(), edit));
+    /// Makes `edit` on `tab` in the instant before the next write of cell values is applied (a
+    /// `values:batchUpdate`, or a `spreadsheets.batchUpdate` with `updateCells`): a row that
+    /// moves between qbsync locating it and writing to it, made to happen on cue.
+    pub fn edit_before_next_cell_write(&self, tab: &str, edit: LiveEdit) {
+        self.lock().before_cell_write = Some((tab.to_owned(), edit));
     }
 
-    /// The edit [`Self::edit_before_next_values_write`] left for this write, made now.
-    pub(super) fn edit_before_values_write(&self) -> Result<(), ControlError> {
-        let pending = self.lock().before_values_write.take();
+    /// The edit [`Self::edit_before_next_cell_write`] left for this write, made now.
+    pub(super) fn edit_before_cell_write(&self) -> Result<(), ControlError> {
+        let pending = self.lock().before_cell_write.take();
         match pending {
             Some((tab, edit)) => self.apply_edit(&tab, edit).map(drop),
             None => Ok(()),

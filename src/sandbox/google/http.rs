@@ -200,6 +200,11 @@ pub async fn sheets(
             Ok(request) => request,
             Err(error) => return error.into_response(),
         };
+        let writes_cells =
+            request["requests"].as_array().is_some_and(|r| r.iter().any(|r| r.get("updateCells").is_some()));
+        if writes_cells && let Err(error) = emulator.edit_before_cell_write() {
+            tracing::warn!(%error, "the edit staged before this write could not be made");
+        }
         if request.get("includeSpreadsheetInResponse").and_then(Value::as_bool) == Some(true) {
             // The spreadsheet is written out in the same turn as the update: nothing can come
             // between them, as nothing can in Google's one request.
@@ -225,7 +230,7 @@ pub async fn sheets(
         Kind::Read => parse_body(&body).and_then(|body| emulator.api_read(&id, |ss| read(ss, &op, &query, &body))),
         Kind::Write => {
             if op == Op::BatchUpdateValues
-                && let Err(error) = emulator.edit_before_values_write()
+                && let Err(error) = emulator.edit_before_cell_write()
             {
                 tracing::warn!(%error, "the edit staged before this write could not be made");
             }

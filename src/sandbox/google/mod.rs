@@ -67,6 +67,7 @@ pub mod moves;
 pub mod quota;
 pub mod spreadsheet;
 pub mod token;
+mod update_cells;
 pub mod values;
 mod view;
 
@@ -110,8 +111,8 @@ struct State {
     spreadsheets: BTreeMap<String, Spreadsheet>,
     rng: StdRng,
     /// An edit a person makes in the instant before the next `values:batchUpdate` arrives (on
-    /// which tab), see [`GoogleEmulator::edit_before_next_values_write`].
-    before_values_write: Option<(String, control::LiveEdit)>,
+    /// which tab), see [`GoogleEmulator::edit_before_next_cell_write`].
+    before_cell_write: Option<(String, control::LiveEdit)>,
     /// What sorts and cut and paste do to row metadata.
     mover: moves::Mover,
 }
@@ -134,7 +135,7 @@ impl GoogleEmulator {
             state: Mutex::new(State {
                 spreadsheets,
                 rng: StdRng::seed_from_u64(options.seed ^ 0x600_61e),
-                before_values_write: None,
+                before_cell_write: None,
                 mover: moves::Mover::new(options.metadata_moves, options.seed),
             }),
             tokens: token::TokenRegistry::default(),

@@ -580,7 +580,7 @@ fn entry_of(value: Computed) -> Entry {
     }
 }
 
-fn grid_limits(range: &str, rows: usize, cols: usize) -> ApiError {
+pub(super) fn grid_limits(range: &str, rows: usize, cols: usize) -> ApiError {
     ApiError::invalid_argument(format!("Range ({range}) exceeds grid limits. Max rows: {rows}, max columns: {cols}"))
 }
 

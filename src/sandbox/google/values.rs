@@ -230,9 +230,9 @@ fn put_count(out: &mut Value, key: &str, n: usize) {
 }
 
 /// Google's limit on one cell, counted pessimistically in UTF-16 code units.
-const MAX_CELL_CHARS: usize = 50_000;
+pub(super) const MAX_CELL_CHARS: usize = 50_000;
 /// Google's answer to a write with a longer cell: the whole request is refused.
-const TOO_LONG: &str = "Your input contains more than the maximum of 50000 characters in a single cell.";
+pub(super) const TOO_LONG: &str = "Your input contains more than the maximum of 50000 characters in a single cell.";
 
 /// Checks that `values` is a list of lists of scalars, none over Google's cell limit.
 fn as_grid(values: Option<&Value>, field: &str) -> Result<Vec<Vec<Value>>, ApiError> {
