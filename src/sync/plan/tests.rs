@@ -963,6 +963,54 @@ fn a_row_showing_its_documents_id_is_not_taken_for_a_copy_while_the_documents_ro
 }
 
 #[test]
+fn a_renumbered_row_whose_id_was_blanked_and_whose_anchor_was_lost_is_its_documents_row_not_a_new_one() {
+    let (rows, view) = three_rows();
+    // A person renumbered k1's row; a landing check gave back blank cells over its id, link and
+    // status (it took the row for another's); then a sort left its anchor on a row a person
+    // deleted. It shows no id and no number qbsync knows, and has no anchor: by everything else
+    // it shows, it is still the row of invoice 130.
+    let mut sheet = rows.clone();
+    sheet[1][0] = Cell::text("ACD-1-R");
+    sheet[1][14] = Cell::Empty;
+    sheet[1][16] = Cell::Empty;
+    let layout = layout(&sheet);
+    let anchors = [anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&sheet, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k1"), Some(&1));
+    assert_eq!(plan.moves, vec![NewAnchor { row: 1, key: "k1".into() }], "its anchor is written anew");
+    assert!(plan.claims.is_empty() && plan.creates.is_empty(), "never a second document: {:?}", plan.claims);
+    let (writes, mismatches) = project(&sheet, &layout, &plan.located, &view, &policy());
+    assert!(mismatches.is_empty(), "{mismatches:?}");
+    let shown: Vec<String> =
+        writes.iter().filter(|w| w.row == 1).flat_map(|w| &w.values).map(|c| c.as_text().into_owned()).collect();
+    assert!(shown.contains(&"130".to_owned()), "its id is written back: {writes:?}");
+    assert!(shown.iter().any(|c| c.contains("invoice number was changed to ACD-1-R")), "{writes:?}");
+}
+
+#[test]
+fn a_claim_made_for_a_lost_documents_renumbered_row_gives_way_to_the_document_before_anything_is_created() {
+    let (rows, view) = three_rows();
+    // As above, but a pass claimed the row as new before the rule that re-adopts it could: the
+    // claim holds its row by its whole content, and would be created next.
+    let mut sheet = rows.clone();
+    sheet[1][0] = Cell::text("ACD-1-R");
+    sheet[1][14] = Cell::Empty;
+    sheet[1][16] = Cell::Empty;
+    let layout = layout(&sheet);
+    let mut records: Vec<RowRecord> = view.rows.values().cloned().collect();
+    records.push(record("c1", RowStatus::Claimed, &content_fingerprint(&sheet[1], &layout)));
+    let view = StoreView::new(records, view.docs.values().cloned().collect());
+    let anchors = [anchor(2, "k2", 2), anchor(3, "k3", 3), anchor(9, "c1", 1)];
+    let plan = plan(&sheet, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert!(plan.creates.is_empty(), "nothing is created for it: {:?}", plan.creates);
+    assert_eq!(plan.located.get("k1"), Some(&1));
+    assert_eq!(plan.located.get("c1"), None);
+    assert_eq!(plan.forget_rows, vec!["c1".to_owned()], "the claim is forgotten");
+    assert_eq!(plan.drop_anchors, vec![9], "and its anchor dropped");
+    assert_eq!(plan.moves, vec![NewAnchor { row: 1, key: "k1".into() }]);
+}
+
+#[test]
 fn a_negative_amount_becomes_a_credit_of_its_size_only_when_credits_are_on() {
     let rows = vec![
         header(),
