@@ -24,7 +24,7 @@ use crate::store::{DocRecord, DocState, Kind, RowRecord, RowStatus};
 
 use super::approval::{self, STALE};
 use super::columns::Tracking;
-use super::draft::{DocDraft, DraftRow, RowVerdict, judge, kind_of};
+use super::draft::{DocDraft, DraftRow, RowVerdict, judge, kind_of, note_with_marker};
 use super::fast::{FastMap, FastSet};
 use super::policy::Policy;
 use super::seal::Sealing;
@@ -849,6 +849,28 @@ fn shows_any_id(cells: &[Cell], layout: &Layout) -> bool {
     [Field::QbInvoiceId, Field::QbBillId].into_iter().any(|field| !layout.cell(cells, field).is_blank())
 }
 
+/// Whether `cells` show what `doc` was made from, apart from what a person corrects on a row
+/// (its number, its amount, its party): the line's description and the note (job, task, notes,
+/// thread, from, owed…) as the request body recorded with the intent has them. A body that
+/// cannot be read this way says nothing against the row.
+fn shows_source(doc: &DocRecord, cells: &[Cell], index: u32, layout: &Layout, policy: &Policy) -> bool {
+    let RowVerdict::Document { line, note, .. } = judge(cells, index, layout, policy) else { return false };
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(&doc.payload) else { return true };
+    let (Some(sent_note), Some(lines)) =
+        (body.get("PrivateNote").and_then(|n| n.as_str()), body.get("Line").and_then(|l| l.as_array()))
+    else {
+        return true;
+    };
+    let described = lines.iter().any(|l| l.get("Description").and_then(|d| d.as_str()) == line.description.as_deref());
+    // A grouped document's note joins its rows' notes: each row's is within it.
+    let noted = match (doc.row_keys.len(), note.as_deref()) {
+        (1, note) => sent_note == note_with_marker(note, &doc.doc_key),
+        (_, Some(note)) => sent_note.contains(note),
+        (_, None) => true,
+    };
+    described && noted
+}
+
 /// Whether a row shows `copy` in a status cell: it was flagged a copy, and is never the
 /// original of the document whose id it shows.
 fn flagged_copy(cells: &[Cell], layout: &Layout) -> bool {
@@ -1033,7 +1055,21 @@ fn relocate<'a>(
             // written anywhere.
             continue;
         }
-        if claimed || elsewhere || taken.contains(&first.row) {
+        // An anchor whose row shows no id, and neither the key's number nor, for a key with a
+        // document, what that document was made from (its line and note: the cells nobody
+        // corrects), sits under another row's values: a sort left it there and its own row went
+        // since. Kept, it would hide the row's deletion from the audit and hold the other row
+        // back, unplanned, for good. A row that was merely edited (its number, its amount, or
+        // both) still shows its document's line and note, and keeps its key.
+        // Only once the document exists: while its create is under way, the row is held a pass
+        // longer rather than risk taking it for a new one.
+        let another_row = !claimed
+            && doc_of(record).is_some_and(|doc| doc.state == DocState::Created)
+            && rows.get(first.row as usize).is_none_or(|cells| {
+                !shows_any_id(cells, layout)
+                    && !doc_of(record).is_some_and(|doc| shows_source(doc, cells, first.row, layout, policy))
+            });
+        if claimed || elsewhere || another_row || taken.contains(&first.row) {
             // A claim that landed on a row it does not fit, or an anchor left on another key's
             // row (where that key was found, or one showing another document's id): it says
             // nothing true about that row. Kept, it would hide forever that the key's own row

@@ -9,6 +9,7 @@ use crate::domain::status::EligibleStatuses;
 use crate::qbo::DocKind;
 use crate::settings::NegativeAmounts;
 use crate::store::{DocRecord, DocState};
+use crate::sync::draft::{RowVerdict, judge};
 use crate::sync::policy::{Mode, Policy};
 use crate::sync::project::{CellWrite, project, undo_misplaced};
 
@@ -1008,6 +1009,73 @@ fn a_claim_made_for_a_lost_documents_renumbered_row_gives_way_to_the_document_be
     assert_eq!(plan.forget_rows, vec!["c1".to_owned()], "the claim is forgotten");
     assert_eq!(plan.drop_anchors, vec![9], "and its anchor dropped");
     assert_eq!(plan.moves, vec![NewAnchor { row: 1, key: "k1".into() }]);
+}
+
+/// `three_rows`, with k1's document holding the request body it was created from (its line and
+/// note, as sent), so that its row can be told from another by what nobody corrects on a row.
+fn three_rows_as_sent() -> (Vec<Vec<Cell>>, StoreView) {
+    let (rows, view) = three_rows();
+    let RowVerdict::Document { line, note, .. } = judge(&rows[1], 1, &layout(&rows), &policy()) else {
+        panic!("k1's row is a document")
+    };
+    let body = serde_json::json!({
+        "DocNumber": "ACD-1",
+        "PrivateNote": crate::sync::draft::note_with_marker(note.as_deref(), "k1"),
+        "Line": [{"Amount": 100, "Description": line.description}],
+    });
+    let docs = view
+        .docs
+        .values()
+        .cloned()
+        .map(|d| if d.doc_key == "k1" { DocRecord { payload: body.to_string(), ..d } } else { d })
+        .collect();
+    (rows, StoreView::new(view.rows.values().cloned().collect(), docs))
+}
+
+#[test]
+fn an_anchor_a_sort_left_on_a_new_row_does_not_keep_a_deleted_row_placed_nor_the_new_row_from_being_sent() {
+    let (rows, view) = three_rows_as_sent();
+    // A sort left k1's anchor on the row now showing a new ready row (another number, client,
+    // amount and thread, no id), then a person deleted k1's row.
+    let mut typed = row("ACD-9", "submitted", "ACD", "Initech LLC", "55");
+    typed[13] = Cell::text("t-9");
+    let sheet = vec![header(), typed, rows[2].clone(), rows[3].clone()];
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy(), &mut || "new".into());
+    assert_eq!(plan.located.get("k1"), None, "k1 is gone, for the audit");
+    assert_eq!(plan.drop_anchors, vec![1]);
+    assert_eq!(
+        plan.claims.iter().map(|c| (c.row, c.key.as_str())).collect::<Vec<_>>(),
+        [(1, "new")],
+        "the row is what it shows"
+    );
+    assert_eq!(
+        locate(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy()).get("k1"),
+        None,
+        "the write-back finds k1 nowhere, and notes it gone"
+    );
+}
+
+#[test]
+fn a_synced_row_whose_number_and_amount_were_both_changed_keeps_its_anchor_and_gets_no_second_document() {
+    let (rows, view) = three_rows_as_sent();
+    // k1's row, its number and its amount changed by a person; its id never reached the sheet
+    // (or was given back): nothing but what nobody corrects tells it is invoice 130's row.
+    let mut sheet = rows.clone();
+    sheet[1][0] = Cell::text("ACD-1-R");
+    sheet[1][7] = Cell::Number("999".into());
+    sheet[1][14] = Cell::Empty;
+    sheet[1][16] = Cell::Empty;
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k1"), Some(&1), "the same row, edited");
+    assert!(plan.drop_anchors.is_empty() && plan.claims.is_empty() && plan.creates.is_empty(), "{plan:?}");
+    // Its amount alone changed: found by its number, as ever.
+    let mut amount = rows.clone();
+    amount[1][7] = Cell::Number("999".into());
+    let plan = super::plan(&amount, &layout(&amount), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k1"), Some(&1));
+    assert!(plan.claims.is_empty() && plan.creates.is_empty());
 }
 
 #[test]
