@@ -717,3 +717,51 @@ async fn a_renumbered_row_whose_id_a_restore_blanked_and_whose_anchor_was_lost_g
     );
     assert_eq!(world.cell("ACD-2025-0902", "qb_invoice_id"), new_id);
 }
+
+/// Issue 15, stopping: told to stop (SIGTERM) while rows move under its write-back, qbsync gives
+/// back misplaced cells only for a short grace, well inside systemd's stop timeout; what it had
+/// no time to give back is recorded, and the next start gives it back before it plans anything.
+/// Here the grace is nil: a new row typed where a write was going keeps another row's id, link
+/// and status until the restart, which gives it back its blank cells; then it gets its own
+/// document, and is never taken for a copy of the row whose cells it showed.
+#[tokio::test]
+async fn cells_a_stopping_pass_could_not_give_back_are_given_back_by_the_next_start() {
+    let (world, mut engine, policy) = synced_demo().await;
+    let tab = world.tab().to_owned();
+    let google = &world.sandbox.google;
+    let typed = |number: &str| -> Vec<String> {
+        let mut cells: Vec<String> = world.row("ACD-2025-0101").iter().map(|c| c.as_text().into_owned()).collect();
+        cells[world.col("invoice")] = number.to_owned();
+        let owned = ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"];
+        for column in owned.into_iter().chain(["qb_total", "qb_balance", "qb_paid_status", "qb_paid_at"]) {
+            if let Ok(col) = google.header_index(&tab, column) {
+                cells[col] = String::new();
+            }
+        }
+        cells
+    };
+    let first = typed("ACD-2025-0902");
+    let at = google.append_row(&tab, &first.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    // In the instant before its cells are written, a person types another new row where it was.
+    google.edit_before_next_values_write(&tab, LiveEdit::InsertRow { at, values: typed("ACD-2025-0903") });
+    engine.stop.request();
+    engine.restore_grace = std::time::Duration::ZERO;
+    let report = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert_eq!(report.created.len(), 1);
+    let first_id = world.cell("ACD-2025-0902", "qb_invoice_id");
+    assert_eq!(world.cell("ACD-2025-0903", "qb_invoice_id"), first_id, "left on the wrong row when stopping");
+    assert!(engine.store.restores_owed().unwrap().is_some(), "and recorded");
+    drop(engine);
+
+    // The next start.
+    let mut engine = world.engine().await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 6).await;
+    assert!(engine.store.restores_owed().unwrap().is_none());
+    let second_id = world.cell("ACD-2025-0903", "qb_invoice_id");
+    assert!(!second_id.is_empty() && second_id != first_id, "its own document: {second_id}");
+    assert_eq!(world.cell("ACD-2025-0903", "qb_sync_status"), "synced", "{}", world.cell("ACD-2025-0903", "qb_error"));
+    assert_eq!(world.cell("ACD-2025-0902", "qb_invoice_id"), first_id);
+    let status = world.col("qb_sync_status");
+    assert!(!world.sheet().iter().any(|r| r[status].as_text() == "copy"), "nothing taken for a copy");
+    assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len() + 2, "one document each");
+}

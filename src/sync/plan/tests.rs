@@ -718,6 +718,29 @@ fn a_flag_that_landed_on_the_twin_of_the_row_it_was_meant_for_is_not_given_back(
     assert!(undo.is_empty(), "giving it back would only swap the flag back and forth: {undo:?}");
 }
 
+#[test]
+fn cells_a_stopped_landing_check_owed_are_given_back_to_their_row_wherever_it_went() {
+    use crate::sync::project::{OwedRestore, give_back, owed, owed_json};
+    // A (k) got B's id by mistake, and the landing check was stopped before giving it back.
+    let a = with_cells(row("ACD-1", "submitted", "ACD", "Globex Corporation", "100"), &["", "", "failed"]);
+    let b = row("ACD-2", "submitted", "ACD", "Initech LLC", "5");
+    let hit = with_cells(a.clone(), &["130", "u130", "synced"]);
+    let sheet = vec![header(), b.clone(), hit.clone()];
+    let undo = vec![CellWrite { row: 2, col: 14, values: a[14..17].to_vec(), key: String::new() }];
+    let owed = owed(&undo, &sheet, &layout(&sheet));
+    let kept: Vec<OwedRestore> = serde_json::from_str(&owed_json(&owed)).unwrap();
+    assert_eq!(kept, owed, "as the store keeps them");
+    // By the next pass, rows moved again: A is on row 1 now, still showing B's cells.
+    let moved = vec![header(), hit, b.clone(), with_cells(b, &["130", "u130", "synced"])];
+    let writes = give_back(&kept, &moved, &layout(&moved));
+    assert_eq!(writes.len(), 1, "only A, not B's own row: {writes:?}");
+    assert_eq!((writes[0].row, writes[0].col), (1, 14));
+    assert_eq!(writes[0].values, vec![Cell::text(""), Cell::text(""), Cell::text("failed")]);
+    // Set right meanwhile: nothing is owed any more.
+    let right = vec![header(), a];
+    assert!(give_back(&kept, &right, &layout(&right)).is_empty());
+}
+
 /// Three rows with three kinds of record: k1 synced (invoice 130), k2 with its create under
 /// way, k3 failed; the store as it remembers them, and each row's cells as it shows them.
 fn three_rows() -> (Vec<Vec<Cell>>, StoreView) {
