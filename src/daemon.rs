@@ -6,9 +6,11 @@
 //! the sheet once per interval.
 //!
 //! Like mini-redis's server loop, it takes its shutdown signal as an argument, so tests drive
-//! it with a channel and the binary with SIGTERM/SIGINT. A pass in flight is never cut short:
-//! the signal is only looked at between passes, so every intent the pass recorded is settled
-//! (or left pending on purpose) before the process exits.
+//! it with a channel and the binary with SIGTERM/SIGINT. A pass in flight is never cut short,
+//! so every intent the pass recorded is settled (or left pending on purpose) before the process
+//! exits; a signal heard during a pass only bounds its landing check (see
+//! [`crate::sync::Engine::stop`]), which rows moving without end could otherwise keep busy past
+//! systemd's stop timeout.
 //!
 //! Before the first pass, [`connect`] gets a QuickBooks token and decides when the daemon counts
 //! as up ([`Hooks::started`], systemd's READY). "Up" means running and reporting, not "QuickBooks
@@ -179,8 +181,24 @@ pub async fn run_with(
         }
         let writes_before = engine.sheets.stats().writes;
         let started = Instant::now();
+        let stop = engine.stop.clone();
         let outcome = match hooks.policy() {
-            Ok(policy) => engine.pass(&policy, PassOptions::default()).await,
+            Ok(policy) => {
+                // The pass is never cut short, but it hears the signal: a landing check that
+                // rows keep busy gives back what it can within its grace, and leaves the rest,
+                // recorded, to the next start.
+                let pass = engine.pass(&policy, PassOptions::default());
+                tokio::pin!(pass);
+                loop {
+                    tokio::select! {
+                        outcome = &mut pass => break outcome,
+                        () = &mut shutdown, if stop.requested_at().is_none() => {
+                            tracing::info!("shutdown requested; stopping after the pass in flight");
+                            stop.request();
+                        }
+                    }
+                }
+            }
             Err(error) => {
                 tracing::error!("{error:#}");
                 Err(PassError::Config(format!("{error:#}")))
@@ -213,6 +231,9 @@ pub async fn run_with(
             }
         }
         hooks.pass_finished(engine, &outcome, took).await;
+        if stop.requested_at().is_some() {
+            return;
+        }
         let wait = match &outcome {
             Err(_) => retry_delay(failures, interval),
             // More work than one pass could take (--limit, a deferred batch): go again soon.

@@ -41,7 +41,8 @@
 //!   only writer of row records, documents, payments, undos and audit lines; `send` talks to
 //!   QuickBooks (`payload`, `names`, `company` for the company's tax rules) and `autopay` pays
 //!   what the sheet says was paid; `write_back` projects the store onto the owned cells
-//!   (`project`) and checks where writes landed; `engine` orchestrates, and `pass` holds one
+//!   (`project`) and checks where writes landed (`landing`, from the rows Google answers a
+//!   write with); `engine` orchestrates, and `pass` holds one
 //!   pass's state. `undo` (`qbsync void`) takes documents back through the same ledger.
 //! - [`payments`]: what QuickBooks says about money (change data capture, paid statuses) and
 //!   whether the sheet asks for a payment.
@@ -73,7 +74,11 @@
 //!    Google sent them, the header, the configuration), and every write to the row's record
 //!    clears it. A row without a valid seal is planned in full. A row is sealed only when the
 //!    cells qbsync may write show exactly what the store says, so it can be restored unread.
-//! 8. A document's id has one home: an invoice's in `qb_invoice_id`, a bill's in `qb_bill_id`,
+//! 8. A write is checked where it landed before the pass moves on: from Google's answer to the
+//!    write when every written row shows what the picture showed there plus the write (nothing
+//!    else can have moved under it), otherwise by reading the sheet and giving back what landed
+//!    on another row. A landing shortcut may only skip a read that would find nothing to do.
+//! 9. A document's id has one home: an invoice's in `qb_invoice_id`, a bill's in `qb_bill_id`,
 //!    whatever the mode (`sync::columns`).
 
 pub mod auth;

@@ -31,6 +31,7 @@ pub enum HomeError {
 
 const SPREADSHEET: &str = "spreadsheet_id";
 const TAB: &str = "sheet_tab";
+const RESTORES_OWED: &str = "restores_owed";
 
 impl Store {
     /// Records `home` as the tab this store serves, or checks it against the one recorded.
@@ -48,6 +49,24 @@ impl Store {
                 Ok(())
             }
         }
+    }
+
+    /// Cells a write-back put on rows that moved under it and that were not given back yet (as
+    /// the JSON the write-back wrote, see `sync::project::OwedRestore`): the landing check stopped
+    /// (shutdown, or rows kept moving) or the process died during it.
+    pub fn restores_owed(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [RESTORES_OWED], |r| r.get(0)).optional()?)
+    }
+
+    /// Records what [`Self::restores_owed`] returns; `None` clears it.
+    pub fn set_restores_owed(&self, json: Option<&str>) -> Result<(), StoreError> {
+        match json {
+            Some(json) => self
+                .conn
+                .execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![RESTORES_OWED, json])?,
+            None => self.conn.execute("DELETE FROM meta WHERE key = ?1", [RESTORES_OWED])?,
+        };
+        Ok(())
     }
 
     /// The tab this store serves, once recorded.

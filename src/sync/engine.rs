@@ -18,7 +18,8 @@
 //! [`Pass`](super::pass) holds what one pass learns (its pictures of the sheet and the store)
 //! and is dropped with it, so an idle daemon stays small and no pass inherits another's state.
 
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
@@ -64,6 +65,30 @@ pub struct Engine {
     retry_held_payouts: bool,
     /// The client's metered calls already added to the store's daily count.
     metered_counted: u64,
+    /// Asked for by the daemon when it is told to stop while a pass runs: the pass still
+    /// finishes, but gives back misplaced cells only for [`Engine::restore_grace`] more.
+    pub stop: Stop,
+    /// How long a pass's landing check goes on once a stop was asked for.
+    pub restore_grace: Duration,
+}
+
+/// A request to stop, shared between whoever hears the signal and the pass in flight. A pass is
+/// never cut short (every intent it recorded is settled or left pending on purpose); only the
+/// landing check's rounds, which rows moving without end could make last for minutes, are bounded
+/// by it.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<OnceLock<Instant>>);
+
+impl Stop {
+    /// Asks for a stop (the first request counts).
+    pub fn request(&self) {
+        let _ = self.0.set(Instant::now());
+    }
+
+    /// When a stop was asked for, if it was.
+    pub fn requested_at(&self) -> Option<Instant> {
+        self.0.get().copied()
+    }
 }
 
 impl Engine {
@@ -80,6 +105,8 @@ impl Engine {
             following: None,
             retry_held_payouts: true,
             metered_counted: 0,
+            stop: Stop::default(),
+            restore_grace: super::write_back::RESTORE_GRACE_AFTER_STOP,
         }
     }
 
@@ -101,6 +128,8 @@ impl Engine {
             drive_versions: &self.drive_versions,
             following: self.following.as_mut(),
             retry_held_payouts: &mut self.retry_held_payouts,
+            stop: &self.stop,
+            restore_grace: self.restore_grace,
         };
         let outcome = pass.run(options).await;
         if !options.dry_run {
@@ -149,6 +178,9 @@ impl Pass<'_> {
             return Ok(report);
         }
         let mut picture = self.picture().await?;
+        if !options.dry_run && self.give_back_owed(&picture).await? {
+            picture = self.picture().await?;
+        }
         let mut plan = self.plan(&picture);
 
         if options.dry_run {

@@ -24,7 +24,7 @@ use crate::store::{DocRecord, DocState, Kind, RowRecord, RowStatus};
 
 use super::approval::{self, STALE};
 use super::columns::Tracking;
-use super::draft::{DocDraft, DraftRow, RowVerdict, judge, kind_of};
+use super::draft::{DocDraft, DraftRow, RowVerdict, judge, kind_of, note_with_marker};
 use super::fast::{FastMap, FastSet};
 use super::policy::Policy;
 use super::seal::Sealing;
@@ -844,6 +844,33 @@ fn shows_other_id(doc: Option<&DocRecord>, cells: &[Cell], layout: &Layout) -> b
     })
 }
 
+/// Whether a row shows a QuickBooks id in either id column.
+fn shows_any_id(cells: &[Cell], layout: &Layout) -> bool {
+    [Field::QbInvoiceId, Field::QbBillId].into_iter().any(|field| !layout.cell(cells, field).is_blank())
+}
+
+/// Whether `cells` show what `doc` was made from, apart from what a person corrects on a row
+/// (its number, its amount, its party): the line's description and the note (job, task, notes,
+/// thread, from, owed…) as the request body recorded with the intent has them. A body that
+/// cannot be read this way says nothing against the row.
+fn shows_source(doc: &DocRecord, cells: &[Cell], index: u32, layout: &Layout, policy: &Policy) -> bool {
+    let RowVerdict::Document { line, note, .. } = judge(cells, index, layout, policy) else { return false };
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(&doc.payload) else { return true };
+    let (Some(sent_note), Some(lines)) =
+        (body.get("PrivateNote").and_then(|n| n.as_str()), body.get("Line").and_then(|l| l.as_array()))
+    else {
+        return true;
+    };
+    let described = lines.iter().any(|l| l.get("Description").and_then(|d| d.as_str()) == line.description.as_deref());
+    // A grouped document's note joins its rows' notes: each row's is within it.
+    let noted = match (doc.row_keys.len(), note.as_deref()) {
+        (1, note) => sent_note == note_with_marker(note, &doc.doc_key),
+        (_, Some(note)) => sent_note.contains(note),
+        (_, None) => true,
+    };
+    described && noted
+}
+
 /// Whether a row shows `copy` in a status cell: it was flagged a copy, and is never the
 /// original of the document whose id it shows.
 fn flagged_copy(cells: &[Cell], layout: &Layout) -> bool {
@@ -926,7 +953,7 @@ fn settle_anchors<'a>(
         relocate(rows, layout, anchors, store, policy, displaced, &free, &mut key_of_row, plan);
     }
     let anchored: FastSet<&str> = anchors.iter().map(|a| a.key.as_str()).collect();
-    adopt_orphans(rows, layout, store, policy, &anchored, &free(&key_of_row), &mut key_of_row, plan);
+    adopt_orphans(rows, layout, anchors, store, policy, &anchored, &free(&key_of_row), &mut key_of_row, plan);
     forget_lost_claims(anchors, store, plan);
     key_of_row
 }
@@ -1028,7 +1055,21 @@ fn relocate<'a>(
             // written anywhere.
             continue;
         }
-        if claimed || elsewhere || taken.contains(&first.row) {
+        // An anchor whose row shows no id, and neither the key's number nor, for a key with a
+        // document, what that document was made from (its line and note: the cells nobody
+        // corrects), sits under another row's values: a sort left it there and its own row went
+        // since. Kept, it would hide the row's deletion from the audit and hold the other row
+        // back, unplanned, for good. A row that was merely edited (its number, its amount, or
+        // both) still shows its document's line and note, and keeps its key.
+        // Only once the document exists: while its create is under way, the row is held a pass
+        // longer rather than risk taking it for a new one.
+        let another_row = !claimed
+            && doc_of(record).is_some_and(|doc| doc.state == DocState::Created)
+            && rows.get(first.row as usize).is_none_or(|cells| {
+                !shows_any_id(cells, layout)
+                    && !doc_of(record).is_some_and(|doc| shows_source(doc, cells, first.row, layout, policy))
+            });
+        if claimed || elsewhere || another_row || taken.contains(&first.row) {
             // A claim that landed on a row it does not fit, or an anchor left on another key's
             // row (where that key was found, or one showing another document's id): it says
             // nothing true about that row. Kept, it would hide forever that the key's own row
@@ -1048,14 +1089,19 @@ fn relocate<'a>(
 }
 
 /// A row whose anchor was lost — deleted with a row that a sort or a paste had left it on —
-/// is still its document's row: a free row that shows such a document (one none of whose rows
-/// carries an anchor, see [`shows_orphan`]) gets that document's row key back (its anchor is
-/// written anew), rather than being taken for a copy of itself or for a new row reusing the
-/// number. The first such row in sheet order takes it; later ones are copies as usual.
+/// is still its document's row: a row that shows such a document (one of whose rows carries no
+/// anchor and was found nowhere, see [`shows_orphan`]) gets that row's key back (its anchor is
+/// written anew), rather than being taken for a copy of itself, for a new row reusing the
+/// number, or for a new row that would get a second document. Rows showing the document's id
+/// are looked at first, so that a row and its renumbered twin cannot take each other's place;
+/// then rows showing no id, among them rows held only by a claim: a claim has no document yet,
+/// and the row of a document that exists is never sent again under another key. The first such
+/// row in sheet order takes a key; later ones are copies as usual.
 #[allow(clippy::too_many_arguments)]
 fn adopt_orphans<'a>(
     rows: &[Vec<Cell>],
     layout: &Layout,
+    anchors: &[Anchor],
     store: &'a StoreView,
     policy: &Policy,
     anchored: &FastSet<&str>,
@@ -1063,30 +1109,44 @@ fn adopt_orphans<'a>(
     key_of_row: &mut [Option<&'a str>],
     plan: &mut Plan,
 ) {
-    if free.is_empty() {
-        return;
-    }
     // A voided document is never another row's: its row was taken back, not lost.
     let voided = |d: &DocRecord| store.rows.get(d.row_keys[0].as_str()).is_some_and(|r| r.status == RowStatus::Voided);
-    let orphans: Vec<&DocRecord> = store
+    let lost = |key: &str| !anchored.contains(key) && !plan.located.contains_key(key);
+    let orphans: Vec<(&'a DocRecord, &'a str)> = store
         .docs
         .values()
-        .filter(|d| d.state != DocState::Failed && d.row_keys.len() == 1 && !voided(d))
-        .filter(|d| !anchored.contains(d.row_keys[0].as_str()) && !plan.located.contains_key(d.row_keys[0].as_str()))
+        .filter(|d| d.state != DocState::Failed && !d.row_keys.is_empty() && !voided(d))
+        .flat_map(|d| d.row_keys.iter().filter(|key| lost(key.as_str())).map(move |key| (d, key.as_str())))
         .collect();
     if orphans.is_empty() {
         return;
     }
+    let claim_at = |key_of_row: &[Option<&'a str>], row: u32| {
+        key_of_row[row as usize].filter(|key| store.rows.get(*key).is_some_and(|r| r.status == RowStatus::Claimed))
+    };
+    let mut open: Vec<u32> = free.to_vec();
+    open.extend((1..rows.len() as u32).filter(|&row| claim_at(key_of_row, row).is_some()));
+    open.sort_unstable();
     let mut adopted: FastSet<&str> = FastSet::default();
-    for &row in free {
-        let cells = &rows[row as usize];
-        let found = orphans.iter().find(|doc| {
-            let record = store.rows.get(doc.row_keys[0].as_str());
-            !adopted.contains(doc.doc_key.as_str()) && shows_orphan(doc, record, cells, layout, policy)
-        });
-        if let Some(doc) = found {
-            let key = doc.row_keys[0].as_str();
-            adopted.insert(doc.doc_key.as_str());
+    for with_id in [true, false] {
+        for &row in &open {
+            let cells = &rows[row as usize];
+            let claim = claim_at(key_of_row, row);
+            if shows_any_id(cells, layout) != with_id || (key_of_row[row as usize].is_some() && claim.is_none()) {
+                continue;
+            }
+            let found = orphans.iter().find(|(doc, key)| {
+                !adopted.contains(key) && shows_orphan(doc, store.rows.get(*key), cells, layout, policy)
+            });
+            let Some(&(_, key)) = found else { continue };
+            if let Some(claim) = claim {
+                // The row was claimed as new while its document's key was lost: the claim gives
+                // way, and nothing is created for it.
+                plan.drop_anchors.extend(anchors.iter().filter(|a| a.key == claim).map(|a| a.metadata_id));
+                plan.forget_rows.push(claim.to_owned());
+                plan.located.remove(claim);
+            }
+            adopted.insert(key);
             key_of_row[row as usize] = Some(key);
             plan.located.insert(key.into(), row);
             plan.moves.push(NewAnchor { row, key: key.to_owned() });
@@ -1094,23 +1154,34 @@ fn adopt_orphans<'a>(
     }
 }
 
-/// Whether `cells` are the row of `doc` (made from `record`), whose anchor was lost. A row
-/// showing the document's own id is its row when it shows the document's number too — its
+/// Whether `cells` are the row `record` (of `doc`) was decided for, whose anchor was lost. A
+/// row showing the document's own id is its row when it shows the document's number too — its
 /// amount may have been changed since, which the projection reports — or everything else as
 /// `record` remembers it (renumbered since). A row showing no id (its id never reached the
-/// sheet, or was given back) is its row only when it shows the number and the total: a row
-/// typed anew under a deleted row's number is not its row.
+/// sheet, or was given back) is its row when it shows the number and the total, or everything
+/// else as `record` remembers it: a row typed anew under a deleted row's number, for another
+/// amount, is not its row, but a renumbered row whose id was blanked is, and must never become
+/// a new document. A row of a grouped document shares its number, total and id with the
+/// group's other rows: only its own content (all of it, or all but the number) tells it.
 fn shows_orphan(doc: &DocRecord, record: Option<&RowRecord>, cells: &[Cell], layout: &Layout, policy: &Policy) -> bool {
+    let prefix = &policy.doc_number_prefix;
+    let renumbered = || record.is_some_and(|r| renumbered(r, cells, layout, prefix));
+    let id = layout.cell(cells, Tracking::id_of(doc.kind)).trimmed();
+    let own_id = id.is_empty() || doc.qbo_id.as_deref() == Some(id.as_ref());
+    if doc.row_keys.len() > 1 {
+        let same_content = || record.is_some_and(|r| content_fingerprint(cells, layout) == r.content_fp);
+        return own_id && (same_content() || renumbered());
+    }
     let number = layout.cell(cells, Field::Invoice).trimmed();
     let same_number = !number.is_empty() && doc.doc_number.as_deref().is_some_and(|n| n.ends_with(number.as_ref()));
-    let id = layout.cell(cells, Tracking::id_of(doc.kind)).trimmed();
     if id.is_empty() {
-        let same_total = parse_amount(layout.cell(cells, Field::InvDollars), &policy.amount_format)
-            .is_ok_and(|amount| amount.amount() == doc.total);
-        return same_number && same_total;
+        let same_total = || {
+            parse_amount(layout.cell(cells, Field::InvDollars), &policy.amount_format)
+                .is_ok_and(|amount| amount.amount() == doc.total)
+        };
+        return (same_number && same_total()) || renumbered();
     }
-    doc.qbo_id.as_deref() == Some(id.as_ref())
-        && (same_number || record.is_some_and(|r| renumbered(r, cells, layout, &policy.doc_number_prefix)))
+    own_id && (same_number || renumbered())
 }
 
 /// The row a displaced key went to, among the rows that fit it: the only one, or the first of

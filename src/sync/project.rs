@@ -420,3 +420,78 @@ fn unchanged_elsewhere(before: &[Vec<Cell>], row: &[Cell], span: std::ops::Range
     }
     found
 }
+
+/// Cells given back too late: a row that shows `wrong` from column `col` on, cells a write meant
+/// for another row put there, and should show `previous` again. The row is known by its own cells
+/// (all but qbsync's, as a fingerprint: `own`), which move with it wherever it goes meanwhile.
+/// Kept in the store from the moment the landing check finds such a row until it is given back,
+/// so that a stop (or a crash) in between never leaves another row's cells there unknown.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+pub struct OwedRestore {
+    pub own: String,
+    pub col: u32,
+    pub wrong: Vec<String>,
+    pub previous: Vec<String>,
+}
+
+/// `owed` as the store keeps it (what [`OwedRestore`] deserializes from).
+pub fn owed_json(owed: &[OwedRestore]) -> String {
+    let entries =
+        owed.iter().map(|o| serde_json::json!({"own": o.own, "col": o.col, "wrong": o.wrong, "previous": o.previous}));
+    serde_json::Value::Array(entries.collect()).to_string()
+}
+
+/// The fingerprint of a row's own cells: every column but those qbsync may write, blank ones
+/// at the end not counting (a wider read of the same row is the same row).
+pub fn own_fingerprint(row: &[Cell], layout: &Layout) -> String {
+    let owned: Vec<usize> = writable(layout).map(|(_, col)| col).collect();
+    let mut cells: Vec<String> =
+        row.iter().enumerate().filter(|(col, _)| !owned.contains(col)).map(|(_, cell)| normalise(cell)).collect();
+    while cells.last().is_some_and(String::is_empty) {
+        cells.pop();
+    }
+    let mut fingerprinter = crate::domain::fingerprint::Fingerprinter::new("own cells v1");
+    for cell in &cells {
+        fingerprinter.add("cell", cell);
+    }
+    fingerprinter.finish()
+}
+
+/// What restores `undo` (computed on the rows `after`) owe until they are seen to have landed.
+pub fn owed(undo: &[CellWrite], after: &[Vec<Cell>], layout: &Layout) -> Vec<OwedRestore> {
+    undo.iter()
+        .filter_map(|write| {
+            let row = after.get(write.row as usize)?;
+            Some(OwedRestore {
+                own: own_fingerprint(row, layout),
+                col: write.col,
+                wrong: cells(row, write.col as usize..write.col as usize + write.values.len())
+                    .iter()
+                    .map(normalise)
+                    .collect(),
+                previous: write.values.iter().map(normalise).collect(),
+            })
+        })
+        .collect()
+}
+
+/// The writes that settle restores still owed, on the rows as they are now: each row that is
+/// the victim (its own cells) and still shows what was wrongly put there gets its previous cells
+/// back. A victim that shows anything else was set right since, or is gone: nothing is owed.
+pub fn give_back(owed: &[OwedRestore], rows: &[Vec<Cell>], layout: &Layout) -> Vec<CellWrite> {
+    let mut writes: Vec<CellWrite> = Vec::new();
+    for restore in owed {
+        let wrong: Vec<Cell> = restore.wrong.iter().map(|c| Cell::text(c.as_str())).collect();
+        for (index, row) in rows.iter().enumerate().skip(1) {
+            if shows(row, restore.col as usize, &wrong) && own_fingerprint(row, layout) == restore.own {
+                writes.push(CellWrite {
+                    row: index as u32,
+                    col: restore.col,
+                    values: restore.previous.iter().map(|c| Cell::text(c.as_str())).collect(),
+                    key: String::new(),
+                });
+            }
+        }
+    }
+    writes
+}

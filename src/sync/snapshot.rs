@@ -48,7 +48,8 @@ impl Pass<'_> {
         self.note_money_columns(idle.shows_money());
         // Money QuickBooks reported since the last write-back shows on synced rows, which the
         // check of the sheet alone would find settled.
-        if !idle.finish()? && !store.has_unshown_money()? {
+        // Cells an earlier landing check could not give back are given back first thing.
+        if !idle.finish()? && !store.has_unshown_money()? && store.restores_owed()?.is_none() {
             return Ok(false);
         }
         self.view = StoreView::unsettled(store)?;

@@ -5,8 +5,10 @@
 //! Sheets cannot make a write conditional, so where the cells landed is checked: the write
 //! answers with the rows it wrote, and when each shows the row the picture located there
 //! ([`super::landing`]) the write is done; otherwise the sheet is read again and cells that
-//! landed on a row that moved in between are given back (see [`project::undo_misplaced`]). Synced rows found in agreement with the store are sealed here
-//! (see [`super::seal`]).
+//! landed on a row that moved in between are given back (see [`project::undo_misplaced`]).
+//! Synced rows found in agreement with the store are sealed here (see [`super::seal`]).
+
+use std::time::{Duration, Instant};
 
 use crate::domain::Cell;
 use crate::sheets::CellRun;
@@ -22,10 +24,21 @@ use super::project::{self, CellWrite};
 use super::report::PassReport;
 use super::seal::Seal;
 
-/// How many times qbsync looks again for cells it wrote to rows that moved, before it gives up
-/// and asks a person to check (each look is a fresh picture of the sheet; rows must keep moving
-/// for every one of them to miss).
+/// How many times qbsync gives back cells it wrote to rows that moved, before it leaves the rest
+/// to the next pass (each round is a fresh picture of the sheet and a write; rows must keep
+/// moving for every one of them to miss).
 const RESTORE_ROUNDS: usize = 20;
+
+/// How long the landing check may go on giving back misplaced cells once a stop was asked for
+/// (SIGTERM): well inside systemd's `TimeoutStopSec` (3 min), even with a round in flight that
+/// waits for Google. What is left is kept in the store and given back by the next pass.
+pub const RESTORE_GRACE_AFTER_STOP: Duration = Duration::from_secs(20);
+
+/// Whether the landing check may look again (`round` counts from 0): up to [`RESTORE_ROUNDS`],
+/// and once a stop was asked for (at `stop`), only within `grace` of it.
+pub fn may_restore_again(round: usize, stop: Option<Instant>, grace: Duration, now: Instant) -> bool {
+    round < RESTORE_ROUNDS && stop.is_none_or(|at| now.saturating_duration_since(at) < grace)
+}
 
 impl Pass<'_> {
     /// Projects the store onto the owned cells of anchored rows and writes the difference in
@@ -214,7 +227,9 @@ impl Pass<'_> {
         // them like the write itself. Any row may be a victim, quiet or not: here every row is
         // decoded, and the quiet rows of the picture written from are restored from the store.
         let mut checks: Vec<(Vec<CellWrite>, Vec<Vec<Cell>>, Located)> = Vec::new();
-        for _ in 0..RESTORE_ROUNDS {
+        // Every look records what it finds owed before anything else; a stop asked for (or the
+        // rounds used up) ends the looking there, and the next pass gives the rest back.
+        for round in 0.. {
             let (after, anchors) = self.whole_picture().await?;
             let now = plan::locate(&after, &picture.layout, &anchors, &|_| false, &self.view, self.policy);
             if checks.is_empty() {
@@ -230,7 +245,14 @@ impl Pass<'_> {
                 }
             }
             if undo.is_empty() {
+                self.owe_restores(&[])?;
                 return Ok(true);
+            }
+            // Recorded before they are written: stopped (or killed) from here on, the next pass
+            // still knows which rows show cells that are not theirs.
+            self.owe_restores(&project::owed(&undo, &after, &picture.layout))?;
+            if !may_restore_again(round, self.stop.requested_at(), self.restore_grace, Instant::now()) {
+                break;
             }
             for write in &undo {
                 tracing::warn!(
@@ -246,10 +268,54 @@ impl Pass<'_> {
             // an anchor cannot (chasing it by its cells does more harm than good).
             checks.push((undo.into_iter().filter(|w| !w.key.is_empty()).collect(), after, now));
         }
-        tracing::warn!(
-            "rows kept moving while qbsync restored cells it had written to the wrong rows: check the rows named above"
-        );
+        if self.stop.requested_at().is_some() {
+            tracing::warn!(
+                "stopping: cells written to the wrong rows named above are given back by the next pass, before anything else"
+            );
+        } else {
+            tracing::warn!(
+                "rows kept moving while qbsync restored cells it had written to the wrong rows: the next pass looks for them again"
+            );
+        }
         Ok(true)
+    }
+
+    /// Records the restores still owed (none: settled), only when that changes what the store
+    /// holds: a landing check that finds nothing misplaced costs no write.
+    fn owe_restores(&self, owed: &[project::OwedRestore]) -> Result<(), PassError> {
+        let json = (!owed.is_empty()).then(|| project::owed_json(owed));
+        if self.store.restores_owed()? != json {
+            self.store.set_restores_owed(json.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// Gives back, before anything is planned, the cells an earlier landing check could not:
+    /// planned first, a row showing another row's id would be taken for a copy of it. True when
+    /// anything was written (the sheet must be read again).
+    pub(super) async fn give_back_owed(&mut self, picture: &Picture) -> Result<bool, PassError> {
+        let Some(json) = self.store.restores_owed()? else { return Ok(false) };
+        let owed: Vec<project::OwedRestore> = serde_json::from_str(&json).unwrap_or_else(|error| {
+            tracing::warn!(%error, "restores owed by an earlier pass could not be read; dropped");
+            Vec::new()
+        });
+        let writes = project::give_back(&owed, &picture.rows, &picture.layout);
+        for write in &writes {
+            tracing::warn!(
+                sheet_row = write.row + 1,
+                column = write.col + 1,
+                "restoring cells an earlier pass wrote to this row by mistake"
+            );
+        }
+        if !writes.is_empty() {
+            self.sheets.write_cells(&cell_runs(&writes)).await?;
+        }
+        // Given back or no longer needed; rows moving under this write are found by its landing
+        // check like any other's only when it is the write-back's: this one is a single write,
+        // and whatever it misses shows as another row's cells, which the planner never creates
+        // anything for.
+        self.store.set_restores_owed(None)?;
+        Ok(!writes.is_empty())
     }
 
     /// The sheet as the write-back found it before writing, as far as restoring misplaced cells
@@ -290,4 +356,21 @@ impl Pass<'_> {
 
 fn cell_runs(writes: &[CellWrite]) -> Vec<CellRun> {
     writes.iter().map(|w| CellRun { row: w.row, col: w.col, values: w.values.clone() }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_landing_check_stops_looking_within_its_grace_once_a_stop_is_asked_for() {
+        let now = Instant::now();
+        let grace = RESTORE_GRACE_AFTER_STOP;
+        assert!(may_restore_again(0, None, grace, now));
+        assert!(may_restore_again(RESTORE_ROUNDS - 1, None, grace, now));
+        assert!(!may_restore_again(RESTORE_ROUNDS, None, grace, now), "rows moving without end: it gives up");
+        assert!(may_restore_again(3, Some(now), grace, now + Duration::from_secs(1)), "asked for a second ago");
+        assert!(!may_restore_again(3, Some(now), grace, now + grace), "asked for a grace ago");
+        assert!(grace * 4 < Duration::from_secs(180), "well inside systemd's TimeoutStopSec");
+    }
 }

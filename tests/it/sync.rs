@@ -652,3 +652,124 @@ fn row_of(world: &World, number: &str) -> usize {
     let col = world.col("invoice");
     world.sheet().iter().position(|r| r.get(col).is_some_and(|c| c.as_text() == number)).unwrap()
 }
+
+/// Issue 15, never a duplicate: a synced row renumbered by a person in the instant a write meant
+/// for the new row below it lands on it, while the same person moves it with a cut and paste and
+/// deletes the row its anchor stayed on. The landing check gives back what it wrote there and,
+/// not knowing what the row showed before (it shows another number now), blanks its id, link
+/// and status; the row has no anchor any more. It still shows everything its document was made
+/// from but the number: it is that document's row, re-anchored and shown its id again, never a
+/// new row with a second document.
+#[tokio::test]
+async fn a_renumbered_row_whose_id_a_restore_blanked_and_whose_anchor_was_lost_gets_no_second_document() {
+    let (world, mut engine, policy) = synced_demo().await;
+    let tab = world.tab().to_owned();
+    let google = &world.sandbox.google;
+    let index_of = |number: &str| row_of(&world, number);
+    let renumbered = "ACD-2025-0113";
+    let id = world.cell(renumbered, "qb_invoice_id");
+    assert!(!id.is_empty());
+    let r = index_of(renumbered);
+    let mut typed: Vec<String> = world.row("ACD-2025-0101").iter().map(|c| c.as_text().into_owned()).collect();
+    typed[world.col("invoice")] = "ACD-2025-0902".to_owned();
+    let owned = ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"];
+    for column in owned.into_iter().chain(["qb_total", "qb_balance", "qb_paid_status", "qb_paid_at"]) {
+        if let Ok(col) = google.header_index(&tab, column) {
+            typed[col] = String::new();
+        }
+    }
+    google.insert_row(&tab, r + 1, &typed.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    // In the instant before the new row's cells are written to row r + 1: two blank rows above,
+    // the synced row cut and pasted onto the lower one (its anchor stays behind), the row holding
+    // its anchor deleted, and its number changed. The write for the new row lands on it.
+    google.edits_before_next_cell_write(
+        &tab,
+        vec![
+            LiveEdit::InsertRows { at: r, count: 2 },
+            LiveEdit::CutPasteRow { from: r + 2, to: r + 1 },
+            LiveEdit::DeleteRow { row: r + 2 },
+            LiveEdit::SetCell { row: r + 1, column: world.col("invoice"), value: format!("{renumbered}-R") },
+        ],
+    );
+    world.sandbox.requests().clear();
+    let report = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert_eq!(report.created.len(), 1, "the new row's document");
+    let new_id = world.cell("ACD-2025-0902", "qb_invoice_id");
+    // The write that missed, then the landing check giving the row back blank cells.
+    let id_col = world.col("qb_invoice_id") as u32;
+    let to_row: Vec<String> = world
+        .sandbox
+        .requests()
+        .cell_writes()
+        .iter()
+        .flat_map(|w| w.cell_writes())
+        .filter(|run| run.row == r as u32 + 1 && run.col == id_col)
+        .map(|run| run.values[0].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(to_row.first(), Some(&new_id), "the write meant for the new row landed on the renumbered one");
+    assert_eq!(to_row.get(1).map(String::as_str), Some(""), "and the landing check blanked its id: {to_row:?}");
+
+    world.run_until_idle(&mut engine, RunFlags::default(), 6).await;
+    let invoices = world.sandbox.qbo.invoices();
+    let made: Vec<_> =
+        invoices.iter().filter(|i| i.doc_number.as_deref().is_some_and(|n| n.starts_with(renumbered))).collect();
+    assert_eq!(made.len(), 1, "exactly one document for the renumbered row: {made:#?}");
+    assert_eq!(invoices.len(), SYNCED.len() + 1, "never a duplicate");
+    let number = format!("{renumbered}-R");
+    assert_eq!(world.cell(&number, "qb_invoice_id"), id, "the row shows its own document's id again");
+    assert_eq!(world.cell(&number, "qb_sync_status"), "synced");
+    assert!(
+        world.cell(&number, "qb_error").contains("invoice number was changed"),
+        "{}",
+        world.cell(&number, "qb_error")
+    );
+    assert_eq!(world.cell("ACD-2025-0902", "qb_invoice_id"), new_id);
+}
+
+/// Issue 15, stopping: told to stop (SIGTERM) while rows move under its write-back, qbsync gives
+/// back misplaced cells only for a short grace, well inside systemd's stop timeout; what it had
+/// no time to give back is recorded, and the next start gives it back before it plans anything.
+/// Here the grace is nil: a new row typed where a write was going keeps another row's id, link
+/// and status until the restart, which gives it back its blank cells; then it gets its own
+/// document, and is never taken for a copy of the row whose cells it showed.
+#[tokio::test]
+async fn cells_a_stopping_pass_could_not_give_back_are_given_back_by_the_next_start() {
+    let (world, mut engine, policy) = synced_demo().await;
+    let tab = world.tab().to_owned();
+    let google = &world.sandbox.google;
+    let typed = |number: &str| -> Vec<String> {
+        let mut cells: Vec<String> = world.row("ACD-2025-0101").iter().map(|c| c.as_text().into_owned()).collect();
+        cells[world.col("invoice")] = number.to_owned();
+        let owned = ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"];
+        for column in owned.into_iter().chain(["qb_total", "qb_balance", "qb_paid_status", "qb_paid_at"]) {
+            if let Ok(col) = google.header_index(&tab, column) {
+                cells[col] = String::new();
+            }
+        }
+        cells
+    };
+    let first = typed("ACD-2025-0902");
+    let at = google.append_row(&tab, &first.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    // In the instant before its cells are written, a person types another new row where it was.
+    google.edit_before_next_cell_write(&tab, LiveEdit::InsertRow { at, values: typed("ACD-2025-0903") });
+    engine.stop.request();
+    engine.restore_grace = std::time::Duration::ZERO;
+    let report = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert_eq!(report.created.len(), 1);
+    let first_id = world.cell("ACD-2025-0902", "qb_invoice_id");
+    assert_eq!(world.cell("ACD-2025-0903", "qb_invoice_id"), first_id, "left on the wrong row when stopping");
+    assert!(engine.store.restores_owed().unwrap().is_some(), "and recorded");
+    drop(engine);
+
+    // The next start.
+    let mut engine = world.engine().await;
+    world.run_until_idle(&mut engine, RunFlags::default(), 6).await;
+    assert!(engine.store.restores_owed().unwrap().is_none());
+    let second_id = world.cell("ACD-2025-0903", "qb_invoice_id");
+    assert!(!second_id.is_empty() && second_id != first_id, "its own document: {second_id}");
+    assert_eq!(world.cell("ACD-2025-0903", "qb_sync_status"), "synced", "{}", world.cell("ACD-2025-0903", "qb_error"));
+    assert_eq!(world.cell("ACD-2025-0902", "qb_invoice_id"), first_id);
+    let status = world.col("qb_sync_status");
+    assert!(!world.sheet().iter().any(|r| r[status].as_text() == "copy"), "nothing taken for a copy");
+    assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len() + 2, "one document each");
+}

@@ -441,16 +441,23 @@ impl GoogleEmulator {
     /// `values:batchUpdate`, or a `spreadsheets.batchUpdate` with `updateCells`): a row that
     /// moves between qbsync locating it and writing to it, made to happen on cue.
     pub fn edit_before_next_cell_write(&self, tab: &str, edit: LiveEdit) {
-        self.lock().before_cell_write = Some((tab.to_owned(), edit));
+        self.edits_before_next_cell_write(tab, vec![edit]);
     }
 
-    /// The edit [`Self::edit_before_next_cell_write`] left for this write, made now.
+    /// Makes several `edits` on `tab`, in order, in the instant before the next write of cell
+    /// values is applied: a person quick enough to move a row, change it and delete another
+    /// while one write is on its way.
+    pub fn edits_before_next_cell_write(&self, tab: &str, edits: Vec<LiveEdit>) {
+        self.lock().before_cell_write = Some((tab.to_owned(), edits));
+    }
+
+    /// The edits [`Self::edits_before_next_cell_write`] left for this write, made now.
     pub(super) fn edit_before_cell_write(&self) -> Result<(), ControlError> {
-        let pending = self.lock().before_cell_write.take();
-        match pending {
-            Some((tab, edit)) => self.apply_edit(&tab, edit).map(drop),
-            None => Ok(()),
+        let Some((tab, edits)) = self.lock().before_cell_write.take() else { return Ok(()) };
+        for edit in edits {
+            self.apply_edit(&tab, edit)?;
         }
+        Ok(())
     }
 
     /// Inserts `count` blank rows before row `at`.

@@ -110,9 +110,9 @@ pub struct GoogleEmulator {
 struct State {
     spreadsheets: BTreeMap<String, Spreadsheet>,
     rng: StdRng,
-    /// An edit a person makes in the instant before the next `values:batchUpdate` arrives (on
-    /// which tab), see [`GoogleEmulator::edit_before_next_cell_write`].
-    before_cell_write: Option<(String, control::LiveEdit)>,
+    /// The edits a person makes in the instant before the next write of cell values arrives
+    /// (on which tab, in order), see [`GoogleEmulator::edits_before_next_cell_write`].
+    before_cell_write: Option<(String, Vec<control::LiveEdit>)>,
     /// What sorts and cut and paste do to row metadata.
     mover: moves::Mover,
 }

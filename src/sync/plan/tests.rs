@@ -9,6 +9,7 @@ use crate::domain::status::EligibleStatuses;
 use crate::qbo::DocKind;
 use crate::settings::NegativeAmounts;
 use crate::store::{DocRecord, DocState};
+use crate::sync::draft::{RowVerdict, judge};
 use crate::sync::policy::{Mode, Policy};
 use crate::sync::project::{CellWrite, project, undo_misplaced};
 
@@ -717,6 +718,29 @@ fn a_flag_that_landed_on_the_twin_of_the_row_it_was_meant_for_is_not_given_back(
     assert!(undo.is_empty(), "giving it back would only swap the flag back and forth: {undo:?}");
 }
 
+#[test]
+fn cells_a_stopped_landing_check_owed_are_given_back_to_their_row_wherever_it_went() {
+    use crate::sync::project::{OwedRestore, give_back, owed, owed_json};
+    // A (k) got B's id by mistake, and the landing check was stopped before giving it back.
+    let a = with_cells(row("ACD-1", "submitted", "ACD", "Globex Corporation", "100"), &["", "", "failed"]);
+    let b = row("ACD-2", "submitted", "ACD", "Initech LLC", "5");
+    let hit = with_cells(a.clone(), &["130", "u130", "synced"]);
+    let sheet = vec![header(), b.clone(), hit.clone()];
+    let undo = vec![CellWrite { row: 2, col: 14, values: a[14..17].to_vec(), key: String::new() }];
+    let owed = owed(&undo, &sheet, &layout(&sheet));
+    let kept: Vec<OwedRestore> = serde_json::from_str(&owed_json(&owed)).unwrap();
+    assert_eq!(kept, owed, "as the store keeps them");
+    // By the next pass, rows moved again: A is on row 1 now, still showing B's cells.
+    let moved = vec![header(), hit, b.clone(), with_cells(b, &["130", "u130", "synced"])];
+    let writes = give_back(&kept, &moved, &layout(&moved));
+    assert_eq!(writes.len(), 1, "only A, not B's own row: {writes:?}");
+    assert_eq!((writes[0].row, writes[0].col), (1, 14));
+    assert_eq!(writes[0].values, vec![Cell::text(""), Cell::text(""), Cell::text("failed")]);
+    // Set right meanwhile: nothing is owed any more.
+    let right = vec![header(), a];
+    assert!(give_back(&kept, &right, &layout(&right)).is_empty());
+}
+
 /// Three rows with three kinds of record: k1 synced (invoice 130), k2 with its create under
 /// way, k3 failed; the store as it remembers them, and each row's cells as it shows them.
 fn three_rows() -> (Vec<Vec<Cell>>, StoreView) {
@@ -960,6 +984,121 @@ fn a_row_showing_its_documents_id_is_not_taken_for_a_copy_while_the_documents_ro
     let plan = super::plan(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy(), &mut || "new".into());
     assert_eq!(plan.located.get("k1"), Some(&3));
     assert_eq!(plan.stats.copies, 0);
+}
+
+#[test]
+fn a_renumbered_row_whose_id_was_blanked_and_whose_anchor_was_lost_is_its_documents_row_not_a_new_one() {
+    let (rows, view) = three_rows();
+    // A person renumbered k1's row; a landing check gave back blank cells over its id, link and
+    // status (it took the row for another's); then a sort left its anchor on a row a person
+    // deleted. It shows no id and no number qbsync knows, and has no anchor: by everything else
+    // it shows, it is still the row of invoice 130.
+    let mut sheet = rows.clone();
+    sheet[1][0] = Cell::text("ACD-1-R");
+    sheet[1][14] = Cell::Empty;
+    sheet[1][16] = Cell::Empty;
+    let layout = layout(&sheet);
+    let anchors = [anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&sheet, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k1"), Some(&1));
+    assert_eq!(plan.moves, vec![NewAnchor { row: 1, key: "k1".into() }], "its anchor is written anew");
+    assert!(plan.claims.is_empty() && plan.creates.is_empty(), "never a second document: {:?}", plan.claims);
+    let (writes, mismatches) = project(&sheet, &layout, &plan.located, &view, &policy());
+    assert!(mismatches.is_empty(), "{mismatches:?}");
+    let shown: Vec<String> =
+        writes.iter().filter(|w| w.row == 1).flat_map(|w| &w.values).map(|c| c.as_text().into_owned()).collect();
+    assert!(shown.contains(&"130".to_owned()), "its id is written back: {writes:?}");
+    assert!(shown.iter().any(|c| c.contains("invoice number was changed to ACD-1-R")), "{writes:?}");
+}
+
+#[test]
+fn a_claim_made_for_a_lost_documents_renumbered_row_gives_way_to_the_document_before_anything_is_created() {
+    let (rows, view) = three_rows();
+    // As above, but a pass claimed the row as new before the rule that re-adopts it could: the
+    // claim holds its row by its whole content, and would be created next.
+    let mut sheet = rows.clone();
+    sheet[1][0] = Cell::text("ACD-1-R");
+    sheet[1][14] = Cell::Empty;
+    sheet[1][16] = Cell::Empty;
+    let layout = layout(&sheet);
+    let mut records: Vec<RowRecord> = view.rows.values().cloned().collect();
+    records.push(record("c1", RowStatus::Claimed, &content_fingerprint(&sheet[1], &layout)));
+    let view = StoreView::new(records, view.docs.values().cloned().collect());
+    let anchors = [anchor(2, "k2", 2), anchor(3, "k3", 3), anchor(9, "c1", 1)];
+    let plan = plan(&sheet, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert!(plan.creates.is_empty(), "nothing is created for it: {:?}", plan.creates);
+    assert_eq!(plan.located.get("k1"), Some(&1));
+    assert_eq!(plan.located.get("c1"), None);
+    assert_eq!(plan.forget_rows, vec!["c1".to_owned()], "the claim is forgotten");
+    assert_eq!(plan.drop_anchors, vec![9], "and its anchor dropped");
+    assert_eq!(plan.moves, vec![NewAnchor { row: 1, key: "k1".into() }]);
+}
+
+/// `three_rows`, with k1's document holding the request body it was created from (its line and
+/// note, as sent), so that its row can be told from another by what nobody corrects on a row.
+fn three_rows_as_sent() -> (Vec<Vec<Cell>>, StoreView) {
+    let (rows, view) = three_rows();
+    let RowVerdict::Document { line, note, .. } = judge(&rows[1], 1, &layout(&rows), &policy()) else {
+        panic!("k1's row is a document")
+    };
+    let body = serde_json::json!({
+        "DocNumber": "ACD-1",
+        "PrivateNote": crate::sync::draft::note_with_marker(note.as_deref(), "k1"),
+        "Line": [{"Amount": 100, "Description": line.description}],
+    });
+    let docs = view
+        .docs
+        .values()
+        .cloned()
+        .map(|d| if d.doc_key == "k1" { DocRecord { payload: body.to_string(), ..d } } else { d })
+        .collect();
+    (rows, StoreView::new(view.rows.values().cloned().collect(), docs))
+}
+
+#[test]
+fn an_anchor_a_sort_left_on_a_new_row_does_not_keep_a_deleted_row_placed_nor_the_new_row_from_being_sent() {
+    let (rows, view) = three_rows_as_sent();
+    // A sort left k1's anchor on the row now showing a new ready row (another number, client,
+    // amount and thread, no id), then a person deleted k1's row.
+    let mut typed = row("ACD-9", "submitted", "ACD", "Initech LLC", "55");
+    typed[13] = Cell::text("t-9");
+    let sheet = vec![header(), typed, rows[2].clone(), rows[3].clone()];
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy(), &mut || "new".into());
+    assert_eq!(plan.located.get("k1"), None, "k1 is gone, for the audit");
+    assert_eq!(plan.drop_anchors, vec![1]);
+    assert_eq!(
+        plan.claims.iter().map(|c| (c.row, c.key.as_str())).collect::<Vec<_>>(),
+        [(1, "new")],
+        "the row is what it shows"
+    );
+    assert_eq!(
+        locate(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy()).get("k1"),
+        None,
+        "the write-back finds k1 nowhere, and notes it gone"
+    );
+}
+
+#[test]
+fn a_synced_row_whose_number_and_amount_were_both_changed_keeps_its_anchor_and_gets_no_second_document() {
+    let (rows, view) = three_rows_as_sent();
+    // k1's row, its number and its amount changed by a person; its id never reached the sheet
+    // (or was given back): nothing but what nobody corrects tells it is invoice 130's row.
+    let mut sheet = rows.clone();
+    sheet[1][0] = Cell::text("ACD-1-R");
+    sheet[1][7] = Cell::Number("999".into());
+    sheet[1][14] = Cell::Empty;
+    sheet[1][16] = Cell::Empty;
+    let anchors = [anchor(1, "k1", 1), anchor(2, "k2", 2), anchor(3, "k3", 3)];
+    let plan = plan(&sheet, &layout(&sheet), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k1"), Some(&1), "the same row, edited");
+    assert!(plan.drop_anchors.is_empty() && plan.claims.is_empty() && plan.creates.is_empty(), "{plan:?}");
+    // Its amount alone changed: found by its number, as ever.
+    let mut amount = rows.clone();
+    amount[1][7] = Cell::Number("999".into());
+    let plan = super::plan(&amount, &layout(&amount), &anchors, &|_| false, &view, &policy(), &mut keys());
+    assert_eq!(plan.located.get("k1"), Some(&1));
+    assert!(plan.claims.is_empty() && plan.creates.is_empty());
 }
 
 #[test]
