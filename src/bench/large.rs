@@ -8,9 +8,11 @@
 //! Each child makes one warm-up read (the Google token, as a running daemon already has it),
 //! measures its passes, and reports on stdout as one JSON line:
 //!
-//! - the first ([`Phase::Seal`]) measures a few idle passes, then types one new ready row below
-//!   the history and measures the pass that syncs it. That pass plans the whole history and
-//!   seals it (see `crate::sync::seal`), as the first busy pass after an upgrade does;
+//! - the first ([`Phase::Seal`]) measures its first idle pass (every row looked at), then a few
+//!   more (a running daemon's: only rows changed since the last idle poll are looked at, here
+//!   none), then types one new ready row below the history and measures the pass that syncs
+//!   it. That pass plans the whole history and seals it (see `crate::sync::seal`), as the
+//!   first busy pass after an upgrade does;
 //! - the second ([`Phase::Sealed`]), a fresh process, a few times types one new row and
 //!   measures the pass that syncs it, on the sealed history: what a busy pass costs from then
 //!   on. It is a process of its own because an allocator keeps what a process once used, so a
@@ -76,7 +78,12 @@ pub struct ChildFigures {
     pub idle: bool,
     /// Documents the busy passes created (one each).
     pub created: usize,
-    /// The idle passes (their mean), when the child measured any.
+    /// The process's first idle pass, which looks at every row, when the child measured idle
+    /// passes.
+    #[serde(default)]
+    pub first_idle_pass: Option<PassCost>,
+    /// The idle passes after it (their mean): a running daemon's, which look again only at the
+    /// rows that changed since the last idle poll (none here).
     pub idle_pass: Option<PassCost>,
     /// Each busy pass, in order.
     pub busy_passes: Vec<PassCost>,
@@ -94,6 +101,9 @@ pub struct LargeSheetFigures {
     pub created: usize,
     /// Resident memory of a child process before its first pass, in KiB (the fresh one's).
     pub rss_before_kib: u64,
+    /// A fresh process's first idle poll: every row looked at.
+    pub first_idle_pass: PassCost,
+    /// The idle polls of a running daemon after it, the sheet unchanged (their mean).
     pub idle_pass: PassCost,
     /// The first busy pass over the history, which seals it (see `crate::sync::seal`): what
     /// the first pass with work costs after an upgrade, or after the header or configuration
@@ -145,7 +155,9 @@ pub async fn run(
     if created != busy_passes + 1 {
         bail!("the passes over the large sheet created {created} documents instead of {}", busy_passes + 1);
     }
-    let (Some(idle_pass), Some(sealing_pass)) = (first.idle_pass, first.busy_passes.into_iter().next()) else {
+    let (Some(first_idle_pass), Some(idle_pass), Some(sealing_pass)) =
+        (first.first_idle_pass, first.idle_pass, first.busy_passes.into_iter().next())
+    else {
         bail!("the first large-sheet child measured no idle or no sealing pass");
     };
     let mut busy = sealed.busy_passes;
@@ -159,6 +171,7 @@ pub async fn run(
         idle: first.idle,
         created,
         rss_before_kib: sealed.rss_before_kib,
+        first_idle_pass,
         idle_pass,
         sealing_pass,
         busy_passes,
@@ -275,12 +288,14 @@ pub async fn child(rows: usize, phase: Phase, passes: usize) -> anyhow::Result<C
 
     let rss_before_kib = Usage::now().context("/proc/self is not readable")?.rss_kib;
     let mut idle = true;
-    let (idle_pass, new_rows) = match phase {
+    let (first_idle_pass, idle_pass, new_rows) = match phase {
         Phase::Seal => {
-            (Some(measure(&mut engine, &policy, IDLE_PASSES, |report| idle &= report.idle).await?), 0..passes)
+            let first = measure(&mut engine, &policy, 1, |report| idle &= report.idle).await?;
+            let then = measure(&mut engine, &policy, IDLE_PASSES, |report| idle &= report.idle).await?;
+            (Some(first), Some(then), 0..passes)
         }
         // After the rows the first child typed.
-        Phase::Sealed => (None, 1..passes + 1),
+        Phase::Sealed => (None, None, 1..passes + 1),
     };
     let mut created = 0;
     let mut busy_passes = Vec::with_capacity(new_rows.len());
@@ -291,7 +306,7 @@ pub async fn child(rows: usize, phase: Phase, passes: usize) -> anyhow::Result<C
         forget_peak();
         busy_passes.push(measure(&mut engine, &policy, 1, |report| created += report.created.len()).await?);
     }
-    Ok(ChildFigures { rss_before_kib, idle, created, idle_pass, busy_passes })
+    Ok(ChildFigures { rss_before_kib, idle, created, first_idle_pass, idle_pass, busy_passes })
 }
 
 /// Runs `passes` passes and measures them.

@@ -32,7 +32,7 @@ use super::company::Company;
 use super::error::PassError;
 use super::following::Following;
 use super::pass::Pass;
-use super::picture::{DriveVersions, Picture};
+use super::picture::{DriveVersions, IdleMemory, Picture};
 use super::plan::{self, Plan};
 use super::policy::Policy;
 use super::report::{PassOptions, PassReport, Progress, ProgressObserver};
@@ -58,6 +58,8 @@ pub struct Engine {
     pub company: Company,
     /// Whether Drive lately refused to say the file's version (the write-back's shortcut).
     pub drive_versions: DriveVersions,
+    /// What the last idle poll saw of each row (the idle check's shortcut, see [`IdleMemory`]).
+    idle_memory: IdleMemory,
     /// Follows payments in QuickBooks for the documents qbsync created; `None` leaves money alone.
     pub following: Option<Following>,
     /// Payments QuickBooks refused because of the account setting are decided again once per
@@ -102,6 +104,7 @@ impl Engine {
             progress: None,
             company: Company::default(),
             drive_versions: DriveVersions::default(),
+            idle_memory: IdleMemory::default(),
             following: None,
             retry_held_payouts: true,
             metered_counted: 0,
@@ -126,6 +129,7 @@ impl Engine {
             view: StoreView::default(),
             kept: None,
             drive_versions: &self.drive_versions,
+            idle_memory: &self.idle_memory,
             following: self.following.as_mut(),
             retry_held_payouts: &mut self.retry_held_payouts,
             stop: &self.stop,

@@ -13,7 +13,7 @@ use crate::store::Store;
 use super::company::Company;
 use super::following::Following;
 use super::ledger::Ledger;
-use super::picture::{DriveVersions, Picture};
+use super::picture::{DriveVersions, IdleMemory, Picture};
 use super::policy::Policy;
 use super::report::{Progress, ProgressObserver};
 
@@ -42,6 +42,8 @@ pub(super) struct Pass<'e> {
     pub(super) kept: Option<Picture>,
     /// Whether Drive lately refused to give a version (see [`DriveVersions`]).
     pub(super) drive_versions: &'e DriveVersions,
+    /// What the last idle poll saw of each row (see [`IdleMemory`]).
+    pub(super) idle_memory: &'e IdleMemory,
     /// The payment poller's schedule, when payments are followed (see [`super::money`]).
     pub(super) following: Option<&'e mut Following>,
     /// Whether payments held for the account setting are still to be decided again in this

@@ -20,7 +20,8 @@ use compact_str::CompactString;
 
 use crate::domain::Cell;
 use crate::domain::layout::Layout;
-use crate::sheets::{Anchors, DriveVersion, RawRow, RowIndex, RowSink, SheetsError};
+use crate::sheets::{Anchors, DriveVersion, RawRow, RowDigest, RowIndex, RowSink, SheetsError};
+use crate::store::Kind;
 
 use super::error::PassError;
 use super::fast::FastMap;
@@ -153,8 +154,38 @@ impl RowSink for Developing<'_> {
     }
 }
 
+/// What the last idle poll that found nothing to do saw of each row: an idle poll of a long
+/// sheet where a few rows changed decodes those few. Kept by the engine from poll to poll, and
+/// only by the idle check: a busy pass forgets it.
+#[derive(Debug, Default)]
+pub struct IdleMemory(Mutex<Option<Seen>>);
+
+impl IdleMemory {
+    fn take(&self) -> Option<Seen> {
+        self.lock().take()
+    }
+
+    fn keep(&self, seen: Seen) {
+        *self.lock() = Some(seen);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Seen>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One idle poll's rows: the digest of each (the header's first) and the id it showed, under
+/// the check's inputs ([`AttentionCheck::inputs`]).
+#[derive(Debug)]
+struct Seen {
+    inputs: u64,
+    rows: Vec<(RowDigest, Option<(Kind, u64)>)>,
+}
+
 /// The sink of an idle poll's read: finds the layout in the header, then looks at each row's
-/// known columns with an [`AttentionCheck`] and lets it go.
+/// known columns with an [`AttentionCheck`] and lets it go. A row whose bytes are those the
+/// last idle poll saw there, under the same inputs, is not looked at again: that poll found
+/// nothing to do, so neither would this one in it (only its id still counts, against copies).
 pub struct IdleCheck<'a> {
     policy: &'a Policy,
     check: AttentionCheck<'a>,
@@ -165,11 +196,32 @@ pub struct IdleCheck<'a> {
     rows: usize,
     /// The read started over after rows were looked at: the check cannot be trusted.
     restarted: bool,
+    memory: &'a IdleMemory,
+    /// The last idle poll's rows when they were seen under the same inputs.
+    before: Option<Seen>,
+    /// This poll's rows, kept for the next if it finds nothing to do.
+    now: Seen,
+    /// Rows decoded and looked at (the others were as the last poll saw them).
+    pub looked_at: usize,
 }
 
 impl<'a> IdleCheck<'a> {
-    pub fn new(check: AttentionCheck<'a>, policy: &'a Policy) -> IdleCheck<'a> {
-        IdleCheck { policy, check, layout: None, columns: Vec::new(), buffer: Vec::new(), rows: 0, restarted: false }
+    pub fn new(check: AttentionCheck<'a>, policy: &'a Policy, memory: &'a IdleMemory) -> IdleCheck<'a> {
+        let inputs = check.inputs();
+        let before = memory.take().filter(|seen| seen.inputs == inputs);
+        IdleCheck {
+            policy,
+            check,
+            layout: None,
+            columns: Vec::new(),
+            buffer: Vec::new(),
+            rows: 0,
+            restarted: false,
+            memory,
+            before,
+            now: Seen { inputs, rows: Vec::new() },
+            looked_at: 0,
+        }
     }
 
     /// Whether the header read has a money column (see [`crate::payments`]).
@@ -183,7 +235,13 @@ impl<'a> IdleCheck<'a> {
         match self.layout {
             None => Err(PassError::EmptySheet),
             Some(Err(error)) => Err(error),
-            Some(Ok(_)) => Ok(self.restarted || self.check.needed() || self.check.finish(self.rows)),
+            Some(Ok(_)) => {
+                let needed = self.restarted || self.check.needed() || self.check.finish(self.rows);
+                if !needed {
+                    self.memory.keep(self.now);
+                }
+                Ok(needed)
+            }
         }
     }
 }
@@ -191,20 +249,45 @@ impl<'a> IdleCheck<'a> {
 impl RowSink for IdleCheck<'_> {
     fn row(&mut self, row: usize, raw: RawRow<'_>) -> Result<(), SheetsError> {
         self.rows = row + 1;
+        let digest = raw.digest();
+        // Rows arrive one after another from the header on (a blank one as an empty row), so a
+        // row is matched with the one the last poll saw in the same place.
+        let unchanged =
+            self.before.as_ref().and_then(|before| before.rows.get(row)).copied().filter(|(seen, _)| *seen == digest);
         if row == 0 {
+            if unchanged.is_none() {
+                // Another header: the last poll's rows say nothing of these.
+                self.before = None;
+            }
             let layout = Layout::from_header(&raw.cells()?, &self.policy.columns).map_err(PassError::from);
             if let Ok(layout) = &layout {
                 self.columns = layout.known_columns();
             }
             self.layout = Some(layout);
+            self.now.rows.push((digest, None));
             return Ok(());
         }
         let Some(Ok(layout)) = &self.layout else { return Ok(()) };
         if self.check.needed() {
             return Ok(());
         }
-        let len = raw.cells_into(Some(&self.columns), &mut self.buffer)?;
-        self.check.row(layout, row, &self.buffer[..len]);
+        let id = match unchanged {
+            Some((_, id)) => {
+                if let Some(id) = id {
+                    self.check.seen_again(id);
+                }
+                id
+            }
+            None => {
+                self.looked_at += 1;
+                let len = raw.cells_into(Some(&self.columns), &mut self.buffer)?;
+                let cells = &self.buffer[..len];
+                let id = self.check.id_of(layout, cells);
+                self.check.row(layout, row, cells);
+                id
+            }
+        };
+        self.now.rows.push((digest, id));
         Ok(())
     }
 
@@ -220,6 +303,7 @@ mod tests {
     use crate::sheets::RowAnchor;
     use crate::sheets::values::read_answer;
     use crate::sync::plan::tests::policy;
+    use crate::sync::view::StoreView;
 
     /// The header and four ready rows.
     fn answer() -> Vec<u8> {
@@ -249,6 +333,79 @@ mod tests {
 
     fn quiet(picture: &Picture) -> Vec<usize> {
         (0..picture.rows.len()).filter(|&row| picture.is_quiet(row)).collect()
+    }
+
+    /// The header and `n` synced rows, each showing its own id.
+    fn history(n: usize) -> Vec<Vec<String>> {
+        let header = sheet::header();
+        let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (id, status) = (at("qb_invoice_id"), at("qb_sync_status"));
+        let rows = (1..=n).map(|i| {
+            let mut row = sheet::ready_row(i);
+            row.resize(header.len(), String::new());
+            row[id] = (100 + i).to_string();
+            row[status] = "synced".into();
+            row
+        });
+        std::iter::once(header.clone()).chain(rows).collect()
+    }
+
+    /// One idle poll of `rows` with `memory`: whether it found something to do, and how many
+    /// rows it looked at.
+    fn poll(memory: &IdleMemory, rows: &[Vec<String>], store: &StoreView) -> (bool, usize) {
+        let policy = policy();
+        let mut idle = IdleCheck::new(AttentionCheck::new(store, &policy), &policy, memory);
+        read_answer(&serde_json::to_vec(&serde_json::json!({ "values": rows })).unwrap(), &mut idle).unwrap();
+        let looked_at = idle.looked_at;
+        (idle.finish().unwrap(), looked_at)
+    }
+
+    #[test]
+    fn an_idle_poll_looks_again_only_at_the_rows_that_changed_since_the_last() {
+        let memory = IdleMemory::default();
+        let store = StoreView::default();
+        let mut rows = history(6);
+        assert_eq!(poll(&memory, &rows, &store), (false, 6), "the first poll looks at every row");
+        assert_eq!(poll(&memory, &rows, &store), (false, 0), "nothing changed: nothing looked at");
+        rows[3][5] = "a task renamed".into();
+        assert_eq!(poll(&memory, &rows, &store), (false, 1));
+        rows.push(sheet::header().iter().map(|_| String::new()).collect());
+        assert_eq!(poll(&memory, &rows, &store), (false, 1), "a blank row added at the end");
+    }
+
+    #[test]
+    fn a_changed_row_that_is_ready_or_shows_an_unchanged_rows_id_still_needs_a_pass() {
+        let store = StoreView::default();
+        let rows = history(6);
+        let id = rows[0].iter().position(|h| h == "qb_invoice_id").unwrap();
+        let memory = IdleMemory::default();
+        poll(&memory, &rows, &store);
+        let mut ready = rows.clone();
+        ready[4][id].clear();
+        assert!(poll(&memory, &ready, &store).0, "a row whose id was cleared is ready");
+        // The busy verdict kept nothing: the next poll looks at every row again.
+        assert_eq!(poll(&memory, &rows, &store), (false, 6));
+        let mut copied = rows.clone();
+        copied[5][id] = rows[2][id].clone();
+        assert!(poll(&memory, &copied, &store).0, "an id on two rows, one of them not looked at again");
+    }
+
+    #[test]
+    fn another_header_or_other_inputs_from_the_store_look_at_every_row() {
+        let memory = IdleMemory::default();
+        let rows = history(4);
+        poll(&memory, &rows, &StoreView::default());
+        let mut renamed = rows.clone();
+        renamed[0].push("memo".into());
+        assert_eq!(poll(&memory, &renamed, &StoreView::default()), (false, 4));
+        let policy = policy();
+        let expecting = |row: i64| {
+            AttentionCheck::new(&StoreView::default(), &policy)
+                .expecting(vec![(row, Kind::Invoice, "103".into(), crate::store::RowStatus::Synced)], false)
+                .inputs()
+        };
+        assert_ne!(expecting(4), expecting(5), "where a synced row was last seen is an input");
+        assert_ne!(expecting(4), AttentionCheck::new(&StoreView::default(), &policy).inputs());
     }
 
     #[test]

@@ -300,6 +300,55 @@ impl<'a> AttentionCheck<'a> {
     pub fn needed(&self) -> bool {
         self.needed
     }
+
+    /// The QuickBooks id `row` shows, as [`Self::row`] counts it among the ids seen: none for a
+    /// blank row or a row without an id.
+    pub fn id_of(&mut self, layout: &Layout, row: &[Cell]) -> Option<(Kind, u64)> {
+        if is_blank_row(row, layout) {
+            return None;
+        }
+        let kind = self.kinds.of(layout, row);
+        let id = layout.cell(row, Tracking::id_of(kind)).trimmed();
+        (!id.is_empty()).then(|| (kind, FxBuildHasher.hash_one(id.as_ref())))
+    }
+
+    /// Counts an id a row showed when it was last looked at, for a row that is not looked at
+    /// again because it has not changed: an id seen twice still needs a pass.
+    pub fn seen_again(&mut self, id: (Kind, u64)) {
+        self.needed |= !self.seen_ids.insert(id);
+    }
+
+    /// A digest of everything the check holds from the store and the configuration: two checks
+    /// with the same one judge the same row alike, so a row unchanged since a check that found
+    /// nothing to do needs no looking at by the next.
+    pub fn inputs(&self) -> u64 {
+        let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+        let mut add = |part: &[u8]| {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        };
+        add(self.policy.config_fp.as_bytes());
+        add(&[u8::from(self.needed)]);
+        for set in [&self.failures, &self.reviews] {
+            let mut sorted: Vec<&str> = set.iter().copied().collect();
+            sorted.sort_unstable();
+            add(&(sorted.len() as u64).to_le_bytes());
+            sorted.iter().for_each(|fp| add(fp.as_bytes()));
+        }
+        let mut expected: Vec<(&usize, &(Kind, String, RowStatus))> = self.expected.iter().collect();
+        expected.sort_unstable_by_key(|(index, _)| **index);
+        add(&(expected.len() as u64).to_le_bytes());
+        for (index, (kind, id, status)) in expected {
+            add(&(*index as u64).to_le_bytes());
+            add(format!("{kind:?}/{status:?}").as_bytes());
+            add(id.as_bytes());
+        }
+        let mut payable: Vec<String> = self.payable.iter().map(|(kind, id)| format!("{kind:?}/{id}")).collect();
+        payable.sort_unstable();
+        add(&(payable.len() as u64).to_le_bytes());
+        payable.iter().for_each(|entry| add(entry.as_bytes()));
+        hasher.digest()
+    }
 }
 
 /// Ready by the sheet alone: eligible status, and not visibly settled in a way that still holds.

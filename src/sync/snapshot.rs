@@ -4,10 +4,11 @@
 //! A picture is one `spreadsheets.get` that returns the cells and the row metadata together:
 //! one request, one moment, so a row inserted, deleted or sorted while qbsync reads can never
 //! pair anchors with other rows' cells. What makes reading cheap lives here and nowhere else:
-//! the idle check that lets a pass end after one (smaller) values read, seals that leave quiet
-//! rows undecoded (see [`super::seal`]), the pass's previous picture lending the rows whose
-//! bytes did not change, and the view of the store loaded only as far as the rows planned
-//! need it.
+//! the idle check that lets a pass end after one (smaller) values read, and looks only at the
+//! rows that changed since the last idle poll (see [`super::picture::IdleMemory`]); seals that
+//! leave quiet rows undecoded (see [`super::seal`]); the pass's previous picture lending the
+//! rows whose bytes did not change; and the view of the store loaded only as far as the rows
+//! planned need it.
 
 use crate::domain::Cell;
 use crate::sheets::{AllRows, Anchors, DriveVersion};
@@ -43,7 +44,7 @@ impl Pass<'_> {
         let check = plan::AttentionCheck::new(&unsettled, self.policy)
             .expecting(store.synced_positions()?, claims_left)
             .paying(payable, store.has_pending_payouts()?);
-        let mut idle = IdleCheck::new(check, self.policy);
+        let mut idle = IdleCheck::new(check, self.policy, self.idle_memory);
         self.sheets.read_rows(&mut idle).await?;
         self.note_money_columns(idle.shows_money());
         // Money QuickBooks reported since the last write-back shows on synced rows, which the
