@@ -12,7 +12,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::model::DocKind;
+use super::model::{Account, DEPOSIT_TYPES, DocKind, PAY_FROM_TYPES};
 use super::money::decimal_from_json;
 
 /// The two kinds of payment qbsync reads and sends.
@@ -41,6 +41,16 @@ impl PaymentKind {
     }
 
     /// The document kind it pays.
+    /// Whether a payment of this kind can go through `account`: active, and of a type that
+    /// takes it.
+    pub fn goes_through(self, account: &Account) -> bool {
+        let types = match self {
+            PaymentKind::Payment => DEPOSIT_TYPES,
+            PaymentKind::BillPayment => PAY_FROM_TYPES,
+        };
+        account.active && types.contains(&account.account_type.as_str())
+    }
+
     pub fn pays(self) -> DocKind {
         match self {
             PaymentKind::Payment => DocKind::Invoice,

@@ -19,7 +19,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::doc_tax::{DocTax, GlobalTaxCalculation, TaxShapeError};
-use super::ledger::PaymentKind;
 use super::money::{Number, decimal_from_json};
 
 /// The documents qbsync creates.
@@ -579,15 +578,6 @@ impl Account {
     /// Whether a bill paid from it is a credit-card payment (else a check).
     pub fn is_credit_card(&self) -> bool {
         self.account_type == CREDIT_CARD_TYPE
-    }
-
-    /// Whether a payment of `kind` can go through it: active, and of a type that takes it.
-    pub fn takes(&self, kind: PaymentKind) -> bool {
-        let types = match kind {
-            PaymentKind::Payment => DEPOSIT_TYPES,
-            PaymentKind::BillPayment => PAY_FROM_TYPES,
-        };
-        self.active && types.contains(&self.account_type.as_str())
     }
 
     pub(crate) fn from_entity(entity: &Value) -> Result<Account, String> {

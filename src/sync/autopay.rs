@@ -345,7 +345,7 @@ impl Pass<'_> {
         let named = format!("account {} \"{}\" ({})", found.id, found.name, found.account_type);
         Ok(if !found.active {
             Some(format!("{named} is inactive"))
-        } else if !found.takes(payout.kind) {
+        } else if !payout.kind.goes_through(&found) {
             Some(format!("{named} cannot take a {}", payout.kind.entity()))
         } else {
             None

@@ -18,8 +18,7 @@
 //! [`Pass`](super::pass) holds what one pass learns (its pictures of the sheet and the store)
 //! and is dropped with it, so an idle daemon stays small and no pass inherits another's state.
 
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 
@@ -36,6 +35,7 @@ use super::picture::{DriveVersions, IdleMemory, Picture};
 use super::plan::{self, Plan};
 use super::policy::Policy;
 use super::report::{PassOptions, PassReport, Progress, ProgressObserver};
+use super::stop::Stop;
 use super::view::StoreView;
 
 /// How often a pass that is still creating brings the sheet up to date, so a backlog of
@@ -72,25 +72,6 @@ pub struct Engine {
     pub stop: Stop,
     /// How long a pass's landing check goes on once a stop was asked for.
     pub restore_grace: Duration,
-}
-
-/// A request to stop, shared between whoever hears the signal and the pass in flight. A pass is
-/// never cut short (every intent it recorded is settled or left pending on purpose); only the
-/// landing check's rounds, which rows moving without end could make last for minutes, are bounded
-/// by it.
-#[derive(Clone, Debug, Default)]
-pub struct Stop(Arc<OnceLock<Instant>>);
-
-impl Stop {
-    /// Asks for a stop (the first request counts).
-    pub fn request(&self) {
-        let _ = self.0.set(Instant::now());
-    }
-
-    /// When a stop was asked for, if it was.
-    pub fn requested_at(&self) -> Option<Instant> {
-        self.0.get().copied()
-    }
 }
 
 impl Engine {

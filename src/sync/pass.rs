@@ -16,6 +16,7 @@ use super::ledger::Ledger;
 use super::picture::{DriveVersions, IdleMemory, Picture};
 use super::policy::Policy;
 use super::report::{Progress, ProgressObserver};
+use super::stop::Stop;
 
 use super::view::StoreView;
 
@@ -49,8 +50,8 @@ pub(super) struct Pass<'e> {
     /// Whether payments held for the account setting are still to be decided again in this
     /// process (see [`super::autopay`]); cleared once a pass has.
     pub(super) retry_held_payouts: &'e mut bool,
-    /// Whether a stop was asked for while the pass runs (see [`super::engine::Stop`]).
-    pub(super) stop: &'e super::engine::Stop,
+    /// Whether a stop was asked for while the pass runs (see [`Stop`]).
+    pub(super) stop: &'e Stop,
     /// How long the landing check goes on once a stop was asked for.
     pub(super) restore_grace: Duration,
 }
