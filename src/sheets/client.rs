@@ -147,6 +147,11 @@ impl SheetsClient {
             .join(&format!("v4/spreadsheets/{spreadsheet_path}:batchUpdate"))
             .map_err(|e| invalid(format!("the Sheets API URL cannot be extended: {e}")))?;
         write_and_look_url.query_pairs_mut().append_pair("fields", landed::LANDED_FIELDS);
+        // Google indents every answer unless told not to: on a whole-tab read, most of the bytes
+        // would be spaces and line breaks (a grid answer's cell sits eight levels deep).
+        for url in [&mut values_url, &mut search_url, &mut grid_url, &mut write_and_look_url] {
+            url.query_pairs_mut().append_pair("prettyPrint", "false");
+        }
 
         let connector = hub::connector(settings.timeout)?;
         let tokens = TokenProvider::new(&credentials, connector.clone(), settings.timeout).await?;

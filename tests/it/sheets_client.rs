@@ -1152,3 +1152,44 @@ async fn a_write_refused_whole_is_split_as_before_and_answers_no_rows() {
     assert_eq!(landed, None);
     assert_eq!(client.read_values().await.expect("read")[1][7], text("kept"));
 }
+
+/// Google indents its answers unless asked not to (`prettyPrint`, default true): every read
+/// whose size grows with the tab asks for compact answers, and gets them; a request that does
+/// not ask gets the indented answer Google would send.
+#[tokio::test]
+async fn reads_that_grow_with_the_tab_ask_for_compact_answers() {
+    let sandbox = sandbox_with(EVERY_KIND).await;
+    let client = sandbox_client(&sandbox).await;
+    sandbox.requests().clear();
+    client.read_values().await.expect("values.get");
+    client.read_rows_with_anchors(&mut RowsWithAnchors::default()).await.expect("grid read");
+    client.anchors().await.expect("developerMetadata:search");
+    client.write_cells_and_look(&[CellRun { row: 1, col: 7, values: vec![text("x")] }]).await.expect("written");
+    let plain: Vec<_> = sandbox
+        .requests()
+        .all()
+        .into_iter()
+        .filter(|r| {
+            r.path.contains("/values/")
+                || r.path.ends_with("developerMetadata:search")
+                || r.query_param("includeGridData").as_deref() == Some("true")
+                || r.query_param("fields").is_some_and(|f| f.starts_with("updatedSpreadsheet"))
+        })
+        .collect();
+    assert_eq!(plain.len(), 4, "{plain:#?}");
+    for request in &plain {
+        assert_eq!(request.query_param("prettyPrint").as_deref(), Some("false"), "{}", request.path);
+    }
+
+    let url = format!("{}v4/spreadsheets/{}/values/A1:B2", sandbox.base_url(), sandbox.google.spreadsheet_id());
+    let answer = |url: String| async {
+        let response =
+            reqwest::Client::new().get(url).bearer_auth(sandbox.google.issue_token()).send().await.expect("answered");
+        response.text().await.expect("a body")
+    };
+    let indented = answer(url.clone()).await;
+    assert!(indented.starts_with("{\n  \"range\": ") || indented.contains("\n  \"range\": "), "{indented}");
+    let compact = answer(format!("{url}?prettyPrint=false")).await;
+    assert!(!compact.contains('\n'), "{compact}");
+    assert_eq!(serde_json::from_str::<Value>(&indented).unwrap(), serde_json::from_str::<Value>(&compact).unwrap());
+}

@@ -6,7 +6,8 @@
 //! and the missing `values` key, every render and input option (RAW keeps `=…` as text,
 //! USER_ENTERED makes it a formula), atomic `batchUpdate`, developer metadata that follows its
 //! row where Google says it does (and a switch where Google says nothing), per-user quotas with
-//! Google's real 429 body, and the real 401/403/404/400 envelopes.
+//! Google's real 429 body, the real 401/403/404/400 envelopes, and answers indented unless the
+//! request says `prettyPrint=false` ([`pretty`]).
 //!
 //! | path | what |
 //! |---|---|
@@ -27,7 +28,7 @@
 //! - Formulas: a small evaluator (arithmetic, same-sheet references, a few functions); other
 //!   functions are `#NAME?`. References do not shift when rows move.
 //! - Number formats are inferred from what was typed (`$1,234.50`, `11/5/2025`, `12%`); there is
-//!   no `repeatCell`/`updateCells` to set them. `(100.00)` and a date without a year (`1/2`) stay
+//!   no `repeatCell` or `updateCells` of formats to set them (`updateCells` writes values only). `(100.00)` and a date without a year (`1/2`) stay
 //!   text. The "Automatic" display rounds to ten decimals.
 //! - `PROJECT` and `DOCUMENT` metadata are visible to every caller.
 //! - Row metadata follows inserts, deletes and `moveDimension` (Google documents the first two).
@@ -64,6 +65,7 @@ pub mod grid;
 pub mod http;
 pub mod metadata;
 pub mod moves;
+pub mod pretty;
 pub mod quota;
 pub mod spreadsheet;
 pub mod token;
@@ -149,6 +151,8 @@ impl GoogleEmulator {
             .route("/google/token", post(http::token_endpoint))
             .route("/v4/spreadsheets/{*rest}", any(http::sheets))
             .route("/drive/v3/files/{id}", get(drive::files_get))
+            // Google's answers, not the sandbox's own pages and controls.
+            .route_layer(axum::middleware::from_fn(pretty::as_asked))
             .route("/spreadsheets/d/{id}/edit", get(view::page))
             .merge(control::router())
             .with_state(self.clone())

@@ -986,17 +986,22 @@ fn a_row_showing_its_documents_id_is_not_taken_for_a_copy_while_the_documents_ro
     assert_eq!(plan.stats.copies, 0);
 }
 
-#[test]
-fn a_renumbered_row_whose_id_was_blanked_and_whose_anchor_was_lost_is_its_documents_row_not_a_new_one() {
-    let (rows, view) = three_rows();
-    // A person renumbered k1's row; a landing check gave back blank cells over its id, link and
-    // status (it took the row for another's); then a sort left its anchor on a row a person
-    // deleted. It shows no id and no number qbsync knows, and has no anchor: by everything else
-    // it shows, it is still the row of invoice 130.
-    let mut sheet = rows.clone();
+/// k1's row (invoice 130) after a person renumbered it and a landing check gave back blank
+/// cells over its id and status (it took the row for another's); a sort then left its anchor on
+/// a row a person deleted (the callers pass no anchor for it).
+fn renumbered_and_blanked(mut sheet: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
     sheet[1][0] = Cell::text("ACD-1-R");
     sheet[1][14] = Cell::Empty;
     sheet[1][16] = Cell::Empty;
+    sheet
+}
+
+#[test]
+fn a_renumbered_row_whose_id_was_blanked_and_whose_anchor_was_lost_is_its_documents_row_not_a_new_one() {
+    let (rows, view) = three_rows();
+    // It shows no id and no number qbsync knows, and has no anchor: by everything else it
+    // shows, it is still the row of invoice 130.
+    let sheet = renumbered_and_blanked(rows);
     let layout = layout(&sheet);
     let anchors = [anchor(2, "k2", 2), anchor(3, "k3", 3)];
     let plan = plan(&sheet, &layout, &anchors, &|_| false, &view, &policy(), &mut keys());
@@ -1016,10 +1021,7 @@ fn a_claim_made_for_a_lost_documents_renumbered_row_gives_way_to_the_document_be
     let (rows, view) = three_rows();
     // As above, but a pass claimed the row as new before the rule that re-adopts it could: the
     // claim holds its row by its whole content, and would be created next.
-    let mut sheet = rows.clone();
-    sheet[1][0] = Cell::text("ACD-1-R");
-    sheet[1][14] = Cell::Empty;
-    sheet[1][16] = Cell::Empty;
+    let sheet = renumbered_and_blanked(rows);
     let layout = layout(&sheet);
     let mut records: Vec<RowRecord> = view.rows.values().cloned().collect();
     records.push(record("c1", RowStatus::Claimed, &content_fingerprint(&sheet[1], &layout)));
