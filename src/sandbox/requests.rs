@@ -49,7 +49,9 @@ impl RecordedRequest {
                     let first = a1.rsplit('!').next()?.split(':').next()?;
                     let letters = first.chars().take_while(char::is_ascii_alphabetic).count();
                     let row: u32 = first[letters..].parse().ok()?;
-                    let col = first[..letters].chars().fold(0u32, |n, c| n * 26 + (c as u32 - 'A' as u32 + 1));
+                    let col = first[..letters]
+                        .chars()
+                        .fold(0u32, |n, c| n * 26 + (c.to_ascii_uppercase() as u32 - 'A' as u32 + 1));
                     let values = range["values"][0].as_array().cloned().unwrap_or_default();
                     Some(CellsWritten { row: row.checked_sub(1)?, col: col.checked_sub(1)?, values })
                 })
