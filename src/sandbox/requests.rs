@@ -12,6 +12,7 @@ use axum::routing::get;
 use serde::Serialize;
 
 use super::Shared;
+use super::google::a1;
 
 /// One request as received.
 #[derive(Clone, Debug, Serialize)]
@@ -45,15 +46,13 @@ impl RecordedRequest {
             return ranges
                 .iter()
                 .filter_map(|range| {
-                    let a1 = range["range"].as_str()?;
-                    let first = a1.rsplit('!').next()?.split(':').next()?;
-                    let letters = first.chars().take_while(char::is_ascii_alphabetic).count();
-                    let row: u32 = first[letters..].parse().ok()?;
-                    let col = first[..letters]
-                        .chars()
-                        .fold(0u32, |n, c| n * 26 + (c.to_ascii_uppercase() as u32 - 'A' as u32 + 1));
+                    let span = a1::parse(range["range"].as_str()?).ok()?.span?;
                     let values = range["values"][0].as_array().cloned().unwrap_or_default();
-                    Some(CellsWritten { row: row.checked_sub(1)?, col: col.checked_sub(1)?, values })
+                    Some(CellsWritten {
+                        row: u32::try_from(span.start_row).ok()?,
+                        col: u32::try_from(span.start_col).ok()?,
+                        values,
+                    })
                 })
                 .collect();
         }

@@ -7,6 +7,7 @@
 //! The planner never addresses a row by a remembered number: a row is known by its anchor key,
 //! and a row without one gets one claimed first (the engine plans again once it is verified).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
@@ -284,8 +285,7 @@ impl<'a> AttentionCheck<'a> {
             self.needed = true;
             return true;
         }
-        let kind = self.kinds.of(layout, row);
-        let id = layout.cell(row, Tracking::id_of(kind)).trimmed();
+        let (kind, id) = self.kind_and_id(layout, row);
         self.needed = if id.is_empty() {
             looks_ready(row, index as u32, kind, layout, self.policy, &self.failures, &self.reviews)
         } else {
@@ -307,9 +307,15 @@ impl<'a> AttentionCheck<'a> {
         if is_blank_row(row, layout) {
             return None;
         }
-        let kind = self.kinds.of(layout, row);
-        let id = layout.cell(row, Tracking::id_of(kind)).trimmed();
+        let (kind, id) = self.kind_and_id(layout, row);
         (!id.is_empty()).then(|| (kind, FxBuildHasher.hash_one(id.as_ref())))
+    }
+
+    /// Which kind of document a row makes, and the id it shows in that kind's column (empty
+    /// for none).
+    fn kind_and_id<'r>(&mut self, layout: &Layout, row: &'r [Cell]) -> (Kind, Cow<'r, str>) {
+        let kind = self.kinds.of(layout, row);
+        (kind, layout.cell(row, Tracking::id_of(kind)).trimmed())
     }
 
     /// Counts an id a row showed when it was last looked at, for a row that is not looked at
@@ -322,32 +328,17 @@ impl<'a> AttentionCheck<'a> {
     /// with the same one judge the same row alike, so a row unchanged since a check that found
     /// nothing to do needs no looking at by the next.
     pub fn inputs(&self) -> u64 {
-        let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
-        let mut add = |part: &[u8]| {
-            hasher.update(&(part.len() as u64).to_le_bytes());
-            hasher.update(part);
-        };
-        add(self.policy.config_fp.as_bytes());
-        add(&[u8::from(self.needed)]);
-        for set in [&self.failures, &self.reviews] {
-            let mut sorted: Vec<&str> = set.iter().copied().collect();
-            sorted.sort_unstable();
-            add(&(sorted.len() as u64).to_le_bytes());
-            sorted.iter().for_each(|fp| add(fp.as_bytes()));
-        }
-        let mut expected: Vec<(&usize, &(Kind, String, RowStatus))> = self.expected.iter().collect();
-        expected.sort_unstable_by_key(|(index, _)| **index);
-        add(&(expected.len() as u64).to_le_bytes());
-        for (index, (kind, id, status)) in expected {
-            add(&(*index as u64).to_le_bytes());
-            add(format!("{kind:?}/{status:?}").as_bytes());
-            add(id.as_bytes());
-        }
-        let mut payable: Vec<String> = self.payable.iter().map(|(kind, id)| format!("{kind:?}/{id}")).collect();
-        payable.sort_unstable();
-        add(&(payable.len() as u64).to_le_bytes());
-        payable.iter().for_each(|entry| add(entry.as_bytes()));
-        hasher.digest()
+        // One hash per entry, sorted: the sets' iteration order says nothing, and an idle poll of
+        // a long history hashes one entry per synced row without building a string for it.
+        let hashing = xxhash_rust::xxh3::Xxh3Builder::new();
+        let mut entries: Vec<u64> =
+            Vec::with_capacity(self.failures.len() + self.reviews.len() + self.expected.len() + self.payable.len());
+        entries.extend(self.failures.iter().map(|fp| hashing.hash_one(("failed", fp))));
+        entries.extend(self.reviews.iter().map(|fp| hashing.hash_one(("review", fp))));
+        entries.extend(self.expected.iter().map(|(index, expected)| hashing.hash_one(("expected", index, expected))));
+        entries.extend(self.payable.iter().map(|payable| hashing.hash_one(("payable", payable))));
+        entries.sort_unstable();
+        hashing.hash_one((&self.policy.config_fp, self.needed, entries))
     }
 }
 

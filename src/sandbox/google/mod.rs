@@ -50,7 +50,7 @@
 //!   `GridData` has no formats (`userEnteredFormat`, `effectiveFormat`), notes or hyperlinks,
 //!   every row is 21 pixels high and every column 100 wide, and `errorValue.message` is ours.
 
-mod a1;
+pub(in crate::sandbox) mod a1;
 pub mod batch_update;
 pub mod control;
 pub mod csv;
