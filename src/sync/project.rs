@@ -314,13 +314,17 @@ fn normalise(cell: &Cell) -> String {
 /// else by the rest of its cells being unchanged), or blank for a row that was not there yet.
 ///
 /// `before`/`located_before`: the sheet and the anchors the writes were planned from;
-/// `after`/`located_after`: the sheet and the anchors read after writing. The rows the writes
-/// were meant for are not written here: the next projection writes them where they are now.
+/// `landed`: where the rows were at the first look after the writes (whether each went astray
+/// is decided there, once: a row that moves back to the number its write was addressed to
+/// afterwards never got the cells, and whichever row did is still a victim);
+/// `after`/`located_after`: the sheet and the anchors read now. The rows the writes were meant
+/// for are not written here: the next projection writes them where they are now.
 pub fn undo_misplaced(
     writes: &[CellWrite],
     layout: &Layout,
     before: &[Vec<Cell>],
     located_before: &Located,
+    landed: &Located,
     after: &[Vec<Cell>],
     located_after: &Located,
 ) -> Vec<CellWrite> {
@@ -337,7 +341,7 @@ pub fn undo_misplaced(
     let mut undo: Vec<CellWrite> = Vec::new();
     for write in writes {
         let span = write.col as usize..write.col as usize + write.values.len();
-        if located_after.get(write.key.as_str()) == Some(&write.row) {
+        if landed.get(write.key.as_str()) == Some(&write.row) {
             continue; // landed where it was meant to
         }
         // The row it was meant for (by its anchor), as it was.

@@ -208,9 +208,9 @@ impl Pass<'_> {
             Err(error) => return Err(error),
         };
         let quiet = |row| after.is_quiet(row);
-        let now = plan::locate(&after.rows, &after.layout, &after.anchors, &quiet, &self.view, self.policy);
+        let mut landed = plan::locate(&after.rows, &after.layout, &after.anchors, &quiet, &self.view, self.policy);
         self.kept = Some(after);
-        let moved: Vec<&CellWrite> = writes.iter().filter(|w| now.get(w.key.as_str()) != Some(&w.row)).collect();
+        let moved: Vec<&CellWrite> = writes.iter().filter(|w| landed.get(w.key.as_str()) != Some(&w.row)).collect();
         if moved.is_empty() {
             return Ok(false);
         }
@@ -218,7 +218,7 @@ impl Pass<'_> {
             tracing::warn!(
                 row_key = %write.key,
                 written_row = write.row + 1,
-                now_at = ?now.get(write.key.as_str()).map(|r| r + 1),
+                now_at = ?landed.get(write.key.as_str()).map(|r| r + 1),
                 "a row moved while qbsync wrote to it; giving back what landed on another row"
             );
         }
@@ -226,7 +226,7 @@ impl Pass<'_> {
         // meant for another row. Restores are addressed by number too, so the next round checks
         // them like the write itself. Any row may be a victim, quiet or not: here every row is
         // decoded, and the quiet rows of the picture written from are restored from the store.
-        let mut checks: Vec<(Vec<CellWrite>, Vec<Vec<Cell>>, Located)> = Vec::new();
+        let mut checks: Vec<LandingCheck> = Vec::new();
         // Every look records what it finds owed before anything else; a stop asked for (or the
         // rounds used up) ends the looking there, and the next pass gives the rest back.
         for round in 0.. {
@@ -234,11 +234,26 @@ impl Pass<'_> {
             let now = plan::locate(&after, &picture.layout, &anchors, &|_| false, &self.view, self.policy);
             if checks.is_empty() {
                 let before = self.as_written_over(picture, located, writes, &after, &now)?;
-                checks.push((writes.to_vec(), before, located.clone()));
+                checks.push(LandingCheck {
+                    writes: writes.to_vec(),
+                    before,
+                    located: located.clone(),
+                    landed: Some(std::mem::take(&mut landed)),
+                });
             }
             let mut undo: Vec<CellWrite> = Vec::new();
-            for (written, then, where_then) in &checks {
-                for write in project::undo_misplaced(written, &picture.layout, then, where_then, &after, &now) {
+            for check in &mut checks {
+                let landed = check.landed.get_or_insert_with(|| now.clone());
+                let misplaced = project::undo_misplaced(
+                    &check.writes,
+                    &picture.layout,
+                    &check.before,
+                    &check.located,
+                    landed,
+                    &after,
+                    &now,
+                );
+                for write in misplaced {
                     if !undo.iter().any(|u| u.row == write.row && u.col == write.col) {
                         undo.push(write);
                     }
@@ -266,7 +281,12 @@ impl Pass<'_> {
             self.sheets.write_cells(&cell_runs(&undo)).await?;
             // Restores to anchored rows can be checked exactly next round; one to a row without
             // an anchor cannot (chasing it by its cells does more harm than good).
-            checks.push((undo.into_iter().filter(|w| !w.key.is_empty()).collect(), after, now));
+            checks.push(LandingCheck {
+                writes: undo.into_iter().filter(|w| !w.key.is_empty()).collect(),
+                before: after,
+                located: now,
+                landed: None,
+            });
         }
         if self.stop.requested_at().is_some() {
             tracing::warn!(
@@ -352,6 +372,18 @@ impl Pass<'_> {
         }
         Ok(before)
     }
+}
+
+/// One write the landing check looks after: the cells, the sheet they were planned from and
+/// where its rows were then, and where they were at the first look after the write (taken at the
+/// next round's look for a restore). Whether a write went astray is decided at that first look
+/// and never again: its row may move back to the number the write was addressed to, which does
+/// not make the write land on it.
+struct LandingCheck {
+    writes: Vec<CellWrite>,
+    before: Vec<Vec<Cell>>,
+    located: Located,
+    landed: Option<Located>,
 }
 
 fn cell_runs(writes: &[CellWrite]) -> Vec<CellRun> {

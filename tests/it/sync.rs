@@ -773,3 +773,66 @@ async fn cells_a_stopping_pass_could_not_give_back_are_given_back_by_the_next_st
     assert!(!world.sheet().iter().any(|r| r[status].as_text() == "copy"), "nothing taken for a copy");
     assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len() + 2, "one document each");
 }
+
+/// Issue 15: rows that move under a write and again under the restore that mends it. A new row
+/// typed where a write was going takes another row's id; in the instant before the landing check
+/// gives it back its blank cells, it is dragged below, and the row the write was meant for moves
+/// back to the number the write was addressed to. That row now sits where the write went, but the
+/// write never reached it: the row that took the cells is still a victim, wherever it went, and
+/// is given back its cells in the same pass (once taken for a copy, it was never created).
+#[tokio::test]
+async fn a_row_that_took_a_misplaced_write_is_found_again_after_the_restore_misses_it_too() {
+    let (world, mut engine, policy) = synced_demo().await;
+    let tab = world.tab().to_owned();
+    let google = &world.sandbox.google;
+    let typed = |number: &str| -> Vec<String> {
+        let mut cells: Vec<String> = world.row("ACD-2025-0101").iter().map(|c| c.as_text().into_owned()).collect();
+        cells[world.col("invoice")] = number.to_owned();
+        let owned = ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"];
+        for column in owned.into_iter().chain(["qb_total", "qb_balance", "qb_paid_status", "qb_paid_at"]) {
+            if let Ok(col) = google.header_index(&tab, column) {
+                cells[col] = String::new();
+            }
+        }
+        cells
+    };
+    let first = typed("ACD-2025-0902");
+    let at = google.append_row(&tab, &first.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    // Before the write: a new row typed where the first one was (the write lands on it). Before
+    // the next write, the restore: that new row dragged below the first, which is back at `at`.
+    google.edit_before_next_cell_write(&tab, LiveEdit::InsertRow { at, values: typed("ACD-2025-0903") });
+    google.edit_before_next_cell_write(&tab, LiveEdit::DragRows { from: at, count: 1, destination: at + 2 });
+    world.sandbox.requests().clear();
+    let report = engine.pass(&policy, PassOptions::default()).await.unwrap();
+    assert_eq!(report.created.len(), 1);
+    let first_id = world.cell("ACD-2025-0902", "qb_invoice_id");
+    assert!(!first_id.is_empty());
+    // The staging did what it says: the write and the restore both went to row `at`, and the
+    // restore found the first row there, not the one that took its id.
+    let id_col = world.col("qb_invoice_id") as u32;
+    let to_at: Vec<String> = world
+        .sandbox
+        .requests()
+        .cell_writes()
+        .iter()
+        .flat_map(|w| w.cell_writes())
+        .filter(|run| run.row == at as u32 && run.col == id_col)
+        .map(|run| run.values[0].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(to_at.get(..2), Some(&[first_id.clone(), String::new()][..]), "{to_at:?}");
+    assert_eq!(row_of(&world, "ACD-2025-0903"), at + 1, "dragged below the first row");
+
+    // Straight after that pass: the row that took the id has its blank cells back.
+    assert_eq!(world.cell("ACD-2025-0903", "qb_invoice_id"), "", "given back in the same pass");
+    assert_eq!(world.cell("ACD-2025-0903", "qb_sync_status"), "");
+    assert!(engine.store.restores_owed().unwrap().is_none(), "nothing left owed");
+
+    world.run_until_idle(&mut engine, RunFlags::default(), 6).await;
+    let second_id = world.cell("ACD-2025-0903", "qb_invoice_id");
+    assert!(!second_id.is_empty() && second_id != first_id, "its own document: {second_id}");
+    assert_eq!(world.cell("ACD-2025-0903", "qb_sync_status"), "synced", "{}", world.cell("ACD-2025-0903", "qb_error"));
+    assert_eq!(world.cell("ACD-2025-0902", "qb_invoice_id"), first_id);
+    let status = world.col("qb_sync_status");
+    assert!(!world.sheet().iter().any(|r| r[status].as_text() == "copy"), "nothing taken for a copy");
+    assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len() + 2, "one document each");
+}

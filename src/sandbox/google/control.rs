@@ -439,21 +439,23 @@ impl GoogleEmulator {
 
     /// Makes `edit` on `tab` in the instant before the next write of cell values is applied (a
     /// `values:batchUpdate`, or a `spreadsheets.batchUpdate` with `updateCells`): a row that
-    /// moves between qbsync locating it and writing to it, made to happen on cue.
+    /// moves between qbsync locating it and writing to it, made to happen on cue. Edits already
+    /// staged go first: this one waits for the write after theirs.
     pub fn edit_before_next_cell_write(&self, tab: &str, edit: LiveEdit) {
         self.edits_before_next_cell_write(tab, vec![edit]);
     }
 
     /// Makes several `edits` on `tab`, in order, in the instant before the next write of cell
     /// values is applied: a person quick enough to move a row, change it and delete another
-    /// while one write is on its way.
+    /// while one write is on its way. Called again before that write, it stages edits for the
+    /// write after (and so on): rows that move under one write and again under the next.
     pub fn edits_before_next_cell_write(&self, tab: &str, edits: Vec<LiveEdit>) {
-        self.lock().before_cell_write = Some((tab.to_owned(), edits));
+        self.lock().before_cell_write.push_back((tab.to_owned(), edits));
     }
 
     /// The edits [`Self::edits_before_next_cell_write`] left for this write, made now.
     pub(super) fn edit_before_cell_write(&self) -> Result<(), ControlError> {
-        let Some((tab, edits)) = self.lock().before_cell_write.take() else { return Ok(()) };
+        let Some((tab, edits)) = self.lock().before_cell_write.pop_front() else { return Ok(()) };
         for edit in edits {
             self.apply_edit(&tab, edit)?;
         }

@@ -112,9 +112,10 @@ pub struct GoogleEmulator {
 struct State {
     spreadsheets: BTreeMap<String, Spreadsheet>,
     rng: StdRng,
-    /// The edits a person makes in the instant before the next write of cell values arrives
-    /// (on which tab, in order), see [`GoogleEmulator::edits_before_next_cell_write`].
-    before_cell_write: Option<(String, Vec<control::LiveEdit>)>,
+    /// The edits a person makes in the instant before each of the next writes of cell values
+    /// arrives (one batch per write, in turn: on which tab, in order), see
+    /// [`GoogleEmulator::edits_before_next_cell_write`].
+    before_cell_write: std::collections::VecDeque<(String, Vec<control::LiveEdit>)>,
     /// What sorts and cut and paste do to row metadata.
     mover: moves::Mover,
 }
@@ -137,7 +138,7 @@ impl GoogleEmulator {
             state: Mutex::new(State {
                 spreadsheets,
                 rng: StdRng::seed_from_u64(options.seed ^ 0x600_61e),
-                before_cell_write: None,
+                before_cell_write: std::collections::VecDeque::new(),
                 mover: moves::Mover::new(options.metadata_moves, options.seed),
             }),
             tokens: token::TokenRegistry::default(),

@@ -605,7 +605,8 @@ fn cells_that_landed_where_they_were_meant_to_need_no_undo() {
     let after = vec![header(), with_cells(before[1].clone(), &["130", "u130", "synced"])];
     let located = Located::from_iter([("a".into(), 1u32)]);
     assert!(
-        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located, &after, &located).is_empty()
+        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located, &located, &after, &located)
+            .is_empty()
     );
 }
 
@@ -618,8 +619,15 @@ fn cells_written_onto_a_row_sorted_into_their_place_are_given_back() {
     let located_before = Located::from_iter([("a".into(), 1u32), ("b".into(), 2u32)]);
     let after = vec![header(), with_cells(b.clone(), &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32), ("b".into(), 1u32)]);
-    let undo =
-        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
+    let undo = undo_misplaced(
+        &[id_write(1, "a", "130")],
+        &layout(&before),
+        &before,
+        &located_before,
+        &located_after,
+        &after,
+        &located_after,
+    );
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!((undo[0].row, undo[0].col, undo[0].key.as_str()), (1, 14, "b"));
     assert_eq!(undo[0].values, vec![Cell::text("77"), Cell::text("u77"), Cell::text("copy")], "B's own cells back");
@@ -634,8 +642,15 @@ fn cells_written_onto_a_row_inserted_meanwhile_are_cleared() {
     let located_before = Located::from_iter([("a".into(), 1u32)]);
     let after = vec![header(), with_cells(new, &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo =
-        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
+    let undo = undo_misplaced(
+        &[id_write(1, "a", "130")],
+        &layout(&before),
+        &before,
+        &located_before,
+        &located_after,
+        &after,
+        &located_after,
+    );
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!(undo[0].row, 1);
     assert_eq!(undo[0].values, vec![Cell::Empty; 3], "the new row had nothing in qbsync's columns");
@@ -651,10 +666,37 @@ fn an_unanchored_row_that_moved_gets_its_own_cells_back() {
     let located_before = Located::from_iter([("a".into(), 1u32)]);
     let after = vec![header(), with_cells(copy, &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo =
-        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
+    let undo = undo_misplaced(
+        &[id_write(1, "a", "130")],
+        &layout(&before),
+        &before,
+        &located_before,
+        &located_after,
+        &after,
+        &located_after,
+    );
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!(undo[0].values, vec![Cell::text("55"), Cell::text("u55"), Cell::text("synced")]);
+}
+
+#[test]
+fn a_row_that_moved_back_to_where_its_write_went_leaves_the_row_that_took_the_cells_a_victim() {
+    // A new row was typed where A was when the write arrived (it took A's id); by the next look
+    // it had been dragged below A, which is back on the row the write was addressed to.
+    let a = row("ACD-1", "submitted", "ACD", "Globex Corporation", "100");
+    let new = row("ACD-9", "submitted", "ACD", "Initech LLC", "5");
+    let before = vec![header(), a.clone()];
+    let located_before = Located::from_iter([("a".into(), 1u32)]);
+    let landed = Located::from_iter([("a".into(), 2u32)]);
+    let after = vec![header(), a, with_cells(new, &["130", "u130", "synced"])];
+    let located_after = Located::from_iter([("a".into(), 1u32)]);
+    let writes = [id_write(1, "a", "130")];
+    let undo = undo_misplaced(&writes, &layout(&before), &before, &located_before, &landed, &after, &located_after);
+    assert_eq!(undo.len(), 1, "{undo:?}");
+    assert_eq!((undo[0].row, undo[0].values.clone()), (2, vec![Cell::Empty; 3]), "the new row gets its blanks back");
+    let judged_now =
+        undo_misplaced(&writes, &layout(&before), &before, &located_before, &located_after, &after, &located_after);
+    assert!(judged_now.is_empty(), "judged by where A is now, the write would pass for landed");
 }
 
 #[test]
@@ -682,7 +724,8 @@ fn rows_that_got_the_same_cells_from_their_own_writes_are_not_victims() {
         },
         CellWrite { row: 2, col: 17, values: vec![at], key: "b".into() },
     ];
-    let undo = undo_misplaced(&writes, &layout(&before), &before, &located_before, &after, &located_after);
+    let undo =
+        undo_misplaced(&writes, &layout(&before), &before, &located_before, &located_after, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!((undo[0].row, undo[0].col), (2, 17), "only the inserted row is given back its blank cell");
 }
@@ -697,8 +740,15 @@ fn a_copy_pasted_after_the_write_is_not_a_victim() {
     let a_after = with_cells(a, &["130", "u130", "synced"]);
     let after = vec![header(), a_after.clone(), a_after];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo =
-        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located_before, &after, &located_after);
+    let undo = undo_misplaced(
+        &[id_write(1, "a", "130")],
+        &layout(&before),
+        &before,
+        &located_before,
+        &located_after,
+        &after,
+        &located_after,
+    );
     assert!(undo.is_empty(), "{undo:?}");
 }
 
@@ -714,7 +764,8 @@ fn a_flag_that_landed_on_the_twin_of_the_row_it_was_meant_for_is_not_given_back(
     let flag = CellWrite { row: 2, col: 16, values: vec![Cell::text("copy")], key: "c".into() };
     let after = vec![header(), copy, with_cells(a, &["130", "u130", "copy"])];
     let located_after = Located::from_iter([("c".into(), 1u32), ("k".into(), 2u32)]);
-    let undo = undo_misplaced(&[flag], &layout(&before), &before, &located_before, &after, &located_after);
+    let undo =
+        undo_misplaced(&[flag], &layout(&before), &before, &located_before, &located_after, &after, &located_after);
     assert!(undo.is_empty(), "giving it back would only swap the flag back and forth: {undo:?}");
 }
 
