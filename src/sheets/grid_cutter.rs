@@ -244,6 +244,14 @@ impl GridCutter {
         let mut escaped = self.escaped;
         let mut outcome = Inside::GoesOn;
         while i < chunk.len() {
+            if in_string && !escaped {
+                // Keys and cell texts are most of the bytes: their ends are searched for, not
+                // stepped to.
+                match quote_or_backslash(&chunk[i..]) {
+                    Some(at) => i += at,
+                    None => break,
+                }
+            }
             let byte = chunk[i];
             i += 1;
             if in_string {
