@@ -39,7 +39,7 @@ use super::hub::{self, DRIVE_METADATA_SCOPE, Hub, SPREADSHEETS_SCOPE, TokenProvi
 use super::landed::{self, LandedRow};
 use super::pacing::Pacer;
 use super::retry::RetryPolicy;
-use super::row::{AnswerDigest, AnswerHasher, RowIndex, RowSink};
+use super::row::{RowIndex, RowSink};
 use super::stats::{Counters, SheetsStats};
 use super::values::{AllRows, RowStream};
 use super::{CellRun, GoogleCredentials, HeldBack, SheetsSettings, TabInfo, Written, a1};
@@ -247,8 +247,8 @@ impl SheetsClient {
     /// consistent picture (see [`super::grid`]): the sink is handed every anchor first
     /// ([`RowSink::anchors`]), then each row as it arrives, as the same cells
     /// [`read_rows`](Self::read_rows) gives, with the anchors on it ([`RawRow::anchors`]).
-    /// Answers the digest of every row and of the whole answer (values and anchors), and the
-    /// anchors as [`anchors`](Self::anchors) lists them.
+    /// Answers the digest of every row, and the anchors as [`anchors`](Self::anchors) lists
+    /// them.
     ///
     /// [`RawRow::anchors`]: super::RawRow::anchors
     pub async fn read_rows_with_anchors(&self, sink: &mut (impl RowSink + Send)) -> Result<GridRead, SheetsError> {
@@ -256,29 +256,6 @@ impl SheetsClient {
         let grid = GridAnswer::new(GridStream::new(sheet_id), sink);
         match self.plain_read("spreadsheets.get", &self.grid_url, None, grid).await {
             Ok(read) => Ok(read),
-            Err(error) => Err(self.explain_rejection(error).await),
-        }
-    }
-
-    /// The same read as [`read_values`](Self::read_values), only digested as it arrives: all a
-    /// read is for when the caller only needs to know whether the sheet changed since.
-    pub async fn read_values_digest(&self) -> Result<AnswerDigest, SheetsError> {
-        struct Digest(AnswerHasher);
-        impl Answer for Digest {
-            type Read = AnswerDigest;
-            fn start(&mut self) {
-                self.0 = AnswerHasher::default();
-            }
-            fn chunk(&mut self, bytes: &[u8]) -> Result<(), SheetsError> {
-                self.0.update(bytes);
-                Ok(())
-            }
-            fn finish(&mut self) -> Result<AnswerDigest, SheetsError> {
-                Ok(self.0.finish())
-            }
-        }
-        match self.plain_read("values.get", &self.values_url, None, Digest(AnswerHasher::default())).await {
-            Ok(digest) => Ok(digest),
             Err(error) => Err(self.explain_rejection(error).await),
         }
     }

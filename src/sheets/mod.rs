@@ -52,7 +52,7 @@ pub use drive_version::DriveVersion;
 pub use error::SheetsError;
 pub use grid::GridRead;
 pub use landed::LandedRow;
-pub use row::{AnswerDigest, RawRow, RowDigest, RowIndex, RowSink};
+pub use row::{RawRow, RowDigest, RowIndex, RowSink};
 pub use stats::SheetsStats;
 pub use values::{AllRows, DigestsOnly};
 

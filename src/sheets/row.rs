@@ -7,9 +7,7 @@
 //! rather than in either one: each reader depends on them, and a row decodes itself through the
 //! decoder of its own spelling (`values_row`, `grid_row`), neither of which knows a reader.
 
-use std::fmt;
-
-use xxhash_rust::xxh3::{Xxh3Default, xxh3_128};
+use xxhash_rust::xxh3::xxh3_128;
 
 use super::SheetsError;
 use super::anchors::{Anchors, RowAnchor};
@@ -100,37 +98,10 @@ pub trait RowSink {
     }
 }
 
-/// A digest of every row of an answer, in order, and of the answer as a whole.
+/// A digest of every row of an answer, in order.
 #[derive(Clone, Debug, Default)]
 pub struct RowIndex {
     digests: Vec<RowDigest>,
-    answer: AnswerDigest,
-}
-
-/// A digest of a whole answer, byte for byte (XXH3, 128 bits): two reads with the same digest
-/// came back the same. Telling whether the sheet changed between two reads needs no more, and
-/// costs a fraction of cutting the answer into rows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AnswerDigest(u128);
-
-/// Digests an answer as it arrives.
-#[derive(Clone, Default)]
-pub(crate) struct AnswerHasher(Xxh3Default);
-
-impl fmt::Debug for AnswerHasher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AnswerHasher")
-    }
-}
-
-impl AnswerHasher {
-    pub(crate) fn update(&mut self, chunk: &[u8]) {
-        self.0.update(chunk);
-    }
-
-    pub(crate) fn finish(&self) -> AnswerDigest {
-        AnswerDigest(self.0.digest128())
-    }
 }
 
 /// A digest of one row exactly as Google sent it (XXH3, 128 bits): rows with the same digest
@@ -148,9 +119,9 @@ impl RowDigest {
 }
 
 impl RowIndex {
-    /// The index of an answer whose rows had `digests`, and which as a whole had `answer`.
-    pub(crate) fn from_parts(digests: Vec<RowDigest>, answer: AnswerDigest) -> RowIndex {
-        RowIndex { digests, answer }
+    /// The index of an answer whose rows had `digests`.
+    pub(crate) fn new(digests: Vec<RowDigest>) -> RowIndex {
+        RowIndex { digests }
     }
 
     /// How many rows the answer has (the header included).
@@ -165,10 +136,5 @@ impl RowIndex {
     /// The digest of row `row` (0 is the header).
     pub fn digest(&self, row: usize) -> Option<RowDigest> {
         self.digests.get(row).copied()
-    }
-
-    /// The digest of the whole answer.
-    pub fn answer(&self) -> AnswerDigest {
-        self.answer
     }
 }
