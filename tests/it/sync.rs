@@ -573,19 +573,10 @@ async fn a_quiet_row_hit_by_a_misplaced_write_gets_its_own_cells_back() {
     // Given back at once, not blanked and then mended by the next projection: of the writes to
     // the victim's row, the first is the misplaced one and the next carries its own id.
     let victim_row = index_of(victim) as u32;
-    let id_col = world.col("qb_invoice_id") as u32;
-    let to_victim: Vec<serde_json::Value> = world
-        .sandbox
-        .requests()
-        .cell_writes()
-        .iter()
-        .flat_map(|w| w.cell_writes())
-        .filter(|run| run.row == victim_row && run.col == id_col)
-        .map(|run| run.values[0].clone())
-        .collect();
+    let to_victim = ids_written_to(&world, victim_row as usize);
     assert_eq!(to_victim.len(), 2, "{to_victim:?}");
-    assert_eq!(to_victim[0].as_str(), Some(id.as_str()), "the misplaced write");
-    assert_eq!(to_victim[1].as_str(), Some(victim_shows[0].as_str()), "the restore");
+    assert_eq!(to_victim[0], *id, "the misplaced write");
+    assert_eq!(to_victim[1], victim_shows[0], "the restore");
 }
 
 /// A row a person pastes another synced row over is gone, though its anchor is still there
@@ -653,6 +644,55 @@ fn row_of(world: &World, number: &str) -> usize {
     world.sheet().iter().position(|r| r.get(col).is_some_and(|c| c.as_text() == number)).unwrap()
 }
 
+/// Appends new row ACD-2025-0902 and stages, in the instant before the next write of cells, a
+/// person typing new row ACD-2025-0903 where it is (the write meant for the first lands on the
+/// second). Answers the first row's index, where the write goes.
+fn new_row_and_another_typed_where_it_is_written(world: &World) -> usize {
+    let google = &world.sandbox.google;
+    let first = typed_row(world, "ACD-2025-0902");
+    let at = google.append_row(world.tab(), &first.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    let values = typed_row(world, "ACD-2025-0903");
+    google.edit_before_next_cell_write(world.tab(), LiveEdit::InsertRow { at, values });
+    at
+}
+
+/// The end of [`new_row_and_another_typed_where_it_is_written`]: each row shows its own
+/// document (the first `first_id`), neither was taken for a copy, and there are no others.
+fn both_new_rows_show_their_own_documents(world: &World, first_id: &str) {
+    let second_id = world.cell("ACD-2025-0903", "qb_invoice_id");
+    assert!(!second_id.is_empty() && second_id != first_id, "its own document: {second_id}");
+    assert_eq!(world.cell("ACD-2025-0903", "qb_sync_status"), "synced", "{}", world.cell("ACD-2025-0903", "qb_error"));
+    assert_eq!(world.cell("ACD-2025-0902", "qb_invoice_id"), first_id);
+    let status = world.col("qb_sync_status");
+    assert!(!world.sheet().iter().any(|r| r[status].as_text() == "copy"), "nothing taken for a copy");
+    assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len() + 2, "one document each");
+}
+
+/// What the writes of cells the sandbox recorded put in the invoice id cell of grid row `row`,
+/// in order (whichever row sat there when each arrived).
+fn ids_written_to(world: &World, row: usize) -> Vec<String> {
+    let id_col = world.col("qb_invoice_id") as u32;
+    let requests = world.sandbox.requests().cell_writes();
+    let runs = requests.iter().flat_map(|w| w.cell_writes());
+    let to_row = runs.filter(|run| run.row as usize == row && run.col == id_col);
+    to_row.map(|run| run.values[0].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+/// A new row as a person types it: a synced row's cells under another invoice `number`, with
+/// nothing in the columns qbsync writes.
+fn typed_row(world: &World, number: &str) -> Vec<String> {
+    let google = &world.sandbox.google;
+    let mut cells: Vec<String> = world.row("ACD-2025-0101").iter().map(|c| c.as_text().into_owned()).collect();
+    cells[world.col("invoice")] = number.to_owned();
+    let owned = ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"];
+    for column in owned.into_iter().chain(["qb_total", "qb_balance", "qb_paid_status", "qb_paid_at"]) {
+        if let Ok(col) = google.header_index(world.tab(), column) {
+            cells[col] = String::new();
+        }
+    }
+    cells
+}
+
 /// Issue 15, never a duplicate: a synced row renumbered by a person in the instant a write meant
 /// for the new row below it lands on it, while the same person moves it with a cut and paste and
 /// deletes the row its anchor stayed on. The landing check gives back what it wrote there and,
@@ -670,14 +710,7 @@ async fn a_renumbered_row_whose_id_a_restore_blanked_and_whose_anchor_was_lost_g
     let id = world.cell(renumbered, "qb_invoice_id");
     assert!(!id.is_empty());
     let r = index_of(renumbered);
-    let mut typed: Vec<String> = world.row("ACD-2025-0101").iter().map(|c| c.as_text().into_owned()).collect();
-    typed[world.col("invoice")] = "ACD-2025-0902".to_owned();
-    let owned = ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"];
-    for column in owned.into_iter().chain(["qb_total", "qb_balance", "qb_paid_status", "qb_paid_at"]) {
-        if let Ok(col) = google.header_index(&tab, column) {
-            typed[col] = String::new();
-        }
-    }
+    let typed = typed_row(&world, "ACD-2025-0902");
     google.insert_row(&tab, r + 1, &typed.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
     // In the instant before the new row's cells are written to row r + 1: two blank rows above,
     // the synced row cut and pasted onto the lower one (its anchor stays behind), the row holding
@@ -696,16 +729,7 @@ async fn a_renumbered_row_whose_id_a_restore_blanked_and_whose_anchor_was_lost_g
     assert_eq!(report.created.len(), 1, "the new row's document");
     let new_id = world.cell("ACD-2025-0902", "qb_invoice_id");
     // The write that missed, then the landing check giving the row back blank cells.
-    let id_col = world.col("qb_invoice_id") as u32;
-    let to_row: Vec<String> = world
-        .sandbox
-        .requests()
-        .cell_writes()
-        .iter()
-        .flat_map(|w| w.cell_writes())
-        .filter(|run| run.row == r as u32 + 1 && run.col == id_col)
-        .map(|run| run.values[0].as_str().unwrap_or_default().to_owned())
-        .collect();
+    let to_row = ids_written_to(&world, r + 1);
     assert_eq!(to_row.first(), Some(&new_id), "the write meant for the new row landed on the renumbered one");
     assert_eq!(to_row.get(1).map(String::as_str), Some(""), "and the landing check blanked its id: {to_row:?}");
 
@@ -735,23 +759,7 @@ async fn a_renumbered_row_whose_id_a_restore_blanked_and_whose_anchor_was_lost_g
 #[tokio::test]
 async fn cells_a_stopping_pass_could_not_give_back_are_given_back_by_the_next_start() {
     let (world, mut engine, policy) = synced_demo().await;
-    let tab = world.tab().to_owned();
-    let google = &world.sandbox.google;
-    let typed = |number: &str| -> Vec<String> {
-        let mut cells: Vec<String> = world.row("ACD-2025-0101").iter().map(|c| c.as_text().into_owned()).collect();
-        cells[world.col("invoice")] = number.to_owned();
-        let owned = ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"];
-        for column in owned.into_iter().chain(["qb_total", "qb_balance", "qb_paid_status", "qb_paid_at"]) {
-            if let Ok(col) = google.header_index(&tab, column) {
-                cells[col] = String::new();
-            }
-        }
-        cells
-    };
-    let first = typed("ACD-2025-0902");
-    let at = google.append_row(&tab, &first.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
-    // In the instant before its cells are written, a person types another new row where it was.
-    google.edit_before_next_cell_write(&tab, LiveEdit::InsertRow { at, values: typed("ACD-2025-0903") });
+    new_row_and_another_typed_where_it_is_written(&world);
     engine.stop.request();
     engine.restore_grace = std::time::Duration::ZERO;
     let report = engine.pass(&policy, PassOptions::default()).await.unwrap();
@@ -765,13 +773,7 @@ async fn cells_a_stopping_pass_could_not_give_back_are_given_back_by_the_next_st
     let mut engine = world.engine().await;
     world.run_until_idle(&mut engine, RunFlags::default(), 6).await;
     assert!(engine.store.restores_owed().unwrap().is_none());
-    let second_id = world.cell("ACD-2025-0903", "qb_invoice_id");
-    assert!(!second_id.is_empty() && second_id != first_id, "its own document: {second_id}");
-    assert_eq!(world.cell("ACD-2025-0903", "qb_sync_status"), "synced", "{}", world.cell("ACD-2025-0903", "qb_error"));
-    assert_eq!(world.cell("ACD-2025-0902", "qb_invoice_id"), first_id);
-    let status = world.col("qb_sync_status");
-    assert!(!world.sheet().iter().any(|r| r[status].as_text() == "copy"), "nothing taken for a copy");
-    assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len() + 2, "one document each");
+    both_new_rows_show_their_own_documents(&world, &first_id);
 }
 
 /// Issue 15: rows that move under a write and again under the restore that mends it. A new row
@@ -783,25 +785,13 @@ async fn cells_a_stopping_pass_could_not_give_back_are_given_back_by_the_next_st
 #[tokio::test]
 async fn a_row_that_took_a_misplaced_write_is_found_again_after_the_restore_misses_it_too() {
     let (world, mut engine, policy) = synced_demo().await;
-    let tab = world.tab().to_owned();
-    let google = &world.sandbox.google;
-    let typed = |number: &str| -> Vec<String> {
-        let mut cells: Vec<String> = world.row("ACD-2025-0101").iter().map(|c| c.as_text().into_owned()).collect();
-        cells[world.col("invoice")] = number.to_owned();
-        let owned = ["qb_invoice_id", "qb_invoice_url", "qb_sync_status", "qb_synced_at", "qb_error"];
-        for column in owned.into_iter().chain(["qb_total", "qb_balance", "qb_paid_status", "qb_paid_at"]) {
-            if let Ok(col) = google.header_index(&tab, column) {
-                cells[col] = String::new();
-            }
-        }
-        cells
-    };
-    let first = typed("ACD-2025-0902");
-    let at = google.append_row(&tab, &first.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
-    // Before the write: a new row typed where the first one was (the write lands on it). Before
-    // the next write, the restore: that new row dragged below the first, which is back at `at`.
-    google.edit_before_next_cell_write(&tab, LiveEdit::InsertRow { at, values: typed("ACD-2025-0903") });
-    google.edit_before_next_cell_write(&tab, LiveEdit::DragRows { from: at, count: 1, destination: at + 2 });
+    let at = new_row_and_another_typed_where_it_is_written(&world);
+    // Before the next write, the restore: the row that took the first one's cells dragged below
+    // it, and the first one back at `at`.
+    world
+        .sandbox
+        .google
+        .edit_before_next_cell_write(world.tab(), LiveEdit::DragRows { from: at, count: 1, destination: at + 2 });
     world.sandbox.requests().clear();
     let report = engine.pass(&policy, PassOptions::default()).await.unwrap();
     assert_eq!(report.created.len(), 1);
@@ -809,16 +799,7 @@ async fn a_row_that_took_a_misplaced_write_is_found_again_after_the_restore_miss
     assert!(!first_id.is_empty());
     // The staging did what it says: the write and the restore both went to row `at`, and the
     // restore found the first row there, not the one that took its id.
-    let id_col = world.col("qb_invoice_id") as u32;
-    let to_at: Vec<String> = world
-        .sandbox
-        .requests()
-        .cell_writes()
-        .iter()
-        .flat_map(|w| w.cell_writes())
-        .filter(|run| run.row == at as u32 && run.col == id_col)
-        .map(|run| run.values[0].as_str().unwrap_or_default().to_owned())
-        .collect();
+    let to_at = ids_written_to(&world, at);
     assert_eq!(to_at.get(..2), Some(&[first_id.clone(), String::new()][..]), "{to_at:?}");
     assert_eq!(row_of(&world, "ACD-2025-0903"), at + 1, "dragged below the first row");
 
@@ -828,11 +809,5 @@ async fn a_row_that_took_a_misplaced_write_is_found_again_after_the_restore_miss
     assert!(engine.store.restores_owed().unwrap().is_none(), "nothing left owed");
 
     world.run_until_idle(&mut engine, RunFlags::default(), 6).await;
-    let second_id = world.cell("ACD-2025-0903", "qb_invoice_id");
-    assert!(!second_id.is_empty() && second_id != first_id, "its own document: {second_id}");
-    assert_eq!(world.cell("ACD-2025-0903", "qb_sync_status"), "synced", "{}", world.cell("ACD-2025-0903", "qb_error"));
-    assert_eq!(world.cell("ACD-2025-0902", "qb_invoice_id"), first_id);
-    let status = world.col("qb_sync_status");
-    assert!(!world.sheet().iter().any(|r| r[status].as_text() == "copy"), "nothing taken for a copy");
-    assert_eq!(world.sandbox.qbo.invoices().len(), SYNCED.len() + 2, "one document each");
+    both_new_rows_show_their_own_documents(&world, &first_id);
 }
