@@ -280,7 +280,9 @@ impl Pass<'_> {
             }
             self.sheets.write_cells(&cell_runs(&undo)).await?;
             // Restores to anchored rows can be checked exactly next round; one to a row without
-            // an anchor cannot (chasing it by its cells does more harm than good).
+            // an anchor cannot (chasing it by its cells does more harm than good), but should it
+            // miss, its row still shows the cells that wronged it, and the check of the write
+            // that put them there finds it again, wherever it went.
             checks.push(LandingCheck {
                 writes: undo.into_iter().filter(|w| !w.key.is_empty()).collect(),
                 before: after,
