@@ -40,7 +40,6 @@ impl PaymentKind {
         }
     }
 
-    /// The document kind it pays.
     /// Whether a payment of this kind can go through `account`: active, and of a type that
     /// takes it.
     pub fn goes_through(self, account: &Account) -> bool {
@@ -51,6 +50,7 @@ impl PaymentKind {
         account.active && types.contains(&account.account_type.as_str())
     }
 
+    /// The document kind it pays.
     pub fn pays(self) -> DocKind {
         match self {
             PaymentKind::Payment => DocKind::Invoice,

@@ -28,8 +28,9 @@
 //! - Formulas: a small evaluator (arithmetic, same-sheet references, a few functions); other
 //!   functions are `#NAME?`. References do not shift when rows move.
 //! - Number formats are inferred from what was typed (`$1,234.50`, `11/5/2025`, `12%`); there is
-//!   no `repeatCell` or `updateCells` of formats to set them (`updateCells` writes values only). `(100.00)` and a date without a year (`1/2`) stay
-//!   text. The "Automatic" display rounds to ten decimals.
+//!   no `repeatCell` or `updateCells` of formats to set them (`updateCells` writes values
+//!   only). `(100.00)` and a date without a year (`1/2`) stay text. The "Automatic" display
+//!   rounds to ten decimals.
 //! - `PROJECT` and `DOCUMENT` metadata are visible to every caller.
 //! - Row metadata follows inserts, deletes and `moveDimension` (Google documents the first two).
 //!   What a sort or a cut and paste does to it is undocumented: by default the values move and

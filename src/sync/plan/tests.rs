@@ -590,6 +590,18 @@ fn with_cells(mut row: Vec<Cell>, cells: &[&str]) -> Vec<Cell> {
     row
 }
 
+/// The cells of `writes` to give back, judged at the first look after them: `after`, where the
+/// rows are at `located_after` (`before`, `located_before`: the sheet they were planned from).
+fn undo_seen_once(
+    writes: &[CellWrite],
+    before: &[Vec<Cell>],
+    located_before: &Located,
+    after: &[Vec<Cell>],
+    located_after: &Located,
+) -> Vec<CellWrite> {
+    undo_misplaced(writes, &layout(before), before, located_before, located_after, after, located_after)
+}
+
 fn id_write(row: u32, key: &str, id: &str) -> CellWrite {
     CellWrite {
         row,
@@ -604,10 +616,7 @@ fn cells_that_landed_where_they_were_meant_to_need_no_undo() {
     let before = vec![header(), row("ACD-1", "submitted", "ACD", "Globex Corporation", "100")];
     let after = vec![header(), with_cells(before[1].clone(), &["130", "u130", "synced"])];
     let located = Located::from_iter([("a".into(), 1u32)]);
-    assert!(
-        undo_misplaced(&[id_write(1, "a", "130")], &layout(&before), &before, &located, &located, &after, &located)
-            .is_empty()
-    );
+    assert!(undo_seen_once(&[id_write(1, "a", "130")], &before, &located, &after, &located).is_empty());
 }
 
 #[test]
@@ -619,15 +628,7 @@ fn cells_written_onto_a_row_sorted_into_their_place_are_given_back() {
     let located_before = Located::from_iter([("a".into(), 1u32), ("b".into(), 2u32)]);
     let after = vec![header(), with_cells(b.clone(), &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32), ("b".into(), 1u32)]);
-    let undo = undo_misplaced(
-        &[id_write(1, "a", "130")],
-        &layout(&before),
-        &before,
-        &located_before,
-        &located_after,
-        &after,
-        &located_after,
-    );
+    let undo = undo_seen_once(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!((undo[0].row, undo[0].col, undo[0].key.as_str()), (1, 14, "b"));
     assert_eq!(undo[0].values, vec![Cell::text("77"), Cell::text("u77"), Cell::text("copy")], "B's own cells back");
@@ -642,15 +643,7 @@ fn cells_written_onto_a_row_inserted_meanwhile_are_cleared() {
     let located_before = Located::from_iter([("a".into(), 1u32)]);
     let after = vec![header(), with_cells(new, &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo = undo_misplaced(
-        &[id_write(1, "a", "130")],
-        &layout(&before),
-        &before,
-        &located_before,
-        &located_after,
-        &after,
-        &located_after,
-    );
+    let undo = undo_seen_once(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!(undo[0].row, 1);
     assert_eq!(undo[0].values, vec![Cell::Empty; 3], "the new row had nothing in qbsync's columns");
@@ -666,15 +659,7 @@ fn an_unanchored_row_that_moved_gets_its_own_cells_back() {
     let located_before = Located::from_iter([("a".into(), 1u32)]);
     let after = vec![header(), with_cells(copy, &["130", "u130", "synced"]), a];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo = undo_misplaced(
-        &[id_write(1, "a", "130")],
-        &layout(&before),
-        &before,
-        &located_before,
-        &located_after,
-        &after,
-        &located_after,
-    );
+    let undo = undo_seen_once(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!(undo[0].values, vec![Cell::text("55"), Cell::text("u55"), Cell::text("synced")]);
 }
@@ -694,8 +679,7 @@ fn a_row_that_moved_back_to_where_its_write_went_leaves_the_row_that_took_the_ce
     let undo = undo_misplaced(&writes, &layout(&before), &before, &located_before, &landed, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!((undo[0].row, undo[0].values.clone()), (2, vec![Cell::Empty; 3]), "the new row gets its blanks back");
-    let judged_now =
-        undo_misplaced(&writes, &layout(&before), &before, &located_before, &located_after, &after, &located_after);
+    let judged_now = undo_seen_once(&writes, &before, &located_before, &after, &located_after);
     assert!(judged_now.is_empty(), "judged by where A is now, the write would pass for landed");
 }
 
@@ -724,8 +708,7 @@ fn rows_that_got_the_same_cells_from_their_own_writes_are_not_victims() {
         },
         CellWrite { row: 2, col: 17, values: vec![at], key: "b".into() },
     ];
-    let undo =
-        undo_misplaced(&writes, &layout(&before), &before, &located_before, &located_after, &after, &located_after);
+    let undo = undo_seen_once(&writes, &before, &located_before, &after, &located_after);
     assert_eq!(undo.len(), 1, "{undo:?}");
     assert_eq!((undo[0].row, undo[0].col), (2, 17), "only the inserted row is given back its blank cell");
 }
@@ -740,15 +723,7 @@ fn a_copy_pasted_after_the_write_is_not_a_victim() {
     let a_after = with_cells(a, &["130", "u130", "synced"]);
     let after = vec![header(), a_after.clone(), a_after];
     let located_after = Located::from_iter([("a".into(), 2u32)]);
-    let undo = undo_misplaced(
-        &[id_write(1, "a", "130")],
-        &layout(&before),
-        &before,
-        &located_before,
-        &located_after,
-        &after,
-        &located_after,
-    );
+    let undo = undo_seen_once(&[id_write(1, "a", "130")], &before, &located_before, &after, &located_after);
     assert!(undo.is_empty(), "{undo:?}");
 }
 
@@ -764,8 +739,7 @@ fn a_flag_that_landed_on_the_twin_of_the_row_it_was_meant_for_is_not_given_back(
     let flag = CellWrite { row: 2, col: 16, values: vec![Cell::text("copy")], key: "c".into() };
     let after = vec![header(), copy, with_cells(a, &["130", "u130", "copy"])];
     let located_after = Located::from_iter([("c".into(), 1u32), ("k".into(), 2u32)]);
-    let undo =
-        undo_misplaced(&[flag], &layout(&before), &before, &located_before, &located_after, &after, &located_after);
+    let undo = undo_seen_once(&[flag], &before, &located_before, &after, &located_after);
     assert!(undo.is_empty(), "giving it back would only swap the flag back and forth: {undo:?}");
 }
 
